@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/*.rs` (run with `cargo bench`); this crate only hosts them.

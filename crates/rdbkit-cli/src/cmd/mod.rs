@@ -1,0 +1,3 @@
+pub mod aof;
+pub mod check;
+pub mod dump;

@@ -1,0 +1,58 @@
+//! `rdbkit`: a thin command line over the rdbkit libraries. Each subcommand lives in its own
+//! module under `cmd/` and exposes `Args` (clap) and `run(args) -> ExitCode`.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "rdbkit", version, about = "Check, dump and repair Redis/Valkey RDB and AOF files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode a file and print every key (JSON lines).
+    Dump(cmd::dump::Args),
+    /// Decode everything with deep validation and the checksum; exit 0 when the file is sound.
+    Check(cmd::check::Args),
+    /// Check, fix and dump append-only files.
+    #[command(subcommand)]
+    Aof(cmd::aof::Command),
+    /// Drop-in replacement for Redis 7.4's `redis-check-aof` (same arguments, output and exit codes).
+    #[command(name = "redis-check-aof", disable_help_flag = true)]
+    RedisCheckAof {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    // Invoked as `redis-check-aof` (a symlink or a copy): behave exactly like Redis's tool.
+    let argv0 = argv.first().cloned().unwrap_or_default();
+    let invoked_as = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if invoked_as == "redis-check-aof" {
+        return cmd::aof::drop_in(&argv0, argv.split_off(1));
+    }
+    // `rdbkit redis-check-aof ...` bypasses clap so that Redis's own argument rules apply.
+    if argv.get(1).is_some_and(|a| a == "redis-check-aof") {
+        let rest = argv.split_off(2);
+        return cmd::aof::drop_in(&OsString::from("redis-check-aof"), rest);
+    }
+    let cli = Cli::parse_from(argv);
+    match cli.command {
+        Command::Dump(a) => cmd::dump::run(a),
+        Command::Check(a) => cmd::check::run(a),
+        Command::Aof(c) => cmd::aof::run(c),
+        Command::RedisCheckAof { args } => cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
+    }
+}
