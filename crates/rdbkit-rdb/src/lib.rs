@@ -15,4 +15,9 @@ pub mod lzf;
 pub mod ziplist;
 pub mod zipmap;
 
+// Temporary until stream/mod.rs exists (R2 owns it and will declare `pub mod node;` there).
+pub mod stream {
+    pub mod node;
+}
+
 pub use entry::{BlobError, Entry, IntBuf};
