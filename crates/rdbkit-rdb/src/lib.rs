@@ -4,6 +4,18 @@
 //! through 8.x and Valkey write, every opcode, type and compact encoding, with the trailing
 //! CRC-64/REDIS verified and an optional deep validation equivalent to Redis's
 //! `sanitize-dump-payload`.
+//!
+//! ```no_run
+//! use rdbkit_rdb::{RdbFile, Options, Record};
+//! let file = RdbFile::open("dump.rdb")?;
+//! let mut parser = file.parser(Options::default());
+//! while let Some(rec) = parser.next() {
+//!     if let Record::Key(k) = rec? {
+//!         println!("db {} key {:?} type {}", k.db, String::from_utf8_lossy(k.key), k.value.ty.family());
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod entry;
 
@@ -15,9 +27,29 @@ pub mod lzf;
 pub mod ziplist;
 pub mod zipmap;
 
-// Temporary until stream/mod.rs exists (R2 owns it and will declare `pub mod node;` there).
-pub mod stream {
-    pub mod node;
-}
+// The RDB format proper.
+pub mod error;
+pub mod hash;
+pub mod length;
+pub mod module;
+pub mod parser;
+pub mod quicklist;
+pub mod reader;
+pub mod source;
+pub mod stream;
+pub mod string;
+pub mod value;
+pub mod version;
 
 pub use entry::{BlobError, Entry, IntBuf};
+pub use error::{Error, ErrorKind};
+pub use module::{ModuleId, ModuleItem};
+pub use parser::{
+    ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value,
+};
+pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader};
+pub use stream::node::StreamId;
+pub use stream::{GroupMeta, StreamMeta};
+pub use string::RdbString;
+pub use value::{Scratch, VisitResult, Visitor};
+pub use version::{Dialect, Magic, Type};

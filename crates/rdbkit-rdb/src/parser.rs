@@ -1,0 +1,846 @@
+//! The record parser: one RDB file as a pull stream of [`Record`]s.
+//!
+//! The core ([`Core::parse_unit`]) reads one *unit* — an opcode with its payload, or a key
+//! with its whole value — from a byte slice, without changing any state, so a streaming
+//! source can retry a unit when its buffer ran dry. Key attributes (expire, idle, freq) are
+//! units that only update state; everything else becomes a record.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::length::{read_count, read_len};
+use crate::module::ModuleId;
+use crate::reader::Cursor;
+use crate::string::{read_string, RdbString};
+use crate::value::{self, NoVisitor, Scratch, Visitor, Walk};
+use crate::version::{Dialect, Lookup, Magic, Opcode, Type};
+
+/// How to read a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Validate every compact encoding and value the way Redis's `sanitize-dump-payload yes`
+    /// does (slower: every value is decoded).
+    pub deep: bool,
+    /// Compare the CRC-64 trailer with the data (a mismatch is an error).
+    pub verify_checksum: bool,
+    /// Read a version newer than this build knows with the newest tables, stopping at the
+    /// first unknown byte.
+    pub best_effort: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            deep: false,
+            verify_checksum: true,
+            best_effort: false,
+        }
+    }
+}
+
+/// What the CRC-64 trailer says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumStatus {
+    /// The trailer matches the data.
+    Verified(u64),
+    /// The trailer is 0: the writer had `rdbchecksum no`.
+    Disabled,
+    /// RDB < 5: there is no trailer.
+    NotPresent,
+    /// Not compared (`verify_checksum: false`); the trailer value.
+    NotChecked(u64),
+    /// Only reported when `verify_checksum` is false is not set... see [`Options`]; with
+    /// verification on, a mismatch is an [`ErrorKind::ChecksumMismatch`] error instead.
+    Mismatch { expected: u64, computed: u64 },
+}
+
+/// The 9-byte header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub magic: Magic,
+    pub version: u32,
+    pub dialect: Dialect,
+}
+
+/// A key with its attributes and its (lazily decoded) value.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRecord<'r> {
+    pub db: u64,
+    pub key: &'r [u8],
+    pub expire_ms: Option<i64>,
+    pub lru_idle: Option<u64>,
+    pub lfu_freq: Option<u8>,
+    pub value: Value<'r>,
+    /// File offset of the first attribute (expire/idle/freq) or of the type byte.
+    pub offset: u64,
+    /// File offset just past the value.
+    pub end: u64,
+}
+
+/// A module AUX payload or module value payload, walked on demand.
+#[derive(Clone, Copy, Debug)]
+pub struct ModulePayload<'r> {
+    pub data: &'r [u8],
+    pub offset: u64,
+}
+
+impl<'r> ModulePayload<'r> {
+    /// Walks the opcode stream.
+    pub fn for_each(
+        &self,
+        f: impl FnMut(crate::module::ModuleItem<'r>, u64) -> Result<()>,
+    ) -> Result<()> {
+        crate::module::walk(&mut Cursor::new(self.data, self.offset), f)
+    }
+}
+
+/// One thing in the file.
+#[derive(Debug)]
+pub enum Record<'r> {
+    Aux {
+        key: Cow<'r, [u8]>,
+        value: Cow<'r, [u8]>,
+    },
+    SelectDb {
+        db: u64,
+    },
+    ResizeDb {
+        db_size: u64,
+        expires_size: u64,
+    },
+    SlotInfo {
+        slot: u64,
+        size: u64,
+        expires_size: u64,
+    },
+    ModuleAux {
+        module: ModuleId,
+        when: u64,
+        payload: ModulePayload<'r>,
+    },
+    Function {
+        code: Cow<'r, [u8]>,
+    },
+    /// Redis 8.6+ key metadata for the next key (class specs + module-style payloads, raw).
+    KeyMeta {
+        classes: u64,
+        raw: &'r [u8],
+    },
+    /// Valkey 9 atomic slot migration job.
+    SlotImport {
+        job: Cow<'r, [u8]>,
+        ranges: Vec<(u64, u64)>,
+    },
+    /// Redis Enterprise opcode 107 (RAM_LRU) or 121 (SLOT_NUM), when enabled.
+    EnterpriseOpcode {
+        opcode: u8,
+        value: u64,
+    },
+    Key(KeyRecord<'r>),
+    Eof {
+        offset: u64,
+        checksum: ChecksumStatus,
+        end: u64,
+    },
+}
+
+/// A value as stored: its type and bytes. Nothing is decoded until asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Value<'r> {
+    pub ty: Type,
+    pub type_byte: u8,
+    pub dialect: Dialect,
+    data: &'r [u8],
+    offset: u64,
+}
+
+impl<'r> Value<'r> {
+    /// The value's bytes as stored (after the key).
+    pub fn raw(&self) -> &'r [u8] {
+        self.data
+    }
+
+    /// File offset of the value's first byte.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn cursor(&self) -> Cursor<'r> {
+        Cursor::new(self.data, self.offset)
+    }
+
+    /// Decodes the value into `visitor`, reusing `scratch` for LZF data.
+    pub fn visit<V: Visitor + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        visitor: &mut V,
+        deep: bool,
+    ) -> Result<()> {
+        let mut c = self.cursor();
+        value::walk(
+            &mut c,
+            self.ty,
+            &self.dialect,
+            Some(&mut Walk {
+                v: visitor,
+                s: scratch,
+                deep,
+            }),
+        )
+    }
+
+    /// For strings: the stored string (raw, integer or LZF).
+    pub fn string(&self) -> Option<RdbString<'r>> {
+        if self.ty != Type::String {
+            return None;
+        }
+        read_string(&mut self.cursor(), "string value").ok()
+    }
+
+    /// For the single-blob encodings (ziplist, listpack, intset, zipmap): the stored blob.
+    /// Build a view with e.g. `Listpack::new(blob.bytes_in(&mut buf, value.offset())?)`.
+    pub fn blob(&self) -> Option<RdbString<'r>> {
+        let mut c = self.cursor();
+        match self.ty {
+            Type::HashZipmap
+            | Type::ListZiplist
+            | Type::SetIntset
+            | Type::ZsetZiplist
+            | Type::HashZiplist
+            | Type::HashListpack
+            | Type::ZsetListpack
+            | Type::SetListpack
+            | Type::HashListpackExPreGa => read_string(&mut c, "blob").ok(),
+            Type::HashListpackEx => {
+                c.i64_le("min-expire").ok()?;
+                read_string(&mut c, "blob").ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// For quicklists: the nodes, undecoded.
+    pub fn quicklist_nodes(&self) -> Option<Result<crate::quicklist::Nodes<'r>>> {
+        match self.ty {
+            Type::ListQuicklist => Some(crate::quicklist::Nodes::new(self.cursor(), false)),
+            Type::ListQuicklist2 => Some(crate::quicklist::Nodes::new(self.cursor(), true)),
+            _ => None,
+        }
+    }
+
+    /// For module values: the module id and its payload.
+    pub fn module(&self) -> Option<(ModuleId, ModulePayload<'r>)> {
+        if self.ty != Type::Module2 {
+            return None;
+        }
+        let mut c = self.cursor();
+        let id = ModuleId {
+            id: read_len(&mut c, "module id").ok()?,
+        };
+        let p = c.pos();
+        Some((
+            id,
+            ModulePayload {
+                data: self.data.get(p..)?,
+                offset: self.offset + p as u64,
+            },
+        ))
+    }
+
+    /// `OBJECT ENCODING` as the writing server would have reported it.
+    pub fn encoding(&self) -> &'static str {
+        match self.ty {
+            Type::String => match self.string() {
+                Some(RdbString::Int(_)) => "int",
+                Some(RdbString::Raw(b)) if crate::entry::parse_canonical_i64(b).is_some() => "int",
+                Some(s) if s.len() <= 44 => "embstr",
+                _ => "raw",
+            },
+            Type::ListLinked => "linkedlist",
+            Type::ListZiplist => "ziplist",
+            Type::ListQuicklist => "quicklist",
+            Type::ListQuicklist2 => {
+                // 7.2+ saves a listpack-encoded list as a single PACKED node.
+                let single_packed = self.dialect.version >= 11 && {
+                    let mut c = self.cursor();
+                    matches!(read_len(&mut c, "n"), Ok(1)) && matches!(read_len(&mut c, "c"), Ok(2))
+                };
+                if single_packed {
+                    "listpack"
+                } else {
+                    "quicklist"
+                }
+            }
+            Type::Set | Type::ZsetText | Type::Zset2 => {
+                if self.ty == Type::Set {
+                    "hashtable"
+                } else {
+                    "skiplist"
+                }
+            }
+            Type::SetIntset => "intset",
+            Type::SetListpack | Type::ZsetListpack | Type::HashListpack => "listpack",
+            Type::ZsetZiplist | Type::HashZiplist => "ziplist",
+            Type::HashZipmap => "zipmap",
+            Type::Hash | Type::HashMetadata | Type::HashMetadataPreGa | Type::ValkeyHash2 => {
+                "hashtable"
+            }
+            Type::HashListpackEx | Type::HashListpackExPreGa => "listpackex",
+            Type::StreamListpacks
+            | Type::StreamListpacks2
+            | Type::StreamListpacks3
+            | Type::StreamListpacks4 => "stream",
+            Type::Module2 | Type::ModulePreGa => "raw",
+        }
+    }
+
+    /// True for the sorted-set encodings whose members are not stored in rank order
+    /// (hash-table order in type 3, highest score first in type 5).
+    pub fn zset_needs_sort(&self) -> bool {
+        matches!(self.ty, Type::ZsetText | Type::Zset2)
+    }
+}
+
+/// Key attributes waiting for their key.
+#[derive(Clone, Copy, Debug, Default)]
+struct Attrs {
+    expire_ms: Option<i64>,
+    lru_idle: Option<u64>,
+    lfu_freq: Option<u8>,
+    first_offset: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Attr {
+    ExpireMs(i64),
+    Idle(u64),
+    Freq(u8),
+}
+
+/// One parsed unit, borrowing the bytes it came from.
+pub(crate) enum Unit<'d> {
+    Header(Header),
+    Attr(Attr),
+    Aux(RdbString<'d>, RdbString<'d>, u64),
+    SelectDb(u64),
+    ResizeDb(u64, u64),
+    SlotInfo(u64, u64, u64),
+    ModuleAux(ModuleId, u64, ModulePayload<'d>),
+    Function(RdbString<'d>, u64),
+    KeyMeta(u64, &'d [u8]),
+    SlotImport(RdbString<'d>, u64, Vec<(u64, u64)>),
+    Enterprise(u8, u64),
+    Key {
+        key: RdbString<'d>,
+        key_at: u64,
+        type_at: u64,
+        value: Value<'d>,
+        end: u64,
+    },
+    Eof {
+        offset: u64,
+        trailer: Option<u64>,
+        end: u64,
+    },
+}
+
+impl Unit<'_> {
+    /// False for units that only change state (header, key attributes).
+    pub(crate) fn is_record(&self) -> bool {
+        !matches!(self, Unit::Header(_) | Unit::Attr(_))
+    }
+}
+
+/// Parser state shared by the slice and the streaming sources.
+pub(crate) struct Core {
+    opts: Options,
+    enterprise: bool,
+    header: Option<Header>,
+    db: Option<u64>,
+    attrs: Attrs,
+    done: bool,
+    key_buf: Vec<u8>,
+    scratch: Scratch,
+    /// File offset of the current unit, for errors.
+    unit_at: u64,
+}
+
+impl Core {
+    pub(crate) fn new(opts: Options) -> Self {
+        Core {
+            opts,
+            enterprise: false,
+            header: None,
+            db: None,
+            attrs: Attrs::default(),
+            done: false,
+            key_buf: Vec::new(),
+            scratch: Scratch::new(),
+            unit_at: 0,
+        }
+    }
+
+    pub(crate) fn set_enterprise(&mut self, yes: bool) {
+        self.enterprise = yes;
+    }
+    pub(crate) fn header(&self) -> Option<Header> {
+        self.header
+    }
+    pub(crate) fn db(&self) -> Option<u64> {
+        self.db
+    }
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+    pub(crate) fn set_unit_at(&mut self, at: u64) {
+        self.unit_at = at;
+    }
+
+    /// Parses the unit at the start of `data` (file offset `base`). Pure: state is untouched.
+    pub(crate) fn parse_unit<'d>(&self, data: &'d [u8], base: u64) -> Result<(Unit<'d>, usize)> {
+        let mut c = Cursor::new(data, base);
+        let unit = match &self.header {
+            None => Unit::Header(parse_header(&mut c, self.opts.best_effort)?),
+            Some(h) => self.parse_body_unit(&mut c, h)?,
+        };
+        Ok((unit, c.pos()))
+    }
+
+    fn parse_body_unit<'d>(&self, c: &mut Cursor<'d>, h: &Header) -> Result<Unit<'d>> {
+        let at = c.offset();
+        let b = c.u8("type or opcode")?;
+        let d = &h.dialect;
+        match d.lookup(b) {
+            Lookup::Type(t) => {
+                let key_at = c.offset();
+                let key = read_string(c, "key")?;
+                let vstart = c.pos();
+                let voff = c.offset();
+                value::walk::<NoVisitor>(c, t, d, None)
+                    .map_err(|e| self.key_error(e, key, key_at))?;
+                let data = &c.data()[vstart..c.pos()];
+                let value = Value {
+                    ty: t,
+                    type_byte: b,
+                    dialect: *d,
+                    data,
+                    offset: voff,
+                };
+                Ok(Unit::Key {
+                    key,
+                    key_at,
+                    type_at: at,
+                    value,
+                    end: c.offset(),
+                })
+            }
+            Lookup::Opcode(op) => self.parse_opcode(c, op, b, at, h),
+            Lookup::Unsupported(what) => {
+                Err(Error::new(ErrorKind::Unsupported(what.to_string()), at))
+            }
+            Lookup::Unknown => {
+                let mut e = Error::new(
+                    if b >= 0xf0 {
+                        ErrorKind::UnknownOpcode(b)
+                    } else {
+                        ErrorKind::UnknownType(b)
+                    },
+                    at,
+                );
+                if d.beyond_known {
+                    e = Error::new(
+                        ErrorKind::Unsupported(format!(
+                            "stopped at unknown type/opcode {b}: RDB version {} is newer than this build (read with --best-effort)",
+                            h.version
+                        )),
+                        at,
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn key_error(&self, e: Error, key: RdbString<'_>, key_at: u64) -> Error {
+        let e = e.in_db(self.db);
+        match key.to_cow(key_at) {
+            Ok(k) => e.in_key(self.db, &k),
+            Err(_) => e,
+        }
+    }
+
+    fn parse_opcode<'d>(
+        &self,
+        c: &mut Cursor<'d>,
+        op: Opcode,
+        b: u8,
+        at: u64,
+        h: &Header,
+    ) -> Result<Unit<'d>> {
+        Ok(match op {
+            Opcode::Eof => {
+                let trailer = if h.dialect.has_crc() { Some(c.u64_le("CRC-64 trailer")?) } else { None };
+                Unit::Eof { offset: at, trailer, end: c.offset() }
+            }
+            Opcode::SelectDb => Unit::SelectDb(read_len(c, "db number")?),
+            Opcode::ExpireTime => {
+                let secs = i32::from_le_bytes(c.array("expire time")?);
+                Unit::Attr(Attr::ExpireMs(i64::from(secs) * 1000))
+            }
+            Opcode::ExpireTimeMs => Unit::Attr(Attr::ExpireMs(c.i64_le("expire time (ms)")?)),
+            Opcode::ResizeDb => Unit::ResizeDb(read_len(c, "db size")?, read_len(c, "expires size")?),
+            Opcode::Aux => {
+                let k = read_string(c, "aux field name")?;
+                let v_at = c.offset();
+                let v = read_string(c, "aux field value")?;
+                Unit::Aux(k, v, v_at)
+            }
+            Opcode::Freq => Unit::Attr(Attr::Freq(c.u8("LFU frequency")?)),
+            Opcode::Idle => Unit::Attr(Attr::Idle(read_len(c, "LRU idle time")?)),
+            Opcode::ModuleAux => {
+                let id = ModuleId { id: read_len(c, "module id")? };
+                let op_at = c.offset();
+                let when_op = read_len(c, "module aux when opcode")?;
+                if when_op != crate::module::OP_UINT {
+                    return Err(Error::invalid(op_at, format!("module aux 'when' has opcode {when_op}, expected 2 (UINT)")));
+                }
+                let when = read_len(c, "module aux when")?;
+                let start = c.pos();
+                let off = c.offset();
+                crate::module::walk(c, |_, _| Ok(()))?;
+                Unit::ModuleAux(id, when, ModulePayload { data: &c.data()[start..c.pos()], offset: off })
+            }
+            Opcode::FunctionPreGa => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported(
+                        "opcode 246 (FUNCTION, Redis 7.0 release-candidate format) is not supported, as in Redis".into(),
+                    ),
+                    at,
+                ))
+            }
+            Opcode::Function2 => {
+                let v_at = c.offset();
+                Unit::Function(read_string(c, "function library code")?, v_at)
+            }
+            Opcode::SlotInfo => Unit::SlotInfo(read_len(c, "slot id")?, read_len(c, "slot size")?, read_len(c, "slot expires size")?),
+            Opcode::KeyMeta => {
+                let n = read_count(c, "key metadata class count", 5)?;
+                let start = c.pos();
+                for _ in 0..n {
+                    c.fixed(4, "key metadata class spec")?;
+                    crate::module::walk(c, |_, _| Ok(()))?;
+                }
+                Unit::KeyMeta(n, &c.data()[start..c.pos()])
+            }
+            Opcode::SlotImport => {
+                let j_at = c.offset();
+                let job = read_string(c, "slot import job name")?;
+                let n = read_count(c, "slot range count", 2)?;
+                let mut ranges = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    ranges.push((read_len(c, "slot range start")?, read_len(c, "slot range end")?));
+                }
+                Unit::SlotImport(job, j_at, ranges)
+            }
+            Opcode::EnterpriseRamLru | Opcode::EnterpriseSlotNum => {
+                if !self.enterprise {
+                    let name = if b == 107 { "RAM_LRU" } else { "SLOT_NUM" };
+                    return Err(Error::new(
+                        ErrorKind::Unsupported(format!(
+                            "opcode {b} ({name}) exists only in Redis Enterprise files; open-source Redis cannot load it (accept it with --enterprise)"
+                        )),
+                        at,
+                    ));
+                }
+                Unit::Enterprise(b, read_len(c, "enterprise opcode value")?)
+            }
+        })
+    }
+
+    /// Applies a unit's state changes. Returns `None` for units that are not records
+    /// (header, key attributes).
+    pub(crate) fn apply<'d>(&mut self, unit: Unit<'d>, at: u64) -> Option<Unit<'d>> {
+        match unit {
+            Unit::Header(h) => {
+                self.header = Some(h);
+                None
+            }
+            Unit::Attr(a) => {
+                self.attrs.first_offset.get_or_insert(at);
+                match a {
+                    Attr::ExpireMs(t) => self.attrs.expire_ms = Some(t),
+                    Attr::Idle(s) => self.attrs.lru_idle = Some(s),
+                    Attr::Freq(f) => self.attrs.lfu_freq = Some(f),
+                }
+                None
+            }
+            Unit::SelectDb(db) => {
+                self.db = Some(db);
+                Some(unit)
+            }
+            Unit::Eof { .. } => {
+                self.done = true;
+                Some(unit)
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Turns a record unit into a [`Record`]: decompresses the key, runs deep validation.
+    /// `crc(eof_offset)` gives the CRC-64 of the file through the EOF byte (for the EOF unit).
+    pub(crate) fn build<'s, 'd: 's>(
+        &'s mut self,
+        unit: Unit<'d>,
+        crc: impl FnOnce(u64) -> u64,
+    ) -> Result<Record<'s>> {
+        Ok(match unit {
+            Unit::Key {
+                key,
+                key_at,
+                type_at,
+                value,
+                end,
+            } => {
+                let attrs = std::mem::take(&mut self.attrs);
+                let db = self.db.unwrap_or(0);
+                let key = key
+                    .bytes_in(&mut self.key_buf, key_at)
+                    .map_err(|e| e.in_db(self.db))?;
+                if self.opts.deep {
+                    value
+                        .visit(&mut self.scratch, &mut NoVisitor, true)
+                        .map_err(|e| e.in_key(Some(db), key))?;
+                }
+                Record::Key(KeyRecord {
+                    db,
+                    key,
+                    expire_ms: attrs.expire_ms,
+                    lru_idle: attrs.lru_idle,
+                    lfu_freq: attrs.lfu_freq,
+                    value,
+                    offset: attrs.first_offset.unwrap_or(type_at),
+                    end,
+                })
+            }
+            Unit::Aux(k, v, v_at) => Record::Aux {
+                key: k.to_cow(v_at)?,
+                value: v.to_cow(v_at)?,
+            },
+            Unit::SelectDb(db) => Record::SelectDb { db },
+            Unit::ResizeDb(a, b) => Record::ResizeDb {
+                db_size: a,
+                expires_size: b,
+            },
+            Unit::SlotInfo(a, b, c) => Record::SlotInfo {
+                slot: a,
+                size: b,
+                expires_size: c,
+            },
+            Unit::ModuleAux(module, when, payload) => {
+                if self.opts.deep {
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    let r = value::walk_module_payload(
+                        &mut Cursor::new(payload.data, payload.offset),
+                        module,
+                        payload.offset,
+                        Some(&mut Walk {
+                            v: &mut NoVisitor,
+                            s: &mut scratch,
+                            deep: true,
+                        }),
+                    );
+                    self.scratch = scratch;
+                    r?;
+                }
+                Record::ModuleAux {
+                    module,
+                    when,
+                    payload,
+                }
+            }
+            Unit::Function(code, at) => Record::Function {
+                code: code.to_cow(at)?,
+            },
+            Unit::KeyMeta(classes, raw) => Record::KeyMeta { classes, raw },
+            Unit::SlotImport(job, at, ranges) => Record::SlotImport {
+                job: job.to_cow(at)?,
+                ranges,
+            },
+            Unit::Enterprise(opcode, value) => Record::EnterpriseOpcode { opcode, value },
+            Unit::Eof {
+                offset,
+                trailer,
+                end,
+            } => {
+                let checksum = match trailer {
+                    None => ChecksumStatus::NotPresent,
+                    Some(0) => ChecksumStatus::Disabled,
+                    Some(t) if !self.opts.verify_checksum => ChecksumStatus::NotChecked(t),
+                    Some(t) => {
+                        let computed = crc(offset);
+                        if computed != t {
+                            return Err(Error::new(
+                                ErrorKind::ChecksumMismatch {
+                                    expected: t,
+                                    computed,
+                                },
+                                offset + 1,
+                            ));
+                        }
+                        ChecksumStatus::Verified(t)
+                    }
+                };
+                Record::Eof {
+                    offset,
+                    checksum,
+                    end,
+                }
+            }
+            Unit::Header(_) | Unit::Attr(_) => {
+                return Err(Error::invalid(
+                    self.unit_at,
+                    "internal: attribute unit built as a record",
+                ))
+            }
+        })
+    }
+}
+
+fn parse_header(c: &mut Cursor<'_>, best_effort: bool) -> Result<Header> {
+    let head: [u8; 9] = c.array("RDB header")?;
+    let (magic, digits) = if &head[..5] == b"REDIS" {
+        (Magic::Redis, &head[5..])
+    } else if &head[..6] == b"VALKEY" {
+        (Magic::Valkey, &head[6..])
+    } else {
+        let shown: String = head
+            .iter()
+            .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
+            .collect();
+        return Err(Error::new(
+            ErrorKind::BadMagic(format!(
+                "the file starts with {shown:?}, not REDIS or VALKEY"
+            )),
+            0,
+        ));
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(Error::new(
+            ErrorKind::BadMagic(format!(
+                "version field {:?} is not a number",
+                String::from_utf8_lossy(digits)
+            )),
+            5,
+        ));
+    }
+    let version = digits
+        .iter()
+        .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+    if magic == Magic::Redis && version >= 80 && version <= crate::version::VALKEY_MAX_VERSION {
+        return Err(Error::new(
+            ErrorKind::BadMagic(format!(
+                "RDB version {version} is a Valkey version but the magic is REDIS"
+            )),
+            5,
+        ));
+    }
+    let dialect = match Dialect::new(magic, version) {
+        Some(d) => d,
+        None if best_effort && version > 0 => Dialect::best_effort(magic, version),
+        None => return Err(Error::new(ErrorKind::UnsupportedVersion(version), 5)),
+    };
+    Ok(Header {
+        magic,
+        version,
+        dialect,
+    })
+}
+
+/// Parses RDB data held in memory (a memory map or any slice).
+pub struct RdbParser<'a> {
+    data: &'a [u8],
+    pos: usize,
+    core: Core,
+    failed: bool,
+}
+
+impl<'a> RdbParser<'a> {
+    pub fn new(data: &'a [u8], opts: Options) -> Self {
+        RdbParser {
+            data,
+            pos: 0,
+            core: Core::new(opts),
+            failed: false,
+        }
+    }
+
+    /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing.
+    pub fn enterprise_opcodes(mut self, yes: bool) -> Self {
+        self.core.enterprise = yes;
+        self
+    }
+
+    /// The header, once the first record has been read.
+    pub fn header(&self) -> Option<Header> {
+        self.core.header
+    }
+
+    /// Reads the header now (it is otherwise read by the first `next`).
+    pub fn read_header(&mut self) -> Result<Header> {
+        if let Some(h) = self.core.header {
+            return Ok(h);
+        }
+        let (unit, n) = self
+            .core
+            .parse_unit(self.data, 0)
+            .inspect_err(|_| self.failed = true)?;
+        self.pos = n;
+        self.core.apply(unit, 0);
+        self.core
+            .header
+            .ok_or_else(|| Error::invalid(0, "no header"))
+    }
+
+    /// Bytes consumed so far (after EOF: the whole RDB including its trailer).
+    pub fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
+    /// The current database (after a SELECTDB).
+    pub fn db(&self) -> Option<u64> {
+        self.core.db
+    }
+
+    /// The next record, or `None` after EOF or after an error.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Result<Record<'_>>> {
+        if self.core.done || self.failed {
+            return None;
+        }
+        let unit = loop {
+            let at = self.pos as u64;
+            self.core.unit_at = at;
+            let rest = self.data.get(self.pos..).unwrap_or_default();
+            match self.core.parse_unit(rest, at) {
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e.in_db(self.core.db)));
+                }
+                Ok((unit, n)) => {
+                    self.pos += n;
+                    if let Some(u) = self.core.apply(unit, at) {
+                        break u;
+                    }
+                }
+            }
+        };
+        let data = self.data;
+        let r = self.core.build(unit, |eof| {
+            crate::crc64::crc64(data.get(..=eof as usize).unwrap_or(data))
+        });
+        if r.is_err() {
+            self.failed = true;
+        }
+        Some(r)
+    }
+}

@@ -1,0 +1,360 @@
+//! Streams (types 15, 19, 21 and Redis 8.6's 26): listpack nodes keyed by master ID, then
+//! the stream metadata, consumer groups with their PEL and consumers, and (v4) the
+//! idempotent-producer (IDMP) trailer.
+
+pub mod node;
+
+use std::collections::HashSet;
+
+use crate::error::{Error, Result};
+use crate::length::{read_count, read_len};
+use crate::listpack::Listpack;
+use crate::reader::Cursor;
+use crate::string::{read_string, RdbString};
+use crate::value::{blob_err, read_blob, vis, Visitor, Walk};
+use node::{StreamId, StreamNode};
+
+/// Stream-level metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamMeta {
+    /// 1 (Redis 5-6.2), 2 (7.0), 3 (7.2+), 4 (8.6, IDMP).
+    pub version: u8,
+    pub length: u64,
+    pub last_id: StreamId,
+    /// v2+ only.
+    pub first_id: Option<StreamId>,
+    pub max_deleted_id: Option<StreamId>,
+    pub entries_added: Option<u64>,
+}
+
+/// A consumer group header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupMeta<'a> {
+    pub name: &'a [u8],
+    pub last_delivered_id: StreamId,
+    /// v2+ only; `Some(u64::MAX)` is Redis's "invalid/unknown" (-1).
+    pub entries_read: Option<u64>,
+}
+
+fn read_id_lens(c: &mut Cursor<'_>, what: &'static str) -> Result<StreamId> {
+    let ms = read_len(c, what)?;
+    let seq = read_len(c, what)?;
+    Ok(StreamId { ms, seq })
+}
+
+fn raw_id(c: &mut Cursor<'_>, what: &'static str) -> Result<StreamId> {
+    let b: [u8; 16] = c.array(what)?;
+    Ok(StreamId::from_be_bytes(&b))
+}
+
+/// Reads a string as bytes (decompressing into `buf` when needed).
+fn name_in<'c>(s: RdbString<'c>, buf: &'c mut Vec<u8>, at: u64) -> Result<&'c [u8]> {
+    s.bytes_in(buf, at)
+}
+
+pub(crate) fn walk<V: Visitor + ?Sized>(
+    c: &mut Cursor<'_>,
+    version: u8,
+    mut w: Option<&mut Walk<'_, V>>,
+) -> Result<()> {
+    let n_nodes = read_count(c, "stream listpack count", 2)?;
+    let deep = w.as_ref().is_some_and(|w| w.deep);
+    let mut prev: Option<StreamId> = None;
+    for _ in 0..n_nodes {
+        let key_at = c.offset();
+        let key = read_string(c, "stream node key")?;
+        let key = match key {
+            RdbString::Raw(k) if k.len() == 16 => k,
+            _ => {
+                return Err(Error::invalid(
+                    key_at,
+                    format!(
+                        "stream node key is {} bytes, not a 16-byte stream ID",
+                        key.len()
+                    ),
+                ))
+            }
+        };
+        let Some(w) = w.as_deref_mut() else {
+            read_string(c, "stream listpack")?;
+            continue;
+        };
+        let Some(b) = read_blob(c, "stream listpack", Some(&mut w.s.a))? else {
+            continue;
+        };
+        let err = blob_err(b.at, b.compressed);
+        let lp = Listpack::new(b.bytes).map_err(&err)?;
+        if lp.iter().next().is_none() {
+            return Err(Error::invalid(b.at, "empty listpack inside stream"));
+        }
+        let node = StreamNode::new(key, lp).map_err(&err)?;
+        if deep {
+            node.validate().map_err(&err)?;
+            if let Some(p) = prev {
+                if node.master_id() <= p {
+                    return Err(Error::invalid(
+                        key_at,
+                        format!("stream node {} is not after entry {p}", node.master_id()),
+                    ));
+                }
+            }
+        }
+        for e in node.entries() {
+            let e = e.map_err(&err)?;
+            if deep {
+                if let Some(p) = prev {
+                    if e.id <= p {
+                        return Err(Error::invalid(
+                            b.at,
+                            format!("stream entry {} is not after entry {p}", e.id),
+                        ));
+                    }
+                }
+                prev = Some(e.id);
+            }
+            if e.deleted {
+                continue;
+            }
+            vis(w.v.stream_entry(e.id), b.at)?;
+            for fv in e.fields() {
+                let (f, v) = fv.map_err(&err)?;
+                vis(w.v.stream_field(f, v), b.at)?;
+            }
+        }
+    }
+    let meta_at = c.offset();
+    let length = read_len(c, "stream length")?;
+    let last_id = read_id_lens(c, "stream last ID")?;
+    let (first_id, max_deleted_id, entries_added) = if version >= 2 {
+        let first = read_id_lens(c, "stream first ID")?;
+        let maxdel = read_id_lens(c, "stream max deleted ID")?;
+        let added = read_len(c, "stream entries added")?;
+        (Some(first), Some(maxdel), Some(added))
+    } else {
+        (None, None, None)
+    };
+    if length > 0 && n_nodes == 0 {
+        return Err(Error::invalid(
+            meta_at,
+            format!("stream length {length} but no listpack nodes"),
+        ));
+    }
+    if let Some(w) = w.as_deref_mut() {
+        let meta = StreamMeta {
+            version,
+            length,
+            last_id,
+            first_id,
+            max_deleted_id,
+            entries_added,
+        };
+        vis(w.v.stream_meta(&meta), meta_at)?;
+    }
+    let n_groups = read_count(c, "stream consumer group count", 3)?;
+    let mut group_names: HashSet<Vec<u8>> = HashSet::new();
+    for _ in 0..n_groups {
+        let name_at = c.offset();
+        let name = read_string(c, "consumer group name")?;
+        let last_delivered_id = read_id_lens(c, "consumer group last ID")?;
+        let entries_read = if version >= 2 {
+            Some(read_len(c, "consumer group entries read")?)
+        } else {
+            None
+        };
+        // Group PEL: IDs the consumers' PELs must be found in.
+        let mut pel: Option<HashSet<StreamId>> = None;
+        if let Some(w) = w.as_deref_mut() {
+            let name = name_in(name, &mut w.s.b, name_at)?;
+            if deep && !group_names.insert(name.to_vec()) {
+                return Err(Error::invalid(name_at, "duplicate consumer group name"));
+            }
+            vis(
+                w.v.stream_group(&GroupMeta {
+                    name,
+                    last_delivered_id,
+                    entries_read,
+                }),
+                name_at,
+            )?;
+            pel = Some(HashSet::new());
+        }
+        let pel_n = read_count(c, "consumer group PEL size", 17)?;
+        for _ in 0..pel_n {
+            let at = c.offset();
+            let id = raw_id(c, "PEL stream ID")?;
+            let delivery_time = c.i64_le("PEL delivery time")?;
+            let count = read_len(c, "PEL delivery count")?;
+            if let (Some(w), Some(pel)) = (w.as_deref_mut(), pel.as_mut()) {
+                if !pel.insert(id) {
+                    return Err(Error::invalid(
+                        at,
+                        format!("duplicate group PEL entry {id}"),
+                    ));
+                }
+                vis(w.v.stream_pel(id, delivery_time, count), at)?;
+            }
+        }
+        let n_consumers = read_count(c, "consumer count", 10)?;
+        let mut owned: HashSet<StreamId> = HashSet::new();
+        let mut consumer_names: HashSet<Vec<u8>> = HashSet::new();
+        for _ in 0..n_consumers {
+            let cat = c.offset();
+            let cname = read_string(c, "consumer name")?;
+            let seen = c.i64_le("consumer seen time")?;
+            let active = if version >= 3 {
+                Some(c.i64_le("consumer active time")?)
+            } else {
+                None
+            };
+            if let Some(w) = w.as_deref_mut() {
+                let cname = name_in(cname, &mut w.s.b, cat)?;
+                if deep && !consumer_names.insert(cname.to_vec()) {
+                    return Err(Error::invalid(cat, "duplicate stream consumer"));
+                }
+                vis(w.v.stream_consumer(cname, seen, active), cat)?;
+            }
+            let cpel = read_count(c, "consumer PEL size", 16)?;
+            for _ in 0..cpel {
+                let at = c.offset();
+                let id = raw_id(c, "consumer PEL stream ID")?;
+                if let (Some(w), Some(pel)) = (w.as_deref_mut(), pel.as_ref()) {
+                    if !pel.contains(&id) {
+                        return Err(Error::invalid(
+                            at,
+                            format!("consumer PEL entry {id} not found in the group PEL"),
+                        ));
+                    }
+                    if !owned.insert(id) {
+                        return Err(Error::invalid(
+                            at,
+                            format!("PEL entry {id} owned by two consumers"),
+                        ));
+                    }
+                    vis(w.v.stream_consumer_pel(id), at)?;
+                }
+            }
+        }
+        if deep {
+            if let Some(pel) = &pel {
+                if let Some(orphan) = pel.iter().find(|id| !owned.contains(id)) {
+                    return Err(Error::invalid(
+                        name_at,
+                        format!("group PEL entry {orphan} has no consumer"),
+                    ));
+                }
+            }
+        }
+        if let Some(w) = w.as_deref_mut() {
+            vis(w.v.stream_group_end(), c.offset())?;
+        }
+    }
+    if version >= 4 {
+        skip_idmp(c)?;
+    }
+    Ok(())
+}
+
+/// Redis 8.6 IDMP trailer: duration, max entries, producers × (pid, iids × (iid, id)),
+/// then iids_added and iids_duplicates.
+fn skip_idmp(c: &mut Cursor<'_>) -> Result<()> {
+    read_len(c, "IDMP duration")?;
+    read_len(c, "IDMP max entries")?;
+    let producers = read_count(c, "IDMP producer count", 2)?;
+    for _ in 0..producers {
+        read_string(c, "IDMP producer id")?;
+        let n = read_count(c, "IDMP id count", 3)?;
+        for _ in 0..n {
+            read_string(c, "IDMP iid")?;
+            read_id_lens(c, "IDMP stream ID")?;
+        }
+    }
+    read_len(c, "IDMP iids added")?;
+    read_len(c, "IDMP iids duplicates")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{NoVisitor, Scratch};
+
+    /// An empty stream (no nodes) with one group whose consumer owns an ID the group PEL lacks.
+    fn stream_bytes(version: u8, consumer_id: u64) -> Vec<u8> {
+        let mut b = vec![0u8, 0, 5, 1]; // 0 nodes, length 0, last id 5-1
+        if version >= 2 {
+            b.extend_from_slice(&[0, 0, 0, 0, 2]);
+        }
+        b.push(1); // 1 group
+        b.extend_from_slice(&[1, b'g', 5, 1]);
+        if version >= 2 {
+            b.extend_from_slice(&[0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+            // entries_read = -1
+        }
+        b.push(1); // PEL of one
+        b.extend_from_slice(&StreamIdBytes(5, 1).0);
+        b.extend_from_slice(&7i64.to_le_bytes());
+        b.push(1);
+        b.push(1); // one consumer
+        b.extend_from_slice(&[1, b'c']);
+        b.extend_from_slice(&8i64.to_le_bytes());
+        if version >= 3 {
+            b.extend_from_slice(&9i64.to_le_bytes());
+        }
+        b.push(1);
+        b.extend_from_slice(&StreamIdBytes(5, consumer_id).0);
+        b
+    }
+
+    struct StreamIdBytes([u8; 16]);
+    #[allow(non_snake_case)]
+    fn StreamIdBytes(ms: u64, seq: u64) -> StreamIdBytes {
+        let mut a = [0u8; 16];
+        a[..8].copy_from_slice(&ms.to_be_bytes());
+        a[8..].copy_from_slice(&seq.to_be_bytes());
+        StreamIdBytes(a)
+    }
+
+    #[test]
+    fn groups_pel_consumers() {
+        for v in 1..=3 {
+            let b = stream_bytes(v, 1);
+            let mut c = Cursor::new(&b, 0);
+            walk::<NoVisitor>(&mut c, v, None).unwrap();
+            assert_eq!(c.remaining(), 0, "v{v}");
+            let mut s = Scratch::new();
+            let mut c = Cursor::new(&b, 0);
+            walk(
+                &mut c,
+                v,
+                Some(&mut Walk {
+                    v: &mut NoVisitor,
+                    s: &mut s,
+                    deep: true,
+                }),
+            )
+            .unwrap();
+            assert_eq!(c.remaining(), 0);
+        }
+    }
+
+    #[test]
+    fn consumer_pel_must_be_in_group_pel() {
+        let b = stream_bytes(3, 2);
+        let mut s = Scratch::new();
+        let e = walk(
+            &mut Cursor::new(&b, 0),
+            3,
+            Some(&mut Walk {
+                v: &mut NoVisitor,
+                s: &mut s,
+                deep: false,
+            }),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not found in the group PEL"), "{e}");
+        // truncated anywhere: an error, never a panic
+        for cut in 0..b.len() {
+            assert!(walk::<NoVisitor>(&mut Cursor::new(&b[..cut], 0), 3, None).is_err());
+        }
+    }
+}

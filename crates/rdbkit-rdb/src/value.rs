@@ -1,0 +1,522 @@
+//! Walking one value: find its end (skip: lengths only, nothing decompressed), or decode it
+//! into a [`Visitor`] (zero-copy where the file allows; LZF blobs go through a reused
+//! [`Scratch`]), optionally with Redis's deep sanitization rules.
+
+use std::collections::HashSet;
+
+use crate::entry::{BlobError, Entry, IntBuf};
+use crate::error::{Error, Result};
+use crate::intset::Intset;
+use crate::length::{read_count, read_len};
+use crate::listpack::Listpack;
+use crate::module::{self, ModuleId, ModuleItem};
+use crate::reader::Cursor;
+use crate::stream::node::StreamId;
+use crate::stream::{GroupMeta, StreamMeta};
+use crate::string::{read_string, RdbString};
+use crate::version::{Dialect, Type};
+use crate::ziplist::Ziplist;
+use crate::zipmap::Zipmap;
+use crate::{hash, quicklist, stream};
+
+/// Why a visitor refused an item; the walker turns it into an [`Error`] at the current offset.
+pub type VisitResult = std::result::Result<(), String>;
+
+/// Receives the logical content of a value. Every method has a do-nothing default, so a
+/// visitor implements only what it needs.
+#[allow(unused_variables)]
+pub trait Visitor {
+    /// A string value.
+    fn string(&mut self, s: Entry<'_>) -> VisitResult {
+        Ok(())
+    }
+    /// A list element (head to tail) or a set member.
+    fn element(&mut self, e: Entry<'_>) -> VisitResult {
+        Ok(())
+    }
+    /// A sorted-set member, in file order (see [`Value::zset_in_rank_order`]).
+    fn zset_member(&mut self, member: Entry<'_>, score: f64) -> VisitResult {
+        Ok(())
+    }
+    /// A hash field; `expire_ms` is the field's absolute TTL when it has one.
+    fn hash_field(
+        &mut self,
+        field: Entry<'_>,
+        value: Entry<'_>,
+        expire_ms: Option<i64>,
+    ) -> VisitResult {
+        Ok(())
+    }
+    fn module_begin(&mut self, id: ModuleId) -> VisitResult {
+        Ok(())
+    }
+    /// One module payload item; strings arrive decompressed (`RdbString::Raw` or `Int`).
+    fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
+        Ok(())
+    }
+    /// A live (not deleted) stream entry begins.
+    fn stream_entry(&mut self, id: StreamId) -> VisitResult {
+        Ok(())
+    }
+    fn stream_field(&mut self, field: Entry<'_>, value: Entry<'_>) -> VisitResult {
+        Ok(())
+    }
+    /// Stream metadata (after all entries).
+    fn stream_meta(&mut self, meta: &StreamMeta) -> VisitResult {
+        Ok(())
+    }
+    fn stream_group(&mut self, group: &GroupMeta<'_>) -> VisitResult {
+        Ok(())
+    }
+    /// One entry of the current group's PEL.
+    fn stream_pel(
+        &mut self,
+        id: StreamId,
+        delivery_time_ms: i64,
+        delivery_count: u64,
+    ) -> VisitResult {
+        Ok(())
+    }
+    fn stream_consumer(
+        &mut self,
+        name: &[u8],
+        seen_time_ms: i64,
+        active_time_ms: Option<i64>,
+    ) -> VisitResult {
+        Ok(())
+    }
+    /// One ID of the current consumer's PEL.
+    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
+        Ok(())
+    }
+    fn stream_group_end(&mut self) -> VisitResult {
+        Ok(())
+    }
+}
+
+/// A visitor that ignores everything (a validating walk).
+pub struct NoVisitor;
+impl Visitor for NoVisitor {}
+
+/// Buffers the walker reuses for LZF-decompressed data and rendered strings.
+#[derive(Default, Debug)]
+pub struct Scratch {
+    pub(crate) a: Vec<u8>,
+    pub(crate) b: Vec<u8>,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+pub(crate) struct Walk<'w, V: Visitor + ?Sized> {
+    pub v: &'w mut V,
+    pub s: &'w mut Scratch,
+    pub deep: bool,
+}
+
+/// Turns a visitor's refusal into an error at `at`.
+#[inline]
+pub(crate) fn vis(r: VisitResult, at: u64) -> Result<()> {
+    r.map_err(|m| Error::invalid(at, m))
+}
+
+/// A blob error at a blob stored at `at`.
+#[inline]
+pub(crate) fn blob_err(at: u64, compressed: bool) -> impl Fn(BlobError) -> Error {
+    move |e| Error::blob(e, at, compressed)
+}
+
+/// Duplicate detection for deep validation (`sanitize-dump-payload`): sets, hash fields and
+/// zset members must be unique.
+#[derive(Default)]
+pub(crate) struct Dups {
+    seen: Option<HashSet<Vec<u8>>>,
+}
+
+impl Dups {
+    pub fn new(deep: bool) -> Self {
+        Dups {
+            seen: deep.then(HashSet::new),
+        }
+    }
+    pub fn check(&mut self, e: Entry<'_>, what: &str, at: u64) -> Result<()> {
+        if let Some(seen) = &mut self.seen {
+            let mut ib = IntBuf::new();
+            if !seen.insert(e.as_bytes(&mut ib).to_vec()) {
+                return Err(Error::invalid(
+                    at,
+                    format!(
+                        "duplicate {what} {:?}",
+                        String::from_utf8_lossy(e.as_bytes(&mut ib))
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A score as Redis reads it from a ziplist/listpack (`zzlGetScore`: integer, or text parsed
+/// with `strtod`).
+pub(crate) fn entry_score(e: Entry<'_>, at: u64) -> Result<f64> {
+    match e {
+        Entry::Int(i) => Ok(i as f64),
+        Entry::Bytes(b) => parse_score_text(b).ok_or_else(|| {
+            Error::invalid(
+                at,
+                format!(
+                    "zset score {:?} is not a number",
+                    String::from_utf8_lossy(b)
+                ),
+            )
+        }),
+    }
+}
+
+/// Parses a score written by `d2string`/`%.17g` (`inf`, `-inf`, `1e+308`, ...).
+pub(crate) fn parse_score_text(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
+    match s {
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => s.parse::<f64>().ok(),
+    }
+}
+
+fn check_score(score: f64, at: u64) -> Result<f64> {
+    if score.is_nan() {
+        return Err(Error::invalid(at, "zset score is NaN"));
+    }
+    Ok(score)
+}
+
+/// Reads a blob string and, when walking, returns its bytes (decompressed into `buf`).
+pub(crate) struct BlobRef<'c> {
+    pub bytes: &'c [u8],
+    pub at: u64,
+    pub compressed: bool,
+}
+
+#[inline]
+pub(crate) fn read_blob<'a, 'c>(
+    c: &mut Cursor<'a>,
+    what: &'static str,
+    buf: Option<&'c mut Vec<u8>>,
+) -> Result<Option<BlobRef<'c>>>
+where
+    'a: 'c,
+{
+    let at = c.offset();
+    let s = read_string(c, what)?;
+    match buf {
+        None => Ok(None),
+        Some(buf) => {
+            let compressed = s.is_compressed();
+            if let RdbString::Int(_) = s {
+                return Err(Error::invalid(
+                    at,
+                    format!("{what} is stored as an integer, not a blob"),
+                ));
+            }
+            let bytes = s.bytes_in(buf, at)?;
+            Ok(Some(BlobRef {
+                bytes,
+                at,
+                compressed,
+            }))
+        }
+    }
+}
+
+/// Walks a value of type `t` starting at the cursor. With `w = None` it only finds the end.
+pub(crate) fn walk<V: Visitor + ?Sized>(
+    c: &mut Cursor<'_>,
+    t: Type,
+    dialect: &Dialect,
+    w: Option<&mut Walk<'_, V>>,
+) -> Result<()> {
+    let _ = dialect;
+    match t {
+        Type::String => {
+            let at = c.offset();
+            let s = read_string(c, "string value")?;
+            if let Some(w) = w {
+                let e = s.entry_in(&mut w.s.a, at)?;
+                vis(w.v.string(e), at)?;
+            }
+            Ok(())
+        }
+        Type::ListLinked | Type::Set => {
+            let n = read_count(c, if t == Type::Set { "set size" } else { "list length" }, 1)?;
+            let mut dups = Dups::new(t == Type::Set && w.as_ref().is_some_and(|w| w.deep));
+            match w {
+                None => {
+                    for _ in 0..n {
+                        read_string(c, "element")?;
+                    }
+                }
+                Some(w) => {
+                    for _ in 0..n {
+                        let at = c.offset();
+                        let e = read_string(c, "element")?.entry_in(&mut w.s.a, at)?;
+                        dups.check(e, "set member", at)?;
+                        vis(w.v.element(e), at)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        Type::ZsetText | Type::Zset2 => {
+            let n = read_count(c, "zset size", 2)?;
+            let mut dups = Dups::new(w.as_ref().is_some_and(|w| w.deep));
+            let mut w = w;
+            for _ in 0..n {
+                let at = c.offset();
+                let m = read_string(c, "zset member")?;
+                let score_at = c.offset();
+                let score = if t == Type::Zset2 {
+                    f64::from_le_bytes(c.array("zset score")?)
+                } else {
+                    let len = c.u8("zset score length")?;
+                    match len {
+                        253 => f64::NAN,
+                        254 => f64::INFINITY,
+                        255 => f64::NEG_INFINITY,
+                        _ => {
+                            let txt = c.take(u64::from(len), "zset score text", score_at)?;
+                            parse_score_text(txt).ok_or_else(|| {
+                                Error::invalid(
+                                    score_at,
+                                    format!("zset score {:?} is not a number", String::from_utf8_lossy(txt)),
+                                )
+                            })?
+                        }
+                    }
+                };
+                if let Some(w) = w.as_deref_mut() {
+                    let score = check_score(score, score_at)?;
+                    let e = m.entry_in(&mut w.s.a, at)?;
+                    dups.check(e, "zset member", at)?;
+                    vis(w.v.zset_member(e, score), at)?;
+                }
+            }
+            Ok(())
+        }
+        Type::Hash => {
+            let n = read_count(c, "hash size", 2)?;
+            let mut dups = Dups::new(w.as_ref().is_some_and(|w| w.deep));
+            match w {
+                None => {
+                    for _ in 0..n {
+                        read_string(c, "hash field")?;
+                        read_string(c, "hash value")?;
+                    }
+                }
+                Some(w) => {
+                    for _ in 0..n {
+                        let at = c.offset();
+                        let f = read_string(c, "hash field")?;
+                        let vat = c.offset();
+                        let v = read_string(c, "hash value")?;
+                        let f = f.entry_in(&mut w.s.a, at)?;
+                        let v = v.entry_in(&mut w.s.b, vat)?;
+                        dups.check(f, "hash field", at)?;
+                        vis(w.v.hash_field(f, v, None), at)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        Type::ModulePreGa => Err(Error::new(
+            crate::error::ErrorKind::Unsupported(
+                "module value type 6 (MODULE pre-GA, Redis 4.0 release candidates) has no annotations and cannot be read; Redis refuses it too"
+                    .into(),
+            ),
+            c.offset(),
+        )),
+        Type::Module2 => {
+            let at = c.offset();
+            let id = ModuleId { id: read_len(c, "module id")? };
+            walk_module_payload(c, id, at, w)
+        }
+        Type::HashZipmap => {
+            let Some(w) = w else { return read_string(c, "zipmap").map(|_| ()) };
+            let Some(b) = read_blob(c, "zipmap", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let zm = Zipmap::new(b.bytes).map_err(&err)?;
+            if w.deep {
+                zm.validate().map_err(&err)?;
+            }
+            let mut dups = Dups::new(w.deep);
+            for pair in zm.iter() {
+                let (f, v) = pair.map_err(&err)?;
+                dups.check(Entry::Bytes(f), "hash field", b.at)?;
+                vis(w.v.hash_field(Entry::Bytes(f), Entry::Bytes(v), None), b.at)?;
+            }
+            Ok(())
+        }
+        Type::ListZiplist | Type::ZsetZiplist | Type::HashZiplist => {
+            let Some(w) = w else { return read_string(c, "ziplist").map(|_| ()) };
+            let Some(b) = read_blob(c, "ziplist", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let zl = Ziplist::new(b.bytes).map_err(&err)?;
+            let count = if w.deep { Some(zl.validate().map_err(&err)?) } else { None };
+            let it = zl.iter().map(|r| r.map_err(&err));
+            match t {
+                Type::ListZiplist => {
+                    for e in it {
+                        vis(w.v.element(e?), b.at)?;
+                    }
+                    Ok(())
+                }
+                Type::ZsetZiplist => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
+            }
+        }
+        Type::SetIntset => {
+            let Some(w) = w else { return read_string(c, "intset").map(|_| ()) };
+            let Some(b) = read_blob(c, "intset", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let is = Intset::new(b.bytes).map_err(&err)?;
+            if w.deep {
+                is.validate().map_err(&err)?;
+            }
+            for i in is.iter() {
+                vis(w.v.element(Entry::Int(i)), b.at)?;
+            }
+            Ok(())
+        }
+        Type::HashListpack | Type::ZsetListpack | Type::SetListpack | Type::HashListpackExPreGa | Type::HashListpackEx => {
+            if t == Type::HashListpackEx {
+                c.i64_le("hash min-expire")?;
+            }
+            let Some(w) = w else { return read_string(c, "listpack").map(|_| ()) };
+            let Some(b) = read_blob(c, "listpack", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let lp = Listpack::new(b.bytes).map_err(&err)?;
+            let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
+            let it = lp.iter().map(|r| r.map_err(&err));
+            match t {
+                Type::SetListpack => {
+                    let mut dups = Dups::new(w.deep);
+                    for e in it {
+                        let e = e?;
+                        dups.check(e, "set member", b.at)?;
+                        vis(w.v.element(e), b.at)?;
+                    }
+                    Ok(())
+                }
+                Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
+                Type::HashListpack => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 3),
+            }
+        }
+        Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
+        Type::HashMetadataPreGa | Type::HashMetadata | Type::ValkeyHash2 => hash::walk_fields(c, t, w),
+        Type::StreamListpacks | Type::StreamListpacks2 | Type::StreamListpacks3 | Type::StreamListpacks4 => {
+            stream::walk(c, t.stream_version(), w)
+        }
+    }
+}
+
+pub(crate) fn walk_module_payload<V: Visitor + ?Sized>(
+    c: &mut Cursor<'_>,
+    id: ModuleId,
+    at: u64,
+    w: Option<&mut Walk<'_, V>>,
+) -> Result<()> {
+    match w {
+        None => module::walk(c, |_, _| Ok(())),
+        Some(w) => {
+            vis(w.v.module_begin(id), at)?;
+            module::walk(c, |item, at| {
+                let item = match item {
+                    ModuleItem::String(s @ RdbString::Lzf { .. }) => {
+                        let b = s.bytes_in(&mut w.s.a, at)?;
+                        return vis(w.v.module_item(ModuleItem::String(RdbString::Raw(b))), at);
+                    }
+                    other => other,
+                };
+                vis(w.v.module_item(item), at)
+            })
+        }
+    }
+}
+
+fn pairs_as_zset<'e, V: Visitor + ?Sized>(
+    mut it: impl Iterator<Item = Result<Entry<'e>>>,
+    count: Option<usize>,
+    v: &mut V,
+    deep: bool,
+    at: u64,
+) -> Result<()> {
+    if let Some(n) = count {
+        if n % 2 != 0 {
+            return Err(Error::invalid(
+                at,
+                format!("zset blob has {n} entries, not member/score pairs"),
+            ));
+        }
+    }
+    let mut dups = Dups::new(deep);
+    while let Some(m) = it.next() {
+        let m = m?;
+        let s = it
+            .next()
+            .ok_or_else(|| Error::invalid(at, "zset blob ends with a member without a score"))??;
+        let score = check_score(entry_score(s, at)?, at)?;
+        dups.check(m, "zset member", at)?;
+        vis(v.zset_member(m, score), at)?;
+    }
+    Ok(())
+}
+
+/// Field/value pairs (`tuple` = 2) or field/value/ttl triplets (`tuple` = 3, TTL 0 = none).
+fn pairs_as_hash<'e, V: Visitor + ?Sized>(
+    mut it: impl Iterator<Item = Result<Entry<'e>>>,
+    count: Option<usize>,
+    v: &mut V,
+    deep: bool,
+    at: u64,
+    tuple: usize,
+) -> Result<()> {
+    if let Some(n) = count {
+        if n % tuple != 0 {
+            return Err(Error::invalid(
+                at,
+                format!("hash blob has {n} entries, not a multiple of {tuple}"),
+            ));
+        }
+    }
+    let mut dups = Dups::new(deep);
+    while let Some(f) = it.next() {
+        let f = f?;
+        let val = it
+            .next()
+            .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a value"))??;
+        let ttl = if tuple == 3 {
+            let t = it
+                .next()
+                .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a TTL"))??;
+            match t {
+                Entry::Int(0) => None,
+                Entry::Int(ms) if ms > 0 && ms <= hash::EXPIRE_TIME_MAX => Some(ms),
+                other => {
+                    return Err(Error::invalid(
+                        at,
+                        format!("hash field TTL {other:?} is not a valid expire time"),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        dups.check(f, "hash field", at)?;
+        vis(v.hash_field(f, val, ttl), at)?;
+    }
+    Ok(())
+}

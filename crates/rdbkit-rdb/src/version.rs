@@ -1,0 +1,425 @@
+//! Which byte means what, per fork and version, as data.
+//!
+//! The type-byte position of an RDB holds either an opcode (250..255 and friends) or a value
+//! type. Most bytes mean the same in every file that can contain them, but Redis and Valkey
+//! diverged: type 22 is Redis's pre-GA `HASH_METADATA` but Valkey 9's `HASH_2`, and opcode 243
+//! is Redis 8.6's `KEY_META` but Valkey 9's `SLOT_IMPORT`. [`Dialect`] (magic + version) picks
+//! the row of [`TYPES`] / [`OPCODES`] that applies.
+
+use std::fmt;
+
+/// The 5- or 6-byte signature at the start of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Magic {
+    /// `REDIS` + 4 digits.
+    Redis,
+    /// `VALKEY` + 3 digits (Valkey 9+).
+    Valkey,
+}
+
+impl fmt::Display for Magic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Magic::Redis => "REDIS",
+            Magic::Valkey => "VALKEY",
+        })
+    }
+}
+
+/// Newest Redis RDB version this build has tables for (Redis 8.10).
+pub const REDIS_MAX_VERSION: u32 = 15;
+/// Newest Valkey RDB version (Valkey 9.2).
+pub const VALKEY_MAX_VERSION: u32 = 81;
+/// Valkey reserves 12..=79 as Redis-private ("foreign") versions.
+pub const VALKEY_FOREIGN_MIN: u32 = 12;
+pub const VALKEY_FOREIGN_MAX: u32 = 79;
+
+/// Which family of tables a file is read with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fork {
+    /// `REDIS` magic: Redis 1..=15 (and Valkey <= 8, which wrote 11 and below).
+    Redis,
+    /// `VALKEY` magic, version 80+.
+    Valkey,
+}
+
+/// Magic + version: everything the byte tables depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dialect {
+    pub magic: Magic,
+    pub version: u32,
+    pub fork: Fork,
+    /// True when the version is newer than this build knows and the file is read with the
+    /// newest tables anyway (`Options::best_effort`).
+    pub beyond_known: bool,
+}
+
+impl Dialect {
+    /// The dialect for a header, or `None` when this build does not know the version.
+    pub fn new(magic: Magic, version: u32) -> Option<Dialect> {
+        let fork = match magic {
+            Magic::Redis if (1..=REDIS_MAX_VERSION).contains(&version) => Fork::Redis,
+            Magic::Valkey if (80..=VALKEY_MAX_VERSION).contains(&version) => Fork::Valkey,
+            _ => return None,
+        };
+        Some(Dialect {
+            magic,
+            version,
+            fork,
+            beyond_known: false,
+        })
+    }
+
+    /// The newest tables of the fork the magic names, for a version this build does not know.
+    pub fn best_effort(magic: Magic, version: u32) -> Dialect {
+        let fork = match magic {
+            Magic::Valkey => Fork::Valkey,
+            Magic::Redis if version >= 80 => Fork::Valkey,
+            Magic::Redis => Fork::Redis,
+        };
+        Dialect {
+            magic,
+            version,
+            fork,
+            beyond_known: true,
+        }
+    }
+
+    /// The Redis-numbered version whose shared types/opcodes this file may use. Valkey 80+
+    /// files can hold everything Redis 7.2 (RDB 11) could.
+    fn shared_level(&self) -> u32 {
+        match self.fork {
+            Fork::Redis => self.version,
+            Fork::Valkey => 11,
+        }
+    }
+
+    pub fn lookup(&self, byte: u8) -> Lookup {
+        for row in OPCODES.iter().chain(TYPES.iter()) {
+            if row.byte != byte || !self.row_applies(row) {
+                continue;
+            }
+            return match row.what {
+                What::Op(op) => Lookup::Opcode(op),
+                What::Type(t) => Lookup::Type(t),
+                What::Unsupported(name) => Lookup::Unsupported(name),
+            };
+        }
+        Lookup::Unknown
+    }
+
+    fn row_applies(&self, row: &Row) -> bool {
+        let level = if self.beyond_known {
+            u32::MAX
+        } else {
+            self.shared_level()
+        };
+        match row.fork {
+            Only::Both => level >= row.since,
+            Only::Redis => {
+                self.fork == Fork::Redis && (self.beyond_known || self.version >= row.since)
+            }
+            Only::Valkey => {
+                self.fork == Fork::Valkey && (self.beyond_known || self.version >= row.since)
+            }
+        }
+    }
+
+    /// Valkey files may still carry Redis 7.4's SLOT_INFO: Valkey skips it.
+    pub fn has_crc(&self) -> bool {
+        self.version >= 5
+    }
+}
+
+/// Result of looking a type-position byte up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Opcode(Opcode),
+    Type(Type),
+    /// Defined by the format, but this build does not read it; the name says what it is.
+    Unsupported(&'static str),
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Only {
+    Both,
+    Redis,
+    Valkey,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum What {
+    Op(Opcode),
+    Type(Type),
+    Unsupported(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    byte: u8,
+    fork: Only,
+    /// First version (of that fork, or the Redis numbering for `Both`) that writes it.
+    since: u32,
+    what: What,
+}
+
+const fn op(byte: u8, fork: Only, since: u32, o: Opcode) -> Row {
+    Row {
+        byte,
+        fork,
+        since,
+        what: What::Op(o),
+    }
+}
+const fn ty(byte: u8, fork: Only, since: u32, t: Type) -> Row {
+    Row {
+        byte,
+        fork,
+        since,
+        what: What::Type(t),
+    }
+}
+const fn unsup(byte: u8, fork: Only, since: u32, name: &'static str) -> Row {
+    Row {
+        byte,
+        fork,
+        since,
+        what: What::Unsupported(name),
+    }
+}
+
+/// Opcodes (Redis `RDB_OPCODE_*`, Valkey additions, Redis Enterprise extensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Opcode {
+    Eof,
+    SelectDb,
+    ExpireTime,
+    ExpireTimeMs,
+    ResizeDb,
+    Aux,
+    Freq,
+    Idle,
+    ModuleAux,
+    FunctionPreGa,
+    Function2,
+    SlotInfo,
+    /// Redis 8.6+: key metadata before a key.
+    KeyMeta,
+    /// Valkey 9+: atomic slot migration job.
+    SlotImport,
+    /// Redis Enterprise `RAM_LRU` (107): one length.
+    EnterpriseRamLru,
+    /// Redis Enterprise `SLOT_NUM` (121): one length.
+    EnterpriseSlotNum,
+}
+
+// Order matters only where two rows share a byte: the first that applies wins.
+static OPCODES: &[Row] = &[
+    op(255, Only::Both, 1, Opcode::Eof),
+    op(254, Only::Both, 1, Opcode::SelectDb),
+    op(253, Only::Both, 1, Opcode::ExpireTime),
+    op(252, Only::Both, 3, Opcode::ExpireTimeMs),
+    op(251, Only::Both, 7, Opcode::ResizeDb),
+    op(250, Only::Both, 7, Opcode::Aux),
+    op(249, Only::Both, 9, Opcode::Freq),
+    op(248, Only::Both, 9, Opcode::Idle),
+    op(247, Only::Both, 9, Opcode::ModuleAux),
+    op(246, Only::Both, 10, Opcode::FunctionPreGa),
+    op(245, Only::Both, 10, Opcode::Function2),
+    op(244, Only::Redis, 12, Opcode::SlotInfo),
+    op(244, Only::Valkey, 80, Opcode::SlotInfo),
+    op(243, Only::Redis, 13, Opcode::KeyMeta),
+    op(243, Only::Valkey, 80, Opcode::SlotImport),
+    unsup(
+        242,
+        Only::Valkey,
+        81,
+        "Valkey 9.2 UPDATE opcode 242 (layout not verified)",
+    ),
+    op(121, Only::Redis, 1, Opcode::EnterpriseSlotNum),
+    op(107, Only::Redis, 1, Opcode::EnterpriseRamLru),
+];
+
+/// Value types (`RDB_TYPE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    String,
+    ListLinked,
+    Set,
+    /// Type 3: member + ASCII score.
+    ZsetText,
+    Hash,
+    /// Type 5: member + binary double.
+    Zset2,
+    ModulePreGa,
+    Module2,
+    HashZipmap,
+    ListZiplist,
+    SetIntset,
+    ZsetZiplist,
+    HashZiplist,
+    ListQuicklist,
+    StreamListpacks,
+    HashListpack,
+    ZsetListpack,
+    ListQuicklist2,
+    StreamListpacks2,
+    SetListpack,
+    StreamListpacks3,
+    /// Redis 22 (7.4 RCs): per-field absolute TTL before field, no min-expire.
+    HashMetadataPreGa,
+    /// Redis 23 (7.4 RCs): listpack of (field, value, ttl), no min-expire.
+    HashListpackExPreGa,
+    /// Redis 24: min-expire, then (relative ttl, field, value).
+    HashMetadata,
+    /// Redis 25: min-expire, then listpack of (field, value, ttl).
+    HashListpackEx,
+    /// Redis 26 (8.6): v3 + IDMP trailer.
+    StreamListpacks4,
+    /// Valkey 22: (field, value, int64 expiry, -1 = none).
+    ValkeyHash2,
+}
+
+impl Type {
+    /// Redis's family name (`type` of `TYPE key`).
+    pub fn family(self) -> &'static str {
+        use Type::*;
+        match self {
+            String => "string",
+            ListLinked | ListZiplist | ListQuicklist | ListQuicklist2 => "list",
+            Set | SetIntset | SetListpack => "set",
+            ZsetText | Zset2 | ZsetZiplist | ZsetListpack => "zset",
+            Hash | HashZipmap | HashZiplist | HashListpack | HashMetadataPreGa
+            | HashListpackExPreGa | HashMetadata | HashListpackEx | ValkeyHash2 => "hash",
+            StreamListpacks | StreamListpacks2 | StreamListpacks3 | StreamListpacks4 => "stream",
+            ModulePreGa | Module2 => "module",
+        }
+    }
+
+    /// Stream format generation (1..=4), 0 for other types.
+    pub fn stream_version(self) -> u8 {
+        match self {
+            Type::StreamListpacks => 1,
+            Type::StreamListpacks2 => 2,
+            Type::StreamListpacks3 => 3,
+            Type::StreamListpacks4 => 4,
+            _ => 0,
+        }
+    }
+}
+
+static TYPES: &[Row] = &[
+    ty(0, Only::Both, 1, Type::String),
+    ty(1, Only::Both, 1, Type::ListLinked),
+    ty(2, Only::Both, 1, Type::Set),
+    ty(3, Only::Both, 1, Type::ZsetText),
+    ty(4, Only::Both, 1, Type::Hash),
+    ty(5, Only::Both, 8, Type::Zset2),
+    ty(6, Only::Both, 8, Type::ModulePreGa),
+    ty(7, Only::Both, 8, Type::Module2),
+    // Zipmap/ziplist/intset came with 2.4 (RDB 2), but 2.4 still wrote REDIS0001 for some builds.
+    ty(9, Only::Both, 1, Type::HashZipmap),
+    ty(10, Only::Both, 1, Type::ListZiplist),
+    ty(11, Only::Both, 1, Type::SetIntset),
+    ty(12, Only::Both, 1, Type::ZsetZiplist),
+    ty(13, Only::Both, 1, Type::HashZiplist),
+    ty(14, Only::Both, 7, Type::ListQuicklist),
+    ty(15, Only::Both, 9, Type::StreamListpacks),
+    ty(16, Only::Both, 10, Type::HashListpack),
+    ty(17, Only::Both, 10, Type::ZsetListpack),
+    ty(18, Only::Both, 10, Type::ListQuicklist2),
+    ty(19, Only::Both, 10, Type::StreamListpacks2),
+    ty(20, Only::Both, 11, Type::SetListpack),
+    ty(21, Only::Both, 11, Type::StreamListpacks3),
+    ty(22, Only::Redis, 12, Type::HashMetadataPreGa),
+    ty(22, Only::Valkey, 80, Type::ValkeyHash2),
+    ty(23, Only::Redis, 12, Type::HashListpackExPreGa),
+    unsup(
+        23,
+        Only::Valkey,
+        81,
+        "unsupported type 23 (Valkey 9.2 PATH_HASH): layout not verified",
+    ),
+    ty(24, Only::Redis, 12, Type::HashMetadata),
+    ty(25, Only::Redis, 12, Type::HashListpackEx),
+    ty(26, Only::Redis, 13, Type::StreamListpacks4),
+    unsup(
+        27,
+        Only::Redis,
+        14,
+        "unsupported type 27 (Redis 8.8 STREAM_LISTPACKS_5): layout not verified",
+    ),
+    unsup(
+        28,
+        Only::Redis,
+        14,
+        "unsupported type 28 (Redis 8.8 ARRAY): layout not verified",
+    ),
+    unsup(
+        29,
+        Only::Redis,
+        15,
+        "unsupported type 29 (Redis 8.10 HASH_TMPL_LP): layout not verified",
+    ),
+    unsup(
+        30,
+        Only::Redis,
+        15,
+        "unsupported type 30 (Redis 8.10 HASH_TMPL_LP_REF): layout not verified",
+    ),
+    unsup(
+        31,
+        Only::Redis,
+        15,
+        "unsupported type 31 (Redis 8.10 HASH_TMPL_ARRAY): layout not verified",
+    ),
+    unsup(
+        32,
+        Only::Redis,
+        15,
+        "unsupported type 32 (Redis 8.10 HASH_TMPL_ARRAY_REF): layout not verified",
+    ),
+    unsup(
+        33,
+        Only::Redis,
+        15,
+        "unsupported type 33 (Redis Enterprise GCRA): not an open format",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forks_disagree_on_22_and_243() {
+        let r12 = Dialect::new(Magic::Redis, 12).unwrap();
+        let r13 = Dialect::new(Magic::Redis, 13).unwrap();
+        let v80 = Dialect::new(Magic::Valkey, 80).unwrap();
+        assert_eq!(r12.lookup(22), Lookup::Type(Type::HashMetadataPreGa));
+        assert_eq!(v80.lookup(22), Lookup::Type(Type::ValkeyHash2));
+        assert_eq!(r13.lookup(243), Lookup::Opcode(Opcode::KeyMeta));
+        assert_eq!(v80.lookup(243), Lookup::Opcode(Opcode::SlotImport));
+        assert_eq!(r12.lookup(243), Lookup::Unknown);
+        assert_eq!(v80.lookup(24), Lookup::Unknown);
+        assert_eq!(v80.lookup(21), Lookup::Type(Type::StreamListpacks3));
+        assert!(matches!(
+            Dialect::new(Magic::Redis, 14).unwrap().lookup(28),
+            Lookup::Unsupported(_)
+        ));
+    }
+
+    #[test]
+    fn versions_gate_types() {
+        let r6 = Dialect::new(Magic::Redis, 6).unwrap();
+        assert_eq!(r6.lookup(14), Lookup::Unknown);
+        assert_eq!(r6.lookup(250), Lookup::Unknown);
+        assert_eq!(r6.lookup(255), Lookup::Opcode(Opcode::Eof));
+        assert!(Dialect::new(Magic::Redis, 16).is_none());
+        assert!(Dialect::new(Magic::Redis, 0).is_none());
+        assert!(Dialect::new(Magic::Valkey, 11).is_none());
+        let be = Dialect::best_effort(Magic::Redis, 99);
+        assert_eq!(be.lookup(26), Lookup::Type(Type::StreamListpacks4));
+    }
+}
