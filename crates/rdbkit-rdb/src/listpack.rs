@@ -32,14 +32,20 @@ impl<'a> Listpack<'a> {
         if blob.len() < HEADER_SIZE + 1 {
             return Err(err(
                 0,
-                format!("blob of {} bytes is too short for a listpack (at least 7)", blob.len()),
+                format!(
+                    "blob of {} bytes is too short for a listpack (at least 7)",
+                    blob.len()
+                ),
             ));
         }
         let total = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]);
         if total as usize != blob.len() {
             return Err(err(
                 0,
-                format!("header total_bytes {total} does not match the blob length {}", blob.len()),
+                format!(
+                    "header total_bytes {total} does not match the blob length {}",
+                    blob.len()
+                ),
             ));
         }
         let last = blob[blob.len() - 1];
@@ -109,7 +115,7 @@ impl<'a> Listpack<'a> {
     }
 
     /// An iterator starting at byte `pos`, which must be the start of an entry (or of the
-    /// terminator) found by an earlier walk, e.g. [`ListpackIter::position`].
+    /// terminator) found by an earlier walk, e.g. [`ListpackIter::offset`].
     #[inline]
     pub fn iter_at(&self, pos: usize) -> ListpackIter<'a> {
         ListpackIter {
@@ -199,9 +205,15 @@ fn bad_backlen(blob: &[u8], at: usize, n: usize, size: usize) -> BlobError {
         }
     }
     if terminated {
-        err(at, format!("backlen {val} does not match entry size {size} (backlen bytes {bytes:02x?})"))
+        err(
+            at,
+            format!("backlen {val} does not match entry size {size} (backlen bytes {bytes:02x?})"),
+        )
     } else {
-        err(at, format!("backlen bytes {bytes:02x?} are not a valid encoding of entry size {size}"))
+        err(
+            at,
+            format!("backlen bytes {bytes:02x?} are not a valid encoding of entry size {size}"),
+        )
     }
 }
 
@@ -259,7 +271,8 @@ fn decode_entry(blob: &[u8], pos: usize) -> Result<(Entry<'_>, usize), BlobError
             if left < 5 {
                 return Err(past_end(pos, "32-bit string header of size", 5, left));
             }
-            let len = u32::from_le_bytes([blob[pos + 1], blob[pos + 2], blob[pos + 3], blob[pos + 4]]);
+            let len =
+                u32::from_le_bytes([blob[pos + 1], blob[pos + 2], blob[pos + 3], blob[pos + 4]]);
             return string_entry(blob, pos, 5, len as usize, left);
         }
         0xF1 => {
@@ -284,7 +297,12 @@ fn decode_entry(blob: &[u8], pos: usize) -> Result<(Entry<'_>, usize), BlobError
     };
     // ints: encoding+data plus a 1-byte backlen
     if size + 1 > left {
-        return Err(past_end(pos, "integer entry of size", (size + 1) as u64, left));
+        return Err(past_end(
+            pos,
+            "integer entry of size",
+            (size + 1) as u64,
+            left,
+        ));
     }
     Ok((entry, size))
 }
@@ -300,7 +318,13 @@ fn int_bytes<const N: usize>(blob: &[u8], pos: usize, left: usize) -> Result<[u8
 }
 
 #[inline(always)]
-fn string_entry(blob: &[u8], pos: usize, hdr: usize, len: usize, left: usize) -> Result<(Entry<'_>, usize), BlobError> {
+fn string_entry(
+    blob: &[u8],
+    pos: usize,
+    hdr: usize,
+    len: usize,
+    left: usize,
+) -> Result<(Entry<'_>, usize), BlobError> {
     // hdr <= left was checked by the caller; the string must leave room for its backlen.
     let room = left - hdr;
     if len > room {
@@ -331,7 +355,7 @@ impl<'a> ListpackIter<'a> {
     /// Byte offset of the next entry (or of the terminator), `None` once the iterator has
     /// finished.
     #[inline]
-    pub fn position(&self) -> Option<usize> {
+    pub fn offset(&self) -> Option<usize> {
         (self.pos < self.blob.len()).then_some(self.pos)
     }
 
@@ -473,7 +497,9 @@ mod tests {
     #[test]
     fn redis_encodings_byte_for_byte() {
         // Values from Redis's listpack.c unit tests / header comment.
-        let lp = encode(&[b"hello", b"1024", b"-1", b"127", b"128", b"-4096", b"4095", b"4096"]);
+        let lp = encode(&[
+            b"hello", b"1024", b"-1", b"127", b"128", b"-4096", b"4095", b"4096",
+        ]);
         let l = Listpack::new(&lp).unwrap();
         assert_eq!(l.validate().unwrap(), 8);
         assert_eq!(&lp[6..13], &[0x85, b'h', b'e', b'l', b'l', b'o', 6]);
@@ -529,9 +555,18 @@ mod tests {
 
     #[test]
     fn header_checks() {
-        assert!(Listpack::new(&[7, 0, 0, 0, 0, 0]).unwrap_err().what.contains("too short"));
-        assert!(Listpack::new(&[8, 0, 0, 0, 0, 0, 0xFF]).unwrap_err().what.contains("total_bytes 8"));
-        assert!(Listpack::new(&[7, 0, 0, 0, 0, 0, 0xFE]).unwrap_err().what.contains("0xfe"));
+        assert!(Listpack::new(&[7, 0, 0, 0, 0, 0])
+            .unwrap_err()
+            .what
+            .contains("too short"));
+        assert!(Listpack::new(&[8, 0, 0, 0, 0, 0, 0xFF])
+            .unwrap_err()
+            .what
+            .contains("total_bytes 8"));
+        assert!(Listpack::new(&[7, 0, 0, 0, 0, 0, 0xFE])
+            .unwrap_err()
+            .what
+            .contains("0xfe"));
         let empty = encode(&[]);
         assert_eq!(empty, [7, 0, 0, 0, 0, 0, 0xFF]);
         let l = Listpack::new(&empty).unwrap();
@@ -554,7 +589,11 @@ mod tests {
         let l = Listpack::new(&lp).unwrap();
         let e = l.iter().next().unwrap().unwrap_err();
         assert_eq!(e.offset, 6);
-        assert!(e.what.contains("string length 40 runs past the end of the listpack (4 bytes left)"), "{e}");
+        assert!(
+            e.what
+                .contains("string length 40 runs past the end of the listpack (4 bytes left)"),
+            "{e}"
+        );
         assert_eq!(l.validate().unwrap_err(), e);
         // the iterator stops after the error
         let mut it = l.iter();
@@ -568,7 +607,10 @@ mod tests {
         assert_eq!(l.iter().count(), 2);
         let e = l.validate().unwrap_err();
         assert_eq!(e.offset, 12);
-        assert!(e.what.contains("backlen 5 does not match entry size 6"), "{e}");
+        assert!(
+            e.what.contains("backlen 5 does not match entry size 6"),
+            "{e}"
+        );
 
         // invalid encoding byte
         let lp = fix_total(vec![0, 0, 0, 0, 1, 0, 0xF5, 1, 0xFF]);
@@ -581,14 +623,22 @@ mod tests {
         let l = Listpack::new(&lp).unwrap();
         let r: Vec<_> = l.iter().collect();
         assert_eq!(r.len(), 2);
-        assert!(r[1].as_ref().unwrap_err().what.contains("3 bytes follow it"));
+        assert!(r[1]
+            .as_ref()
+            .unwrap_err()
+            .what
+            .contains("3 bytes follow it"));
         assert!(l.validate().is_err());
 
         // count mismatch
         let mut lp = encode(&[b"a", b"b"]);
         lp[4] = 3;
         let e = Listpack::new(&lp).unwrap().validate().unwrap_err();
-        assert!(e.what.contains("header says 3 elements but the listpack holds 2"), "{e}");
+        assert!(
+            e.what
+                .contains("header says 3 elements but the listpack holds 2"),
+            "{e}"
+        );
         lp[4] = 0xFF;
         lp[5] = 0xFF;
         let l = Listpack::new(&lp).unwrap();
@@ -605,14 +655,35 @@ mod tests {
         // a string whose backlen would overlap the terminator
         let lp = fix_total(vec![0, 0, 0, 0, 1, 0, 0x81, b'a', 0xFF]);
         let e = Listpack::new(&lp).unwrap().validate().unwrap_err();
-        assert!(e.what.contains("backlen of the 2-byte entry runs past"), "{e}");
+        assert!(
+            e.what.contains("backlen of the 2-byte entry runs past"),
+            "{e}"
+        );
     }
 
     #[test]
     fn integer_widths_decode() {
-        for v in [0i64, 127, 128, -1, -4096, 4095, 4096, -4097, 32767, -32768, 32768, 8_388_607, -8_388_608, 8_388_608,
-            i32::MAX as i64, i32::MIN as i64, i32::MAX as i64 + 1, i64::MAX, i64::MIN]
-        {
+        for v in [
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -4097,
+            32767,
+            -32768,
+            32768,
+            8_388_607,
+            -8_388_608,
+            8_388_608,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i32::MAX as i64 + 1,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let lp = encode_entries(&[Entry::Int(v)]);
             let l = Listpack::new(&lp).unwrap();
             l.validate().unwrap();

@@ -98,7 +98,11 @@ fn short_output(src_len: usize, produced: usize, expected_len: usize) -> BlobErr
 
 /// Decompresses `src` and appends exactly `expected_len` bytes to `out`, or returns an error
 /// and leaves `out` as it was. Reserves exactly `expected_len` bytes (the caller bounds it).
-pub fn decompress_into(src: &[u8], expected_len: usize, out: &mut Vec<u8>) -> Result<(), BlobError> {
+pub fn decompress_into(
+    src: &[u8],
+    expected_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), BlobError> {
     let base = out.len();
     out.reserve_exact(expected_len);
     // Zero-fill once (memset speed) and then write into a plain slice: cheaper than a capacity
@@ -288,11 +292,23 @@ mod tests {
         let cases: &[(&[u8], usize, &str)] = &[
             (&[5, b'a'], 6, "literal run of 6 bytes runs past the end"),
             (&[2, b'a', b'b', b'c'], 2, "overflows the expected length"),
-            (&[0, b'a', (1 << 5), 1], 4, "back-reference distance 2 reaches before the start"),
+            (
+                &[0, b'a', (1 << 5), 1],
+                4,
+                "back-reference distance 2 reaches before the start",
+            ),
             (&[0, b'a', (1 << 5)], 4, "missing its distance byte"),
             (&[0, b'a', (7 << 5)], 40, "missing its length byte"),
-            (&[0, b'a', (1 << 5), 0], 3, "back-reference of 3 bytes overflows"),
-            (&[1, b'a', b'b'], 5, "ends after producing 2 bytes, expected 5"),
+            (
+                &[0, b'a', (1 << 5), 0],
+                3,
+                "back-reference of 3 bytes overflows",
+            ),
+            (
+                &[1, b'a', b'b'],
+                5,
+                "ends after producing 2 bytes, expected 5",
+            ),
             (&[], 1, "ends after producing 0 bytes"),
         ];
         for &(src, n, msg) in cases {
@@ -302,7 +318,10 @@ mod tests {
             assert_eq!(e, e2);
         }
         // a back-reference at offset 2 is reported there
-        assert_eq!(decompress(&[0, b'a', (1 << 5), 1], 4).unwrap_err().offset, 2);
+        assert_eq!(
+            decompress(&[0, b'a', (1 << 5), 1], 4).unwrap_err().offset,
+            2
+        );
         assert_eq!(decompress(&[], 0).unwrap(), b"");
     }
 
@@ -310,7 +329,9 @@ mod tests {
     fn compress_small_and_incompressible() {
         assert_eq!(compress(b""), None);
         assert_eq!(compress(b"abc"), None);
-        let random: Vec<u8> = (0..1000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let random: Vec<u8> = (0..1000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         if let Some(c) = compress(&random) {
             assert!(c.len() < random.len());
             assert_eq!(decompress(&c, random.len()).unwrap(), random);
