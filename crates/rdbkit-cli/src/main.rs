@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod jsonl;
 
 #[derive(Parser)]
 #[command(name = "rdbkit", version, about = "Check, dump and repair Redis/Valkey RDB and AOF files")]

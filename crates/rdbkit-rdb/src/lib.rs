@@ -47,7 +47,7 @@ pub use module::{ModuleId, ModuleItem};
 pub use parser::{
     ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value,
 };
-pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader};
+pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader, RecordSource};
 pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};
 pub use string::RdbString;

@@ -121,6 +121,12 @@ pub enum Record<'r> {
     Function {
         code: Cow<'r, [u8]>,
     },
+    /// Redis 7.0 release-candidate function (opcode 246): one function, not a library.
+    FunctionPreGa {
+        name: Cow<'r, [u8]>,
+        engine: Cow<'r, [u8]>,
+        code: Cow<'r, [u8]>,
+    },
     /// Redis 8.6+ key metadata for the next key (class specs + module-style payloads, raw).
     KeyMeta {
         classes: u64,
@@ -327,6 +333,7 @@ pub(crate) enum Unit<'d> {
     SlotInfo(u64, u64, u64),
     ModuleAux(ModuleId, u64, ModulePayload<'d>),
     Function(RdbString<'d>, u64),
+    FunctionPreGa(RdbString<'d>, RdbString<'d>, RdbString<'d>, u64, u64),
     KeyMeta(u64, &'d [u8]),
     SlotImport(RdbString<'d>, u64, Vec<(u64, u64)>),
     Enterprise(u8, u64),
@@ -479,8 +486,16 @@ impl Core {
     ) -> Result<Unit<'d>> {
         Ok(match op {
             Opcode::Eof => {
-                let trailer = if h.dialect.has_crc() { Some(c.u64_le("CRC-64 trailer")?) } else { None };
-                Unit::Eof { offset: at, trailer, end: c.offset() }
+                let trailer = if h.dialect.has_crc() {
+                    Some(c.u64_le("CRC-64 trailer")?)
+                } else {
+                    None
+                };
+                Unit::Eof {
+                    offset: at,
+                    trailer,
+                    end: c.offset(),
+                }
             }
             Opcode::SelectDb => Unit::SelectDb(read_len(c, "db number")?),
             Opcode::ExpireTime => {
@@ -488,7 +503,9 @@ impl Core {
                 Unit::Attr(Attr::ExpireMs(i64::from(secs) * 1000))
             }
             Opcode::ExpireTimeMs => Unit::Attr(Attr::ExpireMs(c.i64_le("expire time (ms)")?)),
-            Opcode::ResizeDb => Unit::ResizeDb(read_len(c, "db size")?, read_len(c, "expires size")?),
+            Opcode::ResizeDb => {
+                Unit::ResizeDb(read_len(c, "db size")?, read_len(c, "expires size")?)
+            }
             Opcode::Aux => {
                 let k = read_string(c, "aux field name")?;
                 let v_at = c.offset();
@@ -498,31 +515,59 @@ impl Core {
             Opcode::Freq => Unit::Attr(Attr::Freq(c.u8("LFU frequency")?)),
             Opcode::Idle => Unit::Attr(Attr::Idle(read_len(c, "LRU idle time")?)),
             Opcode::ModuleAux => {
-                let id = ModuleId { id: read_len(c, "module id")? };
+                let id = ModuleId {
+                    id: read_len(c, "module id")?,
+                };
                 let op_at = c.offset();
                 let when_op = read_len(c, "module aux when opcode")?;
                 if when_op != crate::module::OP_UINT {
-                    return Err(Error::invalid(op_at, format!("module aux 'when' has opcode {when_op}, expected 2 (UINT)")));
+                    return Err(Error::invalid(
+                        op_at,
+                        format!("module aux 'when' has opcode {when_op}, expected 2 (UINT)"),
+                    ));
                 }
                 let when = read_len(c, "module aux when")?;
                 let start = c.pos();
                 let off = c.offset();
                 crate::module::walk(c, |_, _| Ok(()))?;
-                Unit::ModuleAux(id, when, ModulePayload { data: &c.data()[start..c.pos()], offset: off })
+                Unit::ModuleAux(
+                    id,
+                    when,
+                    ModulePayload {
+                        data: &c.data()[start..c.pos()],
+                        offset: off,
+                    },
+                )
             }
             Opcode::FunctionPreGa => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported(
-                        "opcode 246 (FUNCTION, Redis 7.0 release-candidate format) is not supported, as in Redis".into(),
-                    ),
-                    at,
-                ))
+                // 7.0 release candidates: name, engine, has-description flag, [description], code.
+                let n_at = c.offset();
+                let name = read_string(c, "function name")?;
+                let engine = read_string(c, "function engine")?;
+                let d_at = c.offset();
+                let has_desc = read_len(c, "function description flag")?;
+                if has_desc > 1 {
+                    return Err(Error::invalid(
+                        d_at,
+                        format!("function description flag {has_desc} (expected 0 or 1)"),
+                    ));
+                }
+                if has_desc == 1 {
+                    read_string(c, "function description")?;
+                }
+                let c_at = c.offset();
+                let code = read_string(c, "function code")?;
+                Unit::FunctionPreGa(name, engine, code, n_at, c_at)
             }
             Opcode::Function2 => {
                 let v_at = c.offset();
                 Unit::Function(read_string(c, "function library code")?, v_at)
             }
-            Opcode::SlotInfo => Unit::SlotInfo(read_len(c, "slot id")?, read_len(c, "slot size")?, read_len(c, "slot expires size")?),
+            Opcode::SlotInfo => Unit::SlotInfo(
+                read_len(c, "slot id")?,
+                read_len(c, "slot size")?,
+                read_len(c, "slot expires size")?,
+            ),
             Opcode::KeyMeta => {
                 let n = read_count(c, "key metadata class count", 5)?;
                 let start = c.pos();
@@ -538,7 +583,10 @@ impl Core {
                 let n = read_count(c, "slot range count", 2)?;
                 let mut ranges = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    ranges.push((read_len(c, "slot range start")?, read_len(c, "slot range end")?));
+                    ranges.push((
+                        read_len(c, "slot range start")?,
+                        read_len(c, "slot range end")?,
+                    ));
                 }
                 Unit::SlotImport(job, j_at, ranges)
             }
@@ -660,6 +708,11 @@ impl Core {
             }
             Unit::Function(code, at) => Record::Function {
                 code: code.to_cow(at)?,
+            },
+            Unit::FunctionPreGa(name, engine, code, n_at, c_at) => Record::FunctionPreGa {
+                name: name.to_cow(n_at)?,
+                engine: engine.to_cow(n_at)?,
+                code: code.to_cow(c_at)?,
             },
             Unit::KeyMeta(classes, raw) => Record::KeyMeta { classes, raw },
             Unit::SlotImport(job, at, ranges) => Record::SlotImport {

@@ -194,6 +194,38 @@ impl<R: Read> RdbReader<R> {
     }
 }
 
+/// Either source, for code that takes both (a lending "iterator" of records).
+pub trait RecordSource {
+    fn next_record(&mut self) -> Option<Result<Record<'_>>>;
+    fn header(&self) -> Option<crate::parser::Header>;
+    /// Bytes consumed so far.
+    fn position(&self) -> u64;
+}
+
+impl RecordSource for RdbParser<'_> {
+    fn next_record(&mut self) -> Option<Result<Record<'_>>> {
+        self.next()
+    }
+    fn header(&self) -> Option<crate::parser::Header> {
+        RdbParser::header(self)
+    }
+    fn position(&self) -> u64 {
+        RdbParser::position(self)
+    }
+}
+
+impl<R: Read> RecordSource for RdbReader<R> {
+    fn next_record(&mut self) -> Option<Result<Record<'_>>> {
+        self.next()
+    }
+    fn header(&self) -> Option<crate::parser::Header> {
+        RdbReader::header(self)
+    }
+    fn position(&self) -> u64 {
+        RdbReader::position(self)
+    }
+}
+
 /// What [`check_rdb_prefix`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefixSummary {

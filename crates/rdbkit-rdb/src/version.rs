@@ -85,15 +85,6 @@ impl Dialect {
         }
     }
 
-    /// The Redis-numbered version whose shared types/opcodes this file may use. Valkey 80+
-    /// files can hold everything Redis 7.2 (RDB 11) could.
-    fn shared_level(&self) -> u32 {
-        match self.fork {
-            Fork::Redis => self.version,
-            Fork::Valkey => 11,
-        }
-    }
-
     pub fn lookup(&self, byte: u8) -> Lookup {
         for row in OPCODES.iter().chain(TYPES.iter()) {
             if row.byte != byte || !self.row_applies(row) {
@@ -109,13 +100,10 @@ impl Dialect {
     }
 
     fn row_applies(&self, row: &Row) -> bool {
-        let level = if self.beyond_known {
-            u32::MAX
-        } else {
-            self.shared_level()
-        };
+        // Redis's loader does not gate shared types/opcodes by version (files written by
+        // patched or third-party writers use them early), so neither do we; `since` documents.
         match row.fork {
-            Only::Both => level >= row.since,
+            Only::Both => true,
             Only::Redis => {
                 self.fork == Fork::Redis && (self.beyond_known || self.version >= row.since)
             }
@@ -413,9 +401,12 @@ mod tests {
     #[test]
     fn versions_gate_types() {
         let r6 = Dialect::new(Magic::Redis, 6).unwrap();
-        assert_eq!(r6.lookup(14), Lookup::Unknown);
-        assert_eq!(r6.lookup(250), Lookup::Unknown);
+        // shared bytes are not version-gated (as in Redis's loader)
+        assert_eq!(r6.lookup(250), Lookup::Opcode(Opcode::Aux));
         assert_eq!(r6.lookup(255), Lookup::Opcode(Opcode::Eof));
+        // fork-specific ones are
+        assert_eq!(r6.lookup(24), Lookup::Unknown);
+        assert_eq!(r6.lookup(243), Lookup::Unknown);
         assert!(Dialect::new(Magic::Redis, 16).is_none());
         assert!(Dialect::new(Magic::Redis, 0).is_none());
         assert!(Dialect::new(Magic::Valkey, 11).is_none());
