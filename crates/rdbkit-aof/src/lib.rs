@@ -2,3 +2,29 @@
 //!
 //! Reads Redis/Valkey append-only files in every layout, and checks and fixes them with the same
 //! verdicts and truncation points as `redis-check-aof`.
+//!
+//! - [`resp`]: zero-copy command reader (over a memory map or any `io::Read`) with the tool's
+//!   exact grammar;
+//! - [`manifest`]: the 7.x manifest with the server's rules;
+//! - [`multipart`]: which files make up a data set, in load order;
+//! - [`check`]: the strict `redis-check-aof` 7.4 verdict and the server's lenient one on load;
+//! - [`fix`]: truncation (with an optional saved tail, fsync'd);
+//! - [`timestamp`]: `#TS:` annotations and `--truncate-to-timestamp`;
+//! - [`dump`]: commands out as JSON lines or RESP;
+//! - [`drop_in`]: a drop-in `redis-check-aof`.
+
+mod cnum;
+
+pub mod check;
+pub mod drop_in;
+pub mod dump;
+pub mod error;
+pub mod fix;
+pub mod manifest;
+pub mod multipart;
+pub mod rdb_prefix;
+pub mod report;
+pub mod resp;
+pub mod timestamp;
+
+pub use error::Error;

@@ -1,0 +1,674 @@
+//! Two verdicts on an AOF:
+//! - **strict**: exactly `redis-check-aof` 7.4's (`check_single` per file, `check_layout` for a
+//!   data set): the last sound offset (`ok_up_to`), the running `ok_up_to_line`, the reason;
+//! - **lenient**: what the server itself does on start (`server_load`): load, truncate a short
+//!   tail (`aof-load-truncated yes`, the default) or refuse.
+
+use crate::cnum::{self, c_str};
+use crate::error::Error;
+use crate::manifest;
+use crate::multipart::{AofFile, FileData, Layout, Role};
+use crate::rdb_prefix::{self, RdbPrefix, RdbPrefixError};
+use crate::resp::{
+    annotation_timestamp, has_rdb_magic, Core, LineState, Parsed, RespError, RespErrorKind,
+};
+
+/// How a strict single-file check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// 0 bytes: valid ("is empty").
+    Empty,
+    /// The RDB part failed validation: never fixable.
+    RdbInvalid(RdbPrefixError),
+    /// Parsed to the end or to an error: `diff == 0` is valid, `diff > 0` needs a cut.
+    Checked,
+    /// Timestamp mode: the first `#TS:` above T is at `offset` in the last file: cut there.
+    TimestampCut { offset: u64 },
+    /// Timestamp mode: that annotation is at offset 0 of its file.
+    NothingBeforeTimestamp { offset: u64 },
+    /// Timestamp mode: that annotation is in a file that isn't last.
+    TimestampNotLast { offset: u64 },
+    /// Timestamp mode: a `#TS:` line that isn't `#TS:<number>\r`.
+    InvalidTimestampAnnotation { offset: u64 },
+}
+
+/// The strict verdict on one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleCheck {
+    pub size: u64,
+    pub ok_up_to: u64,
+    /// The running line counter after this file (redis-check-aof's `ok_up_to_line`).
+    pub ok_up_to_line: u64,
+    pub rdb: Option<RdbPrefix>,
+    /// The framing error, if any (a `FormatError` is what Redis calls "format error").
+    pub error: Option<RespError>,
+    pub stop: Stop,
+    /// Whole commands before `ok_up_to`.
+    pub commands: u64,
+}
+
+impl SingleCheck {
+    pub fn diff(&self) -> u64 {
+        self.size.saturating_sub(self.ok_up_to)
+    }
+    /// Sound as it is (nothing to cut, nothing refused).
+    pub fn is_valid(&self) -> bool {
+        match self.stop {
+            Stop::Empty => true,
+            Stop::Checked => self.diff() == 0,
+            _ => false,
+        }
+    }
+}
+
+/// Options of a strict check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// `--truncate-to-timestamp T`; 0 is off (as in Redis).
+    pub to_timestamp: i64,
+}
+
+/// Checks one file's bytes like `checkSingleAof`. `preamble`: validate an RDB part first (the
+/// tool decides this by the content's magic, and only for a base or a file given directly).
+/// `line` is the running counter, carried across the files of a data set.
+pub fn check_single(
+    data: &[u8],
+    preamble: bool,
+    last_file: bool,
+    opts: CheckOptions,
+    line: &mut u64,
+) -> SingleCheck {
+    let size = data.len() as u64;
+    let mut out = SingleCheck {
+        size,
+        ok_up_to: 0,
+        ok_up_to_line: *line,
+        rdb: None,
+        error: None,
+        stop: Stop::Checked,
+        commands: 0,
+    };
+    if data.is_empty() {
+        out.stop = Stop::Empty;
+        return out;
+    }
+    let mut pos = 0usize;
+    if preamble {
+        match rdb_prefix::check(data, true) {
+            Ok(p) => {
+                pos = p.len;
+                out.rdb = Some(p);
+            }
+            Err(e) => {
+                out.stop = Stop::RdbInvalid(e);
+                return out;
+            }
+        }
+    }
+    let mut st = LineState {
+        line: *line,
+        last_epos: 0,
+    };
+    let mut args = Vec::with_capacity(8);
+    let mut multi: i64 = 0;
+    let mut ok = pos;
+    let mut in_txn = 0u64;
+    let mut clean_eof = false;
+    loop {
+        if multi == 0 {
+            ok = pos;
+        }
+        let mut core = Core {
+            st: &mut st,
+            base: 0,
+            fin: true,
+        };
+        let parsed = core.parse_item(data, pos, &mut args, |first| {
+            let name = c_str(first);
+            if name.eq_ignore_ascii_case(b"multi") {
+                multi += 1;
+                if multi != 1 {
+                    return Some(RespErrorKind::UnexpectedMulti);
+                }
+            } else if name.eq_ignore_ascii_case(b"exec") {
+                multi -= 1;
+                if multi != 0 {
+                    return Some(RespErrorKind::UnexpectedExec);
+                }
+            }
+            None
+        });
+        match parsed {
+            Parsed::Eof | Parsed::Incomplete => {
+                clean_eof = true;
+                break;
+            }
+            Parsed::Annotation { end } => {
+                let text = data.get(pos..end).unwrap_or(&[]);
+                if opts.to_timestamp != 0 && text.starts_with(b"#TS:") {
+                    let offset = pos as u64;
+                    let stop = match annotation_timestamp(text) {
+                        None => Some(Stop::InvalidTimestampAnnotation { offset }),
+                        Some(ts) if ts <= opts.to_timestamp => None,
+                        Some(_) if offset == 0 => Some(Stop::NothingBeforeTimestamp { offset }),
+                        Some(_) if !last_file => Some(Stop::TimestampNotLast { offset }),
+                        Some(_) => Some(Stop::TimestampCut { offset }),
+                    };
+                    if let Some(stop) = stop {
+                        out.stop = stop;
+                        out.ok_up_to = offset;
+                        out.ok_up_to_line = st.line;
+                        *line = st.line;
+                        return out;
+                    }
+                }
+                pos = end;
+            }
+            Parsed::Command { end } => {
+                pos = end;
+                if multi == 0 {
+                    out.commands += in_txn + 1;
+                    in_txn = 0;
+                } else {
+                    in_txn += 1;
+                }
+            }
+            Parsed::Error(e) => {
+                out.error = Some(e);
+                break;
+            }
+        }
+    }
+    // EOF inside MULTI (at a record boundary, or where a `*`/`$` line should start).
+    let eof_at_line = matches!(
+        &out.error,
+        Some(RespError {
+            kind: RespErrorKind::EofAtLine,
+            ..
+        })
+    );
+    if multi != 0 && (clean_eof || eof_at_line) {
+        out.error = Some(RespError {
+            offset: st.last_epos,
+            kind: RespErrorKind::EofInMulti,
+        });
+    }
+    out.ok_up_to = ok as u64;
+    out.ok_up_to_line = st.line;
+    *line = st.line;
+    out
+}
+
+/// Whether the tool takes the file for an RDB (`fileIsRDB`; Valkey 9's magic too).
+pub fn is_rdb(data: &[u8]) -> bool {
+    data.len() >= 8 && has_rdb_magic(data)
+}
+
+/// The strict verdict on one file of a data set.
+#[derive(Debug, Clone)]
+pub struct FileVerdict {
+    pub file: AofFile,
+    pub last: bool,
+    pub check: SingleCheck,
+}
+
+/// The strict verdict on a whole data set, file by file, stopping where Redis's tool stops.
+#[derive(Debug, Clone)]
+pub struct StrictVerdict {
+    pub files: Vec<FileVerdict>,
+    /// Everything sound.
+    pub valid: bool,
+    /// A cut the tool would make (last file only): file index and offset.
+    pub fixable: Option<(usize, u64)>,
+    /// Why it can't be fixed (a non-last file, an RDB part, a missing file...).
+    pub refusal: Option<String>,
+}
+
+/// Strict check of a resolved layout (the tool's `checkMultiPartAof`/`checkOldStyleAof`).
+pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict, Error> {
+    let files = layout.files();
+    let mut line = 1u64;
+    let mut out = StrictVerdict {
+        files: Vec::new(),
+        valid: true,
+        fixable: None,
+        refusal: None,
+    };
+    for (i, f) in files.iter().enumerate() {
+        let last = i + 1 == files.len();
+        let data = FileData::open(&f.path)?;
+        let bytes = data.bytes();
+        let preamble = f.role != Role::Incr && is_rdb(bytes);
+        let c = check_single(bytes, preamble, last, opts, &mut line);
+        let stop = c.stop.clone();
+        let diff = c.diff();
+        out.files.push(FileVerdict {
+            file: f.clone(),
+            last,
+            check: c,
+        });
+        match stop {
+            Stop::Empty => {}
+            Stop::Checked if diff == 0 => {}
+            Stop::Checked => {
+                out.valid = false;
+                if last {
+                    out.fixable = Some((i, out.files.last().map_or(0, |v| v.check.ok_up_to)));
+                } else {
+                    out.refusal = Some(format!(
+                        "{} is damaged but is not the last file; only the last file may be cut",
+                        f.name
+                    ));
+                }
+                break;
+            }
+            Stop::RdbInvalid(e) => {
+                out.valid = false;
+                out.refusal = Some(format!(
+                    "the RDB part of {} is not sane ({e}); it can't be fixed by truncation",
+                    f.name
+                ));
+                break;
+            }
+            Stop::TimestampCut { offset } => {
+                out.valid = false;
+                out.fixable = Some((i, offset));
+                break;
+            }
+            Stop::NothingBeforeTimestamp { .. } => {
+                out.valid = false;
+                out.refusal = Some(format!(
+                    "{} has nothing before timestamp {}",
+                    f.name, opts.to_timestamp
+                ));
+                break;
+            }
+            Stop::TimestampNotLast { offset } => {
+                out.valid = false;
+                out.refusal = Some(format!(
+                    "the cut for timestamp {} falls in {} at offset {offset}, which is not the last file",
+                    opts.to_timestamp, f.name
+                ));
+                break;
+            }
+            Stop::InvalidTimestampAnnotation { offset } => {
+                out.valid = false;
+                out.refusal = Some(format!(
+                    "{}: invalid timestamp annotation at offset {offset}",
+                    f.name
+                ));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---- the server's own verdict on load ------------------------------------------------------------
+
+/// What the server (7.x, `aof-load-truncated yes`) does with one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Load {
+    Empty,
+    Loaded {
+        commands: u64,
+    },
+    /// Short read: the server truncates the file to `valid_up_to` and loads what precedes.
+    Truncated {
+        valid_up_to: u64,
+        commands: u64,
+        reason: String,
+    },
+    /// The server refuses to start.
+    Failed {
+        offset: u64,
+        reason: String,
+    },
+}
+
+fn fgets_end(data: &[u8], pos: usize, cap: usize) -> Option<usize> {
+    let rest = data.get(pos..).filter(|r| !r.is_empty())?;
+    let window = rest.get(..rest.len().min(cap - 1)).unwrap_or(rest);
+    Some(pos + memchr::memchr(b'\n', window).map_or(window.len(), |i| i + 1))
+}
+
+/// Models `loadSingleAppendOnlyFile` (without the command table: unknown commands, which the
+/// server refuses, are not detected).
+pub fn server_load(data: &[u8]) -> Load {
+    const BUF: usize = 1024;
+    if data.is_empty() {
+        return Load::Empty;
+    }
+    let mut pos = 0usize;
+    if data.starts_with(b"REDIS") || data.starts_with(b"VALKEY") {
+        match rdb_prefix::check(data, false) {
+            Ok(p) => pos = p.len,
+            Err(e) => {
+                return Load::Failed {
+                    offset: e.offset.unwrap_or(0),
+                    reason: format!("RDB part not loadable: {e}"),
+                }
+            }
+        }
+    }
+    // Redis starts `valid_up_to` at 0, not after the RDB part: a torn first command after a
+    // preamble makes the server truncate the whole file.
+    let mut valid_up_to = 0usize;
+    let mut valid_before_multi = 0usize;
+    let mut in_multi = false;
+    let mut commands = 0u64;
+    let truncated = |valid_up_to: usize, commands: u64, why: &str| Load::Truncated {
+        valid_up_to: valid_up_to as u64,
+        commands,
+        reason: why.to_string(),
+    };
+    while let Some(end) = fgets_end(data, pos, BUF) {
+        let line = data.get(pos..end).unwrap_or(&[]);
+        let start = pos;
+        pos = end;
+        match line.first() {
+            Some(b'#') => continue,
+            Some(b'*') => {}
+            _ => return Load::Failed {
+                offset: start as u64,
+                reason:
+                    "Bad file format reading the append only file (record doesn't start with '*')"
+                        .into(),
+            },
+        }
+        let cline = c_str(line);
+        if cline.len() < 2 {
+            if end >= data.len() {
+                return truncated(valid_up_to, commands, "short read in a '*' line");
+            }
+            return Load::Failed {
+                offset: start as u64,
+                reason: "Unrecoverable error reading the append only file".into(),
+            };
+        }
+        let argc = cnum::atoi(cline.get(1..).unwrap_or(&[]));
+        if argc < 1 {
+            return Load::Failed {
+                offset: start as u64,
+                reason: format!("Bad file format: argument count {argc}"),
+            };
+        }
+        let mut first_arg: &[u8] = &[];
+        for j in 0..argc {
+            let Some(lend) = fgets_end(data, pos, BUF) else {
+                return truncated(valid_up_to, commands, "short read before a '$' line");
+            };
+            let l = data.get(pos..lend).unwrap_or(&[]);
+            if l.first() != Some(&b'$') {
+                return Load::Failed {
+                    offset: pos as u64,
+                    reason: "Bad file format: expected '$'".into(),
+                };
+            }
+            let len = cnum::strtol(l.get(1..).unwrap_or(&[])).value;
+            if len < 0 {
+                return Load::Failed {
+                    offset: pos as u64,
+                    reason: format!("bulk length {len}: the server would abort allocating it"),
+                };
+            }
+            pos = lend;
+            let avail = data.len().saturating_sub(pos) as u64;
+            if len as u64 > avail {
+                return truncated(valid_up_to, commands, "short read in a bulk payload");
+            }
+            let len = len as usize;
+            if j == 0 {
+                first_arg = data.get(pos..pos + len).unwrap_or(&[]);
+            }
+            pos += len;
+            // The two bytes after a payload are skipped unchecked.
+            if data.len().saturating_sub(pos) < 2 {
+                return truncated(valid_up_to, commands, "short read after a bulk payload");
+            }
+            pos += 2;
+        }
+        let name = c_str(first_arg);
+        if name.eq_ignore_ascii_case(b"multi") {
+            valid_before_multi = valid_up_to;
+            in_multi = true;
+        } else if name.eq_ignore_ascii_case(b"exec") && in_multi {
+            in_multi = false;
+        }
+        commands += 1;
+        valid_up_to = pos;
+    }
+    if in_multi {
+        return truncated(
+            valid_before_multi,
+            commands,
+            "EOF inside MULTI: incomplete transaction reverted",
+        );
+    }
+    Load::Loaded { commands }
+}
+
+/// What the server does on start with a whole data set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerVerdict {
+    /// Starts with the data (nothing changed on disk).
+    Loads,
+    /// Starts with an empty data set (no files, or all empty).
+    StartsEmpty { reason: String },
+    /// Starts after truncating `file` to `offset`: whatever followed is lost.
+    TruncatesAndLoads {
+        file: String,
+        offset: u64,
+        reason: String,
+    },
+    /// Refuses to start.
+    Refuses {
+        file: Option<String>,
+        offset: Option<u64>,
+        reason: String,
+    },
+}
+
+/// The server's verdict on a data set given by `path` (file, manifest, or directory).
+pub fn server_verdict_for_path(path: &std::path::Path) -> ServerVerdict {
+    match crate::multipart::resolve(path) {
+        Ok(layout) => server_verdict(&layout),
+        Err(Error::Manifest { source, .. }) => Refuses {
+            file: None,
+            offset: None,
+            reason: format!("AOF manifest error: {source}"),
+        },
+        Err(e) => Refuses {
+            file: None,
+            offset: None,
+            reason: e.to_string(),
+        },
+    }
+}
+
+use ServerVerdict::Refuses;
+
+/// The server's verdict on a resolved layout (`loadAppendOnlyFiles`).
+pub fn server_verdict(layout: &Layout) -> ServerVerdict {
+    let files = layout.files();
+    if files.is_empty() {
+        return ServerVerdict::StartsEmpty {
+            reason: "the manifest lists no base or incr file".into(),
+        };
+    }
+    let mut datas = Vec::new();
+    for f in files {
+        match FileData::open(&f.path) {
+            Ok(d) => datas.push(d),
+            Err(e) => {
+                return Refuses {
+                    file: Some(f.name.clone()),
+                    offset: None,
+                    reason: format!("can't open: {e}"),
+                }
+            }
+        }
+    }
+    if datas.iter().all(|d| d.bytes().is_empty()) {
+        return ServerVerdict::StartsEmpty {
+            reason: "every AOF file is empty".into(),
+        };
+    }
+    let mut verdict = ServerVerdict::Loads;
+    for (i, (f, d)) in files.iter().zip(&datas).enumerate() {
+        let last = i + 1 == files.len();
+        match server_load(d.bytes()) {
+            Load::Empty | Load::Loaded { .. } => {}
+            Load::Truncated {
+                valid_up_to,
+                reason,
+                ..
+            } => {
+                if !last {
+                    return Refuses {
+                        file: Some(f.name.clone()),
+                        offset: Some(valid_up_to),
+                        reason: format!("{reason}; the truncated file is not the last file"),
+                    };
+                }
+                verdict = ServerVerdict::TruncatesAndLoads {
+                    file: f.name.clone(),
+                    offset: valid_up_to,
+                    reason,
+                };
+            }
+            Load::Failed { offset, reason } => {
+                return Refuses {
+                    file: Some(f.name.clone()),
+                    offset: Some(offset),
+                    reason,
+                }
+            }
+        }
+    }
+    verdict
+}
+
+/// True when `data` (checked as an AOF) is really a manifest whose first line is damaged:
+/// Redis's `--fix` would truncate it to nothing; we refuse instead.
+pub fn is_damaged_manifest(name: &str, data: &[u8]) -> bool {
+    name.ends_with(".manifest") || manifest::has_manifest_entry_line(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chk(data: &[u8]) -> SingleCheck {
+        let mut line = 1;
+        check_single(data, false, true, CheckOptions::default(), &mut line)
+    }
+
+    const SET: &[u8] = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+    const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
+    const EXEC: &[u8] = b"*1\r\n$4\r\nexec\r\n";
+
+    fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn valid_and_counts() {
+        let d = cat(&[SET, MULTI, SET, EXEC, b"#TS:1\r\n", b"*0\r\n"]);
+        let c = chk(&d);
+        assert!(c.is_valid());
+        assert_eq!(c.commands, 5);
+        assert_eq!(c.ok_up_to_line, 1 + 7 + 3 + 7 + 3 + 1);
+    }
+
+    #[test]
+    fn multi_rollback_and_errors() {
+        let d = cat(&[SET, MULTI, SET]);
+        let c = chk(&d);
+        assert_eq!(c.ok_up_to, SET.len() as u64);
+        assert_eq!(c.error.unwrap().kind, RespErrorKind::EofInMulti);
+        let d = cat(&[SET, EXEC, SET]);
+        let c = chk(&d);
+        assert_eq!(c.ok_up_to, SET.len() as u64);
+        assert_eq!(
+            c.error.as_ref().unwrap().kind,
+            RespErrorKind::UnexpectedExec
+        );
+        assert_eq!(c.error.unwrap().offset, SET.len() as u64 + 8);
+        let d = cat(&[MULTI, SET, MULTI, EXEC]);
+        let c = chk(&d);
+        assert_eq!(c.ok_up_to, 0);
+        assert_eq!(c.error.unwrap().kind, RespErrorKind::UnexpectedMulti);
+        // EOF right after `*N\r\n`: no message, still invalid.
+        let d = cat(&[SET, b"*3\r\n"]);
+        let c = chk(&d);
+        assert_eq!((c.ok_up_to, c.diff()), (SET.len() as u64, 4));
+        assert_eq!(c.error.unwrap().kind, RespErrorKind::EofAtLine);
+        // Same inside MULTI: EOF-in-MULTI, at the failed line's offset.
+        let d = cat(&[MULTI, b"*3\r\n"]);
+        let c = chk(&d);
+        assert_eq!(
+            c.error.unwrap(),
+            RespError {
+                offset: d.len() as u64,
+                kind: RespErrorKind::EofInMulti
+            }
+        );
+        let c = chk(b"*1\r\n$4\r\nPING\r\nxx");
+        assert_eq!(c.ok_up_to, 14);
+        assert_eq!(
+            c.error.unwrap().kind,
+            RespErrorKind::FormatError { byte: b'x' }
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        let d = cat(&[b"#TS:10\r\n", SET, b"#TS:20\r\n", SET, b"#TS:30\r\n", SET]);
+        let mut line = 1;
+        let o = |t| CheckOptions { to_timestamp: t };
+        let c = check_single(&d, false, true, o(20), &mut line);
+        assert_eq!(
+            c.stop,
+            Stop::TimestampCut {
+                offset: (8 + SET.len() + 8 + SET.len()) as u64
+            }
+        );
+        let c = check_single(&d, false, false, o(20), &mut line);
+        assert!(matches!(c.stop, Stop::TimestampNotLast { .. }));
+        let c = check_single(&d, false, true, o(5), &mut line);
+        assert_eq!(c.stop, Stop::NothingBeforeTimestamp { offset: 0 });
+        let c = check_single(&d, false, true, o(30), &mut line);
+        assert!(c.is_valid());
+        let c = check_single(b"#TS:x\r\n", false, true, o(30), &mut line);
+        assert_eq!(c.stop, Stop::InvalidTimestampAnnotation { offset: 0 });
+        // Plain check ignores the bad annotation.
+        assert!(chk(b"#TS:x\r\n").is_valid());
+    }
+
+    #[test]
+    fn server_is_lenient() {
+        // `$3\r\nfooXY`: the server swallows XY as the CRLF.
+        let d = b"*1\r\n$3\r\nfooXY";
+        assert!(!chk(d).is_valid());
+        assert_eq!(server_load(d), Load::Loaded { commands: 1 });
+        let d = b"*2junk\r\n$1\r\na\r\n$1\r\nb\r\n";
+        assert!(!chk(d).is_valid());
+        assert_eq!(server_load(d), Load::Loaded { commands: 1 });
+        let d = cat(&[SET, b"*3\r\n$3\r\nSE"]);
+        assert_eq!(
+            server_load(&d),
+            Load::Truncated {
+                valid_up_to: SET.len() as u64,
+                commands: 1,
+                reason: "short read in a bulk payload".into()
+            }
+        );
+        let d = cat(&[SET, MULTI, SET]);
+        assert!(
+            matches!(server_load(&d), Load::Truncated { valid_up_to, .. } if valid_up_to == SET.len() as u64)
+        );
+        assert!(matches!(server_load(b"*0\r\n"), Load::Failed { .. }));
+        assert!(matches!(server_load(b"x"), Load::Failed { .. }));
+    }
+}

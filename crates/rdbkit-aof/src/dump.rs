@@ -1,0 +1,122 @@
+//! Writing a data set's commands out: JSON lines (`{"file":..,"offset":N,"args":[..]}`, byte
+//! strings as JSON strings when UTF-8, else `{"base64":..}`) or RESP.
+
+use std::io::{self, Write};
+
+use crate::error::Error;
+use crate::multipart::{for_each_command, Layout};
+use crate::resp::Command;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jsonl,
+    Resp,
+}
+
+/// Writes every command of `layout` to `out`; returns how many.
+pub fn dump(layout: &Layout, format: Format, out: &mut dyn Write) -> Result<u64, Error> {
+    let mut line = Vec::with_capacity(256);
+    for_each_command(layout, |loc, cmd| {
+        line.clear();
+        match format {
+            Format::Jsonl => {
+                line.extend_from_slice(b"{\"file\":");
+                json_str(&mut line, loc.file.name.as_bytes());
+                line.extend_from_slice(format!(",\"offset\":{},\"args\":[", loc.offset).as_bytes());
+                for (i, a) in cmd.args().enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    json_bytes(&mut line, a);
+                }
+                line.extend_from_slice(b"]}\n");
+            }
+            Format::Resp => write_resp(&mut line, cmd),
+        }
+        out.write_all(&line)
+    })
+}
+
+/// A command in RESP, as the server writes it.
+pub fn write_resp(out: &mut Vec<u8>, cmd: &Command<'_>) {
+    out.extend_from_slice(format!("*{}\r\n", cmd.argc()).as_bytes());
+    for a in cmd.args() {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A byte string as JSON: a string when UTF-8, else `{"base64":"..."}`.
+pub fn json_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    if std::str::from_utf8(b).is_ok() {
+        json_str(out, b);
+    } else {
+        out.extend_from_slice(b"{\"base64\":\"");
+        base64(out, b);
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// `s` (valid UTF-8) as a JSON string.
+pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &c in s {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c if c < 0x20 || c == 0x7f => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Standard base64 with padding.
+pub fn base64(out: &mut Vec<u8>, b: &[u8]) {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sym = |i: u32| T.get((i & 63) as usize).copied().unwrap_or(b'=');
+    for chunk in b.chunks(3) {
+        let n = chunk.len();
+        let v = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
+        out.push(sym(v >> 18));
+        out.push(sym(v >> 12));
+        out.push(if n > 1 { sym(v >> 6) } else { b'=' });
+        out.push(if n > 2 { sym(v) } else { b'=' });
+    }
+}
+
+/// Writes to `out`, ignoring a closed pipe (`rdbkit aof dump | head`).
+pub fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings() {
+        let mut o = Vec::new();
+        base64(&mut o, b"\xff\x00a");
+        assert_eq!(o, b"/wBh");
+        o.clear();
+        base64(&mut o, b"ab");
+        assert_eq!(o, b"YWI=");
+        o.clear();
+        json_bytes(&mut o, b"a\"\n\x01\xc3\xa9");
+        assert_eq!(o, "\"a\\\"\\n\\u0001é\"".as_bytes());
+        o.clear();
+        json_bytes(&mut o, b"\xff");
+        assert_eq!(o, b"{\"base64\":\"/w==\"}");
+    }
+}

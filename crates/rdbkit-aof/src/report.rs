@@ -1,0 +1,309 @@
+//! `rdbkit aof check` / `fix` reports: both verdicts on a path, as text or JSON.
+
+use std::path::{Path, PathBuf};
+
+use crate::check::{self, CheckOptions, ServerVerdict, Stop, StrictVerdict};
+use crate::dump::json_str;
+use crate::error::Error;
+use crate::fix::FixPlan;
+use crate::multipart::{self, Layout, Role};
+
+/// Both verdicts on one input.
+#[derive(Debug)]
+pub struct Report {
+    pub path: PathBuf,
+    /// The resolved layout, or why it couldn't be resolved (a bad manifest, no AOF...).
+    pub layout: Result<Layout, String>,
+    pub strict: Result<StrictVerdict, String>,
+    pub server: ServerVerdict,
+}
+
+impl Report {
+    pub fn strict_valid(&self) -> bool {
+        self.strict.as_ref().is_ok_and(|s| s.valid)
+    }
+}
+
+/// Checks `path` (a file, a manifest, an `appendonlydir/` or a data directory).
+pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
+    let layout = multipart::resolve(path);
+    let strict = match &layout {
+        Ok(l) => check::check_layout(l, opts).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let server = match &layout {
+        Ok(l) => check::server_verdict(l),
+        Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
+            file: None,
+            offset: None,
+            reason: format!("AOF manifest error: {source}"),
+        },
+        Err(e) => ServerVerdict::Refuses {
+            file: None,
+            offset: None,
+            reason: e.to_string(),
+        },
+    };
+    Report {
+        path: path.to_path_buf(),
+        layout: layout.map_err(|e| e.to_string()),
+        strict,
+        server,
+    }
+}
+
+fn layout_desc(l: &Layout) -> String {
+    match l {
+        Layout::Single(_) => "single-file AOF".into(),
+        Layout::MultiPart {
+            manifest_path,
+            files,
+            ..
+        } => {
+            let base = files.iter().filter(|f| f.role == Role::Base).count();
+            let incr = files.iter().filter(|f| f.role == Role::Incr).count();
+            format!(
+                "multi-part AOF, manifest {} ({base} base, {incr} incr)",
+                manifest_path.display()
+            )
+        }
+    }
+}
+
+fn reason_of(c: &check::SingleCheck, path: &str) -> Option<String> {
+    match &c.stop {
+        Stop::RdbInvalid(e) => Some(format!("RDB part not sane: {e}")),
+        Stop::TimestampCut { offset } => Some(format!(
+            "first #TS annotation past the timestamp at offset {offset}"
+        )),
+        Stop::NothingBeforeTimestamp { .. } => Some("nothing before the timestamp".into()),
+        Stop::TimestampNotLast { offset } => Some(format!(
+            "timestamp cut at offset {offset} is not in the last file"
+        )),
+        Stop::InvalidTimestampAnnotation { offset } => {
+            Some(format!("invalid #TS annotation at offset {offset}"))
+        }
+        Stop::Empty | Stop::Checked => c.error.as_ref().map(|e| {
+            use crate::resp::RespErrorKind as K;
+            let msg = match &e.kind {
+                K::EofAtLine => {
+                    "unexpected end of file (a command is cut after a complete line)".to_string()
+                }
+                k => k.redis_message(path).unwrap_or_default(),
+            };
+            format!("{msg} (at offset {})", e.offset)
+        }),
+    }
+}
+
+fn server_line(v: &ServerVerdict) -> String {
+    match v {
+        ServerVerdict::Loads => "loads it as it is".into(),
+        ServerVerdict::StartsEmpty { reason } => format!("starts with an empty data set ({reason})"),
+        ServerVerdict::TruncatesAndLoads { file, offset, reason } => format!(
+            "truncates {file} to {offset} bytes and loads the rest (aof-load-truncated yes): {reason}"
+        ),
+        ServerVerdict::Refuses { file, offset, reason } => format!(
+            "refuses to start{}{}: {reason}",
+            file.as_ref().map(|f| format!(" at {f}")).unwrap_or_default(),
+            offset.map(|o| format!(" offset {o}")).unwrap_or_default()
+        ),
+    }
+}
+
+/// Human-readable text of a report.
+pub fn human(r: &Report) -> String {
+    let mut s = format!("{}: ", r.path.display());
+    match &r.layout {
+        Ok(l) => s.push_str(&layout_desc(l)),
+        Err(e) => s.push_str(&format!("can't be read as an AOF: {e}")),
+    }
+    s.push('\n');
+    match &r.strict {
+        Ok(v) => {
+            s.push_str(&format!(
+                "redis-check-aof 7.4 verdict: {}\n",
+                if v.valid { "valid" } else { "NOT valid" }
+            ));
+            for f in &v.files {
+                let c = &f.check;
+                let path = f.file.path.display().to_string();
+                s.push_str(&format!(
+                    "  {} [{}]: size {}, ok_up_to {}, ok_up_to_line {}, diff {}",
+                    f.file.name,
+                    match f.file.role {
+                        Role::Single => "file",
+                        Role::Base => "base",
+                        Role::Incr => "incr",
+                    },
+                    c.size,
+                    c.ok_up_to,
+                    c.ok_up_to_line,
+                    c.diff()
+                ));
+                if c.stop == Stop::Empty {
+                    s.push_str(" (empty)");
+                }
+                if let Some(why) = reason_of(c, &path) {
+                    s.push_str(&format!(": {why}"));
+                }
+                s.push('\n');
+            }
+            if let Some((i, off)) = v.fixable {
+                if let Some(f) = v.files.get(i) {
+                    s.push_str(&format!(
+                        "  fixable: `rdbkit aof fix` would cut {} at offset {off}\n",
+                        f.file.name
+                    ));
+                }
+            }
+            if let Some(why) = &v.refusal {
+                s.push_str(&format!("  not fixable by truncation: {why}\n"));
+            }
+        }
+        Err(e) => s.push_str(&format!("redis-check-aof 7.4 verdict: NOT valid: {e}\n")),
+    }
+    s.push_str(&format!(
+        "server on start (7.x): {}\n",
+        server_line(&r.server)
+    ));
+    s
+}
+
+fn js(out: &mut Vec<u8>, s: &str) {
+    json_str(out, s.as_bytes());
+}
+
+fn opt_num(n: Option<u64>) -> String {
+    n.map_or("null".into(), |n| n.to_string())
+}
+
+/// JSON text of a report (one object).
+pub fn json(r: &Report) -> String {
+    let mut o = Vec::new();
+    o.extend_from_slice(b"{\"path\":");
+    js(&mut o, &r.path.display().to_string());
+    o.extend_from_slice(b",\"layout\":");
+    match &r.layout {
+        Ok(l) => js(&mut o, &layout_desc(l)),
+        Err(e) => {
+            o.extend_from_slice(b"null,\"layout_error\":");
+            js(&mut o, e);
+        }
+    }
+    o.extend_from_slice(b",\"strict\":");
+    match &r.strict {
+        Ok(v) => {
+            o.extend_from_slice(format!("{{\"valid\":{},\"files\":[", v.valid).as_bytes());
+            for (i, f) in v.files.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                let c = &f.check;
+                o.extend_from_slice(b"{\"name\":");
+                js(&mut o, &f.file.name);
+                o.extend_from_slice(b",\"path\":");
+                js(&mut o, &f.file.path.display().to_string());
+                o.extend_from_slice(
+                    format!(
+                        ",\"last\":{},\"size\":{},\"ok_up_to\":{},\"ok_up_to_line\":{},\"diff\":{},\"commands\":{},\"error_offset\":{},\"reason\":",
+                        f.last,
+                        c.size,
+                        c.ok_up_to,
+                        c.ok_up_to_line,
+                        c.diff(),
+                        c.commands,
+                        opt_num(c.error.as_ref().map(|e| e.offset))
+                    )
+                    .as_bytes(),
+                );
+                match reason_of(c, &f.file.path.display().to_string()) {
+                    Some(why) => js(&mut o, &why),
+                    None => o.extend_from_slice(b"null"),
+                }
+                o.push(b'}');
+            }
+            o.extend_from_slice(b"],\"fixable\":");
+            match v
+                .fixable
+                .and_then(|(i, off)| v.files.get(i).map(|f| (f, off)))
+            {
+                Some((f, off)) => {
+                    o.extend_from_slice(b"{\"file\":");
+                    js(&mut o, &f.file.name);
+                    o.extend_from_slice(format!(",\"offset\":{off}}}").as_bytes());
+                }
+                None => o.extend_from_slice(b"null"),
+            }
+            o.extend_from_slice(b",\"refusal\":");
+            match &v.refusal {
+                Some(why) => js(&mut o, why),
+                None => o.extend_from_slice(b"null"),
+            }
+            o.push(b'}');
+        }
+        Err(e) => {
+            o.extend_from_slice(b"{\"valid\":false,\"error\":");
+            js(&mut o, e);
+            o.push(b'}');
+        }
+    }
+    o.extend_from_slice(b",\"server\":{\"verdict\":");
+    let (kind, file, offset) = match &r.server {
+        ServerVerdict::Loads => ("loads", None, None),
+        ServerVerdict::StartsEmpty { .. } => ("starts-empty", None, None),
+        ServerVerdict::TruncatesAndLoads { file, offset, .. } => {
+            ("truncates-and-loads", Some(file.as_str()), Some(*offset))
+        }
+        ServerVerdict::Refuses { file, offset, .. } => ("refuses", file.as_deref(), *offset),
+    };
+    js(&mut o, kind);
+    o.extend_from_slice(b",\"file\":");
+    match file {
+        Some(f) => js(&mut o, f),
+        None => o.extend_from_slice(b"null"),
+    }
+    o.extend_from_slice(format!(",\"offset\":{},\"detail\":", opt_num(offset)).as_bytes());
+    js(&mut o, &server_line(&r.server));
+    o.extend_from_slice(b"}}");
+    String::from_utf8_lossy(&o).into_owned()
+}
+
+/// Text describing a planned (or applied) cut.
+pub fn plan_human(p: &FixPlan) -> String {
+    format!(
+        "{}: truncate from {} to {} bytes, removing {} bytes: {} whole command{}{}{}",
+        p.name,
+        p.size,
+        p.truncate_to,
+        p.removed_bytes,
+        p.whole_commands,
+        if p.whole_commands == 1 { "" } else { "s" },
+        if p.partial { " and a partial one" } else { "" },
+        p.first_removed_command
+            .map(|o| format!(", the first removed at offset {o}"))
+            .unwrap_or_default()
+    )
+}
+
+/// JSON object describing a cut.
+pub fn plan_json(p: &FixPlan, applied: bool) -> String {
+    let mut o = Vec::new();
+    o.extend_from_slice(b"{\"file\":");
+    js(&mut o, &p.name);
+    o.extend_from_slice(b",\"path\":");
+    js(&mut o, &p.path.display().to_string());
+    o.extend_from_slice(
+        format!(
+            ",\"size\":{},\"truncate_to\":{},\"removed_bytes\":{},\"whole_commands_removed\":{},\"partial_command_removed\":{},\"first_removed_offset\":{},\"applied\":{applied}}}",
+            p.size,
+            p.truncate_to,
+            p.removed_bytes,
+            p.whole_commands,
+            p.partial,
+            opt_num(p.first_removed_command)
+        )
+        .as_bytes(),
+    );
+    String::from_utf8_lossy(&o).into_owned()
+}
