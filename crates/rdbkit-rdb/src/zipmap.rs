@@ -126,9 +126,12 @@ fn read_len(blob: &[u8], p: usize, end: usize, what: &str) -> Result<(usize, usi
     Ok((v as usize, 5))
 }
 
+/// A (field, value) pair borrowed from the blob.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 impl<'a> ZipmapIter<'a> {
     #[inline]
-    fn pair(&self, p: usize) -> Result<((&'a [u8], &'a [u8]), usize), BlobError> {
+    fn pair(&self, p: usize) -> Result<(Pair<'a>, usize), BlobError> {
         let blob = self.blob;
         let end = blob.len() - 1; // the final 0xFF, which every field must leave in place
         let (klen, ks) = read_len(blob, p, end, "field")?;
