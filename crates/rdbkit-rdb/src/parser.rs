@@ -182,6 +182,17 @@ impl<'r> Value<'r> {
         visitor: &mut V,
         deep: bool,
     ) -> Result<()> {
+        self.decode_len(scratch, visitor, deep).map(|_| ())
+    }
+
+    /// Like [`visit`](Self::visit), and returns how many bytes the full decode consumed,
+    /// which always equals `raw().len()` (the length the skipping walk found).
+    pub fn decode_len<V: Visitor + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        visitor: &mut V,
+        deep: bool,
+    ) -> Result<usize> {
         let mut c = self.cursor();
         value::walk(
             &mut c,
@@ -192,7 +203,8 @@ impl<'r> Value<'r> {
                 s: scratch,
                 deep,
             }),
-        )
+        )?;
+        Ok(c.pos())
     }
 
     /// For strings: the stored string (raw, integer or LZF).

@@ -62,6 +62,7 @@ pub struct RdbReader<R> {
     /// File offset of `buf[0]`.
     base: u64,
     eof: bool,
+    min_read: usize,
     core: Core,
     crc: Crc64,
     failed: bool,
@@ -75,6 +76,7 @@ impl<R: Read> RdbReader<R> {
             start: 0,
             base: 0,
             eof: false,
+            min_read: MIN_READ,
             core: Core::new(opts),
             crc: Crc64::new(),
             failed: false,
@@ -92,6 +94,13 @@ impl<R: Read> RdbReader<R> {
         self.core.header()
     }
 
+    /// Smallest read from the source (default 64 KiB). Tiny values exercise the
+    /// "record needs more bytes" path in tests.
+    pub fn with_min_read(mut self, bytes: usize) -> Self {
+        self.min_read = bytes.max(1);
+        self
+    }
+
     /// Bytes consumed so far.
     pub fn position(&self) -> u64 {
         self.base + self.start as u64
@@ -105,30 +114,25 @@ impl<R: Read> RdbReader<R> {
             self.start = 0;
         }
         let old = self.buf.len();
-        let want = old.max(MIN_READ);
-        self.buf.resize(old + want, 0);
-        let mut got = 0;
-        while got < want {
-            match self.src.read(&mut self.buf[old + got..]) {
-                Ok(0) => {
+        // Grow geometrically: the unit being parsed needs more than everything buffered.
+        let want = old.max(self.min_read);
+        match self
+            .src
+            .by_ref()
+            .take(want as u64)
+            .read_to_end(&mut self.buf)
+        {
+            Ok(n) => {
+                if n < want {
                     self.eof = true;
-                    break;
                 }
-                Ok(n) => {
-                    got += n;
-                    if got >= MIN_READ.min(want) {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old + got);
-                    return Err(Error::new(ErrorKind::Io(e), self.base + (old + got) as u64));
-                }
+                Ok(())
             }
+            Err(e) => Err(Error::new(
+                ErrorKind::Io(e),
+                self.base + self.buf.len() as u64,
+            )),
         }
-        self.buf.truncate(old + got);
-        Ok(())
     }
 
     /// Marks `n` bytes from `start` consumed and feeds them to the CRC (for the EOF unit only

@@ -74,7 +74,6 @@ impl Dialect {
     pub fn best_effort(magic: Magic, version: u32) -> Dialect {
         let fork = match magic {
             Magic::Valkey => Fork::Valkey,
-            Magic::Redis if version >= 80 => Fork::Valkey,
             Magic::Redis => Fork::Redis,
         };
         Dialect {

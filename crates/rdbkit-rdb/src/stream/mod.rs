@@ -291,7 +291,7 @@ mod tests {
             // entries_read = -1
         }
         b.push(1); // PEL of one
-        b.extend_from_slice(&StreamIdBytes(5, 1).0);
+        b.extend_from_slice(&id_bytes(5, 1));
         b.extend_from_slice(&7i64.to_le_bytes());
         b.push(1);
         b.push(1); // one consumer
@@ -301,17 +301,15 @@ mod tests {
             b.extend_from_slice(&9i64.to_le_bytes());
         }
         b.push(1);
-        b.extend_from_slice(&StreamIdBytes(5, consumer_id).0);
+        b.extend_from_slice(&id_bytes(5, consumer_id));
         b
     }
 
-    struct StreamIdBytes([u8; 16]);
-    #[allow(non_snake_case)]
-    fn StreamIdBytes(ms: u64, seq: u64) -> StreamIdBytes {
+    fn id_bytes(ms: u64, seq: u64) -> [u8; 16] {
         let mut a = [0u8; 16];
         a[..8].copy_from_slice(&ms.to_be_bytes());
         a[8..].copy_from_slice(&seq.to_be_bytes());
-        StreamIdBytes(a)
+        a
     }
 
     #[test]

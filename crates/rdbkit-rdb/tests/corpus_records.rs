@@ -1,0 +1,287 @@
+//! The record parser over every RDB in the shared corpus:
+//! - the memory-mapped path and the `io::Read` path (with tiny and default read sizes) yield
+//!   identical records, and identical errors on damaged files;
+//! - decoding a value consumes exactly the bytes the skipping walk found;
+//! - every real-server file passes deep validation and its checksum; every damaged copy and
+//!   every third-party file expected to fail is rejected; third-party files expected to load do.
+//!
+//! Needs `../shared/corpus` (or `RDBKIT_CORPUS`); with `CI=true` its absence fails the test.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rdbkit_rdb::{
+    Entry, GroupMeta, ModuleId, ModuleItem, Options, RdbFile, RdbParser, RdbReader, Record,
+    RecordSource, Scratch, StreamId, StreamMeta, VisitResult, Visitor,
+};
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("RDBKIT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+        });
+    if dir.is_dir() {
+        Some(dir)
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("corpus missing at {} (CI=true)", dir.display());
+    } else {
+        eprintln!("skipping: corpus missing at {}", dir.display());
+        None
+    }
+}
+
+/// Writes everything a visitor sees as text.
+struct Digest(String);
+
+impl Visitor for Digest {
+    fn string(&mut self, s: Entry<'_>) -> VisitResult {
+        write!(self.0, "s{s:?};").ok();
+        Ok(())
+    }
+    fn element(&mut self, e: Entry<'_>) -> VisitResult {
+        write!(self.0, "e{:?};", e.to_cow()).ok();
+        Ok(())
+    }
+    fn zset_member(&mut self, m: Entry<'_>, score: f64) -> VisitResult {
+        write!(self.0, "z{:?}={};", m.to_cow(), score.to_bits()).ok();
+        Ok(())
+    }
+    fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, ttl: Option<i64>) -> VisitResult {
+        write!(self.0, "h{:?}={:?}@{ttl:?};", f.to_cow(), v.to_cow()).ok();
+        Ok(())
+    }
+    fn module_begin(&mut self, id: ModuleId) -> VisitResult {
+        write!(self.0, "m{id:?};").ok();
+        Ok(())
+    }
+    fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
+        write!(self.0, "i{item:?};").ok();
+        Ok(())
+    }
+    fn stream_entry(&mut self, id: StreamId) -> VisitResult {
+        write!(self.0, "x{id};").ok();
+        Ok(())
+    }
+    fn stream_field(&mut self, f: Entry<'_>, v: Entry<'_>) -> VisitResult {
+        write!(self.0, "f{:?}={:?};", f.to_cow(), v.to_cow()).ok();
+        Ok(())
+    }
+    fn stream_meta(&mut self, m: &StreamMeta) -> VisitResult {
+        write!(self.0, "M{m:?};").ok();
+        Ok(())
+    }
+    fn stream_group(&mut self, g: &GroupMeta<'_>) -> VisitResult {
+        write!(self.0, "G{g:?};").ok();
+        Ok(())
+    }
+    fn stream_pel(&mut self, id: StreamId, t: i64, n: u64) -> VisitResult {
+        write!(self.0, "P{id}/{t}/{n};").ok();
+        Ok(())
+    }
+    fn stream_consumer(&mut self, name: &[u8], seen: i64, active: Option<i64>) -> VisitResult {
+        write!(self.0, "C{name:?}/{seen}/{active:?};").ok();
+        Ok(())
+    }
+    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
+        write!(self.0, "c{id};").ok();
+        Ok(())
+    }
+}
+
+/// Every record as text (keys with their decoded values), then the error if any.
+fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
+    let mut out = Vec::new();
+    let mut scratch = Scratch::new();
+    while let Some(r) = src.next_record() {
+        match r {
+            Err(e) => return (out, Some(e.to_string())),
+            Ok(Record::Key(k)) => {
+                let mut d = Digest(String::new());
+                let used = k
+                    .value
+                    .decode_len(&mut scratch, &mut d, false)
+                    .unwrap_or_else(|e| panic!("decoding key {:?}: {e}", k.key));
+                // skipping (which found `end`) and decoding agree on where the value ends
+                assert_eq!(used, k.value.raw().len(), "key {:?}", k.key);
+                assert_eq!(k.value.offset() + used as u64, k.end);
+                out.push(format!(
+                    "K db={} key={:?} exp={:?} idle={:?} freq={:?} ty={:?} enc={} at={}..{} {}",
+                    k.db,
+                    k.key,
+                    k.expire_ms,
+                    k.lru_idle,
+                    k.lfu_freq,
+                    k.value.ty,
+                    k.value.encoding(),
+                    k.offset,
+                    k.end,
+                    d.0
+                ));
+            }
+            Ok(other) => out.push(format!("{other:?}")),
+        }
+    }
+    (out, None)
+}
+
+/// Hands out at most `n` bytes per read, like a pipe.
+struct Trickle<R>(R, usize);
+impl<R: Read> Read for Trickle<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+/// Decodes `path` every way; returns the error (identical on every path) if any.
+fn decode_all_ways(path: &Path, opts: Options) -> Option<String> {
+    let file = RdbFile::open(path).unwrap();
+    let (want, err) = records(&mut file.parser(opts));
+    let small = file.bytes().len() < 256 * 1024;
+    let ways: &[(usize, usize)] = if small {
+        &[
+            (usize::MAX, 64 * 1024),
+            (7, 1),
+            (3, 4096),
+            (usize::MAX, 100_000),
+        ]
+    } else {
+        &[(usize::MAX, 64 * 1024), (4096, 1)]
+    };
+    for &(trickle, min_read) in ways {
+        let src = Trickle(std::fs::File::open(path).unwrap(), trickle);
+        let mut r = RdbReader::new(src, opts).with_min_read(min_read);
+        let (got, e2) = records(&mut r);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{}: record count via io::Read",
+            path.display()
+        );
+        for (a, b) in got.iter().zip(&want) {
+            assert_eq!(a, b, "{}: io::Read vs mmap", path.display());
+        }
+        assert_eq!(e2, err, "{}: error via io::Read vs mmap", path.display());
+    }
+    err
+}
+
+fn rdb_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            rdb_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rdb") {
+            out.push(p);
+        }
+    }
+}
+
+const DEEP: Options = Options {
+    deep: true,
+    verify_checksum: true,
+    best_effort: false,
+};
+
+#[test]
+fn server_corpus_decodes_identically_every_way() {
+    let Some(corpus) = corpus() else { return };
+    let mut files = Vec::new();
+    rdb_files(&corpus.join("rdb"), &mut files);
+    let (mut good, mut bad) = (0, 0);
+    for f in &files {
+        let corrupt = f.components().any(|c| c.as_os_str() == "corrupt");
+        let err = decode_all_ways(f, DEEP);
+        if corrupt {
+            assert!(err.is_some(), "{}: damaged file accepted", f.display());
+            bad += 1;
+        } else {
+            assert_eq!(err, None, "{}", f.display());
+            good += 1;
+        }
+    }
+    assert!(
+        good >= 90 && bad >= 60,
+        "only {good} good and {bad} damaged files found"
+    );
+}
+
+#[test]
+fn key_counts_match_meta() {
+    let Some(corpus) = corpus() else { return };
+    let mut files = Vec::new();
+    rdb_files(&corpus.join("rdb"), &mut files);
+    for f in files
+        .iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "corrupt"))
+    {
+        let meta = f.with_extension("meta.json");
+        let Ok(text) = std::fs::read_to_string(&meta) else {
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let data = std::fs::read(f).unwrap();
+        let sum = rdbkit_rdb::check_rdb_prefix(&data, true).unwrap();
+        assert_eq!(sum.len, data.len(), "{}", f.display());
+        if let Some(n) = meta["key_count"].as_u64() {
+            assert_eq!(sum.keys, n, "{}", f.display());
+        }
+        assert_eq!(Some(u64::from(sum.version)), meta["rdb_version"].as_u64());
+    }
+}
+
+#[test]
+fn third_party_files_as_the_manifest_expects() {
+    let Some(corpus) = corpus() else { return };
+    let tp = corpus.join("third_party");
+    let manifest = std::fs::read_to_string(tp.join("MANIFEST.tsv")).unwrap();
+    let mut lines = manifest.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (path_c, ver_c, expect_c) = (col("local_path"), col("rdb_version"), col("expect"));
+    let mut n = 0;
+    for line in lines {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (path, ver, expect) = (cols[path_c], cols[ver_c], cols[expect_c]);
+        if ver.starts_with("aof") || ver == "other" || !matches!(expect, "pass" | "fail") {
+            continue;
+        }
+        let p = tp.join(path);
+        if !p.exists() {
+            continue;
+        }
+        let err = decode_all_ways(&p, DEEP);
+        match expect {
+            "pass" => assert_eq!(err, None, "{path}"),
+            _ => assert!(err.is_some(), "{path}: expected a rejection"),
+        }
+        n += 1;
+    }
+    assert!(n > 150, "only {n} third-party RDB files");
+}
+
+/// Stopping early is fine, and a parser over a prefix of a file fails cleanly.
+#[test]
+fn every_prefix_of_a_file_fails_cleanly() {
+    let Some(corpus) = corpus() else { return };
+    let data = std::fs::read(corpus.join("rdb/7.4.1/mini.rdb")).unwrap();
+    for cut in 0..data.len() {
+        let mut p = RdbParser::new(&data[..cut], DEEP);
+        let mut n = 0;
+        let mut failed = false;
+        while let Some(r) = p.next() {
+            n += 1;
+            if r.is_err() {
+                failed = true;
+            }
+        }
+        assert!(failed, "prefix of {cut} bytes accepted after {n} records");
+    }
+}
