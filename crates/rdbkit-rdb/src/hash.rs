@@ -91,8 +91,10 @@ mod tests {
     use crate::entry::Entry;
     use crate::value::{NoVisitor, Scratch, VisitResult};
 
+    type Triplet = (Vec<u8>, Vec<u8>, Option<i64>);
+
     #[derive(Default)]
-    struct Fields(Vec<(Vec<u8>, Vec<u8>, Option<i64>)>);
+    struct Fields(Vec<Triplet>);
     impl Visitor for Fields {
         fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, ttl: Option<i64>) -> VisitResult {
             self.0
@@ -101,7 +103,7 @@ mod tests {
         }
     }
 
-    fn run(t: Type, b: &[u8], deep: bool) -> Result<Vec<(Vec<u8>, Vec<u8>, Option<i64>)>> {
+    fn run(t: Type, b: &[u8], deep: bool) -> Result<Vec<Triplet>> {
         let mut v = Fields::default();
         let mut s = Scratch::new();
         let mut c = Cursor::new(b, 0);

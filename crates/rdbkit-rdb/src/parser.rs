@@ -801,7 +801,7 @@ fn parse_header(c: &mut Cursor<'_>, best_effort: bool) -> Result<Header> {
     let version = digits
         .iter()
         .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
-    if magic == Magic::Redis && version >= 80 && version <= crate::version::VALKEY_MAX_VERSION {
+    if magic == Magic::Redis && (80..=crate::version::VALKEY_MAX_VERSION).contains(&version) {
         return Err(Error::new(
             ErrorKind::BadMagic(format!(
                 "RDB version {version} is a Valkey version but the magic is REDIS"
