@@ -221,6 +221,9 @@ fn bad_backlen(blob: &[u8], at: usize, n: usize, size: usize) -> BlobError {
 fn check_backlen(blob: &[u8], pos: usize, size: usize) -> Result<(), BlobError> {
     let at = pos + size;
     let n = backlen_size(size);
+    if n == 1 && blob[at] as usize == size {
+        return Ok(()); // the common case: entries up to 127 bytes
+    }
     let bytes = &blob[at..at + n]; // decode_entry checked at + n <= terminator
     let (expect, _) = backlen_bytes(size);
     if bytes == &expect[..n] {

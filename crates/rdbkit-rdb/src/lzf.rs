@@ -19,6 +19,8 @@ const MAX_LIT: usize = 32;
 const MAX_REF: usize = 264;
 /// Farthest back-reference: 13 bits of distance - 1.
 const MAX_OFF: usize = 1 << 13;
+/// Most output one input byte can yield: a 3-byte back-reference produces 264 bytes.
+const MAX_RATIO: usize = MAX_REF / 3;
 
 #[inline]
 fn err(offset: usize, what: impl Into<std::borrow::Cow<'static, str>>) -> BlobError {
@@ -96,6 +98,22 @@ fn short_output(src_len: usize, produced: usize, expected_len: usize) -> BlobErr
     )
 }
 
+/// No instruction produces more than 88 bytes per byte it occupies (3 bytes -> 264), so a
+/// larger claim is corrupt: refuse it before allocating or walking anything.
+#[inline]
+fn check_ratio(src: &[u8], expected_len: usize) -> Result<(), BlobError> {
+    if expected_len > src.len().saturating_mul(MAX_RATIO) {
+        return Err(err(
+            0,
+            format!(
+                "expected length {expected_len} is more than {} compressed bytes can produce",
+                src.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Decompresses `src` and appends exactly `expected_len` bytes to `out`, or returns an error
 /// and leaves `out` as it was. Reserves exactly `expected_len` bytes (the caller bounds it).
 pub fn decompress_into(
@@ -103,6 +121,7 @@ pub fn decompress_into(
     expected_len: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), BlobError> {
+    check_ratio(src, expected_len)?;
     let base = out.len();
     out.reserve_exact(expected_len);
     // Zero-fill once (memset speed) and then write into a plain slice: cheaper than a capacity
@@ -116,11 +135,25 @@ pub fn decompress_into(
 }
 
 /// Decompresses `src` into exactly `dst.len()` bytes.
+///
+/// Fast paths over-copy: while at least 32 bytes of room remain in both buffers, a literal
+/// run is copied as a fixed 32-byte block and a back-reference in 8-byte blocks, writing a
+/// few bytes past the instruction's end. That is harmless because output is produced strictly
+/// left to right, so those bytes are overwritten before anything reads them, and the final
+/// length check guarantees every byte up to `dst.len()` was written by a real instruction.
 fn decompress_slice(src: &[u8], dst: &mut [u8]) -> Result<(), BlobError> {
     let total = dst.len();
     let mut ip = 0;
     let mut op = 0;
     while ip < src.len() {
+        let ctrl = src[ip] as usize;
+        if ctrl < 32 && ip + 33 <= src.len() && op + 32 <= total {
+            // Literal run of ctrl + 1 <= 32 bytes: both buffers have 32 bytes to spare.
+            dst[op..op + 32].copy_from_slice(&src[ip + 1..ip + 33]);
+            op += ctrl + 1;
+            ip += ctrl + 2;
+            continue;
+        }
         let (inst, next) = next_op(src, ip, op, total - op)?;
         match inst {
             Op::Literal { start, len } => {
@@ -129,15 +162,16 @@ fn decompress_slice(src: &[u8], dst: &mut [u8]) -> Result<(), BlobError> {
             }
             Op::BackRef { dist, len } => {
                 let from = op - dist;
-                if dist >= len {
-                    if len <= 16 {
-                        // Short copies dominate real data; a byte loop beats a memmove call.
-                        for i in 0..len {
-                            dst[op + i] = dst[from + i];
-                        }
-                    } else {
-                        dst.copy_within(from..from + len, op);
+                if dist >= 8 && op + len + 8 <= total {
+                    // Blocks of 8 never read bytes they are about to write (dist >= 8), which
+                    // also makes this correct for overlapping references.
+                    let mut k = 0;
+                    while k < len {
+                        dst.copy_within(from + k..from + k + 8, op + k);
+                        k += 8;
                     }
+                } else if dist >= len {
+                    dst.copy_within(from..from + len, op);
                 } else if dist == 1 {
                     let b = dst[from];
                     dst[op..op + len].fill(b);
@@ -167,6 +201,7 @@ fn decompress_slice(src: &[u8], dst: &mut [u8]) -> Result<(), BlobError> {
 /// back-reference reaches only bytes already produced, and the total is exactly
 /// `expected_len`.
 pub fn validate(src: &[u8], expected_len: usize) -> Result<(), BlobError> {
+    check_ratio(src, expected_len)?;
     let mut ip = 0;
     let mut produced = 0;
     while ip < src.len() {
@@ -309,7 +344,11 @@ mod tests {
                 5,
                 "ends after producing 2 bytes, expected 5",
             ),
-            (&[], 1, "ends after producing 0 bytes"),
+            (
+                &[],
+                1,
+                "expected length 1 is more than 0 compressed bytes can produce",
+            ),
         ];
         for &(src, n, msg) in cases {
             let e = decompress(src, n).unwrap_err();
@@ -323,6 +362,18 @@ mod tests {
             2
         );
         assert_eq!(decompress(&[], 0).unwrap(), b"");
+        // an impossible expected length is refused before allocating
+        let e = decompress(&[0, b'a'], 1 << 40).unwrap_err();
+        assert!(
+            e.what.contains("more than 2 compressed bytes can produce"),
+            "{e}"
+        );
+        // the densest possible stream (one literal, then 264-byte runs) is accepted
+        let mut dense = vec![0, b'z'];
+        for _ in 0..100 {
+            dense.extend_from_slice(&[7 << 5, 255, 0]);
+        }
+        assert_eq!(decompress(&dense, 1 + 26400).unwrap(), vec![b'z'; 26401]);
     }
 
     #[test]

@@ -184,7 +184,7 @@ fn jbytes(v: &Value) -> Bytes {
 }
 
 fn pairs(seq: &[Bytes]) -> Option<Vec<(Bytes, Bytes)>> {
-    (seq.len() % 2 == 0).then(|| {
+    seq.len().is_multiple_of(2).then(|| {
         seq.chunks(2)
             .map(|c| (c[0].clone(), c[1].clone()))
             .collect()
