@@ -119,12 +119,27 @@ fn find_manifest(dir: &Path) -> Option<PathBuf> {
     (found.len() == 1).then(|| found.remove(0))
 }
 
-/// Resolves PATH (a file, a manifest, an `appendonlydir/` or a data directory) to a layout.
-/// A manifest that the server would refuse is an error here.
+/// How a file given directly is recognised as a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniff {
+    /// As the server knows it: by its name (`*.manifest`) or its content.
+    Server,
+    /// As redis-check-aof 7.2+ decides: by content only (the first non-`#` line starts with
+    /// `file`); an empty or damaged manifest is then checked as a plain AOF.
+    Tool,
+}
+
+/// Resolves PATH (a file, a manifest, an `appendonlydir/` or a data directory) to a layout, the
+/// way the server sees it. A manifest that the server would refuse is an error here.
 pub fn resolve(path: &Path) -> Result<Layout, Error> {
+    resolve_with(path, Sniff::Server)
+}
+
+/// [`resolve`], choosing how a manifest is recognised.
+pub fn resolve_with(path: &Path, sniff: Sniff) -> Result<Layout, Error> {
     if path.is_dir() {
         if let Some(m) = find_manifest(path) {
-            return resolve_manifest(&m);
+            return resolve_file(&m, sniff);
         }
         let sub = path.join("appendonlydir");
         if sub.is_dir() {
@@ -136,7 +151,7 @@ pub fn resolve(path: &Path) -> Result<Layout, Error> {
                 let empty =
                     manifest::parse(&data).is_ok_and(|x| x.base.is_none() && x.incr.is_empty());
                 if !(empty && top.is_file()) {
-                    return resolve_manifest(&m);
+                    return resolve_file(&m, sniff);
                 }
             }
         }
@@ -150,8 +165,13 @@ pub fn resolve(path: &Path) -> Result<Layout, Error> {
         }
         return Err(Error::NoAof(path.to_path_buf()));
     }
+    resolve_file(path, sniff)
+}
+
+fn resolve_file(path: &Path, sniff: Sniff) -> Result<Layout, Error> {
     let head = read_head(path)?;
-    if manifest::looks_like_manifest(&head) || path.extension().is_some_and(|x| x == "manifest") {
+    let by_name = sniff == Sniff::Server && path.extension().is_some_and(|x| x == "manifest");
+    if manifest::looks_like_manifest(&head) || by_name {
         return resolve_manifest(path);
     }
     Ok(Layout::Single(AofFile {

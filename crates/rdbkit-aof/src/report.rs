@@ -14,6 +14,8 @@ pub struct Report {
     pub path: PathBuf,
     /// The resolved layout, or why it couldn't be resolved (a bad manifest, no AOF...).
     pub layout: Result<Layout, String>,
+    /// The layout as redis-check-aof sees it (the files `strict` indexes into).
+    pub strict_layout: Option<Layout>,
     pub strict: Result<StrictVerdict, String>,
     pub server: ServerVerdict,
 }
@@ -27,9 +29,17 @@ impl Report {
 /// Checks `path` (a file, a manifest, an `appendonlydir/` or a data directory).
 pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
     let layout = multipart::resolve(path);
-    let strict = match &layout {
-        Ok(l) => check::check_layout(l, opts).map_err(|e| e.to_string()),
+    // The tool recognises a manifest by content only: an empty manifest is "an empty AOF" to
+    // it, a manifest with a damaged first line a malformed AOF.
+    let strict = match multipart::resolve_with(path, multipart::Sniff::Tool) {
+        Ok(l) => check::check_layout(&l, opts)
+            .map(|v| (l, v))
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
+    };
+    let (strict_layout, strict) = match strict {
+        Ok((l, v)) => (Some(l), Ok(v)),
+        Err(e) => (None, Err(e)),
     };
     let server = match &layout {
         Ok(l) => check::server_verdict(l),
@@ -47,6 +57,7 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
     Report {
         path: path.to_path_buf(),
         layout: layout.map_err(|e| e.to_string()),
+        strict_layout,
         strict,
         server,
     }

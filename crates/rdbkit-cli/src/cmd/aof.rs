@@ -128,8 +128,8 @@ fn fix_cmd(
             println!("{text}");
         }
     };
-    let (layout, strict) = match (&r.layout, &r.strict) {
-        (Ok(l), Ok(s)) => (l, s),
+    let (layout, strict) = match (&r.strict_layout, &r.strict) {
+        (Some(l), Ok(s)) => (l, s),
         _ => {
             if json {
                 println!("{}", report::json(&r));
