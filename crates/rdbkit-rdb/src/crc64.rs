@@ -6,7 +6,7 @@ pub fn crc64(data: &[u8]) -> u64 {
 }
 
 /// Incremental CRC-64/REDIS for streaming readers.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Crc64 {
     digest: crc_fast::Digest,
 }

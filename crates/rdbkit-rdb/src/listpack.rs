@@ -368,9 +368,10 @@ impl<'a> ListpackIter<'a> {
         self.blob.get(self.pos).is_none_or(|&b| b == EOF)
     }
 
-    /// Advances past one element and returns its start offset, without decoding strings.
+    /// Advances past one element and returns the offset it started at. (Named so that it
+    /// does not collide with `Iterator::skip`.)
     #[inline]
-    pub fn skip(&mut self) -> Option<Result<usize, BlobError>> {
+    pub fn skip_entry(&mut self) -> Option<Result<usize, BlobError>> {
         let at = self.pos;
         self.next().map(|r| r.map(|_| at))
     }
@@ -602,6 +603,18 @@ mod tests {
         let mut it = l.iter();
         assert!(it.next().unwrap().is_err());
         assert!(it.next().is_none());
+        // offsets, skipping, end detection
+        let lp2 = encode(&[b"ab", b"300"]);
+        let l2 = Listpack::new(&lp2).unwrap();
+        let mut it = l2.iter();
+        assert_eq!(it.offset(), Some(6));
+        assert_eq!(it.skip_entry().unwrap().unwrap(), 6);
+        assert_eq!(it.skip_entry().unwrap().unwrap(), 10);
+        assert!(it.at_end());
+        assert_eq!(it.offset(), Some(13));
+        assert!(it.skip_entry().is_none());
+        assert_eq!(it.offset(), None);
+        assert_eq!(l2.iter_at(10).next().unwrap().unwrap(), Entry::Int(300));
 
         // bad backlen: iter is fine, validate is not
         let mut lp = encode(&[b"hello", b"x"]);
