@@ -21,26 +21,29 @@ pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &c) in bytes.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
         out.extend_from_slice(&bytes[run..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
-        } else {
-            out.extend_from_slice(esc);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 15)],
+            ]),
         }
         run = i + 1;
     }
@@ -92,8 +95,18 @@ pub fn write_f64(out: &mut Vec<u8>, d: f64) {
     }
 }
 
-fn write_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(v.to_string().as_bytes());
+fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 fn write_i64(out: &mut Vec<u8>, v: i64) {
@@ -102,7 +115,9 @@ fn write_i64(out: &mut Vec<u8>, v: i64) {
 
 fn write_id(out: &mut Vec<u8>, id: StreamId) {
     out.push(b'"');
-    out.extend_from_slice(id.to_string().as_bytes());
+    write_u64(out, id.ms);
+    out.push(b'-');
+    write_u64(out, id.seq);
     out.push(b'"');
 }
 
@@ -451,8 +466,8 @@ mod tests {
     #[test]
     fn strings_and_base64() {
         let mut o = Vec::new();
-        write_bytes(&mut o, b"a\"\\\n\x00\x7f\xc3\xa9");
-        assert_eq!(o, b"\"a\\\"\\\\\\n\\u0000\\u007f\xc3\xa9\"");
+        write_bytes(&mut o, b"a\"\\\n\x00\x1f\x7f\xc3\xa9");
+        assert_eq!(o, b"\"a\\\"\\\\\\n\\u0000\\u001f\x7f\xc3\xa9\"");
         o.clear();
         write_bytes(&mut o, b"\xff\x00a");
         assert_eq!(o, b"{\"base64\":\"/wBh\"}");

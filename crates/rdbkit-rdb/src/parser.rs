@@ -47,11 +47,9 @@ pub enum ChecksumStatus {
     Disabled,
     /// RDB < 5: there is no trailer.
     NotPresent,
-    /// Not compared (`verify_checksum: false`); the trailer value.
+    /// Not compared (`verify_checksum: false`); the trailer value. (With verification on, a
+    /// mismatch is an [`ErrorKind::ChecksumMismatch`] error, not a status.)
     NotChecked(u64),
-    /// Only reported when `verify_checksum` is false is not set... see [`Options`]; with
-    /// verification on, a mismatch is an [`ErrorKind::ChecksumMismatch`] error instead.
-    Mismatch { expected: u64, computed: u64 },
 }
 
 /// The 9-byte header.
@@ -375,6 +373,8 @@ pub(crate) struct Core {
     opts: Options,
     enterprise: bool,
     header: Option<Header>,
+    /// The header's dialect, one entry per type-position byte.
+    table: Box<[Lookup; 256]>,
     db: Option<u64>,
     attrs: Attrs,
     done: bool,
@@ -390,6 +390,7 @@ impl Core {
             opts,
             enterprise: false,
             header: None,
+            table: Box::new([Lookup::Unknown; 256]),
             db: None,
             attrs: Attrs::default(),
             done: false,
@@ -429,7 +430,7 @@ impl Core {
         let at = c.offset();
         let b = c.u8("type or opcode")?;
         let d = &h.dialect;
-        match d.lookup(b) {
+        match self.table[usize::from(b)] {
             Lookup::Type(t) => {
                 let key_at = c.offset();
                 let key = read_string(c, "key")?;
@@ -623,6 +624,7 @@ impl Core {
         match unit {
             Unit::Header(h) => {
                 self.header = Some(h);
+                *self.table = h.dialect.table();
                 None
             }
             Unit::Attr(a) => {
@@ -907,5 +909,265 @@ impl<'a> RdbParser<'a> {
             self.failed = true;
         }
         Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::length::encode_len;
+    use crate::string::encode_raw;
+
+    /// A file: `REDIS<ver>` or `VALKEY<ver>`, `body`, EOF, and a CRC trailer for ver >= 5
+    /// (`crc` overrides the computed one).
+    fn file(magic: &str, body: &[u8], crc: Option<u64>) -> Vec<u8> {
+        let mut v = magic.as_bytes().to_vec();
+        v.extend_from_slice(body);
+        v.push(0xff);
+        let ver: u32 = magic
+            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+            .parse()
+            .unwrap();
+        if ver >= 5 {
+            let c = crc.unwrap_or_else(|| crate::crc64::crc64(&v));
+            v.extend_from_slice(&c.to_le_bytes());
+        }
+        v
+    }
+
+    fn all(data: &[u8], opts: Options) -> (Vec<String>, Option<Error>) {
+        let mut p = RdbParser::new(data, opts);
+        let mut out = Vec::new();
+        while let Some(r) = p.next() {
+            match r {
+                Ok(Record::Key(k)) => out.push(format!(
+                    "key {} {:?} exp={:?} freq={:?} idle={:?} {:?}",
+                    k.db,
+                    String::from_utf8_lossy(k.key),
+                    k.expire_ms,
+                    k.lfu_freq,
+                    k.lru_idle,
+                    k.value.ty
+                )),
+                Ok(r) => out.push(format!("{r:?}")),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    fn body_with_key() -> Vec<u8> {
+        let mut b = vec![0xfa];
+        encode_raw(b"redis-ver", &mut b);
+        encode_raw(b"7.4.1", &mut b);
+        b.extend_from_slice(&[0xfe, 3, 0xfb, 1, 1]); // SELECTDB 3, RESIZEDB 1 1
+        b.push(0xfc);
+        b.extend_from_slice(&4_102_444_800_000i64.to_le_bytes());
+        b.extend_from_slice(&[0xf9, 7]); // FREQ 7
+        b.push(0); // string
+        encode_raw(b"k", &mut b);
+        b.extend_from_slice(&[0xc0, 42]); // INT8 42
+        b
+    }
+
+    #[test]
+    fn records_attributes_and_checksum() {
+        let f = file("REDIS0012", &body_with_key(), None);
+        let (recs, err) = all(&f, Options::default());
+        assert!(err.is_none(), "{err:?}");
+        assert!(recs[0].starts_with("Aux"));
+        assert_eq!(recs[1], "SelectDb { db: 3 }");
+        assert_eq!(
+            recs[3],
+            "key 3 \"k\" exp=Some(4102444800000) freq=Some(7) idle=None String"
+        );
+        assert!(recs[4].contains("Verified"), "{}", recs[4]);
+        let sum =
+            crate::check_rdb_prefix(&[&f[..], b"*1\r\n$4\r\nPING\r\n"].concat(), true).unwrap();
+        assert_eq!((sum.len, sum.keys, sum.version), (f.len(), 1, 12));
+    }
+
+    #[test]
+    fn checksum_zero_wrong_and_unchecked() {
+        let f = file("REDIS0009", &body_with_key(), Some(0));
+        assert!(all(&f, Options::default())
+            .0
+            .last()
+            .unwrap()
+            .contains("Disabled"));
+        let f = file("REDIS0009", &body_with_key(), Some(12345));
+        let e = all(&f, Options::default()).1.unwrap();
+        assert!(
+            matches!(
+                e.kind,
+                ErrorKind::ChecksumMismatch {
+                    expected: 12345,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let opts = Options {
+            verify_checksum: false,
+            ..Options::default()
+        };
+        assert!(all(&f, opts)
+            .0
+            .last()
+            .unwrap()
+            .contains("NotChecked(12345)"));
+        // version 4: no trailer at all
+        let f = file("REDIS0004", &[], None);
+        assert!(all(&f, Options::default())
+            .0
+            .last()
+            .unwrap()
+            .contains("NotPresent"));
+    }
+
+    #[test]
+    fn expiretime_seconds_is_little_endian() {
+        let mut b = vec![0xfe, 0, 0xfd];
+        b.extend_from_slice(&1_700_000_000i32.to_le_bytes());
+        b.push(0);
+        encode_raw(b"k", &mut b);
+        encode_raw(b"v", &mut b);
+        let (recs, _) = all(&file("REDIS0006", &b, None), Options::default());
+        assert!(recs[1].contains("exp=Some(1700000000000)"), "{recs:?}");
+    }
+
+    #[test]
+    fn headers() {
+        let e = |d: &[u8], o: Options| all(d, o).1.unwrap().kind;
+        assert!(matches!(
+            e(b"RUBIS0001\xff", Options::default()),
+            ErrorKind::BadMagic(_)
+        ));
+        assert!(matches!(
+            e(b"REDIS00x1\xff", Options::default()),
+            ErrorKind::BadMagic(_)
+        ));
+        assert!(matches!(
+            e(b"REDIS0080\xff", Options::default()),
+            ErrorKind::BadMagic(_)
+        ));
+        assert!(matches!(
+            e(b"REDIS0099\xff", Options::default()),
+            ErrorKind::UnsupportedVersion(99)
+        ));
+        assert!(matches!(
+            e(b"REDIS0000\xff", Options::default()),
+            ErrorKind::UnsupportedVersion(0)
+        ));
+        assert!(matches!(
+            e(b"REDIS", Options::default()),
+            ErrorKind::Truncated { .. }
+        ));
+        // best effort: known things are read, the first unknown byte stops it with a message
+        let be = Options {
+            best_effort: true,
+            ..Options::default()
+        };
+        let mut b = body_with_key();
+        b.push(99);
+        let f = file("REDIS0099", &b, None);
+        let (recs, err) = all(&f, be);
+        assert_eq!(recs.len(), 4);
+        let err = err.unwrap();
+        assert!(err.to_string().contains("newer than this build"), "{err}");
+        // Valkey magic
+        let (recs, err) = all(&file("VALKEY080", &[], None), Options::default());
+        assert!(err.is_none() && recs.len() == 1);
+    }
+
+    #[test]
+    fn forks_and_vendor_opcodes() {
+        // Valkey SLOT_IMPORT (243): job name, 1 range 0..=100
+        let mut b = vec![0xf3];
+        encode_raw(&[b'a'; 40], &mut b);
+        b.extend_from_slice(&[1, 0, 0x40, 100]);
+        let (recs, err) = all(&file("VALKEY080", &b, None), Options::default());
+        assert!(err.is_none(), "{err:?}");
+        assert!(recs[0].starts_with("SlotImport") && recs[0].contains("ranges: [(0, 100)]"));
+        // the same byte in a Redis 12 file is unknown
+        let (_, err) = all(&file("REDIS0012", &b, None), Options::default());
+        assert!(matches!(err.unwrap().kind, ErrorKind::UnknownOpcode(243)));
+        // Redis Enterprise 107: refused unless enabled
+        let b = [0xfe, 0, 107, 5];
+        let f = file("REDIS0012", &b, None);
+        let (_, err) = all(&f, Options::default());
+        assert!(matches!(err.unwrap().kind, ErrorKind::Unsupported(_)));
+        let mut p = RdbParser::new(&f, Options::default()).enterprise_opcodes(true);
+        let mut saw = false;
+        while let Some(r) = p.next() {
+            saw |= matches!(
+                r.unwrap(),
+                Record::EnterpriseOpcode {
+                    opcode: 107,
+                    value: 5
+                }
+            );
+        }
+        assert!(saw);
+        // module pre-GA (type 6) is refused clearly
+        let mut b = vec![0xfe, 0, 6];
+        encode_raw(b"k", &mut b);
+        b.push(1);
+        let e = all(&file("REDIS0008", &b, None), Options::default())
+            .1
+            .unwrap();
+        assert!(
+            matches!(e.kind, ErrorKind::Unsupported(_)) && e.key.as_deref() == Some(&b"k"[..]),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn impossible_lengths_fail_before_allocating() {
+        // a list claiming 2^60 elements, a string claiming 2^60 bytes
+        for ty in [1u8, 0] {
+            let mut b = vec![0xfe, 0, ty];
+            encode_raw(b"k", &mut b);
+            encode_len(1 << 60, &mut b);
+            let e = all(&file("REDIS0009", &b, None), Options::default())
+                .1
+                .unwrap();
+            assert!(matches!(e.kind, ErrorKind::BadLength { .. }), "{e}");
+            assert_eq!(e.key.as_deref(), Some(&b"k"[..]));
+        }
+    }
+
+    #[test]
+    fn value_views() {
+        let mut b = vec![0xfe, 0, 18];
+        encode_raw(b"l", &mut b);
+        b.extend_from_slice(&[2, 1]); // 2 nodes, PLAIN
+        encode_raw(b"big", &mut b);
+        b.push(1);
+        encode_raw(b"other", &mut b);
+        let f = file("REDIS0011", &b, None);
+        let mut p = RdbParser::new(
+            &f,
+            Options {
+                deep: true,
+                ..Options::default()
+            },
+        );
+        while let Some(r) = p.next() {
+            if let Record::Key(k) = r.unwrap() {
+                assert_eq!(k.value.encoding(), "quicklist");
+                let nodes: Vec<_> = k
+                    .value
+                    .quicklist_nodes()
+                    .unwrap()
+                    .unwrap()
+                    .map(|n| n.unwrap().data)
+                    .collect();
+                assert_eq!(
+                    nodes,
+                    vec![RdbString::Raw(b"big"), RdbString::Raw(b"other")]
+                );
+            }
+        }
     }
 }

@@ -84,6 +84,15 @@ impl Dialect {
         }
     }
 
+    /// [`lookup`](Self::lookup) for every byte at once (what the parser indexes per record).
+    pub fn table(&self) -> [Lookup; 256] {
+        let mut t = [Lookup::Unknown; 256];
+        for (b, slot) in t.iter_mut().enumerate() {
+            *slot = self.lookup(b as u8);
+        }
+        t
+    }
+
     pub fn lookup(&self, byte: u8) -> Lookup {
         for row in OPCODES.iter().chain(TYPES.iter()) {
             if row.byte != byte || !self.row_applies(row) {
