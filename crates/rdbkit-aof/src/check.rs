@@ -252,7 +252,13 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
             Stop::Checked if diff == 0 => {}
             Stop::Checked => {
                 out.valid = false;
-                if last {
+                if opts.to_timestamp != 0 {
+                    // Like the tool: timestamp mode cuts at annotations, it doesn't repair.
+                    out.refusal = Some(format!(
+                        "{} is damaged; timestamp mode doesn't repair (fix it without a timestamp first)",
+                        f.name
+                    ));
+                } else if last {
                     out.fixable = Some((i, out.files.last().map_or(0, |v| v.check.ok_up_to)));
                 } else {
                     out.refusal = Some(format!(

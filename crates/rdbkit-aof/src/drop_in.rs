@@ -318,7 +318,12 @@ fn check_one(
         to_timestamp: ctx.to_timestamp,
     };
     let c = check::check_single(data.bytes(), preamble, last, opts, &mut ctx.line);
-    let damaged_manifest = check::is_damaged_manifest(name, data.bytes());
+    // Only a cut we are about to offer needs this (it scans the whole file).
+    let damaged_manifest = ctx.fix
+        && last
+        && c.stop == Stop::Checked
+        && c.diff() > 0
+        && check::is_damaged_manifest(name, data.bytes());
     // Nothing below reads the mapping; unmap before any truncation.
     drop(data);
     if c.stop == Stop::Empty {

@@ -37,6 +37,58 @@ pub fn dump(layout: &Layout, format: Format, out: &mut dyn Write) -> Result<u64,
     })
 }
 
+/// Writes every command read from a stream (`rdbkit aof dump -`); `name` labels them.
+pub fn dump_stream<R: io::Read>(
+    input: R,
+    name: &str,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<u64, Error> {
+    use crate::resp::{Item, StreamError, StreamReader};
+    let path = std::path::Path::new(name);
+    let mut r = StreamReader::new(input);
+    let mut line = Vec::with_capacity(256);
+    let mut n = 0u64;
+    loop {
+        let cmd = match r.next_item() {
+            Ok(Some(Item::Command(c))) => c,
+            Ok(Some(Item::Annotation(_))) => continue,
+            Ok(None) => return Ok(n),
+            Err(StreamError::Io(e)) => return Err(Error::io(path, e)),
+            Err(StreamError::Resp(e)) => {
+                return Err(Error::Resp {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+            Err(StreamError::Rdb(m)) => {
+                return Err(Error::Refused {
+                    path: path.to_path_buf(),
+                    message: format!("RDB preamble: {m}"),
+                })
+            }
+        };
+        line.clear();
+        match format {
+            Format::Jsonl => {
+                line.extend_from_slice(b"{\"file\":");
+                json_str(&mut line, name.as_bytes());
+                line.extend_from_slice(format!(",\"offset\":{},\"args\":[", cmd.start).as_bytes());
+                for (i, a) in cmd.args().enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    json_bytes(&mut line, a);
+                }
+                line.extend_from_slice(b"]}\n");
+            }
+            Format::Resp => write_resp(&mut line, &cmd),
+        }
+        out.write_all(&line).map_err(|e| Error::io(path, e))?;
+        n += 1;
+    }
+}
+
 /// A command in RESP, as the server writes it.
 pub fn write_resp(out: &mut Vec<u8>, cmd: &Command<'_>) {
     out.extend_from_slice(format!("*{}\r\n", cmd.argc()).as_bytes());
@@ -89,14 +141,6 @@ pub fn base64(out: &mut Vec<u8>, b: &[u8]) {
         out.push(sym(v >> 12));
         out.push(if n > 1 { sym(v >> 6) } else { b'=' });
         out.push(if n > 2 { sym(v) } else { b'=' });
-    }
-}
-
-/// Writes to `out`, ignoring a closed pipe (`rdbkit aof dump | head`).
-pub fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {
-    match r {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        r => r,
     }
 }
 

@@ -38,6 +38,7 @@ pub enum Command {
     },
     /// Print the commands of the data set in load order.
     Dump {
+        /// A file, manifest or directory; `-` reads one AOF from standard input.
         path: PathBuf,
         #[arg(long, value_enum, default_value = "jsonl")]
         format: DumpFormat,
@@ -81,24 +82,27 @@ pub fn run(c: Command) -> ExitCode {
             json,
         ),
         Command::Dump { path, format } => {
-            let layout = match multipart::resolve(&path) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("rdbkit: {e}");
-                    return ExitCode::from(2);
-                }
-            };
             let format = match format {
                 DumpFormat::Jsonl => Format::Jsonl,
                 DumpFormat::Resp => Format::Resp,
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let r = rdbkit_aof::dump::dump(&layout, format, &mut out);
-            let flushed = out.flush();
+            let r = if path.as_os_str() == "-" {
+                rdbkit_aof::dump::dump_stream(io::stdin().lock(), "-", format, &mut out)
+            } else {
+                match multipart::resolve(&path) {
+                    Ok(layout) => rdbkit_aof::dump::dump(&layout, format, &mut out),
+                    Err(e) => {
+                        eprintln!("rdbkit: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            };
+            let _ = out.flush();
             match r {
-                Ok(_) if flushed.is_ok() => ExitCode::SUCCESS,
-                Ok(_) => ExitCode::SUCCESS, // a closed pipe: the reader has what it wanted
+                Ok(_) => ExitCode::SUCCESS,
+                // A closed pipe (`| head`): the reader has what it wanted.
                 Err(rdbkit_aof::Error::Io { source, .. })
                     if source.kind() == io::ErrorKind::BrokenPipe =>
                 {
