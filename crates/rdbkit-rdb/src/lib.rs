@@ -17,6 +17,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod dups;
 pub mod entry;
 
 // Compact encodings, each a zero-copy view over one blob.
@@ -45,7 +46,7 @@ pub use entry::{BlobError, Entry, IntBuf};
 pub use error::{Error, ErrorKind};
 pub use module::{ModuleId, ModuleItem};
 pub use parser::{
-    ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value,
+    ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,
 };
 pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader, RecordSource};
 pub use stream::node::StreamId;

@@ -235,6 +235,33 @@ impl<'r> Value<'r> {
         }
     }
 
+    /// A zero-copy view of a string or single-blob value: borrowed from the file when stored
+    /// plainly, from `buf` when LZF-compressed (or an integer rendered as text). Multi-part
+    /// values (quicklists, plain collections, streams, modules) give [`View::Other`]: use
+    /// [`visit`](Self::visit), [`quicklist_nodes`](Self::quicklist_nodes) or
+    /// [`module`](Self::module).
+    pub fn view<'c>(&self, buf: &'c mut Vec<u8>) -> Result<View<'c>>
+    where
+        'r: 'c,
+    {
+        let err = |e| Error::blob(e, self.offset, false);
+        if let Some(s) = self.string() {
+            return Ok(View::String(s.bytes_in(buf, self.offset)?));
+        }
+        let Some(blob) = self.blob() else {
+            return Ok(View::Other);
+        };
+        let bytes = blob.bytes_in(buf, self.offset)?;
+        Ok(match self.ty {
+            Type::SetIntset => View::Intset(crate::intset::Intset::new(bytes).map_err(err)?),
+            Type::HashZipmap => View::Zipmap(crate::zipmap::Zipmap::new(bytes).map_err(err)?),
+            Type::ListZiplist | Type::ZsetZiplist | Type::HashZiplist => {
+                View::Ziplist(crate::ziplist::Ziplist::new(bytes).map_err(err)?)
+            }
+            _ => View::Listpack(crate::listpack::Listpack::new(bytes).map_err(err)?),
+        })
+    }
+
     /// For quicklists: the nodes, undecoded.
     pub fn quicklist_nodes(&self) -> Option<Result<crate::quicklist::Nodes<'r>>> {
         match self.ty {
@@ -315,6 +342,18 @@ impl<'r> Value<'r> {
     pub fn zset_needs_sort(&self) -> bool {
         matches!(self.ty, Type::ZsetText | Type::Zset2)
     }
+}
+
+/// See [`Value::view`].
+#[derive(Clone, Copy, Debug)]
+pub enum View<'c> {
+    String(&'c [u8]),
+    Intset(crate::intset::Intset<'c>),
+    /// Listpack sets, zsets (member, score), hashes (field, value[, ttl]).
+    Listpack(crate::listpack::Listpack<'c>),
+    Ziplist(crate::ziplist::Ziplist<'c>),
+    Zipmap(crate::zipmap::Zipmap<'c>),
+    Other,
 }
 
 /// Key attributes waiting for their key.
@@ -1156,6 +1195,10 @@ mod tests {
         while let Some(r) = p.next() {
             if let Record::Key(k) = r.unwrap() {
                 assert_eq!(k.value.encoding(), "quicklist");
+                assert!(matches!(
+                    k.value.view(&mut Vec::new()).unwrap(),
+                    View::Other
+                ));
                 let nodes: Vec<_> = k
                     .value
                     .quicklist_nodes()

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rdbkit_rdb::{
     Entry, GroupMeta, ModuleId, ModuleItem, Options, RdbFile, RdbParser, RdbReader, Record,
-    RecordSource, Scratch, StreamId, StreamMeta, VisitResult, Visitor,
+    RecordSource, Scratch, StreamId, StreamMeta, View, VisitResult, Visitor,
 };
 
 fn corpus() -> Option<PathBuf> {
@@ -106,6 +106,21 @@ fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
                 // skipping (which found `end`) and decoding agree on where the value ends
                 assert_eq!(used, k.value.raw().len(), "key {:?}", k.key);
                 assert_eq!(k.value.offset() + used as u64, k.end);
+                // the zero-copy views open on every value and iterate without errors
+                let mut vbuf = Vec::new();
+                let view = k
+                    .value
+                    .view(&mut vbuf)
+                    .unwrap_or_else(|e| panic!("view of {:?}: {e}", k.key));
+                let n = match view {
+                    View::Listpack(lp) => lp.iter().map(|e| e.unwrap()).count(),
+                    View::Ziplist(zl) => zl.iter().map(|e| e.unwrap()).count(),
+                    View::Intset(is) => is.iter().count(),
+                    View::Zipmap(zm) => zm.iter().map(|e| e.unwrap()).count(),
+                    View::String(s) => s.len(),
+                    View::Other => 0,
+                };
+                let _ = n;
                 out.push(format!(
                     "K db={} key={:?} exp={:?} idle={:?} freq={:?} ty={:?} enc={} at={}..{} {}",
                     k.db,

@@ -145,8 +145,14 @@ fn print_summary(
                 Err(_) => println!("  ctime      {v}"),
             },
             "lua" => println!("  lua script ({} bytes)", v.len()),
+            // Valkey 8 cluster mode: one per slot, inside the db sections
+            "slot-info" => {}
             _ => println!("  {k:<10} {v}"),
         }
+    }
+    let slot_aux = sum.aux.iter().filter(|(k, _)| k == "slot-info").count();
+    if slot_aux > 0 {
+        println!("  slot-info  {slot_aux} records");
     }
     for (db, (keys, exp)) in &sum.keys_per_db {
         println!("  db {db}: {keys} keys, {exp} with an expiry");

@@ -355,4 +355,87 @@ mod tests {
             assert!(walk::<NoVisitor>(&mut Cursor::new(&b[..cut], 0), 3, None).is_err());
         }
     }
+
+    /// One node with a live and a deleted entry, then a second node whose entry goes backwards.
+    fn stream_with_nodes(second_ms: u64) -> Vec<u8> {
+        let id = |ms, seq| StreamId { ms, seq };
+        let kv = |k: &str, v: &str| vec![(k.as_bytes().to_vec(), v.as_bytes().to_vec())];
+        let (k1, lp1) = node::encode_node(
+            id(10, 0),
+            &[
+                (id(10, 0), false, kv("a", "1")),
+                (id(11, 5), true, kv("a", "2")),
+            ],
+        );
+        let (k2, lp2) =
+            node::encode_node(id(second_ms, 0), &[(id(second_ms, 0), false, kv("b", "x"))]);
+        let mut b = vec![2u8];
+        for (k, lp) in [(k1, lp1), (k2, lp2)] {
+            crate::string::encode_raw(&k, &mut b);
+            crate::string::encode_raw(&lp, &mut b);
+        }
+        b.extend_from_slice(&[2, 20, 0, 0]); // length 2, last id 20-0, 0 groups
+        b
+    }
+
+    #[test]
+    fn entries_skip_deleted_and_order_is_checked_when_deep() {
+        #[derive(Default)]
+        struct Ids(Vec<String>);
+        impl Visitor for Ids {
+            fn stream_entry(&mut self, id: StreamId) -> crate::value::VisitResult {
+                self.0.push(id.to_string());
+                Ok(())
+            }
+            fn stream_field(
+                &mut self,
+                f: crate::Entry<'_>,
+                v: crate::Entry<'_>,
+            ) -> crate::value::VisitResult {
+                self.0.push(format!("{:?}={:?}", f.to_cow(), v.to_cow()));
+                Ok(())
+            }
+        }
+        let b = stream_with_nodes(20);
+        let mut ids = Ids::default();
+        let mut s = Scratch::new();
+        let mut c = Cursor::new(&b, 0);
+        walk(
+            &mut c,
+            1,
+            Some(&mut Walk {
+                v: &mut ids,
+                s: &mut s,
+                deep: true,
+            }),
+        )
+        .unwrap();
+        assert_eq!(c.remaining(), 0);
+        assert_eq!(ids.0, vec!["10-0", "[97]=[49]", "20-0", "[98]=[120]"]);
+        // skipping finds the same end
+        let mut c2 = Cursor::new(&b, 0);
+        walk::<NoVisitor>(&mut c2, 1, None).unwrap();
+        assert_eq!(c2.pos(), c.pos());
+        // second node before the first one's entries: fine without deep, refused with it
+        let b = stream_with_nodes(5);
+        let w = |deep| {
+            walk(
+                &mut Cursor::new(&b, 0),
+                1,
+                Some(&mut Walk {
+                    v: &mut NoVisitor,
+                    s: &mut Scratch::new(),
+                    deep,
+                }),
+            )
+        };
+        assert!(w(false).is_ok());
+        assert!(w(true).unwrap_err().to_string().contains("not after"));
+    }
+
+    #[test]
+    fn node_key_must_be_16_bytes() {
+        let b = [1u8, 3, 1, 2, 3, 1, 0];
+        assert!(walk::<NoVisitor>(&mut Cursor::new(&b, 0), 1, None).is_err());
+    }
 }
