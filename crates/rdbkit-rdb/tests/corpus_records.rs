@@ -113,10 +113,10 @@ fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
                     .view(&mut vbuf)
                     .unwrap_or_else(|e| panic!("view of {:?}: {e}", k.key));
                 let n = match view {
-                    View::Listpack(lp) => lp.iter().map(|e| e.unwrap()).count(),
-                    View::Ziplist(zl) => zl.iter().map(|e| e.unwrap()).count(),
+                    View::Listpack(lp) => lp.iter().collect::<Result<Vec<_>, _>>().unwrap().len(),
+                    View::Ziplist(zl) => zl.iter().collect::<Result<Vec<_>, _>>().unwrap().len(),
                     View::Intset(is) => is.iter().count(),
-                    View::Zipmap(zm) => zm.iter().map(|e| e.unwrap()).count(),
+                    View::Zipmap(zm) => zm.iter().collect::<Result<Vec<_>, _>>().unwrap().len(),
                     View::String(s) => s.len(),
                     View::Other => 0,
                 };
