@@ -2,9 +2,7 @@
 //! into a [`Visitor`] (zero-copy where the file allows; LZF blobs go through a reused
 //! [`Scratch`]), optionally with Redis's deep sanitization rules.
 
-use std::collections::HashSet;
-
-use crate::entry::{BlobError, Entry, IntBuf};
+use crate::entry::{BlobError, Entry};
 use crate::error::{Error, Result};
 use crate::intset::Intset;
 use crate::length::{read_count, read_len};
@@ -129,35 +127,7 @@ pub(crate) fn blob_err(at: u64, compressed: bool) -> impl Fn(BlobError) -> Error
     move |e| Error::blob(e, at, compressed)
 }
 
-/// Duplicate detection for deep validation (`sanitize-dump-payload`): sets, hash fields and
-/// zset members must be unique.
-#[derive(Default)]
-pub(crate) struct Dups {
-    seen: Option<HashSet<Vec<u8>>>,
-}
-
-impl Dups {
-    pub fn new(deep: bool) -> Self {
-        Dups {
-            seen: deep.then(HashSet::new),
-        }
-    }
-    pub fn check(&mut self, e: Entry<'_>, what: &str, at: u64) -> Result<()> {
-        if let Some(seen) = &mut self.seen {
-            let mut ib = IntBuf::new();
-            if !seen.insert(e.as_bytes(&mut ib).to_vec()) {
-                return Err(Error::invalid(
-                    at,
-                    format!(
-                        "duplicate {what} {:?}",
-                        String::from_utf8_lossy(e.as_bytes(&mut ib))
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
+pub(crate) use crate::dups::Dups;
 
 /// A score as Redis reads it from a ziplist/listpack (`zzlGetScore`: integer, or text parsed
 /// with `strtod`).
