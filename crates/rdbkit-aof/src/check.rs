@@ -240,6 +240,7 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
         let bytes = data.bytes();
         let preamble = f.role != Role::Incr && is_rdb(bytes);
         let c = check_single(bytes, preamble, last, opts, &mut line);
+        let damaged_manifest = last && c.diff() > 0 && is_damaged_manifest(&f.name, bytes, &c);
         let stop = c.stop.clone();
         let diff = c.diff();
         out.files.push(FileVerdict {
@@ -257,6 +258,13 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
                     out.refusal = Some(format!(
                         "{} is damaged; timestamp mode doesn't repair (fix it without a timestamp first)",
                         f.name
+                    ));
+                } else if damaged_manifest {
+                    out.refusal = Some(format!(
+                        "{} is an AOF manifest whose first line is damaged, not an AOF: repair it by hand \
+                         (redis-check-aof --fix would truncate it to {} bytes)",
+                        f.name,
+                        out.files.last().map_or(0, |v| v.check.ok_up_to)
                     ));
                 } else if last {
                     out.fixable = Some((i, out.files.last().map_or(0, |v| v.check.ok_up_to)));
@@ -557,8 +565,18 @@ pub fn server_verdict(layout: &Layout) -> ServerVerdict {
 
 /// True when `data` (checked as an AOF) is really a manifest whose first line is damaged:
 /// Redis's `--fix` would truncate it to nothing; we refuse instead.
-pub fn is_damaged_manifest(name: &str, data: &[u8]) -> bool {
-    name.ends_with(".manifest") || manifest::has_manifest_entry_line(data)
+/// Judged from the check `c` of `data`: the file holds no command and fails with a format error
+/// (a manifest line is not RESP), and it is named `*.manifest` or holds a manifest entry line.
+pub fn is_damaged_manifest(name: &str, data: &[u8], c: &SingleCheck) -> bool {
+    c.commands == 0
+        && matches!(
+            c.error,
+            Some(RespError {
+                kind: RespErrorKind::FormatError { .. },
+                ..
+            })
+        )
+        && (name.ends_with(".manifest") || manifest::has_manifest_entry_line(data))
 }
 
 #[cfg(test)]

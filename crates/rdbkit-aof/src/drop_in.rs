@@ -323,7 +323,7 @@ fn check_one(
         && last
         && c.stop == Stop::Checked
         && c.diff() > 0
-        && check::is_damaged_manifest(name, data.bytes());
+        && check::is_damaged_manifest(name, data.bytes(), &c);
     // Nothing below reads the mapping; unmap before any truncation.
     drop(data);
     if c.stop == Stop::Empty {

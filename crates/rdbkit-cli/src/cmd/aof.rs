@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use rdbkit_aof::check::CheckOptions;
 use rdbkit_aof::dump::Format;
 use rdbkit_aof::multipart::{self, FileData};
-use rdbkit_aof::{check, fix, report};
+use rdbkit_aof::{fix, report};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -170,16 +170,7 @@ fn fix_cmd(
         return ExitCode::from(2);
     };
     let plan = match FileData::open(&file.path) {
-        Ok(d) => {
-            if check::is_damaged_manifest(&file.name, d.bytes()) {
-                say(
-                    &format!("Refusing: {} is an AOF manifest whose first line is damaged, not an AOF. Nothing changed.", file.name),
-                    "{\"fixed\":false,\"refused\":\"damaged manifest\"}",
-                );
-                return ExitCode::from(1);
-            }
-            fix::plan(&file.path, &file.name, d.bytes(), offset)
-        }
+        Ok(d) => fix::plan(&file.path, &file.name, d.bytes(), offset),
         Err(e) => {
             eprintln!("rdbkit: {e}");
             return ExitCode::from(2);
