@@ -195,7 +195,6 @@ impl<'r> Value<'r> {
         value::walk(
             &mut c,
             self.ty,
-            &self.dialect,
             Some(&mut Walk {
                 v: visitor,
                 s: scratch,
@@ -475,8 +474,7 @@ impl Core {
                 let key = read_string(c, "key")?;
                 let vstart = c.pos();
                 let voff = c.offset();
-                value::walk::<NoVisitor>(c, t, d, None)
-                    .map_err(|e| self.key_error(e, key, key_at))?;
+                value::walk::<NoVisitor>(c, t, None).map_err(|e| self.key_error(e, key, key_at))?;
                 let data = &c.data()[vstart..c.pos()];
                 let value = Value {
                     ty: t,

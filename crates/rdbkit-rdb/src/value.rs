@@ -12,7 +12,7 @@ use crate::reader::Cursor;
 use crate::stream::node::StreamId;
 use crate::stream::{GroupMeta, StreamMeta};
 use crate::string::{read_string, RdbString};
-use crate::version::{Dialect, Type};
+use crate::version::Type;
 use crate::ziplist::Ziplist;
 use crate::zipmap::Zipmap;
 use crate::{hash, quicklist, stream};
@@ -206,10 +206,8 @@ where
 pub(crate) fn walk<V: Visitor + ?Sized>(
     c: &mut Cursor<'_>,
     t: Type,
-    dialect: &Dialect,
     w: Option<&mut Walk<'_, V>>,
 ) -> Result<()> {
-    let _ = dialect;
     match t {
         Type::String => {
             let at = c.offset();
