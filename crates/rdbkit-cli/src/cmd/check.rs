@@ -134,34 +134,43 @@ fn print_summary(
     sum: &Summary,
     total: Option<u64>,
 ) {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    macro_rules! w {
+        ($($t:tt)*) => {{
+            let _ = writeln!(o, $($t)*);
+        }};
+    }
     match header {
-        Some(h) => println!("{name}: RDB version {} ({} magic)", h.version, h.magic),
-        None => println!("{name}:"),
+        Some(h) => w!("{name}: RDB version {} ({} magic)", h.version, h.magic),
+        None => w!("{name}:"),
     }
     for (k, v) in &sum.aux {
         match k.as_str() {
             "ctime" => match v.parse::<i64>() {
-                Ok(t) => println!("  ctime      {v} ({})", utc(t)),
-                Err(_) => println!("  ctime      {v}"),
+                Ok(t) => w!("  ctime      {v} ({})", utc(t)),
+                Err(_) => w!("  ctime      {v}"),
             },
-            "lua" => println!("  lua script ({} bytes)", v.len()),
+            "lua" => w!("  lua script ({} bytes)", v.len()),
             // Valkey 8 cluster mode: one per slot, inside the db sections
             "slot-info" => {}
-            _ => println!("  {k:<10} {v}"),
+            _ => w!("  {k:<10} {v}"),
         }
     }
     let slot_aux = sum.aux.iter().filter(|(k, _)| k == "slot-info").count();
     if slot_aux > 0 {
-        println!("  slot-info  {slot_aux} records");
+        w!("  slot-info  {slot_aux} records");
     }
     for (db, (keys, exp)) in &sum.keys_per_db {
-        println!("  db {db}: {keys} keys, {exp} with an expiry");
+        w!("  db {db}: {keys} keys, {exp} with an expiry");
     }
-    println!("  total: {} keys, {} expires", sum.keys, sum.expires);
+    w!("  total: {} keys, {} expires", sum.keys, sum.expires);
     if sum.functions > 0 || sum.module_aux > 0 || sum.slot_info > 0 {
-        println!(
+        w!(
             "  {} function libraries, {} module aux records, {} slot info records",
-            sum.functions, sum.module_aux, sum.slot_info
+            sum.functions,
+            sum.module_aux,
+            sum.slot_info
         );
     }
     let cs = match sum.checksum {
@@ -171,16 +180,18 @@ fn print_summary(
         Some(ChecksumStatus::NotChecked(c)) => format!("not checked ({c:016x})"),
         None => "n/a".into(),
     };
-    println!("  checksum: {cs}");
+    w!("  checksum: {cs}");
     if let Some(t) = total {
         if t > sum.end {
-            println!(
+            w!(
                 "  note: {} bytes after the end of the RDB (ignored)",
                 t - sum.end
             );
         }
     }
-    println!("  RDB looks OK");
+    w!("  RDB looks OK");
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = io::Write::write_all(&mut io::stdout().lock(), o.as_bytes());
 }
 
 #[cfg(test)]
