@@ -24,6 +24,11 @@ pub type VisitResult = std::result::Result<(), String>;
 /// visitor implements only what it needs.
 #[allow(unused_variables)]
 pub trait Visitor {
+    /// False for visitors that ignore content (a validating walk): plain strings and list
+    /// elements are then only checked (LZF walked without materialising), not decoded.
+    fn wants_content(&self) -> bool {
+        true
+    }
     /// A string value.
     fn string(&mut self, s: Entry<'_>) -> VisitResult {
         Ok(())
@@ -94,7 +99,11 @@ pub trait Visitor {
 
 /// A visitor that ignores everything (a validating walk).
 pub struct NoVisitor;
-impl Visitor for NoVisitor {}
+impl Visitor for NoVisitor {
+    fn wants_content(&self) -> bool {
+        false
+    }
+}
 
 /// Buffers the walker reuses for LZF-decompressed data and rendered strings.
 #[derive(Default, Debug)]
@@ -213,6 +222,10 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             let at = c.offset();
             let s = read_string(c, "string value")?;
             if let Some(w) = w {
+                if !w.v.wants_content() {
+                    // Validate LZF without materialising it (a check, not a decode).
+                    return s.validate(at);
+                }
                 let e = s.entry_in(&mut w.s.a, at)?;
                 vis(w.v.string(e), at)?;
             }
@@ -225,6 +238,12 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                 None => {
                     for _ in 0..n {
                         read_string(c, "element")?;
+                    }
+                }
+                Some(w) if t == Type::ListLinked && !w.v.wants_content() => {
+                    for _ in 0..n {
+                        let at = c.offset();
+                        read_string(c, "element")?.validate(at)?;
                     }
                 }
                 Some(w) => {
