@@ -382,6 +382,13 @@ static TYPES: &[Row] = &[
         15,
         "unsupported type 33 (Redis Enterprise GCRA): not an open format",
     ),
+    // KeyDB's one private object type (scheduled scripts); its layout is not verified here.
+    unsup(
+        64,
+        Only::Redis,
+        9,
+        "unsupported type 64 (KeyDB CRON): a KeyDB-only type, not in Redis or Valkey files",
+    ),
 ];
 
 #[cfg(test)]
