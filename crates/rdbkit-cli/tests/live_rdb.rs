@@ -589,6 +589,52 @@ fn live_rdb_dump_matches_server() {
         );
     }
 
+    // rdbchecksum is immutable: a second server loads the file and saves it without a checksum
+    // (the trailer is 8 zero bytes, which `check` must accept). Its own keyspace is the truth.
+    let tmp2 = TempDir::new("live-rdb-nochecksum");
+    std::fs::copy(tmp.join("compressed.rdb"), tmp2.join("dump.rdb")).expect("copy rdb");
+    let server2 = Server::start(&server_bin, tmp2.path(), &["--rdbchecksum", "no"]);
+    let mut c2 = server2.client();
+    let expected2 = read_keyspace(&mut c2, true);
+    c2.ok(args!["SAVE"]);
+    let path = tmp2.join("dump.rdb");
+    let bytes = std::fs::read(&path).expect("read nochecksum rdb");
+    assert!(
+        bytes.ends_with(&[0u8; 8]),
+        "rdbchecksum no: the trailer is 8 zero bytes"
+    );
+    let out = run_rdbkit([
+        std::ffi::OsStr::new("dump"),
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+        path.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "seed {seed}: `rdbkit dump --format jsonl {}` (no checksum) failed ({}):\n{}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = parse_dump(&out.stdout).unwrap_or_else(|e| panic!("seed {seed}: nochecksum: {e}"));
+    assert_same_keyspace(
+        &format!("seed {seed}: saved with rdbchecksum no"),
+        &expected2,
+        &got,
+        true,
+    );
+    let out = run_rdbkit([std::ffi::OsStr::new("check"), path.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "seed {seed}: `rdbkit check {}` (rdbchecksum no) exited {}:\nstdout:\n{}\nstderr:\n{}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(c2);
+    server2.shutdown();
+
     // Saving changed nothing on the server.
     let after = read_keyspace(&mut c, true);
     assert_same_keyspace(

@@ -183,8 +183,12 @@ impl Drop for SeedGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "{} failed with seed {}; rerun: RDBKIT_LIVE_SEED={} cargo test -p rdbkit-cli --test <file> {}",
-                self.test, self.seed, self.seed, self.test
+                "{} failed with seed {}; rerun: RDBKIT_LIVE_SEED={} cargo test --release -p rdbkit-cli --test {} {}",
+                self.test,
+                self.seed,
+                self.seed,
+                env!("CARGO_CRATE_NAME"),
+                self.test
             );
         }
     }
@@ -1404,6 +1408,27 @@ fn show_bytes_pair(p: &(Vec<u8>, Vec<u8>)) -> String {
     format!("({}, {})", show(&p.0), show(&p.1))
 }
 
+fn show_group(g: &Group) -> String {
+    let pel: Vec<String> = g
+        .pending
+        .iter()
+        .map(|(id, c, n)| format!("{id} {} x{n}", show(c)))
+        .collect();
+    let cons: Vec<String> = g
+        .consumers
+        .iter()
+        .map(|(c, ids)| format!("{} {ids:?}", show(c)))
+        .collect();
+    format!(
+        "{{name {} last_delivered_id {} entries_read {:?} pending [{}] consumers [{}]}}",
+        show(&g.name),
+        g.last_delivered_id,
+        g.entries_read,
+        pel.join(", "),
+        cons.join(", ")
+    )
+}
+
 fn value_diff(exp: &Value, got: &Value) -> String {
     match (exp, got) {
         (Value::String(a), Value::String(b)) => {
@@ -1458,9 +1483,7 @@ fn value_diff(exp: &Value, got: &Value) -> String {
                 }));
             }
             if a.groups != b.groups {
-                d.push(first_diff("groups", &a.groups, &b.groups, |g| {
-                    format!("{g:?}")
-                }));
+                d.push(first_diff("groups", &a.groups, &b.groups, show_group));
             }
             d.join("; ")
         }
