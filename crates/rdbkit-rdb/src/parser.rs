@@ -1,6 +1,6 @@
 //! The record parser: one RDB file as a pull stream of [`Record`]s.
 //!
-//! The core ([`Core::parse_unit`]) reads one *unit* — an opcode with its payload, or a key
+//! The core (`Core::parse_unit`) reads one *unit* — an opcode with its payload, or a key
 //! with its whole value — from a byte slice, without changing any state, so a streaming
 //! source can retry a unit when its buffer ran dry. Key attributes (expire, idle, freq) are
 //! units that only update state; everything else becomes a record.

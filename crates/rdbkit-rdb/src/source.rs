@@ -1,5 +1,5 @@
 //! Where the bytes come from: a memory-mapped file ([`RdbFile`]), any slice
-//! ([`RdbParser`](crate::RdbParser)), or any `io::Read` ([`RdbReader`]) — a pipe, `zcat`,
+//! ([`RdbParser`]), or any `io::Read` ([`RdbReader`]) — a pipe, `zcat`,
 //! a socket — which buffers just enough for the current record.
 
 use std::fs::File;

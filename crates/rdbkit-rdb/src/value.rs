@@ -37,7 +37,7 @@ pub trait Visitor {
     fn element(&mut self, e: Entry<'_>) -> VisitResult {
         Ok(())
     }
-    /// A sorted-set member, in file order (see [`Value::zset_in_rank_order`]).
+    /// A sorted-set member, in file order (see [`Value::zset_needs_sort`](crate::Value::zset_needs_sort)).
     fn zset_member(&mut self, member: Entry<'_>, score: f64) -> VisitResult {
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! type. Most bytes mean the same in every file that can contain them, but Redis and Valkey
 //! diverged: type 22 is Redis's pre-GA `HASH_METADATA` but Valkey 9's `HASH_2`, and opcode 243
 //! is Redis 8.6's `KEY_META` but Valkey 9's `SLOT_IMPORT`. [`Dialect`] (magic + version) picks
-//! the row of [`TYPES`] / [`OPCODES`] that applies.
+//! the row of the `TYPES` / `OPCODES` tables that applies.
 
 use std::fmt;
 
