@@ -236,7 +236,9 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         }
         if deep {
             if let Some(pel) = &pel {
-                if let Some(orphan) = pel.iter().find(|id| !owned.contains(id)) {
+                // The smallest orphan (the first in a sorted PEL): a HashSet's iteration
+                // order differs between runs, and the error must not.
+                if let Some(orphan) = pel.iter().filter(|id| !owned.contains(id)).min() {
                     return Err(Error::invalid(
                         name_at,
                         format!("group PEL entry {orphan} has no consumer"),
