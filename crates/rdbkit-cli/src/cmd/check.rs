@@ -61,9 +61,15 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(1);
             }
             Ok(f) => {
-                let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
-                let r = scan(&mut p, &mut sum);
-                let h = p.header();
+                // The CRC runs on a second core while this one decodes.
+                let (r, h) = std::thread::scope(|s| {
+                    let mut p = f
+                        .parser(opts)
+                        .enterprise_opcodes(args.enterprise)
+                        .crc_on_thread(s);
+                    let r = scan(&mut p, &mut sum);
+                    (r, p.header())
+                });
                 (r, h, Some(f.bytes().len() as u64))
             }
         }
