@@ -15,8 +15,9 @@
 #   testdata/aof/torn.fixed.expected.jsonl  the data set a server loads after that --fix
 #
 # Deterministic: the dataset has no randomness (fixed seeds, fixed stream IDs, fixed absolute
-# expiry times). File bytes still differ between runs in the RDB aux fields ctime/used-mem and
-# in #TS values. Idempotent: the outputs are replaced. Servers listen on 127.0.0.1 only, on a
+# expiry times). File bytes still differ between runs in the RDB aux fields ctime/used-mem, in
+# #TS values, and in the AOF workload's one relative EXPIRE (logged as an absolute PEXPIREAT,
+# so its time also shows in appendonlydir.expected.jsonl). Idempotent: the outputs are replaced. Servers listen on 127.0.0.1 only, on a
 # free port, in a temp dir, and are stopped on exit.
 set -euo pipefail
 
