@@ -29,30 +29,40 @@ impl Report {
 /// Checks `path` (a file, a manifest, an `appendonlydir/` or a data directory).
 pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
     let layout = multipart::resolve(path);
-    // The tool recognises a manifest by content only: an empty manifest is "an empty AOF" to
-    // it, a manifest with a damaged first line a malformed AOF.
-    let strict = match multipart::resolve_with(path, multipart::Sniff::Tool) {
-        Ok(l) => check::check_layout(&l, opts)
-            .map(|v| (l, v))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    // The two verdicts read the same files independently: the server's on a second thread
+    // (halves the wall time of `rdbkit aof check` on a 2-core machine).
+    let (strict, server) = std::thread::scope(|s| {
+        let server = s.spawn(|| match &layout {
+            Ok(l) => check::server_verdict(l),
+            Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
+                file: None,
+                offset: None,
+                reason: format!("AOF manifest error: {source}"),
+            },
+            Err(e) => ServerVerdict::Refuses {
+                file: None,
+                offset: None,
+                reason: e.to_string(),
+            },
+        });
+        // The tool recognises a manifest by content only: an empty manifest is "an empty AOF"
+        // to it, a manifest with a damaged first line a malformed AOF.
+        let strict = match multipart::resolve_with(path, multipart::Sniff::Tool) {
+            Ok(l) => check::check_layout(&l, opts)
+                .map(|v| (l, v))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let server = server.join().unwrap_or_else(|_| ServerVerdict::Refuses {
+            file: None,
+            offset: None,
+            reason: "internal error: the server-verdict thread panicked".into(),
+        });
+        (strict, server)
+    });
     let (strict_layout, strict) = match strict {
         Ok((l, v)) => (Some(l), Ok(v)),
         Err(e) => (None, Err(e)),
-    };
-    let server = match &layout {
-        Ok(l) => check::server_verdict(l),
-        Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
-            file: None,
-            offset: None,
-            reason: format!("AOF manifest error: {source}"),
-        },
-        Err(e) => ServerVerdict::Refuses {
-            file: None,
-            offset: None,
-            reason: e.to_string(),
-        },
     };
     Report {
         path: path.to_path_buf(),
