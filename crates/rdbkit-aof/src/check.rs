@@ -5,6 +5,7 @@
 //!   tail (`aof-load-truncated yes`, the default) or refuse.
 
 use crate::cnum::{self, c_str};
+use crate::commands;
 use crate::error::Error;
 use crate::manifest;
 use crate::multipart::{AofFile, FileData, Layout, Role};
@@ -346,8 +347,8 @@ fn fgets_end(data: &[u8], pos: usize, cap: usize) -> Option<usize> {
     Some(pos + memchr::memchr(b'\n', window).map_or(window.len(), |i| i + 1))
 }
 
-/// Models `loadSingleAppendOnlyFile` (without the command table: unknown commands, which the
-/// server refuses, are not detected).
+/// Models `loadSingleAppendOnlyFile` of Redis 7.4, with its command table (top-level names;
+/// `module.command` names are assumed to come from a loaded module).
 pub fn server_load(data: &[u8]) -> Load {
     const BUF: usize = 1024;
     if data.is_empty() {
@@ -443,6 +444,15 @@ pub fn server_load(data: &[u8]) -> Load {
             pos += 2;
         }
         let name = c_str(first_arg);
+        if !commands::known_to_redis_74(name) && !commands::looks_like_module_command(name) {
+            return Load::Failed {
+                offset: start as u64,
+                reason: format!(
+                    "Unknown command '{}' reading the append only file",
+                    String::from_utf8_lossy(name)
+                ),
+            };
+        }
         if name.eq_ignore_ascii_case(b"multi") {
             valid_before_multi = valid_up_to;
             in_multi = true;
@@ -672,11 +682,11 @@ mod tests {
 
     #[test]
     fn server_is_lenient() {
-        // `$3\r\nfooXY`: the server swallows XY as the CRLF.
-        let d = b"*1\r\n$3\r\nfooXY";
+        // `$3\r\nGETXY`: the server swallows XY as the CRLF.
+        let d = b"*1\r\n$3\r\nGETXY";
         assert!(!chk(d).is_valid());
         assert_eq!(server_load(d), Load::Loaded { commands: 1 });
-        let d = b"*2junk\r\n$1\r\na\r\n$1\r\nb\r\n";
+        let d = b"*2junk\r\n$3\r\nGET\r\n$1\r\nb\r\n";
         assert!(!chk(d).is_valid());
         assert_eq!(server_load(d), Load::Loaded { commands: 1 });
         let d = cat(&[SET, b"*3\r\n$3\r\nSE"]);
@@ -694,5 +704,13 @@ mod tests {
         );
         assert!(matches!(server_load(b"*0\r\n"), Load::Failed { .. }));
         assert!(matches!(server_load(b"x"), Load::Failed { .. }));
+        // The strict tool never looks commands up; the server refuses unknown ones.
+        let d = b"*1\r\n$4\r\nSETT\r\n";
+        assert!(chk(d).is_valid());
+        assert!(matches!(server_load(d), Load::Failed { offset: 0, .. }));
+        assert_eq!(
+            server_load(b"*1\r\n$8\r\nJSON.SET\r\n"),
+            Load::Loaded { commands: 1 }
+        );
     }
 }

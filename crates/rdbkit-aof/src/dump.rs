@@ -90,7 +90,7 @@ pub fn dump_stream<R: io::Read>(
 }
 
 /// A command in RESP, as the server writes it.
-pub fn write_resp(out: &mut Vec<u8>, cmd: &Command<'_>) {
+pub fn write_resp(out: &mut Vec<u8>, cmd: &Command<'_, '_>) {
     out.extend_from_slice(format!("*{}\r\n", cmd.argc()).as_bytes());
     for a in cmd.args() {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());

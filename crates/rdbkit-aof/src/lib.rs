@@ -14,6 +14,7 @@
 //! - [`drop_in`]: a drop-in `redis-check-aof`.
 
 mod cnum;
+mod commands;
 
 pub mod check;
 pub mod drop_in;

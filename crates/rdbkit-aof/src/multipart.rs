@@ -217,7 +217,7 @@ pub struct Located<'f> {
 /// commands and are validated, not iterated). Stops at the first framing error, with its file.
 pub fn for_each_command<F>(layout: &Layout, mut f: F) -> Result<u64, Error>
 where
-    F: FnMut(Located<'_>, &crate::resp::Command<'_>) -> std::io::Result<()>,
+    F: FnMut(Located<'_>, &crate::resp::Command<'_, '_>) -> std::io::Result<()>,
 {
     let mut n = 0u64;
     for file in layout.files() {

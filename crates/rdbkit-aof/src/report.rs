@@ -185,7 +185,7 @@ pub fn human(r: &Report) -> String {
         Err(e) => s.push_str(&format!("redis-check-aof 7.4 verdict: NOT valid: {e}\n")),
     }
     s.push_str(&format!(
-        "server on start (7.x): {}\n",
+        "server on start (Redis 7.4): {}\n",
         server_line(&r.server)
     ));
     s

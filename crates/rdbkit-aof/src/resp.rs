@@ -112,10 +112,12 @@ impl std::fmt::Display for RespError {
 
 impl std::error::Error for RespError {}
 
-/// One command: its arguments (borrowed from the file's bytes) and where it lies.
+/// One command: its arguments (borrowed from the file's bytes, lifetime `'b`; the reader's
+/// argument table is borrowed for `'r`) and where it lies. From a [`SliceReader`] the arguments
+/// outlive the next call.
 #[derive(Debug, Clone, Copy)]
-pub struct Command<'r> {
-    buf: &'r [u8],
+pub struct Command<'r, 'b> {
+    buf: &'b [u8],
     ranges: &'r [(usize, usize)],
     /// File offset of the `*`.
     pub start: u64,
@@ -123,40 +125,40 @@ pub struct Command<'r> {
     pub end: u64,
 }
 
-impl<'r> Command<'r> {
+impl<'r, 'b: 'r> Command<'r, 'b> {
     pub fn argc(&self) -> usize {
         self.ranges.len()
     }
-    pub fn arg(&self, i: usize) -> Option<&'r [u8]> {
+    pub fn arg(&self, i: usize) -> Option<&'b [u8]> {
         let &(s, e) = self.ranges.get(i)?;
         self.buf.get(s..e)
     }
-    pub fn args(&self) -> impl Iterator<Item = &'r [u8]> + 'r {
+    pub fn args(&self) -> impl Iterator<Item = &'b [u8]> + 'r {
         let buf = self.buf;
         self.ranges
             .iter()
             .map(move |&(s, e)| buf.get(s..e).unwrap_or(&[]))
     }
     /// The first argument, the command name.
-    pub fn name(&self) -> Option<&'r [u8]> {
+    pub fn name(&self) -> Option<&'b [u8]> {
         self.arg(0)
     }
 }
 
 /// A `#` line. `text` is the line as `fgets` read it (at most 1023 bytes, with its newline).
 #[derive(Debug, Clone, Copy)]
-pub struct Annotation<'r> {
+pub struct Annotation<'b> {
     pub offset: u64,
     pub end: u64,
-    pub text: &'r [u8],
+    pub text: &'b [u8],
     /// `#TS:<n>` parsed the way the server and the tool do; `None` when not a valid `#TS:`.
     pub timestamp: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy)]
-pub enum Item<'r> {
-    Command(Command<'r>),
-    Annotation(Annotation<'r>),
+pub enum Item<'r, 'b> {
+    Command(Command<'r, 'b>),
+    Annotation(Annotation<'b>),
 }
 
 /// Parse state shared by every reader: the running line counter and the last `epos`.
@@ -414,7 +416,7 @@ impl<'a> SliceReader<'a> {
 
     /// The next command or annotation; `Ok(None)` at a clean end of file. After an error the
     /// reader stays at the failed record and returns `Ok(None)`.
-    pub fn next_item(&mut self) -> Result<Option<Item<'_>>, RespError> {
+    pub fn next_item(&mut self) -> Result<Option<Item<'_, 'a>>, RespError> {
         if self.failed {
             return Ok(None);
         }
@@ -541,7 +543,7 @@ impl<R: Read> StreamReader<R> {
         Ok(())
     }
 
-    pub fn next_item(&mut self) -> Result<Option<Item<'_>>, StreamError> {
+    pub fn next_item(&mut self) -> Result<Option<Item<'_, '_>>, StreamError> {
         if !self.started {
             self.start()?;
         }

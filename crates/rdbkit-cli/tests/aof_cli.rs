@@ -112,7 +112,7 @@ fn torn_last_file_is_fixed_with_a_saved_tail() {
 
     let o = run(&["aof", "check", "appendonlydir"], t.path(), "");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("server on start (7.x): loads it as it is"));
+    assert!(text(&o).contains("server on start (Redis 7.4): loads it as it is"));
 }
 
 #[test]
