@@ -124,3 +124,36 @@ proptest! {
         let _ = rdbkit_aof::manifest::parse(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// The drop-in tool on arbitrary bytes (as an AOF and as a manifest): no panic, exit 0 or 1,
+    /// and a fix only ever shortens the file to a prefix of itself.
+    #[test]
+    fn drop_in_on_arbitrary_files(
+        data in proptest::collection::vec(prop_oneof![any::<u8>(), Just(b'*'), Just(b'$'), Just(b'\r'), Just(b'\n'), Just(b'1')], 0..200),
+        as_manifest in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let name = if as_manifest { "appendonly.aof.manifest" } else { "appendonly.aof" };
+        let path = dir.path().join(name);
+        let mut bytes = data.clone();
+        if as_manifest {
+            bytes.splice(0..0, b"file appendonly.aof.1.incr.aof seq 1 type i\n".iter().copied());
+            std::fs::write(dir.path().join("appendonly.aof.1.incr.aof"), &data).unwrap();
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let args = vec!["--fix".into(), path.clone().into_os_string()];
+        let mut out = Vec::new();
+        let code = rdbkit_aof::drop_in::run("redis-check-aof", &args, &mut std::io::Cursor::new(b"y\n".to_vec()), &mut out);
+        prop_assert!(code == 0 || code == 1, "exit {}", code);
+        let after = std::fs::read(&path).unwrap();
+        prop_assert!(bytes.starts_with(&after));
+        if as_manifest {
+            prop_assert_eq!(after, bytes);
+            let incr = std::fs::read(dir.path().join("appendonly.aof.1.incr.aof")).unwrap();
+            prop_assert!(data.starts_with(&incr));
+        }
+    }
+}
