@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod jsonl;
+mod verify;
 
 #[derive(Parser)]
 #[command(name = "rdbkit", version, about = "Check, dump and repair Redis/Valkey RDB and AOF files")]
@@ -22,6 +23,9 @@ enum Command {
     Dump(cmd::dump::Args),
     /// Decode everything with deep validation and the checksum; exit 0 when the file is sound.
     Check(cmd::check::Args),
+    /// Prove backups restorable (cron): decode every backup, apply policies, write metrics;
+    /// or compare a backup with a restored server (--against).
+    Verify(cmd::verify::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Dump(a) => cmd::dump::run(a),
         Command::Check(a) => cmd::check::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::RedisCheckAof { args } => cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
     }

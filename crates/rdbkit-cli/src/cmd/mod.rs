@@ -1,3 +1,4 @@
 pub mod aof;
 pub mod check;
 pub mod dump;
+pub mod verify;

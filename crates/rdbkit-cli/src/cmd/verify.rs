@@ -1,0 +1,172 @@
+//! `rdbkit verify`: prove backups restorable (for cron), with policies, a JSON report,
+//! Prometheus textfile metrics, and a key-by-key comparison with a restored server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::verify::{self, against, policy, prometheus, report};
+
+#[derive(clap::Args)]
+#[command(after_help = "Exit status (for cron): 0 every backup is sound and every policy \
+passed; 1 a policy failed (--max-age, --min-keys, --max-shrink, --expect-db, a folder without \
+backups; with --against: the server differs from the backup); 2 a backup is damaged or could \
+not be read (also: bad arguments, server unreachable). Details: docs/backup-verification.md")]
+pub struct Args {
+    /// Backups: `.rdb`/`.aof` files (gzip'd or not), `appendonlydir/`s, or folders of dated
+    /// backups (`dump-20250124-020000.rdb.gz`, `appendonly-20250124-020000.aof.gz`).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Fail when the newest valid backup of a series was saved longer ago than this
+    /// (`26h`, `2d`, `90m`). Save time: RDB `ctime`, else the date in the name, else mtime.
+    #[arg(long, value_name = "DURATION", value_parser = policy::parse_duration)]
+    pub max_age: Option<i64>,
+    /// Fail when the newest backup (of each series) holds fewer keys than N (RDB backups).
+    #[arg(long, value_name = "N")]
+    pub min_keys: Option<u64>,
+    /// Fail when the newest backup lost more than this share of the keys of the one before it
+    /// (`20%`; RDB backups, by save time).
+    #[arg(long, value_name = "PERCENT", value_parser = policy::parse_percent)]
+    pub max_shrink: Option<f64>,
+    /// Fail when the newest backup has no key in db N (repeatable).
+    #[arg(long, value_name = "N")]
+    pub expect_db: Vec<u64>,
+    /// Apply --min-keys, --max-shrink and --expect-db to every backup, not only the newest.
+    #[arg(long)]
+    pub all: bool,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write node_exporter textfile-collector metrics to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+    /// Worker threads (default: the number of cores).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print only problems (and nothing when all is well).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Compare the backup key by key with a live server: redis://127.0.0.1:6379[/db].
+    /// Read-only (SCAN, TYPE and typed reads).
+    #[arg(long, value_name = "URL")]
+    pub against: Option<String>,
+    /// With --against: compare N keys picked at random, plus the key counts.
+    #[arg(long, value_name = "N", requires = "against")]
+    pub sample: Option<usize>,
+    /// With --against: allow a host other than loopback.
+    #[arg(long, requires = "against")]
+    pub allow_remote: bool,
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// CPU time (user + system) of this process so far, all threads (Linux).
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15.
+    let rest = s.get(s.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux architecture that matters here.
+    Some((utime + stime) / 100.0)
+}
+
+pub fn run(args: Args) -> ExitCode {
+    if let Some(url) = &args.against {
+        return run_against(&args, url);
+    }
+    let t0 = Instant::now();
+    let cpu0 = cpu_seconds();
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let (backups, problems) = verify::discover(&args.paths);
+    let outcomes = verify::verify_all(&backups, jobs, args.quiet || args.json);
+    let policies = policy::Policies {
+        max_age: args.max_age,
+        min_keys: args.min_keys,
+        max_shrink: args.max_shrink,
+        expect_db: args.expect_db.clone(),
+        all: args.all,
+    };
+    let now = now_secs();
+    let failures = policy::check(&outcomes, &problems, &policies, now as i64);
+    let damaged = outcomes.iter().any(|o| !o.valid()) || problems.iter().any(|p| p.unreadable);
+    let code: u8 = if damaged {
+        2
+    } else if !failures.is_empty() {
+        1
+    } else {
+        0
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu0).map(|(a, b)| a - b);
+    let summary = report::Summary {
+        outcomes: &outcomes,
+        problems: &problems,
+        failures: &failures,
+        exit_code: code,
+        seconds,
+        cpu_seconds: cpu,
+        jobs: jobs.clamp(1, backups.len().max(1)),
+    };
+    let mut code = code;
+    if let Some(path) = &args.prometheus {
+        let last = if code == 0 {
+            now
+        } else {
+            prometheus::previous_last_success(path).unwrap_or(0.0)
+        };
+        let text = prometheus::render(&outcomes, seconds, last, code);
+        if let Err(e) = prometheus::write_atomic(path, &text) {
+            eprintln!("rdbkit: can't write {}: {e}", path.display());
+            code = 2;
+        }
+    }
+    if args.json {
+        println!("{}", report::json(&report::Summary { exit_code: code, ..summary }));
+    } else if !(args.quiet && code == 0) {
+        let text = report::human(&report::Summary { exit_code: code, ..summary });
+        if args.quiet {
+            // Problems only: drop the OK lines.
+            for l in text.lines() {
+                if !l.starts_with("OK ") {
+                    println!("{l}");
+                }
+            }
+        } else {
+            print!("{text}");
+        }
+    }
+    ExitCode::from(code)
+}
+
+fn run_against(args: &Args, url: &str) -> ExitCode {
+    let [backup] = args.paths.as_slice() else {
+        eprintln!("rdbkit: --against compares one backup (an RDB file, gzip'd or not)");
+        return ExitCode::from(2);
+    };
+    let name = backup.display().to_string();
+    match against::compare(backup, url, args.sample, args.allow_remote) {
+        Ok(d) => {
+            if args.json {
+                println!("{}", against::json(&d, &name, url));
+            } else if !(args.quiet && d.equal()) {
+                print!("{}", against::human(&d, &name, url));
+            }
+            ExitCode::from(if d.equal() { 0 } else { 1 })
+        }
+        Err(e) => {
+            eprintln!("rdbkit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
