@@ -966,10 +966,12 @@ impl<'a> RdbParser<'a> {
             }
         };
         let data = self.data;
-        let ahead = self.crc_ahead.take().and_then(|rx| rx.recv().ok());
+        let crc_ahead = &mut self.crc_ahead;
         let r = self.core.build(unit, |eof| {
             let end = eof as usize + 1;
-            match ahead {
+            // Wait for the other thread only here, at EOF: waiting on the first record
+            // serialised the CRC before the decode (and then computed it a second time).
+            match crc_ahead.take().and_then(|rx| rx.recv().ok()) {
                 Some((e, crc)) if e == end => crc,
                 _ => crate::crc64::crc64(data.get(..end).unwrap_or(data)),
             }
