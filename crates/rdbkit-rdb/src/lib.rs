@@ -5,6 +5,20 @@
 //! CRC-64/REDIS verified and an optional deep validation equivalent to Redis's
 //! `sanitize-dump-payload`.
 //!
+//! * **Sources**: [`RdbFile`] (a memory map), [`RdbParser`] (any slice) and [`RdbReader`]
+//!   (any `io::Read`, buffering only the current record) yield the same [`Record`]s through a
+//!   lending `next()`; [`RecordSource`] abstracts over them.
+//! * **Records** borrow from the input: AUX, SELECTDB, RESIZEDB, SLOT_INFO, MODULE_AUX,
+//!   functions, KEY_META / SLOT_IMPORT, keys ([`KeyRecord`]) and EOF with its
+//!   [`ChecksumStatus`]. Key attributes (expire, LRU idle, LFU freq) are folded into the key.
+//! * **Values** ([`Value`]) are located by walking lengths only; nothing is decoded or
+//!   decompressed until asked: [`Value::view`] (zero-copy listpack/ziplist/intset/zipmap views),
+//!   [`Value::quicklist_nodes`], [`Value::module`], or [`Value::visit`] with a [`Visitor`] for
+//!   every type, streams included.
+//! * **Which byte means what** depends on magic and version ([`version`]): Redis and Valkey
+//!   disagree on type 22 and opcode 243.
+//! * **Errors** ([`Error`]) carry the absolute byte offset, db and key.
+//!
 //! ```no_run
 //! use rdbkit_rdb::{RdbFile, Options, Record};
 //! let file = RdbFile::open("dump.rdb")?;
