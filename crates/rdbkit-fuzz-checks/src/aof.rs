@@ -31,7 +31,7 @@ pub enum OwnedItem {
     },
 }
 
-fn own(item: &Item<'_>) -> OwnedItem {
+fn own(item: &Item<'_, '_>) -> OwnedItem {
     match item {
         Item::Command(c) => {
             assert_eq!(c.argc(), c.args().count());
@@ -110,8 +110,10 @@ pub fn resp(data: &[u8]) {
     };
     let (items, err, pos, line) = read_slice(data, start);
 
-    // The streaming reader, fed in small pieces.
-    let mut s = StreamReader::new(Chunked::new(data, 1 + data.len() % 97));
+    // The streaming reader, fed in small pieces (at most ~64 reads: every read costs the
+    // reader a 64 KiB buffer extension, see tests/stream_small_reads.rs).
+    let step = (1 + data.len() % 97).max(data.len() / 64);
+    let mut s = StreamReader::new(Chunked::new(data, step));
     let mut sitems = Vec::new();
     let serr = loop {
         match s.next_item() {
