@@ -889,3 +889,93 @@ fn torn_fixture_fix_matches_redis_check_aof() {
         out_text(&o)
     );
 }
+
+/// `rdbkit aof dump` output: `(file, offset, args)` per command.
+fn aof_dump(dir: &Path) -> Vec<(String, usize, Vec<Vec<u8>>)> {
+    let o = run_rdbkit([
+        std::ffi::OsStr::new("aof"),
+        "dump".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert!(
+        o.status.success(),
+        "`rdbkit aof dump {}`:\n{}",
+        dir.display(),
+        out_text(&o)
+    );
+    let mut v = Vec::new();
+    for (n, line) in String::from_utf8_lossy(&o.stdout).lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let j = parse_json(line).unwrap_or_else(|e| panic!("aof dump line {}: {e}: {line}", n + 1));
+        let file = match j.get("file") {
+            Some(Json::Str(s)) => s.rsplit('/').next().unwrap_or(s).to_string(),
+            other => panic!("aof dump line {}: no \"file\": {other:?}", n + 1),
+        };
+        let offset = match j.get("offset") {
+            Some(Json::Num(s)) => s.parse().unwrap_or_else(|_| panic!("bad offset {s}")),
+            other => panic!("aof dump line {}: no \"offset\": {other:?}", n + 1),
+        };
+        let args = match j.get("args") {
+            Some(Json::Arr(a)) => a
+                .iter()
+                .map(|x| json_bytes(x).unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
+            other => panic!("aof dump line {}: no \"args\": {other:?}", n + 1),
+        };
+        v.push((file, offset, args));
+    }
+    v
+}
+
+/// The bundled clean AOF fixtures: valid, and `rdbkit aof dump` lists every command of every
+/// RESP part (base .aof and incr files, in manifest order) exactly as an independent reader does.
+#[test]
+fn clean_aof_fixtures_check_and_dump() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/aof");
+    for sub in ["appendonlydir", "ts/appendonlydir"] {
+        let dir = root.join(sub);
+        let o = run_rdbkit([
+            std::ffi::OsStr::new("aof"),
+            "check".as_ref(),
+            dir.as_os_str(),
+        ]);
+        assert!(
+            o.status.success(),
+            "`rdbkit aof check {}`:\n{}",
+            dir.display(),
+            out_text(&o)
+        );
+        let mut expected = Vec::new();
+        for (name, _) in manifest_files(&dir) {
+            let data = std::fs::read(dir.join(&name)).expect("read AOF part");
+            if data.starts_with(b"REDIS") {
+                continue; // an RDB base: no commands
+            }
+            for r in parse_aof(&data) {
+                if let Some(a) = r.args {
+                    expected.push((name.clone(), r.start, a));
+                }
+            }
+        }
+        let got = aof_dump(&dir);
+        if got != expected {
+            let i = got
+                .iter()
+                .zip(&expected)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(expected.len()));
+            let fmt = |c: Option<&(String, usize, Vec<Vec<u8>>)>| {
+                c.map(|(f, o, a)| format!("{f}@{o}: {}", show_cmd(a)))
+            };
+            panic!(
+                "{sub}: `rdbkit aof dump` lists {} commands, expected {}; first difference at #{i}: {:?} vs expected {:?}",
+                got.len(),
+                expected.len(),
+                fmt(got.get(i)),
+                fmt(expected.get(i))
+            );
+        }
+    }
+}
