@@ -344,7 +344,7 @@ pub enum Load {
 fn fgets_end(data: &[u8], pos: usize, cap: usize) -> Option<usize> {
     let rest = data.get(pos..).filter(|r| !r.is_empty())?;
     let window = rest.get(..rest.len().min(cap - 1)).unwrap_or(rest);
-    Some(pos + memchr::memchr(b'\n', window).map_or(window.len(), |i| i + 1))
+    Some(pos + crate::resp::find_newline(window).map_or(window.len(), |i| i + 1))
 }
 
 /// Models `loadSingleAppendOnlyFile` of Redis 7.4, with its command table (top-level names;
