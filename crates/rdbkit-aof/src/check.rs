@@ -372,6 +372,7 @@ pub fn server_load(data: &[u8]) -> Load {
     let mut valid_before_multi = 0usize;
     let mut in_multi = false;
     let mut commands = 0u64;
+    let mut last_known: &[u8] = &[];
     let truncated = |valid_up_to: usize, commands: u64, why: &str| Load::Truncated {
         valid_up_to: valid_up_to as u64,
         commands,
@@ -444,7 +445,14 @@ pub fn server_load(data: &[u8]) -> Load {
             pos += 2;
         }
         let name = c_str(first_arg);
-        if !commands::known_to_redis_74(name) && !commands::looks_like_module_command(name) {
+        // AOFs repeat commands: the last known name settles most lookups.
+        let known = (!last_known.is_empty() && name.eq_ignore_ascii_case(last_known))
+            || commands::known_to_redis_74(name)
+            || commands::looks_like_module_command(name);
+        if known {
+            last_known = name;
+        }
+        if !known {
             return Load::Failed {
                 offset: start as u64,
                 reason: format!(
