@@ -325,7 +325,7 @@ impl Server {
                 }
             }
             if let Ok(mut c) = Client::connect(self.port) {
-                match c.try_cmd(&args!["PING"]) {
+                match c.try_cmd(args!["PING"]) {
                     Ok(Reply::Status(s)) if s == b"PONG" => return Ok(()),
                     _ => {} // e.g. -LOADING
                 }
@@ -360,7 +360,7 @@ impl Server {
             return;
         };
         if let Ok(mut c) = Client::connect(self.port) {
-            let _ = c.send(&args!["SHUTDOWN", "NOSAVE"]);
+            let _ = c.send(args!["SHUTDOWN", "NOSAVE"]);
             let _ = c.read(); // the connection closes
         }
         let start = Instant::now();
@@ -521,9 +521,9 @@ impl Client {
         }
     }
 
-    pub fn send(&mut self, args: &[Vec<u8>]) -> io::Result<()> {
+    pub fn send(&mut self, args: Vec<Vec<u8>>) -> io::Result<()> {
         let mut buf = Vec::new();
-        Self::encode(&mut buf, args);
+        Self::encode(&mut buf, &args);
         self.w.write_all(&buf)
     }
 
@@ -587,14 +587,14 @@ impl Client {
         })
     }
 
-    pub fn try_cmd(&mut self, args: &[Vec<u8>]) -> io::Result<Reply> {
+    pub fn try_cmd(&mut self, args: Vec<Vec<u8>>) -> io::Result<Reply> {
         self.send(args)?;
         self.read()
     }
 
     /// Sends a command and returns its reply (which may be an error reply).
     pub fn cmd(&mut self, args: Vec<Vec<u8>>) -> Reply {
-        self.try_cmd(&args)
+        self.try_cmd(args.clone())
             .unwrap_or_else(|e| panic!("{}: {e}", show_cmd(&args)))
     }
 
@@ -684,6 +684,11 @@ pub fn show(b: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // The keyspace model
 
+/// `(field, value)` pairs.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+/// A stream entry: `("ms-seq", fields)`.
+pub type StreamEntry = (String, Pairs);
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     String(Vec<u8>),
@@ -706,7 +711,7 @@ pub struct Stream {
     pub first_id: String,
     pub max_deleted_id: String,
     pub entries_added: u64,
-    pub entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    pub entries: Vec<StreamEntry>,
     /// Sorted by name.
     pub groups: Vec<Group>,
 }
@@ -859,7 +864,7 @@ pub fn read_keyspace(c: &mut Client, with_encoding: bool) -> Vec<KeyRec> {
 }
 
 fn read_stream(c: &mut Client, key: &[u8], xrange: &Reply) -> Stream {
-    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = xrange
+    let entries: Vec<StreamEntry> = xrange
         .array()
         .iter()
         .map(|e| (e.array()[0].text(), pairs(e.array()[1].array())))
@@ -1206,7 +1211,7 @@ fn req<'a>(j: &'a Json, name: &str) -> Result<&'a Json, String> {
     j.get(name).ok_or_else(|| format!("no \"{name}\""))
 }
 
-fn json_pairs(j: &Json) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+fn json_pairs(j: &Json) -> Result<Pairs, String> {
     json_arr(j)?
         .iter()
         .map(|p| {
