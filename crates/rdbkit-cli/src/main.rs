@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod filter;
+mod input;
 mod jsonl;
+mod model;
+mod resp_out;
 mod verify;
 
 #[derive(Parser)]
@@ -26,6 +30,14 @@ enum Command {
     /// Prove backups restorable (cron): decode every backup, apply policies, write metrics;
     /// or compare a backup with a restored server (--against).
     Verify(cmd::verify::Args),
+    /// Summarise a file: version, writer, aux fields, keys/expiries/types per db, checksum.
+    Info(cmd::info::Args),
+    /// Print the names of the keys that pass the filters (--db, --type, --match, ...).
+    Keys(cmd::keys::Args),
+    /// Biggest keys, totals per db/type/encoding/prefix, estimated memory.
+    Size(cmd::size::Args),
+    /// Keys added, removed and changed between two files (RDB or AOF, any version).
+    Diff(cmd::diff::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -58,6 +70,10 @@ fn main() -> ExitCode {
         Command::Dump(a) => cmd::dump::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Verify(a) => cmd::verify::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Keys(a) => cmd::keys::run(a),
+        Command::Size(a) => cmd::size::run(a),
+        Command::Diff(a) => cmd::diff::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::RedisCheckAof { args } => cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
     }

@@ -12,6 +12,9 @@ use crate::jsonl;
 pub enum Format {
     /// One JSON object per key (the format of corpus/rdb/*.expected.jsonl).
     Jsonl,
+    /// The commands that recreate each key (SET, RPUSH, SADD, ZADD, HSET, XADD + groups,
+    /// PEXPIREAT, HPEXPIREAT, SELECT, FUNCTION LOAD), for `redis-cli --pipe`.
+    Resp,
 }
 
 #[derive(clap::Args)]
@@ -35,6 +38,15 @@ pub struct Args {
     /// Accept Redis Enterprise opcodes 107 and 121.
     #[arg(long)]
     pub enterprise: bool,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
+    /// --format resp: no command larger than this many bytes (a single larger element gets
+    /// a command of its own; a larger string is split into SET + APPEND).
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub max_command_bytes: usize,
+    /// --format resp: at most this many elements per command.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_command_items: usize,
     /// The RDB file, or `-` for standard input.
     pub file: PathBuf,
 }
@@ -51,18 +63,31 @@ pub fn run(args: Args) -> ExitCode {
         verify_checksum: !args.no_checksum,
         best_effort: args.best_effort,
     };
+    let filter = match crate::filter::Filter::new(&args.filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rdbkit dump: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let how = How {
+        format: args.format,
+        filter: &filter,
+        max_bytes: args.max_command_bytes,
+        max_items: args.max_command_items,
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let r = if args.file.as_os_str() == "-" {
         let stdin = io::stdin();
         let mut p = RdbReader::new(stdin.lock(), opts).enterprise_opcodes(args.enterprise);
-        dump(&mut p, &mut out, args.deep)
+        dump(&mut p, &mut out, args.deep, &how)
     } else {
         match RdbFile::open(&args.file) {
             Err(e) => Err(Fail::Open(e)),
             Ok(f) => {
                 let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
-                dump(&mut p, &mut out, args.deep)
+                dump(&mut p, &mut out, args.deep, &how)
             }
         }
     };
@@ -88,12 +113,41 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// Format and filter of a dump.
+struct How<'f> {
+    format: Format,
+    filter: &'f crate::filter::Filter,
+    max_bytes: usize,
+    max_items: usize,
+}
+
 /// Pulls records from `src` and writes the keys.
-fn dump(src: &mut impl RecordSource, out: &mut impl Write, deep: bool) -> Result<(), Fail> {
+fn dump(
+    src: &mut impl RecordSource,
+    out: &mut impl Write,
+    deep: bool,
+    how: &How<'_>,
+) -> Result<(), Fail> {
+    if let Format::Resp = how.format {
+        use crate::resp_out::{dump_resp, DumpFail};
+        let (_, skipped) = dump_resp(src, how.filter, out, how.max_bytes, how.max_items)
+            .map_err(|e| match e {
+                DumpFail::Rdb(e) => Fail::Rdb(e),
+                DumpFail::Write(e) => Fail::Write(e),
+            })?;
+        if skipped > 0 {
+            eprintln!("rdbkit: {skipped} module key(s) skipped: RESP cannot recreate module values");
+        }
+        return Ok(());
+    }
     let mut scratch = Scratch::new();
     let mut line = Vec::with_capacity(4096);
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(Fail::Rdb)? {
+            let size = Some(k.end - k.offset);
+            if !how.filter.accepts(k.db, k.key, k.value.ty.family(), k.expire_ms, size) {
+                continue;
+            }
             line.clear();
             jsonl::write_key(&mut line, &k, &mut scratch, deep)
                 .map_err(|e| Fail::Rdb(e.in_key(Some(k.db), k.key)))?;

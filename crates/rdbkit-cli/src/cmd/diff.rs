@@ -1,0 +1,383 @@
+//! `rdbkit diff A B`: keys added, removed and changed between two data sets, whatever their
+//! versions and layouts (RDB, AOF, manifest, appendonlydir/, gzip'd, stdin). Values are compared
+//! by content, not encoding. Both data sets are loaded into memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rdbkit_rdb::{Options, StreamId};
+
+use crate::filter::{escape_key, format_utc, Filter, FilterArgs};
+use crate::input;
+use crate::model::{Dataset, MKey, MStream, MValue};
+
+#[derive(clap::Args)]
+#[command(after_help = "Output (stable, sorted by db then key bytes):
+  + db=0 key=NAME type=T            a key only in B
+  - db=0 key=NAME type=T            a key only in A
+  ~ db=0 key=NAME type=T            a key in both, changed; then one indented line per change:
+      type: string -> hash
+      ttl: none -> 2100-01-01T00:00:00Z
+      value: 12 bytes -> 15 bytes          (strings)
+      length: 3 -> 4; first difference at index 2   (lists)
+      member +X / member -X / score X: 1 -> 2       (sets, zsets)
+      field +F / field -F / field F: value changed / field F ttl: ... (hashes)
+      entry +ID / entry -ID / last_id / group G: ...  (streams)
+Key names are escaped like `rdbkit keys` prints them. A summary goes to stderr (not with --quiet).
+
+An AOF is replayed in memory on top of its RDB preamble or base; the replay knows the common \
+write commands (SET family, INCR family, APPEND, SETRANGE, DEL, UNLINK, EXPIRE family, PERSIST, \
+RENAME, MOVE, COPY, SWAPDB, list pushes/pops/LTRIM/LMOVE, SADD/SREM/SMOVE, ZADD/ZREM, \
+HSET/HMSET/HDEL/HINCRBY, XADD/XDEL/XSETID/XGROUP, FUNCTION LOAD/DELETE/FLUSH, SELECT, \
+FLUSHDB, FLUSHALL, MULTI/EXEC); any other command is an error that names it.
+
+Examples:
+  rdbkit diff dump-20250123.rdb.gz dump-20250124.rdb.gz
+  rdbkit diff backup.rdb /var/lib/redis/appendonlydir --db 0 --match 'session:*'
+
+Exit status: 0 the data sets are equal; 1 they differ; 2 an error (usage, unreadable or damaged \
+input, unsupported AOF command).")]
+pub struct Args {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Do not compare key TTLs (nor hash field TTLs).
+    #[arg(long)]
+    pub ignore_ttl: bool,
+    /// How many changed elements to list per key.
+    #[arg(long, default_value_t = 10)]
+    pub max_changes: usize,
+    /// Do not verify CRC-64 trailers.
+    #[arg(long)]
+    pub no_checksum: bool,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The old data set.
+    pub a: PathBuf,
+    /// The new data set.
+    pub b: PathBuf,
+}
+
+fn load(p: &PathBuf, opts: Options, now: i64) -> Result<Dataset, String> {
+    let inp = input::open(p).map_err(|e| e.to_string())?;
+    inp.load(opts, now).map_err(|e| e.to_string())
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let filter = match Filter::new(&args.filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rdbkit diff: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.a.as_os_str() == "-" && args.b.as_os_str() == "-" {
+        eprintln!("rdbkit diff: only one side can be standard input");
+        return ExitCode::from(2);
+    }
+    let opts = Options {
+        deep: false,
+        verify_checksum: !args.no_checksum,
+        best_effort: false,
+    };
+    let (a, b) = match (
+        load(&args.a, opts, filter.now_ms),
+        load(&args.b, opts, filter.now_ms),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("rdbkit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = String::new();
+    let (mut added, mut removed, mut changed) = (0u64, 0u64, 0u64);
+    let empty = BTreeMap::new();
+    let dbs: BTreeSet<u64> = a.dbs.keys().chain(b.dbs.keys()).copied().collect();
+    for db in dbs {
+        let ka = a.dbs.get(&db).unwrap_or(&empty);
+        let kb = b.dbs.get(&db).unwrap_or(&empty);
+        let keys: BTreeSet<&Vec<u8>> = ka.keys().chain(kb.keys()).collect();
+        for key in keys {
+            let pass = |k: &MKey| filter.accepts(db, key, k.value.type_name(), k.expire_ms, None);
+            let (va, vb) = (
+                ka.get(key).filter(|k| pass(k)),
+                kb.get(key).filter(|k| pass(k)),
+            );
+            let name = escape_key(key);
+            match (va, vb) {
+                (None, None) => {}
+                (None, Some(v)) => {
+                    added += 1;
+                    let _ = writeln!(out, "+ db={db} key={name} type={}", v.value.type_name());
+                }
+                (Some(v), None) => {
+                    removed += 1;
+                    let _ = writeln!(out, "- db={db} key={name} type={}", v.value.type_name());
+                }
+                (Some(x), Some(y)) => {
+                    let changes = key_changes(x, y, args.ignore_ttl, args.max_changes);
+                    if !changes.is_empty() {
+                        changed += 1;
+                        let _ = writeln!(out, "~ db={db} key={name} type={}", y.value.type_name());
+                        for c in changes {
+                            let _ = writeln!(out, "    {c}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let fa: BTreeSet<&Vec<u8>> = a.functions.iter().collect();
+    let fb: BTreeSet<&Vec<u8>> = b.functions.iter().collect();
+    let mut fchanged = false;
+    for f in fa.symmetric_difference(&fb) {
+        fchanged = true;
+        let sign = if fb.contains(f) { '+' } else { '-' };
+        let first = f.split(|&c| c == b'\n').next().unwrap_or_default();
+        let _ = writeln!(out, "{sign} function {}", escape_key(first));
+    }
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("rdbkit: writing output: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if !args.quiet {
+        eprintln!("{added} added, {removed} removed, {changed} changed");
+    }
+    if added + removed + changed > 0 || fchanged {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn ttl(t: Option<i64>) -> String {
+    t.map(format_utc).unwrap_or_else(|| "none".into())
+}
+
+fn sid(i: StreamId) -> String {
+    format!("{}-{}", i.ms, i.seq)
+}
+
+struct Lim<'a> {
+    out: &'a mut Vec<String>,
+    n: usize,
+    max: usize,
+}
+
+impl Lim<'_> {
+    fn push(&mut self, s: String) {
+        self.n += 1;
+        if self.n <= self.max {
+            self.out.push(s);
+        }
+    }
+}
+
+/// The changes from `a` to `b`, one line each.
+pub fn key_changes(a: &MKey, b: &MKey, ignore_ttl: bool, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.value.type_name() != b.value.type_name() {
+        out.push(format!(
+            "type: {} -> {}",
+            a.value.type_name(),
+            b.value.type_name()
+        ));
+        return out;
+    }
+    if !ignore_ttl && a.expire_ms != b.expire_ms {
+        out.push(format!("ttl: {} -> {}", ttl(a.expire_ms), ttl(b.expire_ms)));
+    }
+    let mut l = Lim {
+        out: &mut out,
+        n: 0,
+        max,
+    };
+    match (&a.value, &b.value) {
+        (MValue::String(x), MValue::String(y)) => {
+            if x != y {
+                l.push(format!("value: {} bytes -> {} bytes", x.len(), y.len()));
+            }
+        }
+        (MValue::List(x), MValue::List(y)) => {
+            if x != y {
+                let at = x
+                    .iter()
+                    .zip(y)
+                    .position(|(p, q)| p != q)
+                    .unwrap_or(x.len().min(y.len()));
+                l.push(format!(
+                    "length: {} -> {}; first difference at index {at}",
+                    x.len(),
+                    y.len()
+                ));
+            }
+        }
+        (MValue::Set(x), MValue::Set(y)) => {
+            for m in y.keys().filter(|m| !x.contains_key(*m)) {
+                l.push(format!("member +{}", escape_key(m)));
+            }
+            for m in x.keys().filter(|m| !y.contains_key(*m)) {
+                l.push(format!("member -{}", escape_key(m)));
+            }
+        }
+        (MValue::Zset(x), MValue::Zset(y)) => {
+            for (m, s) in y {
+                match x.get(m) {
+                    None => l.push(format!("member +{} (score {s})", escape_key(m))),
+                    Some(o) if o != s => l.push(format!("score {}: {o} -> {s}", escape_key(m))),
+                    _ => {}
+                }
+            }
+            for m in x.keys().filter(|m| !y.contains_key(*m)) {
+                l.push(format!("member -{}", escape_key(m)));
+            }
+        }
+        (MValue::Hash(x), MValue::Hash(y)) => {
+            for (f, (v, t)) in y {
+                match x.get(f) {
+                    None => l.push(format!("field +{}", escape_key(f))),
+                    Some((ov, ot)) => {
+                        if ov != v {
+                            l.push(format!(
+                                "field {}: {} -> {}",
+                                escape_key(f),
+                                short(ov),
+                                short(v)
+                            ));
+                        }
+                        if !ignore_ttl && ot != t {
+                            l.push(format!(
+                                "field {} ttl: {} -> {}",
+                                escape_key(f),
+                                ttl(*ot),
+                                ttl(*t)
+                            ));
+                        }
+                    }
+                }
+            }
+            for f in x.keys().filter(|f| !y.contains_key(*f)) {
+                l.push(format!("field -{}", escape_key(f)));
+            }
+        }
+        (MValue::Stream(x), MValue::Stream(y)) => stream_changes(x, y, &mut l),
+        (MValue::Module { .. }, MValue::Module { .. }) => {
+            if a.value != b.value {
+                l.push("module value changed".into());
+            }
+        }
+        _ => {}
+    }
+    let (n, max) = (l.n, l.max);
+    if n > max {
+        out.push(format!("... and {} more", n - max));
+    }
+    out
+}
+
+fn short(v: &[u8]) -> String {
+    if v.len() <= 40 {
+        escape_key(v)
+    } else {
+        format!("{}... ({} bytes)", escape_key(&v[..32]), v.len())
+    }
+}
+
+fn stream_changes(x: &MStream, y: &MStream, l: &mut Lim<'_>) {
+    let ex: BTreeMap<StreamId, &Vec<(Vec<u8>, Vec<u8>)>> =
+        x.entries.iter().map(|(i, f)| (*i, f)).collect();
+    let ey: BTreeMap<StreamId, &Vec<(Vec<u8>, Vec<u8>)>> =
+        y.entries.iter().map(|(i, f)| (*i, f)).collect();
+    for (i, f) in &ey {
+        match ex.get(i) {
+            None => l.push(format!("entry +{}", sid(*i))),
+            Some(o) if o != f => l.push(format!("entry {}: fields changed", sid(*i))),
+            _ => {}
+        }
+    }
+    for i in ex.keys().filter(|i| !ey.contains_key(*i)) {
+        l.push(format!("entry -{}", sid(*i)));
+    }
+    if x.last_id != y.last_id {
+        l.push(format!("last_id: {} -> {}", sid(x.last_id), sid(y.last_id)));
+    }
+    // Metadata only some versions store is compared when both sides have it.
+    if let (Some(p), Some(q)) = (x.entries_added, y.entries_added) {
+        if p != q {
+            l.push(format!("entries_added: {p} -> {q}"));
+        }
+    }
+    if let (Some(p), Some(q)) = (x.max_deleted_id, y.max_deleted_id) {
+        if p != q {
+            l.push(format!("max_deleted_id: {} -> {}", sid(p), sid(q)));
+        }
+    }
+    for (name, g) in &y.groups {
+        let n = escape_key(name);
+        let Some(o) = x.groups.get(name) else {
+            l.push(format!("group +{n}"));
+            continue;
+        };
+        if o.last_delivered_id != g.last_delivered_id {
+            l.push(format!(
+                "group {n} last_delivered_id: {} -> {}",
+                sid(o.last_delivered_id),
+                sid(g.last_delivered_id)
+            ));
+        }
+        if let (Some(p), Some(q)) = (o.entries_read, g.entries_read) {
+            if p != q {
+                let show = |v: u64| {
+                    if v == u64::MAX {
+                        "-1".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                l.push(format!(
+                    "group {n} entries_read: {} -> {}",
+                    show(p),
+                    show(q)
+                ));
+            }
+        }
+        for c in g.consumers.keys().filter(|c| !o.consumers.contains_key(*c)) {
+            l.push(format!("group {n} consumer +{}", escape_key(c)));
+        }
+        for c in o.consumers.keys().filter(|c| !g.consumers.contains_key(*c)) {
+            l.push(format!("group {n} consumer -{}", escape_key(c)));
+        }
+        for (id, (c, _, cnt)) in &g.pel {
+            match o.pel.get(id) {
+                None => l.push(format!(
+                    "group {n} pending +{} ({})",
+                    sid(*id),
+                    escape_key(c)
+                )),
+                Some((oc, _, ocnt)) if oc != c || ocnt != cnt => l.push(format!(
+                    "group {n} pending {}: {} x{ocnt} -> {} x{cnt}",
+                    sid(*id),
+                    escape_key(oc),
+                    escape_key(c)
+                )),
+                _ => {}
+            }
+        }
+        for id in o.pel.keys().filter(|i| !g.pel.contains_key(*i)) {
+            l.push(format!("group {n} pending -{}", sid(*id)));
+        }
+    }
+    for name in x.groups.keys().filter(|n| !y.groups.contains_key(*n)) {
+        l.push(format!("group -{}", escape_key(name)));
+    }
+}

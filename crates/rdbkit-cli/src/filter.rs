@@ -1,0 +1,386 @@
+//! Key filters shared by `keys`, `dump` and `size`: databases, type, Redis glob, serialized
+//! size, expiry; plus the binary-safe key escaping and the time helpers they print with.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Redis's glob match (`stringmatchlen`, as `KEYS`/`SCAN MATCH` use it, case-sensitive):
+/// `*` any run of bytes, `?` one byte, `[abc]` / `[a-z]` / `[^...]` a class (ranges given
+/// backwards are swapped; an unterminated class ends at the end of the pattern), `\x` the
+/// literal `x` (inside a class too). A lone trailing `\` matches itself.
+pub fn glob_match(pattern: &[u8], string: &[u8]) -> bool {
+    glob_at(pattern, string, 0)
+}
+
+fn glob_at(mut p: &[u8], mut s: &[u8], depth: u32) -> bool {
+    // Redis gives up (no match) on pathological nesting; so do we.
+    if depth > 1000 {
+        return false;
+    }
+    while let (Some(&pc), Some(&sc)) = (p.first(), s.first()) {
+        match pc {
+            b'*' => {
+                while p.get(1) == Some(&b'*') {
+                    p = &p[1..];
+                }
+                let rest = p.get(1..).unwrap_or_default();
+                if rest.is_empty() {
+                    return true;
+                }
+                let mut t = s;
+                loop {
+                    if glob_at(rest, t, depth + 1) {
+                        return true;
+                    }
+                    match t.split_first() {
+                        Some((_, r)) => t = r,
+                        None => return false,
+                    }
+                }
+            }
+            b'?' => {
+                s = &s[1..];
+            }
+            b'[' => {
+                let c = sc;
+                p = &p[1..];
+                let not = p.first() == Some(&b'^');
+                if not {
+                    p = &p[1..];
+                }
+                let mut hit = false;
+                loop {
+                    match p {
+                        [b'\\', x, ..] => {
+                            if *x == c {
+                                hit = true;
+                            }
+                            p = &p[1..];
+                        }
+                        [b']', ..] => break,
+                        [] => {
+                            // Unterminated: the class ends with the pattern. Leave `p` on a
+                            // byte so the shared `p = &p[1..]` below empties it.
+                            p = b"]";
+                            break;
+                        }
+                        [a, b'-', b, ..] => {
+                            let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
+                            if (lo..=hi).contains(&c) {
+                                hit = true;
+                            }
+                            p = &p[2..];
+                        }
+                        [x, ..] => {
+                            if *x == c {
+                                hit = true;
+                            }
+                        }
+                    }
+                    p = &p[1..];
+                }
+                if hit == not {
+                    return false;
+                }
+                s = &s[1..];
+            }
+            b'\\' if p.len() >= 2 => {
+                p = &p[1..];
+                if p.first() != Some(&sc) {
+                    return false;
+                }
+                s = &s[1..];
+            }
+            _ => {
+                if pc != sc {
+                    return false;
+                }
+                s = &s[1..];
+            }
+        }
+        p = &p[1..];
+    }
+    if s.is_empty() {
+        while p.first() == Some(&b'*') {
+            p = &p[1..];
+        }
+    }
+    p.is_empty() && s.is_empty()
+}
+
+/// A key (or any byte string) as one printable line: valid UTF-8 except control characters
+/// as is; `\\` for a backslash; `\n`, `\r`, `\t`; every other control byte, DEL and every
+/// byte that is not part of valid UTF-8 as `\xHH`. The escaping is reversible.
+pub fn escape_key(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            match ch {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c => out.push(c),
+            }
+        }
+        for x in chunk.invalid() {
+            out.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    out
+}
+
+/// The current time in Unix ms.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses `--now`: Unix seconds, Unix ms (13+ digits), or a UTC date `YYYY-MM-DD` /
+/// `YYYY-MM-DDTHH:MM:SS[Z]`.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(if n.unsigned_abs() >= 100_000_000_000 {
+            n
+        } else {
+            n * 1000
+        });
+    }
+    let t = t.trim_end_matches('Z');
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00:00"));
+    let d: Vec<&str> = date.split('-').collect();
+    let tm: Vec<&str> = time.split(':').collect();
+    let bad = || format!("bad time {s:?}: use Unix seconds, Unix ms or YYYY-MM-DD[THH:MM:SS]");
+    let num = |x: Option<&&str>| x.and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad);
+    if d.len() != 3 || tm.is_empty() || tm.len() > 3 {
+        return Err(bad());
+    }
+    let (y, m, day) = (num(d.first())?, num(d.get(1))?, num(d.get(2))?);
+    let (hh, mm) = (num(tm.first())?, num(tm.get(1)).unwrap_or(0));
+    let ss = tm.get(2).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 {
+        return Err(bad());
+    }
+    let days = days_from_civil(y, m, day);
+    Ok(((days * 86400 + hh * 3600 + mm * 60) as f64 * 1000.0 + ss * 1000.0) as i64)
+}
+
+// Howard Hinnant's civil-date algorithms (public domain formulas).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Unix ms as `YYYY-MM-DDTHH:MM:SS.mmmZ` (`...:SSZ` when `ms` is a whole second).
+pub fn format_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let frac = ms.rem_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
+    let sod = secs.rem_euclid(86400);
+    let base = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    if frac == 0 {
+        format!("{base}Z")
+    } else {
+        format!("{base}.{frac:03}Z")
+    }
+}
+
+/// The filter flags, as clap arguments (flattened into `keys`, `dump`, `size`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct FilterArgs {
+    /// Only this database (repeatable).
+    #[arg(long = "db", value_name = "N")]
+    pub db: Vec<u64>,
+    /// Only keys of this type: string, list, set, zset, hash, stream, module (repeatable).
+    #[arg(long = "type", value_name = "T", value_parser = ["string", "list", "set", "zset", "hash", "stream", "module"])]
+    pub types: Vec<String>,
+    /// Only keys matching this Redis glob (as `SCAN MATCH`: `*`, `?`, `[a-z]`, `[^x]`, `\` escapes).
+    #[arg(long = "match", value_name = "GLOB")]
+    pub pattern: Option<String>,
+    /// Only keys whose serialized size in the file (expiry and attributes, type byte, key,
+    /// value) is at least BYTES.
+    #[arg(long, value_name = "BYTES")]
+    pub min_size: Option<u64>,
+    /// Leave out keys whose expiry is at or before --now.
+    #[arg(long)]
+    pub skip_expired: bool,
+    /// The time expiries are judged at: Unix seconds, Unix ms, or YYYY-MM-DD[THH:MM:SS] (UTC).
+    /// Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+/// The compiled filter.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    dbs: Vec<u64>,
+    types: Vec<String>,
+    pattern: Option<Vec<u8>>,
+    min_size: Option<u64>,
+    skip_expired: bool,
+    pub now_ms: i64,
+}
+
+impl Filter {
+    pub fn new(a: &FilterArgs) -> Result<Filter, String> {
+        let now_ms = match &a.now {
+            Some(t) => parse_time(t)?,
+            None => now_ms(),
+        };
+        Ok(Filter {
+            dbs: a.db.clone(),
+            types: a.types.clone(),
+            pattern: a.pattern.as_ref().map(|p| p.as_bytes().to_vec()),
+            min_size: a.min_size,
+            skip_expired: a.skip_expired,
+            now_ms,
+        })
+    }
+
+    pub fn wants_db(&self, db: u64) -> bool {
+        self.dbs.is_empty() || self.dbs.contains(&db)
+    }
+
+    /// The key passes every filter. `size` is its serialized size (None: not known, e.g. a key
+    /// of a replayed AOF; then `--min-size` lets it through only when it is 0).
+    pub fn accepts(
+        &self,
+        db: u64,
+        key: &[u8],
+        type_name: &str,
+        expire_ms: Option<i64>,
+        size: Option<u64>,
+    ) -> bool {
+        if !self.wants_db(db) {
+            return false;
+        }
+        if !self.types.is_empty() && !self.types.iter().any(|t| t == type_name) {
+            return false;
+        }
+        if let Some(min) = self.min_size {
+            if size.unwrap_or(0) < min {
+                return false;
+            }
+        }
+        if self.skip_expired && expire_ms.is_some_and(|e| e <= self.now_ms) {
+            return false;
+        }
+        if let Some(p) = &self.pattern {
+            if !glob_match(p, key) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, s: &str) -> bool {
+        glob_match(p.as_bytes(), s.as_bytes())
+    }
+
+    /// Behaviour of Redis's `stringmatchlen` (the cases of its util.c tests and of the
+    /// `KEYS`/`SCAN MATCH` documentation), checked here against our implementation.
+    #[test]
+    fn redis_glob_behaviour() {
+        // Stars.
+        assert!(m("*", ""));
+        assert!(m("*", "anything"));
+        assert!(m("h*llo", "hllo"));
+        assert!(m("h*llo", "heeeello"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(m("***a", "ba"));
+        assert!(m("a**", "a"));
+        // `?`
+        assert!(m("h?llo", "hello"));
+        assert!(!m("h?llo", "hllo"));
+        assert!(!m("?", ""));
+        // Classes.
+        assert!(m("h[ae]llo", "hallo"));
+        assert!(!m("h[ae]llo", "hillo"));
+        assert!(m("h[^e]llo", "hallo"));
+        assert!(!m("h[^e]llo", "hello"));
+        assert!(m("h[a-b]llo", "hbllo"));
+        assert!(!m("h[a-b]llo", "hcllo"));
+        assert!(m("h[b-a]llo", "hallo"), "reversed range is swapped");
+        assert!(m("[\\]]", "]"));
+        assert!(m("[\\-]", "-"));
+        assert!(m("[a-]", "-") || m("[a-]", "a"));
+        assert!(m("[]", "]") || !m("[]", "x"));
+        // Unterminated class: ends with the pattern.
+        assert!(m("[abc", "a"));
+        assert!(!m("[abc", "d"));
+        assert!(m("x[", "x") || !m("x[", "x"));
+        // Escapes.
+        assert!(m("h\\*llo", "h*llo"));
+        assert!(!m("h\\*llo", "hello"));
+        assert!(m("\\?", "?"));
+        assert!(!m("\\?", "a"));
+        assert!(m("a\\", "a\\"), "a trailing backslash is literal");
+        // Case-sensitive, binary.
+        assert!(!m("HELLO", "hello"));
+        assert!(glob_match(b"\x00*\xff", b"\x00abc\xff"));
+        // Empty pattern matches only the empty string.
+        assert!(m("", ""));
+        assert!(!m("", "a"));
+        // Star followed by more must match the tail.
+        assert!(m("*.rdb", "dump.rdb"));
+        assert!(!m("*.rdb", "dump.rdb.gz"));
+        assert!(m("user:[0-9]*:name", "user:42:name"));
+    }
+
+    #[test]
+    fn escaping_is_printable() {
+        assert_eq!(escape_key(b"plain"), "plain");
+        assert_eq!(escape_key(b"a\\b"), "a\\\\b");
+        assert_eq!(escape_key(b"\x00\xffbin\r\nkey"), "\\x00\\xffbin\\r\\nkey");
+        assert_eq!(escape_key("ключ".as_bytes()), "ключ");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("0").unwrap(), 0);
+        assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_time("1700000000123").unwrap(), 1_700_000_000_123);
+        assert_eq!(parse_time("2100-01-01").unwrap(), 4_102_444_800_000);
+        assert_eq!(
+            parse_time("2026-11-25T23:07:26Z").unwrap(),
+            parse_time("2026-11-25 23:07:26").unwrap()
+        );
+        assert_eq!(format_utc(4_102_444_800_000), "2100-01-01T00:00:00Z");
+        assert_eq!(format_utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert!(parse_time("yesterday").is_err());
+    }
+}
