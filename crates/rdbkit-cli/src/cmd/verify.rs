@@ -8,10 +8,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::verify::{self, against, policy, prometheus, report};
 
 #[derive(clap::Args)]
-#[command(after_help = "Exit status (for cron): 0 every backup is sound and every policy \
+#[command(
+    after_help = "Exit status (for cron): 0 every backup is sound and every policy \
 passed; 1 a policy failed (--max-age, --min-keys, --max-shrink, --expect-db, a folder without \
 backups; with --against: the server differs from the backup); 2 a backup is damaged or could \
-not be read (also: bad arguments, server unreachable). Details: docs/backup-verification.md")]
+not be read (also: bad arguments, server unreachable). Details: docs/backup-verification.md"
+)]
 pub struct Args {
     /// Backups: `.rdb`/`.aof` files (gzip'd or not), `appendonlydir/`s, or folders of dated
     /// backups (`dump-20250124-020000.rdb.gz`, `appendonly-20250124-020000.aof.gz`).
@@ -132,9 +134,18 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     if args.json {
-        println!("{}", report::json(&report::Summary { exit_code: code, ..summary }));
+        println!(
+            "{}",
+            report::json(&report::Summary {
+                exit_code: code,
+                ..summary
+            })
+        );
     } else if !(args.quiet && code == 0) {
-        let text = report::human(&report::Summary { exit_code: code, ..summary });
+        let text = report::human(&report::Summary {
+            exit_code: code,
+            ..summary
+        });
         if args.quiet {
             // Problems only: drop the OK lines.
             for l in text.lines() {

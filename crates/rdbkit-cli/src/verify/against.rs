@@ -229,8 +229,8 @@ fn read_backup(
         if let Some(old) = slot {
             keys.remove(&old);
         }
-        let value = canon_of(k, &mut scratch)
-            .map_err(|e| format!("key {}: {e}", show_key(k.key)))?;
+        let value =
+            canon_of(k, &mut scratch).map_err(|e| format!("key {}: {e}", show_key(k.key)))?;
         keys.insert(
             k.key.to_vec(),
             Expected {
@@ -291,7 +291,11 @@ fn canon_from_server(family: &str, v: &RValue) -> Option<Canon> {
                 if it.len() % 2 != 0 {
                     return None;
                 }
-                Some(it.chunks(2).filter_map(|c| Some((c.first()?, c.get(1)?))).collect())
+                Some(
+                    it.chunks(2)
+                        .filter_map(|c| Some((c.first()?, c.get(1)?)))
+                        .collect(),
+                )
             }
         }
     };
@@ -345,6 +349,11 @@ fn read_cmd(pipe: &mut redis::Pipeline, family: &str, key: &[u8]) -> bool {
 /// How two values differ, in a few words.
 fn describe(expected: &Canon, got: &Canon) -> String {
     match (expected, got) {
+        (Canon::Str(a), Canon::Str(b)) if a.len() <= 64 && b.len() <= 64 => format!(
+            "string value differs: {} in the backup, {} on the server",
+            show_key(a),
+            show_key(b)
+        ),
         (Canon::Str(a), Canon::Str(b)) => format!(
             "string value differs ({} bytes in the backup, {} on the server)",
             a.len(),
@@ -433,7 +442,9 @@ pub fn compare(
         let r: Vec<RedisResult<RValue>> = p.query(&mut con).map_err(q)?;
         let mut to_read: Vec<(&Vec<u8>, &Expected)> = Vec::new();
         for (i, k) in chunk.iter().enumerate() {
-            let Some(exp) = expected.get(*k) else { continue };
+            let Some(exp) = expected.get(*k) else {
+                continue;
+            };
             let ty = r
                 .get(2 * i)
                 .and_then(|x| x.as_ref().ok())
@@ -449,10 +460,15 @@ pub fn compare(
                 continue;
             }
             let family = exp.value.family();
-            let server_family = if ty == "none" { "none" } else { ty.as_str() };
-            if server_family != family
-                && !(family == "module" && !["string", "list", "set", "zset", "hash", "stream"].contains(&server_family))
-            {
+            let server_family = ty.as_str();
+            // A module value's TYPE is the module's own type name.
+            let builtin = ["string", "list", "set", "zset", "hash", "stream"];
+            let same_type = if family == "module" {
+                !builtin.contains(&server_family)
+            } else {
+                server_family == family
+            };
+            if !same_type {
                 d.different.push((
                     (*k).clone(),
                     format!("type differs: {family} in the backup, {server_family} on the server"),
@@ -507,9 +523,8 @@ pub fn compare(
         }
     }
     if !pexpiretime_ok {
-        d.notes.push(
-            "the server has no PEXPIRETIME (Redis < 7.0): expiries were not compared".into(),
-        );
+        d.notes
+            .push("the server has no PEXPIRETIME (Redis < 7.0): expiries were not compared".into());
     }
     if expected.values().any(|e| e.value == Canon::Module) {
         d.notes
@@ -524,10 +539,18 @@ pub fn compare(
 pub fn human(d: &Diff, backup: &str, url: &str) -> String {
     let mut s = String::new();
     for k in &d.missing {
-        let _ = writeln!(s, "MISSING   {} (in the backup, not on the server)", show_key(k));
+        let _ = writeln!(
+            s,
+            "MISSING   {} (in the backup, not on the server)",
+            show_key(k)
+        );
     }
     for k in &d.extra {
-        let _ = writeln!(s, "EXTRA     {} (on the server, not in the backup)", show_key(k));
+        let _ = writeln!(
+            s,
+            "EXTRA     {} (on the server, not in the backup)",
+            show_key(k)
+        );
     }
     for (k, why) in &d.different {
         let _ = writeln!(s, "DIFFERENT {}: {why}", show_key(k));
@@ -536,7 +559,11 @@ pub fn human(d: &Diff, backup: &str, url: &str) -> String {
         let _ = writeln!(s, "note: {n}");
     }
     let scope = match d.sample {
-        Some(n) => format!("a sample of {} of the backup's {} keys", n.min(d.backup_keys as usize), d.backup_keys),
+        Some(n) => format!(
+            "a sample of {} of the backup's {} keys",
+            n.min(d.backup_keys as usize),
+            d.backup_keys
+        ),
         None => format!("all {} keys of the backup", d.backup_keys),
     };
     let _ = writeln!(
@@ -623,7 +650,8 @@ mod tests {
 
     #[test]
     fn loopback_only() {
-        let local = |u: &str| is_local(redis::Client::open(u).unwrap().get_connection_info().addr());
+        let local =
+            |u: &str| is_local(redis::Client::open(u).unwrap().get_connection_info().addr());
         assert!(local("redis://127.0.0.1:6379/0"));
         assert!(local("redis://127.0.0.2:6379"));
         assert!(local("redis://localhost:6379"));

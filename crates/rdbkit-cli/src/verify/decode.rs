@@ -499,7 +499,10 @@ pub fn for_each_key(
     let mut magic = [0u8; 2];
     let k = read_head(&mut file, &mut magic).map_err(|e| format!("{name}: can't read: {e}"))?;
     drop(file);
-    fn drive(p: &mut impl RecordSource, f: &mut impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>) -> Result<bool, String> {
+    fn drive(
+        p: &mut impl RecordSource,
+        f: &mut impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
+    ) -> Result<bool, String> {
         while let Some(rec) = p.next_record() {
             match rec.map_err(|e| e.to_string())? {
                 Record::Key(k) => f(&k)?,

@@ -359,7 +359,9 @@ fn verify_guarded(b: &Backup) -> Outcome {
         o.damage = Some(Damage {
             file: None,
             offset: None,
-            reason: format!("internal error while decoding (a bug in rdbkit, please report): {msg}"),
+            reason: format!(
+                "internal error while decoding (a bug in rdbkit, please report): {msg}"
+            ),
         });
         o
     });

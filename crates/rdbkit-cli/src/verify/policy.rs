@@ -203,7 +203,7 @@ fn stamp_at(b: &[u8], i: usize) -> Option<(i64, usize)> {
 }
 
 /// Backups of each series (by name pattern), oldest first by save time.
-pub fn series<'a>(outcomes: &'a [Outcome]) -> BTreeMap<&'a str, Vec<&'a Outcome>> {
+pub fn series(outcomes: &[Outcome]) -> BTreeMap<&str, Vec<&Outcome>> {
     let mut m: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
     for o in outcomes {
         m.entry(o.backup.series.as_str()).or_default().push(o);
@@ -314,7 +314,11 @@ pub fn check(
                             if o.keys.is_empty() {
                                 "none".to_string()
                             } else {
-                                o.keys.keys().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                                o.keys
+                                    .keys()
+                                    .map(|d| d.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             }
                         ),
                     });
@@ -361,7 +365,10 @@ mod tests {
         }
         let day = unix(2025, 1, 24, 0, 0, 0).unwrap();
         assert_eq!(date_in_name("redis-2025-01-24.rdb").0, Some(day));
-        assert_eq!(date_in_name("dump.20250124.rdb"), (Some(day), "dump.*.rdb".into()));
+        assert_eq!(
+            date_in_name("dump.20250124.rdb"),
+            (Some(day), "dump.*.rdb".into())
+        );
         assert_eq!(date_in_name("dump.rdb"), (None, "dump.rdb".into()));
         // Not a date: month 13; a longer number.
         assert_eq!(date_in_name("dump-20251324.rdb").0, None);

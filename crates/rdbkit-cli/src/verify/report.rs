@@ -247,13 +247,7 @@ pub fn json(s: &Summary<'_>) -> String {
         js(&mut o, &f.message);
         o.push(b'}');
     }
-    o.extend_from_slice(
-        format!(
-            "],\"seconds\":{:.3},\"cpu_seconds\":",
-            s.seconds
-        )
-        .as_bytes(),
-    );
+    o.extend_from_slice(format!("],\"seconds\":{:.3},\"cpu_seconds\":", s.seconds).as_bytes());
     opt(&mut o, s.cpu_seconds.map(|c| format!("{c:.3}")));
     o.extend_from_slice(format!(",\"threads\":{}}}", s.jobs).as_bytes());
     String::from_utf8_lossy(&o).into_owned()
