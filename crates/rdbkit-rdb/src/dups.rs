@@ -26,15 +26,25 @@ struct Bufs {
     /// Open addressing: 0 = empty, otherwise member index + 1. Length is a power of two.
     table: Vec<u32>,
     seed: u64,
+    /// Deferred mode (big values): member index where it began, and the offsets of the members
+    /// from there on (for the error).
+    deferred_from: Option<usize>,
+    ats: Vec<u64>,
 }
 
 thread_local! {
     static BUFS: Cell<Bufs> = Cell::new(Bufs::default());
 }
 
+/// Members from which a deferred [`Dups`] stops probing its table and sorts at the end.
+const DEFER_FROM: usize = 4096;
+
 /// The members seen so far in one value; inert unless deep validation is on.
 pub(crate) struct Dups {
     on: bool,
+    /// See [`Dups::new_deferred`].
+    may_defer: bool,
+    what: &'static str,
     b: Bufs,
 }
 
@@ -50,16 +60,37 @@ impl Dups {
             use std::hash::{BuildHasher, RandomState};
             b.seed = RandomState::new().hash_one(0x5eed_u64) | 1;
         }
-        Dups { on: deep, b }
+        Dups {
+            on: deep,
+            may_defer: false,
+            what: "",
+            b,
+        }
+    }
+
+    /// For the hash-table encodings, whose values can hold millions of members: past
+    /// [`DEFER_FROM`] members the hashes are only collected and sorted by [`finish`](Self::finish),
+    /// which the caller must call after the last member (a table probe per member is a cache
+    /// miss there: ~40% of a deep check of a file with big sets). A duplicate is then reported
+    /// at the value's end, with the offset of its second occurrence.
+    pub fn new_deferred(deep: bool) -> Self {
+        let mut d = Dups::new(deep);
+        d.may_defer = true;
+        d
     }
 
     #[inline]
-    pub fn check(&mut self, e: Entry<'_>, what: &str, at: u64) -> Result<()> {
+    pub fn check(&mut self, e: Entry<'_>, what: &'static str, at: u64) -> Result<()> {
         if !self.on {
             return Ok(());
         }
         let mut ib = IntBuf::new();
         let bytes = e.as_bytes(&mut ib);
+        if self.may_defer && self.b.hashes.len() >= DEFER_FROM {
+            self.what = what;
+            self.b.push_deferred(bytes, at);
+            return Ok(());
+        }
         if self.b.insert(bytes) {
             Ok(())
         } else {
@@ -67,6 +98,47 @@ impl Dups {
                 at,
                 format!("duplicate {what} {:?}", String::from_utf8_lossy(bytes)),
             ))
+        }
+    }
+}
+
+impl Dups {
+    /// Ends a deferred check: sorts the hashes and confirms equal ones byte for byte.
+    pub fn finish(&mut self) -> Result<()> {
+        let Some(from) = self.b.deferred_from else {
+            return Ok(());
+        };
+        let b = &self.b;
+        // (hash, index) pairs sorted by value: no indirection in the comparisons.
+        let mut order: Vec<(u64, usize)> =
+            b.hashes.iter().enumerate().map(|(i, &h)| (h, i)).collect();
+        order.sort_unstable();
+        // The first duplicate in file order: the smallest index that repeats an earlier member.
+        let mut first: Option<usize> = None;
+        for run in order.chunk_by(|x, y| x.0 == y.0) {
+            // Equal hashes (almost always no run longer than one): compare every pair.
+            for (x, &(_, j)) in run.iter().enumerate() {
+                for &(_, i) in &run[..x] {
+                    if b.member(i) == b.member(j) {
+                        let later = i.max(j);
+                        first = Some(first.map_or(later, |f| f.min(later)));
+                    }
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(i) => {
+                let at = b.ats.get(i.saturating_sub(from)).copied().unwrap_or(0);
+                Err(Error::invalid(
+                    at,
+                    format!(
+                        "duplicate {} {:?}",
+                        self.what,
+                        String::from_utf8_lossy(b.member(i))
+                    ),
+                ))
+            }
         }
     }
 }
@@ -79,6 +151,8 @@ impl Drop for Dups {
             b.spans.clear();
             b.hashes.clear();
             b.table.clear();
+            b.ats.clear();
+            b.deferred_from = None;
             // Do not keep a huge value's buffers alive for the rest of the file.
             if b.arena.capacity() > 1 << 22 {
                 b.arena = Vec::new();
@@ -142,6 +216,17 @@ impl Bufs {
         self.arena.extend_from_slice(bytes);
         self.hashes.push(h);
         true
+    }
+
+    /// Deferred mode: only remembers the member (checked by [`Dups::finish`]).
+    #[inline]
+    fn push_deferred(&mut self, bytes: &[u8], at: u64) {
+        self.deferred_from.get_or_insert(self.hashes.len());
+        let h = hash(bytes, self.seed);
+        self.spans.push((self.arena.len(), bytes.len()));
+        self.arena.extend_from_slice(bytes);
+        self.hashes.push(h);
+        self.ats.push(at);
     }
 
     /// Rebuilds the table at 4× the members (load factor ≤ 1/2 until the next growth).
@@ -231,6 +316,46 @@ mod tests {
             d.check(Entry::Bytes(b"m"), "member", 0).unwrap();
             assert!(d.check(Entry::Bytes(b""), "member", 0).is_err());
         }
+    }
+
+    #[test]
+    fn deferred_finds_the_first_duplicate_at_the_end() {
+        for (n, dup_of, dup_at) in [
+            (10usize, 3usize, 7u64),
+            (DEFER_FROM * 3, 5, 99),
+            (DEFER_FROM * 3, DEFER_FROM + 9, 1234),
+        ] {
+            let mut d = Dups::new_deferred(true);
+            for i in 0..n {
+                d.check(
+                    Entry::Bytes(format!("m{i}").as_bytes()),
+                    "set member",
+                    i as u64,
+                )
+                .unwrap();
+            }
+            d.finish().unwrap();
+            // Two duplicates after the last member: the first one is reported.
+            let r = d.check(
+                Entry::Bytes(format!("m{dup_of}").as_bytes()),
+                "set member",
+                dup_at,
+            );
+            let r2 = d.check(Entry::Bytes(b"m0"), "set member", dup_at + 1);
+            let e = r.and(r2).and_then(|()| d.finish()).unwrap_err();
+            assert_eq!(e.offset, dup_at, "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("duplicate set member \"m{dup_of}\"")),
+                "{e}"
+            );
+        }
+        // Not deferred: never waits for finish.
+        let mut d = Dups::new(true);
+        for i in 0..DEFER_FROM + 10 {
+            d.check(Entry::Int(i as i64), "member", 0).unwrap();
+        }
+        assert!(d.check(Entry::Int(1), "member", 0).is_err());
     }
 
     #[test]

@@ -233,7 +233,8 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         }
         Type::ListLinked | Type::Set => {
             let n = read_count(c, if t == Type::Set { "set size" } else { "list length" }, 1)?;
-            let mut dups = Dups::new(t == Type::Set && w.as_ref().is_some_and(|w| w.deep));
+            let mut dups =
+                Dups::new_deferred(t == Type::Set && w.as_ref().is_some_and(|w| w.deep));
             match w {
                 None => {
                     for _ in 0..n {
@@ -255,11 +256,11 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                     }
                 }
             }
-            Ok(())
+            dups.finish()
         }
         Type::ZsetText | Type::Zset2 => {
             let n = read_count(c, "zset size", 2)?;
-            let mut dups = Dups::new(w.as_ref().is_some_and(|w| w.deep));
+            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
             let mut w = w;
             for _ in 0..n {
                 let at = c.offset();
@@ -291,11 +292,11 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                     vis(w.v.zset_member(e, score), at)?;
                 }
             }
-            Ok(())
+            dups.finish()
         }
         Type::Hash => {
             let n = read_count(c, "hash size", 2)?;
-            let mut dups = Dups::new(w.as_ref().is_some_and(|w| w.deep));
+            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
             match w {
                 None => {
                     for _ in 0..n {
@@ -316,7 +317,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                     }
                 }
             }
-            Ok(())
+            dups.finish()
         }
         Type::ModulePreGa => Err(Error::new(
             crate::error::ErrorKind::Unsupported(
@@ -335,9 +336,8 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             let Some(b) = read_blob(c, "zipmap", Some(&mut w.s.a))? else { return Ok(()) };
             let err = blob_err(b.at, b.compressed);
             let zm = Zipmap::new(b.bytes).map_err(&err)?;
-            if w.deep {
-                zm.validate().map_err(&err)?;
-            }
+            // Redis converts zipmaps on load and so always validates them, deep or not.
+            zm.validate().map_err(&err)?;
             let mut dups = Dups::new(w.deep);
             for pair in zm.iter() {
                 let (f, v) = pair.map_err(&err)?;
@@ -351,7 +351,8 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             let Some(b) = read_blob(c, "ziplist", Some(&mut w.s.a))? else { return Ok(()) };
             let err = blob_err(b.at, b.compressed);
             let zl = Ziplist::new(b.bytes).map_err(&err)?;
-            let count = if w.deep { Some(zl.validate().map_err(&err)?) } else { None };
+            // Redis converts ziplists to listpacks on load and so always validates them.
+            let count = Some(zl.validate().map_err(&err)?);
             let it = zl.iter().map(|r| r.map_err(&err));
             match t {
                 Type::ListZiplist => {
@@ -371,6 +372,9 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             let is = Intset::new(b.bytes).map_err(&err)?;
             if w.deep {
                 is.validate().map_err(&err)?;
+            } else if is.is_empty() {
+                // Redis's shallow intset check refuses an empty set too.
+                return Err(err(crate::BlobError::new("intset", 0, "empty intset")));
             }
             for i in is.iter() {
                 vis(w.v.element(Entry::Int(i)), b.at)?;
