@@ -122,9 +122,8 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             }
         } else {
             let zl = Ziplist::new(bytes).map_err(&err)?;
-            if w.deep {
-                zl.validate().map_err(&err)?;
-            }
+            // v1 nodes are ziplists, which Redis always validates while converting them.
+            zl.validate().map_err(&err)?;
             for e in zl.iter() {
                 vis(w.v.element(e.map_err(&err)?), at)?;
             }
