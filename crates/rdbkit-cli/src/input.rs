@@ -318,7 +318,7 @@ impl Progress {
     pub fn set(&mut self, pos: u64) {
         let Some(bar) = &self.bar else { return };
         self.tick = self.tick.wrapping_add(1);
-        if self.tick % 1024 != 0 {
+        if !self.tick.is_multiple_of(1024) {
             return;
         }
         if !self.shown && self.start.elapsed().as_millis() >= 1000 {

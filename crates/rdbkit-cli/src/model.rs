@@ -290,7 +290,7 @@ fn parse_id(b: &[u8]) -> Option<StreamId> {
 /// The commands the replay knows (for help and errors).
 pub const SUPPORTED: &str = "SET SETEX PSETEX APPEND SETRANGE INCR INCRBY DECR DECRBY DEL UNLINK \
 EXPIRE PEXPIRE EXPIREAT PEXPIREAT PERSIST RENAME MOVE COPY SWAPDB RPUSH LPUSH LPOP RPOP LTRIM \
-RPOPLPUSH LMOVE SADD SREM SMOVE ZADD ZREM HSET HMSET HDEL HINCRBY XADD XDEL XSETID XGROUP \
+RPOPLPUSH LMOVE SADD SREM SMOVE ZADD ZREM HSET HMSET HDEL HINCRBY HPEXPIREAT HPERSIST XADD XDEL XSETID XGROUP \
 FUNCTION SELECT FLUSHDB FLUSHALL MULTI EXEC";
 
 impl Replayer {
@@ -575,6 +575,31 @@ impl Replayer {
                     s.first_id = Some(id);
                 }
                 s.entries_added = Some(s.entries_added.unwrap_or(0) + 1);
+            }
+            "HPEXPIREAT" | "HPERSIST" => {
+                // HPEXPIREAT key ms [NX|XX|GT|LT] FIELDS n field...; HPERSIST key FIELDS n field...
+                need(3)?;
+                let at = if cmd == "HPEXPIREAT" {
+                    Some(int(a[1], "time")?)
+                } else {
+                    None
+                };
+                let fi = a
+                    .iter()
+                    .position(|x| x.eq_ignore_ascii_case(b"FIELDS"))
+                    .ok_or_else(|| ReplayError(format!("{cmd}: no FIELDS")))?;
+                let fields = a.get(fi + 2..).unwrap_or_default();
+                if let Some(MKey {
+                    value: MValue::Hash(h),
+                    ..
+                }) = self.db().get_mut(a[0])
+                {
+                    for f in fields {
+                        if let Some(e) = h.get_mut(*f) {
+                            e.1 = at;
+                        }
+                    }
+                }
             }
             "INCR" | "DECR" | "INCRBY" | "DECRBY" => {
                 need(1)?;
@@ -985,7 +1010,9 @@ mod tests {
             MValue::List(vec![b"w".to_vec(), b"x".to_vec(), b"y".to_vec()])
         );
         assert!(r.ds.dbs[&0].is_empty());
-        let err = r.apply(&[b"LINSERT", b"l", b"BEFORE", b"x", b"y"]).unwrap_err();
+        let err = r
+            .apply(&[b"LINSERT", b"l", b"BEFORE", b"x", b"y"])
+            .unwrap_err();
         assert!(err.0.contains("LINSERT"), "{err}");
     }
 }

@@ -305,3 +305,63 @@ fn diff_lists_exactly_the_changes_made_through_a_server() {
         )
     );
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// An AOF directory replayed by rdbkit equals what the server loads from it (the server's
+/// SAVE of it): `rdbkit diff DIR dump.rdb` is empty. Then one change through the server shows.
+#[test]
+fn diff_aof_dir_against_the_servers_own_load() {
+    let Some(redis) = require_tool("redis-server") else {
+        return;
+    };
+    let tmp = TempDir::new("cli-live-aofdiff");
+    let mut dirs = vec![
+        repo().join("testdata/aof/appendonlydir"),
+        repo().join("testdata/aof/ts/appendonlydir"),
+    ];
+    if let Some(c) = corpus() {
+        for v in ["mp-aof", "mp-rdb", "mp-ts"] {
+            dirs.push(c.join(format!("aof/7.0.15/{v}/appendonlydir")));
+        }
+    }
+    for (i, d) in dirs.iter().enumerate() {
+        let data = tmp.join(format!("d{i}"));
+        copy_dir(d, &data.join("appendonlydir"));
+        let server = Server::start(
+            &redis,
+            &data,
+            &["--appendonly", "yes", "--appenddirname", "appendonlydir"],
+        );
+        let mut c = server.client();
+        c.ok(args!["SAVE"]);
+        let saved = tmp.join(format!("d{i}.rdb"));
+        std::fs::copy(data.join("dump.rdb"), &saved).unwrap();
+        // The original directory (not the server's copy, which it may have rewritten).
+        let o = run_rdbkit(["diff".as_ref(), d.as_os_str(), saved.as_os_str()]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: {}{}",
+            d.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        c.ok(args!["SET", "diff:probe", "x"]);
+        c.ok(args!["SAVE"]);
+        std::fs::copy(data.join("dump.rdb"), &saved).unwrap();
+        let o = run_rdbkit(["diff".as_ref(), d.as_os_str(), saved.as_os_str()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "+ db=0 key=diff:probe type=string\n"
+        );
+        server.shutdown();
+    }
+}

@@ -59,7 +59,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// (db, key as `rdbkit keys` escapes it, type, expire) of every line of an expected.jsonl.
-fn expected_keys(jsonl: &Path) -> Vec<(u64, String, String, Option<i64>, serde_json::Value)> {
+type ExpKey = (u64, String, String, Option<i64>, serde_json::Value);
+
+fn expected_keys(jsonl: &Path) -> Vec<ExpKey> {
     let text = std::fs::read_to_string(jsonl).unwrap();
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -166,7 +168,7 @@ fn keys_filters() {
         a.push(p);
         sorted_lines(&ok(&run_rdbkit(&a)))
     };
-    let pick = |f: &dyn Fn(&(u64, String, String, Option<i64>, serde_json::Value)) -> bool| {
+    let pick = |f: &dyn Fn(&ExpKey) -> bool| {
         let mut v: Vec<String> = exp.iter().filter(|e| f(e)).map(|e| e.1.clone()).collect();
         v.sort();
         v
@@ -227,7 +229,10 @@ fn keys_filters() {
     let o = ok(&run_rdbkit([
         "keys", "--long", "--db", "0", "--type", "hash", "--match", "hash:*l*", p,
     ]));
-    assert_eq!(o, "0\thash\thash:small\n0\thash\thash:ttl\n0\thash\thash:longval\n");
+    assert_eq!(
+        o,
+        "0\thash\thash:small\n0\thash\thash:ttl\n0\thash\thash:longval\n"
+    );
     // Bad --now is a usage error.
     assert_eq!(
         run_rdbkit(["keys", "--now", "tomorrow", p]).status.code(),
@@ -245,10 +250,9 @@ fn dump_filters_and_resp_commands() {
     // RESP: parses back as commands, every one within the limit.
     let o = run_rdbkit(["dump", "--format", "resp", "--max-command-bytes", "300", p]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut r = rdbkit_aof_reader(&o.stdout);
     let mut names = std::collections::BTreeMap::<String, usize>::new();
     let mut n = 0;
-    while let Some((name, len, argc)) = r.next() {
+    for (name, len, argc) in rdbkit_aof_reader(&o.stdout) {
         assert!(len <= 300 || argc <= 3, "{name} of {len} bytes");
         *names.entry(name).or_default() += 1;
         n += 1;
@@ -562,4 +566,35 @@ fn unknown_input_is_one_clear_line() {
         e.contains("at byte ") && e.contains(&bad.display().to_string()),
         "{e}"
     );
+}
+
+/// Every multi-part AOF of the corpus (every version, every layout) replays to exactly the keys
+/// and types of its ground truth.
+#[test]
+fn keys_of_corpus_aof_dirs_match_ground_truth() {
+    let Some(c) = corpus() else { return };
+    let mut n = 0;
+    for v in std::fs::read_dir(c.join("aof")).unwrap() {
+        let v = v.unwrap().path();
+        for layout in ["mp-aof", "mp-rdb", "mp-ts"] {
+            let d = v.join(layout);
+            let exp = v.join(format!("{layout}.expected.jsonl"));
+            if !d.is_dir() || !exp.is_file() {
+                continue;
+            }
+            let mut want: Vec<String> = expected_keys(&exp)
+                .iter()
+                .map(|e| format!("{}\t{}\t{}", e.0, e.2, e.1))
+                .collect();
+            want.sort();
+            let o = ok(&run_rdbkit([
+                "keys".as_ref(),
+                "--long".as_ref(),
+                d.as_os_str(),
+            ]));
+            assert_eq!(sorted_lines(&o), want, "{}", d.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 9, "only {n} corpus AOF sets found");
 }

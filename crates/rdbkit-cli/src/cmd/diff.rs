@@ -31,7 +31,7 @@ Key names are escaped like `rdbkit keys` prints them. A summary goes to stderr (
 An AOF is replayed in memory on top of its RDB preamble or base; the replay knows the common \
 write commands (SET family, INCR family, APPEND, SETRANGE, DEL, UNLINK, EXPIRE family, PERSIST, \
 RENAME, MOVE, COPY, SWAPDB, list pushes/pops/LTRIM/LMOVE, SADD/SREM/SMOVE, ZADD/ZREM, \
-HSET/HMSET/HDEL/HINCRBY, XADD/XDEL/XSETID/XGROUP, FUNCTION LOAD/DELETE/FLUSH, SELECT, \
+HSET/HMSET/HDEL/HINCRBY/HPEXPIREAT/HPERSIST, XADD/XDEL/XSETID/XGROUP, FUNCTION LOAD/DELETE/FLUSH, SELECT, \
 FLUSHDB, FLUSHALL, MULTI/EXEC); any other command is an error that names it.
 
 Examples:
@@ -61,7 +61,7 @@ pub struct Args {
     pub b: PathBuf,
 }
 
-fn load(p: &PathBuf, opts: Options, now: i64) -> Result<Dataset, String> {
+fn load(p: &std::path::Path, opts: Options, now: i64) -> Result<Dataset, String> {
     let inp = input::open(p).map_err(|e| e.to_string())?;
     inp.load(opts, now).map_err(|e| e.to_string())
 }
@@ -203,24 +203,20 @@ pub fn key_changes(a: &MKey, b: &MKey, ignore_ttl: bool, max: usize) -> Vec<Stri
         max,
     };
     match (&a.value, &b.value) {
-        (MValue::String(x), MValue::String(y)) => {
-            if x != y {
-                l.push(format!("value: {} bytes -> {} bytes", x.len(), y.len()));
-            }
+        (MValue::String(x), MValue::String(y)) if x != y => {
+            l.push(format!("value: {} bytes -> {} bytes", x.len(), y.len()));
         }
-        (MValue::List(x), MValue::List(y)) => {
-            if x != y {
-                let at = x
-                    .iter()
-                    .zip(y)
-                    .position(|(p, q)| p != q)
-                    .unwrap_or(x.len().min(y.len()));
-                l.push(format!(
-                    "length: {} -> {}; first difference at index {at}",
-                    x.len(),
-                    y.len()
-                ));
-            }
+        (MValue::List(x), MValue::List(y)) if x != y => {
+            let at = x
+                .iter()
+                .zip(y)
+                .position(|(p, q)| p != q)
+                .unwrap_or(x.len().min(y.len()));
+            l.push(format!(
+                "length: {} -> {}; first difference at index {at}",
+                x.len(),
+                y.len()
+            ));
         }
         (MValue::Set(x), MValue::Set(y)) => {
             for m in y.keys().filter(|m| !x.contains_key(*m)) {
@@ -271,10 +267,8 @@ pub fn key_changes(a: &MKey, b: &MKey, ignore_ttl: bool, max: usize) -> Vec<Stri
             }
         }
         (MValue::Stream(x), MValue::Stream(y)) => stream_changes(x, y, &mut l),
-        (MValue::Module { .. }, MValue::Module { .. }) => {
-            if a.value != b.value {
-                l.push("module value changed".into());
-            }
+        (MValue::Module { .. }, MValue::Module { .. }) if a.value != b.value => {
+            l.push("module value changed".into());
         }
         _ => {}
     }
@@ -294,10 +288,9 @@ fn short(v: &[u8]) -> String {
 }
 
 fn stream_changes(x: &MStream, y: &MStream, l: &mut Lim<'_>) {
-    let ex: BTreeMap<StreamId, &Vec<(Vec<u8>, Vec<u8>)>> =
-        x.entries.iter().map(|(i, f)| (*i, f)).collect();
-    let ey: BTreeMap<StreamId, &Vec<(Vec<u8>, Vec<u8>)>> =
-        y.entries.iter().map(|(i, f)| (*i, f)).collect();
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+    let ex: BTreeMap<StreamId, &Fields> = x.entries.iter().map(|(i, f)| (*i, f)).collect();
+    let ey: BTreeMap<StreamId, &Fields> = y.entries.iter().map(|(i, f)| (*i, f)).collect();
     for (i, f) in &ey {
         match ex.get(i) {
             None => l.push(format!("entry +{}", sid(*i))),

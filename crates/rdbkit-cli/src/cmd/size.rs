@@ -218,10 +218,13 @@ impl Total {
     }
 }
 
+/// (score, smaller (db, key) ranks higher, slot in `rows`)
+type Ranked = (u64, Reverse<(u64, Vec<u8>)>, usize);
+
 /// Keeps the N largest by a score, ties broken by (db, key) for stable output.
 struct Top {
     n: usize,
-    heap: BinaryHeap<Reverse<(u64, Reverse<(u64, Vec<u8>)>, usize)>>,
+    heap: BinaryHeap<Reverse<Ranked>>,
     rows: Vec<Option<KeyRow>>,
 }
 
