@@ -288,6 +288,30 @@ fn folder_verdicts_exit_codes_and_metrics() {
     assert_eq!(g["keys"]["15"], 3);
     assert_eq!(g["total_keys"], 71);
     assert!(g["checksum"].as_str().unwrap().starts_with("ok "));
+    // AOFs: keys counted by replaying them, matching what the server read back.
+    let a = &got["appendonlydir-20250124-020000"];
+    assert_eq!(a["keys_replayed"], true);
+    assert_eq!(
+        a["total_keys"], 64,
+        "testdata/aof/appendonlydir.expected.jsonl"
+    );
+    if let Some(c) = &c {
+        let truth =
+            std::fs::read_to_string(c.join("aof/6.2.14/single-preamble.expected.jsonl")).unwrap();
+        let mut per_db: std::collections::BTreeMap<String, u64> = Default::default();
+        for l in truth.lines() {
+            let j: serde_json::Value = serde_json::from_str(l).unwrap();
+            *per_db.entry(j["db"].to_string()).or_default() += 1;
+        }
+        let b = &got["appendonly62-20250120-020000.aof.gz"];
+        let keys: std::collections::BTreeMap<String, u64> = b["keys"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(keys, per_db, "{b}");
+    }
     if c.is_some() {
         assert!(got["valkey-20250120-020000.rdb.gz"]["writer"]
             .as_str()

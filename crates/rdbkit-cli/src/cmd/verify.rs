@@ -23,11 +23,11 @@ pub struct Args {
     /// (`26h`, `2d`, `90m`). Save time: RDB `ctime`, else the date in the name, else mtime.
     #[arg(long, value_name = "DURATION", value_parser = policy::parse_duration)]
     pub max_age: Option<i64>,
-    /// Fail when the newest backup (of each series) holds fewer keys than N (RDB backups).
+    /// Fail when the newest backup (of each series) holds fewer keys than N (AOFs: counted by replaying them).
     #[arg(long, value_name = "N")]
     pub min_keys: Option<u64>,
     /// Fail when the newest backup lost more than this share of the keys of the one before it
-    /// (`20%`; RDB backups, by save time).
+    /// (`20%`; the order is by save time).
     #[arg(long, value_name = "PERCENT", value_parser = policy::parse_percent)]
     pub max_shrink: Option<f64>,
     /// Fail when the newest backup has no key in db N (repeatable).

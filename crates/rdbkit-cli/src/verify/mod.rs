@@ -102,6 +102,8 @@ pub struct Outcome {
     pub expires: u64,
     /// Commands in the AOF's RESP part(s).
     pub commands: Option<u64>,
+    /// An AOF's keys were counted by replaying it (RDB part + commands) into the data model.
+    pub keys_replayed: bool,
     pub checksum: Option<String>,
     pub notes: Vec<String>,
     pub damage: Option<Damage>,
@@ -123,6 +125,7 @@ impl Outcome {
             keys: BTreeMap::new(),
             expires: 0,
             commands: None,
+            keys_replayed: false,
             checksum: None,
             notes: Vec::new(),
             damage: None,
@@ -138,10 +141,10 @@ impl Outcome {
         self.keys.values().sum()
     }
 
-    /// Key counts describe the whole data set only for an RDB: an AOF's commands are not
-    /// replayed, so its count is the RDB part's alone.
+    /// Key counts describe the whole data set: an RDB, or an AOF replayed. (When an AOF
+    /// can't be replayed, its count is the RDB part's alone.)
     pub fn keys_exact(&self) -> bool {
-        self.kind == Some(Kind::Rdb)
+        self.kind == Some(Kind::Rdb) || self.keys_replayed
     }
 
     /// The save time: the aux `ctime`, else the date in the name, else the mtime.

@@ -259,7 +259,7 @@ pub fn check(
                 Some(_) => {}
             }
         }
-        // Key policies: exact counts only (RDB backups).
+        // Key policies: exact counts only (RDBs, and AOFs that could be replayed).
         let counted: Vec<&Outcome> = valid.iter().copied().filter(|o| o.keys_exact()).collect();
         let targets: Vec<(usize, &Outcome)> = if p.all {
             counted.iter().copied().enumerate().collect()

@@ -61,7 +61,7 @@ pub fn render(outcomes: &[Outcome], duration: f64, last_success: f64, exit_code:
     family(
         &mut o,
         "rdbkit_backup_keys",
-        "Keys per database in the backup (for an AOF: in its RDB part only).",
+        "Keys per database in the backup (an AOF is replayed to count them).",
     );
     for x in outcomes.iter().filter(|x| x.valid()) {
         for (db, n) in &x.keys {

@@ -31,7 +31,9 @@ fn keys_text(o: &Outcome) -> String {
     if !per_db.is_empty() {
         s.push_str(&format!(" ({})", per_db.join(", ")));
     }
-    if !o.keys_exact() {
+    if o.keys_replayed {
+        s.push_str(" after replaying the commands");
+    } else if !o.keys_exact() {
         s.push_str(" in the RDB part");
     }
     s
@@ -181,9 +183,10 @@ fn backup_json(x: &Outcome, o: &mut Vec<u8>) {
     }
     o.extend_from_slice(
         format!(
-            "}},\"total_keys\":{},\"keys_exact\":{},\"expires\":{},\"commands\":",
+            "}},\"total_keys\":{},\"keys_exact\":{},\"keys_replayed\":{},\"expires\":{},\"commands\":",
             x.total_keys(),
             x.keys_exact(),
+            x.keys_replayed,
             x.expires
         )
         .as_bytes(),
