@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Fail when the newest valid backup of a series was saved longer ago than this
-    /// (`26h`, `2d`, `90m`). Save time: RDB `ctime`, else the date in the name, else mtime.
+    /// (`26h`, `2d`, `90m`). Save time: an RDB's `ctime`, else the date in the name, else mtime.
     #[arg(long, value_name = "DURATION", value_parser = policy::parse_duration)]
     pub max_age: Option<i64>,
     /// Fail when the newest backup (of each series) holds fewer keys than N (AOFs: counted by replaying them).

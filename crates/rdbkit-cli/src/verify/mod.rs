@@ -147,12 +147,18 @@ impl Outcome {
         self.kind == Some(Kind::Rdb) || self.keys_replayed
     }
 
-    /// The save time: the aux `ctime`, else the date in the name, else the mtime.
+    /// The save time. An RDB: its aux `ctime`, else the date in the name, else the mtime. An
+    /// AOF: the date in the name, else the mtime, else the `ctime` of its RDB part (that is
+    /// the last rewrite: the commands after it are newer).
     pub fn save_time(&self) -> Option<(i64, TimeSource)> {
-        self.ctime
-            .map(|t| (t, TimeSource::Ctime))
-            .or(self.backup.name_time.map(|t| (t, TimeSource::Name)))
-            .or(self.backup.mtime.map(|t| (t, TimeSource::Mtime)))
+        let ctime = self.ctime.map(|t| (t, TimeSource::Ctime));
+        let name = self.backup.name_time.map(|t| (t, TimeSource::Name));
+        let mtime = self.backup.mtime.map(|t| (t, TimeSource::Mtime));
+        if self.kind == Some(Kind::Rdb) {
+            ctime.or(name).or(mtime)
+        } else {
+            name.or(mtime).or(ctime)
+        }
     }
 }
 

@@ -79,7 +79,7 @@ pub fn render(outcomes: &[Outcome], duration: f64, last_success: f64, exit_code:
     family(
         &mut o,
         "rdbkit_backup_save_timestamp_seconds",
-        "When the backup's data was saved: the RDB ctime aux field, else the date in the file name, else the file mtime.",
+        "When the backup's data was saved: an RDB's ctime aux field, else the date in the file name, else the file mtime (AOF: name, mtime, then ctime).",
     );
     for x in outcomes {
         if let Some((t, _)) = x.save_time() {
