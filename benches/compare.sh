@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed comparison of rdbkit with the tools people use today (issue 5).
 #
-#   benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump] [--gen-only]
+#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump] [--gen-only]
 #
 # On a fresh Debian machine it installs redis-server/redis-tools if missing, builds rdbkit
 # (release), generates inputs with a real redis-server on 127.0.0.1 (a free port, a temp dir),
@@ -354,14 +354,17 @@ printf '%-16s %-22s %9s %9s %11s %10s %8s\n' input tool seconds MB/s keys/s 'pea
 row() { # input tool usec bytes keys rss_kib ratio
   awk -v input="$1" -v tool="$2" -v us="$3" -v bytes="$4" -v keys="$5" -v rss="$6" -v ratio="$7" 'BEGIN {
     s = us / 1e6; if (s <= 0) s = 1e-6
-    ks = (keys == "-") ? "-" : sprintf("%.2fM", keys / s / 1e6)
+    if (keys == "-") ks = "-"
+    else if (keys / s >= 1e6) ks = sprintf("%.2fM", keys / s / 1e6)
+    else if (keys / s >= 1e3) ks = sprintf("%.1fk", keys / s / 1e3)
+    else ks = sprintf("%.0f", keys / s)
     printf "%-16s %-22s %9.3f %9.0f %11s %7.0f MiB %8s\n", input, tool, s, bytes / s / 1e6, ks, rss / 1024, ratio
   }' >>"$ROWS"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 size() { du -sb "$1" | cut -f1; }
 
-for f in small mixed big; do
+for f in ${FILES:-small mixed big}; do
   [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || break
   file=$DATA/$f.rdb; bytes=$(size "$file")
   cat "$file" >/dev/null
@@ -376,6 +379,9 @@ for f in small mixed big; do
     run_b() { server_load "$file"; }
     pair
     row "$f.rdb" "redis-server load" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$MED_A")"
+    # The mapped file's pages count in the RSS above; through a pipe only the heap remains.
+    read -r us rss < <(run_once sh -c "exec \"\$0\" check -q - < \"\$1\"" "$RDBKIT" "$file")
+    row "$f.rdb" "rdbkit check - (pipe)" "$us" "$bytes" "$keys" "$rss" -
   fi
   if [ "$ONLY" != rdb ]; then
     run_a() { run_once "$RDBKIT" dump --format jsonl "$file"; }
@@ -402,5 +408,6 @@ fi
 
 echo
 echo "rdbkit compare ($SCALE scale, median of $RUNS, page cache warm) on $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "ratio = the other tool's time / rdbkit's (higher is better for rdbkit); for dump: rdbkit's time / cat's"
+echo "ratio = the other tool's time / rdbkit's (higher is better for rdbkit); for dump: rdbkit's time / cat's;"
+echo "rdbkit's peak RSS includes the page-cache pages of the memory-mapped input; the pipe row (one run) shows its heap."
 cat "$ROWS"
