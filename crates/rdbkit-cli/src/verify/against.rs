@@ -388,6 +388,20 @@ pub fn compare(
     sample: Option<usize>,
     allow_remote: bool,
 ) -> Result<Diff, String> {
+    if let Ok(i) = crate::input::open(backup) {
+        let aof_name = backup
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .contains(".aof");
+        if !i.is_rdb() || aof_name {
+            return Err(format!(
+                "{}: --against compares an RDB backup; this is an AOF ({}): restore it, then \
+                 compare the server with an RDB it saves, or use `rdbkit diff`",
+                backup.display(),
+                i.kind.name()
+            ));
+        }
+    }
     let (mut con, db) = connect(url, allow_remote)?;
     let db_u = u64::try_from(db).map_err(|_| format!("bad db {db} in {url:?}"))?;
     let seed = now_ms() as u64;

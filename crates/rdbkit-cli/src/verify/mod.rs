@@ -278,35 +278,34 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Backup>, Vec<PathProblem>) {
     (out, problems)
 }
 
-/// Progress on stderr, only when it is a terminal (never in cron's mail).
+/// A progress bar on stderr, only when it is a terminal (never in cron's mail).
 struct Progress {
-    total: usize,
-    done: AtomicUsize,
-    on: bool,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
     fn new(total: usize, quiet: bool) -> Progress {
-        Progress {
-            total,
-            done: AtomicUsize::new(0),
-            on: !quiet && total > 1 && std::io::stderr().is_terminal(),
-        }
+        let on = !quiet && total > 1 && std::io::stderr().is_terminal();
+        let bar = on.then(|| {
+            let b = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {wide_bar} {pos}/{len} backups {msg}",
+            ) {
+                b.set_style(style);
+            }
+            b
+        });
+        Progress { bar }
     }
     fn tick(&self, name: &str) {
-        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.on {
-            let width = 30;
-            let filled = width * n / self.total.max(1);
-            eprint!(
-                "\r\x1b[2K[{}{}] {n}/{} {name}",
-                "#".repeat(filled),
-                "-".repeat(width - filled),
-                self.total
-            );
-            if n == self.total {
-                eprintln!();
-            }
+        if let Some(b) = &self.bar {
+            b.set_message(name.to_string());
+            b.inc(1);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
         }
     }
 }
@@ -337,6 +336,7 @@ pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> 
             });
         }
     });
+    progress.finish();
     slots
         .into_iter()
         .zip(backups)
