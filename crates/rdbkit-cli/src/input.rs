@@ -10,6 +10,7 @@
 //! | first non-`#` line `file ...`    | manifest                               |
 //! | `*` or `#`                       | AOF (RESP)                             |
 //! | a directory                      | AOF directory (its manifest)           |
+//! | anything else                    | RDB (the decoder reports what is wrong)|
 //!
 //! API for subcommands: [`open`] → [`Input`]; then either [`Input::with_rdb`] (streaming RDB
 //! records through `&mut dyn RecordSource`: mmap for files, `io::Read` for stdin/gzip) or
@@ -92,18 +93,6 @@ fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-fn unknown(name: &str, head: &[u8]) -> InputError {
-    let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    if head.is_empty() {
-        InputError(format!("{name}: empty input"))
-    } else {
-        InputError(format!(
-            "{name}: not an RDB, AOF, manifest or gzip file (first bytes: {})",
-            shown.join(" ")
-        ))
-    }
-}
-
 /// Opens `path` (`-` = stdin) and finds its kind from the content.
 pub fn open(path: &Path) -> Result<Input, InputError> {
     let name = path.display().to_string();
@@ -128,7 +117,8 @@ pub fn open(path: &Path) -> Result<Input, InputError> {
         let gz = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, f));
         return open_stream(name, Box::new(gz), true);
     }
-    let kind = kind_of(&head).ok_or_else(|| unknown(&name, &head))?;
+    // Unknown content is read as an RDB: the decoder names what is wrong and where.
+    let kind = kind_of(&head).unwrap_or(Kind::Rdb);
     Ok(Input {
         name,
         kind,
@@ -145,7 +135,7 @@ fn open_stream(name: String, mut r: Box<dyn Read>, gzip: bool) -> Result<Input, 
         let gz = flate2::read::MultiGzDecoder::new(chained);
         return open_stream(name, Box::new(gz), true);
     }
-    let kind = kind_of(&head).ok_or_else(|| unknown(&name, &head))?;
+    let kind = kind_of(&head).unwrap_or(Kind::Rdb);
     if kind == Kind::Manifest {
         return Err(InputError(format!(
             "{name}: a manifest names files beside it: give its path, not a stream"

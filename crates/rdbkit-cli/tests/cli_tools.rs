@@ -552,10 +552,22 @@ fn unknown_input_is_one_clear_line() {
     let f = dir.join("x.rdb");
     std::fs::write(&f, b"hello world").unwrap();
     let o = run_rdbkit(["keys".as_ref(), f.as_os_str()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("not an RDB, AOF, manifest or gzip file"), "{e}");
+    assert!(e.contains("bad magic") && e.contains("x.rdb"), "{e}");
     assert_eq!(e.lines().count(), 1);
+    // An AOF given to dump: exit 1, pointing to `aof dump`.
+    let aof = repo().join("testdata/aof/appendonlydir");
+    let o = run_rdbkit(["dump".as_ref(), aof.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rdbkit aof dump"));
+    // dump reads gzip'd input too.
+    let raw = std::fs::read(sample()).unwrap();
+    let gz = dir.join("s.rdb.gz");
+    std::fs::write(&gz, gzip(&raw)).unwrap();
+    let a = ok(&run_rdbkit(["dump".as_ref(), gz.as_os_str()]));
+    let b = ok(&run_rdbkit(["dump".as_ref(), sample().as_os_str()]));
+    assert_eq!(a, b);
     // A damaged RDB: exit 2, the error names the offset and key.
     let Some(c) = corpus() else { return };
     let bad = c.join("rdb/7.0.15/corrupt/bad_length_prefix.rdb");

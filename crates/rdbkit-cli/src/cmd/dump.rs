@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::{Options, RdbFile, RdbReader, Record, RecordSource, Scratch};
+use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
 
 use crate::jsonl;
 
@@ -47,12 +47,12 @@ pub struct Args {
     /// --format resp: at most this many elements per command.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_command_items: usize,
-    /// The RDB file, or `-` for standard input.
+    /// The RDB file (also gzip'd), or `-` for standard input.
     pub file: PathBuf,
 }
 
 enum Fail {
-    Open(io::Error),
+    Open(String),
     Rdb(rdbkit_rdb::Error),
     Write(io::Error),
 }
@@ -78,24 +78,20 @@ pub fn run(args: Args) -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let r = if args.file.as_os_str() == "-" {
-        let stdin = io::stdin();
-        let mut p = RdbReader::new(stdin.lock(), opts).enterprise_opcodes(args.enterprise);
-        dump(&mut p, &mut out, args.deep, &how)
-    } else {
-        match RdbFile::open(&args.file) {
-            Err(e) => Err(Fail::Open(e)),
-            Ok(f) => {
-                let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
-                dump(&mut p, &mut out, args.deep, &how)
-            }
-        }
+    // Any input: a path or `-`, gzip'd or not, the kind found from the content.
+    let r = match crate::input::open(&args.file) {
+        Err(e) => Err(Fail::Open(e.to_string())),
+        Ok(inp) => inp
+            .with_rdb(opts, args.enterprise, |src| {
+                dump(src, &mut out, args.deep, &how)
+            })
+            .unwrap_or_else(|e| Err(Fail::Open(format!("{e} (for AOFs: rdbkit aof dump)")))),
     };
     let flushed = out.flush();
     let name = args.file.display();
     match (r, flushed) {
         (Err(Fail::Open(e)), _) => {
-            eprintln!("rdbkit: {name}: {e}");
+            eprintln!("rdbkit: {e}");
             ExitCode::from(1)
         }
         (Err(Fail::Write(e)), _) | (Ok(()), Err(e)) => {
@@ -123,20 +119,22 @@ struct How<'f> {
 
 /// Pulls records from `src` and writes the keys.
 fn dump(
-    src: &mut impl RecordSource,
+    src: &mut (impl RecordSource + ?Sized),
     out: &mut impl Write,
     deep: bool,
     how: &How<'_>,
 ) -> Result<(), Fail> {
     if let Format::Resp = how.format {
         use crate::resp_out::{dump_resp, DumpFail};
-        let (_, skipped) = dump_resp(src, how.filter, out, how.max_bytes, how.max_items)
-            .map_err(|e| match e {
+        let (_, skipped) =
+            dump_resp(src, how.filter, out, how.max_bytes, how.max_items).map_err(|e| match e {
                 DumpFail::Rdb(e) => Fail::Rdb(e),
                 DumpFail::Write(e) => Fail::Write(e),
             })?;
         if skipped > 0 {
-            eprintln!("rdbkit: {skipped} module key(s) skipped: RESP cannot recreate module values");
+            eprintln!(
+                "rdbkit: {skipped} module key(s) skipped: RESP cannot recreate module values"
+            );
         }
         return Ok(());
     }
@@ -145,7 +143,10 @@ fn dump(
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(Fail::Rdb)? {
             let size = Some(k.end - k.offset);
-            if !how.filter.accepts(k.db, k.key, k.value.ty.family(), k.expire_ms, size) {
+            if !how
+                .filter
+                .accepts(k.db, k.key, k.value.ty.family(), k.expire_ms, size)
+            {
                 continue;
             }
             line.clear();
