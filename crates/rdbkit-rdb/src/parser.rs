@@ -1002,19 +1002,33 @@ impl<'a> RdbParser<'a> {
             return None;
         }
         let body = data.get(at + 1..)?;
-        let mut c = Cursor::new(body, at as u64 + 1);
-        let RdbString::Raw(key) = read_string(&mut c, "key").ok()? else {
-            return None;
+        // Keys and values under 64 bytes (one length byte) inline; others through read_string.
+        let (key, kend) = match short_raw(body, 0) {
+            Some(k) => k,
+            None => {
+                let mut c = Cursor::new(body, at as u64 + 1);
+                let RdbString::Raw(key) = read_string(&mut c, "key").ok()? else {
+                    return None;
+                };
+                (key, c.pos())
+            }
         };
-        let vstart = c.pos();
-        let voff = c.offset();
-        if let RdbString::Lzf { .. } = read_string(&mut c, "string value").ok()? {
-            return None;
-        }
-        let vdata = body.get(vstart..c.pos())?;
-        let end = c.offset();
+        let vstart = kend;
+        let vend = match short_raw(body, vstart) {
+            Some((_, e)) => e,
+            None => {
+                let mut c = Cursor::new(body.get(vstart..)?, 0);
+                if let RdbString::Lzf { .. } = read_string(&mut c, "string value").ok()? {
+                    return None;
+                }
+                vstart + c.pos()
+            }
+        };
+        let voff = (at + 1 + vstart) as u64;
+        let vdata = body.get(vstart..vend)?;
+        let end = (at + 1 + vend) as u64;
         self.core.unit_at = at as u64;
-        self.pos = at + 1 + c.pos();
+        self.pos = at + 1 + vend;
         let attrs = std::mem::take(&mut self.core.attrs);
         Some(KeyRecord {
             db: self.core.db.unwrap_or(0),
@@ -1033,6 +1047,17 @@ impl<'a> RdbParser<'a> {
             end,
         })
     }
+}
+
+/// A raw string with a 6-bit length at `p`: its bytes and the position after it.
+#[inline(always)]
+fn short_raw(d: &[u8], p: usize) -> Option<(&[u8], usize)> {
+    let n = usize::from(*d.get(p)?);
+    if n >= 0x40 {
+        return None;
+    }
+    let end = p + 1 + n;
+    Some((d.get(p + 1..end)?, end))
 }
 
 #[cfg(test)]
