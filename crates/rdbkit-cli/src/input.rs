@@ -156,6 +156,15 @@ pub fn rdb_error(name: &str, e: &rdbkit_rdb::Error) -> InputError {
 }
 
 impl Input {
+    /// For subcommands with their own file path (mmap): the decompressed/stdin stream when the
+    /// input is one, `None` for a plain path (open it as usual).
+    pub fn into_stream(self) -> Option<Box<dyn Read>> {
+        match self.src {
+            Src::Stream(r) => Some(r),
+            Src::Path(_) => None,
+        }
+    }
+
     pub fn is_rdb(&self) -> bool {
         self.kind == Kind::Rdb
     }

@@ -568,6 +568,11 @@ fn unknown_input_is_one_clear_line() {
     let a = ok(&run_rdbkit(["dump".as_ref(), gz.as_os_str()]));
     let b = ok(&run_rdbkit(["dump".as_ref(), sample().as_os_str()]));
     assert_eq!(a, b);
+    // check too: a gzip'd file and a gzip'd stream.
+    let c = ok(&run_rdbkit(["check".as_ref(), gz.as_os_str()]));
+    assert!(c.contains("RDB looks OK"), "{c}");
+    let c = ok(&with_stdin(&["check", "-"], &gzip(&raw)));
+    assert!(c.contains("RDB looks OK"), "{c}");
     // A damaged RDB: exit 2, the error names the offset and key.
     let Some(c) = corpus() else { return };
     let bad = c.join("rdb/7.0.15/corrupt/bad_length_prefix.rdb");

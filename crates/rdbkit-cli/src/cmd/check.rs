@@ -50,8 +50,16 @@ pub fn run(args: Args) -> ExitCode {
     };
     let name = args.file.display().to_string();
     let mut sum = Summary::default();
-    let (r, header, total) = if args.file.as_os_str() == "-" {
-        let mut p = RdbReader::new(io::stdin().lock(), opts).enterprise_opcodes(args.enterprise);
+    // stdin and gzip'd input (content-detected) stream; plain files are mapped.
+    let stream = match crate::input::open(&args.file) {
+        Ok(inp) => inp.into_stream(),
+        Err(e) => {
+            eprintln!("rdbkit: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (r, header, total) = if let Some(stream) = stream {
+        let mut p = RdbReader::new(stream, opts).enterprise_opcodes(args.enterprise);
         let r = scan(&mut p, &mut sum);
         (r, p.header(), None)
     } else {

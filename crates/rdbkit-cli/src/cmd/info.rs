@@ -345,7 +345,7 @@ fn render_text(r: &serde_json::Map<String, Json>, dbs: &BTreeMap<u64, Db>) -> St
     }
     let _ = writeln!(
         s,
-        "keys:        {} (expired at {})",
+        "keys:        {} (expired = expiry at or before {})",
         str_of("keys"),
         str_of("now")
     );
