@@ -927,7 +927,7 @@ impl Replayer {
                             let before = s.entries.len();
                             s.entries.retain(|(e, _)| *e != id);
                             if s.entries.len() < before {
-                                s.length -= 1;
+                                s.length = s.length.saturating_sub(1);
                                 if s.max_deleted_id.is_none_or(|m| m < id) {
                                     s.max_deleted_id = Some(id);
                                 }
