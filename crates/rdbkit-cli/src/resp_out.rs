@@ -364,13 +364,15 @@ pub enum DumpFail {
 
 /// `rdbkit dump --format resp`: the restore commands of every key `filter` accepts, streaming
 /// (one key decoded at a time). Returns how many keys were written and how many module keys
-/// were skipped.
+/// were skipped. Function libraries are loaded (`FUNCTION LOAD REPLACE`) unless `functions`
+/// is false; key filters do not apply to them.
 pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
     src: &mut S,
     filter: &crate::filter::Filter,
     out: &mut dyn Write,
     max_bytes: usize,
     max_items: usize,
+    functions: bool,
 ) -> Result<(u64, u64), DumpFail> {
     let mut w = RespWriter::new(out, max_bytes, max_items);
     let mut scratch = rdbkit_rdb::Scratch::new();
@@ -386,7 +388,7 @@ pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
                 w.key(k.db, k.key, &m).map_err(DumpFail::Write)?;
                 keys += 1;
             }
-            rdbkit_rdb::Record::Function { code } => {
+            rdbkit_rdb::Record::Function { code } if functions => {
                 w.function(&code).map_err(DumpFail::Write)?;
             }
             _ => {}

@@ -277,6 +277,17 @@ fn dump_filters_and_resp_commands() {
     assert_eq!(names["SELECT"], 3);
     assert_eq!(names["PEXPIREAT"], 6);
     assert_eq!(names["FUNCTION"], 1);
+    let o = ok(&run_rdbkit([
+        "dump",
+        "--format",
+        "resp",
+        "--no-functions",
+        "--db",
+        "1",
+        p,
+    ]));
+    assert!(!o.contains("FUNCTION"));
+    assert!(o.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n"), "{o}");
 }
 
 /// Splits RESP output into (command name, encoded length, argc).

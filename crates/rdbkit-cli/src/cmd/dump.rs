@@ -19,7 +19,19 @@ pub enum Format {
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Exit status: 0 the whole file was dumped; 1 the file could not be opened or \
+    after_help = "Examples:
+  rdbkit dump dump.rdb > keys.jsonl
+  rdbkit dump --db 0 --match 'user:*' --skip-expired dump-20250124-020000.rdb.gz
+  rdbkit dump --format resp --db 2 backup.rdb | redis-cli --pipe
+
+--format resp writes, per key, SELECT (when the db changes), DEL (containers), SET (+ APPEND \
+for strings over --max-command-bytes), RPUSH/SADD/ZADD/HSET in batches, HPEXPIREAT for field \
+TTLs, XADD per entry + XSETID + XGROUP CREATE/CREATECONSUMER + XCLAIM ... FORCE JUSTID for the \
+pending entries of streams, PEXPIREAT for key TTLs; and FUNCTION LOAD REPLACE for function \
+libraries (--no-functions to leave them out). Module values cannot be recreated by commands: \
+they are skipped and counted on stderr.
+
+Exit status: 0 the whole file was dumped; 1 the file could not be opened or \
 written out; 2 the file is damaged or unsupported (keys before the damage are printed)."
 )]
 pub struct Args {
@@ -44,6 +56,9 @@ pub struct Args {
     /// a command of its own; a larger string is split into SET + APPEND).
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_command_bytes: usize,
+    /// --format resp: leave out FUNCTION LOAD of the file's function libraries.
+    #[arg(long)]
+    pub no_functions: bool,
     /// --format resp: at most this many elements per command.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_command_items: usize,
@@ -75,6 +90,7 @@ pub fn run(args: Args) -> ExitCode {
         filter: &filter,
         max_bytes: args.max_command_bytes,
         max_items: args.max_command_items,
+        functions: !args.no_functions,
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -115,6 +131,7 @@ struct How<'f> {
     filter: &'f crate::filter::Filter,
     max_bytes: usize,
     max_items: usize,
+    functions: bool,
 }
 
 /// Pulls records from `src` and writes the keys.
@@ -126,11 +143,18 @@ fn dump(
 ) -> Result<(), Fail> {
     if let Format::Resp = how.format {
         use crate::resp_out::{dump_resp, DumpFail};
-        let (_, skipped) =
-            dump_resp(src, how.filter, out, how.max_bytes, how.max_items).map_err(|e| match e {
-                DumpFail::Rdb(e) => Fail::Rdb(e),
-                DumpFail::Write(e) => Fail::Write(e),
-            })?;
+        let (_, skipped) = dump_resp(
+            src,
+            how.filter,
+            out,
+            how.max_bytes,
+            how.max_items,
+            how.functions,
+        )
+        .map_err(|e| match e {
+            DumpFail::Rdb(e) => Fail::Rdb(e),
+            DumpFail::Write(e) => Fail::Write(e),
+        })?;
         if skipped > 0 {
             eprintln!(
                 "rdbkit: {skipped} module key(s) skipped: RESP cannot recreate module values"
