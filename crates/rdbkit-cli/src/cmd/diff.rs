@@ -74,6 +74,11 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.filter.min_size.is_some() {
+        // Sizes are those of one file's encoding; they do not compare across files or AOFs.
+        eprintln!("rdbkit diff: --min-size does not apply to diff (sizes differ by encoding)");
+        return ExitCode::from(2);
+    }
     if args.a.as_os_str() == "-" && args.b.as_os_str() == "-" {
         eprintln!("rdbkit diff: only one side can be standard input");
         return ExitCode::from(2);

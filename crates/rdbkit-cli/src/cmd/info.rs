@@ -25,7 +25,7 @@ commands the replay knows) and the same per-database summary is shown.
 Exit status: 0 success; 1 usage error or the input cannot be opened; 2 the file is damaged or \
 unsupported (what was read before the damage is still shown, with the error).")]
 pub struct Args {
-    /// Judge \"already expired\" at this time: Unix seconds, Unix ms or YYYY-MM-DD[THH:MM:SS]
+    /// Judge "already expired" at this time: Unix seconds, Unix ms or YYYY-MM-DD[THH:MM:SS]
     /// (UTC). Default: now.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
