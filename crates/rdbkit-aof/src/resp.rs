@@ -519,22 +519,27 @@ impl<R: Read> StreamReader<R> {
             self.consumed = 0;
         }
         let old = self.buf.len();
+        // Grow geometrically and fill the whole new region before returning: a caller re-parses
+        // the pending command after each fill, so filling only what one small `read` returned
+        // (a pipe or zcat gives 4 KiB at a time) would make a big command quadratic.
         let grow = STREAM_CHUNK.max(old);
         self.buf.resize(old + grow, 0);
-        let n = loop {
-            match self.inner.read(self.buf.get_mut(old..).unwrap_or(&mut [])) {
-                Ok(n) => break n,
+        let mut filled = old;
+        while filled < self.buf.len() {
+            match self.inner.read(self.buf.get_mut(filled..).unwrap_or(&mut [])) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.buf.truncate(old);
+                    self.buf.truncate(filled);
                     return Err(e);
                 }
             }
-        };
-        self.buf.truncate(old + n);
-        if n == 0 {
-            self.eof = true;
         }
+        self.buf.truncate(filled);
         Ok(())
     }
 
