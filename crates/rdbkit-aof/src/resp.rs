@@ -526,7 +526,10 @@ impl<R: Read> StreamReader<R> {
         self.buf.resize(old + grow, 0);
         let mut filled = old;
         while filled < self.buf.len() {
-            match self.inner.read(self.buf.get_mut(filled..).unwrap_or(&mut [])) {
+            match self
+                .inner
+                .read(self.buf.get_mut(filled..).unwrap_or(&mut []))
+            {
                 Ok(0) => {
                     self.eof = true;
                     break;

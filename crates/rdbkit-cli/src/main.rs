@@ -15,7 +15,11 @@ mod resp_out;
 mod verify;
 
 #[derive(Parser)]
-#[command(name = "rdbkit", version, about = "Check, dump and repair Redis/Valkey RDB and AOF files")]
+#[command(
+    name = "rdbkit",
+    version,
+    about = "Check, dump and repair Redis/Valkey RDB and AOF files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,6 +79,8 @@ fn main() -> ExitCode {
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
         Command::Aof(c) => cmd::aof::run(c),
-        Command::RedisCheckAof { args } => cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
+        Command::RedisCheckAof { args } => {
+            cmd::aof::drop_in(&OsString::from("redis-check-aof"), args)
+        }
     }
 }

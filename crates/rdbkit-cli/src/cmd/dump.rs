@@ -18,8 +18,7 @@ pub enum Format {
 }
 
 #[derive(clap::Args)]
-#[command(
-    after_help = "Examples:
+#[command(after_help = "Examples:
   rdbkit dump dump.rdb > keys.jsonl
   rdbkit dump --db 0 --match 'user:*' --skip-expired dump-20250124-020000.rdb.gz
   rdbkit dump --format resp --db 2 backup.rdb | redis-cli --pipe
@@ -32,8 +31,7 @@ libraries (--no-functions to leave them out). Module values cannot be recreated 
 they are skipped and counted on stderr.
 
 Exit status: 0 the whole file was dumped; 1 the file could not be opened or \
-written out; 2 the file is damaged or unsupported (keys before the damage are printed)."
-)]
+written out; 2 the file is damaged or unsupported (keys before the damage are printed).")]
 pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
