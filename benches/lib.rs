@@ -7,7 +7,7 @@
 use rdbkit_rdb::entry::Entry;
 use rdbkit_rdb::length::encode_len;
 use rdbkit_rdb::stream::node::{encode_node, StreamId};
-use rdbkit_rdb::{crc64, intset, listpack, lzf};
+use rdbkit_rdb::{crc64, intset, listpack};
 
 /// A small deterministic generator (xorshift64*), so inputs are the same on every run.
 pub struct Rng(u64);
@@ -62,38 +62,7 @@ pub fn json_lines(rng: &mut Rng, n: usize) -> Vec<u8> {
     out
 }
 
-/// Saves a string the way `rdbSaveRawString` does: small canonical integers as INT8/16/32,
-/// strings over 20 bytes LZF-compressed when `compress` and it pays, otherwise raw.
-pub fn encode_string(s: &[u8], compress: bool, out: &mut Vec<u8>) {
-    if s.len() <= 11 {
-        if let Some(v) = rdbkit_rdb::entry::parse_canonical_i64(s) {
-            if let Ok(b) = i8::try_from(v) {
-                out.push(0xc0);
-                out.push(b as u8);
-                return;
-            } else if let Ok(h) = i16::try_from(v) {
-                out.push(0xc1);
-                out.extend_from_slice(&h.to_le_bytes());
-                return;
-            } else if let Ok(w) = i32::try_from(v) {
-                out.push(0xc2);
-                out.extend_from_slice(&w.to_le_bytes());
-                return;
-            }
-        }
-    }
-    if compress && s.len() > 20 {
-        if let Some(c) = lzf::compress(s) {
-            out.push(0xc3);
-            encode_len(c.len() as u64, out);
-            encode_len(s.len() as u64, out);
-            out.extend_from_slice(&c);
-            return;
-        }
-    }
-    encode_len(s.len() as u64, out);
-    out.extend_from_slice(s);
-}
+pub use rdbkit_rdb::string::encode as encode_string;
 
 /// RDB type bytes used below (Redis 7.0, RDB version 10).
 pub mod ty {

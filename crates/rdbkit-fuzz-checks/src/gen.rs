@@ -3,9 +3,9 @@
 //! It writes what Redis 7.x writes for the same data (the encodings Redis would pick are not
 //! enforced: a small set may be written as a hash table).
 
-use rdbkit_rdb::entry::parse_canonical_i64;
 use rdbkit_rdb::length::encode_len;
-use rdbkit_rdb::{crc64, intset, listpack, lzf};
+pub use rdbkit_rdb::string::{encode as write_string, encode_blob as write_blob};
+use rdbkit_rdb::{crc64, intset, listpack};
 
 use crate::rdb::Ev;
 
@@ -49,54 +49,6 @@ pub struct GenFile {
     pub keys: Vec<GenKey>,
     /// LZF-compress strings and quicklist nodes where that saves space (`rdbcompression yes`).
     pub compress: bool,
-}
-
-/// `rdbSaveRawString`: integer encoding for canonical numbers that fit 32 bits, LZF for longer
-/// compressible strings when enabled, else raw.
-pub fn write_string(s: &[u8], compress: bool, out: &mut Vec<u8>) {
-    if s.len() <= 11 {
-        if let Some(i) = parse_canonical_i64(s) {
-            if let Ok(x) = i8::try_from(i) {
-                out.push(0xc0);
-                out.push(x as u8);
-                return;
-            } else if let Ok(x) = i16::try_from(i) {
-                out.push(0xc1);
-                out.extend_from_slice(&x.to_le_bytes());
-                return;
-            } else if let Ok(x) = i32::try_from(i) {
-                out.push(0xc2);
-                out.extend_from_slice(&x.to_le_bytes());
-                return;
-            }
-        }
-    }
-    if compress && s.len() > 20 {
-        if let Some(c) = lzf::compress(s) {
-            out.push(0xc3);
-            encode_len(c.len() as u64, out);
-            encode_len(s.len() as u64, out);
-            out.extend_from_slice(&c);
-            return;
-        }
-    }
-    encode_len(s.len() as u64, out);
-    out.extend_from_slice(s);
-}
-
-/// A blob (listpack, intset) is always a string; Redis LZF-compresses it like any other.
-fn write_blob(b: &[u8], compress: bool, out: &mut Vec<u8>) {
-    if compress && b.len() > 20 {
-        if let Some(c) = lzf::compress(b) {
-            out.push(0xc3);
-            encode_len(c.len() as u64, out);
-            encode_len(b.len() as u64, out);
-            out.extend_from_slice(&c);
-            return;
-        }
-    }
-    encode_len(b.len() as u64, out);
-    out.extend_from_slice(b);
 }
 
 fn score_text(s: f64) -> Vec<u8> {
