@@ -67,8 +67,11 @@ done
 
 echo "== fuzz: summary"
 for s in "${summary[@]}"; do echo "  $s"; done
+passed=$(( ${#targets[@]} - ${#failed[@]} ))
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz/ci.sh: FAILED: ${failed[*]}" >&2
+  echo "fuzz: $passed passed, ${#failed[@]} failed"
   exit 1
 fi
 echo "fuzz/ci.sh: all ${#targets[@]} targets ran ${dur}s each without a finding"
+echo "fuzz: $passed passed, 0 failed"
