@@ -110,37 +110,53 @@ pub fn json_bytes(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
-/// `s` (valid UTF-8) as a JSON string.
+/// `s` (valid UTF-8) as a JSON string. Copies runs of plain bytes at once; only `"`, `\\` and
+/// control characters are escaped.
 pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for &c in s {
+    let mut run = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(s.get(run..i).unwrap_or_default());
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            c if c < 0x20 || c == 0x7f => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
-            c => out.push(c),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 15)],
+            ]),
         }
+        run = i + 1;
     }
+    out.extend_from_slice(s.get(run..).unwrap_or_default());
     out.push(b'"');
 }
 
 /// Standard base64 with padding.
 pub fn base64(out: &mut Vec<u8>, b: &[u8]) {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let sym = |i: u32| T.get((i & 63) as usize).copied().unwrap_or(b'=');
     for chunk in b.chunks(3) {
-        let n = chunk.len();
-        let v = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
-        out.push(sym(v >> 18));
-        out.push(sym(v >> 12));
-        out.push(if n > 1 { sym(v >> 6) } else { b'=' });
-        out.push(if n > 2 { sym(v) } else { b'=' });
+        let n = match *chunk {
+            [a, b, c] => (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c),
+            [a, b] => (u32::from(a) << 16) | (u32::from(b) << 8),
+            [a] => u32::from(a) << 16,
+            _ => 0,
+        };
+        let sym = |shift: u32| T[((n >> shift) & 63) as usize];
+        out.push(sym(18));
+        out.push(sym(12));
+        out.push(if chunk.len() > 1 { sym(6) } else { b'=' });
+        out.push(if chunk.len() > 2 { sym(0) } else { b'=' });
     }
 }
 

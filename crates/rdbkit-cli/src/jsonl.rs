@@ -32,66 +32,8 @@ use rdbkit_rdb::{
     StreamMeta, Type, VisitResult, Visitor,
 };
 
-/// Appends `b` as a JSON string when it is UTF-8, else as `{"base64":"..."}`.
-pub fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    match std::str::from_utf8(b) {
-        Ok(s) => write_str(out, s),
-        Err(_) => {
-            out.extend_from_slice(b"{\"base64\":\"");
-            write_base64(out, b);
-            out.extend_from_slice(b"\"}");
-        }
-    }
-}
-
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        if c >= 0x20 && c != b'"' && c != b'\\' {
-            continue;
-        }
-        out.extend_from_slice(&bytes[run..i]);
-        match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(c >> 4)],
-                HEX[usize::from(c & 15)],
-            ]),
-        }
-        run = i + 1;
-    }
-    out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-pub fn write_base64(out: &mut Vec<u8>, b: &[u8]) {
-    for chunk in b.chunks(3) {
-        let n = match *chunk {
-            [a, b, c] => (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c),
-            [a, b] => (u32::from(a) << 16) | (u32::from(b) << 8),
-            [a] => u32::from(a) << 16,
-            _ => 0,
-        };
-        let idx = |s: u32| B64[((n >> s) & 63) as usize];
-        out.push(idx(18));
-        out.push(idx(12));
-        out.push(if chunk.len() > 1 { idx(6) } else { b'=' });
-        out.push(if chunk.len() > 2 { idx(0) } else { b'=' });
-    }
-}
+// The byte-string rules are shared with `rdbkit aof dump`: one implementation, in rdbkit-aof.
+pub use rdbkit_aof::dump::json_bytes as write_bytes;
 
 fn write_entry(out: &mut Vec<u8>, e: Entry<'_>) {
     match e {
@@ -496,7 +438,7 @@ mod tests {
         write_bytes(&mut o, b"\xff\x00a");
         assert_eq!(o, b"{\"base64\":\"/wBh\"}");
         o.clear();
-        write_base64(&mut o, b"ab");
+        rdbkit_aof::dump::base64(&mut o, b"ab");
         assert_eq!(o, b"YWI=");
     }
 
