@@ -24,7 +24,13 @@ pub enum Stop {
     /// Parsed to the end or to an error: `diff == 0` is valid, `diff > 0` needs a cut.
     Checked,
     /// Timestamp mode: the first `#TS:` above T is at `offset` in the last file: cut there.
-    TimestampCut { offset: u64 },
+    /// `open_multi`: the cut lands inside the MULTI that starts there. Redis cuts at the
+    /// annotation all the same, so the kept file ends in an open transaction, which the server
+    /// drops on load (and a later plain check reports as `Reached EOF before reading EXEC`).
+    TimestampCut {
+        offset: u64,
+        open_multi: Option<u64>,
+    },
     /// Timestamp mode: that annotation is at offset 0 of its file.
     NothingBeforeTimestamp { offset: u64 },
     /// Timestamp mode: that annotation is in a file that isn't last.
@@ -153,7 +159,10 @@ pub fn check_single(
                         Some(ts) if ts <= opts.to_timestamp => None,
                         Some(_) if offset == 0 => Some(Stop::NothingBeforeTimestamp { offset }),
                         Some(_) if !last_file => Some(Stop::TimestampNotLast { offset }),
-                        Some(_) => Some(Stop::TimestampCut { offset }),
+                        Some(_) => Some(Stop::TimestampCut {
+                            offset,
+                            open_multi: (multi != 0).then_some(ok as u64),
+                        }),
                     };
                     if let Some(stop) = stop {
                         out.stop = stop;
@@ -285,7 +294,7 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
                 ));
                 break;
             }
-            Stop::TimestampCut { offset } => {
+            Stop::TimestampCut { offset, .. } => {
                 out.valid = false;
                 out.fixable = Some((i, offset));
                 break;
@@ -673,7 +682,18 @@ mod tests {
         assert_eq!(
             c.stop,
             Stop::TimestampCut {
-                offset: (8 + SET.len() + 8 + SET.len()) as u64
+                offset: (8 + SET.len() + 8 + SET.len()) as u64,
+                open_multi: None
+            }
+        );
+        // A cut inside a transaction: Redis cuts at the annotation anyway.
+        let in_txn = cat(&[SET, MULTI, SET, b"#TS:30\r\n", SET, EXEC]);
+        let c = check_single(&in_txn, false, true, o(20), &mut line);
+        assert_eq!(
+            c.stop,
+            Stop::TimestampCut {
+                offset: (SET.len() * 2 + MULTI.len()) as u64,
+                open_multi: Some(SET.len() as u64)
             }
         );
         let c = check_single(&d, false, false, o(20), &mut line);

@@ -371,7 +371,7 @@ fn check_one(
             say!(ctx, "Invalid timestamp annotation");
             return Err(Exit(1));
         }
-        Stop::TimestampCut { offset } => {
+        Stop::TimestampCut { offset, .. } => {
             if crate::fix::truncate_path(Path::new(path), offset).is_err() {
                 say!(ctx, "Failed to truncate AOF {path} to timestamp {t}");
                 return Err(Exit(1));

@@ -94,9 +94,14 @@ fn layout_desc(l: &Layout) -> String {
 fn reason_of(c: &check::SingleCheck, path: &str) -> Option<String> {
     match &c.stop {
         Stop::RdbInvalid(e) => Some(format!("RDB part not sane: {e}")),
-        Stop::TimestampCut { offset } => Some(format!(
-            "first #TS annotation past the timestamp at offset {offset}"
-        )),
+        Stop::TimestampCut { offset, open_multi } => Some(match open_multi {
+            None => format!("first #TS annotation past the timestamp at offset {offset}"),
+            Some(m) => format!(
+                "first #TS annotation past the timestamp at offset {offset}, inside the MULTI \
+                 at offset {m}: like redis-check-aof, the cut keeps that open transaction, \
+                 which the server drops on load"
+            ),
+        }),
         Stop::NothingBeforeTimestamp { .. } => Some("nothing before the timestamp".into()),
         Stop::TimestampNotLast { offset } => Some(format!(
             "timestamp cut at offset {offset} is not in the last file"

@@ -10,7 +10,8 @@ use rdbkit_aof::fix;
 use rdbkit_aof::manifest::{self, FileType, Manifest};
 use rdbkit_aof::multipart::{AofFile, Layout, Role};
 use rdbkit_aof::resp::{
-    annotation_timestamp, has_rdb_magic, Item, RespError, SliceReader, StreamError, StreamReader,
+    annotation_timestamp, has_rdb_magic, Item, RespError, RespErrorKind, SliceReader, StreamError,
+    StreamReader,
 };
 
 use crate::rdb::Chunked;
@@ -185,6 +186,16 @@ pub fn resp(data: &[u8]) {
         return; // deep RDB validation refused what the reader's shallow pass accepted
     }
     assert_eq!(c.stop, Stop::Checked);
+    // A transaction error the reader can't see: an EXEC or MULTI whose command is cut short
+    // (the check judges the first argument as soon as it is read, as redis-check-aof does).
+    if let Some(RespErrorKind::UnexpectedExec | RespErrorKind::UnexpectedMulti) =
+        c.error.as_ref().map(|e| &e.kind)
+    {
+        assert!(err
+            .as_ref()
+            .is_some_and(|e| e.offset >= c.error.as_ref().unwrap().offset));
+        return;
+    }
     assert_eq!(c.error, err, "check and reader disagree on the error");
     assert_eq!(
         c.ok_up_to, pos,
@@ -227,9 +238,13 @@ fn check_once(data: &[u8], opts: CheckOptions) {
                 assert!(e.offset <= size, "error offset {e}");
             }
         }
-        Stop::TimestampCut { offset } => {
+        Stop::TimestampCut { offset, open_multi } => {
             assert_eq!(*offset, c.ok_up_to);
             assert!(data[*offset as usize..].starts_with(b"#TS:"));
+            if let Some(m) = open_multi {
+                assert!(*m < *offset);
+                assert!(data[*m as usize..].starts_with(b"*"));
+            }
         }
         Stop::NothingBeforeTimestamp { offset } => assert_eq!(*offset, 0),
         Stop::InvalidTimestampAnnotation { offset } | Stop::TimestampNotLast { offset } => {
@@ -239,8 +254,29 @@ fn check_once(data: &[u8], opts: CheckOptions) {
     if let Some(p) = &c.rdb {
         assert!(p.len as u64 <= c.ok_up_to || !matches!(c.stop, Stop::Checked));
     }
-    // The kept prefix checks valid and keeps every whole command.
-    if matches!(c.stop, Stop::Checked | Stop::TimestampCut { .. }) {
+    // The kept prefix checks valid and keeps every whole command. A timestamp cut inside a
+    // MULTI keeps the open transaction (as redis-check-aof does): the prefix then fails only
+    // for that, back to the MULTI.
+    if let Stop::TimestampCut {
+        offset,
+        open_multi: Some(m),
+    } = c.stop
+    {
+        let prefix = &data[..offset as usize];
+        let mut l2 = 1;
+        let c2 = check_single(prefix, is_rdb(prefix), true, opts, &mut l2);
+        assert_eq!(c2.ok_up_to, m, "{c2:?}");
+        assert!(
+            matches!(
+                c2.error,
+                Some(RespError {
+                    kind: RespErrorKind::EofInMulti,
+                    ..
+                })
+            ),
+            "{c2:?}"
+        );
+    } else if matches!(c.stop, Stop::Checked | Stop::TimestampCut { .. }) {
         let prefix = &data[..c.ok_up_to as usize];
         let mut l2 = 1;
         let c2 = check_single(prefix, is_rdb(prefix), true, opts, &mut l2);
