@@ -43,6 +43,7 @@ pub mod ziplist;
 pub mod zipmap;
 
 // The RDB format proper.
+pub mod array;
 pub mod error;
 pub mod hash;
 pub mod length;
@@ -53,9 +54,11 @@ pub mod reader;
 pub mod source;
 pub mod stream;
 pub mod string;
+pub mod template;
 pub mod value;
 pub mod version;
 
+pub use array::ArrayValue;
 pub use entry::{BlobError, Entry, IntBuf};
 pub use error::{Error, ErrorKind};
 pub use module::{ModuleId, ModuleItem};
@@ -66,5 +69,6 @@ pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader, RecordSour
 pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};
 pub use string::RdbString;
+pub use template::HashTemplates;
 pub use value::{Scratch, VisitResult, Visitor};
 pub use version::{Dialect, Magic, Type};

@@ -12,6 +12,7 @@ use crate::length::{read_count, read_len};
 use crate::module::ModuleId;
 use crate::reader::Cursor;
 use crate::string::{read_string, RdbString};
+use crate::template::{HashTemplates, TemplateFields};
 use crate::value::{self, NoVisitor, Scratch, Visitor, Walk};
 use crate::version::{Dialect, Lookup, Magic, Opcode, Type};
 
@@ -135,6 +136,12 @@ pub enum Record<'r> {
         job: Cow<'r, [u8]>,
         ranges: Vec<(u64, u64)>,
     },
+    /// Redis 8.10 hash template (opcode 242): the field names later template-encoded hashes
+    /// (types 30, 32) refer to by `id`. The parser keeps them and resolves those hashes.
+    HashTemplate {
+        id: u64,
+        fields: &'r TemplateFields,
+    },
     /// Redis Enterprise opcode 107 (RAM_LRU) or 121 (SLOT_NUM), when enabled.
     EnterpriseOpcode {
         opcode: u8,
@@ -156,6 +163,8 @@ pub struct Value<'r> {
     pub dialect: Dialect,
     data: &'r [u8],
     offset: u64,
+    /// The file's hash templates, for the template-encoded hash types.
+    templates: Option<&'r HashTemplates>,
 }
 
 impl<'r> Value<'r> {
@@ -192,7 +201,7 @@ impl<'r> Value<'r> {
         deep: bool,
     ) -> Result<usize> {
         let mut c = self.cursor();
-        value::walk(
+        value::walk_in(
             &mut c,
             self.ty,
             Some(&mut Walk {
@@ -200,6 +209,7 @@ impl<'r> Value<'r> {
                 s: scratch,
                 deep,
             }),
+            self.templates,
         )?;
         Ok(c.pos())
     }
@@ -328,10 +338,15 @@ impl<'r> Value<'r> {
                 "hashtable"
             }
             Type::HashListpackEx | Type::HashListpackExPreGa => "listpackex",
+            // OBJECT ENCODING of Redis 8.10's template hashes.
+            Type::HashTmplLp | Type::HashTmplLpRef => "template-listpack",
+            Type::HashTmplArray | Type::HashTmplArrayRef => "template-array",
             Type::StreamListpacks
             | Type::StreamListpacks2
             | Type::StreamListpacks3
-            | Type::StreamListpacks4 => "stream",
+            | Type::StreamListpacks4
+            | Type::StreamListpacks5 => "stream",
+            Type::Array => "array",
             Type::Module2 | Type::ModulePreGa => "raw",
         }
     }
@@ -384,6 +399,8 @@ pub(crate) enum Unit<'d> {
     FunctionPreGa(RdbString<'d>, RdbString<'d>, RdbString<'d>, u64, u64),
     KeyMeta(u64, &'d [u8]),
     SlotImport(RdbString<'d>, u64, Vec<(u64, u64)>),
+    /// A template read but not yet registered (`apply` moves the fields into the registry).
+    HashTemplate(u64, Option<Box<TemplateFields>>),
     Enterprise(u8, u64),
     Key {
         key: RdbString<'d>,
@@ -418,6 +435,8 @@ pub(crate) struct Core {
     done: bool,
     key_buf: Vec<u8>,
     scratch: Scratch,
+    /// Hash templates (opcode 242) read so far.
+    templates: HashTemplates,
     /// File offset of the current unit, for errors.
     unit_at: u64,
 }
@@ -434,6 +453,7 @@ impl Core {
             done: false,
             key_buf: Vec::new(),
             scratch: Scratch::new(),
+            templates: HashTemplates::new(),
             unit_at: 0,
         }
     }
@@ -474,7 +494,8 @@ impl Core {
                 let key = read_string(c, "key")?;
                 let vstart = c.pos();
                 let voff = c.offset();
-                value::walk::<NoVisitor>(c, t, None).map_err(|e| self.key_error(e, key, key_at))?;
+                value::walk_in::<NoVisitor>(c, t, None, Some(&self.templates))
+                    .map_err(|e| self.key_error(e, key, key_at))?;
                 let data = &c.data()[vstart..c.pos()];
                 let value = Value {
                     ty: t,
@@ -482,6 +503,7 @@ impl Core {
                     dialect: *d,
                     data,
                     offset: voff,
+                    templates: None,
                 };
                 Ok(Unit::Key {
                     key,
@@ -640,6 +662,10 @@ impl Core {
                 }
                 Unit::SlotImport(job, j_at, ranges)
             }
+            Opcode::HashTemplate => {
+                let (id, fields) = crate::template::read_record(c, &self.templates)?;
+                Unit::HashTemplate(id, Some(fields))
+            }
             Opcode::EnterpriseRamLru | Opcode::EnterpriseSlotNum => {
                 if !self.enterprise {
                     let name = if b == 107 { "RAM_LRU" } else { "SLOT_NUM" };
@@ -681,6 +707,10 @@ impl Core {
                 self.done = true;
                 Some(unit)
             }
+            Unit::HashTemplate(id, Some(fields)) => {
+                self.templates.insert(id, fields);
+                Some(Unit::HashTemplate(id, None))
+            }
             other => Some(other),
         }
     }
@@ -697,9 +727,12 @@ impl Core {
                 key,
                 key_at,
                 type_at,
-                value,
+                mut value,
                 end,
             } => {
+                if matches!(value.ty, Type::HashTmplLpRef | Type::HashTmplArrayRef) {
+                    value.templates = Some(&self.templates);
+                }
                 let attrs = std::mem::take(&mut self.attrs);
                 let db = self.db.unwrap_or(0);
                 let key = key
@@ -771,6 +804,10 @@ impl Core {
                 ranges,
             },
             Unit::Enterprise(opcode, value) => Record::EnterpriseOpcode { opcode, value },
+            Unit::HashTemplate(id, _) => Record::HashTemplate {
+                id,
+                fields: self.templates.get(id).unwrap_or_default(),
+            },
             Unit::Eof {
                 offset,
                 trailer,
@@ -1042,6 +1079,7 @@ impl<'a> RdbParser<'a> {
                 dialect,
                 data: vdata,
                 offset: voff,
+                templates: None,
             },
             offset: attrs.first_offset.unwrap_or(at as u64),
             end,

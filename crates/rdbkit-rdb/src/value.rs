@@ -2,6 +2,7 @@
 //! into a [`Visitor`] (zero-copy where the file allows; LZF blobs go through a reused
 //! [`Scratch`]), optionally with Redis's deep sanitization rules.
 
+use crate::array::ArrayValue;
 use crate::entry::{BlobError, Entry};
 use crate::error::{Error, Result};
 use crate::intset::Intset;
@@ -12,10 +13,11 @@ use crate::reader::Cursor;
 use crate::stream::node::StreamId;
 use crate::stream::{GroupMeta, StreamMeta};
 use crate::string::{read_string, RdbString};
+use crate::template::HashTemplates;
 use crate::version::Type;
 use crate::ziplist::Ziplist;
 use crate::zipmap::Zipmap;
-use crate::{hash, quicklist, stream};
+use crate::{array, hash, quicklist, stream, template};
 
 /// Why a visitor refused an item; the walker turns it into an [`Error`] at the current offset.
 pub type VisitResult = std::result::Result<(), String>;
@@ -92,7 +94,22 @@ pub trait Visitor {
     fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
         Ok(())
     }
+    /// One ID of the current group's NACK zone (Redis 8.8 streams, type 27): a group PEL
+    /// entry that was negatively acknowledged and is owned by no consumer. After the
+    /// consumers, before [`stream_group_end`](Self::stream_group_end).
+    fn stream_nacked(&mut self, id: StreamId) -> VisitResult {
+        Ok(())
+    }
     fn stream_group_end(&mut self) -> VisitResult {
+        Ok(())
+    }
+    /// A sparse array (Redis 8.8, type 28) begins: its element count and the last insert
+    /// position (`None` when the array has none).
+    fn array_begin(&mut self, count: u64, insert_idx: Option<u64>) -> VisitResult {
+        Ok(())
+    }
+    /// One array element, in file order.
+    fn array_element(&mut self, idx: u64, value: ArrayValue<'_>) -> VisitResult {
         Ok(())
     }
 }
@@ -212,10 +229,12 @@ where
 }
 
 /// Walks a value of type `t` starting at the cursor. With `w = None` it only finds the end.
-pub(crate) fn walk<V: Visitor + ?Sized>(
+/// `templates`: the hash templates read so far (needed by types 30 and 32).
+pub(crate) fn walk_in<V: Visitor + ?Sized>(
     c: &mut Cursor<'_>,
     t: Type,
     w: Option<&mut Walk<'_, V>>,
+    templates: Option<&HashTemplates>,
 ) -> Result<()> {
     match t {
         Type::String => {
@@ -408,8 +427,14 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         }
         Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
         Type::HashMetadataPreGa | Type::HashMetadata | Type::ValkeyHash2 => hash::walk_fields(c, t, w),
-        Type::StreamListpacks | Type::StreamListpacks2 | Type::StreamListpacks3 | Type::StreamListpacks4 => {
-            stream::walk(c, t.stream_version(), w)
+        Type::StreamListpacks
+        | Type::StreamListpacks2
+        | Type::StreamListpacks3
+        | Type::StreamListpacks4
+        | Type::StreamListpacks5 => stream::walk(c, t.stream_version(), w),
+        Type::Array => array::walk(c, w),
+        Type::HashTmplLp | Type::HashTmplLpRef | Type::HashTmplArray | Type::HashTmplArrayRef => {
+            template::walk(c, t, w, templates)
         }
     }
 }

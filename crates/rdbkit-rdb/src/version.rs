@@ -2,8 +2,9 @@
 //!
 //! The type-byte position of an RDB holds either an opcode (250..255 and friends) or a value
 //! type. Most bytes mean the same in every file that can contain them, but Redis and Valkey
-//! diverged: type 22 is Redis's pre-GA `HASH_METADATA` but Valkey 9's `HASH_2`, and opcode 243
-//! is Redis 8.6's `KEY_META` but Valkey 9's `SLOT_IMPORT`. [`Dialect`] (magic + version) picks
+//! diverged: type 22 is Redis's pre-GA `HASH_METADATA` but Valkey 9's `HASH_2`, opcode 243
+//! is Redis 8.6's `KEY_META` but Valkey 9's `SLOT_IMPORT`, and opcode 242 is Redis 8.10's
+//! `HASH_TEMPLATE` but Valkey 9.2's `UPDATE`. [`Dialect`] (magic + version) picks
 //! the row of the `TYPES` / `OPCODES` tables that applies.
 
 use std::fmt;
@@ -204,6 +205,9 @@ pub enum Opcode {
     KeyMeta,
     /// Valkey 9+: atomic slot migration job.
     SlotImport,
+    /// Redis 8.10+ (RDB 15): one hash template (id, sorted field names) that later
+    /// `HASH_TMPL_*_REF` values point at.
+    HashTemplate,
     /// Redis Enterprise `RAM_LRU` (107): one length.
     EnterpriseRamLru,
     /// Redis Enterprise `SLOT_NUM` (121): one length.
@@ -227,6 +231,9 @@ static OPCODES: &[Row] = &[
     op(244, Only::Valkey, 80, Opcode::SlotInfo),
     op(243, Only::Redis, 13, Opcode::KeyMeta),
     op(243, Only::Valkey, 80, Opcode::SlotImport),
+    op(242, Only::Redis, 15, Opcode::HashTemplate),
+    // Seen only in unmerged forkless-save drafts (an inline RESP command, replication streams
+    // only); no loader source to verify it against.
     unsup(
         242,
         Only::Valkey,
@@ -273,6 +280,18 @@ pub enum Type {
     HashListpackEx,
     /// Redis 26 (8.6): v3 + IDMP trailer.
     StreamListpacks4,
+    /// Redis 27 (8.8): v4 + a NACK zone per consumer group.
+    StreamListpacks5,
+    /// Redis 28 (8.8): sparse array: count, optional insert index, (index, tagged value)s.
+    Array,
+    /// Redis 29 (8.10, DUMP form): inline field names, then a values listpack.
+    HashTmplLp,
+    /// Redis 30 (8.10, RDB form): a values listpack whose first entry is a template id.
+    HashTmplLpRef,
+    /// Redis 31 (8.10, DUMP form): inline field names, then one string per value.
+    HashTmplArray,
+    /// Redis 32 (8.10, RDB form): a template id, then one string per template field.
+    HashTmplArrayRef,
     /// Valkey 22: (field, value, int64 expiry, -1 = none).
     ValkeyHash2,
 }
@@ -287,19 +306,23 @@ impl Type {
             Set | SetIntset | SetListpack => "set",
             ZsetText | Zset2 | ZsetZiplist | ZsetListpack => "zset",
             Hash | HashZipmap | HashZiplist | HashListpack | HashMetadataPreGa
-            | HashListpackExPreGa | HashMetadata | HashListpackEx | ValkeyHash2 => "hash",
-            StreamListpacks | StreamListpacks2 | StreamListpacks3 | StreamListpacks4 => "stream",
+            | HashListpackExPreGa | HashMetadata | HashListpackEx | ValkeyHash2 | HashTmplLp
+            | HashTmplLpRef | HashTmplArray | HashTmplArrayRef => "hash",
+            StreamListpacks | StreamListpacks2 | StreamListpacks3 | StreamListpacks4
+            | StreamListpacks5 => "stream",
+            Array => "array",
             ModulePreGa | Module2 => "module",
         }
     }
 
-    /// Stream format generation (1..=4), 0 for other types.
+    /// Stream format generation (1..=5), 0 for other types.
     pub fn stream_version(self) -> u8 {
         match self {
             Type::StreamListpacks => 1,
             Type::StreamListpacks2 => 2,
             Type::StreamListpacks3 => 3,
             Type::StreamListpacks4 => 4,
+            Type::StreamListpacks5 => 5,
             _ => 0,
         }
     }
@@ -340,42 +363,12 @@ static TYPES: &[Row] = &[
     ty(24, Only::Redis, 12, Type::HashMetadata),
     ty(25, Only::Redis, 12, Type::HashListpackEx),
     ty(26, Only::Redis, 13, Type::StreamListpacks4),
-    unsup(
-        27,
-        Only::Redis,
-        14,
-        "unsupported type 27 (Redis 8.8 STREAM_LISTPACKS_5): layout not verified",
-    ),
-    unsup(
-        28,
-        Only::Redis,
-        14,
-        "unsupported type 28 (Redis 8.8 ARRAY): layout not verified",
-    ),
-    unsup(
-        29,
-        Only::Redis,
-        15,
-        "unsupported type 29 (Redis 8.10 HASH_TMPL_LP): layout not verified",
-    ),
-    unsup(
-        30,
-        Only::Redis,
-        15,
-        "unsupported type 30 (Redis 8.10 HASH_TMPL_LP_REF): layout not verified",
-    ),
-    unsup(
-        31,
-        Only::Redis,
-        15,
-        "unsupported type 31 (Redis 8.10 HASH_TMPL_ARRAY): layout not verified",
-    ),
-    unsup(
-        32,
-        Only::Redis,
-        15,
-        "unsupported type 32 (Redis 8.10 HASH_TMPL_ARRAY_REF): layout not verified",
-    ),
+    ty(27, Only::Redis, 14, Type::StreamListpacks5),
+    ty(28, Only::Redis, 14, Type::Array),
+    ty(29, Only::Redis, 15, Type::HashTmplLp),
+    ty(30, Only::Redis, 15, Type::HashTmplLpRef),
+    ty(31, Only::Redis, 15, Type::HashTmplArray),
+    ty(32, Only::Redis, 15, Type::HashTmplArrayRef),
     unsup(
         33,
         Only::Redis,
@@ -407,10 +400,19 @@ mod tests {
         assert_eq!(r12.lookup(243), Lookup::Unknown);
         assert_eq!(v80.lookup(24), Lookup::Unknown);
         assert_eq!(v80.lookup(21), Lookup::Type(Type::StreamListpacks3));
-        assert!(matches!(
-            Dialect::new(Magic::Redis, 14).unwrap().lookup(28),
-            Lookup::Unsupported(_)
-        ));
+        let r14 = Dialect::new(Magic::Redis, 14).unwrap();
+        let r15 = Dialect::new(Magic::Redis, 15).unwrap();
+        let v81 = Dialect::new(Magic::Valkey, 81).unwrap();
+        assert_eq!(r14.lookup(28), Lookup::Type(Type::Array));
+        assert_eq!(r14.lookup(27), Lookup::Type(Type::StreamListpacks5));
+        assert_eq!(r15.lookup(32), Lookup::Type(Type::HashTmplArrayRef));
+        assert!(matches!(r15.lookup(33), Lookup::Unsupported(_)));
+        // 242: Redis 8.10 HASH_TEMPLATE, Valkey 9.2 UPDATE (refused), nothing before
+        assert_eq!(r15.lookup(242), Lookup::Opcode(Opcode::HashTemplate));
+        assert_eq!(r14.lookup(242), Lookup::Unknown);
+        assert!(matches!(v81.lookup(242), Lookup::Unsupported(_)));
+        assert!(matches!(v81.lookup(23), Lookup::Unsupported(_)));
+        assert_eq!(v81.lookup(28), Lookup::Unknown);
     }
 
     #[test]

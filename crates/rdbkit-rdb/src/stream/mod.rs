@@ -1,6 +1,10 @@
-//! Streams (types 15, 19, 21 and Redis 8.6's 26): listpack nodes keyed by master ID, then
-//! the stream metadata, consumer groups with their PEL and consumers, and (v4) the
-//! idempotent-producer (IDMP) trailer.
+//! Streams (types 15, 19, 21, Redis 8.6's 26 and 8.8's 27): listpack nodes keyed by master
+//! ID, then the stream metadata, consumer groups with their PEL, consumers and (v5) NACK
+//! zone, and (v4+) the idempotent-producer (IDMP) trailer.
+//!
+//! The v5 NACK zone closes each group, after its consumers: len n, n × 16-byte big-endian
+//! stream ID — group PEL entries that were negatively acknowledged and belong to no consumer
+//! (redis/librdb `elementStreamLP`, `ST_LOAD_NACK_ZONE_*`).
 
 pub mod node;
 
@@ -17,7 +21,7 @@ use node::{StreamId, StreamNode};
 /// Stream-level metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamMeta {
-    /// 1 (Redis 5-6.2), 2 (7.0), 3 (7.2+), 4 (8.6, IDMP).
+    /// 1 (Redis 5-6.2), 2 (7.0), 3 (7.2+), 4 (8.6, IDMP), 5 (8.8, NACK zones).
     pub version: u8,
     pub length: u64,
     pub last_id: StreamId,
@@ -234,11 +238,42 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                 }
             }
         }
+        let mut nacked: HashSet<StreamId> = HashSet::new();
+        if version >= 5 {
+            let n = read_count(c, "consumer group NACK count", 16)?;
+            for _ in 0..n {
+                let at = c.offset();
+                let id = raw_id(c, "NACKed stream ID")?;
+                if let (Some(w), Some(pel)) = (w.as_deref_mut(), pel.as_ref()) {
+                    if !pel.contains(&id) {
+                        return Err(Error::invalid(
+                            at,
+                            format!("NACKed entry {id} not found in the group PEL"),
+                        ));
+                    }
+                    if deep && owned.contains(&id) {
+                        return Err(Error::invalid(
+                            at,
+                            format!("NACKed entry {id} is owned by a consumer"),
+                        ));
+                    }
+                    if deep && !nacked.insert(id) {
+                        return Err(Error::invalid(at, format!("duplicate NACKed entry {id}")));
+                    }
+                    vis(w.v.stream_nacked(id), at)?;
+                }
+            }
+        }
         if deep {
             if let Some(pel) = &pel {
                 // The smallest orphan (the first in a sorted PEL): a HashSet's iteration
-                // order differs between runs, and the error must not.
-                if let Some(orphan) = pel.iter().filter(|id| !owned.contains(id)).min() {
+                // order differs between runs, and the error must not. NACKed entries have
+                // no consumer by design.
+                if let Some(orphan) = pel
+                    .iter()
+                    .filter(|id| !owned.contains(id) && !nacked.contains(id))
+                    .min()
+                {
                     return Err(Error::invalid(
                         name_at,
                         format!("group PEL entry {orphan} has no consumer"),
