@@ -28,8 +28,8 @@
 use std::collections::HashMap;
 
 use rdbkit_rdb::{
-    Entry, GroupMeta, IntBuf, KeyRecord, ModuleId, ModuleItem, RdbString, Scratch, StreamId,
-    StreamMeta, Type, VisitResult, Visitor,
+    ArrayValue, Entry, GroupMeta, IntBuf, KeyRecord, ModuleId, ModuleItem, RdbString, Scratch,
+    StreamId, StreamMeta, Type, VisitResult, Visitor,
 };
 
 // The byte-string rules are shared with `rdbkit aof dump`: one implementation, in rdbkit-aof.
@@ -100,6 +100,7 @@ struct Group {
     entries_read: Option<u64>,
     pel: Vec<(StreamId, u64)>,
     consumers: Vec<(Vec<u8>, Vec<StreamId>)>,
+    nacked: Vec<StreamId>,
 }
 
 /// Writes the value as JSON into `out`.
@@ -114,6 +115,8 @@ struct JsonValue<'o> {
     entries_open: bool,
     group: Option<Group>,
     groups_first: bool,
+    /// Stream v5 (Redis 8.8): groups carry a "nacked" list.
+    nack_zones: bool,
 }
 
 impl Visitor for JsonValue<'_> {
@@ -249,6 +252,7 @@ impl Visitor for JsonValue<'_> {
         }
         self.out.extend_from_slice(b",\"groups\":[");
         self.groups_first = true;
+        self.nack_zones = m.version >= 5;
         Ok(())
     }
     fn stream_group(&mut self, g: &GroupMeta<'_>) -> VisitResult {
@@ -258,6 +262,7 @@ impl Visitor for JsonValue<'_> {
             entries_read: g.entries_read,
             pel: Vec::new(),
             consumers: Vec::new(),
+            nacked: Vec::new(),
         });
         Ok(())
     }
@@ -277,6 +282,38 @@ impl Visitor for JsonValue<'_> {
         if let Some((_, pel)) = self.group.as_mut().and_then(|g| g.consumers.last_mut()) {
             pel.push(id);
         }
+        Ok(())
+    }
+    fn stream_nacked(&mut self, id: StreamId) -> VisitResult {
+        if let Some(g) = &mut self.group {
+            g.nacked.push(id);
+        }
+        Ok(())
+    }
+    fn array_begin(&mut self, _count: u64, insert_idx: Option<u64>) -> VisitResult {
+        self.out.extend_from_slice(b"\"insert_idx\":");
+        match insert_idx {
+            Some(i) => {
+                self.out.push(b'"');
+                write_u64(self.out, i);
+                self.out.push(b'"');
+            }
+            None => self.out.extend_from_slice(b"null"),
+        }
+        self.out.extend_from_slice(b",\"elements\":[");
+        Ok(())
+    }
+    fn array_element(&mut self, idx: u64, v: ArrayValue<'_>) -> VisitResult {
+        comma(self.out, &mut self.first);
+        self.out.extend_from_slice(b"[\"");
+        write_u64(self.out, idx);
+        self.out.extend_from_slice(b"\",");
+        match v {
+            ArrayValue::Str(e) => write_entry(self.out, e),
+            ArrayValue::Int(i) => write_entry(self.out, Entry::Int(i)),
+            ArrayValue::Float(d) => write_f64(self.out, d),
+        }
+        self.out.push(b']');
         Ok(())
     }
     fn stream_group_end(&mut self) -> VisitResult {
@@ -332,7 +369,17 @@ impl Visitor for JsonValue<'_> {
             }
             out.extend_from_slice(b"]}");
         }
-        out.extend_from_slice(b"]}");
+        out.push(b']');
+        if self.nack_zones {
+            out.extend_from_slice(b",\"nacked\":[");
+            let mut first = true;
+            for id in &g.nacked {
+                comma(out, &mut first);
+                write_id(out, *id);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
         Ok(())
     }
 }
@@ -389,7 +436,7 @@ pub fn write_key(
     };
     let (open, close): (&[u8], &[u8]) = match family {
         "string" | "module" => (b"", b""),
-        "stream" => (b"{", b"]}"),
+        "stream" | "array" => (b"{", b"]}"),
         _ => (b"[", b"]"),
     };
     out.extend_from_slice(open);
@@ -402,6 +449,7 @@ pub fn write_key(
         entries_open: false,
         group: None,
         groups_first: true,
+        nack_zones: false,
     };
     v.visit(scratch, &mut jv, deep)?;
     if let Some(mut z) = jv.zset.take() {
