@@ -16,7 +16,7 @@
 //!   [`Value::quicklist_nodes`], [`Value::module`], or [`Value::visit`] with a [`Visitor`] for
 //!   every type, streams included.
 //! * **Which byte means what** depends on magic and version ([`version`]): Redis and Valkey
-//!   disagree on type 22 and opcode 243.
+//!   disagree on type 22 and opcodes 242 and 243.
 //! * **Errors** ([`Error`]) carry the absolute byte offset, db and key.
 //!
 //! ```no_run
