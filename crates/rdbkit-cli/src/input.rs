@@ -6,7 +6,8 @@
 //! | first bytes                      | kind                                   |
 //! |----------------------------------|----------------------------------------|
 //! | `1f 8b`                          | gzip: the kind of what it decompresses to |
-//! | `REDIS` / `VALKEY`               | RDB (an AOF preamble when RESP follows)|
+//! | `REDIS` / `VALKEY`, aux `aof-preamble` 1 | AOF with an RDB preamble (4.0–6.2 rewrites) |
+//! | `REDIS` / `VALKEY`               | RDB                                    |
 //! | first non-`#` line `file ...`    | manifest                               |
 //! | `*` or `#`                       | AOF (RESP)                             |
 //! | a directory                      | AOF directory (its manifest)           |
@@ -76,7 +77,11 @@ const SNIFF: usize = 4096;
 
 fn kind_of(head: &[u8]) -> Option<Kind> {
     if head.starts_with(b"REDIS") || head.starts_with(b"VALKEY") {
-        return Some(Kind::Rdb);
+        return Some(if says_aof_preamble(head) {
+            Kind::Aof
+        } else {
+            Kind::Rdb
+        });
     }
     if rdbkit_aof::manifest::looks_like_manifest(head) {
         return Some(Kind::Manifest);
@@ -85,6 +90,26 @@ fn kind_of(head: &[u8]) -> Option<Kind> {
         Some(b'*') | Some(b'#') => Some(Kind::Aof),
         _ => None,
     }
+}
+
+/// Whether an RDB's leading aux fields say `aof-preamble 1`: Redis 4.0–6.2 write it into the
+/// RDB image that starts a rewritten single-file AOF (and 0 into a `dump.rdb`), so the file is
+/// an AOF whose RESP tail must be read too. (7.x writes `aof-base` into a multi-part base,
+/// which is a whole RDB on its own.) Aux fields come first; the scan stops at the first other
+/// record or at the end of `head`.
+fn says_aof_preamble(head: &[u8]) -> bool {
+    let opts = Options {
+        deep: false,
+        verify_checksum: false,
+        best_effort: true,
+    };
+    let mut p = RdbParser::new(head, opts);
+    while let Some(Ok(Record::Aux { key, value })) = p.next() {
+        if key.as_ref() == b"aof-preamble" {
+            return value.as_ref() == b"1";
+        }
+    }
+    false
 }
 
 fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {

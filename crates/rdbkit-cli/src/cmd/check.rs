@@ -25,7 +25,9 @@ pub struct Args {
     /// Print nothing when the file is sound.
     #[arg(short, long)]
     pub quiet: bool,
-    /// The RDB file, or `-` for standard input.
+    /// The RDB file, or `-` for standard input. An AOF (a file, a manifest, an
+    /// appendonlydir/, or a 4.0–6.2 AOF with an RDB preamble) is checked as `rdbkit aof check`
+    /// does.
     pub file: PathBuf,
 }
 
@@ -51,13 +53,17 @@ pub fn run(args: Args) -> ExitCode {
     let name = args.file.display().to_string();
     let mut sum = Summary::default();
     // stdin and gzip'd input (content-detected) stream; plain files are mapped.
-    let stream = match crate::input::open(&args.file) {
-        Ok(inp) => inp.into_stream(),
+    let inp = match crate::input::open(&args.file) {
+        Ok(inp) => inp,
         Err(e) => {
             eprintln!("rdbkit: {e}");
             return ExitCode::from(1);
         }
     };
+    if !inp.is_rdb() {
+        return check_aof(&args, inp);
+    }
+    let stream = inp.into_stream();
     let (r, header, total) = if let Some(stream) = stream {
         let mut p = RdbReader::new(stream, opts).enterprise_opcodes(args.enterprise);
         let r = scan(&mut p, &mut sum);
@@ -90,6 +96,32 @@ pub fn run(args: Args) -> ExitCode {
         print_summary(&name, header, &sum, total);
     }
     ExitCode::SUCCESS
+}
+
+/// An AOF (any layout, or a single file with an RDB preamble) given to `rdbkit check`: the
+/// same verdict as `rdbkit aof check` (which validates an RDB part deeply too), with this
+/// command's exit codes.
+fn check_aof(args: &Args, inp: crate::input::Input) -> ExitCode {
+    let name = inp.name.clone();
+    let kind = inp.kind.name();
+    if inp.into_stream().is_some() {
+        eprintln!(
+            "rdbkit: {name}: this is an AOF ({kind}) read from a stream; give its path, or use \
+             `rdbkit verify` for a gzip'd AOF"
+        );
+        return ExitCode::from(1);
+    }
+    let r = rdbkit_aof::report::check_path(&args.file, rdbkit_aof::check::CheckOptions::default());
+    let valid = r.strict_valid();
+    if !args.quiet || !valid {
+        println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
+        print!("{}", rdbkit_aof::report::human(&r));
+    }
+    match (&r.layout, valid) {
+        (_, true) => ExitCode::SUCCESS,
+        (Err(_), _) if !args.file.exists() => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
 }
 
 fn scan(p: &mut impl RecordSource, sum: &mut Summary) -> Result<(), rdbkit_rdb::Error> {
@@ -202,6 +234,9 @@ fn print_summary(
                 t - sum.end
             );
         }
+    }
+    if sum.aux.iter().any(|(k, v)| k == "aof-base" && v == "1") {
+        w!("  note: aof-base 1: this is the base of a multi-part AOF; `rdbkit check` on its appendonlydir/ checks the whole data set");
     }
     w!("  RDB looks OK");
     // A closed pipe (`| head`) is not an error worth a panic.
