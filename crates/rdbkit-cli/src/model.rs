@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use rdbkit_rdb::{
-    Entry, GroupMeta, KeyRecord, ModuleId, ModuleItem, RdbString, Scratch, StreamId, StreamMeta,
-    VisitResult, Visitor,
+    ArrayValue, Entry, GroupMeta, KeyRecord, ModuleId, ModuleItem, RdbString, Scratch, StreamId,
+    StreamMeta, VisitResult, Visitor,
 };
 
 pub type Bytes = Vec<u8>;
@@ -22,6 +22,11 @@ pub enum MValue {
     /// field -> (value, field TTL in absolute ms)
     Hash(BTreeMap<Bytes, (Bytes, Option<i64>)>),
     Stream(Box<MStream>),
+    /// Redis 8.8 sparse array (RDB type 28): the insert cursor and (index, element), ascending.
+    Array {
+        insert_idx: Option<u64>,
+        elements: Vec<(u64, MArrayElem)>,
+    },
     Module {
         name: String,
         encver: u64,
@@ -39,9 +44,18 @@ impl MValue {
             MValue::Zset(_) => "zset",
             MValue::Hash(_) => "hash",
             MValue::Stream(_) => "stream",
+            MValue::Array { .. } => "array",
             MValue::Module { .. } => "module",
         }
     }
+}
+
+/// One element of a sparse array, typed as the RDB stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MArrayElem {
+    Str(Bytes),
+    Int(i64),
+    Float(f64),
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -94,6 +108,10 @@ pub fn from_record(k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<MKey, rdb
             "zset" => MValue::Zset(BTreeMap::new()),
             "hash" => MValue::Hash(BTreeMap::new()),
             "stream" => MValue::Stream(Box::default()),
+            "array" => MValue::Array {
+                insert_idx: None,
+                elements: Vec::new(),
+            },
             _ => MValue::Module {
                 name: String::new(),
                 encver: 0,
@@ -165,6 +183,25 @@ impl Visitor for Builder {
                 ModuleItem::String(RdbString::Int(i)) => format!("string {i}"),
                 ModuleItem::String(RdbString::Lzf { .. }) => "string <lzf>".into(),
             });
+        }
+        Ok(())
+    }
+    fn array_begin(&mut self, _count: u64, insert_idx: Option<u64>) -> VisitResult {
+        if let MValue::Array { insert_idx: i, .. } = &mut self.value {
+            *i = insert_idx;
+        }
+        Ok(())
+    }
+    fn array_element(&mut self, idx: u64, v: ArrayValue<'_>) -> VisitResult {
+        if let MValue::Array { elements, .. } = &mut self.value {
+            elements.push((
+                idx,
+                match v {
+                    ArrayValue::Str(e) => MArrayElem::Str(own(e)),
+                    ArrayValue::Int(i) => MArrayElem::Int(i),
+                    ArrayValue::Float(f) => MArrayElem::Float(f),
+                },
+            ));
         }
         Ok(())
     }

@@ -33,6 +33,8 @@ pub struct RespWriter<W: Write> {
     pub max_items: usize,
     pub commands: u64,
     pub skipped_modules: u64,
+    /// Redis 8.8 arrays: no command this build knows recreates one.
+    pub skipped_arrays: u64,
     buf: Vec<u8>,
 }
 
@@ -74,6 +76,7 @@ impl<W: Write> RespWriter<W> {
             max_items: max_items.max(1),
             commands: 0,
             skipped_modules: 0,
+            skipped_arrays: 0,
             buf: Vec::with_capacity(1 << 16),
         }
     }
@@ -134,9 +137,16 @@ impl<W: Write> RespWriter<W> {
 
     /// The commands that recreate `key` in database `db`.
     pub fn key(&mut self, db: u64, key: &[u8], k: &MKey) -> io::Result<()> {
-        if let MValue::Module { .. } = k.value {
-            self.skipped_modules += 1;
-            return Ok(());
+        match k.value {
+            MValue::Module { .. } => {
+                self.skipped_modules += 1;
+                return Ok(());
+            }
+            MValue::Array { .. } => {
+                self.skipped_arrays += 1;
+                return Ok(());
+            }
+            _ => {}
         }
         if self.db != Some(db) {
             self.cmd(&[b"SELECT".to_vec(), db.to_string().into_bytes()])?;
@@ -281,7 +291,7 @@ impl<W: Write> RespWriter<W> {
                     }
                 }
             }
-            MValue::Module { .. } => {}
+            MValue::Module { .. } | MValue::Array { .. } => {}
         }
         if let Some(t) = k.expire_ms {
             self.cmd(&[
@@ -357,14 +367,20 @@ mod tests {
 
 /// Why `dump --format resp` stopped.
 #[derive(Debug)]
+/// Keys `dump_resp` could not write as commands.
+pub struct Skipped {
+    pub modules: u64,
+    pub arrays: u64,
+}
+
 pub enum DumpFail {
     Rdb(rdbkit_rdb::Error),
     Write(io::Error),
 }
 
 /// `rdbkit dump --format resp`: the restore commands of every key `filter` accepts, streaming
-/// (one key decoded at a time). Returns how many keys were written and how many module keys
-/// were skipped. Function libraries are loaded (`FUNCTION LOAD REPLACE`) unless `functions`
+/// (one key decoded at a time). Returns how many keys were written and how many module and
+/// array keys were skipped. Function libraries are loaded (`FUNCTION LOAD REPLACE`) unless `functions`
 /// is false; key filters do not apply to them.
 pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
     src: &mut S,
@@ -373,7 +389,7 @@ pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
     max_bytes: usize,
     max_items: usize,
     functions: bool,
-) -> Result<(u64, u64), DumpFail> {
+) -> Result<(u64, Skipped), DumpFail> {
     let mut w = RespWriter::new(out, max_bytes, max_items);
     let mut scratch = rdbkit_rdb::Scratch::new();
     let mut keys = 0u64;
@@ -395,5 +411,11 @@ pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
         }
     }
     w.flush().map_err(DumpFail::Write)?;
-    Ok((keys, w.skipped_modules))
+    Ok((
+        keys,
+        Skipped {
+            modules: w.skipped_modules,
+            arrays: w.skipped_arrays,
+        },
+    ))
 }

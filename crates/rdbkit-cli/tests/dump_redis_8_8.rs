@@ -15,6 +15,11 @@ fn id16(ms: u64, seq: u64) -> Vec<u8> {
 }
 
 fn rdb() -> Vec<u8> {
+    rdb_with(42)
+}
+
+/// The file, with `first` as the array's element 0.
+fn rdb_with(first: i64) -> Vec<u8> {
     let mut b = b"REDIS0015".to_vec();
     // HASH_TEMPLATE 5: field1, field2
     b.push(242);
@@ -32,7 +37,7 @@ fn rdb() -> Vec<u8> {
     b.push(28);
     encode_raw(b"arr", &mut b);
     b.extend_from_slice(&[3, 1, 7, 0, 1]);
-    b.extend_from_slice(&42i64.to_le_bytes());
+    b.extend_from_slice(&first.to_le_bytes());
     b.extend_from_slice(&[1, 2]);
     b.extend_from_slice(&0.25f64.to_le_bytes());
     encode_len(1 << 40, &mut b);
@@ -94,4 +99,59 @@ fn dump_and_check() {
     }
     let st = Command::new(BIN).arg("check").arg(&path).status().unwrap();
     assert!(st.success());
+}
+
+/// `diff` compares arrays element by element; `dump --format resp` skips them and says so
+/// (no command recreates one), writing the other keys.
+#[test]
+fn diff_and_resp_dump_of_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.rdb");
+    let b = dir.path().join("b.rdb");
+    std::fs::write(&a, rdb()).unwrap();
+    std::fs::write(&b, rdb_with(43)).unwrap();
+    let out = Command::new(BIN)
+        .arg("diff")
+        .arg(&a)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .arg("diff")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("arr") && text.contains("element [0] changed"),
+        "{text}"
+    );
+    assert!(text.contains("0 added, 0 removed, 1 changed"), "{text}");
+
+    let out = Command::new(BIN)
+        .args(["dump", "--format", "resp"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 array key(s) skipped"), "{err}");
+    assert!(!err.contains("module"), "{err}");
+    let resp = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        resp.contains("refarr") && resp.contains("\r\nst\r\n"),
+        "{resp}"
+    );
+    assert!(!resp.contains("\r\narr\r\n"), "{resp}");
 }

@@ -210,6 +210,20 @@ fn decodes_every_new_type() {
     assert_eq!(read_all(&f, false).unwrap(), want);
 }
 
+/// `testdata/rdb/redis-8.10-types.rdb` is this file, committed so that the fuzz seeds
+/// (`fuzz/seed.sh`) and the CLI tests reach the RDB 15 types. Regenerate it with
+/// `RDBKIT_WRITE_FIXTURE=1 cargo test -p rdbkit-rdb --test redis_8_8_types`.
+#[test]
+fn committed_fixture_is_this_file() {
+    let f = file(15, &good_body());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/rdb/redis-8.10-types.rdb");
+    if std::env::var_os("RDBKIT_WRITE_FIXTURE").is_some() {
+        std::fs::write(&path, &f).unwrap();
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), f, "{}", path.display());
+}
+
 #[test]
 fn streaming_reader_agrees_and_truncation_never_panics() {
     let f = file(15, &good_body());

@@ -12,7 +12,7 @@ use rdbkit_rdb::{Options, StreamId};
 
 use crate::filter::{escape_key, format_utc, Filter, FilterArgs};
 use crate::input;
-use crate::model::{Dataset, MKey, MStream, MValue};
+use crate::model::{Dataset, MArrayElem, MKey, MStream, MValue};
 
 #[derive(clap::Args)]
 #[command(after_help = "Output (stable, sorted by db then key bytes):
@@ -272,6 +272,32 @@ pub fn key_changes(a: &MKey, b: &MKey, ignore_ttl: bool, max: usize) -> Vec<Stri
             }
         }
         (MValue::Stream(x), MValue::Stream(y)) => stream_changes(x, y, &mut l),
+        (
+            MValue::Array {
+                insert_idx: xi,
+                elements: x,
+            },
+            MValue::Array {
+                insert_idx: yi,
+                elements: y,
+            },
+        ) => {
+            if xi != yi {
+                l.push(format!("insert index: {xi:?} -> {yi:?}"));
+            }
+            let ys: BTreeMap<u64, &MArrayElem> = y.iter().map(|(i, e)| (*i, e)).collect();
+            let xs: BTreeMap<u64, &MArrayElem> = x.iter().map(|(i, e)| (*i, e)).collect();
+            for (i, e) in &xs {
+                match ys.get(i) {
+                    None => l.push(format!("element -[{i}]")),
+                    Some(f) if f != e => l.push(format!("element [{i}] changed")),
+                    _ => {}
+                }
+            }
+            for i in ys.keys().filter(|i| !xs.contains_key(*i)) {
+                l.push(format!("element +[{i}]"));
+            }
+        }
         (MValue::Module { .. }, MValue::Module { .. }) if a.value != b.value => {
             l.push("module value changed".into());
         }

@@ -27,8 +27,8 @@ pub enum Format {
 for strings over --max-command-bytes), RPUSH/SADD/ZADD/HSET in batches, HPEXPIREAT for field \
 TTLs, XADD per entry + XSETID + XGROUP CREATE/CREATECONSUMER + XCLAIM ... FORCE JUSTID for the \
 pending entries of streams, PEXPIREAT for key TTLs; and FUNCTION LOAD REPLACE for function \
-libraries (--no-functions to leave them out). Module values cannot be recreated by commands: \
-they are skipped and counted on stderr.
+libraries (--no-functions to leave them out). Module values and Redis 8.8 arrays cannot be \
+recreated by commands this build knows: they are skipped and counted on stderr.
 
 Exit status: 0 the whole file was dumped; 1 the file could not be opened or \
 written out; 2 the file is damaged or unsupported (keys before the damage are printed).")]
@@ -153,9 +153,16 @@ fn dump(
             DumpFail::Rdb(e) => Fail::Rdb(e),
             DumpFail::Write(e) => Fail::Write(e),
         })?;
-        if skipped > 0 {
+        if skipped.modules > 0 {
             eprintln!(
-                "rdbkit: {skipped} module key(s) skipped: RESP cannot recreate module values"
+                "rdbkit: {} module key(s) skipped: RESP cannot recreate module values",
+                skipped.modules
+            );
+        }
+        if skipped.arrays > 0 {
+            eprintln!(
+                "rdbkit: {} array key(s) skipped: no command this build knows recreates Redis 8.8 arrays",
+                skipped.arrays
             );
         }
         return Ok(());
