@@ -710,3 +710,42 @@ fn check_takes_aofs() {
         "{o}"
     );
 }
+
+/// `check` on one core and on several gives the same output and exit code, on every RDB of the
+/// corpus (the damaged ones under `corrupt/` included) and on the bundled fixtures.
+#[test]
+fn check_threads_agree() {
+    let mut files = vec![sample(), repo().join("testdata/rdb/redis-8.10-types.rdb")];
+    if let Some(c) = corpus() {
+        let mut dirs = vec![c.join("rdb")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rdb") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let mut refused = 0;
+    for f in &files {
+        let run = |t: &str| {
+            let o = run_rdbkit([
+                "check".as_ref(),
+                "--threads".as_ref(),
+                t.as_ref(),
+                f.as_os_str(),
+            ]);
+            (o.status.code(), o.stdout, o.stderr)
+        };
+        let one = run("1");
+        assert_eq!(run("2"), one, "{}", f.display());
+        assert_eq!(run("3"), one, "{}", f.display());
+        refused += usize::from(one.0 == Some(2));
+    }
+    if files.len() > 2 {
+        assert!(refused >= 20, "only {refused} damaged files refused");
+    }
+}

@@ -48,6 +48,7 @@ pub mod error;
 pub mod hash;
 pub mod length;
 pub mod module;
+pub mod parallel;
 pub mod parser;
 pub mod quicklist;
 pub mod reader;

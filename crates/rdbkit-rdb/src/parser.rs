@@ -439,6 +439,9 @@ pub(crate) struct Core {
     templates: HashTemplates,
     /// File offset of the current unit, for errors.
     unit_at: u64,
+    /// Set by [`RdbParser::next`] for one `build`: leave this key's value to the caller's
+    /// deep validation (see [`RdbParser::defer_values`]).
+    skip_value_deep: bool,
 }
 
 impl Core {
@@ -455,6 +458,7 @@ impl Core {
             scratch: Scratch::new(),
             templates: HashTemplates::new(),
             unit_at: 0,
+            skip_value_deep: false,
         }
     }
 
@@ -738,7 +742,7 @@ impl Core {
                 let key = key
                     .bytes_in(&mut self.key_buf, key_at)
                     .map_err(|e| e.in_db(self.db))?;
-                if self.opts.deep {
+                if self.opts.deep && !std::mem::take(&mut self.skip_value_deep) {
                     value
                         .visit(&mut self.scratch, &mut NoVisitor, true)
                         .map_err(|e| e.in_key(Some(db), key))?;
@@ -905,6 +909,9 @@ pub struct RdbParser<'a> {
     failed: bool,
     /// CRC-64 of `data[..end]` computed on another thread: `(end, crc)`.
     crc_ahead: Option<std::sync::mpsc::Receiver<(usize, u64)>>,
+    /// See [`RdbParser::defer_values`].
+    defer_values: bool,
+    deferred: Option<Value<'a>>,
 }
 
 impl<'a> RdbParser<'a> {
@@ -915,7 +922,25 @@ impl<'a> RdbParser<'a> {
             core: Core::new(opts),
             failed: false,
             crc_ahead: None,
+            defer_values: false,
+            deferred: None,
         }
+    }
+
+    /// With deep validation on: leave each key's value unvalidated and hand it over, with the
+    /// data's lifetime, through [`take_deferred`](Self::take_deferred) after the key's record,
+    /// so that values can be validated elsewhere (other threads: [`crate::parallel`]). Values
+    /// that refer to the file's hash templates are still validated here (they borrow the
+    /// parser's templates).
+    pub fn defer_values(mut self, yes: bool) -> Self {
+        self.defer_values = yes;
+        self
+    }
+
+    /// The value of the key record just returned, when [`defer_values`](Self::defer_values)
+    /// left its deep validation to the caller.
+    pub fn take_deferred(&mut self) -> Option<Value<'a>> {
+        self.deferred.take()
     }
 
     /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing.
@@ -985,6 +1010,8 @@ impl<'a> RdbParser<'a> {
         if self.core.done || self.failed {
             return None;
         }
+        self.deferred = None;
+        self.core.skip_value_deep = false;
         if let Some(k) = self.fast_string_key() {
             return Some(Ok(Record::Key(k)));
         }
@@ -1005,6 +1032,14 @@ impl<'a> RdbParser<'a> {
                 }
             }
         };
+        if self.defer_values && self.core.opts.deep {
+            if let Unit::Key { value, .. } = &unit {
+                if !matches!(value.ty, Type::HashTmplLpRef | Type::HashTmplArrayRef) {
+                    self.deferred = Some(*value);
+                    self.core.skip_value_deep = true;
+                }
+            }
+        }
         let data = self.data;
         let crc_ahead = &mut self.crc_ahead;
         let r = self.core.build(unit, |eof| {

@@ -25,6 +25,10 @@ pub struct Args {
     /// Print nothing when the file is sound.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Threads that validate values in a deep check of a file (default: one per core; 1 is
+    /// the sequential check).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// The RDB file, or `-` for standard input. An AOF (a file, a manifest, an
     /// appendonlydir/, or a 4.0–6.2 AOF with an RDB preamble) is checked as `rdbkit aof check`
     /// does.
@@ -73,6 +77,18 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => {
                 eprintln!("rdbkit: {name}: {e}");
                 return ExitCode::from(1);
+            }
+            Ok(f) if opts.deep => {
+                // Records are read on this core; values are validated on every core; the CRC
+                // runs on another thread meanwhile.
+                let threads = args
+                    .threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let (h, r) =
+                    rdbkit_rdb::parallel::check(f.bytes(), opts, args.enterprise, threads, |rec| {
+                        tally(rec, &mut sum)
+                    });
+                (r, h, Some(f.bytes().len() as u64))
             }
             Ok(f) => {
                 // The CRC runs on a second core while this one decodes.
@@ -126,31 +142,35 @@ fn check_aof(args: &Args, inp: crate::input::Input) -> ExitCode {
 
 fn scan(p: &mut impl RecordSource, sum: &mut Summary) -> Result<(), rdbkit_rdb::Error> {
     while let Some(rec) = p.next_record() {
-        match rec? {
-            Record::Aux { key, value } => sum.aux.push((
-                String::from_utf8_lossy(&key).into_owned(),
-                String::from_utf8_lossy(&value).into_owned(),
-            )),
-            Record::Key(k) => {
-                sum.keys += 1;
-                let e = sum.keys_per_db.entry(k.db).or_default();
-                e.0 += 1;
-                if k.expire_ms.is_some() {
-                    sum.expires += 1;
-                    e.1 += 1;
-                }
-            }
-            Record::ModuleAux { .. } => sum.module_aux += 1,
-            Record::Function { .. } | Record::FunctionPreGa { .. } => sum.functions += 1,
-            Record::SlotInfo { .. } => sum.slot_info += 1,
-            Record::Eof { checksum, end, .. } => {
-                sum.checksum = Some(checksum);
-                sum.end = end;
-            }
-            _ => {}
-        }
+        tally(&rec?, sum);
     }
     Ok(())
+}
+
+fn tally(rec: &Record<'_>, sum: &mut Summary) {
+    match rec {
+        Record::Aux { key, value } => sum.aux.push((
+            String::from_utf8_lossy(key).into_owned(),
+            String::from_utf8_lossy(value).into_owned(),
+        )),
+        Record::Key(k) => {
+            sum.keys += 1;
+            let e = sum.keys_per_db.entry(k.db).or_default();
+            e.0 += 1;
+            if k.expire_ms.is_some() {
+                sum.expires += 1;
+                e.1 += 1;
+            }
+        }
+        Record::ModuleAux { .. } => sum.module_aux += 1,
+        Record::Function { .. } | Record::FunctionPreGa { .. } => sum.functions += 1,
+        Record::SlotInfo { .. } => sum.slot_info += 1,
+        Record::Eof { checksum, end, .. } => {
+            sum.checksum = Some(*checksum);
+            sum.end = *end;
+        }
+        _ => {}
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (proleptic Gregorian; Howard Hinnant's algorithm).
