@@ -72,7 +72,36 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     } else {
         dir
     };
-    File::open(d)?.sync_all()
+    let f = retry(|| File::open(d))?;
+    retry(|| f.sync_all())
+}
+
+/// Repeats a system call that a signal interrupted (`EINTR`): a writing tool must not give up,
+/// or report a failure, because a signal arrived while it was copying or syncing.
+fn retry<T>(mut op: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Copies up to `n` bytes from `from`'s position to `to`, with plain reads and writes (both
+/// retried on `EINTR`; `io::copy`'s in-kernel copy between files has been seen to return it).
+fn copy_exact(from: &mut File, to: &mut File, n: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut copied = 0u64;
+    while copied < n {
+        let want = (n - copied).min(buf.len() as u64) as usize;
+        let got = retry(|| from.read(&mut buf[..want]))?;
+        if got == 0 {
+            break;
+        }
+        to.write_all(&buf[..got])?;
+        copied += got as u64;
+    }
+    Ok(copied)
 }
 
 /// Applies a plan: checks the file is unchanged in size, optionally saves the tail to
@@ -96,14 +125,10 @@ pub fn apply(plan: &FixPlan, backup_tail: Option<&Path>) -> Result<(), Error> {
     }
     if let Some(backup) = backup_tail {
         let bio = |e| Error::io(backup, e);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(backup)
-            .map_err(bio)?;
+        let mut out =
+            retry(|| OpenOptions::new().write(true).create_new(true).open(backup)).map_err(bio)?;
         f.seek(SeekFrom::Start(plan.truncate_to)).map_err(io)?;
-        let copied =
-            std::io::copy(&mut (&mut f).take(plan.removed_bytes), &mut out).map_err(bio)?;
+        let copied = copy_exact(&mut f, &mut out, plan.removed_bytes).map_err(bio)?;
         if copied != plan.removed_bytes {
             return Err(Error::Refused {
                 path: plan.path.clone(),
@@ -114,7 +139,7 @@ pub fn apply(plan: &FixPlan, backup_tail: Option<&Path>) -> Result<(), Error> {
             });
         }
         out.flush().map_err(bio)?;
-        out.sync_all().map_err(bio)?;
+        retry(|| out.sync_all()).map_err(bio)?;
         if let Some(dir) = backup.parent() {
             sync_dir(dir).map_err(bio)?;
         }
@@ -125,8 +150,8 @@ pub fn apply(plan: &FixPlan, backup_tail: Option<&Path>) -> Result<(), Error> {
 /// Truncates an open file to `len`, then fsyncs it and its directory.
 pub fn truncate_file(f: &File, path: &Path, len: u64) -> Result<(), Error> {
     let io = |e| Error::io(path, e);
-    f.set_len(len).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    retry(|| f.set_len(len)).map_err(io)?;
+    retry(|| f.sync_all()).map_err(io)?;
     if let Some(dir) = path.parent() {
         sync_dir(dir).map_err(io)?;
     }
@@ -135,10 +160,7 @@ pub fn truncate_file(f: &File, path: &Path, len: u64) -> Result<(), Error> {
 
 /// Opens `path` read-write and truncates it to `len` (fsync'd), as `--fix` does after a yes.
 pub fn truncate_path(path: &Path, len: u64) -> Result<(), Error> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let f = retry(|| OpenOptions::new().write(true).open(path)).map_err(|e| Error::io(path, e))?;
     truncate_file(&f, path, len)
 }
 
@@ -159,6 +181,22 @@ mod tests {
         assert!(p.partial);
         assert_eq!(p.first_removed_command, Some(SET.len() as u64));
         assert_eq!(p.removed_bytes, d.len() as u64 - SET.len() as u64);
+    }
+
+    #[test]
+    fn interrupted_calls_are_repeated() {
+        let mut calls = 0;
+        let r = retry(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(std::io::Error::from(std::io::ErrorKind::Interrupted))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r.unwrap(), 3);
+        let e = retry(|| -> std::io::Result<()> { Err(std::io::ErrorKind::NotFound.into()) });
+        assert_eq!(e.unwrap_err().kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
