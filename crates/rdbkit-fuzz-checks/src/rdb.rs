@@ -494,6 +494,16 @@ pub fn file(data: &[u8]) {
             panic!("deep read accepted the file but differs from the plain read: {d}");
         }
     }
+    // The parallel deep check (values validated on a pool, in batches of one or two) gives the
+    // sequential deep read's verdict, and reads the same records up to it.
+    for (threads, batch) in [(2, 1), (3, 2)] {
+        let mut n = 0usize;
+        let (_, r) =
+            rdbkit_rdb::parallel::check_batched(data, deep.0, deep.1, threads, batch, |_| n += 1);
+        let got = r.err().map(|e| (e.offset, format!("{e:?}")));
+        assert_eq!(got, b.error, "parallel check ({threads} threads) disagrees");
+        assert!(n >= b.records.len(), "parallel check read fewer records");
+    }
     // check_rdb_prefix is the deep read stopped at EOF.
     match (check_rdb_prefix(data, true), b.eof_end) {
         (Ok(s), Some(end)) => {

@@ -106,7 +106,10 @@ pub fn check(
     check_batched(data, opts, enterprise, threads, BATCH_VALUES, on_record)
 }
 
-fn check_batched<'a>(
+/// [`check`] with batches of `batch_values` values (the fuzz targets use tiny batches so the
+/// pool sees work on small inputs).
+#[doc(hidden)]
+pub fn check_batched<'a>(
     data: &'a [u8],
     opts: Options,
     enterprise: bool,
