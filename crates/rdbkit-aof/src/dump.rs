@@ -250,13 +250,13 @@ mod tests {
         for x in b {
             bits.push_str(&format!("{x:08b}"));
         }
-        while bits.len() % 6 != 0 {
+        while !bits.len().is_multiple_of(6) {
             bits.push('0');
         }
         let mut o: Vec<u8> = (0..bits.len() / 6)
             .map(|i| T[usize::from_str_radix(&bits[i * 6..i * 6 + 6], 2).unwrap()])
             .collect();
-        while o.len() % 4 != 0 {
+        while !o.len().is_multiple_of(4) {
             o.push(b'=');
         }
         o
