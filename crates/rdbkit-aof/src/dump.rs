@@ -274,7 +274,7 @@ mod tests {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
-                        if state % 3 == 0 {
+                        if state.is_multiple_of(3) {
                             specials[(state >> 8) as usize % specials.len()]
                         } else {
                             state as u8
