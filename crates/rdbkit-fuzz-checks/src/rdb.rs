@@ -495,7 +495,11 @@ pub fn file(data: &[u8]) {
         }
     }
     // The parallel deep check (values validated on a pool, in batches of one or two) gives the
-    // sequential deep read's verdict, and reads the same records up to it.
+    // sequential deep read's verdict, and reads the same records up to it. Not while fuzzing:
+    // a scoped thread's thread-locals are freed after the scope returns, and LeakSanitizer,
+    // checking between inputs, reports them as leaks now and then; the stable replays of the
+    // regressions and the corpus (and the parallel module's own tests) keep this checked.
+    #[cfg(not(fuzzing))]
     for (threads, batch) in [(2, 1), (3, 2)] {
         let mut n = 0usize;
         let (_, r) =
