@@ -11,7 +11,8 @@ use crate::manifest;
 use crate::multipart::{AofFile, FileData, Layout, Role};
 use crate::rdb_prefix::{self, RdbPrefix, RdbPrefixError};
 use crate::resp::{
-    annotation_timestamp, has_rdb_magic, Core, LineState, Parsed, RespError, RespErrorKind,
+    annotation_timestamp, has_rdb_magic, plain_header, Core, LineState, Parsed, RespError,
+    RespErrorKind,
 };
 
 /// How a strict single-file check ended.
@@ -358,6 +359,52 @@ fn fgets_end(data: &[u8], pos: usize, cap: usize) -> Option<usize> {
 
 /// Models `loadSingleAppendOnlyFile` of Redis 7.4, with its command table (top-level names;
 /// `module.command` names are assumed to come from a loaded module).
+/// What the general path of a `*` line decided, when not a count.
+enum Cont {
+    /// A `#` annotation line: read on.
+    Skip,
+    /// The load ends here: the verdict, given `valid_up_to` and the command count.
+    Stop(Box<dyn FnOnce(usize, u64) -> Load>),
+}
+
+/// The server's reading of a record's first line at `pos` (fgets into a `cap` buffer, then
+/// `atoi`), for lines other than the plain `*<n>\r\n`: `None` at the end of the data.
+fn server_argc(data: &[u8], pos: &mut usize, cap: usize) -> Option<Result<i64, Cont>> {
+    let end = fgets_end(data, *pos, cap)?;
+    let start = *pos;
+    let line = data.get(start..end).unwrap_or(&[]);
+    *pos = end;
+    match line.first() {
+        Some(b'#') => return Some(Err(Cont::Skip)),
+        Some(b'*') => {}
+        _ => {
+            return Some(Err(Cont::Stop(Box::new(move |_, _| Load::Failed {
+                offset: start as u64,
+                reason:
+                    "Bad file format reading the append only file (record doesn't start with '*')"
+                        .into(),
+            }))))
+        }
+    }
+    let cline = c_str(line);
+    if cline.len() < 2 {
+        if end >= data.len() {
+            return Some(Err(Cont::Stop(Box::new(|valid_up_to, commands| {
+                Load::Truncated {
+                    valid_up_to: valid_up_to as u64,
+                    commands,
+                    reason: "short read in a '*' line".into(),
+                }
+            }))));
+        }
+        return Some(Err(Cont::Stop(Box::new(move |_, _| Load::Failed {
+            offset: start as u64,
+            reason: "Unrecoverable error reading the append only file".into(),
+        }))));
+    }
+    Some(Ok(i64::from(cnum::atoi(cline.get(1..).unwrap_or(&[])))))
+}
+
 pub fn server_load(data: &[u8]) -> Load {
     const BUF: usize = 1024;
     if data.is_empty() {
@@ -387,31 +434,22 @@ pub fn server_load(data: &[u8]) -> Load {
         commands,
         reason: why.to_string(),
     };
-    while let Some(end) = fgets_end(data, pos, BUF) {
-        let line = data.get(pos..end).unwrap_or(&[]);
+    loop {
         let start = pos;
-        pos = end;
-        match line.first() {
-            Some(b'#') => continue,
-            Some(b'*') => {}
-            _ => return Load::Failed {
-                offset: start as u64,
-                reason:
-                    "Bad file format reading the append only file (record doesn't start with '*')"
-                        .into(),
-            },
-        }
-        let cline = c_str(line);
-        if cline.len() < 2 {
-            if end >= data.len() {
-                return truncated(valid_up_to, commands, "short read in a '*' line");
+        // The plain `*<n>\r\n` line of every writer, else the server's fgets + atoi.
+        // (`atoi` gives an int: a count beyond it takes the general path.)
+        let plain = plain_header(data, pos, b'*').filter(|&(n, _)| n <= i64::from(i32::MAX));
+        let argc = if let Some((n, end)) = plain {
+            pos = end;
+            n
+        } else {
+            match server_argc(data, &mut pos, BUF) {
+                None => break,
+                Some(Ok(n)) => n,
+                Some(Err(Cont::Skip)) => continue,
+                Some(Err(Cont::Stop(l))) => return l(valid_up_to, commands),
             }
-            return Load::Failed {
-                offset: start as u64,
-                reason: "Unrecoverable error reading the append only file".into(),
-            };
-        }
-        let argc = cnum::atoi(cline.get(1..).unwrap_or(&[]));
+        };
         if argc < 1 {
             return Load::Failed {
                 offset: start as u64,
@@ -420,17 +458,22 @@ pub fn server_load(data: &[u8]) -> Load {
         }
         let mut first_arg: &[u8] = &[];
         for j in 0..argc {
-            let Some(lend) = fgets_end(data, pos, BUF) else {
-                return truncated(valid_up_to, commands, "short read before a '$' line");
+            let (len, lend) = match plain_header(data, pos, b'$') {
+                Some(h) => h,
+                None => {
+                    let Some(lend) = fgets_end(data, pos, BUF) else {
+                        return truncated(valid_up_to, commands, "short read before a '$' line");
+                    };
+                    let l = data.get(pos..lend).unwrap_or(&[]);
+                    if l.first() != Some(&b'$') {
+                        return Load::Failed {
+                            offset: pos as u64,
+                            reason: "Bad file format: expected '$'".into(),
+                        };
+                    }
+                    (cnum::strtol(l.get(1..).unwrap_or(&[])).value, lend)
+                }
             };
-            let l = data.get(pos..lend).unwrap_or(&[]);
-            if l.first() != Some(&b'$') {
-                return Load::Failed {
-                    offset: pos as u64,
-                    reason: "Bad file format: expected '$'".into(),
-                };
-            }
-            let len = cnum::strtol(l.get(1..).unwrap_or(&[])).value;
             if len < 0 {
                 return Load::Failed {
                     offset: pos as u64,

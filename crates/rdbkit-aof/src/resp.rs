@@ -211,6 +211,23 @@ pub(crate) fn find_newline(window: &[u8]) -> Option<usize> {
     }
 }
 
+/// A `<prefix><1 to 18 digits>\r\n` line at `pos` (the only form writers emit): its number
+/// and the position after it. `None` for anything else (the callers' general paths read it).
+#[inline(always)]
+pub(crate) fn plain_header(data: &[u8], pos: usize, prefix: u8) -> Option<(i64, usize)> {
+    let rest = data.get(pos..pos + 21)?;
+    if rest[0] != prefix {
+        return None;
+    }
+    let mut v: i64 = 0;
+    let mut i = 1;
+    while i < 19 && rest[i].is_ascii_digit() {
+        v = v * 10 + i64::from(rest[i] - b'0');
+        i += 1;
+    }
+    (i > 1 && rest[i] == b'\r' && rest[i + 1] == b'\n').then_some((v, pos + i + 2))
+}
+
 /// `fgets(buf, cap, fp)` at `pos`: the end of what it would read.
 fn fgets(data: &[u8], pos: usize, cap: usize, fin: bool) -> Line {
     let rest = data.get(pos..).unwrap_or(&[]);
@@ -263,22 +280,12 @@ impl Core<'_> {
     fn read_long(&mut self, data: &[u8], pos: usize, prefix: u8) -> Result<(i64, usize), Stop> {
         let epos = self.base + pos as u64;
         self.st.last_epos = epos;
-        // Fast path: `<prefix><1 to 18 digits>\r\n`, what every writer emits. It reads exactly
-        // what the general path below reads (which also takes signs, spaces, NULs, overflow
-        // and short lines the way redis-check-aof's fgets + strtol do).
-        if let Some(rest) = data.get(pos..pos + 21) {
-            if rest[0] == prefix {
-                let mut v: i64 = 0;
-                let mut i = 1;
-                while i < 19 && rest[i].is_ascii_digit() {
-                    v = v * 10 + i64::from(rest[i] - b'0');
-                    i += 1;
-                }
-                if i > 1 && rest[i] == b'\r' && rest[i + 1] == b'\n' {
-                    self.st.line += 1;
-                    return Ok((v, pos + i + 2));
-                }
-            }
+        // Fast path: what every writer emits. It reads exactly what the general path below
+        // reads (which also takes signs, spaces, NULs, overflow and short lines the way
+        // redis-check-aof's fgets + strtol do).
+        if let Some((v, end)) = plain_header(data, pos, prefix) {
+            self.st.line += 1;
+            return Ok((v, end));
         }
         let end = match fgets(data, pos, HEADER_LINE_BUF, self.fin) {
             Line::Eof => {
