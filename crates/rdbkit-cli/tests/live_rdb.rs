@@ -239,11 +239,17 @@ fn lists(rng: &mut Rng, l: &mut Loader, n: usize) {
 fn sets(rng: &mut Rng, l: &mut Loader, n: usize) {
     for i in 0..n {
         let k = key(rng, "set", i);
-        let kind = rng.below(5);
-        // Around set-max-intset-entries (512) for the int sets.
-        let len = match rng.below(3) {
-            0 => rng.range(1, 10),
-            1 => rng.range(500, 530),
+        // Around set-max-intset-entries (512) for the int sets. The first two sets, whatever
+        // the seed: many strings (hashtable), a few small integers (intset).
+        let kind = match i {
+            0 => 3,
+            1 => 0,
+            _ => rng.below(5),
+        };
+        let len = match (i, rng.below(3)) {
+            (0, _) => rng.range(513, 530),
+            (1, _) | (_, 0) => rng.range(1, 10),
+            (_, 1) => rng.range(500, 530),
             _ => rng.range(11, 200),
         };
         let mut c = args!["SADD", k];
@@ -299,9 +305,11 @@ fn zsets(rng: &mut Rng, l: &mut Loader, n: usize) {
     for i in 0..n {
         let k = key(rng, "zset", i);
         // Around zset-max-listpack-entries (128) and -value (64).
-        let len = match rng.below(3) {
-            0 => rng.range(1, 12),
-            1 => rng.range(120, 140),
+        // The first two zsets: surely one skiplist, one listpack.
+        let len = match (i, rng.below(3)) {
+            (0, _) => rng.range(200, 300),
+            (1, _) | (_, 0) => rng.range(1, 12),
+            (_, 1) => rng.range(120, 140),
             _ => rng.range(13, 300),
         };
         let long = rng.chance(15);
@@ -323,10 +331,12 @@ fn zsets(rng: &mut Rng, l: &mut Loader, n: usize) {
 fn hashes(rng: &mut Rng, l: &mut Loader, n: usize) {
     for i in 0..n {
         let k = key(rng, "hash", i);
-        // Around hash-max-listpack-entries (128) and -value (64).
-        let len = match rng.below(3) {
-            0 => rng.range(1, 12),
-            1 => rng.range(120, 140),
+        // Around hash-max-listpack-entries (128) and -value (64); the first two hashes are
+        // surely one hashtable and one listpack, whatever the seed.
+        let len = match (i, rng.below(3)) {
+            (0, _) => rng.range(200, 300),
+            (1, _) | (_, 0) => rng.range(1, 12),
+            (_, 1) => rng.range(120, 140),
             _ => rng.range(13, 300),
         };
         let long = rng.chance(15);
