@@ -109,6 +109,39 @@ pub(crate) fn read_record(
     Ok((id, fields.into_boxed_slice()))
 }
 
+/// Where a values listpack was (for its errors).
+struct At {
+    at: u64,
+    compressed: bool,
+}
+
+/// The values listpack of types 29 and 30, read (decompressed into `buf` when LZF) and, when
+/// `deep`, validated. `None`: see `read_blob`.
+fn values_listpack<'a, 'c>(
+    c: &mut Cursor<'a>,
+    buf: &'c mut Vec<u8>,
+    deep: bool,
+) -> Result<Option<(Listpack<'c>, At)>>
+where
+    'a: 'c,
+{
+    let Some(b) = read_blob(c, "template hash listpack", Some(buf))? else {
+        return Ok(None);
+    };
+    let err = blob_err(b.at, b.compressed);
+    let lp = Listpack::new(b.bytes).map_err(&err)?;
+    if deep {
+        lp.validate().map_err(&err)?;
+    }
+    Ok(Some((
+        lp,
+        At {
+            at: b.at,
+            compressed: b.compressed,
+        },
+    )))
+}
+
 /// Walks a value of types 29..=32. `reg` is the registry (needed to skip type 32 and to
 /// decode 30 and 32).
 pub(crate) fn walk<V: Visitor + ?Sized>(
@@ -122,14 +155,10 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             let Some(w) = w else {
                 return read_string(c, "template hash listpack").map(|_| ());
             };
-            let Some(b) = read_blob(c, "template hash listpack", Some(&mut w.s.a))? else {
+            let Some((lp, b)) = values_listpack(c, &mut w.s.a, w.deep)? else {
                 return Ok(());
             };
             let err = blob_err(b.at, b.compressed);
-            let lp = Listpack::new(b.bytes).map_err(&err)?;
-            if w.deep {
-                lp.validate().map_err(&err)?;
-            }
             let mut it = lp.iter();
             let id = match it.next().transpose().map_err(&err)? {
                 Some(Entry::Int(id)) if id >= 0 => id as u64,
@@ -279,14 +308,10 @@ fn walk_self_contained<V: Visitor + ?Sized>(
         let Some(w) = w.as_deref_mut() else {
             return read_string(c, "template hash listpack").map(|_| ());
         };
-        let Some(b) = read_blob(c, "template hash listpack", Some(&mut w.s.a))? else {
+        let Some((lp, b)) = values_listpack(c, &mut w.s.a, w.deep)? else {
             return Ok(());
         };
         let err = blob_err(b.at, b.compressed);
-        let lp = Listpack::new(b.bytes).map_err(&err)?;
-        if w.deep {
-            lp.validate().map_err(&err)?;
-        }
         let mut it = lp.iter();
         match it.next().transpose().map_err(&err)? {
             Some(Entry::Int(_)) => {}
