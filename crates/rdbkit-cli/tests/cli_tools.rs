@@ -113,6 +113,16 @@ fn escape(b: &[u8]) -> String {
     out
 }
 
+/// What `rdbkit keys --long` prints for an expected.jsonl's keys (db, type, key), sorted.
+fn keys_long_lines(jsonl: &Path) -> Vec<String> {
+    let mut want: Vec<String> = expected_keys(jsonl)
+        .iter()
+        .map(|e| format!("{}\t{}\t{}", e.0, e.2, e.1))
+        .collect();
+    want.sort();
+    want
+}
+
 fn sorted_lines(s: &str) -> Vec<String> {
     let mut v: Vec<String> = s.lines().map(str::to_string).collect();
     v.sort();
@@ -610,11 +620,7 @@ fn keys_of_corpus_aof_dirs_match_ground_truth() {
             if !d.is_dir() || !exp.is_file() {
                 continue;
             }
-            let mut want: Vec<String> = expected_keys(&exp)
-                .iter()
-                .map(|e| format!("{}\t{}\t{}", e.0, e.2, e.1))
-                .collect();
-            want.sort();
+            let want = keys_long_lines(&exp);
             let o = ok(&run_rdbkit([
                 "keys".as_ref(),
                 "--long".as_ref(),
@@ -642,11 +648,7 @@ fn preamble_aof_files_are_read_as_aofs() {
         if !f.is_file() || !exp.is_file() || !std::fs::read(&f).unwrap().starts_with(b"REDIS") {
             continue;
         }
-        let mut want: Vec<String> = expected_keys(&exp)
-            .iter()
-            .map(|e| format!("{}\t{}\t{}", e.0, e.2, e.1))
-            .collect();
-        want.sort();
+        let want = keys_long_lines(&exp);
         let o = run_rdbkit(["keys".as_ref(), "--long".as_ref(), f.as_os_str()]);
         let err = String::from_utf8_lossy(&o.stderr);
         if err.contains("command EVAL is not supported") {
