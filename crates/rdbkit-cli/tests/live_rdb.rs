@@ -331,10 +331,10 @@ fn zsets(rng: &mut Rng, l: &mut Loader, n: usize) {
 fn hashes(rng: &mut Rng, l: &mut Loader, n: usize) {
     for i in 0..n {
         let k = key(rng, "hash", i);
-        // Around hash-max-listpack-entries (128) and -value (64); the first two hashes are
-        // surely one hashtable and one listpack, whatever the seed.
+        // Around hash-max-listpack-entries (128 upstream, 512 in Debian's 7.0) and -value (64);
+        // the first two hashes are surely one hashtable and one listpack, whatever the seed.
         let len = match (i, rng.below(3)) {
-            (0, _) => rng.range(200, 300),
+            (0, _) => rng.range(520, 600),
             (1, _) | (_, 0) => rng.range(1, 12),
             (_, 1) => rng.range(120, 140),
             _ => rng.range(13, 300),
