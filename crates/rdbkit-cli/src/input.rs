@@ -118,6 +118,25 @@ fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// [`open`] for the reading subcommands (`info`, `keys`, `size`): also their decode options
+/// (shallow; the checksum verified unless `no_checksum`). A failure is printed as one line and
+/// becomes exit status 1.
+pub fn open_for_reading(
+    path: &Path,
+    no_checksum: bool,
+) -> Result<(Input, Options), std::process::ExitCode> {
+    let inp = open(path).map_err(|e| {
+        eprintln!("rdbkit: {e}");
+        std::process::ExitCode::from(1)
+    })?;
+    let opts = Options {
+        deep: false,
+        verify_checksum: !no_checksum,
+        best_effort: false,
+    };
+    Ok((inp, opts))
+}
+
 /// Opens `path` (`-` = stdin) and finds its kind from the content.
 pub fn open(path: &Path) -> Result<Input, InputError> {
     let name = path.display().to_string();

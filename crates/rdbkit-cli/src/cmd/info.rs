@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::{ChecksumStatus, Options, Record};
+use rdbkit_rdb::{ChecksumStatus, Record};
 use serde_json::{json, Value as Json};
 
 use crate::filter::{escape_key, format_utc, now_ms, parse_time};
@@ -61,17 +61,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let inp = match input::open(&args.file) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
+    let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let mut report = serde_json::Map::new();
     report.insert("file".into(), json!(inp.name));

@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::{Options, Record};
+use rdbkit_rdb::Record;
 
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
@@ -52,17 +52,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let inp = match input::open(&args.file) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
+    let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

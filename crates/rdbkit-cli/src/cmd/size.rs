@@ -10,9 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::{
-    Entry, KeyRecord, Options, Record, Scratch, StreamId, Type, VisitResult, Visitor,
-};
+use rdbkit_rdb::{Entry, KeyRecord, Record, Scratch, StreamId, Type, VisitResult, Visitor};
 use serde_json::json;
 
 use crate::filter::{escape_key, Filter, FilterArgs};
@@ -293,17 +291,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let inp = match input::open(&args.file) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
+    let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let name = inp.name.clone();
     let stdout = io::stdout();
