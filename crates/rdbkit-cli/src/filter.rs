@@ -107,29 +107,10 @@ fn glob_at(mut p: &[u8], mut s: &[u8], depth: u32) -> bool {
     p.is_empty() && s.is_empty()
 }
 
-/// A key (or any byte string) as one printable line: valid UTF-8 except control characters
-/// as is; `\\` for a backslash; `\n`, `\r`, `\t`; every other control byte, DEL and every
-/// byte that is not part of valid UTF-8 as `\xHH`. The escaping is reversible.
+/// A key (or any byte string) as one printable line: [`crate::escape::bytes`] (control
+/// characters including C1, bidi controls and bytes that are not UTF-8 as `\xHH`).
 pub fn escape_key(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len());
-    for chunk in b.utf8_chunks() {
-        for ch in chunk.valid().chars() {
-            match ch {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                    out.push_str(&format!("\\x{:02x}", c as u32))
-                }
-                c => out.push(c),
-            }
-        }
-        for x in chunk.invalid() {
-            out.push_str(&format!("\\x{x:02x}"));
-        }
-    }
-    out
+    crate::escape::bytes(b)
 }
 
 /// The current time in Unix ms.

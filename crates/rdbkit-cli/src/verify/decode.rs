@@ -109,38 +109,9 @@ fn show_head(head: &[u8]) -> String {
 pub fn verify(b: &Backup) -> Outcome {
     let mut o = verify_decode(b);
     if o.valid() && matches!(o.kind, Some(Kind::Aof) | Some(Kind::AofDir)) {
-        count_aof_keys(&mut o);
+        super::replay::count_keys(&mut o);
     }
     o
-}
-
-/// A sound AOF's keys per db: replayed (RDB part, then the commands) into the CLI's data
-/// model, the way `rdbkit info` sees it. Expiries are judged at the backup's save time, so
-/// an old backup's keys don't "expire" because it is read today.
-fn count_aof_keys(o: &mut Outcome) {
-    let now_ms = o
-        .save_time()
-        .map(|(t, _)| t.saturating_mul(1000))
-        .unwrap_or(0);
-    let opts = Options {
-        deep: false,
-        verify_checksum: false,
-        best_effort: false,
-    };
-    match crate::input::open(&o.backup.path).and_then(|i| i.load(opts, now_ms)) {
-        Ok(ds) => {
-            o.keys = ds
-                .dbs
-                .iter()
-                .filter(|(_, keys)| !keys.is_empty())
-                .map(|(db, keys)| (*db, keys.len() as u64))
-                .collect();
-            o.keys_replayed = true;
-        }
-        Err(e) => o.notes.push(format!(
-            "keys counted in the RDB part only: the commands could not be replayed ({e})"
-        )),
-    }
 }
 
 fn verify_decode(b: &Backup) -> Outcome {

@@ -7,6 +7,7 @@ pub mod against;
 pub mod decode;
 pub mod policy;
 pub mod prometheus;
+pub mod replay;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -104,6 +105,14 @@ pub struct Outcome {
     pub commands: Option<u64>,
     /// An AOF's keys were counted by replaying it (RDB part + commands) into the data model.
     pub keys_replayed: bool,
+    /// Why an AOF's keys could not be counted (the replay stopped): its key counts are then
+    /// those of its RDB part only, and the key policies fail for it instead of passing.
+    pub keys_error: Option<String>,
+    /// The backup could not be opened or read (its size, when known, is from its metadata).
+    pub unreadable: bool,
+    /// For a damaged AOF: what a real server does with it on start (it may still load it,
+    /// losing the torn last command).
+    pub server_verdict: Option<String>,
     pub checksum: Option<String>,
     pub notes: Vec<String>,
     pub damage: Option<Damage>,
@@ -126,6 +135,9 @@ impl Outcome {
             expires: 0,
             commands: None,
             keys_replayed: false,
+            keys_error: None,
+            unreadable: false,
+            server_verdict: None,
             checksum: None,
             notes: Vec::new(),
             damage: None,
@@ -179,10 +191,12 @@ fn mtime_of(md: &std::fs::Metadata) -> Option<i64> {
         .and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
+/// The file name, escaped (it is printed, and a label of the metrics).
 fn name_of(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
     p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
+        .map(|n| crate::escape::bytes(n.as_bytes()))
+        .unwrap_or_else(|| crate::escape::path(p))
 }
 
 fn backup_at(path: &Path, md: &std::fs::Metadata) -> Backup {
@@ -227,7 +241,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Backup>, Vec<PathProblem>) {
             Err(e) => {
                 problems.push(PathProblem {
                     path: p.clone(),
-                    reason: format!("{}: {e}", p.display()),
+                    reason: format!("{}: {e}", crate::escape::path(p)),
                     unreadable: true,
                 });
                 continue;
@@ -242,7 +256,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Backup>, Vec<PathProblem>) {
             Err(e) => {
                 problems.push(PathProblem {
                     path: p.clone(),
-                    reason: format!("{}: can't list the folder: {e}", p.display()),
+                    reason: format!("{}: can't list the folder: {e}", crate::escape::path(p)),
                     unreadable: true,
                 });
                 continue;
@@ -269,7 +283,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Backup>, Vec<PathProblem>) {
                 path: p.clone(),
                 reason: format!(
                     "{}: no backup found (no *.rdb*, *.aof* file or appendonlydir in it)",
-                    p.display()
+                    crate::escape::path(p)
                 ),
                 unreadable: false,
             });
@@ -354,6 +368,25 @@ pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> 
         .collect()
 }
 
+/// A damaged backup that can't even be opened is shown as unreadable (with its size from the
+/// metadata when that is known), not as an empty file.
+fn mark_unreadable(o: &mut Outcome) {
+    let p = &o.backup.path;
+    let open = if o.backup.is_dir {
+        std::fs::read_dir(p).map(|_| ())
+    } else {
+        std::fs::File::open(p).map(|_| ())
+    };
+    if open.is_err() {
+        o.unreadable = true;
+        if let Ok(md) = std::fs::metadata(p) {
+            if !md.is_dir() {
+                o.size = md.len();
+            }
+        }
+    }
+}
+
 /// One backup, with a decoder bug (a panic) turned into a verdict rather than a crash.
 fn verify_guarded(b: &Backup) -> Outcome {
     let t = Instant::now();
@@ -374,6 +407,12 @@ fn verify_guarded(b: &Backup) -> Outcome {
         });
         o
     });
+    if !o.valid() {
+        mark_unreadable(&mut o);
+        if !o.unreadable {
+            o.server_verdict = replay::server_verdict(&o);
+        }
+    }
     o.seconds = t.elapsed().as_secs_f64();
     o
 }

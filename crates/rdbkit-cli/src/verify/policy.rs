@@ -232,7 +232,7 @@ pub fn check(
     for pr in problems.iter().filter(|pr| !pr.unreadable) {
         out.push(Failure {
             policy: "no-backup",
-            subject: pr.path.display().to_string(),
+            subject: crate::escape::path(&pr.path),
             message: pr.reason.clone(),
         });
     }
@@ -259,19 +259,44 @@ pub fn check(
                 Some(_) => {}
             }
         }
-        // Key policies: exact counts only (RDBs, and AOFs that could be replayed).
-        let counted: Vec<&Outcome> = valid.iter().copied().filter(|o| o.keys_exact()).collect();
+        // Key policies: on exact counts (RDBs, and AOFs replayed). A backup whose keys could
+        // not be counted fails each key policy asked for, saying why: never a silent pass.
         let targets: Vec<(usize, &Outcome)> = if p.all {
-            counted.iter().copied().enumerate().collect()
+            valid.iter().copied().enumerate().collect()
         } else {
-            counted
+            valid
                 .len()
                 .checked_sub(1)
-                .and_then(|i| counted.get(i).map(|o| (i, *o)))
+                .and_then(|i| valid.get(i).map(|o| (i, *o)))
                 .into_iter()
                 .collect()
         };
+        let asked: Vec<&'static str> = [
+            p.min_keys.map(|_| "min-keys"),
+            p.max_shrink.map(|_| "max-shrink"),
+            (!p.expect_db.is_empty()).then_some("expect-db"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         for (i, o) in targets {
+            if !o.keys_exact() {
+                let why = o
+                    .keys_error
+                    .clone()
+                    .unwrap_or_else(|| "only the keys of its RDB part are known".into());
+                for policy in &asked {
+                    out.push(Failure {
+                        policy,
+                        subject: o.backup.name.clone(),
+                        message: format!(
+                            "{}: --{policy} can't be checked, its keys could not be counted: {why}",
+                            o.backup.name
+                        ),
+                    });
+                }
+                continue;
+            }
             let keys = o.total_keys();
             if let Some(min) = p.min_keys {
                 if keys < min {
@@ -286,21 +311,34 @@ pub fn check(
                 }
             }
             if let Some(pct) = p.max_shrink {
-                if let Some(prev) = i.checked_sub(1).and_then(|j| counted.get(j)) {
-                    let before = prev.total_keys();
-                    if before > 0 && keys < before {
-                        let lost = (before - keys) as f64 * 100.0 / before as f64;
-                        if lost > pct {
-                            out.push(Failure {
-                                policy: "max-shrink",
-                                subject: o.backup.name.clone(),
-                                message: format!(
-                                    "{} holds {keys} keys, {lost:.1}% fewer than the previous backup {} ({before} keys); --max-shrink {pct}%",
-                                    o.backup.name, prev.backup.name
-                                ),
-                            });
+                match i.checked_sub(1).and_then(|j| valid.get(j)) {
+                    Some(prev) if !prev.keys_exact() => out.push(Failure {
+                        policy: "max-shrink",
+                        subject: o.backup.name.clone(),
+                        message: format!(
+                            "{}: --max-shrink can't be checked, the keys of the previous backup {} could not be counted: {}",
+                            o.backup.name,
+                            prev.backup.name,
+                            prev.keys_error.as_deref().unwrap_or("unknown")
+                        ),
+                    }),
+                    Some(prev) => {
+                        let before = prev.total_keys();
+                        if before > 0 && keys < before {
+                            let lost = (before - keys) as f64 * 100.0 / before as f64;
+                            if lost > pct {
+                                out.push(Failure {
+                                    policy: "max-shrink",
+                                    subject: o.backup.name.clone(),
+                                    message: format!(
+                                        "{} holds {keys} keys, {lost:.1}% fewer than the previous backup {} ({before} keys); --max-shrink {pct}%",
+                                        o.backup.name, prev.backup.name
+                                    ),
+                                });
+                            }
                         }
                     }
+                    None => {}
                 }
             }
             for db in &p.expect_db {

@@ -63,10 +63,24 @@ pub fn render(outcomes: &[Outcome], duration: f64, last_success: f64, exit_code:
         "rdbkit_backup_keys",
         "Keys per database in the backup (an AOF is replayed to count them).",
     );
-    for x in outcomes.iter().filter(|x| x.valid()) {
+    // Exact counts only: an AOF whose replay stopped has no count (rdbkit_backup_keys_counted 0).
+    for x in outcomes.iter().filter(|x| x.valid() && x.keys_exact()) {
         for (db, n) in &x.keys {
             let _ = writeln!(o, "rdbkit_backup_keys{{{},db=\"{db}\"}} {n}", label(x));
         }
+    }
+    family(
+        &mut o,
+        "rdbkit_backup_keys_counted",
+        "1 when the keys of a valid backup were counted (an RDB, or an AOF replayed completely), 0 when they could not be (the replay stopped at a command; see the report).",
+    );
+    for x in outcomes.iter().filter(|x| x.valid()) {
+        let _ = writeln!(
+            o,
+            "rdbkit_backup_keys_counted{{{}}} {}",
+            label(x),
+            u8::from(x.keys_exact())
+        );
     }
     family(
         &mut o,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use rdbkit_aof::dump::json_str;
 
 use super::policy::Failure;
+use crate::escape;
 use super::{Outcome, PathProblem};
 use crate::cmd::check::utc;
 
@@ -33,6 +34,11 @@ fn keys_text(o: &Outcome) -> String {
     }
     if o.keys_replayed {
         s.push_str(" after replaying the commands");
+    } else if o.keys_error.is_some() {
+        return format!(
+            "keys not counted (the replay stopped; its RDB part holds {})",
+            s
+        );
     } else if !o.keys_exact() {
         s.push_str(" in the RDB part");
     }
@@ -42,7 +48,7 @@ fn keys_text(o: &Outcome) -> String {
 /// One backup as text.
 pub fn human_backup(o: &Outcome, out: &mut String) {
     let tag = if o.valid() { "OK     " } else { "DAMAGED" };
-    let _ = write!(out, "{tag} {}", o.backup.path.display());
+    let _ = write!(out, "{tag} {}", escape::path(&o.backup.path));
     let mut parts: Vec<String> = Vec::new();
     if let Some(k) = o.kind {
         parts.push(k.as_str().to_string());
@@ -62,7 +68,9 @@ pub fn human_backup(o: &Outcome, out: &mut String) {
             parts.push(format!("{c} commands"));
         }
     }
-    parts.push(if o.gzip {
+    parts.push(if o.unreadable {
+        format!("unreadable ({} on disk)", bytes_h(o.size))
+    } else if o.gzip {
         format!(
             "{} gzip'd ({} decoded)",
             bytes_h(o.size),
@@ -86,6 +94,15 @@ pub fn human_backup(o: &Outcome, out: &mut String) {
             d.reason
         );
     }
+    if let Some(v) = &o.server_verdict {
+        let _ = writeln!(
+            out,
+            "        {v}; still DAMAGED (exit 2): the backup is not whole as saved"
+        );
+    }
+    if let Some(e) = &o.keys_error {
+        let _ = writeln!(out, "        keys not counted: {e}");
+    }
     for n in &o.notes {
         let _ = writeln!(out, "        note: {n}");
     }
@@ -107,7 +124,7 @@ pub fn human(s: &Summary<'_>) -> String {
         human_backup(o, &mut out);
     }
     for p in s.problems.iter().filter(|p| p.unreadable) {
-        let _ = writeln!(out, "DAMAGED {}", p.reason);
+        let _ = writeln!(out, "DAMAGED {}", escape::text(&p.reason));
     }
     for f in s.failures {
         let _ = writeln!(out, "POLICY  {}: {}", f.policy, f.message);
@@ -192,6 +209,10 @@ fn backup_json(x: &Outcome, o: &mut Vec<u8>) {
         .as_bytes(),
     );
     opt(o, x.commands);
+    o.extend_from_slice(b",\"keys_error\":");
+    opt_str(o, x.keys_error.as_deref());
+    o.extend_from_slice(format!(",\"unreadable\":{},\"server_verdict\":", x.unreadable).as_bytes());
+    opt_str(o, x.server_verdict.as_deref());
     o.extend_from_slice(b",\"checksum\":");
     opt_str(o, x.checksum.as_deref());
     o.extend_from_slice(b",\"damage\":");

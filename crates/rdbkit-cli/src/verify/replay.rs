@@ -1,0 +1,147 @@
+//! What `verify` asks of an AOF beyond its check: the data set it holds (replayed through the
+//! CLI's data model: the one call into the replay is [`load`]) and, for a damaged one, what a
+//! real server does with it on start.
+
+use std::io::Read;
+use std::path::Path;
+
+use rdbkit_aof::check::{self, Load, ServerVerdict};
+use rdbkit_rdb::Options;
+
+use super::{Kind, Outcome};
+use crate::model::Dataset;
+
+/// The data set an AOF (any layout, gzip'd or not) or an RDB holds: an AOF replayed on top of
+/// its RDB part. `now_ms` anchors relative expiries (EXPIRE, SETEX) written before any `#TS:`
+/// annotation. The one place `verify` calls the AOF replay; a command the replay can't apply is
+/// an error naming the command, the file and the byte offset.
+pub fn load(path: &Path, now_ms: i64) -> Result<Dataset, String> {
+    let opts = Options {
+        deep: false,
+        verify_checksum: false,
+        best_effort: false,
+    };
+    crate::input::open(path)
+        .and_then(|i| i.load(opts, now_ms))
+        .map_err(|e| e.to_string())
+}
+
+/// A sound AOF's keys per db, by replaying it. Expiries are judged at the backup's save time,
+/// so an old backup's keys don't "expire" because it is read today. When the replay stops (a
+/// command it does not know), the counts are unknown and `keys_error` says why: the key
+/// policies then fail for it rather than pass on the RDB part's counts.
+pub fn count_keys(o: &mut Outcome) {
+    let now_ms = o
+        .save_time()
+        .map(|(t, _)| t.saturating_mul(1000))
+        .unwrap_or(0);
+    match load(&o.backup.path, now_ms) {
+        Ok(ds) => {
+            o.keys = ds
+                .dbs
+                .iter()
+                .filter(|(_, keys)| !keys.is_empty())
+                .map(|(db, keys)| (*db, keys.len() as u64))
+                .collect();
+            o.expires = ds
+                .dbs
+                .values()
+                .flat_map(|keys| keys.values())
+                .filter(|k| k.expire_ms.is_some())
+                .count() as u64;
+            o.keys_replayed = true;
+            o.keys_error = None;
+        }
+        Err(e) => {
+            o.keys_error = Some(format!("the AOF could not be replayed: {e}"));
+        }
+    }
+}
+
+/// The offset-less name of a backup's file for messages.
+fn file_label(o: &Outcome, file: &str) -> String {
+    if o.backup.is_dir {
+        format!("{}/{}", crate::escape::path(&o.backup.path), file)
+    } else {
+        crate::escape::path(&o.backup.path)
+    }
+}
+
+/// For a damaged AOF: what a server (7.x, `aof-load-truncated yes`) does with it on start, as
+/// one sentence (`a server would load it, losing the last command at byte N of FILE`), or
+/// `None` when it can't be said (not an AOF, unreadable).
+pub fn server_verdict(o: &Outcome) -> Option<String> {
+    let verdict = match o.kind? {
+        Kind::Rdb => return None,
+        Kind::AofDir => check::server_verdict_for_path(&o.backup.path),
+        Kind::Aof => {
+            let data = read_whole(&o.backup.path, o.gzip)?;
+            match check::server_load(&data) {
+                Load::Empty => ServerVerdict::StartsEmpty {
+                    reason: "the file is empty".into(),
+                },
+                Load::Loaded { .. } => ServerVerdict::Loads,
+                Load::Truncated {
+                    valid_up_to,
+                    reason,
+                    ..
+                } => ServerVerdict::TruncatesAndLoads {
+                    file: String::new(),
+                    offset: valid_up_to,
+                    reason,
+                },
+                Load::Failed { offset, reason } => ServerVerdict::Refuses {
+                    file: None,
+                    offset: Some(offset),
+                    reason,
+                },
+            }
+        }
+    };
+    let gz = if o.gzip { " (once decompressed)" } else { "" };
+    Some(match verdict {
+        ServerVerdict::Loads => format!("a server would load it as it is{gz}"),
+        ServerVerdict::StartsEmpty { reason } => {
+            format!("a server would start with an empty data set{gz} ({reason})")
+        }
+        ServerVerdict::TruncatesAndLoads {
+            file,
+            offset,
+            reason,
+        } => format!(
+            "a server would load it{gz}, losing {} at byte {offset} of {} \
+             (aof-load-truncated yes truncates the file there: {reason})",
+            if reason.contains("MULTI") {
+                "the unfinished MULTI transaction"
+            } else {
+                "the last command"
+            },
+            file_label(o, &file)
+        ),
+        ServerVerdict::Refuses {
+            file,
+            offset,
+            reason,
+        } => format!(
+            "a server would refuse to load it{gz}{}{}: {reason}",
+            file.map(|f| format!(": {}", file_label(o, &f)))
+                .unwrap_or_default(),
+            offset.map(|n| format!(" at byte {n}")).unwrap_or_default()
+        ),
+    })
+}
+
+/// The AOF's bytes (decompressed); `None` when unreadable, or a gzip stream that is itself
+/// damaged (no server reads that file: the gzip damage is the verdict).
+fn read_whole(path: &Path, gzip: bool) -> Option<Vec<u8>> {
+    if !gzip {
+        let d = rdbkit_aof::multipart::FileData::open(path).ok()?;
+        return Some(d.bytes().to_vec());
+    }
+    let f = std::fs::File::open(path).ok()?;
+    let mut data = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))
+        .read_to_end(&mut data)
+        .ok()?;
+    Some(data)
+}
