@@ -58,6 +58,9 @@ pub enum ManifestErrorKind {
     TooLongLine,
     InvalidFormat,
     PathName,
+    /// `.`, `..` or an empty name: not a file of the directory (the server's own error for it
+    /// is an unhelpful `No such device` or `Is a directory` when it opens the directory).
+    ReservedName,
     UnknownType,
     DuplicateBase,
     NonMonotonic,
@@ -71,6 +74,9 @@ impl ManifestErrorKind {
             ManifestErrorKind::TooLongLine => "The AOF manifest file contains too long line",
             ManifestErrorKind::InvalidFormat => "Invalid AOF manifest file format",
             ManifestErrorKind::PathName => "File can't be a path, just a filename",
+            ManifestErrorKind::ReservedName => {
+                "File name can't be '.', '..' or empty: it would name the AOF directory or its parent, not a file in it"
+            }
             ManifestErrorKind::UnknownType => "Unknown AOF file type",
             ManifestErrorKind::DuplicateBase => "Found duplicate base file information",
             ManifestErrorKind::NonMonotonic => "Found a non-monotonic sequence number",
@@ -154,6 +160,9 @@ pub fn parse(data: &[u8]) -> Result<Manifest, ManifestError> {
                 let name = c_str(value).to_vec();
                 if name.contains(&b'/') || name.contains(&b'\\') {
                     return bad(K::PathName);
+                }
+                if name.is_empty() || name == b"." || name == b".." {
+                    return bad(K::ReservedName);
                 }
                 file = Some(name);
             } else if key.eq_ignore_ascii_case(b"seq") {
@@ -414,6 +423,13 @@ mod tests {
         );
         assert_eq!(e(b"file a/b seq 1 type i\n").kind, K::PathName);
         assert_eq!(e(b"file a\\\\b seq 1 type i\n").kind, K::PathName);
+        // `.`, `..` and "" name the directory or its parent: refused, saying why.
+        for name in [&b"."[..], b"..", b"\"\""] {
+            let line = [&b"file "[..], name, b" seq 1 type b\n"].concat();
+            let x = e(&line);
+            assert_eq!(x.kind, K::ReservedName, "{}", String::from_utf8_lossy(name));
+            assert!(x.to_string().contains("can't be '.', '..' or empty"), "{x}");
+        }
         assert_eq!(e(b"file a seq 0 type i\n").kind, K::InvalidFormat);
         assert_eq!(e(b"file a seq x type i\n").kind, K::InvalidFormat);
         assert_eq!(e(b"file a seq 1 type i extra\n").kind, K::InvalidFormat);

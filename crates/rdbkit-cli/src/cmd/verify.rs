@@ -48,10 +48,19 @@ pub struct Args {
     /// Print only problems (and nothing when all is well).
     #[arg(short, long)]
     pub quiet: bool,
-    /// Compare the backup key by key with a live server: redis://127.0.0.1:6379[/db].
-    /// Read-only (SCAN, TYPE and typed reads).
+    /// Compare the backup (an RDB, or an AOF replayed) key by key with a live server:
+    /// redis://[:PASSWORD@]127.0.0.1:6379[/db]. Every db the backup or the server holds, or
+    /// the URL's db and --db ones. Read-only (INFO, SELECT, SCAN, TYPE, DBSIZE, typed reads);
+    /// the password is never printed.
     #[arg(long, value_name = "URL")]
     pub against: Option<String>,
+    /// With --against: compare db N only (repeatable; also the URL's /N).
+    #[arg(long = "db", value_name = "N", requires = "against")]
+    pub against_db: Vec<u64>,
+    /// With --against: give up on the server after SECONDS without an answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "against",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
     /// With --against: compare N keys picked at random, plus the key counts.
     #[arg(long, value_name = "N", requires = "against")]
     pub sample: Option<usize>,
@@ -129,7 +138,7 @@ pub fn run(args: Args) -> ExitCode {
         };
         let text = prometheus::render(&outcomes, seconds, last, code);
         if let Err(e) = prometheus::write_atomic(path, &text) {
-            eprintln!("rdbkit: can't write {}: {e}", path.display());
+            eprintln!("rdbkit: can't write {}: {e}", crate::escape::path(path));
             code = 2;
         }
     }
@@ -162,11 +171,17 @@ pub fn run(args: Args) -> ExitCode {
 
 fn run_against(args: &Args, url: &str) -> ExitCode {
     let [backup] = args.paths.as_slice() else {
-        eprintln!("rdbkit: --against compares one backup (an RDB file, gzip'd or not)");
+        eprintln!("rdbkit: --against compares one backup (an RDB or an AOF, gzip'd or not)");
         return ExitCode::from(2);
     };
-    let name = backup.display().to_string();
-    match against::compare(backup, url, args.sample, args.allow_remote) {
+    let name = crate::escape::path(backup);
+    let opts = against::Options {
+        sample: args.sample,
+        allow_remote: args.allow_remote,
+        dbs: args.against_db.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout),
+    };
+    match against::compare(backup, url, &opts) {
         Ok(d) => {
             if args.json {
                 println!("{}", against::json(&d, &name, url));
@@ -176,8 +191,25 @@ fn run_against(args: &Args, url: &str) -> ExitCode {
             ExitCode::from(if d.equal() { 0 } else { 1 })
         }
         Err(e) => {
-            eprintln!("rdbkit: {e}");
+            // Every message names the server by its redacted URL only; make sure no password
+            // slipped through from a library's error text either.
+            eprintln!("rdbkit: {}", scrub(&e, url));
             ExitCode::from(2)
         }
+    }
+}
+
+/// `msg` with the URL's password (if any) replaced by `***`.
+fn scrub(msg: &str, url: &str) -> String {
+    let password = url
+        .split_once("://")
+        .map(|(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""))
+        .and_then(|auth| auth.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, pw)| pw)
+        .filter(|pw| !pw.is_empty());
+    match password {
+        Some(pw) => msg.replace(pw, "***"),
+        None => msg.to_string(),
     }
 }

@@ -1,6 +1,8 @@
 //! `rdbkit verify BACKUP --against redis://HOST:PORT[/db]`: after a restore drill, compare the
-//! live server with the backup key by key. Read-only: SCAN, TYPE, PEXPIRETIME, DBSIZE and the
-//! typed reads (GET, LRANGE, SMEMBERS, ZRANGE, HGETALL, XRANGE), pipelined in batches.
+//! live server with the backup key by key, in every db either side holds (or the named ones).
+//! The backup is an RDB (streamed) or an AOF (replayed). Read-only: INFO keyspace, SELECT, SCAN
+//! (bounded), TYPE, PEXPIRETIME, DBSIZE and the typed reads (GET, LRANGE, SMEMBERS, ZRANGE,
+//! HGETALL, XRANGE), pipelined in batches. The URL's password is never printed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -9,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdbkit_rdb::{Entry, KeyRecord, Scratch, StreamId, VisitResult, Visitor};
 use redis::{ConnectionAddr, RedisResult, Value as RValue};
+
+use crate::model::MValue;
 
 /// Keys per pipeline.
 const BATCH: usize = 200;
@@ -128,29 +132,117 @@ struct Expected {
     expire_ms: Option<i64>,
 }
 
-/// What the comparison found.
+/// What the comparison found in one db.
 #[derive(Debug, Default)]
-pub struct Diff {
-    pub db: i64,
+pub struct DbDiff {
+    pub db: u64,
+    /// The backup's keys in this db (all of them, also when only a sample is compared).
     pub backup_keys: u64,
+    /// The server's DBSIZE, read after the comparison.
     pub server_keys: u64,
     pub compared: u64,
-    pub sample: Option<usize>,
     pub missing: Vec<Vec<u8>>,
     /// In the backup with an expiry that has passed since: gone on the server, as it should be.
     pub expired: u64,
     pub extra: Vec<Vec<u8>>,
     pub different: Vec<(Vec<u8>, String)>,
+    /// The key counts don't add up (DBSIZE vs what the comparison saw): why, in words.
+    pub count_mismatch: Option<String>,
+}
+
+impl DbDiff {
+    pub fn equal(&self) -> bool {
+        self.missing.is_empty()
+            && self.extra.is_empty()
+            && self.different.is_empty()
+            && self.count_mismatch.is_none()
+    }
+}
+
+/// What the comparison found.
+#[derive(Debug, Default)]
+pub struct Diff {
+    /// The dbs compared, ascending.
+    pub dbs: Vec<DbDiff>,
+    /// The dbs were named (URL path or --db) rather than found on both sides.
+    pub named: bool,
+    pub sample: Option<usize>,
+    /// The backup is an AOF, replayed to get its data set.
+    pub replayed: bool,
     pub notes: Vec<String>,
 }
 
 impl Diff {
     pub fn equal(&self) -> bool {
-        self.missing.is_empty()
-            && self.extra.is_empty()
-            && self.different.is_empty()
-            && (self.sample.is_none() || self.server_keys + self.expired == self.backup_keys)
+        self.dbs.iter().all(DbDiff::equal)
     }
+    fn sum(&self, f: impl Fn(&DbDiff) -> u64) -> u64 {
+        self.dbs.iter().map(f).sum()
+    }
+}
+
+/// The URL with its password (and any `password=`/`pass=` query parameter) replaced by `***`,
+/// for every message, report and metric.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let (auth_end, _) = rest
+        .char_indices()
+        .find(|(_, c)| *c == '/' || *c == '?' || *c == '#')
+        .unwrap_or((rest.len(), ' '));
+    let (authority, tail) = rest.split_at(auth_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let q: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") =>
+                    {
+                        format!("{k}=***")
+                    }
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", q.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    let out = match scheme {
+        Some(s) => format!("{s}://{authority}{tail}"),
+        None => format!("{authority}{tail}"),
+    };
+    crate::escape::text(&out)
+}
+
+/// The db named in the URL's path (`redis://host:port/2`), if any.
+fn db_in_url(url: &str) -> Result<Option<u64>, String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(None);
+    };
+    if scheme.contains("unix") {
+        return Ok(None);
+    }
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let Some((_, path)) = rest.split_once('/') else {
+        return Ok(None);
+    };
+    let path = path.trim_matches('/');
+    if path.is_empty() {
+        return Ok(None);
+    }
+    path.parse::<u64>()
+        .map(Some)
+        .map_err(|_| format!("bad db {:?} in the server URL {}", path, redact(url)))
 }
 
 /// The host of a Redis URL is this machine.
@@ -165,23 +257,43 @@ fn is_local(addr: &ConnectionAddr) -> bool {
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Opens a read connection, refusing a non-loopback host unless `allow_remote`.
-pub fn connect(url: &str, allow_remote: bool) -> Result<(redis::Connection, i64), String> {
-    let client = redis::Client::open(url).map_err(|e| format!("bad server URL {url:?}: {e}"))?;
+/// A server error in words; a timeout says how long was waited.
+fn server_error(e: &redis::RedisError, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!(
+            "the server did not answer: timed out after {} s (--timeout)",
+            timeout.as_secs()
+        )
+    } else {
+        format!("server error: {e}")
+    }
+}
+
+/// Opens a read connection, refusing a non-loopback host unless `allow_remote`. The
+/// connection and every read time out after `timeout`.
+pub fn connect(
+    url: &str,
+    allow_remote: bool,
+    timeout: Duration,
+) -> Result<redis::Connection, String> {
+    let client = redis::Client::open(url)
+        .map_err(|e| format!("bad server URL {}: {e}", redact(url)))?;
     let info = client.get_connection_info();
     if !allow_remote && !is_local(info.addr()) {
         return Err(format!(
             "refusing to connect to {}: not a loopback address (127.0.0.0/8, ::1, localhost); \
              pass --allow-remote to compare with another host",
-            info.addr()
+            crate::escape::text(&info.addr().to_string())
         ));
     }
-    let db = info.redis_settings().db();
+    let addr = crate::escape::text(&info.addr().to_string());
     let con = client
-        .get_connection_with_timeout(Duration::from_secs(10))
-        .map_err(|e| format!("can't connect to {}: {e}", info.addr()))?;
-    let _ = con.set_read_timeout(Some(Duration::from_secs(60)));
-    Ok((con, db))
+        .get_connection_with_timeout(timeout)
+        .map_err(|e| format!("can't connect to {addr}: {}", server_error(&e, timeout)))?;
+    con.set_read_timeout(Some(timeout))
+        .and_then(|_| con.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("{addr}: {}", server_error(&e, timeout)))?;
+    Ok(con)
 }
 
 /// A tiny deterministic generator for the sample (xorshift64*).
@@ -195,44 +307,124 @@ impl Rng {
     }
 }
 
-/// Reads the backup's keys of `db`: all of them, or a uniform sample of `sample`.
-fn read_backup(
-    path: &std::path::Path,
-    db: u64,
+/// The backup's keys (of the dbs `want` accepts): all of them, or a uniform sample; and the
+/// count of keys per db.
+struct BackupKeys {
+    keys: HashMap<(u64, Vec<u8>), Expected>,
+    per_db: BTreeMap<u64, u64>,
+}
+
+/// Reservoir sampling over the keys as they come.
+struct Sampler {
     sample: Option<usize>,
-    seed: u64,
-) -> Result<(HashMap<Vec<u8>, Expected>, u64), String> {
-    let mut keys: HashMap<Vec<u8>, Expected> = HashMap::new();
-    let mut reservoir: Vec<Vec<u8>> = Vec::new();
-    let mut seen = 0u64;
-    let mut rng = Rng(seed | 1);
-    let mut scratch = Scratch::new();
-    super::decode::for_each_key(path, |k| {
-        if k.db != db {
-            return Ok(());
-        }
-        seen += 1;
-        let slot = match sample {
-            None => None,
-            Some(n) if reservoir.len() < n => {
-                reservoir.push(k.key.to_vec());
-                None
+    reservoir: Vec<(u64, Vec<u8>)>,
+    seen: u64,
+    rng: Rng,
+}
+
+impl Sampler {
+    /// Whether to keep this key, and which earlier one it evicts.
+    fn offer(&mut self, db: u64, key: &[u8]) -> (bool, Option<(u64, Vec<u8>)>) {
+        self.seen += 1;
+        match self.sample {
+            None => (true, None),
+            Some(n) if self.reservoir.len() < n => {
+                self.reservoir.push((db, key.to_vec()));
+                (true, None)
             }
             Some(_) => {
-                let j = rng.below(seen) as usize;
-                match reservoir.get_mut(j) {
-                    Some(old) => Some(std::mem::replace(old, k.key.to_vec())),
-                    None => return Ok(()),
+                let j = self.rng.below(self.seen) as usize;
+                match self.reservoir.get_mut(j) {
+                    Some(old) => (true, Some(std::mem::replace(old, (db, key.to_vec())))),
+                    None => (false, None),
                 }
             }
-        };
-        if let Some(old) = slot {
-            keys.remove(&old);
+        }
+    }
+}
+
+fn canon_of_model(v: &MValue) -> Canon {
+    match v {
+        MValue::String(b) => Canon::Str(b.clone()),
+        MValue::List(l) => Canon::List(l.clone()),
+        MValue::Set(s) => Canon::Set(s.keys().cloned().collect()),
+        MValue::Zset(z) => Canon::Zset(z.clone()),
+        MValue::Hash(h) => Canon::Hash(h.iter().map(|(f, (v, _))| (f.clone(), v.clone())).collect()),
+        MValue::Stream(st) => Canon::Stream(
+            st.entries
+                .iter()
+                .map(|(id, fv)| {
+                    (
+                        format!("{}-{}", id.ms, id.seq),
+                        fv.iter().flat_map(|(f, v)| [f.clone(), v.clone()]).collect(),
+                    )
+                })
+                .collect(),
+        ),
+        MValue::Array { .. } | MValue::Module { .. } => Canon::Module,
+    }
+}
+
+/// Reads the backup: an RDB streamed (deep validation, checksums), an AOF replayed.
+fn read_backup(
+    path: &std::path::Path,
+    is_aof: bool,
+    want: &dyn Fn(u64) -> bool,
+    sample: Option<usize>,
+    seed: u64,
+) -> Result<BackupKeys, String> {
+    let mut out = BackupKeys {
+        keys: HashMap::new(),
+        per_db: BTreeMap::new(),
+    };
+    let mut sampler = Sampler {
+        sample,
+        reservoir: Vec::new(),
+        seen: 0,
+        rng: Rng(seed | 1),
+    };
+    if is_aof {
+        let ds = super::replay::load(path, now_ms())?;
+        for (db, keys) in &ds.dbs {
+            if !want(*db) {
+                continue;
+            }
+            for (key, k) in keys {
+                *out.per_db.entry(*db).or_default() += 1;
+                let (keep, evict) = sampler.offer(*db, key);
+                if let Some(old) = evict {
+                    out.keys.remove(&old);
+                }
+                if keep {
+                    out.keys.insert(
+                        (*db, key.clone()),
+                        Expected {
+                            value: canon_of_model(&k.value),
+                            expire_ms: k.expire_ms,
+                        },
+                    );
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let mut scratch = Scratch::new();
+    super::decode::for_each_key(path, |k| {
+        if !want(k.db) {
+            return Ok(());
+        }
+        *out.per_db.entry(k.db).or_default() += 1;
+        let (keep, evict) = sampler.offer(k.db, k.key);
+        if let Some(old) = evict {
+            out.keys.remove(&old);
+        }
+        if !keep {
+            return Ok(());
         }
         let value =
             canon_of(k, &mut scratch).map_err(|e| format!("key {}: {e}", show_key(k.key)))?;
-        keys.insert(
-            k.key.to_vec(),
+        out.keys.insert(
+            (k.db, k.key.to_vec()),
             Expected {
                 value,
                 expire_ms: k.expire_ms,
@@ -240,7 +432,7 @@ fn read_backup(
         );
         Ok(())
     })?;
-    Ok((keys, seen))
+    Ok(out)
 }
 
 pub fn show_key(k: &[u8]) -> String {
@@ -381,50 +573,142 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Compares the keys of the backup's db (the URL's, default 0) with the server.
-pub fn compare(
-    backup: &std::path::Path,
-    url: &str,
-    sample: Option<usize>,
-    allow_remote: bool,
-) -> Result<Diff, String> {
-    if let Ok(i) = crate::input::open(backup) {
-        let aof_name = backup
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .contains(".aof");
-        if !i.is_rdb() || aof_name {
-            return Err(format!(
-                "{}: --against compares an RDB backup; this is an AOF ({}): restore it, then \
-                 compare the server with an RDB it saves, or use `rdbkit diff`",
-                backup.display(),
-                i.kind.name()
-            ));
-        }
+/// How to compare.
+pub struct Options {
+    /// Compare N keys picked at random (plus the key counts) instead of all.
+    pub sample: Option<usize>,
+    pub allow_remote: bool,
+    /// The dbs to compare (besides the URL's); empty: every db the backup or the server holds.
+    pub dbs: Vec<u64>,
+    /// Connect and read timeout.
+    pub timeout: Duration,
+}
+
+/// SCAN calls allowed per db before giving up on a server that never returns cursor 0: far
+/// more than a real server needs (with COUNT 1000 it visits ~1000 buckets a call, and its table
+/// holds at most a few buckets per key).
+fn scan_call_limit(dbsize: u64) -> u64 {
+    10_000 + dbsize / 100
+}
+
+/// The dbs the server holds keys in (INFO keyspace: `db3:keys=...`).
+fn server_dbs(con: &mut redis::Connection, timeout: Duration) -> Result<BTreeSet<u64>, String> {
+    let info: Vec<u8> = redis::cmd("INFO")
+        .arg("keyspace")
+        .query(con)
+        .map_err(|e| server_error(&e, timeout))?;
+    Ok(String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| {
+            let (name, _) = l.split_once(':')?;
+            name.strip_prefix("db")?.parse().ok()
+        })
+        .collect())
+}
+
+/// Compares the backup with the server: every db either holds (or the named ones).
+pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Diff, String> {
+    let is_aof = match crate::input::open(backup) {
+        Ok(i) => !i.is_rdb(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut named: BTreeSet<u64> = opts.dbs.iter().copied().collect();
+    if let Some(db) = db_in_url(url)? {
+        named.insert(db);
     }
-    let (mut con, db) = connect(url, allow_remote)?;
-    let db_u = u64::try_from(db).map_err(|_| format!("bad db {db} in {url:?}"))?;
+    let timeout = opts.timeout;
+    let q = |e: redis::RedisError| server_error(&e, timeout);
+    let mut con = connect(url, opts.allow_remote, timeout)?;
     let seed = now_ms() as u64;
-    let (expected, backup_keys) = read_backup(backup, db_u, sample, seed)?;
+    let want = |db: u64| named.is_empty() || named.contains(&db);
+    let b = read_backup(backup, is_aof, &want, opts.sample, seed)?;
+    let dbs: BTreeSet<u64> = if named.is_empty() {
+        let mut s = server_dbs(&mut con, timeout)?;
+        s.extend(b.per_db.keys().copied());
+        if s.is_empty() {
+            s.insert(0);
+        }
+        s
+    } else {
+        named.clone()
+    };
     let mut d = Diff {
-        db,
-        backup_keys,
-        sample,
+        named: !named.is_empty(),
+        sample: opts.sample,
+        replayed: is_aof,
         ..Diff::default()
     };
-    let q = |e: redis::RedisError| format!("server error: {e}");
-    d.server_keys = redis::cmd("DBSIZE").query::<u64>(&mut con).map_err(q)?;
+    let mut pexpiretime_ok = true;
+    for db in dbs {
+        redis::cmd("SELECT")
+            .arg(db)
+            .query::<()>(&mut con)
+            .map_err(|e| format!("can't select db {db}: {}", q(e)))?;
+        let mut dd = DbDiff {
+            db,
+            backup_keys: b.per_db.get(&db).copied().unwrap_or(0),
+            ..DbDiff::default()
+        };
+        let expected: BTreeMap<&Vec<u8>, &Expected> = b
+            .keys
+            .iter()
+            .filter(|((kdb, _), _)| *kdb == db)
+            .map(|((_, k), e)| (k, e))
+            .collect();
+        compare_db(&mut con, &mut dd, &expected, opts.sample.is_some(), timeout, &mut pexpiretime_ok)?;
+        d.dbs.push(dd);
+    }
+    if !pexpiretime_ok {
+        d.notes
+            .push("the server has no PEXPIRETIME (Redis < 7.0): expiries were not compared".into());
+    }
+    if b.keys.values().any(|e| e.value == Canon::Module) {
+        d.notes.push(
+            "module and array values: only their presence and type were compared".into(),
+        );
+    }
+    if is_aof {
+        d.notes.push(
+            "the backup is an AOF: its data set is the replay of its commands on its RDB part"
+                .into(),
+        );
+    }
+    Ok(d)
+}
 
+/// One db (already selected): SCAN (full comparison), TYPE + PEXPIRETIME, typed reads, DBSIZE.
+fn compare_db(
+    con: &mut redis::Connection,
+    d: &mut DbDiff,
+    expected: &BTreeMap<&Vec<u8>, &Expected>,
+    sampled: bool,
+    timeout: Duration,
+    pexpiretime_ok: &mut bool,
+) -> Result<(), String> {
+    let q = |e: redis::RedisError| server_error(&e, timeout);
+    let db = d.db;
+    let dbsize_before = redis::cmd("DBSIZE").query::<u64>(con).map_err(q)?;
     // The server's keys: all of them (SCAN), or just the sample's.
     let mut present: HashSet<Vec<u8>> = HashSet::new();
-    if sample.is_none() {
+    if !sampled {
         let mut cursor: u64 = 0;
+        let limit = scan_call_limit(dbsize_before);
+        let mut calls = 0u64;
         loop {
+            if calls >= limit {
+                return Err(format!(
+                    "db {db}: the server's SCAN did not return cursor 0 after {calls} calls \
+                     ({} distinct keys returned, DBSIZE {dbsize_before}): giving up (a server \
+                     finishes a scan in far fewer calls)",
+                    present.len()
+                ));
+            }
+            calls += 1;
             let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("COUNT")
                 .arg(1000)
-                .query(&mut con)
+                .query(con)
                 .map_err(q)?;
             present.extend(batch);
             cursor = next;
@@ -442,9 +726,7 @@ pub fn compare(
     }
 
     let now = now_ms();
-    let mut keys: Vec<&Vec<u8>> = expected.keys().collect();
-    keys.sort();
-    let mut pexpiretime_ok = true;
+    let keys: Vec<&Vec<u8>> = expected.keys().copied().collect();
     for chunk in keys.chunks(BATCH) {
         // Round 1: type and expiry.
         let mut p = redis::pipe();
@@ -453,7 +735,7 @@ pub fn compare(
             p.cmd("TYPE").arg(k.as_slice());
             p.cmd("PEXPIRETIME").arg(k.as_slice());
         }
-        let r: Vec<RedisResult<RValue>> = p.query(&mut con).map_err(q)?;
+        let r: Vec<RedisResult<RValue>> = p.query(con).map_err(q)?;
         let mut to_read: Vec<(&Vec<u8>, &Expected)> = Vec::new();
         for (i, k) in chunk.iter().enumerate() {
             let Some(exp) = expected.get(*k) else {
@@ -485,7 +767,10 @@ pub fn compare(
             if !same_type {
                 d.different.push((
                     (*k).clone(),
-                    format!("type differs: {family} in the backup, {server_family} on the server"),
+                    format!(
+                        "type differs: {family} in the backup, {} on the server",
+                        crate::escape::text(server_family)
+                    ),
                 ));
                 continue;
             }
@@ -504,7 +789,7 @@ pub fn compare(
                         continue;
                     }
                 }
-                _ => pexpiretime_ok = false,
+                _ => *pexpiretime_ok = false,
             }
             to_read.push((k, exp));
         }
@@ -522,7 +807,7 @@ pub fn compare(
         if asked.is_empty() {
             continue;
         }
-        let r: Vec<RedisResult<RValue>> = p.query(&mut con).map_err(q)?;
+        let r: Vec<RedisResult<RValue>> = p.query(con).map_err(q)?;
         for ((k, exp), got) in asked.into_iter().zip(r) {
             d.compared += 1;
             let family = exp.value.family();
@@ -532,120 +817,200 @@ pub fn compare(
                 Ok(None) => d
                     .different
                     .push((k.clone(), format!("unexpected reply reading the {family}"))),
-                Err(e) => d.different.push((k.clone(), format!("can't read: {e}"))),
+                Err(e) => d.different.push((
+                    k.clone(),
+                    format!("can't read: {}", crate::escape::text(&e.to_string())),
+                )),
             }
         }
     }
-    if !pexpiretime_ok {
-        d.notes
-            .push("the server has no PEXPIRETIME (Redis < 7.0): expiries were not compared".into());
-    }
-    if expected.values().any(|e| e.value == Canon::Module) {
-        d.notes
-            .push("module values: only their presence and type were compared".into());
+    // The counts must add up: the server holds what the backup holds (less what expired since),
+    // less the missing keys, plus the extra ones.
+    d.server_keys = redis::cmd("DBSIZE").query::<u64>(con).map_err(q)?;
+    let accounted = (d.backup_keys + d.extra.len() as u64)
+        .saturating_sub(d.expired + d.missing.len() as u64);
+    if sampled {
+        if d.server_keys + d.expired != d.backup_keys {
+            d.count_mismatch = Some(format!(
+                "key counts differ: {} in the backup's db {db}, {} on the server (DBSIZE)",
+                d.backup_keys, d.server_keys
+            ));
+        }
+    } else if d.server_keys != accounted {
+        d.count_mismatch = Some(format!(
+            "key counts differ: the server's DBSIZE is {} but the comparison accounts for {accounted} \
+             keys in db {db} ({} in the backup, {} expired since, {} missing, {} extra; SCAN returned {})",
+            d.server_keys,
+            d.backup_keys,
+            d.expired,
+            d.missing.len(),
+            d.extra.len(),
+            present.len()
+        ));
     }
     d.missing.sort();
     d.different.sort();
-    Ok(d)
+    Ok(())
 }
 
 /// The comparison as text.
 pub fn human(d: &Diff, backup: &str, url: &str) -> String {
     let mut s = String::new();
-    for k in &d.missing {
-        let _ = writeln!(
-            s,
-            "MISSING   {} (in the backup, not on the server)",
-            show_key(k)
-        );
-    }
-    for k in &d.extra {
-        let _ = writeln!(
-            s,
-            "EXTRA     {} (on the server, not in the backup)",
-            show_key(k)
-        );
-    }
-    for (k, why) in &d.different {
-        let _ = writeln!(s, "DIFFERENT {}: {why}", show_key(k));
+    for dd in &d.dbs {
+        let db = dd.db;
+        for k in &dd.missing {
+            let _ = writeln!(
+                s,
+                "MISSING   {} (db {db}: in the backup, not on the server)",
+                show_key(k)
+            );
+        }
+        for k in &dd.extra {
+            let _ = writeln!(
+                s,
+                "EXTRA     {} (db {db}: on the server, not in the backup)",
+                show_key(k)
+            );
+        }
+        for (k, why) in &dd.different {
+            let _ = writeln!(s, "DIFFERENT {} (db {db}): {why}", show_key(k));
+        }
+        if let Some(m) = &dd.count_mismatch {
+            let _ = writeln!(s, "COUNT     db {db}: {m}");
+        }
     }
     for n in &d.notes {
         let _ = writeln!(s, "note: {n}");
     }
-    let scope = match d.sample {
-        Some(n) => format!(
-            "a sample of {} of the backup's {} keys",
-            n.min(d.backup_keys as usize),
-            d.backup_keys
-        ),
-        None => format!("all {} keys of the backup", d.backup_keys),
-    };
-    let _ = writeln!(
-        s,
-        "{backup} vs {url} (db {}): compared {scope}; server holds {} keys; {} missing, {} extra, {} different, {} expired since the save: {}",
-        d.db,
-        d.server_keys,
-        d.missing.len(),
-        d.extra.len(),
-        d.different.len(),
-        d.expired,
-        if d.equal() { "EQUAL" } else { "DIFFERENT" }
-    );
-    if d.sample.is_some() && d.server_keys + d.expired != d.backup_keys {
+    for dd in &d.dbs {
         let _ = writeln!(
             s,
-            "key counts differ: {} in the backup's db {}, {} on the server",
-            d.backup_keys, d.db, d.server_keys
+            "  db {}: {} keys in the backup, {} on the server; compared {}: {} missing, {} extra, {} different, {} expired since the save{}",
+            dd.db,
+            dd.backup_keys,
+            dd.server_keys,
+            dd.compared,
+            dd.missing.len(),
+            dd.extra.len(),
+            dd.different.len(),
+            dd.expired,
+            if dd.equal() { "" } else { ": DIFFERENT" }
         );
     }
+    let backup_keys = d.sum(|x| x.backup_keys);
+    let scope = match d.sample {
+        Some(n) => format!(
+            "a sample of {} of the backup's {backup_keys} keys",
+            n.min(backup_keys as usize)
+        ),
+        None => format!("all {backup_keys} keys of the backup"),
+    };
+    let dbs: Vec<String> = d.dbs.iter().map(|x| x.db.to_string()).collect();
+    let _ = writeln!(
+        s,
+        "{} vs {} ({} {}): compared {scope}; server holds {} keys; {} missing, {} extra, {} different, {} expired since the save: {}",
+        crate::escape::text(backup),
+        redact(url),
+        if dbs.len() == 1 { "db" } else { "dbs" },
+        dbs.join(", "),
+        d.sum(|x| x.server_keys),
+        d.sum(|x| x.missing.len() as u64),
+        d.sum(|x| x.extra.len() as u64),
+        d.sum(|x| x.different.len() as u64),
+        d.sum(|x| x.expired),
+        if d.equal() { "EQUAL" } else { "DIFFERENT" }
+    );
     s
 }
 
-/// The comparison as one JSON object.
+fn json_keys(o: &mut Vec<u8>, keys: &[Vec<u8>]) {
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        rdbkit_aof::dump::json_bytes(o, k);
+    }
+}
+
+fn json_different(o: &mut Vec<u8>, db: u64, list: &[(Vec<u8>, String)], first: &mut bool) {
+    for (k, why) in list {
+        if !std::mem::take(first) {
+            o.push(b',');
+        }
+        o.extend_from_slice(format!("{{\"db\":{db},\"key\":").as_bytes());
+        rdbkit_aof::dump::json_bytes(o, k);
+        o.extend_from_slice(b",\"why\":");
+        rdbkit_aof::dump::json_str(o, why.as_bytes());
+        o.push(b'}');
+    }
+}
+
+/// The comparison as one JSON object: totals, the keys of every db (`missing`/`extra` as
+/// keys, `different` with their db), and `dbs` with each db's own counts and lists.
 pub fn json(d: &Diff, backup: &str, url: &str) -> String {
-    use rdbkit_aof::dump::json_bytes;
     let mut o = Vec::new();
     let js = |o: &mut Vec<u8>, s: &str| rdbkit_aof::dump::json_str(o, s.as_bytes());
     o.extend_from_slice(b"{\"backup\":");
     js(&mut o, backup);
     o.extend_from_slice(b",\"server\":");
-    js(&mut o, url);
+    js(&mut o, &redact(url));
+    let single = match d.dbs.as_slice() {
+        [one] if d.named => one.db.to_string(),
+        _ => "null".into(),
+    };
     o.extend_from_slice(
         format!(
-            ",\"db\":{},\"equal\":{},\"backup_keys\":{},\"server_keys\":{},\"compared\":{},\"expired\":{},\"sample\":{},\"missing\":[",
-            d.db,
+            ",\"db\":{single},\"equal\":{},\"replayed\":{},\"backup_keys\":{},\"server_keys\":{},\"compared\":{},\"expired\":{},\"sample\":{},\"missing\":[",
             d.equal(),
-            d.backup_keys,
-            d.server_keys,
-            d.compared,
-            d.expired,
+            d.replayed,
+            d.sum(|x| x.backup_keys),
+            d.sum(|x| x.server_keys),
+            d.sum(|x| x.compared),
+            d.sum(|x| x.expired),
             d.sample.map_or("null".into(), |n| n.to_string())
         )
         .as_bytes(),
     );
-    for (i, k) in d.missing.iter().enumerate() {
-        if i > 0 {
-            o.push(b',');
-        }
-        json_bytes(&mut o, k);
-    }
+    let all = |f: &dyn Fn(&DbDiff) -> &Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+        d.dbs.iter().flat_map(|x| f(x).iter().cloned()).collect()
+    };
+    json_keys(&mut o, &all(&|x| &x.missing));
     o.extend_from_slice(b"],\"extra\":[");
-    for (i, k) in d.extra.iter().enumerate() {
-        if i > 0 {
-            o.push(b',');
-        }
-        json_bytes(&mut o, k);
-    }
+    json_keys(&mut o, &all(&|x| &x.extra));
     o.extend_from_slice(b"],\"different\":[");
-    for (i, (k, why)) in d.different.iter().enumerate() {
+    let mut first = true;
+    for x in &d.dbs {
+        json_different(&mut o, x.db, &x.different, &mut first);
+    }
+    o.extend_from_slice(b"],\"dbs\":[");
+    for (i, x) in d.dbs.iter().enumerate() {
         if i > 0 {
             o.push(b',');
         }
-        o.extend_from_slice(b"{\"key\":");
-        json_bytes(&mut o, k);
-        o.extend_from_slice(b",\"why\":");
-        js(&mut o, why);
-        o.push(b'}');
+        o.extend_from_slice(
+            format!(
+                "{{\"db\":{},\"equal\":{},\"backup_keys\":{},\"server_keys\":{},\"compared\":{},\"expired\":{},\"count_mismatch\":",
+                x.db,
+                x.equal(),
+                x.backup_keys,
+                x.server_keys,
+                x.compared,
+                x.expired
+            )
+            .as_bytes(),
+        );
+        match &x.count_mismatch {
+            Some(m) => js(&mut o, m),
+            None => o.extend_from_slice(b"null"),
+        }
+        o.extend_from_slice(b",\"missing\":[");
+        json_keys(&mut o, &x.missing);
+        o.extend_from_slice(b"],\"extra\":[");
+        json_keys(&mut o, &x.extra);
+        o.extend_from_slice(b"],\"different\":[");
+        let mut first = true;
+        json_different(&mut o, x.db, &x.different, &mut first);
+        o.extend_from_slice(b"]}");
     }
     o.extend_from_slice(b"],\"notes\":[");
     for (i, n) in d.notes.iter().enumerate() {
@@ -672,5 +1037,34 @@ mod tests {
         assert!(local("redis://[::1]:6379"));
         assert!(!local("redis://10.0.0.5:6379"));
         assert!(!local("redis://cache.example.com:6379"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("redis://:s3cret@127.0.0.1:6379/2"),
+            "redis://:***@127.0.0.1:6379/2"
+        );
+        assert_eq!(
+            redact("redis://admin:p@ss:w/rd@localhost:6379"),
+            "redis://admin:***@localhost:6379"
+        );
+        assert_eq!(redact("redis://user@h:1/0"), "redis://user@h:1/0");
+        assert_eq!(
+            redact("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert!(!redact("redis://:s3cret@[::1]:6379").contains("s3cret"));
+    }
+
+    #[test]
+    fn db_from_the_url() {
+        assert_eq!(db_in_url("redis://127.0.0.1:6379"), Ok(None));
+        assert_eq!(db_in_url("redis://127.0.0.1:6379/"), Ok(None));
+        assert_eq!(db_in_url("redis://:pw@127.0.0.1:6379/15"), Ok(Some(15)));
+        assert!(db_in_url("redis://:pw@127.0.0.1:6379/x")
+            .unwrap_err()
+            .contains(":***@"));
     }
 }
