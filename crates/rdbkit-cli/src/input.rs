@@ -139,7 +139,7 @@ pub fn open_for_reading(
 
 /// Opens `path` (`-` = stdin) and finds its kind from the content.
 pub fn open(path: &Path) -> Result<Input, InputError> {
-    let name = path.display().to_string();
+    let name = crate::escape::path(path);
     let ioerr = |e: io::Error| InputError(format!("{name}: {e}"));
     if path.as_os_str() == "-" {
         return open_stream(name, Box::new(io::stdin()), false);

@@ -15,11 +15,24 @@ mod model;
 mod resp_out;
 mod verify;
 
+/// The exit statuses of every subcommand (shown by `rdbkit --help`; the README has the same
+/// table).
+const EXIT_CODES: &str = "Exit status, every subcommand:
+  0  success: the input is sound / the files are equal / every policy passed; also when the
+     reader of the output goes away (`rdbkit keys ... | head`)
+  1  usage error; an input that cannot be opened; output that cannot be written;
+     `diff`: the files differ; `verify`: a policy failed, or the server differs (--against)
+  2  an input is damaged or unsupported (an AOF whose commands can't be replayed included);
+     `verify`: a backup is damaged or unreadable, or the server can't be reached;
+     `diff`: an error
+`redis-check-aof` (drop-in) keeps Redis's own codes.";
+
 #[derive(Parser)]
 #[command(
     name = "rdbkit",
     version,
-    about = "Check, dump and repair Redis/Valkey RDB and AOF files"
+    about = "Check, dump and repair Redis/Valkey RDB and AOF files",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,7 +67,28 @@ enum Command {
     },
 }
 
+/// Output to a closed pipe (`rdbkit dump ... | head`) ends the program quietly with status 0,
+/// whichever subcommand was writing: Rust ignores SIGPIPE, so `print!` panics on EPIPE; this
+/// hook turns that one panic into a clean exit and leaves every other panic to the default
+/// hook. (Subcommands that write through their own handle treat `BrokenPipe` as success too.)
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("os error 32") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     let mut argv: Vec<OsString> = std::env::args_os().collect();
     // Invoked as `redis-check-aof` (a symlink or a copy): behave exactly like Redis's tool.
     let argv0 = argv.first().cloned().unwrap_or_default();

@@ -520,3 +520,171 @@ fn max_shrink_against_the_previous_backup() {
     );
     assert_eq!(verify(&[p, "--max-shrink", "85%"]).0.status.code(), Some(0));
 }
+
+/// Keys per db in a ground truth (`*.expected.jsonl`: the data set read back from the server).
+fn truth_counts(p: &Path) -> std::collections::BTreeMap<u64, u64> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in std::fs::read_to_string(p).unwrap().lines() {
+        let j: serde_json::Value = serde_json::from_str(l).unwrap();
+        *m.entry(j["db"].as_u64().unwrap()).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn aof_backups_get_the_key_policies_and_metrics() {
+    let t = TempDir::new("verify-aof-policy");
+    let d = t.join("b");
+    std::fs::create_dir_all(&d).unwrap();
+    let truth = truth_counts(&testdata("aof/appendonlydir.expected.jsonl"));
+    let total: u64 = truth.values().sum();
+    let old = d.join("appendonlydir-20261205-020000");
+    copy_dir(&testdata("aof/appendonlydir"), &old);
+    let p = d.to_str().unwrap();
+    let prom = t.join("m.prom");
+    let prom_s = prom.to_str().unwrap();
+
+    // The replayed counts are the server's own (read back when the fixture was made).
+    let (out, j) = verify(&[p, "--prometheus", prom_s]);
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    let b = &j["backups"][0];
+    assert_eq!(b["keys_replayed"], true, "{b}");
+    assert_eq!(b["keys_exact"], true);
+    assert_eq!(b["total_keys"], total);
+    for (db, n) in &truth {
+        assert_eq!(b["keys"][db.to_string()], *n, "db {db}: {b}");
+    }
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    let name = "appendonlydir-20261205-020000";
+    for (db, n) in &truth {
+        let got = metric(
+            &m,
+            "rdbkit_backup_keys",
+            &[("backup", name), ("db", &db.to_string())],
+        );
+        assert_eq!(got, Some(*n as f64), "db {db}");
+    }
+    assert_eq!(
+        metric(&m, "rdbkit_backup_keys_counted", &[("backup", name)]),
+        Some(1.0)
+    );
+    // --min-keys, --expect-db on the replayed counts.
+    let (out, j) = verify(&[p, "--min-keys", &(total + 1).to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{j}");
+    assert_eq!(j["policy_failures"][0]["policy"], "min-keys");
+    assert!(j["policy_failures"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("holds {total} keys")));
+    let (out, j) = verify(&[p, "--min-keys", &total.to_string(), "--expect-db", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{j}");
+    assert_eq!(verify(&[p, "--expect-db", "4"]).0.status.code(), Some(1));
+
+    // A newer backup whose replay stops (a module's command, unknown offline): every key
+    // policy asked for fails for it, saying why; no key metric for it.
+    let new = d.join("appendonlydir-20261206-020000");
+    copy_dir(&testdata("aof/appendonlydir"), &new);
+    let last = new.join("appendonly.aof.3.incr.aof");
+    let mut bytes = read(&last);
+    bytes.extend_from_slice(b"*3\r\n$9\r\nMYMOD.SET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    write(&last, &bytes);
+    let (out, j) = verify(&[p, "--prometheus", prom_s]);
+    assert_eq!(out.status.code(), Some(0), "no key policy asked: {j}");
+    let nb = by_name(&j);
+    let newest = &nb["appendonlydir-20261206-020000"];
+    assert_eq!(newest["valid"], true);
+    assert_eq!(newest["keys_exact"], false);
+    assert!(newest["keys_error"].as_str().unwrap().contains("MYMOD.SET"), "{newest}");
+    let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
+    let newname = "appendonlydir-20261206-020000";
+    assert_eq!(
+        metric(&m, "rdbkit_backup_keys_counted", &[("backup", newname)]),
+        Some(0.0)
+    );
+    assert!(
+        !m.keys()
+            .any(|(n, l)| n == "rdbkit_backup_keys" && l.iter().any(|(_, v)| v == newname)),
+        "no key count for a backup whose keys are unknown"
+    );
+    for policy in [
+        &["--min-keys", "1"][..],
+        &["--max-shrink", "50%"],
+        &["--expect-db", "0"],
+    ] {
+        let (out, j) = verify(&[&[p][..], policy].concat());
+        assert_eq!(out.status.code(), Some(1), "{policy:?}: {j}");
+        let f = &j["policy_failures"][0];
+        assert_eq!(f["subject"], newname, "{j}");
+        let msg = f["message"].as_str().unwrap();
+        assert!(msg.contains("can't be checked") && msg.contains("MYMOD.SET"), "{msg}");
+    }
+    // The text report says it too.
+    let out = run_rdbkit(["verify", p, "--min-keys", "1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("keys not counted"), "{text}");
+    assert!(!text.contains("in the RDB part,"), "{text}");
+}
+
+#[test]
+fn a_torn_aof_backup_reports_the_server_verdict_too() {
+    let t = TempDir::new("verify-torn");
+    let dir = t.join("appendonlydir");
+    copy_dir(&testdata("aof/torn/appendonlydir"), &dir);
+    // redis-check-aof (7.0.15, recorded beside the fixture) says: ok up to 1327 of the last file.
+    let tool = std::fs::read_to_string(testdata("aof/torn.redis-check-aof.txt")).unwrap();
+    assert!(tool.contains("ok_up_to=1327"), "{tool}");
+    let (out, j) = verify(&[dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "still damaged: {j}");
+    let v = j["backups"][0]["server_verdict"].as_str().unwrap();
+    assert!(
+        v.contains("a server would load it, losing the last command at byte 1327 of")
+            && v.contains("appendonly.aof.3.incr.aof"),
+        "{v}"
+    );
+    let out = run_rdbkit(["verify", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DAMAGED"), "{text}");
+    assert!(text.contains("losing the last command at byte 1327"), "{text}");
+    assert!(text.contains("exit 2"), "{text}");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|r| r.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn an_unreadable_backup_is_unreadable_not_empty() {
+    let t = TempDir::new("verify-unreadable");
+    // A path that exists but can't be opened for reading: a socket (ENXIO), even for root.
+    let sock = t.join("dump.rdb");
+    let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let (out, j) = verify(&[sock.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{j}");
+    assert_eq!(j["backups"][0]["unreadable"], true, "{j}");
+    let out = run_rdbkit(["verify", sock.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("unreadable"), "{text}");
+    assert!(!text.contains(", 0 B"), "{text}");
+    // A file without read permission (not for root, who reads it anyway): its real size.
+    if !is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let f = t.join("locked.rdb");
+        std::fs::copy(testdata("rdb/sample.rdb"), &f).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let (out, j) = verify(&[f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(j["backups"][0]["unreadable"], true);
+        assert_eq!(
+            j["backups"][0]["size_bytes"],
+            std::fs::metadata(testdata("rdb/sample.rdb")).unwrap().len()
+        );
+    }
+}

@@ -22,8 +22,9 @@ Examples:
   rdbkit keys appendonlydir/ --skip-expired --now 2025-01-24
   zcat dump.rdb.gz | rdbkit keys - -0 | xargs -0 -n 100 redis-cli DEL
 
-Exit status: 0 success; 1 usage error, or the input cannot be opened or output written; 2 the \
-file is damaged or unsupported (keys before the damage are printed)."
+Exit status (the same table for every subcommand, see `rdbkit --help`): 0 success; 1 usage \
+error, or the input cannot be opened or output written; 2 the file is damaged or unsupported \
+(an RDB: the keys before the damage are printed; an AOF: nothing, as it is replayed whole)."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -99,17 +100,22 @@ pub fn run(args: Args) -> ExitCode {
         progress.finish();
         r
     } else {
-        inp.load(opts, filter.now_ms).map(|ds| {
-            for (db, keys) in &ds.dbs {
-                for (key, k) in keys {
-                    let ty = k.value.type_name();
-                    if filter.accepts(*db, key, ty, k.expire_ms, None) {
-                        print(&mut out, *db, key, ty).map_err(io_msg)?;
+        // An AOF that can't be read through (damaged, or a command the replay can't apply) is
+        // a damaged input: exit 2, as `info` says of it.
+        match inp.load(opts, filter.now_ms) {
+            Err(e) => Ok(Err(e.to_string())),
+            Ok(ds) => Ok((|| {
+                for (db, keys) in &ds.dbs {
+                    for (key, k) in keys {
+                        let ty = k.value.type_name();
+                        if filter.accepts(*db, key, ty, k.expire_ms, None) {
+                            print(&mut out, *db, key, ty).map_err(io_msg)?;
+                        }
                     }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            })()),
+        }
     };
     let flushed = out.flush();
     finish(result, flushed)

@@ -191,12 +191,11 @@ fn mtime_of(md: &std::fs::Metadata) -> Option<i64> {
         .and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
-/// The file name, escaped (it is printed, and a label of the metrics).
+/// The file name (the `backup` label, the JSON `name`; the text report escapes it).
 fn name_of(p: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
     p.file_name()
-        .map(|n| crate::escape::bytes(n.as_bytes()))
-        .unwrap_or_else(|| crate::escape::path(p))
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 fn backup_at(path: &Path, md: &std::fs::Metadata) -> Backup {

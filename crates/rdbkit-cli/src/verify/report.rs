@@ -57,7 +57,7 @@ pub fn human_backup(o: &Outcome, out: &mut String) {
         parts.push(format!("{m} {v}"));
     }
     if let Some(w) = &o.writer {
-        parts.push(format!("written by {w}"));
+        parts.push(format!("written by {}", escape::text(w)));
     }
     if let Some((t, src)) = o.save_time() {
         parts.push(format!("saved {} (by {})", utc(t), src.as_str()));
@@ -89,22 +89,23 @@ pub fn human_backup(o: &Outcome, out: &mut String) {
             "        {}{}",
             d.file
                 .as_ref()
-                .map(|f| format!("{f}: "))
+                .map(|f| format!("{}: ", escape::text(f)))
                 .unwrap_or_default(),
-            d.reason
+            escape::text(&d.reason)
         );
     }
     if let Some(v) = &o.server_verdict {
         let _ = writeln!(
             out,
-            "        {v}; still DAMAGED (exit 2): the backup is not whole as saved"
+            "        {}; still DAMAGED (exit 2): the backup is not whole as saved",
+            escape::text(v)
         );
     }
     if let Some(e) = &o.keys_error {
-        let _ = writeln!(out, "        keys not counted: {e}");
+        let _ = writeln!(out, "        keys not counted: {}", escape::text(e));
     }
     for n in &o.notes {
-        let _ = writeln!(out, "        note: {n}");
+        let _ = writeln!(out, "        note: {}", escape::text(n));
     }
 }
 
@@ -127,7 +128,7 @@ pub fn human(s: &Summary<'_>) -> String {
         let _ = writeln!(out, "DAMAGED {}", escape::text(&p.reason));
     }
     for f in s.failures {
-        let _ = writeln!(out, "POLICY  {}: {}", f.policy, f.message);
+        let _ = writeln!(out, "POLICY  {}: {}", f.policy, escape::text(&f.message));
     }
     let damaged = s.outcomes.iter().filter(|o| !o.valid()).count()
         + s.problems.iter().filter(|p| p.unreadable).count();
