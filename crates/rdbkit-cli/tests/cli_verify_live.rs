@@ -79,15 +79,27 @@ fn against_a_restored_server() {
         "the server loaded the backup"
     );
 
-    // Restored as it is: equal, in db 0 and db 15, and on a sample.
+    // Restored as it is: equal in every db (0, 1, 15: 66 + 2 + 3 keys), in db 15 alone, and
+    // on a sample.
     let (code, j) = against(&backup, &url, &[]);
     assert_eq!(code, Some(0), "{j}");
     assert_eq!(j["equal"], true);
-    assert_eq!(j["backup_keys"], 66);
-    assert_eq!(j["compared"], 66);
+    assert_eq!(j["backup_keys"], 71);
+    assert_eq!(j["compared"], 71);
+    let dbs: Vec<u64> = j["dbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["db"].as_u64().unwrap())
+        .collect();
+    assert_eq!(dbs, [0, 1, 15]);
     let (code, j) = against(&backup, &format!("{url}/15"), &[]);
     assert_eq!(code, Some(0), "{j}");
     assert_eq!(j["backup_keys"], 3);
+    assert_eq!(j["db"], 15);
+    let (code, j) = against(&backup, &url, &["--db", "1"]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["backup_keys"], 2);
     let (code, j) = against(&backup, &url, &["--sample", "10"]);
     assert_eq!(code, Some(0), "{j}");
     assert_eq!(j["compared"], 10);
@@ -159,10 +171,33 @@ fn against_a_restored_server() {
     assert!(text.contains("EXTRA     \"added:two\""), "{text}");
     assert!(text.contains("DIFFERENT \"hash:small\""), "{text}");
 
+    // db 1 flushed on the server: the comparison of every db says so (it used to compare
+    // db 0 alone and say EQUAL); db 0 named alone is unaffected.
+    let (code, j) = against(&backup, &format!("{url}/0"), &[]);
+    assert_eq!(code, Some(1));
+    let before_flush = j["missing"].clone();
+    c.ok(args!["SELECT", "1"]);
+    c.ok(args!["FLUSHDB"]);
+    c.ok(args!["SELECT", "0"]);
+    let (code, j) = against(&backup, &url, &[]);
+    assert_eq!(code, Some(1), "{j}");
+    let db1 = j["dbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["db"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(db1["equal"], false, "{j}");
+    assert_eq!(db1["missing"].as_array().unwrap().len(), 2, "{db1}");
+    assert_eq!(db1["server_keys"], 0);
+    let (_, j) = against(&backup, &format!("{url}/0"), &[]);
+    assert_eq!(j["missing"], before_flush);
+
     // Nothing but reads: every write the server counted since is one of ours.
     let after = command_calls(&mut c);
     let ours = [
-        "set", "hset", "rpush", "zadd", "xadd", "pexpire", "del", "sadd",
+        "set", "hset", "rpush", "zadd", "xadd", "pexpire", "del", "sadd", "flushdb",
     ];
     let reads = [
         "scan",
@@ -203,4 +238,327 @@ fn against_a_restored_server() {
     // (A non-loopback host is refused before any connection: unit test `loopback_only`;
     // no test here sends anything off this machine.)
     server.shutdown();
+}
+
+fn dbs_of(j: &serde_json::Value) -> Vec<u64> {
+    j["dbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["db"].as_u64().unwrap())
+        .collect()
+}
+
+/// On each real server: data in dbs 0, 2 and 5 written with `appendonly yes`; the server's own
+/// `SAVE` and its AOF, each compared with the live server: equal in every db; after a FLUSHDB
+/// of db 2 the RDB differs there (the AOF, which holds the FLUSHDB, is equal again); a password
+/// in the URL is used and never printed.
+#[test]
+fn against_every_db_and_aof_backups_on_each_server() {
+    for kind in ServerKind::ALL {
+        let Some(bin) = kind.require() else { continue };
+        let tmp = TempDir::new(&format!("verify-live-{}", kind.name()));
+        let server = Server::start(
+            &bin,
+            tmp.path(),
+            &["--appendonly", "yes", "--appendfsync", "always", "--dbfilename", "dump.rdb"],
+        );
+        let url = format!("redis://127.0.0.1:{}", server.port);
+        let mut c = server.client();
+        let mut expected_keys = 0u64;
+        for db in [0u64, 2, 5] {
+            c.ok(args!["SELECT", db]);
+            for i in 0..20 {
+                c.ok(args!["SET", format!("s:{db}:{i}"), format!("v{i}")]);
+            }
+            c.ok(args!["HSET", format!("h:{db}"), "f1", "a", "f2", "b"]);
+            c.ok(args!["RPUSH", format!("l:{db}"), "x", "y", "z"]);
+            c.ok(args!["SADD", format!("set:{db}"), "1", "2", "three"]);
+            c.ok(args!["ZADD", format!("z:{db}"), "1.5", "m1", "-2", "m2"]);
+            c.ok(args!["SET", format!("ttl:{db}"), "t", "PX", "86400000"]);
+            c.ok(args!["XADD", format!("x:{db}"), "*", "f", "v"]);
+            expected_keys += 26;
+        }
+        c.ok(args!["SELECT", 0]);
+        c.ok(args!["SAVE"]);
+        let rdb = tmp.join("dump.rdb");
+        let aof = if kind == ServerKind::Redis62 {
+            tmp.join("appendonly.aof")
+        } else {
+            tmp.join("appendonlydir")
+        };
+        assert!(aof.exists(), "{}: no {}", kind.name(), aof.display());
+
+        for backup in [&rdb, &aof] {
+            let (code, j) = against(backup, &url, &[]);
+            assert_eq!(code, Some(0), "{}: {}: {j}", kind.name(), backup.display());
+            assert_eq!(dbs_of(&j), [0, 2, 5], "{j}");
+            assert_eq!(j["backup_keys"], expected_keys, "{j}");
+            assert_eq!(j["server_keys"], expected_keys, "{j}");
+            assert_eq!(j["replayed"], backup == &aof, "{j}");
+        }
+
+        c.ok(args!["SELECT", 2]);
+        c.ok(args!["FLUSHDB"]);
+        c.ok(args!["SELECT", 0]);
+        let (code, j) = against(&rdb, &url, &[]);
+        assert_eq!(code, Some(1), "{}: {j}", kind.name());
+        let db2 = j["dbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["db"] == 2)
+            .unwrap()
+            .clone();
+        assert_eq!(db2["missing"].as_array().unwrap().len(), 26, "{db2}");
+        assert_eq!(against(&rdb, &format!("{url}/0"), &[]).0, Some(0));
+        let (code, j) = against(&aof, &url, &[]);
+        assert_eq!(code, Some(0), "{}: the AOF holds the FLUSHDB: {j}", kind.name());
+        assert_eq!(dbs_of(&j), [0, 5], "{j}");
+
+        // A password: used, never printed (text, JSON, errors).
+        let pw = "s3cret-Pw0rd";
+        c.ok(args!["CONFIG", "SET", "requirepass", pw]);
+        let port = server.port;
+        let with_pw = format!("redis://:{pw}@127.0.0.1:{port}/0");
+        let (code, j) = against(&aof, &with_pw, &[]);
+        assert_eq!(code, Some(0), "{j}");
+        assert_eq!(j["server"], format!("redis://:***@127.0.0.1:{port}/0"));
+        let runs = [
+            run_rdbkit(["verify", aof.to_str().unwrap(), "--against", &with_pw]),
+            run_rdbkit(["verify", rdb.to_str().unwrap(), "--against", &with_pw]),
+            run_rdbkit([
+                "verify",
+                rdb.to_str().unwrap(),
+                "--against",
+                &format!("redis://:wr0ng-{pw}@127.0.0.1:{port}"),
+            ]),
+            run_rdbkit(["verify", rdb.to_str().unwrap(), "--against", &format!("redis://:{pw}@127.0.0.1:{port}/x")]),
+        ];
+        for (i, out) in runs.iter().enumerate() {
+            let all = [&out.stdout[..], &out.stderr[..]].concat();
+            let text = String::from_utf8_lossy(&all);
+            assert!(!text.contains(pw), "run {i} printed the password: {text}");
+            assert!(!text.contains("panicked"), "{text}");
+        }
+        assert_eq!(runs[0].status.code(), Some(0));
+        assert_eq!(runs[2].status.code(), Some(2), "a wrong password: an error");
+        assert_eq!(runs[3].status.code(), Some(2), "a bad db: an error");
+        c.ok(args!["CONFIG", "SET", "requirepass", ""]);
+        server.shutdown();
+    }
+}
+
+/// A torn AOF backup: verify says DAMAGED (exit 2) and that a server would load it, losing the
+/// last command at byte N; a real server given the copy truncates that file to exactly N.
+#[test]
+fn torn_aof_verdict_matches_the_server() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let tmp = TempDir::new("verify-torn-live");
+    let dir = tmp.join("appendonlydir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = testdata("aof/torn/appendonlydir");
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let out = run_rdbkit(["verify", "--json", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = j["backups"][0]["server_verdict"].as_str().unwrap().to_string();
+    let at: u64 = v
+        .split("at byte ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {v:?}"));
+    let file = "appendonly.aof.3.incr.aof";
+    assert!(v.contains("losing the last command") && v.contains(file), "{v}");
+    let server = Server::start(
+        &bin,
+        tmp.path(),
+        &["--appendonly", "yes", "--appenddirname", "appendonlydir"],
+    );
+    let size = std::fs::metadata(dir.join(file)).unwrap().len();
+    assert_eq!(size, at, "the server truncated {file} to {size}; verify said {at}\n{}", server.log_tail(20));
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake server on 127.0.0.1 (a fault injector): answers the handshake and INFO, and whatever
+// the test's `reply` says to the rest (`None`: never answer).
+
+type Reply = fn(&[Vec<u8>]) -> Option<Vec<u8>>;
+
+fn read_command(r: &mut impl std::io::BufRead) -> Option<Vec<Vec<u8>>> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let n: usize = line.trim().strip_prefix('*')?.parse().ok()?;
+    let mut args = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut l = String::new();
+        r.read_line(&mut l).ok()?;
+        let len: usize = l.trim().strip_prefix('$')?.parse().ok()?;
+        let mut b = vec![0u8; len + 2];
+        std::io::Read::read_exact(r, &mut b).ok()?;
+        b.truncate(len);
+        args.push(b);
+    }
+    Some(args)
+}
+
+fn fake_server(reply: Reply) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut r = std::io::BufReader::new(s);
+                while let Some(args) = read_command(&mut r) {
+                    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+                    let out = match name.as_str() {
+                        "CLIENT" | "SELECT" => Some(b"+OK\r\n".to_vec()),
+                        "PING" => Some(b"+PONG\r\n".to_vec()),
+                        "INFO" => {
+                            let body = "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n";
+                            Some(format!("${}\r\n{body}\r\n", body.len()).into_bytes())
+                        }
+                        _ => reply(&args),
+                    };
+                    match out {
+                        Some(o) => {
+                            if std::io::Write::write_all(&mut w, &o).is_err() {
+                                return;
+                            }
+                        }
+                        None => std::thread::sleep(Duration::from_secs(3600)),
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// An RDB holding one key, db 0 `a` = `x` (checksum disabled).
+fn one_key_rdb(tmp: &TempDir) -> std::path::PathBuf {
+    let p = tmp.join("one.rdb");
+    std::fs::write(&p, b"REDIS0009\xfe\x00\x00\x01a\x01x\xff\0\0\0\0\0\0\0\0").unwrap();
+    let out = run_rdbkit(["check", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a sound RDB");
+    p
+}
+
+/// The key's reads: `a` is a string `x` without expiry.
+fn one_key(args: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    Some(match name.as_str() {
+        "SCAN" => b"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n".to_vec(),
+        "TYPE" => b"+string\r\n".to_vec(),
+        "PEXPIRETIME" => b":-1\r\n".to_vec(),
+        "GET" => b"$1\r\nx\r\n".to_vec(),
+        "DBSIZE" => b":1\r\n".to_vec(),
+        _ => b"-ERR unknown\r\n".to_vec(),
+    })
+}
+
+use std::time::{Duration, Instant};
+
+#[test]
+fn fake_server_equal_then_each_fault() {
+    let tmp = TempDir::new("verify-fake");
+    let rdb = one_key_rdb(&tmp);
+    let url = |port: u16| format!("redis://127.0.0.1:{port}");
+
+    // The well-behaved fake: equal (so the faults below are the only difference).
+    let (code, j) = against(&rdb, &url(fake_server(one_key)), &[]);
+    assert_eq!(code, Some(0), "{j}");
+
+    // DBSIZE says 5 while SCAN returns the one key: the full comparison is not EQUAL.
+    let (code, j) = against(
+        &rdb,
+        &url(fake_server(|a| {
+            if a[0].eq_ignore_ascii_case(b"DBSIZE") {
+                Some(b":5\r\n".to_vec())
+            } else {
+                one_key(a)
+            }
+        })),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{j}");
+    assert_eq!(j["equal"], false);
+    let m = j["dbs"][0]["count_mismatch"].as_str().unwrap();
+    assert!(m.contains("DBSIZE is 5"), "{m}");
+
+    // A TYPE reply with terminal escapes and a C1 CSI: printed escaped.
+    let port = fake_server(|a| {
+        if a[0].eq_ignore_ascii_case(b"TYPE") {
+            Some("+str\x1b]0;pwned\x07\u{9b}31m\u{202e}ing\r\n".as_bytes().to_vec())
+        } else {
+            one_key(a)
+        }
+    });
+    let out = run_rdbkit(["verify", rdb.to_str().unwrap(), "--against", &url(port)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("type differs"), "{text}");
+    assert!(
+        !text.contains('\x1b') && !text.contains('\u{9b}') && !text.contains('\u{202e}'),
+        "raw escapes printed: {text:?}"
+    );
+    assert!(text.contains("\\x1b]0;pwned\\x07\\xc2\\x9b31m\\xe2\\x80\\xaeing"), "{text}");
+
+    // SCAN that never returns cursor 0: bounded, a clear error.
+    let port = fake_server(|a| {
+        if a[0].eq_ignore_ascii_case(b"SCAN") {
+            Some(b"*2\r\n$2\r\n17\r\n*0\r\n".to_vec())
+        } else {
+            one_key(a)
+        }
+    });
+    let t = Instant::now();
+    let out = run_with_timeout(
+        std::process::Command::new(rdbkit_bin()).args([
+            "verify",
+            rdb.to_str().unwrap(),
+            "--against",
+            &url(port),
+        ]),
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not return cursor 0"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(120));
+
+    // A server that stops answering: "timed out after N s".
+    let port = fake_server(|a| {
+        if a[0].eq_ignore_ascii_case(b"DBSIZE") {
+            None
+        } else {
+            one_key(a)
+        }
+    });
+    let out = run_with_timeout(
+        std::process::Command::new(rdbkit_bin()).args([
+            "verify",
+            rdb.to_str().unwrap(),
+            "--against",
+            &url(port),
+            "--timeout",
+            "1",
+        ]),
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("timed out after 1 s"), "{err}");
+    assert!(!err.contains("Resource temporarily unavailable"), "{err}");
 }
