@@ -74,9 +74,18 @@ mod tests {
         assert_eq!(bytes(b"\x1b[31mred"), "\\x1b[31mred");
         // U+009B (CSI as a C1 character) and U+202E (right-to-left override).
         assert_eq!(bytes("a\u{9b}31mb".as_bytes()), "a\\xc2\\x9b31mb");
-        assert_eq!(bytes("evil\u{202e}txt.exe".as_bytes()), "evil\\xe2\\x80\\xaetxt.exe");
-        assert_eq!(bytes("\u{2066}x\u{2069}".as_bytes()), "\\xe2\\x81\\xa6x\\xe2\\x81\\xa9");
-        assert_eq!(path(Path::new("/tmp/\x1b]0;x\x07.rdb")), "/tmp/\\x1b]0;x\\x07.rdb");
+        assert_eq!(
+            bytes("evil\u{202e}txt.exe".as_bytes()),
+            "evil\\xe2\\x80\\xaetxt.exe"
+        );
+        assert_eq!(
+            bytes("\u{2066}x\u{2069}".as_bytes()),
+            "\\xe2\\x81\\xa6x\\xe2\\x81\\xa9"
+        );
+        assert_eq!(
+            path(Path::new("/tmp/\x1b]0;x\x07.rdb")),
+            "/tmp/\\x1b]0;x\\x07.rdb"
+        );
         // Ordinary non-ASCII text is kept.
         assert_eq!(text("café ✓ 日本"), "café ✓ 日本");
     }

@@ -594,7 +594,10 @@ fn aof_backups_get_the_key_policies_and_metrics() {
     let newest = &nb["appendonlydir-20261206-020000"];
     assert_eq!(newest["valid"], true);
     assert_eq!(newest["keys_exact"], false);
-    assert!(newest["keys_error"].as_str().unwrap().contains("MYMOD.SET"), "{newest}");
+    assert!(
+        newest["keys_error"].as_str().unwrap().contains("MYMOD.SET"),
+        "{newest}"
+    );
     let m = parse_prom(&std::fs::read_to_string(&prom).unwrap());
     let newname = "appendonlydir-20261206-020000";
     assert_eq!(
@@ -616,7 +619,10 @@ fn aof_backups_get_the_key_policies_and_metrics() {
         let f = &j["policy_failures"][0];
         assert_eq!(f["subject"], newname, "{j}");
         let msg = f["message"].as_str().unwrap();
-        assert!(msg.contains("can't be checked") && msg.contains("MYMOD.SET"), "{msg}");
+        assert!(
+            msg.contains("can't be checked") && msg.contains("MYMOD.SET"),
+            "{msg}"
+        );
     }
     // The text report says it too.
     let out = run_rdbkit(["verify", p, "--min-keys", "1"]);
@@ -645,7 +651,10 @@ fn a_torn_aof_backup_reports_the_server_verdict_too() {
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("DAMAGED"), "{text}");
-    assert!(text.contains("losing the last command at byte 1327"), "{text}");
+    assert!(
+        text.contains("losing the last command at byte 1327"),
+        "{text}"
+    );
     assert!(text.contains("exit 2"), "{text}");
 }
 

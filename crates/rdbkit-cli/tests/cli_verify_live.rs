@@ -261,7 +261,14 @@ fn against_every_db_and_aof_backups_on_each_server() {
         let server = Server::start(
             &bin,
             tmp.path(),
-            &["--appendonly", "yes", "--appendfsync", "always", "--dbfilename", "dump.rdb"],
+            &[
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dbfilename",
+                "dump.rdb",
+            ],
         );
         let url = format!("redis://127.0.0.1:{}", server.port);
         let mut c = server.client();
@@ -313,7 +320,12 @@ fn against_every_db_and_aof_backups_on_each_server() {
         assert_eq!(db2["missing"].as_array().unwrap().len(), 26, "{db2}");
         assert_eq!(against(&rdb, &format!("{url}/0"), &[]).0, Some(0));
         let (code, j) = against(&aof, &url, &[]);
-        assert_eq!(code, Some(0), "{}: the AOF holds the FLUSHDB: {j}", kind.name());
+        assert_eq!(
+            code,
+            Some(0),
+            "{}: the AOF holds the FLUSHDB: {j}",
+            kind.name()
+        );
         assert_eq!(dbs_of(&j), [0, 5], "{j}");
 
         // A password: used, never printed (text, JSON, errors).
@@ -333,7 +345,12 @@ fn against_every_db_and_aof_backups_on_each_server() {
                 "--against",
                 &format!("redis://:wr0ng-{pw}@127.0.0.1:{port}"),
             ]),
-            run_rdbkit(["verify", rdb.to_str().unwrap(), "--against", &format!("redis://:{pw}@127.0.0.1:{port}/x")]),
+            run_rdbkit([
+                "verify",
+                rdb.to_str().unwrap(),
+                "--against",
+                &format!("redis://:{pw}@127.0.0.1:{port}/x"),
+            ]),
         ];
         for (i, out) in runs.iter().enumerate() {
             let all = [&out.stdout[..], &out.stderr[..]].concat();
@@ -366,7 +383,10 @@ fn torn_aof_verdict_matches_the_server() {
     let out = run_rdbkit(["verify", "--json", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let v = j["backups"][0]["server_verdict"].as_str().unwrap().to_string();
+    let v = j["backups"][0]["server_verdict"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let at: u64 = v
         .split("at byte ")
         .nth(1)
@@ -374,14 +394,22 @@ fn torn_aof_verdict_matches_the_server() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no offset in {v:?}"));
     let file = "appendonly.aof.3.incr.aof";
-    assert!(v.contains("losing the last command") && v.contains(file), "{v}");
+    assert!(
+        v.contains("losing the last command") && v.contains(file),
+        "{v}"
+    );
     let server = Server::start(
         &bin,
         tmp.path(),
         &["--appendonly", "yes", "--appenddirname", "appendonlydir"],
     );
     let size = std::fs::metadata(dir.join(file)).unwrap().len();
-    assert_eq!(size, at, "the server truncated {file} to {size}; verify said {at}\n{}", server.log_tail(20));
+    assert_eq!(
+        size,
+        at,
+        "the server truncated {file} to {size}; verify said {at}\n{}",
+        server.log_tail(20)
+    );
     server.shutdown();
 }
 
@@ -498,7 +526,11 @@ fn fake_server_equal_then_each_fault() {
     // A TYPE reply with terminal escapes and a C1 CSI: printed escaped.
     let port = fake_server(|a| {
         if a[0].eq_ignore_ascii_case(b"TYPE") {
-            Some("+str\x1b]0;pwned\x07\u{9b}31m\u{202e}ing\r\n".as_bytes().to_vec())
+            Some(
+                "+str\x1b]0;pwned\x07\u{9b}31m\u{202e}ing\r\n"
+                    .as_bytes()
+                    .to_vec(),
+            )
         } else {
             one_key(a)
         }
@@ -511,7 +543,10 @@ fn fake_server_equal_then_each_fault() {
         !text.contains('\x1b') && !text.contains('\u{9b}') && !text.contains('\u{202e}'),
         "raw escapes printed: {text:?}"
     );
-    assert!(text.contains("\\x1b]0;pwned\\x07\\xc2\\x9b31m\\xe2\\x80\\xaeing"), "{text}");
+    assert!(
+        text.contains("\\x1b]0;pwned\\x07\\xc2\\x9b31m\\xe2\\x80\\xaeing"),
+        "{text}"
+    );
 
     // SCAN that never returns cursor 0: bounded, a clear error.
     let port = fake_server(|a| {

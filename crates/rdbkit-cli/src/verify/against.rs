@@ -276,8 +276,8 @@ pub fn connect(
     allow_remote: bool,
     timeout: Duration,
 ) -> Result<redis::Connection, String> {
-    let client = redis::Client::open(url)
-        .map_err(|e| format!("bad server URL {}: {e}", redact(url)))?;
+    let client =
+        redis::Client::open(url).map_err(|e| format!("bad server URL {}: {e}", redact(url)))?;
     let info = client.get_connection_info();
     if !allow_remote && !is_local(info.addr()) {
         return Err(format!(
@@ -349,14 +349,18 @@ fn canon_of_model(v: &MValue) -> Canon {
         MValue::List(l) => Canon::List(l.clone()),
         MValue::Set(s) => Canon::Set(s.keys().cloned().collect()),
         MValue::Zset(z) => Canon::Zset(z.clone()),
-        MValue::Hash(h) => Canon::Hash(h.iter().map(|(f, (v, _))| (f.clone(), v.clone())).collect()),
+        MValue::Hash(h) => {
+            Canon::Hash(h.iter().map(|(f, (v, _))| (f.clone(), v.clone())).collect())
+        }
         MValue::Stream(st) => Canon::Stream(
             st.entries
                 .iter()
                 .map(|(id, fv)| {
                     (
                         format!("{}-{}", id.ms, id.seq),
-                        fv.iter().flat_map(|(f, v)| [f.clone(), v.clone()]).collect(),
+                        fv.iter()
+                            .flat_map(|(f, v)| [f.clone(), v.clone()])
+                            .collect(),
                     )
                 })
                 .collect(),
@@ -655,7 +659,14 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
             .filter(|((kdb, _), _)| *kdb == db)
             .map(|((_, k), e)| (k, e))
             .collect();
-        compare_db(&mut con, &mut dd, &expected, opts.sample.is_some(), timeout, &mut pexpiretime_ok)?;
+        compare_db(
+            &mut con,
+            &mut dd,
+            &expected,
+            opts.sample.is_some(),
+            timeout,
+            &mut pexpiretime_ok,
+        )?;
         d.dbs.push(dd);
     }
     if !pexpiretime_ok {
@@ -663,9 +674,8 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
             .push("the server has no PEXPIRETIME (Redis < 7.0): expiries were not compared".into());
     }
     if b.keys.values().any(|e| e.value == Canon::Module) {
-        d.notes.push(
-            "module and array values: only their presence and type were compared".into(),
-        );
+        d.notes
+            .push("module and array values: only their presence and type were compared".into());
     }
     if is_aof {
         d.notes.push(
@@ -827,8 +837,8 @@ fn compare_db(
     // The counts must add up: the server holds what the backup holds (less what expired since),
     // less the missing keys, plus the extra ones.
     d.server_keys = redis::cmd("DBSIZE").query::<u64>(con).map_err(q)?;
-    let accounted = (d.backup_keys + d.extra.len() as u64)
-        .saturating_sub(d.expired + d.missing.len() as u64);
+    let accounted =
+        (d.backup_keys + d.extra.len() as u64).saturating_sub(d.expired + d.missing.len() as u64);
     if sampled {
         if d.server_keys + d.expired != d.backup_keys {
             d.count_mismatch = Some(format!(

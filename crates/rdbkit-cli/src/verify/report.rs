@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use rdbkit_aof::dump::json_str;
 
 use super::policy::Failure;
-use crate::escape;
 use super::{Outcome, PathProblem};
 use crate::cmd::check::utc;
+use crate::escape;
 
 /// `1.2 MiB`.
 pub fn bytes_h(n: u64) -> String {

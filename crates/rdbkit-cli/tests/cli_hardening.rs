@@ -1,0 +1,179 @@
+//! CLI hardening: a closed stdout ends every subcommand quietly with status 0; one exit-code
+//! table (`keys` and `info` agree on a damaged AOF); key names, file names and server replies
+//! are escaped (control bytes, C1 such as U+009B, bidi controls such as U+202E); a manifest
+//! naming `.`, `..` or "" is refused with the reason.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{rdbkit_bin, run_rdbkit, TempDir};
+
+fn testdata(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(p)
+}
+
+/// Runs rdbkit with its stdout a pipe whose read end is closed at once: every write fails
+/// with EPIPE. Returns (exit code, stderr).
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(rdbkit_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_is_a_quiet_exit_0_for_every_subcommand() {
+    let rdb = testdata("rdb/sample.rdb");
+    let rdb = rdb.to_str().unwrap();
+    let aof = testdata("aof/appendonlydir");
+    let aof = aof.to_str().unwrap();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["dump", rdb],
+        vec!["dump", "--format", "resp", rdb],
+        vec!["keys", rdb],
+        vec!["keys", aof],
+        vec!["info", rdb],
+        vec!["info", "--json", aof],
+        vec!["check", rdb],
+        vec!["size", rdb],
+        vec!["diff", rdb, rdb],
+        vec!["verify", rdb],
+        vec!["verify", "--json", rdb, aof],
+        vec!["aof", "check", aof],
+        vec!["aof", "dump", aof],
+    ];
+    for args in runs {
+        let (code, err) = with_closed_stdout(&args);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn keys_and_info_share_the_exit_codes() {
+    // A torn AOF: damaged input, exit 2 for both (keys used to say 1).
+    let torn = testdata("aof/torn/appendonlydir");
+    let torn = torn.to_str().unwrap();
+    for sub in ["keys", "info"] {
+        let out = run_rdbkit([sub, torn]);
+        assert_eq!(out.status.code(), Some(2), "{sub} on a torn AOF");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+    // A missing input: exit 1 for both.
+    for sub in ["keys", "info"] {
+        assert_eq!(
+            run_rdbkit([sub, "/nonexistent/x.rdb"]).status.code(),
+            Some(1)
+        );
+    }
+    // The table is in the top-level help.
+    let help = String::from_utf8_lossy(&run_rdbkit(["--help"]).stdout).into_owned();
+    assert!(help.contains("Exit status, every subcommand"), "{help}");
+}
+
+/// A sound RDB (version 9, checksum disabled) holding the given keys in db 0, each = "v".
+fn rdb_with_keys(keys: &[&[u8]]) -> Vec<u8> {
+    let mut b = b"REDIS0009\xfe\x00".to_vec();
+    for k in keys {
+        b.push(0); // string
+        b.push(k.len() as u8);
+        b.extend_from_slice(k);
+        b.extend_from_slice(b"\x01v");
+    }
+    b.push(0xff);
+    b.extend_from_slice(&[0; 8]);
+    b
+}
+
+#[test]
+fn keys_file_names_and_messages_are_escaped() {
+    let t = TempDir::new("escape");
+    let csi = "c1\u{9b}31mred".as_bytes();
+    let rlo = "bidi\u{202e}txt.exe".as_bytes();
+    let esc: &[u8] = b"esc\x1b]0;title\x07";
+    let f = t.join("keys.rdb");
+    std::fs::write(&f, rdb_with_keys(&[csi, rlo, esc, b"plain"])).unwrap();
+    let out = run_rdbkit(["check", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a sound RDB");
+    let out = run_rdbkit(["keys", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "c1\\xc2\\x9b31mred",
+            "bidi\\xe2\\x80\\xaetxt.exe",
+            "esc\\x1b]0;title\\x07",
+            "plain"
+        ]
+    );
+    // -0 still gives the raw bytes.
+    let out = run_rdbkit(["keys", "-0", f.to_str().unwrap()]);
+    assert!(out.stdout.windows(csi.len()).any(|w| w == csi));
+
+    // A file name with a terminal escape: every message prints it escaped.
+    let evil = t.join("dump\x1b[2J\u{202e}.rdb");
+    std::fs::write(&evil, b"REDIS0009\xfe\x00\x00\x05").unwrap(); // damaged
+    let name_escaped = "dump\\x1b[2J\\xe2\\x80\\xae.rdb";
+    for args in [
+        vec!["verify", evil.to_str().unwrap()],
+        vec!["keys", evil.to_str().unwrap()],
+        vec!["info", evil.to_str().unwrap()],
+    ] {
+        let out = run_rdbkit(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let all =
+            String::from_utf8_lossy(&[&out.stdout[..], &out.stderr[..]].concat()).into_owned();
+        assert!(
+            !all.contains('\x1b') && !all.contains('\u{202e}'),
+            "{args:?}: raw: {all:?}"
+        );
+        assert!(all.contains(name_escaped), "{args:?}: {all}");
+    }
+}
+
+#[test]
+fn manifest_names_dot_dotdot_and_empty_are_refused_with_the_reason() {
+    let t = TempDir::new("manifest-names");
+    for (i, name) in [".", "..", "\"\""].iter().enumerate() {
+        let dir = t.join(format!("appendonlydir{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            testdata("aof/appendonlydir/appendonly.aof.2.incr.aof"),
+            dir.join("appendonly.aof.2.incr.aof"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("appendonly.aof.manifest"),
+            format!("file {name} seq 1 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"),
+        )
+        .unwrap();
+        let out = run_rdbkit(["verify", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("can't be '.', '..' or empty"),
+            "{name}: {text}"
+        );
+        assert!(!text.contains("No such device"), "{text}");
+        let out = run_rdbkit(["aof", "check", dir.to_str().unwrap()]);
+        let all =
+            String::from_utf8_lossy(&[&out.stdout[..], &out.stderr[..]].concat()).into_owned();
+        assert!(all.contains("can't be '.', '..' or empty"), "{name}: {all}");
+    }
+}
