@@ -682,6 +682,17 @@ fn an_unreadable_backup_is_unreadable_not_empty() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("unreadable"), "{text}");
     assert!(!text.contains(", 0 B"), "{text}");
+    // In a folder, a backup that can't even be looked at (a dangling symlink) is unreadable,
+    // not left out.
+    let folder = t.join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(testdata("rdb/sample.rdb"), folder.join("dump-20250101.rdb")).unwrap();
+    std::os::unix::fs::symlink(t.join("gone.rdb"), folder.join("dump-20250102.rdb")).unwrap();
+    let (out, j) = verify(&[folder.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{j}");
+    let errs = j["path_errors"].as_array().unwrap();
+    assert_eq!(errs.len(), 1, "{j}");
+    assert!(errs[0]["path"].as_str().unwrap().ends_with("dump-20250102.rdb"));
     // A file without read permission (not for root, who reads it anyway): its real size.
     if !is_root() {
         use std::os::unix::fs::PermissionsExt;

@@ -265,10 +265,21 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Backup>, Vec<PathProblem>) {
         let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         entries.sort();
         for e in entries {
-            let Ok(md) = std::fs::metadata(&e) else {
-                continue;
-            };
             let name = name_of(&e);
+            let md = match std::fs::metadata(&e) {
+                Ok(md) => md,
+                // A backup that is listed but can't be looked at (a dangling symlink, a
+                // permission): unreadable, never silently left out.
+                Err(err) if looks_like_backup_file(&name) => {
+                    problems.push(PathProblem {
+                        path: e.clone(),
+                        reason: format!("{}: {err}", crate::escape::path(&e)),
+                        unreadable: true,
+                    });
+                    continue;
+                }
+                Err(_) => continue,
+            };
             if md.is_dir() {
                 if is_aof_dir(&e) {
                     out.push(backup_at(&e, &md));
