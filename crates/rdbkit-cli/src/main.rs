@@ -25,7 +25,9 @@ const EXIT_CODES: &str = "Exit status, every subcommand:
   2  an input is damaged or unsupported (an AOF whose commands can't be replayed included);
      `verify`: a backup is damaged or unreadable, or the server can't be reached;
      `diff`: an error
-`redis-check-aof` (drop-in) keeps Redis's own codes.";
+  (1 also: an input of a kind the subcommand does not take, e.g. `dump`/`size` of an AOF)
+`aof check`/`aof fix` and the `redis-check-aof` drop-in keep redis-check-aof's codes:
+0 valid or fixed, 1 not valid / refused / declined, 2 unreadable.";
 
 #[derive(Parser)]
 #[command(

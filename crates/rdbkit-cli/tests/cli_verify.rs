@@ -692,7 +692,10 @@ fn an_unreadable_backup_is_unreadable_not_empty() {
     assert_eq!(out.status.code(), Some(2), "{j}");
     let errs = j["path_errors"].as_array().unwrap();
     assert_eq!(errs.len(), 1, "{j}");
-    assert!(errs[0]["path"].as_str().unwrap().ends_with("dump-20250102.rdb"));
+    assert!(errs[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("dump-20250102.rdb"));
     // A file without read permission (not for root, who reads it anyway): its real size.
     if !is_root() {
         use std::os::unix::fs::PermissionsExt;
