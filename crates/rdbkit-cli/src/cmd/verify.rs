@@ -201,15 +201,9 @@ fn run_against(args: &Args, url: &str) -> ExitCode {
 
 /// `msg` with the URL's password (if any) replaced by `***`.
 fn scrub(msg: &str, url: &str) -> String {
-    let password = url
-        .split_once("://")
-        .map(|(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""))
-        .and_then(|auth| auth.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, pw)| pw)
-        .filter(|pw| !pw.is_empty());
-    match password {
-        Some(pw) => msg.replace(pw, "***"),
-        None => msg.to_string(),
+    let mut m = msg.to_string();
+    for pw in against::password_of(url) {
+        m = m.replace(pw, "***");
     }
+    m
 }

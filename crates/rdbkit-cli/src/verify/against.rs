@@ -188,17 +188,28 @@ pub fn redact(url: &str) -> String {
         Some((s, r)) => (Some(s), r),
         None => (None, url),
     };
-    let (auth_end, _) = rest
-        .char_indices()
-        .find(|(_, c)| *c == '/' || *c == '?' || *c == '#')
-        .unwrap_or((rest.len(), ' '));
-    let (authority, tail) = rest.split_at(auth_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_string(),
+    // The userinfo runs to the last '@' before any query or fragment, so that a password
+    // holding '/' or '@' (not percent-encoded) is still hidden whole.
+    let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = match rest.get(..before_query).and_then(|r| r.rfind('@')) {
+        Some(at) => {
+            let (userinfo, after) = rest.split_at(at);
+            let host_end = after
+                .get(1..)
+                .and_then(|a| a.find(['/', '?', '#']))
+                .map_or(after.len(), |i| i + 1);
+            let (host, tail) = after.split_at(host_end);
+            let userinfo = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_string(),
+            };
+            (format!("{userinfo}{host}"), tail)
+        }
+        None => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (a, t) = rest.split_at(end);
+            (a.to_string(), t)
+        }
     };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
@@ -222,6 +233,33 @@ pub fn redact(url: &str) -> String {
         None => format!("{authority}{tail}"),
     };
     crate::escape::text(&out)
+}
+
+/// The password in a URL's userinfo (`redis://user:PASSWORD@host`), found as [`redact`] finds
+/// it (to the last '@' before any query), or in a `password=`/`pass=` query parameter.
+pub fn password_of(url: &str) -> Vec<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let before_query = rest.find(['?', '#']).unwrap_or(rest.len());
+    let mut out = Vec::new();
+    if let Some(userinfo) = rest
+        .get(..before_query)
+        .and_then(|r| r.rfind('@').and_then(|at| r.get(..at)))
+    {
+        if let Some((_, pw)) = userinfo.split_once(':') {
+            out.push(pw);
+        }
+    }
+    if let Some(query) = rest.get(before_query..).and_then(|q| q.strip_prefix('?')) {
+        for kv in query.split(['&', '#']) {
+            if let Some((k, v)) = kv.split_once('=') {
+                if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out
 }
 
 /// The db named in the URL's path (`redis://host:port/2`), if any.
@@ -1066,6 +1104,12 @@ mod tests {
         );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert!(!redact("redis://:s3cret@[::1]:6379").contains("s3cret"));
+        assert_eq!(
+            password_of("redis://admin:p@ss:w/rd@localhost:6379"),
+            ["p@ss:w/rd"]
+        );
+        assert_eq!(password_of("redis+unix:///s.sock?pass=x1"), ["x1"]);
+        assert!(password_of("redis://127.0.0.1:6379/0").is_empty());
     }
 
     #[test]
