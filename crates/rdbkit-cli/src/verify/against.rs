@@ -477,9 +477,15 @@ fn read_backup(
     Ok(out)
 }
 
+/// A key (or a short value) in quotes for the report: [`crate::escape::bytes`] (C0, C1, bidi
+/// and non-UTF-8 bytes as `\xHH`), a `"` as `\"`, and the first 256 bytes of a longer one.
 pub fn show_key(k: &[u8]) -> String {
-    let mut s = String::new();
-    let _ = rdbkit_rdb::error::write_key_repr(&mut s, k);
+    const SHOWN: usize = 256;
+    let head = k.get(..k.len().min(SHOWN)).unwrap_or(k);
+    let mut s = format!("\"{}\"", crate::escape::bytes(head).replace('"', "\\\""));
+    if k.len() > SHOWN {
+        s.push_str(&format!("...({} bytes)", k.len()));
+    }
     s
 }
 
@@ -1110,6 +1116,16 @@ mod tests {
         );
         assert_eq!(password_of("redis+unix:///s.sock?pass=x1"), ["x1"]);
         assert!(password_of("redis://127.0.0.1:6379/0").is_empty());
+    }
+
+    #[test]
+    fn keys_are_shown_escaped() {
+        assert_eq!(show_key(b"plain"), "\"plain\"");
+        assert_eq!(
+            show_key("q\"\u{9b}\u{202e}é".as_bytes()),
+            "\"q\\\"\\xc2\\x9b\\xe2\\x80\\xaeé\""
+        );
+        assert!(show_key(&[b'a'; 300]).ends_with("...(300 bytes)"));
     }
 
     #[test]
