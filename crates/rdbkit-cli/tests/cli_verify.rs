@@ -711,3 +711,28 @@ fn an_unreadable_backup_is_unreadable_not_empty() {
         );
     }
 }
+
+#[test]
+fn against_an_aof_the_replay_cannot_read_says_which_command() {
+    let t = TempDir::new("verify-against-aof");
+    let dir = t.join("appendonlydir");
+    copy_dir(&testdata("aof/appendonlydir"), &dir);
+    let last = dir.join("appendonly.aof.3.incr.aof");
+    let mut bytes = read(&last);
+    let at = bytes.len();
+    bytes.extend_from_slice(b"*3\r\n$9\r\nMYMOD.SET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    write(&last, &bytes);
+    // The backup is read before any connection: no server is needed for this verdict (the
+    // port is never contacted).
+    let out = run_rdbkit([
+        "verify",
+        dir.to_str().unwrap(),
+        "--against",
+        "redis://:pw-not-shown@127.0.0.1:1/0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MYMOD.SET"), "{err}");
+    assert!(err.contains(&at.to_string()), "the offset {at}: {err}");
+    assert!(!err.contains("pw-not-shown"), "{err}");
+}

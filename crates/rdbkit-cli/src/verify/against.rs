@@ -666,10 +666,12 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
     }
     let timeout = opts.timeout;
     let q = |e: redis::RedisError| server_error(&e, timeout);
-    let mut con = connect(url, opts.allow_remote, timeout)?;
+    // The backup first: a damaged one (or an AOF the replay can't read through) is the
+    // verdict, whatever the server.
     let seed = now_ms() as u64;
     let want = |db: u64| named.is_empty() || named.contains(&db);
     let b = read_backup(backup, is_aof, &want, opts.sample, seed)?;
+    let mut con = connect(url, opts.allow_remote, timeout)?;
     let dbs: BTreeSet<u64> = if named.is_empty() {
         let mut s = server_dbs(&mut con, timeout)?;
         s.extend(b.per_db.keys().copied());
