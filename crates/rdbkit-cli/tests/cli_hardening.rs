@@ -134,6 +134,9 @@ fn keys_file_names_and_messages_are_escaped() {
         vec!["verify", evil.to_str().unwrap()],
         vec!["keys", evil.to_str().unwrap()],
         vec!["info", evil.to_str().unwrap()],
+        vec!["check", evil.to_str().unwrap()],
+        vec!["dump", evil.to_str().unwrap()],
+        vec!["size", evil.to_str().unwrap()],
     ] {
         let out = run_rdbkit(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

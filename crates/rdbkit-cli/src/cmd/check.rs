@@ -54,7 +54,7 @@ pub fn run(args: Args) -> ExitCode {
         verify_checksum: true,
         best_effort: args.best_effort,
     };
-    let name = args.file.display().to_string();
+    let name = crate::escape::path(&args.file);
     let mut sum = Summary::default();
     // stdin and gzip'd input (content-detected) stream; plain files are mapped.
     let inp = match crate::input::open(&args.file) {

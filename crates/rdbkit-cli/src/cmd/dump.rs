@@ -102,7 +102,7 @@ pub fn run(args: Args) -> ExitCode {
             .unwrap_or_else(|e| Err(Fail::Open(format!("{e} (for AOFs: rdbkit aof dump)")))),
     };
     let flushed = out.flush();
-    let name = args.file.display();
+    let name = crate::escape::path(&args.file);
     match (r, flushed) {
         (Err(Fail::Open(e)), _) => {
             eprintln!("rdbkit: {e}");
