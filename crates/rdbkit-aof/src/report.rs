@@ -297,7 +297,7 @@ pub fn json(r: &Report) -> String {
 
 /// Text describing a planned (or applied) cut.
 pub fn plan_human(p: &FixPlan) -> String {
-    format!(
+    let mut s = format!(
         "{}: truncate from {} to {} bytes, removing {} bytes: {} whole command{}{}{}",
         p.name,
         p.size,
@@ -309,7 +309,18 @@ pub fn plan_human(p: &FixPlan) -> String {
         p.first_removed_command
             .map(|o| format!(", the first removed at offset {o}"))
             .unwrap_or_default()
-    )
+    );
+    if p.damaged_regions > 0 {
+        s.push_str(&format!(
+            " (counted past {} damaged stretch{} of {} unreadable bytes in all, the first at \
+             offset {}: the removed part may hold more)",
+            p.damaged_regions,
+            if p.damaged_regions == 1 { "" } else { "es" },
+            p.unparsed_bytes,
+            opt_num(p.count_stopped_at)
+        ));
+    }
+    s
 }
 
 /// JSON object describing a cut.
@@ -321,13 +332,16 @@ pub fn plan_json(p: &FixPlan, applied: bool) -> String {
     js(&mut o, &p.path.display().to_string());
     o.extend_from_slice(
         format!(
-            ",\"size\":{},\"truncate_to\":{},\"removed_bytes\":{},\"whole_commands_removed\":{},\"partial_command_removed\":{},\"first_removed_offset\":{},\"applied\":{applied}}}",
+            ",\"size\":{},\"truncate_to\":{},\"removed_bytes\":{},\"whole_commands_removed\":{},\"partial_command_removed\":{},\"first_removed_offset\":{},\"damaged_regions\":{},\"unparsed_bytes\":{},\"count_stopped_at\":{},\"applied\":{applied}}}",
             p.size,
             p.truncate_to,
             p.removed_bytes,
             p.whole_commands,
             p.partial,
-            opt_num(p.first_removed_command)
+            opt_num(p.first_removed_command),
+            p.damaged_regions,
+            p.unparsed_bytes,
+            opt_num(p.count_stopped_at)
         )
         .as_bytes(),
     );
