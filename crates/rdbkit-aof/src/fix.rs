@@ -474,7 +474,8 @@ impl<'o> FixSession<'o> {
     /// saves the removed bytes to `backup_tail` (a new file; temp name, fsync, rename, so it is
     /// complete or absent), verifies the file is unchanged, truncates, and fsyncs the file and
     /// its directory. On any failure before the cut nothing is changed and the saved tail is
-    /// removed again; a failure after the cut says so.
+    /// removed again; a failure after the cut says so. A plan that removes nothing writes
+    /// nothing; a cut beyond the end is refused.
     pub fn apply(mut self, plan: &FixPlan, backup_tail: Option<&Path>) -> Result<(), Error> {
         let size = self.data.len() as u64;
         if plan.path != self.path || plan.size != size {
@@ -487,7 +488,11 @@ impl<'o> FixSession<'o> {
                 ),
             ));
         }
-        if plan.truncate_to >= size {
+        if plan.truncate_to == size {
+            // Nothing to remove: nothing is written.
+            return Ok(());
+        }
+        if plan.truncate_to > size {
             return Err(refused(
                 &self.path,
                 format!(
