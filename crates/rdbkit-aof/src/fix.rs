@@ -3,8 +3,9 @@
 //!
 //! Rules (the "one consistent view" of a fix):
 //! - nothing is written unless asked;
-//! - the file is opened read-write and held under an exclusive advisory lock (`flock`) for the
-//!   whole fix; another fix holding it is a refusal, never a wait;
+//! - the file is held under an exclusive advisory lock (`flock`) for the whole fix; another fix
+//!   holding it is a refusal, never a wait; it is opened read-only until the cut itself (so a
+//!   fix in progress is not mistaken for a running server by another fix's detection);
 //! - the file is read with plain reads (no shared mapping another process could truncate under
 //!   the reader), and the plan and the cut are decided from those same bytes;
 //! - right before `ftruncate` the file is verified to be exactly what was read: same inode, size,
@@ -223,7 +224,9 @@ impl Stamp {
 /// Every file operation of the fix path. [`RealOps`] does them; a test implementation can fail
 /// any of them (fault injection).
 pub trait FileOps {
-    /// Opens an existing file for reading and writing.
+    /// Opens an existing file for reading (the file to fix is read and locked through this).
+    fn open_read(&mut self, path: &Path) -> io::Result<File>;
+    /// Opens an existing file for reading and writing (only for the cut itself).
     fn open_rw(&mut self, path: &Path) -> io::Result<File>;
     /// Takes an exclusive advisory lock without waiting; `Ok(false)` when another holds it.
     fn try_lock(&mut self, f: &File) -> io::Result<bool>;
@@ -252,6 +255,9 @@ pub trait FileOps {
 pub struct RealOps;
 
 impl FileOps for RealOps {
+    fn open_read(&mut self, path: &Path) -> io::Result<File> {
+        retry(|| File::open(path))
+    }
     fn open_rw(&mut self, path: &Path) -> io::Result<File> {
         retry(|| OpenOptions::new().read(true).write(true).open(path))
     }
@@ -372,12 +378,13 @@ const VERIFY_BEFORE_CUT: u64 = 64 * 1024;
 const CHUNK: usize = 1 << 16;
 
 impl<'o> FixSession<'o> {
-    /// Opens `path` read-write, takes the exclusive lock (refusing when another fix holds it)
-    /// and reads the whole file with plain reads. Refuses when the file changes while it is
-    /// read (it grows, shrinks, or its times change).
+    /// Opens `path` (read-only: a fix in progress is not a "writer" to another fix's
+    /// running-server detection until its cut), takes the exclusive lock (refusing when another
+    /// fix holds it) and reads the whole file with plain reads. Refuses when the file changes
+    /// while it is read (it grows, shrinks, or its times change).
     pub fn open(path: &Path, ops: &'o mut dyn FileOps) -> Result<FixSession<'o>, Error> {
         let io = |e| Error::io(path, e);
-        let file = ops.open_rw(path).map_err(io)?;
+        let file = ops.open_read(path).map_err(io)?;
         if !ops.try_lock(&file).map_err(io)? {
             return Err(refused(
                 path,
@@ -525,10 +532,32 @@ impl<'o> FixSession<'o> {
                 None => e,
             }
         };
+        // The descriptor that cuts: the same file (device and inode) as the locked one.
+        let rw = match self.ops.open_rw(&self.path) {
+            Ok(f) => f,
+            Err(e) => {
+                let e = refused(
+                    &self.path,
+                    format!("cannot open it for writing ({e}); nothing cut"),
+                );
+                return Err(undo_backup(&mut self, e));
+            }
+        };
+        match self.ops.stat(&rw) {
+            Ok(st) if st.dev_ino == self.stamp.dev_ino => {}
+            Ok(_) => {
+                let e = changed(&self.path, "the name now points to another file");
+                return Err(undo_backup(&mut self, e));
+            }
+            Err(e) => {
+                let e = Error::io(&self.path, e);
+                return Err(undo_backup(&mut self, e));
+            }
+        }
         if let Err(e) = self.verify_unchanged(cut) {
             return Err(undo_backup(&mut self, e));
         }
-        if let Err(e) = self.ops.set_len(&self.file, cut) {
+        if let Err(e) = self.ops.set_len(&rw, cut) {
             let e = refused(
                 &self.path,
                 format!("the truncation to {cut} bytes failed ({e}); nothing cut"),
@@ -544,7 +573,7 @@ impl<'o> FixSession<'o> {
                 ),
             )
         };
-        if let Err(e) = self.ops.sync(&self.file) {
+        if let Err(e) = self.ops.sync(&rw) {
             return Err(after("the fsync of the file", e));
         }
         if let Some(dir) = self.path.parent() {
@@ -718,8 +747,8 @@ pub fn fix_checked(
     checked: Checked,
     opts: FixOptions<'_>,
 ) -> Result<FixPlan, Error> {
-    refuse_if_written(path, opts.force)?;
     let s = FixSession::open(path, ops)?;
+    refuse_if_written(path, opts.force)?;
     recheck(
         path,
         s.bytes(),

@@ -36,6 +36,10 @@ impl FailAt {
 }
 
 impl FileOps for FailAt {
+    fn open_read(&mut self, path: &Path) -> io::Result<File> {
+        self.step("open_read")?;
+        RealOps.open_read(path)
+    }
     fn open_rw(&mut self, path: &Path) -> io::Result<File> {
         self.step("open_rw")?;
         RealOps.open_rw(path)
@@ -175,7 +179,14 @@ fn run_all_faults(with_backup: bool) {
     }
     // Every kind of call of the path was made to fail at least once.
     let mut want = vec![
-        "open_rw", "try_lock", "stat", "read_at", "set_len", "sync", "sync_dir",
+        "open_read",
+        "open_rw",
+        "try_lock",
+        "stat",
+        "read_at",
+        "set_len",
+        "sync",
+        "sync_dir",
     ];
     if with_backup {
         want.extend(["create_new", "write_all", "rename_noreplace"]);

@@ -178,9 +178,6 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
     let mut session = None;
     if let Some(t) = &target {
         if t.path.is_file() {
-            if let Err(e) = fix::refuse_if_written(&t.path, force) {
-                return refuse(&e.to_string());
-            }
             match fix::FixSession::open(&t.path, &mut ops) {
                 Ok(s) => session = Some(s),
                 Err(e @ rdbkit_aof::Error::Refused { .. }) => return refuse(&e.to_string()),
@@ -188,6 +185,9 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
                     eprintln!("rdbkit: {e}");
                     return ExitCode::from(2);
                 }
+            }
+            if let Err(e) = fix::refuse_if_written(&t.path, force) {
+                return refuse(&e.to_string());
             }
         }
     }
@@ -253,8 +253,13 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
         println!("Plan: {}", report::plan_human(&plan));
     }
     if !yes {
-        print!("Continue? [y/N] ");
-        let _ = io::stdout().flush();
+        if json {
+            // The prompt goes to stderr: stdout stays one JSON object.
+            eprint!("Continue? [y/N] ");
+        } else {
+            print!("Continue? [y/N] ");
+            let _ = io::stdout().flush();
+        }
         let mut answer = String::new();
         let _ = io::stdin().lock().read_line(&mut answer);
         if !answer.trim_start().starts_with(['y', 'Y']) {
