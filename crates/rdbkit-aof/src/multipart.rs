@@ -59,6 +59,11 @@ pub fn read_without_mapping() {
     READ_WITHOUT_MAP.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether [`read_without_mapping`] was called.
+pub fn reads_without_mapping() -> bool {
+    READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The bytes of a file: memory-mapped, read into memory (see [`read_without_mapping`]), or
 /// empty.
 pub struct FileData {
