@@ -149,16 +149,33 @@ fn racing_fixes_end_in_a_valid_outcome() {
     eprintln!("outcomes (untouched, plain cut, timestamp cut): {outcomes:?}");
 }
 
-/// Starts `sh -c 'exec sleep 60 >> FILE'` (a process holding FILE open for writing) and waits
-/// until /proc shows it.
-fn hold_for_writing(file: &Path) -> Child {
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg("exec sleep 60 >> \"$0\"")
-        .arg(file)
-        .spawn()
-        .unwrap();
-    let fd_dir = PathBuf::from(format!("/proc/{}/fd", child.id()));
+/// A process holding a file open for writing (`sh -c 'exec sleep 60 >> FILE'`), killed on drop.
+struct Holder(Child);
+
+impl Holder {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a [`Holder`] of `file` and waits until /proc shows it.
+fn hold_for_writing(file: &Path) -> Holder {
+    let holder = Holder(
+        Command::new("sh")
+            .arg("-c")
+            .arg("exec sleep 60 >> \"$0\"")
+            .arg(file)
+            .spawn()
+            .unwrap(),
+    );
+    let fd_dir = PathBuf::from(format!("/proc/{}/fd", holder.id()));
     let want = std::fs::canonicalize(file).unwrap();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
@@ -168,7 +185,7 @@ fn hold_for_writing(file: &Path) -> Child {
                 .is_some_and(|t| t == want)
         });
         if held {
-            return child;
+            return holder;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -182,7 +199,7 @@ fn a_file_open_for_writing_elsewhere_is_refused_unless_forced() {
     let (data, ok, _) = torn_with_timestamps();
     let p = t.join("appendonly.aof");
     std::fs::write(&p, &data).unwrap();
-    let mut holder = hold_for_writing(&p);
+    let holder = hold_for_writing(&p);
     let ps = p.to_str().unwrap();
 
     let o = rdbkit(&["aof", "fix", "--yes", ps], t.path(), "");
@@ -208,11 +225,10 @@ fn a_file_open_for_writing_elsewhere_is_refused_unless_forced() {
 
     // A file of the same directory held for writing (a server that moved on to a new incr
     // file) counts too.
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     let other = t.join("appendonly.aof.2.incr.aof");
     std::fs::write(&other, b"").unwrap();
-    let mut holder = hold_for_writing(&other);
+    let holder = hold_for_writing(&other);
     let o = rdbkit(&["aof", "fix", "--yes", "--json", ps], t.path(), "");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -227,8 +243,7 @@ fn a_file_open_for_writing_elsewhere_is_refused_unless_forced() {
     assert_eq!(std::fs::read(&p).unwrap(), data);
 
     let o = rdbkit(&["aof", "fix", "--yes", "--force", ps], t.path(), "");
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(std::fs::read(&p).unwrap(), &data[..ok]);
 }
