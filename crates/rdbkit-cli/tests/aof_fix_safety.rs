@@ -412,3 +412,66 @@ fn an_existing_backup_tail_blocks_nothing_but_is_never_overwritten() {
     assert_eq!(std::fs::read(t.join("tail2.bin")).unwrap(), &data[ok..]);
     assert_eq!(names(t.path()), ["a.aof", "tail.bin", "tail2.bin"]);
 }
+
+/// A file that shrinks and grows under the fix (another process truncating it while it is
+/// read): the fix gives a clean answer (fixed, or refused), never dies of a signal (`SIGBUS`
+/// from a shared mapping whose file shrank), and never leaves anything but one of the
+/// versions the other process wrote or the fixed prefix of one.
+#[test]
+fn a_file_truncated_while_it_is_read_is_a_clean_refusal() {
+    let t = TempDir::new("fix-shrink");
+    let mut data = Vec::new();
+    for i in 0..150_000 {
+        data.extend(set(&format!("key:{i:06}"), "some value of a few bytes"));
+    }
+    let ok = data.len();
+    data.extend(&set("torn", "zzzz")[..20]);
+    let p = t.join("appendonly.aof");
+    std::fs::write(&p, &data).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chaos = {
+        let (p, data, stop) = (p.clone(), data.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            let mut rng = Rng::new(seed_from_env());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Shrink to a small prefix, then write the whole file back (same inode), at
+                // varying moments of the fix's reads.
+                let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+                f.set_len(4096).unwrap();
+                std::thread::sleep(Duration::from_micros(rng.below(10_000)));
+                let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+                f.write_all(&data).unwrap();
+                std::thread::sleep(Duration::from_micros(rng.below(30_000)));
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let mut answers = [0u32; 2];
+    for i in 0..25 {
+        let o = rdbkit(&["aof", "fix", "--yes", p.to_str().unwrap()], t.path(), "");
+        assert!(
+            o.status.code().is_some(),
+            "round {i}: the fix died of a signal: {:?}\n{}",
+            o.status,
+            text(&o)
+        );
+        match o.status.code() {
+            Some(0) => answers[0] += 1,
+            Some(1) => answers[1] += 1,
+            _ => panic!("round {i}: {}", text(&o)),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = chaos.join().unwrap();
+    assert!(rounds > 0);
+    let after = std::fs::read(&p).unwrap();
+    assert!(after.len() <= data.len(), "the file grew");
+    assert!(
+        data.starts_with(&after) || after.len() == ok,
+        "the file is neither a version the writer made nor a fixed one ({} bytes)",
+        after.len()
+    );
+    eprintln!("fixed/refused: {answers:?} over {rounds} rewrites");
+}
