@@ -747,7 +747,14 @@ pub fn fix_checked(
     checked: Checked,
     opts: FixOptions<'_>,
 ) -> Result<FixPlan, Error> {
-    let s = FixSession::open(path, ops)?;
+    let s = match FixSession::open(path, ops) {
+        Ok(s) => s,
+        // It changed while it was read: name the writer if there is one.
+        Err(e @ Error::Refused { .. }) => {
+            return Err(refuse_if_written(path, opts.force).err().unwrap_or(e))
+        }
+        Err(e) => return Err(e),
+    };
     refuse_if_written(path, opts.force)?;
     recheck(
         path,

@@ -180,7 +180,11 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
         if t.path.is_file() {
             match fix::FixSession::open(&t.path, &mut ops) {
                 Ok(s) => session = Some(s),
-                Err(e @ rdbkit_aof::Error::Refused { .. }) => return refuse(&e.to_string()),
+                Err(e @ rdbkit_aof::Error::Refused { .. }) => {
+                    // It changed while it was read: name the writer if there is one.
+                    let e = fix::refuse_if_written(&t.path, force).err().unwrap_or(e);
+                    return refuse(&e.to_string());
+                }
                 Err(e) => {
                     eprintln!("rdbkit: {e}");
                     return ExitCode::from(2);
