@@ -172,7 +172,7 @@ pub fn refuse_cut(data: &[u8], truncate_to: u64) -> Option<String> {
         return None;
     };
     Some(format!(
-        "refusing to empty the file (a cut at offset 0): its content is {what}"
+        "not cutting at offset 0, which would empty the file: its content is {what}"
     ))
 }
 
