@@ -277,6 +277,16 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
                         f.name,
                         out.files.last().map_or(0, |v| v.check.ok_up_to)
                     ));
+                } else if let Some(why) = last
+                    .then(|| {
+                        crate::fix::refuse_cut(
+                            bytes,
+                            out.files.last().map_or(0, |v| v.check.ok_up_to),
+                        )
+                    })
+                    .flatten()
+                {
+                    out.refusal = Some(format!("{}: {why}", f.name));
                 } else if last {
                     out.fixable = Some((i, out.files.last().map_or(0, |v| v.check.ok_up_to)));
                 } else {

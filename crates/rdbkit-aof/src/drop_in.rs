@@ -6,6 +6,13 @@
 //!   to truncate it (Redis empties it) and exits 1 without changing anything;
 //! - a huge bulk length is a short read (exit 1), never a crash;
 //! - a plain check opens files read-only; a cut is fsync'd (file and directory);
+//! - `--fix` and `--truncate-to-timestamp` read files with plain reads (never a shared map), and
+//!   the cut is made under an exclusive `flock`, refused while another process has the file
+//!   (or an AOF file of its directory) open for writing, and only if the locked file still
+//!   checks to the same size and cut, verified again right before `ftruncate`
+//!   ("Failed to truncate AOF NAME: the file changed since it was checked (...)");
+//! - a cut at offset 0 of a file that is not an AOF (gzip/bzip2/xz/zstd data, an RDB, text that
+//!   does not start with `*` or `#`) is refused before the prompt;
 //! - a Valkey 9 `VALKEY` magic counts as an RDB preamble, like `REDIS`;
 //! - `Expected \r\n, got: 00..` shows `00` where Redis shows a byte of stale memory.
 
@@ -107,6 +114,11 @@ fn main(
         }
         _ => return usage(out),
     };
+    if fix || to_timestamp != 0 {
+        // Files that may be cut are read, never mapped (no SIGBUS if another process cuts
+        // them meanwhile).
+        crate::multipart::read_without_mapping();
+    }
     let path_str = filepath.to_string_lossy().into_owned();
     let path = Path::new(filepath);
     let mut ctx = Ctx {
@@ -324,6 +336,12 @@ fn check_one(
         && c.stop == Stop::Checked
         && c.diff() > 0
         && check::is_damaged_manifest(name, data.bytes(), &c);
+    // A cut at offset 0 of a file that is not an AOF (gzip, an RDB, text) is refused.
+    let not_an_aof = if ctx.fix && last {
+        crate::fix::refuse_cut(data.bytes(), c.ok_up_to)
+    } else {
+        None
+    };
     // Nothing below reads the mapping; unmap before any truncation.
     drop(data);
     if c.stop == Stop::Empty {
@@ -372,8 +390,8 @@ fn check_one(
             return Err(Exit(1));
         }
         Stop::TimestampCut { offset, .. } => {
-            if crate::fix::truncate_path(Path::new(path), offset).is_err() {
-                say!(ctx, "Failed to truncate AOF {path} to timestamp {t}");
+            if let Err(e) = safe_cut(path, preamble, t, &c, offset) {
+                say!(ctx, "Failed to truncate AOF {path} to timestamp {t}: {e}");
                 return Err(Exit(1));
             }
             return Ok(Ret::TimestampTruncated);
@@ -425,6 +443,10 @@ fn check_one(
         );
         return Err(Exit(1));
     }
+    if let Some(why) = not_an_aof {
+        say!(ctx, "Refusing to truncate {name}: {why}.");
+        return Err(Exit(1));
+    }
     say!(
         ctx,
         "This will shrink the AOF {name} from {} bytes, with {diff} bytes, to {} bytes",
@@ -439,11 +461,37 @@ fn check_one(
         say!(ctx, "Aborting...");
         return Err(Exit(1));
     }
-    if crate::fix::truncate_path(Path::new(path), c.ok_up_to).is_err() {
-        say!(ctx, "Failed to truncate AOF {name}");
+    if let Err(e) = safe_cut(path, preamble, t, &c, c.ok_up_to) {
+        say!(ctx, "Failed to truncate AOF {name}: {e}");
         return Err(Exit(1));
     }
     Ok(Ret::Truncated)
+}
+
+/// The cut, with `rdbkit aof fix`'s protection: refused while another process writes the file
+/// or holds the fix lock, and only if the locked file still checks to the same size and cut.
+fn safe_cut(
+    path: &str,
+    preamble: bool,
+    to_timestamp: i64,
+    c: &check::SingleCheck,
+    cut: u64,
+) -> Result<(), crate::error::Error> {
+    let checked = crate::fix::Checked {
+        size: c.size,
+        cut,
+        allow_preamble: preamble,
+        check: CheckOptions { to_timestamp },
+    };
+    let opts = crate::fix::FixOptions::default();
+    crate::fix::fix_checked(
+        &mut crate::fix::RealOps,
+        Path::new(path),
+        path,
+        checked,
+        opts,
+    )
+    .map(|_| ())
 }
 
 #[cfg(test)]

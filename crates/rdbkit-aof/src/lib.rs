@@ -8,7 +8,9 @@
 //! - [`manifest`]: the 7.x manifest with the server's rules;
 //! - [`multipart`]: which files make up a data set, in load order;
 //! - [`check`]: the strict `redis-check-aof` 7.4 verdict and the server's lenient one on load;
-//! - [`fix`]: truncation (with an optional saved tail, fsync'd);
+//! - [`fix`]: truncation under a lock, re-verified right before the cut (with an optional saved
+//!   tail, fsync'd);
+//! - [`writers`]: running-server detection (other processes writing the AOF; Linux);
 //! - [`timestamp`]: `#TS:` annotations and `--truncate-to-timestamp`;
 //! - [`dump`]: commands out as JSON lines or RESP;
 //! - [`drop_in`]: a drop-in `redis-check-aof`.
@@ -27,5 +29,6 @@ pub mod rdb_prefix;
 pub mod report;
 pub mod resp;
 pub mod timestamp;
+pub mod writers;
 
 pub use error::Error;

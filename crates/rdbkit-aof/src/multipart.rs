@@ -49,28 +49,70 @@ impl Layout {
     }
 }
 
-/// The bytes of a file: memory-mapped, or empty.
+static READ_WITHOUT_MAP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, [`FileData::open`] reads files with plain reads instead of mapping them: a
+/// process that fixes files calls this first, so a file truncated by another process while it
+/// is read gives a short read, never a `SIGBUS` (a shared mapping of a file that shrinks faults
+/// on the pages past its new end).
+pub fn read_without_mapping() {
+    READ_WITHOUT_MAP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`read_without_mapping`] was called.
+pub fn reads_without_mapping() -> bool {
+    READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The bytes of a file: memory-mapped, read into memory (see [`read_without_mapping`]), or
+/// empty.
 pub struct FileData {
     map: Option<memmap2::Mmap>,
+    owned: Vec<u8>,
 }
 
 impl FileData {
+    /// Maps (or reads) the file at `path`.
     pub fn open(path: &Path) -> Result<FileData, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
-            return Ok(FileData { map: None });
+            return Ok(FileData {
+                map: None,
+                owned: Vec::new(),
+            });
+        }
+        if READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed) {
+            use std::io::Read;
+            let mut owned = Vec::new();
+            owned
+                .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+                .map_err(|_| Error::io(path, std::io::ErrorKind::OutOfMemory.into()))?;
+            // At most the size seen: a file that grows meanwhile is read as it was.
+            file.take(len)
+                .read_to_end(&mut owned)
+                .map_err(|e| Error::io(path, e))?;
+            return Ok(FileData { map: None, owned });
         }
         // SAFETY: the map is read-only and private to this process. Another process truncating
         // the file while we read it (a live server rewriting its AOF) could fault the read; the
-        // tool is meant for files no server is writing, as redis-check-aof is. Mapping avoids
-        // copying multi-GB AOFs into memory (performance-facts: 1.1 GB AOFs are routine).
+        // checking commands are meant for files no server is writing, as redis-check-aof is, and
+        // every command that writes (fix, the drop-in's --fix) reads without a map instead
+        // (`read_without_mapping`). Mapping avoids copying multi-GB AOFs into memory
+        // (performance-facts: 1.1 GB AOFs are routine).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        Ok(FileData { map: Some(map) })
+        Ok(FileData {
+            map: Some(map),
+            owned: Vec::new(),
+        })
     }
 
+    /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        match &self.map {
+            Some(m) => m,
+            None => &self.owned,
+        }
     }
 }
 

@@ -31,8 +31,11 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
     let layout = multipart::resolve(path);
     // The two verdicts read the same files independently: the server's on a second thread
     // (halves the wall time of `rdbkit aof check` on a 2-core machine).
+    // Files read into memory (a fixing process, see `multipart::read_without_mapping`): one
+    // verdict after the other, so one copy of a file is held at a time.
+    let parallel = !multipart::reads_without_mapping();
     let (strict, server) = std::thread::scope(|s| {
-        let server = s.spawn(|| match &layout {
+        let server_of = || match &layout {
             Ok(l) => check::server_verdict(l),
             Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
                 file: None,
@@ -44,7 +47,8 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
                 offset: None,
                 reason: e.to_string(),
             },
-        });
+        };
+        let server = parallel.then(|| s.spawn(server_of));
         // The tool recognises a manifest by content only: an empty manifest is "an empty AOF"
         // to it, a manifest with a damaged first line a malformed AOF.
         let strict = match multipart::resolve_with(path, multipart::Sniff::Tool) {
@@ -53,11 +57,14 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let server = server.join().unwrap_or_else(|_| ServerVerdict::Refuses {
-            file: None,
-            offset: None,
-            reason: "internal error: the server-verdict thread panicked".into(),
-        });
+        let server = match server {
+            Some(h) => h.join().unwrap_or_else(|_| ServerVerdict::Refuses {
+                file: None,
+                offset: None,
+                reason: "internal error: the server-verdict thread panicked".into(),
+            }),
+            None => server_of(),
+        };
         (strict, server)
     });
     let (strict_layout, strict) = match strict {
@@ -297,7 +304,7 @@ pub fn json(r: &Report) -> String {
 
 /// Text describing a planned (or applied) cut.
 pub fn plan_human(p: &FixPlan) -> String {
-    format!(
+    let mut s = format!(
         "{}: truncate from {} to {} bytes, removing {} bytes: {} whole command{}{}{}",
         p.name,
         p.size,
@@ -309,7 +316,18 @@ pub fn plan_human(p: &FixPlan) -> String {
         p.first_removed_command
             .map(|o| format!(", the first removed at offset {o}"))
             .unwrap_or_default()
-    )
+    );
+    if p.damaged_regions > 0 {
+        s.push_str(&format!(
+            " (counted past {} damaged stretch{} of {} unreadable bytes in all, the first at \
+             offset {}: the removed part may hold more)",
+            p.damaged_regions,
+            if p.damaged_regions == 1 { "" } else { "es" },
+            p.unparsed_bytes,
+            opt_num(p.count_stopped_at)
+        ));
+    }
+    s
 }
 
 /// JSON object describing a cut.
@@ -321,13 +339,16 @@ pub fn plan_json(p: &FixPlan, applied: bool) -> String {
     js(&mut o, &p.path.display().to_string());
     o.extend_from_slice(
         format!(
-            ",\"size\":{},\"truncate_to\":{},\"removed_bytes\":{},\"whole_commands_removed\":{},\"partial_command_removed\":{},\"first_removed_offset\":{},\"applied\":{applied}}}",
+            ",\"size\":{},\"truncate_to\":{},\"removed_bytes\":{},\"whole_commands_removed\":{},\"partial_command_removed\":{},\"first_removed_offset\":{},\"damaged_regions\":{},\"unparsed_bytes\":{},\"count_stopped_at\":{},\"applied\":{applied}}}",
             p.size,
             p.truncate_to,
             p.removed_bytes,
             p.whole_commands,
             p.partial,
-            opt_num(p.first_removed_command)
+            opt_num(p.first_removed_command),
+            p.damaged_regions,
+            p.unparsed_bytes,
+            opt_num(p.count_stopped_at)
         )
         .as_bytes(),
     );

@@ -341,9 +341,10 @@ fn scratch_dir() -> &'static Path {
     .path()
 }
 
-/// `--fix` on a temp copy: the cut the strict check chose, applied with a saved tail; the
-/// fixed file is a prefix of the input that checks valid and keeps every whole command, and
-/// the saved tail is the rest.
+/// `--fix` on a temp copy, through the real fix path (`fix::fix_checked`: lock, plain reads,
+/// re-check, re-verification before the cut), with a saved tail: the fixed file is a prefix of
+/// the input that checks valid and keeps every whole command, and the saved tail is the rest.
+/// Then [`fix_never_grows`].
 pub fn fix(data: &[u8]) {
     let dir = scratch_dir();
     let path: PathBuf = dir.join("fuzz.aof");
@@ -372,11 +373,30 @@ pub fn fix(data: &[u8]) {
             let plan = fix::plan(&path, "fuzz.aof", data, off);
             assert_eq!(plan.truncate_to, off);
             assert_eq!(plan.removed_bytes, data.len() as u64 - off);
+            assert!(plan.unparsed_bytes <= plan.removed_bytes);
             if let Some(c) = plan.first_removed_command {
                 assert!(c >= off && c < data.len() as u64);
             }
-            fix::apply(&plan, Some(&tail)).expect("apply the fix");
+            let checked = fix::Checked {
+                size: before.size,
+                cut: off,
+                allow_preamble: true,
+                check: CheckOptions::default(),
+            };
+            let opts = fix::FixOptions {
+                backup_tail: Some(&tail),
+                force: true,
+            };
+            let r = fix::fix_checked(&mut fix::RealOps, &path, "fuzz.aof", checked, opts);
             let fixed = std::fs::read(&path).expect("read fixed");
+            if let Some(why) = fix::refuse_cut(data, off) {
+                // Not an AOF: never emptied, never touched.
+                assert!(r.is_err(), "a cut refused for {why} happened");
+                assert_eq!(fixed, data, "a refused fix changed the file");
+                assert!(!tail.exists(), "a refused fix left a saved tail");
+                return;
+            }
+            assert_eq!(r.expect("apply the fix"), plan);
             assert!(data.starts_with(&fixed), "the fixed file is not a prefix");
             assert_eq!(fixed.len() as u64, off);
             assert_eq!(std::fs::read(&tail).expect("tail"), &data[off as usize..]);
@@ -387,6 +407,40 @@ pub fn fix(data: &[u8]) {
                 v2.files[0].check.commands, before.commands,
                 "the fix lost whole commands"
             );
+        }
+    }
+    fix_never_grows(data);
+}
+
+/// Whatever the plan (any cut, even a wrong or stale one), applying it never changes a byte
+/// before the cut and never grows the file: the result is the input untouched (refused) or
+/// exactly its prefix up to the cut.
+pub fn fix_never_grows(data: &[u8]) {
+    let dir = scratch_dir();
+    let path: PathBuf = dir.join("fuzz-any-cut.aof");
+    let len = data.len() as u64;
+    // Cuts taken from the input: inside, at the end, past the end.
+    let pick = data.first().map_or(0, |&b| u64::from(b));
+    for cut in [pick % (len + 1), len / 2, len, len + 1 + pick] {
+        std::fs::write(&path, data).expect("write temp AOF");
+        let mut plan = fix::plan(&path, "fuzz-any-cut.aof", data, cut.min(len));
+        plan.truncate_to = cut;
+        plan.removed_bytes = len.saturating_sub(cut);
+        let mut ops = fix::RealOps;
+        let r = fix::FixSession::open(&path, &mut ops).and_then(|s| s.apply(&plan, None));
+        let after = std::fs::read(&path).expect("read after");
+        assert!(after.len() as u64 <= len, "the fix grew the file");
+        assert!(
+            data.starts_with(&after),
+            "the fix changed a byte before the cut"
+        );
+        match r {
+            Ok(()) => {
+                assert!(cut <= len, "a cut at {cut} of a {len}-byte file happened");
+                assert_eq!(after.len() as u64, cut);
+                assert!(fix::refuse_cut(data, cut).is_none());
+            }
+            Err(_) => assert_eq!(after, data, "a refused fix changed the file"),
         }
     }
 }

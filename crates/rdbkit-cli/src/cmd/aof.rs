@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use rdbkit_aof::check::CheckOptions;
 use rdbkit_aof::dump::Format;
-use rdbkit_aof::multipart::{self, FileData};
+use rdbkit_aof::multipart;
 use rdbkit_aof::{fix, report};
 
 #[derive(clap::Subcommand)]
@@ -33,6 +33,10 @@ pub enum Command {
         /// Save the removed bytes to FILE (created new, fsync'd) before cutting.
         #[arg(long, value_name = "FILE")]
         backup_tail: Option<PathBuf>,
+        /// Cut even when another process (a running server) has the AOF, or an AOF file of its
+        /// directory, open for writing. The lock and the re-verification still apply.
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         json: bool,
     },
@@ -73,14 +77,16 @@ pub fn run(c: Command) -> ExitCode {
             yes,
             truncate_to_timestamp,
             backup_tail,
+            force,
             json,
-        } => fix_cmd(
+        } => fix_cmd(FixArgs {
             path,
             yes,
-            truncate_to_timestamp.unwrap_or(0),
-            backup_tail,
+            to_timestamp: truncate_to_timestamp.unwrap_or(0),
+            backup: backup_tail,
+            force,
             json,
-        ),
+        }),
         Command::Dump { path, format } => {
             let format = match format {
                 DumpFormat::Jsonl => Format::Jsonl,
@@ -117,14 +123,38 @@ pub fn run(c: Command) -> ExitCode {
     }
 }
 
-fn fix_cmd(
+struct FixArgs {
     path: PathBuf,
     yes: bool,
     to_timestamp: i64,
     backup: Option<PathBuf>,
+    force: bool,
     json: bool,
-) -> ExitCode {
-    let r = report::check_path(&path, CheckOptions { to_timestamp });
+}
+
+fn refusal_json(why: &str) -> String {
+    let mut obj = Vec::new();
+    obj.extend_from_slice(b"{\"fixed\":false,\"refused\":");
+    rdbkit_aof::dump::json_str(&mut obj, why.as_bytes());
+    obj.push(b'}');
+    String::from_utf8_lossy(&obj).into_owned()
+}
+
+/// The fix, in this order: lock the file that may be cut (the last of the data set) and read it
+/// with plain reads; refuse while another process writes it (unless --force); check; re-check
+/// the locked bytes (same size, same cut); plan from them; ask; cut (re-verified right before
+/// `ftruncate`).
+fn fix_cmd(a: FixArgs) -> ExitCode {
+    let FixArgs {
+        path,
+        yes,
+        to_timestamp,
+        backup,
+        force,
+        json,
+    } = a;
+    // Never a shared mapping in a process that cuts files (no SIGBUS on a concurrent cut).
+    multipart::read_without_mapping();
     let say = |text: &str, obj: &str| {
         if json {
             println!("{obj}");
@@ -132,6 +162,43 @@ fn fix_cmd(
             println!("{text}");
         }
     };
+    let refuse = |why: &str| {
+        say(
+            &format!("Refusing: {why}. Nothing changed."),
+            &refusal_json(why),
+        );
+        ExitCode::from(1)
+    };
+    // The file a fix may cut is the last one of the data set as redis-check-aof sees it: lock
+    // it before anything is checked, so no other fix changes it between the check and the cut.
+    let target = multipart::resolve_with(&path, multipart::Sniff::Tool)
+        .ok()
+        .and_then(|l| l.files().last().cloned());
+    let mut ops = fix::RealOps;
+    let mut session = None;
+    if let Some(t) = &target {
+        if t.path.is_file() {
+            match fix::FixSession::open(&t.path, &mut ops) {
+                Ok(s) => session = Some(s),
+                Err(e @ rdbkit_aof::Error::Refused { .. }) => {
+                    // It changed while it was read: name the writer if there is one.
+                    let e = fix::refuse_if_written(&t.path, force).err().unwrap_or(e);
+                    return refuse(&e.to_string());
+                }
+                Err(e) => {
+                    eprintln!("rdbkit: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            if let Err(e) = fix::refuse_if_written(&t.path, force) {
+                return refuse(&e.to_string());
+            }
+        }
+    }
+    if !force && !cfg!(target_os = "linux") && !json {
+        println!("note: running-server detection is Linux-only; not checked");
+    }
+    let r = report::check_path(&path, CheckOptions { to_timestamp });
     let (layout, strict) = match (&r.strict_layout, &r.strict) {
         (Some(l), Ok(s)) => (l, s),
         _ => {
@@ -156,32 +223,47 @@ fn fix_cmd(
             .refusal
             .clone()
             .unwrap_or_else(|| "not fixable".into());
-        let mut obj = Vec::new();
-        obj.extend_from_slice(b"{\"fixed\":false,\"refused\":");
-        rdbkit_aof::dump::json_str(&mut obj, why.as_bytes());
-        obj.push(b'}');
-        say(
-            &format!("Refusing: {why}. Nothing changed."),
-            &String::from_utf8_lossy(&obj),
-        );
-        return ExitCode::from(1);
+        return refuse(&why);
     };
-    let Some(file) = layout.files().get(idx) else {
+    let (Some(file), Some(verdict)) = (layout.files().get(idx), strict.files.get(idx)) else {
         return ExitCode::from(2);
     };
-    let plan = match FileData::open(&file.path) {
-        Ok(d) => fix::plan(&file.path, &file.name, d.bytes(), offset),
-        Err(e) => {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(2);
+    let session = match session {
+        Some(s) if target.as_ref().is_some_and(|t| t.path == file.path) => s,
+        _ => {
+            return refuse(&format!(
+                "{}: the file to cut is not the one locked before the check (the data set \
+                 changed meanwhile?)",
+                file.path.display()
+            ))
         }
     };
+    // Decide from the locked bytes: they must check to the same size and cut.
+    if let Err(e) = fix::recheck(
+        &file.path,
+        session.bytes(),
+        file.role != multipart::Role::Incr,
+        CheckOptions { to_timestamp },
+        verdict.check.size,
+        offset,
+    ) {
+        return refuse(&e.to_string());
+    }
+    if let Some(why) = fix::refuse_cut(session.bytes(), offset) {
+        return refuse(&format!("{}: {why}", file.name));
+    }
+    let plan = fix::plan(&file.path, &file.name, session.bytes(), offset);
     if !json {
         println!("Plan: {}", report::plan_human(&plan));
     }
     if !yes {
-        print!("Continue? [y/N] ");
-        let _ = io::stdout().flush();
+        if json {
+            // The prompt goes to stderr: stdout stays one JSON object.
+            eprint!("Continue? [y/N] ");
+        } else {
+            print!("Continue? [y/N] ");
+            let _ = io::stdout().flush();
+        }
         let mut answer = String::new();
         let _ = io::stdin().lock().read_line(&mut answer);
         if !answer.trim_start().starts_with(['y', 'Y']) {
@@ -192,7 +274,7 @@ fn fix_cmd(
             return ExitCode::from(1);
         }
     }
-    match fix::apply(&plan, backup.as_deref()) {
+    match session.apply(&plan, backup.as_deref()) {
         Ok(()) => {
             let saved = backup
                 .map(|b| format!(" (removed bytes saved to {})", b.display()))
