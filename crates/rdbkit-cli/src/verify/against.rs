@@ -135,16 +135,21 @@ struct Expected {
 /// What the comparison found in one db.
 #[derive(Debug, Default)]
 pub struct DbDiff {
+    /// The db number.
     pub db: u64,
     /// The backup's keys in this db (all of them, also when only a sample is compared).
     pub backup_keys: u64,
     /// The server's DBSIZE, read after the comparison.
     pub server_keys: u64,
+    /// Keys whose type, expiry and value were compared.
     pub compared: u64,
+    /// In the backup, not on the server.
     pub missing: Vec<Vec<u8>>,
     /// In the backup with an expiry that has passed since: gone on the server, as it should be.
     pub expired: u64,
+    /// On the server, not in the backup (full comparison only).
     pub extra: Vec<Vec<u8>>,
+    /// On both sides, different: the key and what differs.
     pub different: Vec<(Vec<u8>, String)>,
     /// The key counts don't add up (DBSIZE vs what the comparison saw): why, in words.
     pub count_mismatch: Option<String>,
@@ -166,9 +171,11 @@ pub struct Diff {
     pub dbs: Vec<DbDiff>,
     /// The dbs were named (URL path or --db) rather than found on both sides.
     pub named: bool,
+    /// `--sample N`: N keys compared, plus the counts.
     pub sample: Option<usize>,
     /// The backup is an AOF, replayed to get its data set.
     pub replayed: bool,
+    /// What was not compared, and why.
     pub notes: Vec<String>,
 }
 
@@ -625,6 +632,7 @@ fn now_ms() -> i64 {
 pub struct Options {
     /// Compare N keys picked at random (plus the key counts) instead of all.
     pub sample: Option<usize>,
+    /// Allow a host that is not loopback.
     pub allow_remote: bool,
     /// The dbs to compare (besides the URL's); empty: every db the backup or the server holds.
     pub dbs: Vec<u64>,
