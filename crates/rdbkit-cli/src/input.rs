@@ -304,8 +304,6 @@ pub fn open_for_reading(
 
 /// A path opened once: its first bytes (decompressed when it is compressed) and the rest.
 pub struct Sniffed {
-    /// The path as given.
-    pub name: String,
     /// Bytes on disk, for a regular file.
     pub size: Option<u64>,
     /// A regular file (it can be opened again and memory-mapped).
@@ -355,7 +353,6 @@ pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
     let head = read_head(&mut r, SNIFF).map_err(ioerr)?;
     let Some(codec) = Codec::of(&head) else {
         return Ok(Sniffed {
-            name,
             size,
             regular,
             codec: None,
@@ -367,7 +364,6 @@ pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
     let mut d = Decompressed::new(codec, raw).map_err(ioerr)?;
     let head = read_head(&mut d, SNIFF).map_err(ioerr)?;
     Ok(Sniffed {
-        name,
         size,
         regular,
         codec: Some(codec),
@@ -645,6 +641,18 @@ pub fn finish_stream(name: &str, r: &mut dyn Read) -> Result<(), InputError> {
     io::copy(r, &mut io::sink())
         .map(|_| ())
         .map_err(|e| InputError(format!("{name}: {e}")))
+}
+
+/// An AOF (or RDB) held in memory, replayed into a data set, as [`Input::load`] does.
+pub fn load_bytes(
+    name: &str,
+    bytes: &[u8],
+    opts: Options,
+    now_ms: i64,
+) -> Result<Dataset, InputError> {
+    let mut rp = Replayer::new(now_ms);
+    replay_bytes(name, bytes, opts, &mut rp)?;
+    Ok(rp.ds)
 }
 
 /// Loads an RDB (or RDB preamble) then replays any RESP commands after it.
