@@ -253,7 +253,7 @@ pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
         bytes: 0,
     };
     let mut ar = tar::Archive::new(r);
-    let entries = ar
+    let entries = (&mut ar)
         .entries()
         .map_err(|e| format!("{name}: not a readable tar archive: {e}"))?;
     let mut last = String::from("(the start)");
@@ -368,6 +368,9 @@ pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
         });
         last = shown;
     }
+    // The end-of-archive blocks were read; a compressed archive must also end cleanly.
+    io::copy(&mut ar.into_inner(), &mut io::sink())
+        .map_err(|err| format!("{name}: after the last member ({last}): {err}"))?;
     Ok(out)
 }
 

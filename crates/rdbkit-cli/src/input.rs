@@ -126,6 +126,8 @@ pub struct Decompressed {
     pub codec: Codec,
     compressed_in: Rc<Cell<u64>>,
     out: u64,
+    /// An error met while sniffing the head, returned by the next read.
+    pending: Option<io::Error>,
 }
 
 impl Decompressed {
@@ -141,6 +143,7 @@ impl Decompressed {
             codec,
             compressed_in: n,
             out: 0,
+            pending: None,
         })
     }
 
@@ -169,6 +172,9 @@ pub fn is_truncation(e: &io::Error) -> bool {
 
 impl Read for Decompressed {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
         match self.inner.read(buf) {
             Ok(k) => {
                 self.out += k as u64;
@@ -362,7 +368,12 @@ pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
     };
     let raw: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(r));
     let mut d = Decompressed::new(codec, raw).map_err(ioerr)?;
-    let head = read_head(&mut d, SNIFF).map_err(ioerr)?;
+    // Damage met this early is reported by the consumer, where it reads (the first read
+    // after the head returns it).
+    let mut head = Vec::with_capacity(SNIFF);
+    if let Err(e) = (&mut d).take(SNIFF as u64).read_to_end(&mut head) {
+        d.pending = Some(e);
+    }
     Ok(Sniffed {
         size,
         regular,
@@ -596,18 +607,21 @@ impl Input {
             (_, Src::Path(p)) => {
                 let data = rdbkit_aof::multipart::FileData::open(&p)
                     .map_err(|e| rewrite(InputError(format!("{e}"))))?;
+                not_rdb_or_aof(self.kind, &name, data.bytes())?;
                 replay_bytes(&name, data.bytes(), opts, &mut rp)?;
             }
             (_, Src::Stream(mut r)) => {
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;
+                not_rdb_or_aof(self.kind, &name, &buf)?;
                 replay_bytes(&name, &buf, opts, &mut rp)?;
             }
             (_, Src::Compressed(mut r)) => {
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;
+                not_rdb_or_aof(self.kind, &name, &buf)?;
                 replay_bytes(&name, &buf, opts, &mut rp)?;
             }
         }
@@ -634,6 +648,24 @@ pub fn stream_to_temp(name: &str, r: &mut dyn Read) -> Result<tempfile::NamedTem
     Ok(t)
 }
 
+/// For commands that work on a file's bytes (`aof check`): `None` for a regular file or a
+/// directory (read it by its path); for `-`, a pipe, a FIFO or `/dev/stdin`, the stream read
+/// once (decompressed if it is compressed) into a private temporary file.
+pub fn stream_of(path: &Path) -> Result<Option<tempfile::NamedTempFile>, InputError> {
+    if path.as_os_str() != "-" {
+        match std::fs::metadata(path) {
+            Ok(md) if md.is_file() || md.is_dir() => return Ok(None),
+            // A missing path: the caller's own error.
+            Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+    let name = path.display().to_string();
+    let s = sniff(path)?;
+    let mut r = s.rest.with_head(s.head);
+    stream_to_temp(&name, &mut r).map(Some)
+}
+
 /// Reads a stream to its end after its consumer stopped (the RDB decoder stops at the EOF
 /// record): a compressed stream's damaged or missing trailer is an error even when the data
 /// inside is whole (`gzip -t` semantics). Plain streams are left as they are.
@@ -653,6 +685,22 @@ pub fn load_bytes(
     let mut rp = Replayer::new(now_ms);
     replay_bytes(name, bytes, opts, &mut rp)?;
     Ok(rp.ds)
+}
+
+/// Content sniffed as neither RDB nor AOF (read as an RDB so that the decoder names the
+/// problem) must not load as an empty AOF: an empty pipe or file is an error, not "no keys".
+fn not_rdb_or_aof(kind: Kind, name: &str, bytes: &[u8]) -> Result<(), InputError> {
+    if kind != Kind::Rdb || rdbkit_rdb::is_rdb_magic(bytes) {
+        return Ok(());
+    }
+    Err(InputError(if bytes.is_empty() {
+        format!("{name}: empty (0 bytes): neither an RDB nor an AOF")
+    } else {
+        format!(
+            "{name}: at byte 0: neither an RDB nor an AOF (starts with {:?})",
+            String::from_utf8_lossy(bytes.get(..bytes.len().min(9)).unwrap_or_default())
+        )
+    }))
 }
 
 /// Loads an RDB (or RDB preamble) then replays any RESP commands after it.

@@ -56,11 +56,31 @@ pub enum DumpFormat {
 pub fn run(c: Command) -> ExitCode {
     match c {
         Command::Check { path, json } => {
-            let r = report::check_path(&path, CheckOptions::default());
-            if json {
-                println!("{}", report::json(&r));
+            // `-`, a pipe or a FIFO: read once into a private temporary file (the checker
+            // works on a file's bytes), reported under the name given.
+            let temp = match crate::input::stream_of(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("rdbkit: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let checked = temp.as_ref().map_or(path.as_path(), |t| t.path());
+            let r = report::check_path(checked, CheckOptions::default());
+            let text = if json {
+                format!("{}\n", report::json(&r))
             } else {
-                print!("{}", report::human(&r));
+                report::human(&r)
+            };
+            match &temp {
+                Some(t) => print!(
+                    "{}",
+                    text.replace(&t.path().display().to_string(), &path.display().to_string())
+                ),
+                None => print!("{text}"),
+            }
+            if temp.is_some() {
+                return ExitCode::from(if r.strict_valid() { 0 } else { 1 });
             }
             match (&r.layout, r.strict_valid()) {
                 (_, true) => ExitCode::SUCCESS,

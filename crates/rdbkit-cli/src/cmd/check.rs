@@ -60,7 +60,10 @@ pub fn run(args: Args) -> ExitCode {
         Ok(inp) => inp,
         Err(e) => {
             eprintln!("rdbkit: {e}");
-            return ExitCode::from(1);
+            // 1: can't be opened; 2: opened, but its content (an archive, a compressed
+            // stream) is damaged or refused.
+            let opens = args.file.as_os_str() == "-" || std::fs::File::open(&args.file).is_ok();
+            return ExitCode::from(if opens { 2 } else { 1 });
         }
     };
     let name = inp.name.clone();

@@ -126,29 +126,44 @@ fn verify_decode(b: &Backup) -> Vec<Outcome> {
     if archive::is_tar(&s.head) {
         return verify_archive(o, s);
     }
+    if s.head.is_empty() {
+        if let Rest::Compressed(mut d) = s.rest {
+            if let Err(e) = d.finish() {
+                o.damage = damage(Some(0), e.to_string());
+                return vec![o];
+            }
+        }
+        return empty_outcome(o, s.codec);
+    }
+    verify_content(o, s)
+}
+
+/// Nothing proves an empty backup restorable: a copy that failed looks the same.
+fn empty_outcome(mut o: Outcome, codec: Option<Codec>) -> Vec<Outcome> {
+    o.damage = damage(
+        Some(0),
+        match codec {
+            Some(c) => format!(
+                "the data decompresses to nothing: no RDB header, no AOF command ({} stream of \
+                 {} bytes holding 0 bytes)",
+                c.name(),
+                o.size
+            ),
+            None => "empty file (0 bytes): no RDB header, no AOF command — not a backup (a \
+                     compressed file is never empty either: `gzip -t` says unexpected end of \
+                     file)"
+                .to_string(),
+        },
+    );
+    vec![o]
+}
+
+fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
+    let b = o.backup.clone();
     let what = match s.codec {
         Some(c) => format!("{}'d data", c.name()),
         None => "the file".to_string(),
     };
-    if s.head.is_empty() {
-        // Nothing proves an empty backup restorable: a copy that failed looks the same.
-        o.damage = damage(
-            Some(0),
-            match s.codec {
-                Some(c) => format!(
-                    "{what} decompresses to nothing: no RDB header, no AOF command ({} stream \
-                     of {} bytes holding 0 bytes)",
-                    c.name(),
-                    o.size
-                ),
-                None => "empty file (0 bytes): no RDB header, no AOF command — not a backup (a \
-                         compressed file is never empty either: `gzip -t` says unexpected end \
-                         of file)"
-                    .to_string(),
-            },
-        );
-        return vec![o];
-    }
     match (input::kind_of(&s.head), s.codec.is_none() && s.regular) {
         (Some(input::Kind::Rdb), true) => verify_plain_rdb(&mut o),
         (Some(input::Kind::Aof), true) => {
