@@ -74,7 +74,13 @@ pub fn is_tar(head: &[u8]) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
         .sum();
     sum == stored
 }
@@ -118,9 +124,9 @@ impl Found {
     /// The member (file or directory) in the archive.
     pub fn member(&self) -> &str {
         match self {
-            Found::Rdb { member, .. } | Found::Aof { member, .. } | Found::AofDir { member, .. } => {
-                member
-            }
+            Found::Rdb { member, .. }
+            | Found::Aof { member, .. }
+            | Found::AofDir { member, .. } => member,
         }
     }
 
@@ -164,7 +170,11 @@ impl Spilled {
             if let Some(d) = dirs.iter().find(|d| **d == dir) {
                 if !seen_dirs.contains(&d) {
                     seen_dirs.push(d);
-                    let member = if d.is_empty() { ".".into() } else { format!("{d}/") };
+                    let member = if d.is_empty() {
+                        ".".into()
+                    } else {
+                        format!("{d}/")
+                    };
                     out.push(Found::AofDir {
                         member,
                         path: self.dir.path().join(d),
@@ -223,7 +233,9 @@ fn safe_relative(raw: &[u8]) -> Result<PathBuf, String> {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
-                return Err("an absolute path: refused (a member must stay inside the archive)".into())
+                return Err(
+                    "an absolute path: refused (a member must stay inside the archive)".into(),
+                )
             }
             Component::ParentDir => {
                 return Err(
@@ -253,7 +265,7 @@ pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
         bytes: 0,
     };
     let mut ar = tar::Archive::new(r);
-    let entries = (&mut ar)
+    let entries = ar
         .entries()
         .map_err(|e| format!("{name}: not a readable tar archive: {e}"))?;
     let mut last = String::from("(the start)");
@@ -284,7 +296,11 @@ pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
                     .unwrap_or_else(|| "?".into());
                 return Err(what(&format!(
                     "a {} to {target}: refused (links in a backup archive could point outside it)",
-                    if ty == T::Symlink { "symbolic link" } else { "hard link" }
+                    if ty == T::Symlink {
+                        "symbolic link"
+                    } else {
+                        "hard link"
+                    }
                 )));
             }
             T::Char | T::Block | T::Fifo => {

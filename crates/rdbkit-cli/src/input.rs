@@ -344,8 +344,7 @@ impl Rest {
 pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
     let name = path.display().to_string();
     let ioerr = |e: io::Error| InputError(format!("{name}: {e}"));
-    let (mut r, size, regular): (Box<dyn Read>, Option<u64>, bool) = if path.as_os_str() == "-"
-    {
+    let (mut r, size, regular): (Box<dyn Read>, Option<u64>, bool) = if path.as_os_str() == "-" {
         (Box::new(io::stdin()), None, false)
     } else {
         let f = File::open(path).map_err(ioerr)?;
@@ -490,7 +489,10 @@ fn from_archive(sp: Spilled, codec: Option<Codec>) -> Result<Input, InputError> 
         Found::Rdb { path, .. } => (Kind::Rdb, path.clone()),
     };
     let name = format!("{}:{}", sp.archive, pick.member());
-    let size = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+    let size = std::fs::metadata(&path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     Ok(Input {
         name,
         kind,
@@ -573,8 +575,7 @@ impl Input {
             }
             Src::Compressed(mut c) => {
                 let t = {
-                    let mut reader =
-                        RdbReader::new(&mut *c, opts).enterprise_opcodes(enterprise);
+                    let mut reader = RdbReader::new(&mut *c, opts).enterprise_opcodes(enterprise);
                     f(&mut reader)
                 };
                 finish_stream(&self.name, &mut *c)?;
@@ -806,5 +807,55 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_by_magic() {
+        assert_eq!(Codec::of(&[0x1f, 0x8b, 8]), Some(Codec::Gzip));
+        assert_eq!(Codec::of(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Codec::Zstd));
+        assert_eq!(Codec::of(b"BZh91AY&SY"), Some(Codec::Bzip2));
+        assert_eq!(Codec::of(b"BZh0"), None);
+        assert_eq!(
+            Codec::of(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]),
+            Some(Codec::Xz)
+        );
+        assert_eq!(Codec::of(b"REDIS0011"), None);
+        assert_eq!(Codec::of(b""), None);
+    }
+
+    #[test]
+    fn kinds_by_content() {
+        assert_eq!(kind_of(b"REDIS0011\xff"), Some(Kind::Rdb));
+        assert_eq!(kind_of(b"*1\r\n$4\r\nPING\r\n"), Some(Kind::Aof));
+        assert_eq!(
+            kind_of(b"file appendonly.aof.1.base.rdb seq 1 type b\n"),
+            Some(Kind::Manifest)
+        );
+        assert_eq!(kind_of(b""), None);
+        assert_eq!(kind_of(b"hello"), None);
+    }
+
+    #[test]
+    fn tar_headers() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("dump.rdb").unwrap();
+        h.set_size(3);
+        h.set_cksum();
+        assert!(archive::is_tar(h.as_bytes()));
+        let mut old = tar::Header::new_old();
+        old.set_path("dump.rdb").unwrap();
+        old.set_size(3);
+        old.set_cksum();
+        assert!(archive::is_tar(old.as_bytes()));
+        let mut bad = *old.as_bytes();
+        bad[0] ^= 1;
+        assert!(!archive::is_tar(&bad));
+        assert!(!archive::is_tar(&[0u8; 512]));
+        assert!(!archive::is_tar(b"REDIS0011"));
     }
 }

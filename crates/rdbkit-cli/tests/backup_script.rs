@@ -19,7 +19,9 @@ fn script() -> String {
     let start = text
         .find("<!-- backup-script: begin -->")
         .expect("the begin marker");
-    let end = text.find("<!-- backup-script: end -->").expect("the end marker");
+    let end = text
+        .find("<!-- backup-script: end -->")
+        .expect("the end marker");
     let block = &text[start..end];
     let body = block
         .split_once("```sh\n")
@@ -86,7 +88,10 @@ fn run(kind: ServerKind) {
     std::fs::write(&script_path, script()).unwrap();
     let mut cmd = Command::new("sh");
     cmd.arg(&script_path)
-        .env("REDIS_CLI", format!("redis-cli -h 127.0.0.1 -p {}", srv.port))
+        .env(
+            "REDIS_CLI",
+            format!("redis-cli -h 127.0.0.1 -p {}", srv.port),
+        )
         .env("DST", &dst)
         .env("PROM", &prom)
         .env("RDBKIT", rdbkit_bin())
@@ -95,7 +100,12 @@ fn run(kind: ServerKind) {
     let o = run_with_timeout(&mut cmd, None, Duration::from_secs(180));
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{}: stdout {out}\nstderr {err}", kind.name());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}: stdout {out}\nstderr {err}",
+        kind.name()
+    );
 
     let files: Vec<PathBuf> = std::fs::read_dir(&dst)
         .unwrap()
@@ -147,7 +157,12 @@ fn run(kind: ServerKind) {
                 .arg(backup)
                 .output()
                 .unwrap();
-            assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             let mut got: Vec<String> = String::from_utf8_lossy(&o.stdout)
                 .lines()
                 .map(String::from)

@@ -80,11 +80,21 @@ fn fifos_and_pipes_are_read_once_by_every_subcommand() {
         vec!["dump", "--format", "jsonl"],
     ] {
         let on_file = rdbkit(&[cmd.as_slice(), &[s(&rdb)]].concat());
-        assert_eq!(on_file.status.code(), Some(0), "{cmd:?}: {}", stderr(&on_file));
+        assert_eq!(
+            on_file.status.code(),
+            Some(0),
+            "{cmd:?}: {}",
+            stderr(&on_file)
+        );
         let f = t.join(format!("fifo-{}", cmd[0]));
         fifo(&f, rdb_bytes.clone());
         let on_fifo = rdbkit(&[cmd.as_slice(), &[s(&f)]].concat());
-        assert_eq!(on_fifo.status.code(), Some(0), "{cmd:?} on a FIFO: {}", stderr(&on_fifo));
+        assert_eq!(
+            on_fifo.status.code(),
+            Some(0),
+            "{cmd:?} on a FIFO: {}",
+            stderr(&on_fifo)
+        );
         let norm = |o: &Output, p: &Path| stdout(o).replace(s(p), "FILE");
         // The same answer (check's summary has no size line for a stream's trailing bytes).
         if cmd[0] != "info" && cmd[0] != "size" {
@@ -92,7 +102,12 @@ fn fifos_and_pipes_are_read_once_by_every_subcommand() {
         }
         // /dev/stdin (a pipe) and `-`.
         let on_stdin = rdbkit_stdin(&[cmd.as_slice(), &["/dev/stdin"]].concat(), &rdb_bytes);
-        assert_eq!(on_stdin.status.code(), Some(0), "{cmd:?} /dev/stdin: {}", stderr(&on_stdin));
+        assert_eq!(
+            on_stdin.status.code(),
+            Some(0),
+            "{cmd:?} /dev/stdin: {}",
+            stderr(&on_stdin)
+        );
         if cmd[0] == "keys" || cmd[0] == "dump" {
             assert_eq!(stdout(&on_file), stdout(&on_stdin), "{cmd:?}");
         }
@@ -104,12 +119,22 @@ fn fifos_and_pipes_are_read_once_by_every_subcommand() {
     let other = std::fs::read(testdata("rdb/redis-8.10-types.rdb")).unwrap();
     fifo(&b, other);
     let d = rdbkit(&["diff", "-q", s(&a), s(&b)]);
-    assert_eq!(d.status.code(), Some(1), "two different pipes differ: {}", stderr(&d));
+    assert_eq!(
+        d.status.code(),
+        Some(1),
+        "two different pipes differ: {}",
+        stderr(&d)
+    );
     assert!(stdout(&d).lines().count() > 10, "{}", stdout(&d));
     let c = t.join("diff-c");
     fifo(&c, rdb_bytes.clone());
     let d = rdbkit(&["diff", "-q", s(&c), s(&rdb)]);
-    assert_eq!(d.status.code(), Some(0), "a pipe of the same file: {}", stdout(&d));
+    assert_eq!(
+        d.status.code(),
+        Some(0),
+        "a pipe of the same file: {}",
+        stdout(&d)
+    );
     // An empty pipe is not an empty data set.
     let e = t.join("diff-empty");
     fifo(&e, Vec::new());
@@ -122,16 +147,37 @@ fn fifos_and_pipes_are_read_once_by_every_subcommand() {
     let good = std::fs::read(testdata("aof/appendonlydir/appendonly.aof.3.incr.aof")).unwrap();
     for arg in ["-", "/dev/stdin"] {
         let o = rdbkit_stdin(&["aof", "check", arg], &torn);
-        assert_eq!(o.status.code(), Some(1), "aof check {arg} (torn): {}", stdout(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "aof check {arg} (torn): {}",
+            stdout(&o)
+        );
         assert!(stdout(&o).contains("NOT valid"), "{}", stdout(&o));
         let o = rdbkit_stdin(&["aof", "check", arg], &good);
-        assert_eq!(o.status.code(), Some(0), "aof check {arg} (good): {}", stdout(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "aof check {arg} (good): {}",
+            stdout(&o)
+        );
     }
+    let f = t.join("fifo-aof-dump");
+    fifo(&f, good.clone());
+    let o = rdbkit(&["aof", "dump", s(&f)]);
+    assert_eq!(o.status.code(), Some(0), "aof dump FIFO: {}", stderr(&o));
+    let on_file = rdbkit_stdin(&["aof", "dump", "-"], &good);
+    assert_eq!(stdout(&o).lines().count(), stdout(&on_file).lines().count());
+    assert!(stdout(&o).lines().count() > 3, "{}", stdout(&o));
     let f = t.join("fifo-aof");
     fifo(&f, torn.clone());
     let o = rdbkit(&["aof", "check", s(&f)]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(!stdout(&o).contains("rdbkit-stream-"), "no temp name: {}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("rdbkit-stream-"),
+        "no temp name: {}",
+        stdout(&o)
+    );
     // check and verify on a FIFO holding a torn AOF: damaged.
     let f = t.join("fifo-check-aof");
     fifo(&f, torn.clone());
@@ -179,7 +225,11 @@ fn compressed_files_by_content_and_truncated_or_empty_ones_are_damaged() {
         std::fs::write(&p, &z).unwrap();
         let o = rdbkit(&["check", "-q", s(&p)]);
         assert_eq!(o.status.code(), Some(0), "{tool}: {}", stderr(&o));
-        assert_eq!(stdout(&rdbkit(&["keys", "--long", s(&p)])), keys_plain, "{tool}");
+        assert_eq!(
+            stdout(&rdbkit(&["keys", "--long", s(&p)])),
+            keys_plain,
+            "{tool}"
+        );
         let o = rdbkit(&["verify", s(&p)]);
         assert_eq!(o.status.code(), Some(0), "{tool}: {}", stdout(&o));
         // Cut short, even only in the trailer: damaged, naming the compressor.
@@ -188,10 +238,18 @@ fn compressed_files_by_content_and_truncated_or_empty_ones_are_damaged() {
             std::fs::write(&p, &z[..z.len() - cut]).unwrap();
             let o = rdbkit(&["check", "-q", s(&p)]);
             assert_eq!(o.status.code(), Some(2), "{tool} cut {cut}: {}", stderr(&o));
-            assert!(stderr(&o).contains(&format!("{tool} stream")), "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains(&format!("{tool} stream")),
+                "{}",
+                stderr(&o)
+            );
             let o = rdbkit(&["verify", s(&p)]);
             assert_eq!(o.status.code(), Some(2), "{tool} cut {cut}: {}", stdout(&o));
-            assert!(stdout(&o).contains(&format!("{tool} stream")), "{}", stdout(&o));
+            assert!(
+                stdout(&o).contains(&format!("{tool} stream")),
+                "{}",
+                stdout(&o)
+            );
         }
         // An AOF compressed: valid; its truncated copy: damaged whatever it decompresses to.
         let z = compress(&bin, &args, &good_aof);
@@ -229,8 +287,7 @@ fn live_data_dir(t: &TempDir) -> Option<PathBuf> {
     c.cmd(args!["BGREWRITEAOF"]);
     for _ in 0..500 {
         let info = c.cmd(args!["INFO", "persistence"]).text();
-        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")
-        {
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -248,7 +305,11 @@ fn live_data_dir(t: &TempDir) -> Option<PathBuf> {
 }
 
 fn tar_gnu(args: &[&str], cwd: &Path) {
-    let st = Command::new("tar").args(args).current_dir(cwd).status().expect("tar");
+    let st = Command::new("tar")
+        .args(args)
+        .current_dir(cwd)
+        .status()
+        .expect("tar");
     assert!(st.success(), "tar {args:?}");
 }
 
@@ -264,7 +325,10 @@ fn tar_python(out: &Path, cwd: &Path, members: &[&str]) {
         s(cwd),
         s(out)
     );
-    let st = Command::new("python3").args(["-c", &code]).status().expect("python3");
+    let st = Command::new("python3")
+        .args(["-c", &code])
+        .status()
+        .expect("python3");
     assert!(st.success(), "python tarfile");
 }
 
@@ -309,7 +373,11 @@ fn archives_of_a_live_data_dir_in_every_compressor() {
     assert_eq!(code, Some(0), "{plain:?}");
     let rdb_keys = plain[0].2;
     let aof_keys = plain[1].2;
-    assert_eq!(aof_keys, rdb_keys + 1, "the AOF has the zset written after SAVE");
+    assert_eq!(
+        aof_keys,
+        rdb_keys + 1,
+        "the AOF has the zset written after SAVE"
+    );
     let keys_dir = stdout(&rdbkit(&["keys", "--long", s(&aofdir)]));
     let mut keys_sorted: Vec<&str> = keys_dir.lines().collect();
     keys_sorted.sort();
@@ -333,7 +401,10 @@ fn archives_of_a_live_data_dir_in_every_compressor() {
             a.push(flag);
         }
         tar_gnu(&[a.as_slice(), &["-f", s(&whole), "."]].concat(), &data);
-        tar_gnu(&[a.as_slice(), &["-f", s(&only), "appendonlydir"]].concat(), &data);
+        tar_gnu(
+            &[a.as_slice(), &["-f", s(&only), "appendonlydir"]].concat(),
+            &data,
+        );
         archives.push((whole, true));
         archives.push((only, false));
     }
@@ -356,11 +427,17 @@ fn archives_of_a_live_data_dir_in_every_compressor() {
     for (a, both) in &archives {
         let (code, v) = verdicts(&[a], &env);
         assert_eq!(code, Some(0), "{}: {v:?}", a.display());
-        let aof = v.iter().find(|x| x.0.ends_with(":appendonlydir/")).expect("the AOF");
+        let aof = v
+            .iter()
+            .find(|x| x.0.ends_with(":appendonlydir/"))
+            .expect("the AOF");
         assert!(aof.1 && aof.2 == aof_keys, "{}: {v:?}", a.display());
         if *both {
             assert_eq!(v.len(), 2, "{v:?}");
-            let r = v.iter().find(|x| x.0.ends_with("dump.rdb")).expect("the RDB");
+            let r = v
+                .iter()
+                .find(|x| x.0.ends_with("dump.rdb"))
+                .expect("the RDB");
             assert!(r.1 && r.2 == rdb_keys, "{v:?}");
         } else {
             assert_eq!(v.len(), 1, "{v:?}");
@@ -420,7 +497,11 @@ fn archives_of_a_live_data_dir_in_every_compressor() {
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let d = &j["backups"][0]["damage"];
-    assert_eq!(d["file"].as_str(), Some(format!("appendonlydir/{incr}").as_str()), "{j}");
+    assert_eq!(
+        d["file"].as_str(),
+        Some(format!("appendonlydir/{incr}").as_str()),
+        "{j}"
+    );
     assert_eq!(d["offset"].as_u64(), Some(at as u64), "{j}");
     // The same verdict as on the unpacked directory.
     let (code, v) = verdicts(&[&bad.join("flip/appendonlydir")], &[]);
@@ -430,11 +511,22 @@ fn archives_of_a_live_data_dir_in_every_compressor() {
     std::fs::remove_file(bad.join("missing/appendonlydir").join(&incr)).unwrap();
     let missing = bad.join("missing.tar.zst");
     if require_tool("zstd").is_some() {
-        tar_gnu(&["--zstd", "-cf", s(&missing), "appendonlydir"], &bad.join("missing"));
+        tar_gnu(
+            &["--zstd", "-cf", s(&missing), "appendonlydir"],
+            &bad.join("missing"),
+        );
         let o = rdbkit_env(&["verify", s(&missing)], &env);
         assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-        assert!(stdout(&o).contains(&incr), "names the missing member: {}", stdout(&o));
-        assert!(!stdout(&o).contains(s(&spill)), "no temp path: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains(&incr),
+            "names the missing member: {}",
+            stdout(&o)
+        );
+        assert!(
+            !stdout(&o).contains(s(&spill)),
+            "no temp path: {}",
+            stdout(&o)
+        );
     }
 
     let whole = std::fs::read(out.join("data.tar")).unwrap();
@@ -487,7 +579,10 @@ open(d + '/huge.tar', 'wb').write(ti.tobuf(format=tarfile.GNU_FORMAT) + rdb[:512
         dir = s(t.path()),
         outside = s(&outside),
     );
-    let st = Command::new("python3").args(["-c", &code]).status().expect("python3");
+    let st = Command::new("python3")
+        .args(["-c", &code])
+        .status()
+        .expect("python3");
     assert!(st.success());
     let env = [("TMPDIR", spill.as_path())];
     for (name, why) in [
@@ -510,14 +605,20 @@ open(d + '/huge.tar', 'wb').write(ti.tobuf(format=tarfile.GNU_FORMAT) + rdb[:512
         assert!(!outside.exists(), "{name} wrote outside");
         assert!(!t.join("escaped.rdb").exists(), "{name} wrote outside");
     }
-    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0, "temp dirs removed");
+    assert_eq!(
+        std::fs::read_dir(&spill).unwrap().count(),
+        0,
+        "temp dirs removed"
+    );
     // A cap set by the operator.
     let p = t.join("small.tar");
     tar_gnu(&["-cf", s(&p), "sample.rdb"], &testdata("rdb"));
     let small = t.join("tmp/small-cap");
     std::fs::create_dir_all(&small).unwrap();
     let mut c = Command::new(rdbkit_bin());
-    c.args(["check", s(&p)]).env("TMPDIR", &small).env("RDBKIT_SPILL_LIMIT", "1K");
+    c.args(["check", s(&p)])
+        .env("TMPDIR", &small)
+        .env("RDBKIT_SPILL_LIMIT", "1K");
     let o = run_with_timeout(&mut c, None, Duration::from_secs(60));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("RDBKIT_SPILL_LIMIT"), "{}", stderr(&o));

@@ -108,8 +108,22 @@ pub fn run(c: Command) -> ExitCode {
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let r = if path.as_os_str() == "-" {
-                rdbkit_aof::dump::dump_stream(io::stdin().lock(), "-", format, &mut out)
+            let is_stream = path.as_os_str() == "-"
+                || std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+            let r = if is_stream {
+                // `-`, a pipe or a FIFO: opened once, read once.
+                match crate::input::sniff(&path) {
+                    Ok(s) => rdbkit_aof::dump::dump_stream(
+                        s.rest.with_head(s.head),
+                        &path.display().to_string(),
+                        format,
+                        &mut out,
+                    ),
+                    Err(e) => {
+                        eprintln!("rdbkit: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
             } else {
                 match multipart::resolve(&path) {
                     Ok(layout) => rdbkit_aof::dump::dump(&layout, format, &mut out),
