@@ -105,6 +105,8 @@ pub struct Spilled {
     pub members: Vec<Member>,
     /// Members read through and not kept (not part of a backup), with why.
     pub skipped: Vec<String>,
+    /// Standalone RDB members read in place (see [`spill_streaming`]), in archive order.
+    pub streamed: Vec<String>,
     /// Bytes written to the temporary directory.
     pub bytes: u64,
 }
@@ -250,9 +252,40 @@ fn safe_relative(raw: &[u8]) -> Result<PathBuf, String> {
 /// Bytes of a member that decide whether it is kept.
 const HEAD: usize = 4096;
 
+/// Called with a standalone RDB member (its name and its data, read in place), see
+/// [`spill_streaming`].
+pub type StreamRdb<'a> = &'a mut dyn FnMut(&str, &mut dyn Read);
+
+/// Counts the bytes read through a borrowed reader.
+struct CountedRef<'r> {
+    inner: &'r mut dyn Read,
+    n: u64,
+}
+
+impl Read for CountedRef<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
 /// Reads the archive from `r` once and writes its backup members to a new private temporary
 /// directory. `name` names the archive in messages; at most `limit` bytes are written.
 pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
+    spill_streaming(name, r, limit, None)
+}
+
+/// [`spill`], except that a standalone RDB member — an RDB (no `aof-preamble` 1, no `aof-base`
+/// 1: not the base of an `appendonlydir/`) outside any directory whose manifest came before
+/// it — is given to `stream_rdb` as it is read, in one pass, instead of being written out. Its
+/// name is then in [`Spilled::streamed`].
+pub fn spill_streaming(
+    name: &str,
+    r: impl Read,
+    limit: u64,
+    mut stream_rdb: Option<StreamRdb<'_>>,
+) -> Result<Spilled, String> {
     let dir = tempfile::Builder::new()
         .prefix("rdbkit-archive-")
         .tempdir()
@@ -262,8 +295,10 @@ pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
         archive: name.to_string(),
         members: Vec::new(),
         skipped: Vec::new(),
+        streamed: Vec::new(),
         bytes: 0,
     };
+    let mut manifest_dirs: Vec<PathBuf> = Vec::new();
     let mut ar = tar::Archive::new(r);
     let entries = ar
         .entries()
@@ -340,6 +375,40 @@ pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
                 .push(format!("{shown} (not an RDB, AOF or manifest)"));
             last = shown;
             continue;
+        }
+        let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        if looks_like_manifest(&head) {
+            manifest_dirs.push(dir.clone());
+        }
+        if let Some(cb) = stream_rdb.as_mut() {
+            let standalone = crate::input::kind_of(&head) == Some(crate::input::Kind::Rdb)
+                && !crate::input::aux_is(&head, b"aof-base", b"1")
+                && !manifest_dirs.contains(&dir);
+            if standalone {
+                let member = rel.display().to_string();
+                let consumed = {
+                    let mut c = CountedRef {
+                        inner: &mut e,
+                        n: 0,
+                    };
+                    {
+                        let mut data = io::Cursor::new(&head[..]).chain(&mut c);
+                        cb(&member, &mut data);
+                    }
+                    c.n
+                };
+                let rest = io::copy(&mut e, &mut io::sink())
+                    .map_err(|err| what(&format!("can't be read: {err}")))?;
+                let total = head.len() as u64 + consumed + rest;
+                if total < size {
+                    return Err(what(&format!(
+                        "truncated: the archive ends {total} bytes into its {size} bytes"
+                    )));
+                }
+                out.streamed.push(member);
+                last = shown;
+                continue;
+            }
         }
         if size > limit.saturating_sub(out.bytes) {
             return Err(what(&format!(

@@ -268,15 +268,21 @@ pub fn kind_of(head: &[u8]) -> Option<Kind> {
 /// which is a whole RDB on its own.) Aux fields come first; the scan stops at the first other
 /// record or at the end of `head`.
 fn says_aof_preamble(head: &[u8]) -> bool {
+    aux_is(head, b"aof-preamble", b"1")
+}
+
+/// Whether the leading aux fields of the RDB that starts with `head` set `key` to `value`
+/// (the scan stops at the first other record or at the end of `head`).
+pub fn aux_is(head: &[u8], key: &[u8], value: &[u8]) -> bool {
     let opts = Options {
         deep: false,
         verify_checksum: false,
         best_effort: true,
     };
     let mut p = RdbParser::new(head, opts);
-    while let Some(Ok(Record::Aux { key, value })) = p.next() {
-        if key.as_ref() == b"aof-preamble" {
-            return value.as_ref() == b"1";
+    while let Some(Ok(Record::Aux { key: k, value: v })) = p.next() {
+        if k.as_ref() == key {
+            return v.as_ref() == value;
         }
     }
     false

@@ -226,15 +226,39 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
     };
     let gzip = o.gzip;
     let notes = o.notes.clone();
-    let sp = match archive::spill(&b.name, s.rest.with_head(s.head), limit) {
+    let sub_backup = |member: &str, path: &Path, is_dir: bool| Backup {
+        path: path.to_path_buf(),
+        name: format!("{}:{member}", b.name),
+        series: format!("{}:{member}", b.series),
+        name_time: b.name_time,
+        mtime: b.mtime,
+        is_dir,
+    };
+    // (member, is an AOF, read in place, its verdicts)
+    let mut verdicts: Vec<(String, bool, bool, Vec<Outcome>)> = Vec::new();
+    // A standalone RDB is verified as the archive is read (one pass, nothing written).
+    let mut on_rdb = |member: &str, r: &mut dyn Read| {
+        let mut x = Outcome::new(sub_backup(member, &b.path, false));
+        verify_rdb_reader(&mut x, r);
+        verdicts.push((member.to_string(), false, true, vec![x]));
+    };
+    let sp = archive::spill_streaming(&b.name, s.rest.with_head(s.head), limit, Some(&mut on_rdb));
+    let sp = match sp {
         Ok(sp) => sp,
         Err(e) => {
             o.damage = damage(None, e);
             return vec![o];
         }
     };
-    let found = sp.backups();
-    if found.is_empty() {
+    for f in sp.backups() {
+        let x = verify_decode(&sub_backup(
+            f.member(),
+            f.path(),
+            matches!(f, Found::AofDir { .. }),
+        ));
+        verdicts.push((f.member().to_string(), f.is_aof(), false, x));
+    }
+    if verdicts.is_empty() {
         o.damage = damage(
             None,
             format!(
@@ -248,27 +272,25 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         );
         return vec![o];
     }
-    let both = found.iter().any(Found::is_aof) && found.iter().any(|f| !f.is_aof());
+    let both = verdicts.iter().any(|v| v.1) && verdicts.iter().any(|v| !v.1);
     let mut out = Vec::new();
-    for f in &found {
-        let member = f.member();
-        let sub = Backup {
-            path: f.path().to_path_buf(),
-            name: format!("{}:{member}", b.name),
-            series: format!("{}:{member}", b.series),
-            name_time: b.name_time,
-            mtime: b.mtime,
-            is_dir: matches!(f, Found::AofDir { .. }),
-        };
-        for mut x in verify_decode(&sub) {
+    for (member, is_aof, in_place, xs) in verdicts {
+        for mut x in xs {
             x.backup.path = b.path.clone();
             x.gzip = gzip;
             let mut n = notes.clone();
-            n.push(format!(
-                "in the archive {}: member {member} ({} bytes of backup members unpacked to a \
-                 private temporary directory, removed after)",
-                b.name, sp.bytes
-            ));
+            n.push(if in_place {
+                format!(
+                    "in the archive {}: member {member} (read in place, nothing unpacked)",
+                    b.name
+                )
+            } else {
+                format!(
+                    "in the archive {}: member {member} ({} bytes of backup members unpacked \
+                     to a private temporary directory, removed after)",
+                    b.name, sp.bytes
+                )
+            });
             if both {
                 n.push(
                     "the archive holds an RDB and an AOF: a server with `appendonly yes` loads \
@@ -280,10 +302,10 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
             x.notes = n.into_iter().map(|t| sp.rewrite(&t)).collect();
             if let Some(d) = &mut x.damage {
                 d.reason = sp.rewrite(&d.reason);
-                d.file = Some(match (&d.file, f) {
-                    (Some(inner), Found::AofDir { .. }) => format!("{member}{inner}"),
-                    (Some(inner), _) => sp.rewrite(inner),
-                    (None, _) => member.to_string(),
+                d.file = Some(match &d.file {
+                    Some(inner) if is_aof && member.ends_with('/') => format!("{member}{inner}"),
+                    Some(inner) => sp.rewrite(inner),
+                    None => member.clone(),
                 });
             }
             out.push(x);
@@ -317,6 +339,20 @@ fn verify_plain_rdb(o: &mut Outcome) {
     }
 }
 
+/// An RDB read from a plain stream (a pipe, an archive member), decoded as it is read.
+fn verify_rdb_reader(o: &mut Outcome, r: &mut dyn Read) {
+    o.kind = Some(Kind::Rdb);
+    let mut c = Counted { inner: r, n: 0 };
+    let res = {
+        let mut rd = RdbReader::new(&mut c, DEEP);
+        scan(&mut rd, o)
+    };
+    o.data_bytes = c.n;
+    if let Err(e) = res {
+        o.damage = damage(Some(e.offset), e.to_string());
+    }
+}
+
 /// An RDB read as a stream (compressed, or from a pipe): decoded as it is read; a compressed
 /// stream is then read to its end, so a damaged or missing trailer is damage even when the
 /// RDB inside is whole.
@@ -324,18 +360,7 @@ fn verify_stream_rdb(o: &mut Outcome, s: Sniffed) {
     o.kind = Some(Kind::Rdb);
     let head = s.head;
     match s.rest {
-        Rest::Plain(r) => {
-            let mut c = Counted { inner: r, n: 0 };
-            let res = {
-                let src = io::Cursor::new(head.clone()).chain(&mut c);
-                let mut rd = RdbReader::new(src, DEEP);
-                scan(&mut rd, o)
-            };
-            o.data_bytes = head.len() as u64 + c.n;
-            if let Err(e) = res {
-                o.damage = damage(Some(e.offset), e.to_string());
-            }
-        }
+        Rest::Plain(mut r) => verify_rdb_reader(o, &mut io::Cursor::new(head).chain(&mut r)),
         Rest::Compressed(mut d) => {
             let codec = d.codec.name();
             let res = {
