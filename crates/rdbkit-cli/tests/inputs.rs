@@ -636,3 +636,58 @@ open(d + '/huge.tar', 'wb').write(ti.tobuf(format=tarfile.GNU_FORMAT) + rdb[:512
     let o = rdbkit_env(&["check", "-q", s(&p)], &[("TMPDIR", small.as_path())]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Damage inside an archive is located as on the unpacked file: the member, the byte offset in
+/// it and the key (the corpus's damaged RDBs of Redis 7.4.1, archived as `dump.rdb`).
+#[test]
+fn damage_in_an_archived_rdb_names_member_offset_and_key() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    if !corpus.join("rdb").is_dir() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but the shared corpus is missing at {}",
+            corpus.display()
+        );
+        eprintln!(
+            "SKIPPED: the shared corpus is missing at {}",
+            corpus.display()
+        );
+        return;
+    }
+    let t = TempDir::new("inputs-rdb-damage");
+    let damage = |p: &Path| -> serde_json::Value {
+        let o = rdbkit(&["verify", "--json", s(p)]);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        j["backups"][0]["damage"].clone()
+    };
+    for case in [
+        "flipped_value_byte",
+        "bad_length_prefix",
+        "truncated_mid_key",
+    ] {
+        let dir = t.join(case);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            corpus.join(format!("rdb/7.4.1/corrupt/{case}.rdb")),
+            dir.join("dump.rdb"),
+        )
+        .unwrap();
+        let plain = damage(&dir.join("dump.rdb"));
+        for flag in ["-cf", "-czf"] {
+            let a = t.join(format!("{case}{flag}.tar"));
+            tar_gnu(&[flag, s(&a), "dump.rdb"], &dir);
+            let d = damage(&a);
+            assert_eq!(d["file"].as_str(), Some("dump.rdb"), "{case}: {d}");
+            assert_eq!(d["offset"], plain["offset"], "{case}: {d} vs {plain}");
+            assert_eq!(d["reason"], plain["reason"], "{case}: {d} vs {plain}");
+        }
+        if case != "flipped_value_byte" {
+            assert!(
+                plain["reason"].as_str().unwrap().contains("key \""),
+                "{plain}"
+            );
+        }
+    }
+}
