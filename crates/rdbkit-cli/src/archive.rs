@@ -18,6 +18,37 @@ use std::path::{Component, Path, PathBuf};
 
 use rdbkit_aof::manifest::looks_like_manifest;
 
+/// Temporary files and directories to remove if the process is interrupted (Ctrl-C,
+/// SIGTERM, SIGHUP): a normal exit removes them when their owners are dropped.
+static TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `path` for removal on an interrupt (installing the handler once).
+pub fn register_temp(path: &Path) {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        // If another handler is already set, the temp dirs are still removed on a normal exit.
+        let _ = ctrlc::set_handler(|| {
+            if let Ok(paths) = TEMPS.lock() {
+                for p in paths.iter() {
+                    let _ = fs::remove_dir_all(p).or_else(|_| fs::remove_file(p));
+                }
+            }
+            eprintln!("rdbkit: interrupted; temporary files removed");
+            std::process::exit(130);
+        });
+    });
+    if let Ok(mut v) = TEMPS.lock() {
+        v.push(path.to_path_buf());
+    }
+}
+
+/// Unregisters `path` (its owner removes it).
+pub fn unregister_temp(path: &Path) {
+    if let Ok(mut v) = TEMPS.lock() {
+        v.retain(|p| p != path);
+    }
+}
+
 /// Default cap on the bytes an archive may spill to the temporary directory.
 pub const DEFAULT_SPILL_LIMIT: u64 = 64 << 30;
 
@@ -142,6 +173,12 @@ impl Found {
     /// Whether it is an AOF (either layout).
     pub fn is_aof(&self) -> bool {
         !matches!(self, Found::Rdb { .. })
+    }
+}
+
+impl Drop for Spilled {
+    fn drop(&mut self) {
+        unregister_temp(self.dir.path());
     }
 }
 
@@ -290,6 +327,7 @@ pub fn spill_streaming(
         .prefix("rdbkit-archive-")
         .tempdir()
         .map_err(|e| format!("{name}: can't create a temporary directory to unpack into: {e}"))?;
+    register_temp(dir.path());
     let mut out = Spilled {
         dir,
         archive: name.to_string(),

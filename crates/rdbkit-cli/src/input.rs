@@ -636,15 +636,33 @@ impl Input {
     }
 }
 
+/// A private temporary file holding a stream, removed when dropped (or on an interrupt).
+pub struct TempCopy(tempfile::NamedTempFile);
+
+impl TempCopy {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        archive::unregister_temp(self.0.path());
+    }
+}
+
 /// A stream (an AOF read from a pipe or decompressed) copied to a private temporary file, for
 /// the AOF checker, which works on a file's bytes; at most [`archive::spill_limit`] bytes.
-pub fn stream_to_temp(name: &str, r: &mut dyn Read) -> Result<tempfile::NamedTempFile, InputError> {
+pub fn stream_to_temp(name: &str, r: &mut dyn Read) -> Result<TempCopy, InputError> {
     let limit = archive::spill_limit().map_err(InputError)?;
-    let mut t = tempfile::Builder::new()
+    let t = tempfile::Builder::new()
         .prefix("rdbkit-stream-")
         .tempfile()
         .map_err(|e| InputError(format!("{name}: can't create a temporary file: {e}")))?;
-    let n = io::copy(&mut r.take(limit.saturating_add(1)), t.as_file_mut())
+    archive::register_temp(t.path());
+    let mut t = TempCopy(t);
+    let n = io::copy(&mut r.take(limit.saturating_add(1)), t.0.as_file_mut())
         .map_err(|e| InputError(format!("{name}: {e}")))?;
     if n > limit {
         return Err(InputError(format!(
@@ -658,7 +676,7 @@ pub fn stream_to_temp(name: &str, r: &mut dyn Read) -> Result<tempfile::NamedTem
 /// For commands that work on a file's bytes (`aof check`): `None` for a regular file or a
 /// directory (read it by its path); for `-`, a pipe, a FIFO or `/dev/stdin`, the stream read
 /// once (decompressed if it is compressed) into a private temporary file.
-pub fn stream_of(path: &Path) -> Result<Option<tempfile::NamedTempFile>, InputError> {
+pub fn stream_of(path: &Path) -> Result<Option<TempCopy>, InputError> {
     if path.as_os_str() != "-" {
         match std::fs::metadata(path) {
             Ok(md) if md.is_file() || md.is_dir() => return Ok(None),

@@ -691,3 +691,54 @@ fn damage_in_an_archived_rdb_names_member_offset_and_key() {
         }
     }
 }
+
+/// An interrupt (SIGTERM, as Ctrl-C) while an archive is being unpacked still removes the
+/// private temporary directory.
+#[test]
+fn an_interrupted_unpack_removes_its_temporary_directory() {
+    let t = TempDir::new("inputs-interrupt");
+    let spill = t.join("spill");
+    std::fs::create_dir_all(&spill).unwrap();
+    let a = t.join("aof.tar");
+    tar_gnu(&["-cf", s(&a), "appendonlydir"], &testdata("aof"));
+    let bytes = std::fs::read(&a).unwrap();
+    let f = t.join("slow-fifo");
+    let st = Command::new("mkfifo").arg(&f).status().expect("mkfifo");
+    assert!(st.success());
+    let fp = f.clone();
+    let writer = std::thread::spawn(move || {
+        if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&fp) {
+            // Half the archive, then a stall with the FIFO held open.
+            let _ = std::io::Write::write_all(&mut w, &bytes[..bytes.len() / 2]);
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    });
+    let mut child = Command::new(rdbkit_bin())
+        .args(["verify", s(&f)])
+        .env("TMPDIR", &spill)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&spill).unwrap().count() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no temp dir appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert_eq!(
+        std::fs::read_dir(&spill).unwrap().count(),
+        0,
+        "the temporary directory is removed"
+    );
+    let _ = writer.join();
+}
