@@ -495,6 +495,13 @@ fn from_archive(sp: Spilled, codec: Option<Codec>) -> Result<Input, InputError> 
         Found::Rdb { path, .. } => (Kind::Rdb, path.clone()),
     };
     let name = format!("{}:{}", sp.archive, pick.member());
+    eprintln!(
+        "rdbkit: {}: {} member(s), {} bytes, unpacked to a private temporary directory to read \
+         them in load order (removed at exit; cap RDBKIT_SPILL_LIMIT)",
+        sp.archive,
+        sp.members.len(),
+        sp.bytes
+    );
     let size = std::fs::metadata(&path)
         .ok()
         .filter(|m| m.is_file())
