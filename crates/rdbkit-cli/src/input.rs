@@ -56,9 +56,13 @@ impl Kind {
 /// A compression layer, recognised by its magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
+    /// `1f 8b` (every member of a multi-member file is read).
     Gzip,
+    /// `28 b5 2f fd` (every frame).
     Zstd,
+    /// `BZh1`–`BZh9` (every stream).
     Bzip2,
+    /// `fd 37 7a 58 5a 00` (every stream).
     Xz,
 }
 
@@ -330,7 +334,9 @@ pub struct Sniffed {
 
 /// The data after [`Sniffed::head`].
 pub enum Rest {
+    /// Not compressed: the rest of the file or stream.
     Plain(Box<dyn Read>),
+    /// The rest of the decompressed stream (its compressed end is checked when read to EOF).
     Compressed(Decompressed),
 }
 
