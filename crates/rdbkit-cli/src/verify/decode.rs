@@ -187,6 +187,9 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
             let mut data = Vec::new();
             let r = s.rest.with_head(s.head).read_to_end(&mut data);
             o.data_bytes = data.len() as u64;
+            if o.size == 0 && s.codec.is_none() {
+                o.size = o.data_bytes;
+            }
             if let Err(e) = r {
                 o.damage = damage(Some(data.len() as u64), e.to_string());
                 return vec![o];
@@ -348,6 +351,10 @@ fn verify_rdb_reader(o: &mut Outcome, r: &mut dyn Read) {
         scan(&mut rd, o)
     };
     o.data_bytes = c.n;
+    if o.size == 0 {
+        // A pipe or an archive member: its size is what was read.
+        o.size = c.n;
+    }
     if let Err(e) = res {
         o.damage = damage(Some(e.offset), e.to_string());
     }
