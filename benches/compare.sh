@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed comparison of rdbkit with the tools people use today (issue 5).
 #
-#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump] [--gen-only]
+#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump|archive] [--gen-only]
 #
 # On a fresh Debian machine it installs redis-server/redis-tools if missing, builds rdbkit
 # (release), generates inputs with a real redis-server on 127.0.0.1 (a free port, a temp dir),
@@ -10,6 +10,7 @@
 #   rdbkit check FILE              vs redis-check-rdb FILE  and  redis-server loading FILE
 #   rdbkit aof check PATH          vs redis-check-aof PATH  (single file and multi-part)
 #   rdbkit dump --format jsonl F   vs cat F (one read from the page cache: the physical limit)
+#   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone
 # and prints a table: MB/s, keys/s, peak RSS, and the ratio (other tool's time / rdbkit's).
 #
 # Scales: full (default): small.rdb ~5 M keys, mixed.rdb ~400 MB, big.rdb ~300 values of
@@ -406,8 +407,34 @@ if [ "$ONLY" = all ] || [ "$ONLY" = aof ]; then
   done
 fi
 
+# A tar+zstd archive of the multi-part directory (issue 16): rdbkit verify on the archive vs on
+# the unpacked directory, and the decompressor alone; target: archive <= 1.3 x (dir + zstd -d).
+if { [ "$ONLY" = all ] || [ "$ONLY" = aof ] || [ "$ONLY" = archive ]; } && [ -d "$DATA/aof-multi" ]; then
+  if ! command -v zstd >/dev/null; then
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq zstd >/dev/null
+  fi
+  arch=$DATA/aof-multi.tar.zst
+  if need aof-multi.tar.zst || [ "$arch" -ot "$DATA/aof-multi" ]; then
+    tar -C "$DATA" -cf - aof-multi | zstd -q -T0 -o "$arch" -f
+  fi
+  bytes=$(size "$DATA/aof-multi"); cat "$arch" "$DATA/aof-multi"/* >/dev/null
+  say "aof-multi.tar.zst: $(( $(size "$arch") / 1000000 )) MB compressed, $((bytes / 1000000)) MB unpacked"
+  run_a() { run_once "$RDBKIT" verify -q "$arch"; }
+  run_b() { run_once "$RDBKIT" verify -q "$DATA/aof-multi"; }
+  pair; us_arch=$MED_A; us_dir=$MED_B; rss_arch=$RSS_A; rss_dir=$RSS_B
+  run_a() { run_once zstd -q -d -c "$arch"; }
+  run_b() { run_once cat "$arch"; }
+  pair; us_zstd=$MED_A
+  row "aof-multi.tar.zst" "rdbkit verify archive" "$us_arch" "$bytes" - "$rss_arch" \
+    "$(ratio "$us_arch" "$((us_dir + us_zstd))") of d+z"
+  row "aof-multi" "rdbkit verify dir" "$us_dir" "$bytes" - "$rss_dir" "1.0x"
+  row "aof-multi.tar.zst" "zstd -d (alone)" "$us_zstd" "$bytes" - "$RSS_A" -
+fi
+
 echo
 echo "rdbkit compare ($SCALE scale, median of $RUNS, page cache warm) on $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "ratio = the other tool's time / rdbkit's (higher is better for rdbkit); for dump: rdbkit's time / cat's;"
 echo "rdbkit's peak RSS includes the page-cache pages of the memory-mapped input; the pipe row (one run) shows its heap."
+echo "archive row: ratio = its time / (verify of the unpacked dir + zstd -d alone), target <= 1.3x."
 cat "$ROWS"

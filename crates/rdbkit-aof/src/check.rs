@@ -421,7 +421,7 @@ pub fn server_load(data: &[u8]) -> Load {
         return Load::Empty;
     }
     let mut pos = 0usize;
-    if data.starts_with(b"REDIS") || data.starts_with(b"VALKEY") {
+    if rdbkit_rdb::is_rdb_magic(data) {
         match rdb_prefix::check(data, false) {
             Ok(p) => pos = p.len,
             Err(e) => {

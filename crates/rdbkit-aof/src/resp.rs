@@ -419,7 +419,7 @@ pub fn annotation_timestamp(text: &[u8]) -> Option<i64> {
 
 /// Where the RESP part of a file begins, after an RDB preamble if any.
 pub fn has_rdb_magic(data: &[u8]) -> bool {
-    data.starts_with(b"REDIS") || data.starts_with(b"VALKEY")
+    rdbkit_rdb::is_rdb_magic(data)
 }
 
 /// Commands and annotations of one file held in memory (a memory map or a buffer).

@@ -1,11 +1,13 @@
 //! Opening any input a subcommand takes: an RDB, an AOF (plain RESP or with an RDB preamble),
 //! a 7.x manifest, an `appendonlydir/` (or the data directory holding it), `-` for standard
-//! input, and gzip'd files (decompressed as a stream, never to disk). The kind comes from the
-//! content, never from the name:
+//! input, compressed files (gzip, zstd, bzip2, xz: decompressed as a stream, never to disk) and
+//! tar archives of backups (see [`crate::archive`]). The kind comes from the content, never
+//! from the name:
 //!
 //! | first bytes                      | kind                                   |
 //! |----------------------------------|----------------------------------------|
-//! | `1f 8b`                          | gzip: the kind of what it decompresses to |
+//! | `1f 8b` / `28 b5 2f fd` / `BZh1`–`BZh9` / `fd 37 7a 58 5a 00` | gzip / zstd / bzip2 / xz: the kind of what it decompresses to |
+//! | a tar header (`ustar` at 257, or a v7 header's checksum) | archive: the backup it holds |
 //! | `REDIS` / `VALKEY`, aux `aof-preamble` 1 | AOF with an RDB preamble (4.0–6.2 rewrites) |
 //! | `REDIS` / `VALKEY`               | RDB                                    |
 //! | first non-`#` line `file ...`    | manifest                               |
@@ -13,16 +15,22 @@
 //! | a directory                      | AOF directory (its manifest)           |
 //! | anything else                    | RDB (the decoder reports what is wrong)|
 //!
+//! Any path that is not a regular file or a directory (a pipe, a FIFO, `/dev/stdin`, a
+//! `<(...)` process substitution) is opened once and read once, as a stream, like `-`.
+//!
 //! API for subcommands: [`open`] → [`Input`]; then either [`Input::with_rdb`] (streaming RDB
-//! records through `&mut dyn RecordSource`: mmap for files, `io::Read` for stdin/gzip) or
+//! records through `&mut dyn RecordSource`: mmap for files, `io::Read` for streams) or
 //! [`Input::load`] (the whole data set in memory, for AOFs replayed into [`crate::model`]).
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rdbkit_rdb::{Options, RdbFile, RdbParser, RdbReader, Record, RecordSource, Scratch};
 
+use crate::archive::{self, Found, Spilled};
 use crate::model::{self, Dataset, Replayer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,21 +53,186 @@ impl Kind {
     }
 }
 
+/// A compression layer, recognised by its magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// `1f 8b` (every member of a multi-member file is read).
+    Gzip,
+    /// `28 b5 2f fd` (every frame).
+    Zstd,
+    /// `BZh1`–`BZh9` (every stream).
+    Bzip2,
+    /// `fd 37 7a 58 5a 00` (every stream).
+    Xz,
+}
+
+impl Codec {
+    /// The compression `head` starts with, if any.
+    pub fn of(head: &[u8]) -> Option<Codec> {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Codec::Gzip)
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Codec::Zstd)
+        } else if head.len() >= 4
+            && head.starts_with(b"BZh")
+            && head.get(3).is_some_and(|d| (b'1'..=b'9').contains(d))
+        {
+            Some(Codec::Bzip2)
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Some(Codec::Xz)
+        } else {
+            None
+        }
+    }
+
+    /// `gzip`, `zstd`, `bzip2`, `xz`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+            Codec::Bzip2 => "bzip2",
+            Codec::Xz => "xz",
+        }
+    }
+
+    /// A decoder over `r` that reads every concatenated stream/frame/member, and fails when
+    /// the compressed data ends early or is damaged (`gzip -t` semantics).
+    fn decoder(self, r: Box<dyn Read>) -> io::Result<Box<dyn Read>> {
+        let r = io::BufReader::with_capacity(1 << 17, r);
+        Ok(match self {
+            Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+            Codec::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+            Codec::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
+            Codec::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
+        })
+    }
+}
+
+/// Counts the bytes read through it into a shared cell.
+struct Counted<R> {
+    inner: R,
+    n: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n.set(self.n.get() + k as u64);
+        Ok(k)
+    }
+}
+
+/// A decompressed stream: its errors say which compression failed, how far into the
+/// compressed and the decompressed bytes, and whether the compressed data ended early.
+pub struct Decompressed {
+    inner: Box<dyn Read>,
+    /// The compression.
+    pub codec: Codec,
+    compressed_in: Rc<Cell<u64>>,
+    out: u64,
+    /// An error met while sniffing the head, returned by the next read.
+    pending: Option<io::Error>,
+}
+
+impl Decompressed {
+    /// Wraps `r` (compressed data) in its decoder.
+    pub fn new(codec: Codec, r: Box<dyn Read>) -> io::Result<Decompressed> {
+        let n = Rc::new(Cell::new(0));
+        let counted: Box<dyn Read> = Box::new(Counted {
+            inner: r,
+            n: n.clone(),
+        });
+        Ok(Decompressed {
+            inner: codec.decoder(counted)?,
+            codec,
+            compressed_in: n,
+            out: 0,
+            pending: None,
+        })
+    }
+
+    /// Compressed bytes read so far.
+    pub fn compressed_in(&self) -> u64 {
+        self.compressed_in.get()
+    }
+
+    /// Decompressed bytes returned so far.
+    pub fn decompressed_out(&self) -> u64 {
+        self.out
+    }
+
+    /// Reads the rest of the stream (after a consumer that stops at the end of its data, like
+    /// the RDB decoder at its EOF record), so that a missing or damaged trailer is seen.
+    /// Returns how many bytes were left.
+    pub fn finish(&mut self) -> io::Result<u64> {
+        io::copy(self, &mut io::sink())
+    }
+}
+
+/// Whether an I/O error means the compressed data ended early.
+pub fn is_truncation(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::UnexpectedEof
+}
+
+impl Read for Decompressed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        match self.inner.read(buf) {
+            Ok(k) => {
+                self.out += k as u64;
+                Ok(k)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let what = if is_truncation(&e) {
+                    "stream truncated (the compressed file ends early)"
+                } else {
+                    "stream damaged"
+                };
+                Err(io::Error::new(
+                    if is_truncation(&e) {
+                        io::ErrorKind::UnexpectedEof
+                    } else {
+                        io::ErrorKind::InvalidData
+                    },
+                    format!(
+                        "{} {what}: {e} (after {} compressed bytes, {} bytes decompressed)",
+                        self.codec.name(),
+                        self.compressed_in.get(),
+                        self.out
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 enum Src {
     Path(PathBuf),
-    /// stdin or a gzip stream; its first bytes were read to sniff the kind and are chained back.
+    /// stdin, a pipe/FIFO, or a decompressed stream; its first bytes were read to sniff the
+    /// kind and are chained back.
     Stream(Box<dyn Read>),
+    /// A compressed stream, kept typed so that its end is checked.
+    Compressed(Box<io::Chain<io::Cursor<Vec<u8>>, Decompressed>>),
 }
 
 /// An opened input, kind known.
 pub struct Input {
-    /// How errors name it: the path, or `-`.
+    /// How errors name it: the path, or `-`; `ARCHIVE:MEMBER` for a backup inside an archive.
     pub name: String,
     pub kind: Kind,
+    /// gzip'd (kept for `info --json`'s `gzip` field; see [`Input::codec`]).
     pub gzip: bool,
+    /// The compression, if any.
+    pub codec: Option<Codec>,
     /// Size in bytes when known (a plain file), for progress.
     pub size: Option<u64>,
     src: Src,
+    /// The archive this input was unpacked from (its temporary directory lives as long as
+    /// the input).
+    spilled: Option<Rc<Spilled>>,
 }
 
 /// An input error: one line naming the file and, when known, the offset and key.
@@ -72,11 +245,12 @@ impl std::fmt::Display for InputError {
     }
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const SNIFF: usize = 4096;
 
-fn kind_of(head: &[u8]) -> Option<Kind> {
-    if head.starts_with(b"REDIS") || head.starts_with(b"VALKEY") {
+/// The kind of data that starts with `head` (decompressed), or `None` when it is neither an
+/// RDB, an AOF nor a manifest. The one sniffer of rdbkit: every subcommand and `verify` use it.
+pub fn kind_of(head: &[u8]) -> Option<Kind> {
+    if rdbkit_rdb::is_rdb_magic(head) {
         return Some(if says_aof_preamble(head) {
             Kind::Aof
         } else {
@@ -98,21 +272,28 @@ fn kind_of(head: &[u8]) -> Option<Kind> {
 /// which is a whole RDB on its own.) Aux fields come first; the scan stops at the first other
 /// record or at the end of `head`.
 fn says_aof_preamble(head: &[u8]) -> bool {
+    aux_is(head, b"aof-preamble", b"1")
+}
+
+/// Whether the leading aux fields of the RDB that starts with `head` set `key` to `value`
+/// (the scan stops at the first other record or at the end of `head`).
+pub fn aux_is(head: &[u8], key: &[u8], value: &[u8]) -> bool {
     let opts = Options {
         deep: false,
         verify_checksum: false,
         best_effort: true,
     };
     let mut p = RdbParser::new(head, opts);
-    while let Some(Ok(Record::Aux { key, value })) = p.next() {
-        if key.as_ref() == b"aof-preamble" {
-            return value.as_ref() == b"1";
+    while let Some(Ok(Record::Aux { key: k, value: v })) = p.next() {
+        if k.as_ref() == key {
+            return v.as_ref() == value;
         }
     }
     false
 }
 
-fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+/// Reads up to `n` bytes (fewer only at the end of the input).
+pub fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
     r.take(n as u64).read_to_end(&mut head)?;
     Ok(head)
@@ -137,60 +318,208 @@ pub fn open_for_reading(
     Ok((inp, opts))
 }
 
+/// A path opened once: its first bytes (decompressed when it is compressed) and the rest.
+pub struct Sniffed {
+    /// Bytes on disk, for a regular file.
+    pub size: Option<u64>,
+    /// A regular file (it can be opened again and memory-mapped).
+    pub regular: bool,
+    /// The compression, if any.
+    pub codec: Option<Codec>,
+    /// The first (decompressed) bytes, up to 4 KiB.
+    pub head: Vec<u8>,
+    /// The data after `head` (decompressed when compressed).
+    pub rest: Rest,
+}
+
+/// The data after [`Sniffed::head`].
+pub enum Rest {
+    /// Not compressed: the rest of the file or stream.
+    Plain(Box<dyn Read>),
+    /// The rest of the decompressed stream (its compressed end is checked when read to EOF).
+    Compressed(Decompressed),
+}
+
+impl Rest {
+    /// `head` chained back in front: the whole (decompressed) data as one stream.
+    pub fn with_head(self, head: Vec<u8>) -> Box<dyn Read> {
+        match self {
+            Rest::Plain(r) => Box::new(io::Cursor::new(head).chain(r)),
+            Rest::Compressed(d) => Box::new(io::Cursor::new(head).chain(d)),
+        }
+    }
+}
+
+/// Opens `path` once (`-` = standard input; any path that is not a regular file is read as a
+/// stream), detects a compression layer by its magic, and reads the first decompressed bytes.
+/// Not for directories.
+pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
+    let name = crate::escape::path(path);
+    let ioerr = |e: io::Error| InputError(format!("{name}: {e}"));
+    let (mut r, size, regular): (Box<dyn Read>, Option<u64>, bool) = if path.as_os_str() == "-" {
+        (Box::new(io::stdin()), None, false)
+    } else {
+        let f = File::open(path).map_err(ioerr)?;
+        let md = f.metadata().map_err(ioerr)?;
+        if md.is_dir() {
+            return Err(InputError(format!("{name}: a directory")));
+        }
+        let regular = md.is_file();
+        (Box::new(f), regular.then_some(md.len()), regular)
+    };
+    let head = read_head(&mut r, SNIFF).map_err(ioerr)?;
+    let Some(codec) = Codec::of(&head) else {
+        return Ok(Sniffed {
+            size,
+            regular,
+            codec: None,
+            head,
+            rest: Rest::Plain(r),
+        });
+    };
+    let raw: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(r));
+    let mut d = Decompressed::new(codec, raw).map_err(ioerr)?;
+    // Damage met this early is reported by the consumer, where it reads (the first read
+    // after the head returns it).
+    let mut head = Vec::with_capacity(SNIFF);
+    if let Err(e) = (&mut d).take(SNIFF as u64).read_to_end(&mut head) {
+        d.pending = Some(e);
+    }
+    Ok(Sniffed {
+        size,
+        regular,
+        codec: Some(codec),
+        head,
+        rest: Rest::Compressed(d),
+    })
+}
+
 /// Opens `path` (`-` = stdin) and finds its kind from the content.
 pub fn open(path: &Path) -> Result<Input, InputError> {
     let name = crate::escape::path(path);
-    let ioerr = |e: io::Error| InputError(format!("{name}: {e}"));
-    if path.as_os_str() == "-" {
-        return open_stream(name, Box::new(io::stdin()), false);
-    }
-    if path.is_dir() {
+    if path.as_os_str() != "-" && path.is_dir() {
         return Ok(Input {
             name,
             kind: Kind::Dir,
             gzip: false,
+            codec: None,
             size: None,
             src: Src::Path(path.to_path_buf()),
+            spilled: None,
         });
     }
-    let mut f = File::open(path).map_err(ioerr)?;
-    let size = f.metadata().map_err(ioerr)?.len();
-    let head = read_head(&mut f, SNIFF).map_err(ioerr)?;
-    if head.starts_with(&GZIP_MAGIC) {
-        let f = File::open(path).map_err(ioerr)?;
-        let gz = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, f));
-        return open_stream(name, Box::new(gz), true);
+    let s = sniff(path)?;
+    if archive::is_tar(&s.head) {
+        let limit = archive::spill_limit().map_err(InputError)?;
+        let codec = s.codec;
+        let sp = archive::spill(&name, s.rest.with_head(s.head), limit).map_err(InputError)?;
+        return from_archive(sp, codec);
     }
     // Unknown content is read as an RDB: the decoder names what is wrong and where.
-    let kind = kind_of(&head).unwrap_or(Kind::Rdb);
-    Ok(Input {
-        name,
-        kind,
-        gzip: false,
-        size: Some(size),
-        src: Src::Path(path.to_path_buf()),
-    })
-}
-
-fn open_stream(name: String, mut r: Box<dyn Read>, gzip: bool) -> Result<Input, InputError> {
-    let head = read_head(&mut r, SNIFF).map_err(|e| InputError(format!("{name}: {e}")))?;
-    if !gzip && head.starts_with(&GZIP_MAGIC) {
-        let chained: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(r));
-        let gz = flate2::read::MultiGzDecoder::new(chained);
-        return open_stream(name, Box::new(gz), true);
+    let kind = kind_of(&s.head).unwrap_or(Kind::Rdb);
+    if s.codec.is_none() && s.regular {
+        return Ok(Input {
+            name,
+            kind,
+            gzip: false,
+            codec: None,
+            size: s.size,
+            src: Src::Path(path.to_path_buf()),
+            spilled: None,
+        });
     }
-    let kind = kind_of(&head).unwrap_or(Kind::Rdb);
     if kind == Kind::Manifest {
         return Err(InputError(format!(
             "{name}: a manifest names files beside it: give its path, not a stream"
         )));
     }
+    let src = match s.rest {
+        Rest::Plain(r) => Src::Stream(Box::new(io::Cursor::new(s.head).chain(r))),
+        Rest::Compressed(d) => Src::Compressed(Box::new(io::Cursor::new(s.head).chain(d))),
+    };
     Ok(Input {
         name,
         kind,
-        gzip,
+        gzip: s.codec == Some(Codec::Gzip),
+        codec: s.codec,
         size: None,
-        src: Src::Stream(Box::new(io::Cursor::new(head).chain(r))),
+        src,
+        spilled: None,
+    })
+}
+
+/// Which backup of an archive a one-data-set subcommand reads: the only one; of an RDB and
+/// an AOF, the AOF (what a server with `appendonly yes` loads), saying so on stderr.
+fn from_archive(sp: Spilled, codec: Option<Codec>) -> Result<Input, InputError> {
+    let found = sp.backups();
+    let aofs: Vec<&Found> = found.iter().filter(|f| f.is_aof()).collect();
+    let rdbs: Vec<&Found> = found.iter().filter(|f| !f.is_aof()).collect();
+    let list = |v: &[&Found]| {
+        v.iter()
+            .map(|f| f.member().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pick = match (aofs.as_slice(), rdbs.as_slice()) {
+        ([], []) => {
+            return Err(InputError(format!(
+                "{}: the archive holds no RDB, AOF or appendonlydir/ (members: {})",
+                sp.archive,
+                if sp.skipped.is_empty() {
+                    "none".to_string()
+                } else {
+                    sp.skipped.join(", ")
+                }
+            )))
+        }
+        ([a], rdbs) => {
+            if !rdbs.is_empty() {
+                eprintln!(
+                    "rdbkit: {}: holds an AOF ({}) and an RDB ({}): reading the AOF, which a \
+                     server with `appendonly yes` loads (with `appendonly no` it loads the RDB; \
+                     `rdbkit verify` checks both)",
+                    sp.archive,
+                    a.member(),
+                    list(rdbs)
+                );
+            }
+            (*a).clone()
+        }
+        ([], [r]) => (*r).clone(),
+        (a, r) => {
+            return Err(InputError(format!(
+                "{}: the archive holds several backups ({}): extract the one to read, or \
+                 use `rdbkit verify`, which checks each",
+                sp.archive,
+                list(if a.len() > 1 { a } else { r })
+            )))
+        }
+    };
+    let (kind, path) = match &pick {
+        Found::AofDir { path, .. } => (Kind::Dir, path.clone()),
+        Found::Aof { path, .. } => (Kind::Aof, path.clone()),
+        Found::Rdb { path, .. } => (Kind::Rdb, path.clone()),
+    };
+    let name = format!("{}:{}", sp.archive, pick.member());
+    eprintln!(
+        "rdbkit: {}: {} member(s), {} bytes, unpacked to a private temporary directory to read \
+         them in load order (removed at exit; cap RDBKIT_SPILL_LIMIT)",
+        sp.archive,
+        sp.members.len(),
+        sp.bytes
+    );
+    let size = std::fs::metadata(&path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok(Input {
+        name,
+        kind,
+        gzip: codec == Some(Codec::Gzip),
+        codec,
+        size,
+        src: Src::Path(path),
+        spilled: Some(Rc::new(sp)),
     })
 }
 
@@ -201,11 +530,34 @@ pub fn rdb_error(name: &str, e: &rdbkit_rdb::Error) -> InputError {
 
 impl Input {
     /// For subcommands with their own file path (mmap): the decompressed/stdin stream when the
-    /// input is one, `None` for a plain path (open it as usual).
-    pub fn into_stream(self) -> Option<Box<dyn Read>> {
-        match self.src {
+    /// input is one (a compressed stream's end is checked when it is read to its end, see
+    /// [`finish_stream`]), `None` for a path (see [`Input::path`]).
+    pub fn take_stream(&mut self) -> Option<Box<dyn Read>> {
+        match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
             Src::Stream(r) => Some(r),
-            Src::Path(_) => None,
+            Src::Compressed(c) => Some(c),
+            p @ Src::Path(_) => {
+                self.src = p;
+                None
+            }
+        }
+    }
+
+    /// The path to read for a file input (a member unpacked from an archive: its temporary
+    /// copy, alive as long as this input); `None` for a stream.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.src {
+            Src::Path(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// `s` (a message, a report) with the temporary directory of an archive's members
+    /// replaced by the archive's name.
+    pub fn rewrite(&self, s: &str) -> String {
+        match &self.spilled {
+            Some(sp) => sp.rewrite(s),
+            None => s.to_string(),
         }
     }
 
@@ -213,7 +565,9 @@ impl Input {
         self.kind == Kind::Rdb
     }
 
-    /// Streams the RDB's records into `f` (mmap for files, buffered `io::Read` otherwise).
+    /// Streams the RDB's records into `f` (mmap for files, buffered `io::Read` otherwise). A
+    /// compressed stream is then read to its end: a damaged or missing trailer is an error
+    /// even when the RDB inside is whole.
     pub fn with_rdb<T>(
         self,
         opts: Options,
@@ -238,6 +592,14 @@ impl Input {
                 let mut reader = RdbReader::new(r, opts).enterprise_opcodes(enterprise);
                 Ok(f(&mut reader))
             }
+            Src::Compressed(mut c) => {
+                let t = {
+                    let mut reader = RdbReader::new(&mut *c, opts).enterprise_opcodes(enterprise);
+                    f(&mut reader)
+                };
+                finish_stream(&self.name, &mut *c)?;
+                Ok(t)
+            }
         }
     }
 
@@ -246,30 +608,137 @@ impl Input {
     pub fn load(self, opts: Options, now_ms: i64) -> Result<Dataset, InputError> {
         let mut rp = Replayer::new(now_ms);
         let name = self.name.clone();
+        let sp = self.spilled.clone();
+        let rewrite = |e: InputError| match &sp {
+            Some(sp) => InputError(sp.rewrite(&e.0)),
+            None => e,
+        };
         match (self.kind, self.src) {
             (Kind::Manifest | Kind::Dir, Src::Path(p)) => {
                 let layout = rdbkit_aof::multipart::resolve(&p)
-                    .map_err(|e| InputError(format!("{name}: {e}")))?;
+                    .map_err(|e| rewrite(InputError(format!("{name}: {e}"))))?;
                 for f in layout.files() {
                     let data = rdbkit_aof::multipart::FileData::open(&f.path)
-                        .map_err(|e| InputError(format!("{e}")))?;
-                    replay_bytes(&f.path.display().to_string(), data.bytes(), opts, &mut rp)?;
+                        .map_err(|e| rewrite(InputError(format!("{e}"))))?;
+                    replay_bytes(&f.path.display().to_string(), data.bytes(), opts, &mut rp)
+                        .map_err(rewrite)?;
                 }
             }
             (_, Src::Path(p)) => {
                 let data = rdbkit_aof::multipart::FileData::open(&p)
-                    .map_err(|e| InputError(format!("{e}")))?;
+                    .map_err(|e| rewrite(InputError(format!("{e}"))))?;
+                not_rdb_or_aof(self.kind, &name, data.bytes())?;
                 replay_bytes(&name, data.bytes(), opts, &mut rp)?;
             }
             (_, Src::Stream(mut r)) => {
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;
+                not_rdb_or_aof(self.kind, &name, &buf)?;
+                replay_bytes(&name, &buf, opts, &mut rp)?;
+            }
+            (_, Src::Compressed(mut r)) => {
+                let mut buf = Vec::new();
+                r.read_to_end(&mut buf)
+                    .map_err(|e| InputError(format!("{name}: {e}")))?;
+                not_rdb_or_aof(self.kind, &name, &buf)?;
                 replay_bytes(&name, &buf, opts, &mut rp)?;
             }
         }
         Ok(rp.ds)
     }
+}
+
+/// A private temporary file holding a stream, removed when dropped (or on an interrupt).
+pub struct TempCopy(tempfile::NamedTempFile);
+
+impl TempCopy {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        archive::unregister_temp(self.0.path());
+    }
+}
+
+/// A stream (an AOF read from a pipe or decompressed) copied to a private temporary file, for
+/// the AOF checker, which works on a file's bytes; at most [`archive::spill_limit`] bytes.
+pub fn stream_to_temp(name: &str, r: &mut dyn Read) -> Result<TempCopy, InputError> {
+    let limit = archive::spill_limit().map_err(InputError)?;
+    let t = tempfile::Builder::new()
+        .prefix("rdbkit-stream-")
+        .tempfile()
+        .map_err(|e| InputError(format!("{name}: can't create a temporary file: {e}")))?;
+    archive::register_temp(t.path());
+    let mut t = TempCopy(t);
+    let n = io::copy(&mut r.take(limit.saturating_add(1)), t.0.as_file_mut())
+        .map_err(|e| InputError(format!("{name}: {e}")))?;
+    if n > limit {
+        return Err(InputError(format!(
+            "{name}: more than {limit} bytes: past the cap on bytes kept in a temporary file \
+             (raise it with RDBKIT_SPILL_LIMIT)"
+        )));
+    }
+    Ok(t)
+}
+
+/// For commands that work on a file's bytes (`aof check`): `None` for a regular file or a
+/// directory (read it by its path); for `-`, a pipe, a FIFO or `/dev/stdin`, the stream read
+/// once (decompressed if it is compressed) into a private temporary file.
+pub fn stream_of(path: &Path) -> Result<Option<TempCopy>, InputError> {
+    if path.as_os_str() != "-" {
+        match std::fs::metadata(path) {
+            Ok(md) if md.is_file() || md.is_dir() => return Ok(None),
+            // A missing path: the caller's own error.
+            Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+    let name = path.display().to_string();
+    let s = sniff(path)?;
+    let mut r = s.rest.with_head(s.head);
+    stream_to_temp(&name, &mut r).map(Some)
+}
+
+/// Reads a stream to its end after its consumer stopped (the RDB decoder stops at the EOF
+/// record): a compressed stream's damaged or missing trailer is an error even when the data
+/// inside is whole (`gzip -t` semantics). Plain streams are left as they are.
+pub fn finish_stream(name: &str, r: &mut dyn Read) -> Result<(), InputError> {
+    io::copy(r, &mut io::sink())
+        .map(|_| ())
+        .map_err(|e| InputError(format!("{name}: {e}")))
+}
+
+/// An AOF (or RDB) held in memory, replayed into a data set, as [`Input::load`] does.
+pub fn load_bytes(
+    name: &str,
+    bytes: &[u8],
+    opts: Options,
+    now_ms: i64,
+) -> Result<Dataset, InputError> {
+    let mut rp = Replayer::new(now_ms);
+    replay_bytes(name, bytes, opts, &mut rp)?;
+    Ok(rp.ds)
+}
+
+/// Content sniffed as neither RDB nor AOF (read as an RDB so that the decoder names the
+/// problem) must not load as an empty AOF: an empty pipe or file is an error, not "no keys".
+fn not_rdb_or_aof(kind: Kind, name: &str, bytes: &[u8]) -> Result<(), InputError> {
+    if kind != Kind::Rdb || rdbkit_rdb::is_rdb_magic(bytes) {
+        return Ok(());
+    }
+    Err(InputError(if bytes.is_empty() {
+        format!("{name}: empty (0 bytes): neither an RDB nor an AOF")
+    } else {
+        format!(
+            "{name}: at byte 0: neither an RDB nor an AOF (starts with {:?})",
+            String::from_utf8_lossy(bytes.get(..bytes.len().min(9)).unwrap_or_default())
+        )
+    }))
 }
 
 /// Loads an RDB (or RDB preamble) then replays any RESP commands after it.
@@ -280,7 +749,7 @@ fn replay_bytes(
     rp: &mut Replayer,
 ) -> Result<(), InputError> {
     let mut start = 0usize;
-    if bytes.starts_with(b"REDIS") || bytes.starts_with(b"VALKEY") {
+    if rdbkit_rdb::is_rdb_magic(bytes) {
         let mut p = RdbParser::new(bytes, opts);
         start = load_rdb(&mut p, &mut rp.ds).map_err(|e| rdb_error(name, &e))?;
     }
@@ -375,5 +844,55 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_by_magic() {
+        assert_eq!(Codec::of(&[0x1f, 0x8b, 8]), Some(Codec::Gzip));
+        assert_eq!(Codec::of(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(Codec::Zstd));
+        assert_eq!(Codec::of(b"BZh91AY&SY"), Some(Codec::Bzip2));
+        assert_eq!(Codec::of(b"BZh0"), None);
+        assert_eq!(
+            Codec::of(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]),
+            Some(Codec::Xz)
+        );
+        assert_eq!(Codec::of(b"REDIS0011"), None);
+        assert_eq!(Codec::of(b""), None);
+    }
+
+    #[test]
+    fn kinds_by_content() {
+        assert_eq!(kind_of(b"REDIS0011\xff"), Some(Kind::Rdb));
+        assert_eq!(kind_of(b"*1\r\n$4\r\nPING\r\n"), Some(Kind::Aof));
+        assert_eq!(
+            kind_of(b"file appendonly.aof.1.base.rdb seq 1 type b\n"),
+            Some(Kind::Manifest)
+        );
+        assert_eq!(kind_of(b""), None);
+        assert_eq!(kind_of(b"hello"), None);
+    }
+
+    #[test]
+    fn tar_headers() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("dump.rdb").unwrap();
+        h.set_size(3);
+        h.set_cksum();
+        assert!(archive::is_tar(h.as_bytes()));
+        let mut old = tar::Header::new_old();
+        old.set_path("dump.rdb").unwrap();
+        old.set_size(3);
+        old.set_cksum();
+        assert!(archive::is_tar(old.as_bytes()));
+        let mut bad = *old.as_bytes();
+        bad[0] ^= 1;
+        assert!(!archive::is_tar(&bad));
+        assert!(!archive::is_tar(&[0u8; 512]));
+        assert!(!archive::is_tar(b"REDIS0011"));
     }
 }

@@ -73,3 +73,10 @@ pub use string::RdbString;
 pub use template::HashTemplates;
 pub use value::{Scratch, VisitResult, Visitor};
 pub use version::{Dialect, Magic, Type};
+
+/// Whether `head` starts with an RDB magic (`REDIS`, or Valkey 9's `VALKEY`): the one test
+/// every rdbkit tool uses to tell an RDB (or an AOF's RDB preamble) from other content. It
+/// says nothing about the version digits that follow.
+pub fn is_rdb_magic(head: &[u8]) -> bool {
+    head.starts_with(b"REDIS") || head.starts_with(b"VALKEY")
+}

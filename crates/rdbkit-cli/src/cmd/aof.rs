@@ -60,11 +60,31 @@ pub enum DumpFormat {
 pub fn run(c: Command) -> ExitCode {
     match c {
         Command::Check { path, json } => {
-            let r = report::check_path(&path, CheckOptions::default());
-            if json {
-                println!("{}", report::json(&r));
+            // `-`, a pipe or a FIFO: read once into a private temporary file (the checker
+            // works on a file's bytes), reported under the name given.
+            let temp = match crate::input::stream_of(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("rdbkit: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let checked = temp.as_ref().map_or(path.as_path(), |t| t.path());
+            let r = report::check_path(checked, CheckOptions::default());
+            let text = if json {
+                format!("{}\n", report::json(&r))
             } else {
-                print!("{}", report::human(&r));
+                report::human(&r)
+            };
+            match &temp {
+                Some(t) => print!(
+                    "{}",
+                    text.replace(&t.path().display().to_string(), &path.display().to_string())
+                ),
+                None => print!("{text}"),
+            }
+            if temp.is_some() {
+                return ExitCode::from(if r.strict_valid() { 0 } else { 1 });
             }
             match (&r.layout, r.strict_valid()) {
                 (_, true) => ExitCode::SUCCESS,
@@ -94,8 +114,22 @@ pub fn run(c: Command) -> ExitCode {
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let r = if path.as_os_str() == "-" {
-                rdbkit_aof::dump::dump_stream(io::stdin().lock(), "-", format, &mut out)
+            let is_stream = path.as_os_str() == "-"
+                || std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+            let r = if is_stream {
+                // `-`, a pipe or a FIFO: opened once, read once.
+                match crate::input::sniff(&path) {
+                    Ok(s) => rdbkit_aof::dump::dump_stream(
+                        s.rest.with_head(s.head),
+                        &path.display().to_string(),
+                        format,
+                        &mut out,
+                    ),
+                    Err(e) => {
+                        eprintln!("rdbkit: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
             } else {
                 match multipart::resolve(&path) {
                     Ok(layout) => rdbkit_aof::dump::dump(&layout, format, &mut out),

@@ -54,26 +54,42 @@ pub fn run(args: Args) -> ExitCode {
         verify_checksum: true,
         best_effort: args.best_effort,
     };
-    let name = crate::escape::path(&args.file);
     let mut sum = Summary::default();
-    // stdin and gzip'd input (content-detected) stream; plain files are mapped.
-    let inp = match crate::input::open(&args.file) {
+    // stdin, pipes and compressed input (content-detected) stream; files are mapped.
+    let mut inp = match crate::input::open(&args.file) {
         Ok(inp) => inp,
         Err(e) => {
             eprintln!("rdbkit: {e}");
-            return ExitCode::from(1);
+            // 1: can't be opened; 2: opened, but its content (an archive, a compressed
+            // stream) is damaged or refused.
+            let opens = args.file.as_os_str() == "-" || std::fs::File::open(&args.file).is_ok();
+            return ExitCode::from(if opens { 2 } else { 1 });
         }
     };
+    let name = inp.name.clone();
     if !inp.is_rdb() {
         return check_aof(&args, inp);
     }
-    let stream = inp.into_stream();
-    let (r, header, total) = if let Some(stream) = stream {
-        let mut p = RdbReader::new(stream, opts).enterprise_opcodes(args.enterprise);
+    let compressed = inp.codec.is_some();
+    let stream = inp.take_stream();
+    let (r, header, total) = if let Some(mut stream) = stream {
+        let mut p = RdbReader::new(&mut stream, opts).enterprise_opcodes(args.enterprise);
         let r = scan(&mut p, &mut sum);
-        (r, p.header(), None)
+        let header = p.header();
+        drop(p);
+        if r.is_ok() && compressed {
+            // The RDB is whole; the compressed stream must end cleanly too (gzip -t).
+            if let Err(e) = crate::input::finish_stream(&name, &mut stream) {
+                eprintln!("rdbkit: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        (r, header, None)
     } else {
-        match RdbFile::open(&args.file) {
+        let Some(path) = inp.path() else {
+            return ExitCode::from(1);
+        };
+        match RdbFile::open(path) {
             Err(e) => {
                 eprintln!("rdbkit: {name}: {e}");
                 return ExitCode::from(1);
@@ -117,21 +133,35 @@ pub fn run(args: Args) -> ExitCode {
 /// An AOF (any layout, or a single file with an RDB preamble) given to `rdbkit check`: the
 /// same verdict as `rdbkit aof check` (which validates an RDB part deeply too), with this
 /// command's exit codes.
-fn check_aof(args: &Args, inp: crate::input::Input) -> ExitCode {
+fn check_aof(args: &Args, mut inp: crate::input::Input) -> ExitCode {
     let name = inp.name.clone();
     let kind = inp.kind.name();
-    if inp.into_stream().is_some() {
-        eprintln!(
-            "rdbkit: {name}: this is an AOF ({kind}) read from a stream; give its path, or use \
-             `rdbkit verify` for a gzip'd AOF"
-        );
-        return ExitCode::from(1);
+    // A stream (a pipe, stdin, a compressed file) is read once into a private temporary file:
+    // the AOF checker works on a file's bytes.
+    let mut temp = None;
+    if let Some(mut stream) = inp.take_stream() {
+        match crate::input::stream_to_temp(&name, &mut stream) {
+            Ok(t) => temp = Some(t),
+            Err(e) => {
+                eprintln!("rdbkit: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
-    let r = rdbkit_aof::report::check_path(&args.file, rdbkit_aof::check::CheckOptions::default());
+    let path = match (&temp, inp.path()) {
+        (Some(t), _) => t.path().to_path_buf(),
+        (None, Some(p)) => p.to_path_buf(),
+        (None, None) => return ExitCode::from(1),
+    };
+    let r = rdbkit_aof::report::check_path(&path, rdbkit_aof::check::CheckOptions::default());
     let valid = r.strict_valid();
     if !args.quiet || !valid {
         println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
-        print!("{}", rdbkit_aof::report::human(&r));
+        let mut text = inp.rewrite(&rdbkit_aof::report::human(&r));
+        if let Some(t) = &temp {
+            text = text.replace(&t.path().display().to_string(), &name);
+        }
+        print!("{text}");
     }
     match (&r.layout, valid) {
         (_, true) => ExitCode::SUCCESS,

@@ -69,6 +69,7 @@ pub fn run(args: Args) -> ExitCode {
     report.insert("file".into(), json!(inp.name));
     report.insert("kind".into(), json!(inp.kind.name()));
     report.insert("gzip".into(), json!(inp.gzip));
+    report.insert("compression".into(), json!(inp.codec.map(|c| c.name())));
     if let Some(s) = inp.size {
         report.insert("size".into(), json!(s));
     }

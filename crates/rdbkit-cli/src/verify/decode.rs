@@ -1,18 +1,20 @@
-//! One backup, decoded completely: an RDB (plain: memory-mapped; gzip'd: streamed through the
-//! decoder, then the gzip trailer checked), a single AOF (gzip'd ones are inflated into memory,
-//! as the AOF checker works on bytes) or an `appendonlydir/`.
+//! One backup, decoded completely: an RDB (a plain file: memory-mapped; compressed or read
+//! from a pipe: streamed through the decoder, then the compressed stream read to its end), a
+//! single AOF (streams are read into memory, as the AOF checker works on bytes), an
+//! `appendonlydir/`, or a tar archive of any of them (each backup inside gets its own verdict).
+//! The kind comes from the content, through the one sniffer in [`crate::input`].
 
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
+use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use rdbkit_aof::check::{self, CheckOptions, SingleCheck, Stop};
 use rdbkit_aof::multipart::{self, FileData, Role};
 use rdbkit_rdb::{ChecksumStatus, Options, RdbFile, RdbParser, RdbReader, Record, RecordSource};
 
+use super::replay::{self, KeySrc};
 use super::{Backup, Damage, Kind, Outcome};
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+use crate::archive::{self, Found};
+use crate::input::{self, Codec, Rest, Sniffed};
 
 /// Full decode: deep validation of every value, the CRC-64 compared.
 const DEEP: Options = Options {
@@ -35,23 +37,6 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-type Gz = Counted<MultiGzDecoder<Counted<BufReader<File>>>>;
-
-fn gz_open(file: File) -> Gz {
-    Counted {
-        inner: MultiGzDecoder::new(Counted {
-            inner: BufReader::with_capacity(256 * 1024, file),
-            n: 0,
-        }),
-        n: 0,
-    }
-}
-
-/// Compressed bytes consumed so far.
-fn gz_in(g: &Gz) -> u64 {
-    g.inner.get_ref().n
-}
-
 fn damage(offset: Option<u64>, reason: impl Into<String>) -> Option<Damage> {
     Some(Damage {
         file: None,
@@ -60,42 +45,9 @@ fn damage(offset: Option<u64>, reason: impl Into<String>) -> Option<Damage> {
     })
 }
 
-/// Reads up to `buf.len()` bytes (fewer only at the end of the input).
-fn read_head(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(buf.get_mut(n..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-fn is_rdb_magic(head: &[u8]) -> bool {
-    head.starts_with(b"REDIS") || head.starts_with(b"VALKEY")
-}
-
-/// Which decoder a file goes to. The content decides; the name only breaks the one tie the
-/// content can't: an AOF with an RDB preamble starts like an RDB.
-fn kind_of(name: &str, head: &[u8]) -> Option<Kind> {
-    let aof_name = name.to_ascii_lowercase().contains(".aof");
-    if head.is_empty() {
-        return Some(if aof_name { Kind::Aof } else { Kind::Rdb });
-    }
-    if is_rdb_magic(head) {
-        return Some(if aof_name { Kind::Aof } else { Kind::Rdb });
-    }
-    match head.first() {
-        Some(b'*') | Some(b'#') => Some(Kind::Aof),
-        _ => None,
-    }
-}
-
 fn show_head(head: &[u8]) -> String {
     head.iter()
+        .take(16)
         .map(|&b| {
             if b.is_ascii_graphic() {
                 (b as char).to_string()
@@ -106,48 +58,226 @@ fn show_head(head: &[u8]) -> String {
         .collect()
 }
 
-pub fn verify(b: &Backup) -> Outcome {
-    let mut o = verify_decode(b);
-    if o.valid() && matches!(o.kind, Some(Kind::Aof) | Some(Kind::AofDir)) {
-        super::replay::count_keys(&mut o);
-    }
-    o
+/// The verdicts on one backup: one, or one per backup inside an archive.
+pub fn verify(b: &Backup) -> Vec<Outcome> {
+    verify_decode(b)
 }
 
-fn verify_decode(b: &Backup) -> Outcome {
+fn verify_decode(b: &Backup) -> Vec<Outcome> {
     let mut o = Outcome::new(b.clone());
     if b.is_dir {
-        verify_aof_dir(&mut o);
-        return o;
+        verify_aof_dir(&mut o, &b.path);
+        replay::count_keys(&mut o, KeySrc::Path(&b.path));
+        return vec![o];
     }
-    let path = &b.path;
-    let mut file = match File::open(path) {
-        Ok(f) => f,
+    let s = match input::sniff(&b.path) {
+        Ok(s) => s,
         Err(e) => {
-            o.damage = damage(None, format!("can't open: {e}"));
-            return o;
+            o.damage = damage(None, format!("can't read: {e}"));
+            return vec![o];
         }
     };
-    o.size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut magic = [0u8; 2];
-    let k = match read_head(&mut file, &mut magic) {
-        Ok(k) => k,
-        Err(e) => {
-            o.damage = damage(Some(0), format!("can't read: {e}"));
-            return o;
-        }
-    };
-    drop(file);
-    o.gzip = k == 2 && magic == GZIP_MAGIC;
-    if o.gzip {
-        verify_gzip(&mut o);
-    } else {
-        verify_plain(&mut o);
+    o.size = s.size.unwrap_or(0);
+    o.gzip = s.codec == Some(Codec::Gzip);
+    if let Some(c) = s.codec.filter(|c| *c != Codec::Gzip) {
+        o.notes.push(format!("{}-compressed", c.name()));
     }
-    o
+    if archive::is_tar(&s.head) {
+        return verify_archive(o, s);
+    }
+    if s.head.is_empty() {
+        if let Rest::Compressed(mut d) = s.rest {
+            if let Err(e) = d.finish() {
+                o.damage = damage(Some(0), e.to_string());
+                return vec![o];
+            }
+        }
+        return empty_outcome(o, s.codec);
+    }
+    verify_content(o, s)
 }
 
-fn verify_plain(o: &mut Outcome) {
+/// Nothing proves an empty backup restorable: a copy that failed looks the same.
+fn empty_outcome(mut o: Outcome, codec: Option<Codec>) -> Vec<Outcome> {
+    o.damage = damage(
+        Some(0),
+        match codec {
+            Some(c) => format!(
+                "the data decompresses to nothing: no RDB header, no AOF command ({} stream of \
+                 {} bytes holding 0 bytes)",
+                c.name(),
+                o.size
+            ),
+            None => "empty file (0 bytes): no RDB header, no AOF command — not a backup (a \
+                     compressed file is never empty either: `gzip -t` says unexpected end of \
+                     file)"
+                .to_string(),
+        },
+    );
+    vec![o]
+}
+
+fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
+    let b = o.backup.clone();
+    let what = match s.codec {
+        Some(c) => format!("{}'d data", c.name()),
+        None => "the file".to_string(),
+    };
+    match (input::kind_of(&s.head), s.codec.is_none() && s.regular) {
+        (Some(input::Kind::Rdb), true) => verify_plain_rdb(&mut o),
+        (Some(input::Kind::Aof), true) => {
+            o.kind = Some(Kind::Aof);
+            match RdbFile::open(&b.path) {
+                Ok(map) => {
+                    o.data_bytes = map.bytes().len() as u64;
+                    check_aof_bytes(&mut o, map.bytes());
+                    replay::count_keys(&mut o, KeySrc::Bytes(map.bytes()));
+                }
+                Err(e) => o.damage = damage(None, format!("can't read: {e}")),
+            }
+        }
+        (Some(input::Kind::Manifest | input::Kind::Dir), true) => {
+            verify_aof_dir(&mut o, &b.path);
+            replay::count_keys(&mut o, KeySrc::Path(&b.path));
+        }
+        (Some(input::Kind::Rdb), false) => verify_stream_rdb(&mut o, s),
+        (Some(input::Kind::Aof), false) => {
+            o.kind = Some(Kind::Aof);
+            let mut data = Vec::new();
+            let r = s.rest.with_head(s.head).read_to_end(&mut data);
+            o.data_bytes = data.len() as u64;
+            if o.size == 0 && s.codec.is_none() {
+                o.size = o.data_bytes;
+            }
+            if let Err(e) = r {
+                o.damage = damage(Some(data.len() as u64), e.to_string());
+                return vec![o];
+            }
+            check_aof_bytes(&mut o, &data);
+            replay::count_keys(&mut o, KeySrc::Bytes(&data));
+        }
+        (Some(input::Kind::Manifest | input::Kind::Dir), false) => {
+            o.damage = damage(
+                Some(0),
+                format!("{what} is an AOF manifest: it names files beside it; give the appendonlydir/ or an archive of it"),
+            )
+        }
+        (None, _) => {
+            o.damage = damage(
+                Some(0),
+                format!(
+                    "{what} is neither an RDB nor an AOF nor a tar archive: starts with {:?}",
+                    show_head(&s.head)
+                ),
+            )
+        }
+    }
+    vec![o]
+}
+
+/// A tar archive: its backup members unpacked to a private temporary directory, then one
+/// verdict per backup it holds (an RDB and an AOF are two backups).
+fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
+    let b = o.backup.clone();
+    let limit = match archive::spill_limit() {
+        Ok(l) => l,
+        Err(e) => {
+            o.damage = damage(None, e);
+            return vec![o];
+        }
+    };
+    let gzip = o.gzip;
+    let notes = o.notes.clone();
+    let sub_backup = |member: &str, path: &Path, is_dir: bool| Backup {
+        path: path.to_path_buf(),
+        name: format!("{}:{member}", b.name),
+        series: format!("{}:{member}", b.series),
+        name_time: b.name_time,
+        mtime: b.mtime,
+        is_dir,
+    };
+    // (member, is an AOF, read in place, its verdicts)
+    let mut verdicts: Vec<(String, bool, bool, Vec<Outcome>)> = Vec::new();
+    // A standalone RDB is verified as the archive is read (one pass, nothing written).
+    let mut on_rdb = |member: &str, r: &mut dyn Read| {
+        let mut x = Outcome::new(sub_backup(member, &b.path, false));
+        verify_rdb_reader(&mut x, r);
+        verdicts.push((member.to_string(), false, true, vec![x]));
+    };
+    let sp = archive::spill_streaming(&b.name, s.rest.with_head(s.head), limit, Some(&mut on_rdb));
+    let sp = match sp {
+        Ok(sp) => sp,
+        Err(e) => {
+            o.damage = damage(None, e);
+            return vec![o];
+        }
+    };
+    for f in sp.backups() {
+        let x = verify_decode(&sub_backup(
+            f.member(),
+            f.path(),
+            matches!(f, Found::AofDir { .. }),
+        ));
+        verdicts.push((f.member().to_string(), f.is_aof(), false, x));
+    }
+    if verdicts.is_empty() {
+        o.damage = damage(
+            None,
+            format!(
+                "the archive holds no RDB, AOF or appendonlydir/ (other members: {})",
+                if sp.skipped.is_empty() {
+                    "none".to_string()
+                } else {
+                    sp.skipped.join(", ")
+                }
+            ),
+        );
+        return vec![o];
+    }
+    let both = verdicts.iter().any(|v| v.1) && verdicts.iter().any(|v| !v.1);
+    let mut out = Vec::new();
+    for (member, is_aof, in_place, xs) in verdicts {
+        for mut x in xs {
+            x.backup.path = b.path.clone();
+            x.gzip = gzip;
+            let mut n = notes.clone();
+            n.push(if in_place {
+                format!(
+                    "in the archive {}: member {member} (read in place, nothing unpacked)",
+                    b.name
+                )
+            } else {
+                format!(
+                    "in the archive {}: member {member} ({} bytes of backup members unpacked \
+                     to a private temporary directory, removed after)",
+                    b.name, sp.bytes
+                )
+            });
+            if both {
+                n.push(
+                    "the archive holds an RDB and an AOF: a server with `appendonly yes` loads \
+                     the AOF (the RDB is ignored), with `appendonly no` the RDB"
+                        .into(),
+                );
+            }
+            n.append(&mut x.notes);
+            x.notes = n.into_iter().map(|t| sp.rewrite(&t)).collect();
+            if let Some(d) = &mut x.damage {
+                d.reason = sp.rewrite(&d.reason);
+                d.file = Some(match &d.file {
+                    Some(inner) if is_aof && member.ends_with('/') => format!("{member}{inner}"),
+                    Some(inner) => sp.rewrite(inner),
+                    None => member.clone(),
+                });
+            }
+            out.push(x);
+        }
+    }
+    out
+}
+
+fn verify_plain_rdb(o: &mut Outcome) {
+    o.kind = Some(Kind::Rdb);
     let path = o.backup.path.clone();
     let map = match RdbFile::open(&path) {
         Ok(m) => m,
@@ -158,168 +288,98 @@ fn verify_plain(o: &mut Outcome) {
     };
     let bytes = map.bytes();
     o.data_bytes = bytes.len() as u64;
-    let head = bytes.get(..bytes.len().min(9)).unwrap_or_default();
-    match kind_of(&o.backup.name, head) {
-        Some(Kind::Rdb) => {
-            o.kind = Some(Kind::Rdb);
-            if bytes.is_empty() {
-                o.damage = damage(Some(0), "empty file: not an RDB (no header)");
-                return;
-            }
-            let mut p = RdbParser::new(bytes, DEEP);
-            match scan(&mut p, o) {
-                Ok(end) => {
-                    let extra = o.data_bytes.saturating_sub(end);
-                    if extra > 0 {
-                        o.notes
-                            .push(format!("{extra} bytes after the end of the RDB (ignored)"));
-                    }
-                }
-                Err(e) => o.damage = damage(Some(e.offset), e.to_string()),
+    let mut p = RdbParser::new(bytes, DEEP);
+    match scan(&mut p, o) {
+        Ok(end) => {
+            let extra = o.data_bytes.saturating_sub(end);
+            if extra > 0 {
+                o.notes
+                    .push(format!("{extra} bytes after the end of the RDB (ignored)"));
             }
         }
-        Some(_) => {
-            o.kind = Some(Kind::Aof);
-            check_aof_bytes(o, bytes);
-        }
-        None => {
-            o.damage = damage(
-                Some(0),
-                format!(
-                    "neither an RDB nor an AOF: starts with {:?}",
-                    show_head(head)
-                ),
-            )
-        }
+        Err(e) => o.damage = damage(Some(e.offset), e.to_string()),
     }
 }
 
-fn verify_gzip(o: &mut Outcome) {
-    let path = o.backup.path.clone();
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) => {
-            o.damage = damage(None, format!("can't open: {e}"));
-            return;
-        }
+/// An RDB read from a plain stream (a pipe, an archive member), decoded as it is read.
+fn verify_rdb_reader(o: &mut Outcome, r: &mut dyn Read) {
+    o.kind = Some(Kind::Rdb);
+    let mut c = Counted { inner: r, n: 0 };
+    let res = {
+        let mut rd = RdbReader::new(&mut c, DEEP);
+        scan(&mut rd, o)
     };
-    let mut gz = gz_open(file);
-    let mut head = [0u8; 9];
-    let k = match read_head(&mut gz, &mut head) {
-        Ok(k) => k,
-        Err(e) => {
-            o.damage = gzip_damage(&gz, o.size, &e, None);
-            return;
-        }
-    };
-    let head = head.get(..k).unwrap_or_default();
-    match kind_of(&o.backup.name, head) {
-        Some(Kind::Rdb) => {
-            o.kind = Some(Kind::Rdb);
-            if head.is_empty() {
-                o.damage = damage(Some(0), "empty (gzip'd) file: not an RDB (no header)");
-                return;
-            }
-            let head = head.to_vec();
-            let r = {
-                let src = io::Cursor::new(head).chain(&mut gz);
+    o.data_bytes = c.n;
+    if o.size == 0 {
+        // A pipe or an archive member: its size is what was read.
+        o.size = c.n;
+    }
+    if let Err(e) = res {
+        o.damage = damage(Some(e.offset), e.to_string());
+    }
+}
+
+/// An RDB read as a stream (compressed, or from a pipe): decoded as it is read; a compressed
+/// stream is then read to its end, so a damaged or missing trailer is damage even when the
+/// RDB inside is whole.
+fn verify_stream_rdb(o: &mut Outcome, s: Sniffed) {
+    o.kind = Some(Kind::Rdb);
+    let head = s.head;
+    match s.rest {
+        Rest::Plain(mut r) => verify_rdb_reader(o, &mut io::Cursor::new(head).chain(&mut r)),
+        Rest::Compressed(mut d) => {
+            let codec = d.codec.name();
+            let res = {
+                let src = io::Cursor::new(head).chain(&mut d);
                 let mut rd = RdbReader::new(src, DEEP);
                 scan(&mut rd, o)
             };
-            match r {
+            match res {
                 Ok(end) => {
-                    // The RDB is whole; the rest of the stream must still inflate and match
-                    // the gzip CRC-32 and length.
-                    let buffered = gz.n.saturating_sub(end);
-                    match io::copy(&mut gz, &mut io::sink()) {
-                        Ok(rest) => {
-                            let extra = buffered + rest;
+                    match d.finish() {
+                        Ok(_) => {
+                            let extra = d.decompressed_out().saturating_sub(end);
                             if extra > 0 {
                                 o.notes.push(format!(
                                     "{extra} bytes after the end of the RDB (ignored)"
                                 ));
                             }
                         }
-                        Err(e) => o.damage = gzip_damage(&gz, o.size, &e, Some(RdbAt::Whole(end))),
+                        Err(e) => {
+                            o.damage = damage(
+                                Some(end),
+                                format!(
+                                    "{e}; the RDB itself is whole (ends at byte {end}) but the \
+                                     {codec} stream does not end cleanly (its trailer is \
+                                     missing or wrong)"
+                                ),
+                            )
+                        }
                     }
-                    o.data_bytes = gz.n;
+                    o.data_bytes = d.decompressed_out();
                 }
                 Err(e) => {
-                    o.data_bytes = gz.n;
-                    if let rdbkit_rdb::ErrorKind::Io(io_err) = &e.kind {
-                        o.damage = gzip_damage(&gz, o.size, io_err, Some(RdbAt::Cut(e.offset)));
-                    } else if e.kind.is_out_of_data() {
-                        // The decompressed data ended early: say whether gzip itself noticed.
-                        let gz_err = io::copy(&mut gz, &mut io::sink()).err();
-                        o.damage = match gz_err {
-                            Some(ge) => gzip_damage(&gz, o.size, &ge, Some(RdbAt::Cut(e.offset))),
-                            None => damage(Some(e.offset), e.to_string()),
+                    if e.kind.is_out_of_data() {
+                        // The decompressed data ended early: say whether the compressed
+                        // stream itself noticed.
+                        o.damage = match d.finish() {
+                            Err(ce) => damage(
+                                Some(e.offset),
+                                format!("{ce}; the RDB is cut at byte {}", e.offset),
+                            ),
+                            Ok(_) => damage(Some(e.offset), e.to_string()),
                         };
                     } else {
                         o.damage = damage(Some(e.offset), e.to_string());
                     }
+                    o.data_bytes = d.decompressed_out();
                 }
             }
-        }
-        Some(_) => {
-            o.kind = Some(Kind::Aof);
-            let mut data = head.to_vec();
-            if let Err(e) = gz.read_to_end(&mut data) {
-                o.data_bytes = gz.n;
-                o.damage = gzip_damage(&gz, o.size, &e, None);
-                // Still say what the AOF holds up to the cut, for the report.
-                return;
+            if o.size == 0 {
+                o.size = d.compressed_in();
             }
-            o.data_bytes = data.len() as u64;
-            check_aof_bytes(o, &data);
-        }
-        None => {
-            o.data_bytes = gz.n;
-            o.damage = damage(
-                Some(0),
-                format!(
-                    "gzip'd data is neither an RDB nor an AOF: starts with {:?}",
-                    show_head(head)
-                ),
-            )
         }
     }
-}
-
-/// A failure of the gzip layer: where in the compressed file and in the data.
-/// How far the RDB got when the gzip layer failed.
-#[derive(Clone, Copy)]
-enum RdbAt {
-    Cut(u64),
-    Whole(u64),
-}
-
-fn gzip_damage(gz: &Gz, size: u64, e: &io::Error, rdb_at: Option<RdbAt>) -> Option<Damage> {
-    let what = match e.kind() {
-        io::ErrorKind::UnexpectedEof => "gzip stream truncated (the compressed file ends early)",
-        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => "gzip stream damaged",
-        _ => "gzip stream can't be read",
-    };
-    Some(Damage {
-        file: None,
-        offset: Some(match rdb_at {
-            Some(RdbAt::Cut(at)) | Some(RdbAt::Whole(at)) => at,
-            None => gz.n,
-        }),
-        reason: format!(
-            "{what}: {e}; read {} of {size} compressed bytes, {} bytes decompressed{}",
-            gz_in(gz),
-            gz.n,
-            match rdb_at {
-                Some(RdbAt::Cut(at)) => format!(", the RDB is cut at byte {at}"),
-                Some(RdbAt::Whole(at)) => format!(
-                    "; the RDB itself is whole (ends at byte {at}) but the gzip trailer \
-                     (CRC-32 and length) is missing or wrong"
-                ),
-                None => String::new(),
-            }
-        ),
-    })
 }
 
 /// Records of an RDB into the outcome; returns where the RDB ends (past the trailer).
@@ -445,9 +505,9 @@ fn check_aof_bytes(o: &mut Outcome, bytes: &[u8]) {
     }
 }
 
-fn verify_aof_dir(o: &mut Outcome) {
+fn verify_aof_dir(o: &mut Outcome, path: &Path) {
     o.kind = Some(Kind::AofDir);
-    let layout = match multipart::resolve(&o.backup.path) {
+    let layout = match multipart::resolve(path) {
         Ok(l) => l,
         Err(e) => {
             o.damage = damage(None, format!("can't resolve the AOF data set: {e}"));
@@ -496,17 +556,13 @@ fn verify_aof_dir(o: &mut Outcome) {
     }
 }
 
-/// Every key of an RDB backup (plain or gzip'd), decoded with deep validation and the
-/// checksums; `f` sees each key record. Errors say where and why.
+/// Every key of an RDB backup (plain, compressed or read from a pipe), decoded with deep
+/// validation and the checksums; `f` sees each key record. Errors say where and why.
 pub fn for_each_key(
     path: &std::path::Path,
     mut f: impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
 ) -> Result<(), String> {
     let name = path.display().to_string();
-    let mut file = File::open(path).map_err(|e| format!("{name}: can't open: {e}"))?;
-    let mut magic = [0u8; 2];
-    let k = read_head(&mut file, &mut magic).map_err(|e| format!("{name}: can't read: {e}"))?;
-    drop(file);
     fn drive(
         p: &mut impl RecordSource,
         f: &mut impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
@@ -520,19 +576,21 @@ pub fn for_each_key(
         }
         Ok(false)
     }
-    let done = if k == 2 && magic == GZIP_MAGIC {
-        let file = File::open(path).map_err(|e| format!("{name}: can't open: {e}"))?;
-        let mut gz = gz_open(file);
-        let done = {
-            let mut rd = RdbReader::new(&mut gz, DEEP);
-            drive(&mut rd, &mut f).map_err(|e| format!("{name}: {e}"))?
-        };
-        io::copy(&mut gz, &mut io::sink()).map_err(|e| format!("{name}: gzip stream: {e}"))?;
-        done
-    } else {
+    let s = input::sniff(path).map_err(|e| format!("can't read: {e}"))?;
+    let done = if s.codec.is_none() && s.regular {
         let map = RdbFile::open(path).map_err(|e| format!("{name}: can't read: {e}"))?;
         let mut p = map.parser(DEEP);
         drive(&mut p, &mut f).map_err(|e| format!("{name}: {e}"))?
+    } else {
+        let mut r = s.rest.with_head(s.head);
+        let done = {
+            let mut rd = RdbReader::new(&mut r, DEEP);
+            drive(&mut rd, &mut f).map_err(|e| format!("{name}: {e}"))?
+        };
+        if s.codec.is_some() {
+            input::finish_stream(&name, &mut r).map_err(|e| e.to_string())?;
+        }
+        done
     };
     if done {
         Ok(())

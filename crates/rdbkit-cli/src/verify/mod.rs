@@ -220,13 +220,20 @@ fn is_aof_dir(dir: &Path) -> bool {
 }
 
 /// A file in a folder of backups that looks like one: `.rdb`/`.aof` in its name (so
-/// `dump-20250124-020000.rdb.gz`), not hidden, not a temp file.
+/// `dump-20250124-020000.rdb.gz`), or an archive (`.tar*`, `.tgz`, `.tzst`,
+/// `appendonlydir-*`), not hidden, not a temp file. (The name only picks files in a folder;
+/// what a file is comes from its content.)
 fn looks_like_backup_file(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     !lower.starts_with('.')
         && !lower.ends_with(".tmp")
         && !lower.ends_with(".manifest")
-        && (lower.contains(".rdb") || lower.contains(".aof"))
+        && (lower.contains(".rdb")
+            || lower.contains(".aof")
+            || lower.contains("appendonlydir")
+            || lower.contains(".tar")
+            || lower.ends_with(".tgz")
+            || lower.ends_with(".tzst"))
 }
 
 /// Expands the paths given into backups: a file is a backup; an `appendonlydir/` is one; any
@@ -335,12 +342,14 @@ impl Progress {
 }
 
 /// Verifies every backup, `jobs` at a time (largest first, so one big file doesn't finish
-/// last on its own). Results come back in the input order.
+/// last on its own). Results come back in the input order (an archive gives one result per
+/// backup it holds).
 pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> {
     let mut order: Vec<usize> = (0..backups.len()).collect();
     let size = |b: &Backup| std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0);
     order.sort_by_key(|&i| std::cmp::Reverse(backups.get(i).map_or(0, size)));
-    let slots: Vec<Mutex<Option<Outcome>>> = backups.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Vec<Outcome>>>> =
+        backups.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let progress = Progress::new(backups.len(), quiet);
     let workers = jobs.clamp(1, backups.len().max(1));
@@ -364,7 +373,7 @@ pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> 
     slots
         .into_iter()
         .zip(backups)
-        .map(|(m, b)| {
+        .flat_map(|(m, b)| {
             m.into_inner().ok().flatten().unwrap_or_else(|| {
                 let mut o = Outcome::new(b.clone());
                 o.damage = Some(Damage {
@@ -372,7 +381,7 @@ pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> 
                     offset: None,
                     reason: "internal error: no verdict".into(),
                 });
-                o
+                vec![o]
             })
         })
         .collect()
@@ -382,6 +391,9 @@ pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> 
 /// metadata when that is known), not as an empty file.
 fn mark_unreadable(o: &mut Outcome) {
     let p = &o.backup.path;
+    if !can_reopen(p) {
+        return; // a pipe or FIFO was read once, as a stream: opening it again would block
+    }
     let open = if o.backup.is_dir {
         std::fs::read_dir(p).map(|_| ())
     } else {
@@ -397,8 +409,17 @@ fn mark_unreadable(o: &mut Outcome) {
     }
 }
 
-/// One backup, with a decoder bug (a panic) turned into a verdict rather than a crash.
-fn verify_guarded(b: &Backup) -> Outcome {
+/// Whether `path` can be opened a second time without consuming or waiting on anything: not a
+/// FIFO (read once, as a stream). A path whose metadata can't be read counts as reopenable (the
+/// open then fails and says why).
+fn can_reopen(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).map_or(true, |m| !m.file_type().is_fifo())
+}
+
+/// One backup (an archive: one verdict per backup inside), with a decoder bug (a panic)
+/// turned into a verdict rather than a crash.
+fn verify_guarded(b: &Backup) -> Vec<Outcome> {
     let t = Instant::now();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode::verify(b)));
     let mut o = r.unwrap_or_else(|p| {
@@ -415,14 +436,17 @@ fn verify_guarded(b: &Backup) -> Outcome {
                 "internal error while decoding (a bug in rdbkit, please report): {msg}"
             ),
         });
-        o
+        vec![o]
     });
-    if !o.valid() {
-        mark_unreadable(&mut o);
-        if !o.unreadable {
-            o.server_verdict = replay::server_verdict(&o);
+    let secs = t.elapsed().as_secs_f64();
+    for x in &mut o {
+        if !x.valid() {
+            mark_unreadable(x);
+            if !x.unreadable && can_reopen(&x.backup.path) {
+                x.server_verdict = replay::server_verdict(x);
+            }
         }
+        x.seconds = secs;
     }
-    o.seconds = t.elapsed().as_secs_f64();
     o
 }

@@ -11,31 +11,52 @@ use rdbkit_rdb::Options;
 use super::{Kind, Outcome};
 use crate::model::Dataset;
 
+/// The replay reads the data set only: the check has already validated it.
+const OPTS: Options = Options {
+    deep: false,
+    verify_checksum: false,
+    best_effort: false,
+};
+
 /// The data set an AOF (any layout, gzip'd or not) or an RDB holds: an AOF replayed on top of
 /// its RDB part. `now_ms` anchors relative expiries (EXPIRE, SETEX) written before any `#TS:`
 /// annotation. The one place `verify` calls the AOF replay; a command the replay can't apply is
 /// an error naming the command, the file and the byte offset.
 pub fn load(path: &Path, now_ms: i64) -> Result<Dataset, String> {
-    let opts = Options {
-        deep: false,
-        verify_checksum: false,
-        best_effort: false,
-    };
     crate::input::open(path)
-        .and_then(|i| i.load(opts, now_ms))
+        .and_then(|i| i.load(OPTS, now_ms))
         .map_err(|e| e.to_string())
 }
 
-/// A sound AOF's keys per db, by replaying it. Expiries are judged at the backup's save time,
-/// so an old backup's keys don't "expire" because it is read today. When the replay stops (a
-/// command it does not know), the counts are unknown and `keys_error` says why: the key
-/// policies then fail for it rather than pass on the RDB part's counts.
-pub fn count_keys(o: &mut Outcome) {
+/// Where an AOF's keys are counted from, once it is known sound: its path (a file, a manifest,
+/// a directory), or its bytes (an archive member, a decompressed stream).
+pub enum KeySrc<'a> {
+    /// A file, a manifest or an `appendonlydir/`.
+    Path(&'a Path),
+    /// The whole (decompressed) AOF.
+    Bytes(&'a [u8]),
+}
+
+/// A sound AOF's keys per db, by replaying it (nothing for an RDB or a damaged backup).
+/// Expiries are judged at the backup's save time, so an old backup's keys don't "expire"
+/// because it is read today. When the replay stops (a command it does not know), the counts
+/// are unknown and `keys_error` says why: the key policies then fail for it rather than pass
+/// on the RDB part's counts.
+pub fn count_keys(o: &mut Outcome, src: KeySrc<'_>) {
+    if !o.valid() || !matches!(o.kind, Some(Kind::Aof) | Some(Kind::AofDir)) {
+        return;
+    }
     let now_ms = o
         .save_time()
         .map(|(t, _)| t.saturating_mul(1000))
         .unwrap_or(0);
-    match load(&o.backup.path, now_ms) {
+    let r = match src {
+        KeySrc::Path(p) => load(p, now_ms),
+        KeySrc::Bytes(b) => {
+            crate::input::load_bytes(&o.backup.name, b, OPTS, now_ms).map_err(|e| e.to_string())
+        }
+    };
+    match r {
         Ok(ds) => {
             o.keys = ds
                 .dbs
@@ -75,7 +96,7 @@ pub fn server_verdict(o: &Outcome) -> Option<String> {
         Kind::Rdb => return None,
         Kind::AofDir => check::server_verdict_for_path(&o.backup.path),
         Kind::Aof => {
-            let data = read_whole(&o.backup.path, o.gzip)?;
+            let data = read_whole(&o.backup.path)?;
             match check::server_load(&data) {
                 Load::Empty => ServerVerdict::StartsEmpty {
                     reason: "the file is empty".into(),
@@ -133,15 +154,10 @@ pub fn server_verdict(o: &Outcome) -> Option<String> {
 
 /// The AOF's bytes (decompressed); `None` when unreadable, or a gzip stream that is itself
 /// damaged (no server reads that file: the gzip damage is the verdict).
-fn read_whole(path: &Path, gzip: bool) -> Option<Vec<u8>> {
-    if !gzip {
-        let d = rdbkit_aof::multipart::FileData::open(path).ok()?;
-        return Some(d.bytes().to_vec());
-    }
-    let f = std::fs::File::open(path).ok()?;
+/// The whole AOF, decompressed (any compressor the input sniffer knows) to its end.
+fn read_whole(path: &Path) -> Option<Vec<u8>> {
+    let s = crate::input::sniff(path).ok()?;
     let mut data = Vec::new();
-    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))
-        .read_to_end(&mut data)
-        .ok()?;
+    s.rest.with_head(s.head).read_to_end(&mut data).ok()?;
     Some(data)
 }
