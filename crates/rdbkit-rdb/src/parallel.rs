@@ -91,6 +91,11 @@ fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError) {
     }
 }
 
+/// The most threads [`check`] uses: the cores available (at least 1; 64 when unknown).
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(64, |n| n.get())
+}
+
 /// Reads `data` as an RDB with `opts` (deep validation is implied) on `threads` threads
 /// (the calling one included; 1 is the plain sequential check), giving every record to
 /// `on_record` in file order. Returns the header (once read) and the verdict: `Ok` when the
@@ -122,7 +127,8 @@ pub fn check_batched<'a>(
         offset: AtomicU64::new(u64::MAX),
         error: Mutex::new(None),
     };
-    let workers = threads.max(1) - 1;
+    // More threads than cores only adds contention; a huge request must not spawn them all.
+    let workers = threads.clamp(1, max_threads()) - 1;
     let (tx, rx) = sync_channel::<Batch<'a>>(2 * workers.max(1));
     let rx = Mutex::new(rx);
     let header = std::thread::scope(|s| {
@@ -132,7 +138,14 @@ pub fn check_batched<'a>(
             .crc_on_thread(s);
         for _ in 0..workers {
             let (rx, first) = (&rx, &first);
-            s.spawn(move || worker(rx, first));
+            // A thread the system refuses (limits, memory) is one fewer helper, not a panic:
+            // the calling thread validates whatever the pool does not take.
+            if std::thread::Builder::new()
+                .spawn_scoped(s, move || worker(rx, first))
+                .is_err()
+            {
+                break;
+            }
         }
         let mut scratch = Scratch::new();
         let mut batch = Batch::new();

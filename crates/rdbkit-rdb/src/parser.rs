@@ -442,6 +442,20 @@ pub(crate) struct Core {
     /// Set by [`RdbParser::next`] for one `build`: leave this key's value to the caller's
     /// deep validation (see [`RdbParser::defer_values`]).
     skip_value_deep: bool,
+    /// Deep validation: the keys seen so far, to refuse a key stored twice in one db.
+    keys: Option<crate::dups::KeySet>,
+    /// The source cannot be re-read to confirm a duplicate candidate (a stream).
+    keys_exact: bool,
+}
+
+/// What re-reading the file before a key found, for a duplicate candidate.
+pub(crate) enum Confirm {
+    /// An earlier key record holds the same key in the same db.
+    Earlier,
+    /// No earlier equal key: the fingerprints matched by chance.
+    NotFound,
+    /// The source cannot be re-read (its key set holds 128-bit fingerprints).
+    CannotReread,
 }
 
 impl Core {
@@ -459,7 +473,24 @@ impl Core {
             templates: HashTemplates::new(),
             unit_at: 0,
             skip_value_deep: false,
+            keys: None,
+            keys_exact: false,
         }
+    }
+
+    /// For a stream: duplicate keys are found without re-reading (see [`crate::dups::KeySet`]).
+    pub(crate) fn set_keys_exact(&mut self) {
+        self.keys_exact = true;
+    }
+
+    /// Deep validation: adds the key to the file's key set; false when it is a candidate
+    /// duplicate (its fingerprint is there already; nothing added).
+    #[inline]
+    pub(crate) fn note_key(&mut self, db: u64, key: &[u8]) -> bool {
+        if !self.opts.deep {
+            return true;
+        }
+        note_key(&mut self.keys, self.keys_exact, db, key)
     }
 
     pub(crate) fn set_enterprise(&mut self, yes: bool) {
@@ -721,10 +752,13 @@ impl Core {
 
     /// Turns a record unit into a [`Record`]: decompresses the key, runs deep validation.
     /// `crc(eof_offset)` gives the CRC-64 of the file through the EOF byte (for the EOF unit).
+    /// `confirm(db, key, offset)` re-reads the file before `offset` for an earlier record of
+    /// the same key (a duplicate candidate, deep validation only).
     pub(crate) fn build<'s, 'd: 's>(
         &'s mut self,
         unit: Unit<'d>,
         crc: impl FnOnce(u64) -> u64,
+        confirm: impl FnOnce(u64, &[u8], u64) -> Confirm,
     ) -> Result<Record<'s>> {
         Ok(match unit {
             Unit::Key {
@@ -742,6 +776,25 @@ impl Core {
                 let key = key
                     .bytes_in(&mut self.key_buf, key_at)
                     .map_err(|e| e.in_db(self.db))?;
+                let offset = attrs.first_offset.unwrap_or(type_at);
+                // Before the value's validation: the record's offset is lower than any error
+                // inside its value, so the parallel check (which validates values elsewhere)
+                // reaches the same verdict.
+                if self.opts.deep && !note_key(&mut self.keys, self.keys_exact, db, key) {
+                    // The same message from a map and from a stream (the fuzz targets compare
+                    // them), so the earlier record's offset is not part of it.
+                    if !matches!(confirm(db, key, offset), Confirm::NotFound) {
+                        return Err(Error::invalid(
+                            offset,
+                            format!(
+                                "duplicate key: an earlier record of db {db} holds the same key; \
+                                 redis-server refuses to load the file (\"Duplicated key found \
+                                 in RDB file\")"
+                            ),
+                        )
+                        .in_key(Some(db), key));
+                    }
+                }
                 if self.opts.deep && !std::mem::take(&mut self.skip_value_deep) {
                     value
                         .visit(&mut self.scratch, &mut NoVisitor, true)
@@ -754,7 +807,7 @@ impl Core {
                     lru_idle: attrs.lru_idle,
                     lfu_freq: attrs.lfu_freq,
                     value,
-                    offset: attrs.first_offset.unwrap_or(type_at),
+                    offset,
                     end,
                 })
             }
@@ -849,6 +902,52 @@ impl Core {
             }
         })
     }
+}
+
+/// [`Core::note_key`] on the fields (the key may borrow another field of the core).
+fn note_key(
+    keys: &mut Option<crate::dups::KeySet>,
+    exact: bool,
+    db: u64,
+    key: &[u8],
+) -> bool {
+    keys.get_or_insert_with(|| {
+        if exact {
+            crate::dups::KeySet::new_exact()
+        } else {
+            crate::dups::KeySet::new()
+        }
+    })
+    .insert(db, key)
+}
+
+/// Looks for a key record of `key` in `db` that starts before `before` in `data` (an RDB from
+/// its header): the byte-for-byte confirmation of a duplicate-key candidate.
+pub(crate) fn find_earlier_key(
+    data: &[u8],
+    opts: Options,
+    enterprise: bool,
+    db: u64,
+    key: &[u8],
+    before: u64,
+) -> Confirm {
+    let opts = Options {
+        deep: false,
+        verify_checksum: false,
+        ..opts
+    };
+    let mut p = RdbParser::new(data, opts).enterprise_opcodes(enterprise);
+    while let Some(Ok(rec)) = p.next() {
+        if let Record::Key(k) = rec {
+            if k.offset >= before {
+                break;
+            }
+            if k.db == db && k.key == key {
+                return Confirm::Earlier;
+            }
+        }
+    }
+    Confirm::NotFound
 }
 
 fn parse_header(c: &mut Cursor<'_>, best_effort: bool) -> Result<Header> {
@@ -1041,7 +1140,11 @@ impl<'a> RdbParser<'a> {
             }
         }
         let data = self.data;
+        let (opts, enterprise) = (self.core.opts, self.core.enterprise);
         let crc_ahead = &mut self.crc_ahead;
+        let confirm = move |db, key: &[u8], before| {
+            find_earlier_key(data, opts, enterprise, db, key, before)
+        };
         let r = self.core.build(unit, |eof| {
             let end = eof as usize + 1;
             // Wait for the other thread only here, at EOF: waiting on the first record
@@ -1050,7 +1153,7 @@ impl<'a> RdbParser<'a> {
                 Some((e, crc)) if e == end => crc,
                 _ => crate::crc64::crc64(data.get(..end).unwrap_or(data)),
             }
-        });
+        }, confirm);
         if r.is_err() {
             self.failed = true;
         }
@@ -1098,6 +1201,10 @@ impl<'a> RdbParser<'a> {
         };
         let voff = (at + 1 + vstart) as u64;
         let vdata = body.get(vstart..vend)?;
+        // A duplicate candidate takes the general path, which confirms and reports it.
+        if self.core.opts.deep && !self.core.note_key(self.core.db.unwrap_or(0), key) {
+            return None;
+        }
         let end = (at + 1 + vend) as u64;
         self.core.unit_at = at as u64;
         self.pos = at + 1 + vend;

@@ -70,6 +70,9 @@ pub struct RdbReader<R> {
 
 impl<R: Read> RdbReader<R> {
     pub fn new(src: R, opts: Options) -> Self {
+        let mut core = Core::new(opts);
+        // A stream cannot be re-read to confirm a duplicate key: 128-bit fingerprints.
+        core.set_keys_exact();
         RdbReader {
             src,
             buf: Vec::new(),
@@ -77,7 +80,7 @@ impl<R: Read> RdbReader<R> {
             base: 0,
             eof: false,
             min_read: MIN_READ,
-            core: Core::new(opts),
+            core,
             crc: Crc64::new(),
             failed: false,
         }
@@ -190,7 +193,9 @@ impl<R: Read> RdbReader<R> {
                 "internal: record unit changed on re-read",
             )));
         };
-        let r = self.core.build(unit, |_| crc_now);
+        let r = self
+            .core
+            .build(unit, |_| crc_now, |_, _, _| crate::parser::Confirm::CannotReread);
         if r.is_err() {
             self.failed = true;
         }
