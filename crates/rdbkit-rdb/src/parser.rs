@@ -905,12 +905,7 @@ impl Core {
 }
 
 /// [`Core::note_key`] on the fields (the key may borrow another field of the core).
-fn note_key(
-    keys: &mut Option<crate::dups::KeySet>,
-    exact: bool,
-    db: u64,
-    key: &[u8],
-) -> bool {
+fn note_key(keys: &mut Option<crate::dups::KeySet>, exact: bool, db: u64, key: &[u8]) -> bool {
     keys.get_or_insert_with(|| {
         if exact {
             crate::dups::KeySet::new_exact()
@@ -1142,18 +1137,21 @@ impl<'a> RdbParser<'a> {
         let data = self.data;
         let (opts, enterprise) = (self.core.opts, self.core.enterprise);
         let crc_ahead = &mut self.crc_ahead;
-        let confirm = move |db, key: &[u8], before| {
-            find_earlier_key(data, opts, enterprise, db, key, before)
-        };
-        let r = self.core.build(unit, |eof| {
-            let end = eof as usize + 1;
-            // Wait for the other thread only here, at EOF: waiting on the first record
-            // serialised the CRC before the decode (and then computed it a second time).
-            match crc_ahead.take().and_then(|rx| rx.recv().ok()) {
-                Some((e, crc)) if e == end => crc,
-                _ => crate::crc64::crc64(data.get(..end).unwrap_or(data)),
-            }
-        }, confirm);
+        let confirm =
+            move |db, key: &[u8], before| find_earlier_key(data, opts, enterprise, db, key, before);
+        let r = self.core.build(
+            unit,
+            |eof| {
+                let end = eof as usize + 1;
+                // Wait for the other thread only here, at EOF: waiting on the first record
+                // serialised the CRC before the decode (and then computed it a second time).
+                match crc_ahead.take().and_then(|rx| rx.recv().ok()) {
+                    Some((e, crc)) if e == end => crc,
+                    _ => crate::crc64::crc64(data.get(..end).unwrap_or(data)),
+                }
+            },
+            confirm,
+        );
         if r.is_err() {
             self.failed = true;
         }

@@ -193,9 +193,11 @@ impl<R: Read> RdbReader<R> {
                 "internal: record unit changed on re-read",
             )));
         };
-        let r = self
-            .core
-            .build(unit, |_| crc_now, |_, _, _| crate::parser::Confirm::CannotReread);
+        let r = self.core.build(
+            unit,
+            |_| crc_now,
+            |_, _, _| crate::parser::Confirm::CannotReread,
+        );
         if r.is_err() {
             self.failed = true;
         }

@@ -98,7 +98,9 @@ fn same_key_in_other_dbs_is_fine_and_the_first_repeat_is_reported() {
     string_key(&mut b, b"key:5", b"a later repeat is not reported");
     let e = verdict(&file(&b)).unwrap_err();
     assert!(
-        e.starts_with(&format!("at byte {at} (db 0, key \"key:2999\"): duplicate key")),
+        e.starts_with(&format!(
+            "at byte {at} (db 0, key \"key:2999\"): duplicate key"
+        )),
         "{e}"
     );
 }
