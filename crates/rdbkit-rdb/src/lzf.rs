@@ -296,7 +296,10 @@ impl StreamValidator {
                 continue;
             }
             let (len, low) = if need == 3 {
-                (7 + usize::from(self.pending[1]), usize::from(self.pending[2]))
+                (
+                    7 + usize::from(self.pending[1]),
+                    usize::from(self.pending[2]),
+                )
             } else {
                 (ctrl >> 5, usize::from(self.pending[1]))
             };
@@ -326,7 +329,9 @@ impl StreamValidator {
             let len = self.literal_left;
             return Err(err(
                 self.fed,
-                format!("literal run runs past the end of the compressed data ({len} bytes missing)"),
+                format!(
+                    "literal run runs past the end of the compressed data ({len} bytes missing)"
+                ),
             ));
         }
         if self.npending > 0 {
@@ -585,9 +590,17 @@ mod tests {
         let mut refused = 0;
         for round in 0..3000 {
             let plain: Vec<u8> = (0..(rnd() % 3000) as usize)
-                .map(|i| if rnd() % 4 == 0 { rnd() as u8 } else { (i % 7) as u8 })
+                .map(|i| {
+                    if rnd() % 4 == 0 {
+                        rnd() as u8
+                    } else {
+                        (i % 7) as u8
+                    }
+                })
                 .collect();
-            let Some(mut comp) = compress(&plain) else { continue };
+            let Some(mut comp) = compress(&plain) else {
+                continue;
+            };
             let mut len = plain.len();
             if round % 2 == 1 {
                 // Damage: a flipped byte, a cut, or a wrong length.
@@ -612,7 +625,11 @@ mod tests {
                 })
                 .map_err(|e| e.to_string());
             // The same verdict; the message may differ where validate sees the end first.
-            assert_eq!(got.is_ok(), want.is_ok(), "round {round}: {got:?} vs {want:?}");
+            assert_eq!(
+                got.is_ok(),
+                want.is_ok(),
+                "round {round}: {got:?} vs {want:?}"
+            );
         }
         assert!(refused > 1000, "{refused}");
     }

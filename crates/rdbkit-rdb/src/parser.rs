@@ -165,12 +165,67 @@ pub struct Value<'r> {
     offset: u64,
     /// The file's hash templates, for the template-encoded hash types.
     templates: Option<&'r HashTemplates>,
+    /// A string value too big to hold that a stream passed through (see
+    /// [`Value::streamed_len`]): `data` is empty.
+    streamed: Option<Streamed>,
+}
+
+/// A string value that [`crate::RdbReader`] checked as it passed without holding it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Streamed {
+    /// Its logical length.
+    pub(crate) len: u64,
+    /// Bytes it occupies in the file (length prefix included).
+    pub(crate) stored: u64,
 }
 
 impl<'r> Value<'r> {
     /// The value's bytes as stored (after the key).
     pub fn raw(&self) -> &'r [u8] {
         self.data
+    }
+
+    /// For a string value that a stream ([`crate::RdbReader`]) passed through without holding
+    /// it (a value bigger than [`crate::RdbReader::hold_values_up_to`]): its length. Such a
+    /// value was CRC'd and (deep validation) validated as it passed; its `raw()` is empty, and
+    /// asking for its content (`visit` with a visitor that wants content, `view`, `string`) is
+    /// an error or `None`.
+    pub fn streamed_len(&self) -> Option<u64> {
+        self.streamed.map(|s| s.len)
+    }
+
+    /// Bytes the value occupies in the file (`raw().len()`, or the size of a streamed string).
+    pub fn stored_len(&self) -> u64 {
+        self.streamed.map_or(self.data.len() as u64, |s| s.stored)
+    }
+
+    /// A string value that a stream passed through (see [`Value::streamed_len`]).
+    pub(crate) fn streamed_string(
+        type_byte: u8,
+        dialect: Dialect,
+        offset: u64,
+        streamed: Streamed,
+    ) -> Value<'static> {
+        Value {
+            ty: Type::String,
+            type_byte,
+            dialect,
+            data: &[],
+            offset,
+            templates: None,
+            streamed: Some(streamed),
+        }
+    }
+
+    fn not_held(&self) -> Error {
+        Error::new(
+            ErrorKind::Unsupported(format!(
+                "this string value of {} bytes was streamed without being held in memory \
+                 (RdbReader::hold_values_up_to): its content is not available",
+                self.streamed.map_or(0, |s| s.len)
+            )),
+            self.offset,
+        )
     }
 
     /// File offset of the value's first byte.
@@ -200,6 +255,14 @@ impl<'r> Value<'r> {
         visitor: &mut V,
         deep: bool,
     ) -> Result<usize> {
+        if self.streamed.is_some() {
+            // Already validated while it streamed: a validating walk has nothing to add.
+            return if visitor.wants_content() {
+                Err(self.not_held())
+            } else {
+                Ok(0)
+            };
+        }
         let mut c = self.cursor();
         value::walk_in(
             &mut c,
@@ -253,6 +316,9 @@ impl<'r> Value<'r> {
     where
         'r: 'c,
     {
+        if self.streamed.is_some() {
+            return Err(self.not_held());
+        }
         let err = |e| Error::blob(e, self.offset, false);
         if let Some(s) = self.string() {
             return Ok(View::String(s.bytes_in(buf, self.offset)?));
@@ -301,6 +367,10 @@ impl<'r> Value<'r> {
 
     /// `OBJECT ENCODING` as the writing server would have reported it.
     pub fn encoding(&self) -> &'static str {
+        if self.streamed.is_some() {
+            // Far longer than an embstr; an integer is never streamed.
+            return "raw";
+        }
         match self.ty {
             Type::String => match self.string() {
                 Some(RdbString::Int(_)) => "int",
@@ -493,6 +563,20 @@ impl Core {
         note_key(&mut self.keys, self.keys_exact, db, key)
     }
 
+    /// What byte `b` means where a type or opcode is expected (after the header).
+    pub(crate) fn lookup(&self, b: u8) -> Lookup {
+        self.table[usize::from(b)]
+    }
+
+    /// Key error context: the db and (when it decodes) the key.
+    pub(crate) fn with_key(&self, e: Error, key: RdbString<'_>, key_at: u64) -> Error {
+        self.key_error(e, key, key_at)
+    }
+
+    pub(crate) fn deep(&self) -> bool {
+        self.opts.deep
+    }
+
     pub(crate) fn set_enterprise(&mut self, yes: bool) {
         self.enterprise = yes;
     }
@@ -539,6 +623,7 @@ impl Core {
                     data,
                     offset: voff,
                     templates: None,
+                    streamed: None,
                 };
                 Ok(Unit::Key {
                     key,
@@ -1220,6 +1305,7 @@ impl<'a> RdbParser<'a> {
                 data: vdata,
                 offset: voff,
                 templates: None,
+                streamed: None,
             },
             offset: attrs.first_offset.unwrap_or(at as u64),
             end,
