@@ -167,3 +167,193 @@ fn check_threads_is_capped() {
         );
     }
 }
+
+/// Address-space limit for the memory tests: far below the value's size.
+const AS_LIMIT: u64 = 1 << 30;
+/// The huge string: 1.25 GiB, more than the whole address space allowed.
+const BIG: u64 = 5 << 28;
+
+/// The pieces of an RDB 9 holding `big` (a BIG-byte string of 'x') and `after` ("v"): the
+/// head (up to the string's bytes), the string's bytes come in between, then the tail with the
+/// CRC of the whole.
+fn big_string_parts() -> (Vec<u8>, Vec<u8>) {
+    let mut head = b"REDIS0009\xfe\x00\x00".to_vec();
+    rdbkit_rdb::length::encode_len(3, &mut head);
+    head.extend_from_slice(b"big");
+    rdbkit_rdb::length::encode_len(BIG, &mut head);
+    let mut crc = rdbkit_rdb::crc64::Crc64::new();
+    crc.update(&head);
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..BIG >> 20 {
+        crc.update(&chunk);
+    }
+    let mut tail = Vec::new();
+    string_key(&mut tail, b"after", b"v");
+    tail.push(0xff);
+    crc.update(&tail);
+    tail.extend_from_slice(&crc.finish().to_le_bytes());
+    (head, tail)
+}
+
+/// Runs `rdbkit ARGS` under `prlimit --as`, feeding `feed` (if any) to its standard input
+/// from a thread; returns (exit code, stdout, stderr).
+fn limited(args: &[&str], feed: Option<(Vec<u8>, Vec<u8>)>) -> (Option<i32>, String, String) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child = Command::new("prlimit")
+        .arg(format!("--as={AS_LIMIT}"))
+        .arg("--")
+        .arg(common::rdbkit_bin())
+        .args(args)
+        .stdin(if feed.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run prlimit");
+    let feeder = feed.map(|(head, tail)| {
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let chunk = vec![b'x'; 1 << 20];
+            // The tool may stop early (an error): a broken pipe ends the feed.
+            let _ = (|| -> std::io::Result<()> {
+                pipe.write_all(&head)?;
+                for _ in 0..BIG >> 20 {
+                    pipe.write_all(&chunk)?;
+                }
+                pipe.write_all(&tail)
+            })();
+        })
+    });
+    let mut out = String::new();
+    let mut err = String::new();
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut e = String::new();
+        let _ = se.read_to_string(&mut e);
+        e
+    });
+    let _ = so.read_to_string(&mut out);
+    err.push_str(&t.join().unwrap());
+    let st = child.wait().unwrap();
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    (st.code(), out, err)
+}
+
+fn have_prlimit() -> bool {
+    if common::find_tool("prlimit").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and prlimit is missing"
+    );
+    eprintln!("SKIPPED: prlimit not found");
+    false
+}
+
+/// A 1.25 GiB string read from standard input under a 1 GiB address-space limit: `check`,
+/// `keys` and `info` stream it through (CRC'd as it passes) and succeed; `dump`, which must
+/// hold it, refuses it by name and offset against `--max-value-bytes` — no abort.
+#[test]
+fn huge_string_on_stdin_in_bounded_memory() {
+    if !have_prlimit() {
+        return;
+    }
+    let parts = big_string_parts();
+    let (code, out, err) = limited(&["check", "-"], Some(parts.clone()));
+    assert_eq!(code, Some(0), "check: {err}");
+    assert!(
+        out.contains("total: 2 keys") && out.contains("checksum: OK"),
+        "{out}"
+    );
+    let (code, out, err) = limited(&["keys", "-"], Some(parts.clone()));
+    assert_eq!(code, Some(0), "keys: {err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["big", "after"], "{out}");
+    let (code, out, err) = limited(&["info", "-"], Some(parts.clone()));
+    assert_eq!(code, Some(0), "info: {err}");
+    assert!(out.contains("string  raw"), "{out}");
+    // A damaged byte in the trailer: the CRC computed while streaming catches it.
+    let mut bad = parts.clone();
+    let n = bad.1.len();
+    bad.1[n - 1] ^= 1;
+    let (code, _, err) = limited(&["check", "-"], Some(bad));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("checksum"), "{err}");
+    let (code, _, err) = limited(&["dump", "-"], Some(parts));
+    assert_eq!(code, Some(2), "dump: {err}");
+    assert!(
+        err.contains("at byte 11 (db 0, key \"big\")") && err.contains("--max-value-bytes"),
+        "{err}"
+    );
+}
+
+/// The same string gzip'd (6 MB: gzip members of 64 MiB of 'x' repeated), read as a stream by
+/// `check`, `keys`, `info` and `verify` under the 1 GiB limit.
+#[test]
+fn huge_string_gzip_in_bounded_memory() {
+    use std::io::Write;
+    if !have_prlimit() {
+        return;
+    }
+    let (head, tail) = big_string_parts();
+    let gz = |d: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(d).unwrap();
+        e.finish().unwrap()
+    };
+    let block = gz(&vec![b'x'; 64 << 20]);
+    let mut file = gz(&head);
+    for _ in 0..BIG / (64 << 20) {
+        file.extend_from_slice(&block);
+    }
+    file.extend_from_slice(&gz(&tail));
+    assert!(file.len() < 16 << 20, "{}", file.len());
+    let tmp = TempDir::new("hugegz");
+    let p = tmp.join("big.rdb.gz");
+    std::fs::write(&p, &file).unwrap();
+    let p = p.to_str().unwrap();
+    let (code, out, err) = limited(&["check", p], None);
+    assert_eq!(code, Some(0), "check: {err}");
+    assert!(out.contains("total: 2 keys"), "{out}");
+    let (code, out, err) = limited(&["keys", p], None);
+    assert_eq!((code, out.as_str()), (Some(0), "big\nafter\n"), "{err}");
+    let (code, _, err) = limited(&["info", p], None);
+    assert_eq!(code, Some(0), "info: {err}");
+    let (code, out, err) = limited(&["verify", p], None);
+    assert_eq!(code, Some(0), "verify: {out}{err}");
+}
+
+/// On a file too: `dump` refuses a value over --max-value-bytes by key and offset, and dumps
+/// the same file with the default budget.
+#[test]
+fn dump_budget_on_a_file() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rdb/sample.rdb");
+    let s = sample.to_str().unwrap();
+    let o = run_rdbkit(["dump", s]);
+    assert!(o.status.success());
+    // The values before hash:big need less than 2100 bytes; its LZF'd listpack 3297.
+    let o = run_rdbkit(["dump", "--max-value-bytes", "2100", s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("at byte 2060 (db 0, key \"hash:big\"): this value needs 3297 bytes")
+            && err.contains("over the --max-value-bytes limit of 2100"),
+        "{err}"
+    );
+    // The keys before it were printed.
+    assert!(!o.stdout.is_empty());
+    let o = run_rdbkit(["diff", "--max-value-bytes", "1000", s, s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("over the --max-value-bytes limit of 1000"),
+        "{err}"
+    );
+}

@@ -199,6 +199,34 @@ impl<'r> Value<'r> {
         self.streamed.map_or(self.data.len() as u64, |s| s.stored)
     }
 
+    /// About how many bytes decoding the value's content needs in memory: a string's length
+    /// (decompressed), a compact blob's decompressed size, the sum of a quicklist's nodes
+    /// decompressed, else the stored size (for the plain collection encodings, whose LZF
+    /// elements are decompressed one at a time). For budgets ([`crate::source::ValueBudget`]).
+    pub fn content_len(&self) -> u64 {
+        let stored = self.stored_len();
+        if let Some(s) = self.streamed {
+            return s.len;
+        }
+        if let Some(s) = self.string() {
+            return s.len() as u64;
+        }
+        if let Some(b) = self.blob() {
+            return (b.len() as u64).max(stored);
+        }
+        if let Some(Ok(nodes)) = self.quicklist_nodes() {
+            let mut total = 0u64;
+            for n in nodes {
+                match n {
+                    Ok(n) => total = total.saturating_add(n.data.len() as u64),
+                    Err(_) => break,
+                }
+            }
+            return total.max(stored);
+        }
+        stored
+    }
+
     /// A string value that a stream passed through (see [`Value::streamed_len`]).
     pub(crate) fn streamed_string(
         type_byte: u8,

@@ -167,6 +167,8 @@ impl<R: Read> RdbReader<R> {
         if (old as u64) < limit {
             want = want.min((limit - old as u64) as usize).max(1);
         }
+        // Exactly what is asked: `read_to_end` alone would double the capacity.
+        self.buf.reserve_exact(want);
         match self
             .src
             .by_ref()
@@ -464,6 +466,67 @@ impl<R: Read> RdbReader<R> {
             self.failed = true;
         }
         r
+    }
+}
+
+/// Default for a command's `--max-value-bytes`: 512 MiB, Redis's own limit on one string
+/// (`proto-max-bulk-len`).
+pub const DEFAULT_MAX_VALUE_BYTES: u64 = 512 << 20;
+
+/// A [`RecordSource`] that refuses, with an error naming the key and its offset, a key whose
+/// value needs more than `budget` bytes to decode ([`crate::Value::content_len`]): for
+/// commands that hold a value's content (a dump, a diff). Wrap an [`RdbReader`] made with the
+/// same [`RdbReader::max_record_bytes`] so that a stream never buffers more either.
+pub struct ValueBudget<'s, S: ?Sized> {
+    inner: &'s mut S,
+    budget: u64,
+    flag: &'static str,
+    refused: bool,
+}
+
+impl<'s, S: RecordSource + ?Sized> ValueBudget<'s, S> {
+    /// Whether the last error was this budget's refusal (not damage found by the source).
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+
+    /// `flag` names the setting in the error (e.g. `--max-value-bytes`).
+    pub fn new(inner: &'s mut S, budget: u64, flag: &'static str) -> Self {
+        ValueBudget {
+            inner,
+            budget,
+            flag,
+            refused: false,
+        }
+    }
+}
+
+impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
+    fn next_record(&mut self) -> Option<Result<Record<'_>>> {
+        let (budget, flag) = (self.budget, self.flag);
+        let r = self.inner.next_record();
+        if let Some(Ok(Record::Key(k))) = &r {
+            let need = k.value.content_len();
+            if need > budget {
+                let e = Error::new(
+                    ErrorKind::Unsupported(format!(
+                        "this value needs {need} bytes in memory, over the {flag} limit of \
+                         {budget} (raise it to read the value)"
+                    )),
+                    k.offset,
+                )
+                .in_key(Some(k.db), k.key);
+                self.refused = true;
+                return Some(Err(e));
+            }
+        }
+        r
+    }
+    fn header(&self) -> Option<crate::parser::Header> {
+        self.inner.header()
+    }
+    fn position(&self) -> u64 {
+        self.inner.position()
     }
 }
 
