@@ -1119,6 +1119,8 @@ pub struct RdbParser<'a> {
     /// See [`RdbParser::defer_values`].
     defer_values: bool,
     deferred: Option<Value<'a>>,
+    /// The mapped file the data comes from, to detect it shrinking under the parser.
+    guard: Option<&'a crate::RdbFile>,
 }
 
 impl<'a> RdbParser<'a> {
@@ -1131,7 +1133,24 @@ impl<'a> RdbParser<'a> {
             crc_ahead: None,
             defer_values: false,
             deferred: None,
+            guard: None,
         }
+    }
+
+    /// Data mapped from `file`: refuse what was read once the file shrank under the map.
+    pub(crate) fn guarded_by(mut self, file: &'a crate::RdbFile) -> Self {
+        self.guard = Some(file);
+        self
+    }
+
+    /// The guard's verdict: an error when the mapped file shrank (`full`: also `fstat` it;
+    /// otherwise only the fault flag).
+    fn file_changed(guard: Option<&crate::RdbFile>, full: bool) -> Option<Error> {
+        let g = guard?;
+        if !full && !g.faulted() {
+            return None;
+        }
+        g.check_unchanged().err()
     }
 
     /// With deep validation on: leave each key's value unvalidated and hand it over, with the
@@ -1219,6 +1238,11 @@ impl<'a> RdbParser<'a> {
         }
         self.deferred = None;
         self.core.skip_value_deep = false;
+        let guard = self.guard;
+        if let Some(e) = Self::file_changed(guard, false) {
+            self.failed = true;
+            return Some(Err(e));
+        }
         if let Some(k) = self.fast_string_key() {
             return Some(Ok(Record::Key(k)));
         }
@@ -1229,6 +1253,9 @@ impl<'a> RdbParser<'a> {
             match self.core.parse_unit(rest, at) {
                 Err(e) => {
                     self.failed = true;
+                    if let Some(changed) = Self::file_changed(guard, true) {
+                        return Some(Err(changed));
+                    }
                     return Some(Err(e.in_db(self.core.db)));
                 }
                 Ok((unit, n)) => {
@@ -1239,6 +1266,12 @@ impl<'a> RdbParser<'a> {
                 }
             }
         };
+        if matches!(unit, Unit::Eof { .. }) {
+            if let Some(changed) = Self::file_changed(guard, true) {
+                self.failed = true;
+                return Some(Err(changed));
+            }
+        }
         if self.defer_values && self.core.opts.deep {
             if let Unit::Key { value, .. } = &unit {
                 if !matches!(value.ty, Type::HashTmplLpRef | Type::HashTmplArrayRef) {
@@ -1267,6 +1300,9 @@ impl<'a> RdbParser<'a> {
         );
         if r.is_err() {
             self.failed = true;
+            if let Some(changed) = Self::file_changed(guard, true) {
+                return Some(Err(changed));
+            }
         }
         Some(r)
     }

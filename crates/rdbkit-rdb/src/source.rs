@@ -12,13 +12,27 @@ use crate::parser::{ChecksumStatus, Core, Options, RdbParser, Record, Unit};
 
 /// An RDB file mapped into memory.
 ///
-/// The map is read-only and private to this process. Like every memory-mapped reader, it
-/// assumes the file is not truncated or rewritten while it is open: Redis writes a new RDB to
-/// a temporary file and renames it over the old one, which leaves an open map intact, but a
-/// concurrent `truncate` would make later reads fault (SIGBUS). For files that might change
-/// underneath, read them through [`RdbReader`] instead.
+/// The map is read-only and private to this process. Redis writes a new RDB to a temporary
+/// file and renames it over the old one, which leaves an open map intact. A file truncated
+/// while it is mapped would make later reads fault (SIGBUS) and kill the process: on Linux the
+/// map is protected against that (see `map_guard`): the vanished pages read as zeros and the
+/// parser from [`RdbFile::parser`] reports the file as changed instead of anything it read
+/// ([`RdbFile::check_unchanged`]; callers that parse [`RdbFile::bytes`] themselves should call
+/// it when done). A file rewritten in place at the same size is not detected: read such files
+/// through [`RdbReader`].
 pub struct RdbFile {
     map: Option<memmap2::Mmap>,
+    file: Option<File>,
+    slot: Option<&'static crate::map_guard::Slot>,
+}
+
+impl Drop for RdbFile {
+    fn drop(&mut self) {
+        // Before the map goes: the handler must not touch an address range reused later.
+        if let Some(slot) = self.slot.take() {
+            slot.release();
+        }
+    }
 }
 
 impl RdbFile {
@@ -26,7 +40,11 @@ impl RdbFile {
         let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             // Zero-length maps are an error on some platforms; an empty file is just empty.
-            return Ok(RdbFile { map: None });
+            return Ok(RdbFile {
+                map: None,
+                file: None,
+                slot: None,
+            });
         }
         // SAFETY: the map is read-only; the only hazard is another process truncating or
         // modifying the file while it is mapped, which the type's documentation rules out
@@ -37,15 +55,53 @@ impl RdbFile {
             // A hint only: sequential read-ahead suits a front-to-back decoder.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        Ok(RdbFile { map: Some(map) })
+        let slot = crate::map_guard::register(map.as_ptr(), map.len());
+        Ok(RdbFile {
+            map: Some(map),
+            file: Some(file),
+            slot,
+        })
     }
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or_default()
     }
 
+    /// A parser of the bytes that reports the file as changed (see
+    /// [`check_unchanged`](Self::check_unchanged)) instead of what it read from a file
+    /// truncated under it.
     pub fn parser(&self, opts: Options) -> RdbParser<'_> {
-        RdbParser::new(self.bytes(), opts)
+        RdbParser::new(self.bytes(), opts).guarded_by(self)
+    }
+
+    /// Whether a read of the map faulted (cheap: one atomic load).
+    pub(crate) fn faulted(&self) -> bool {
+        self.slot.is_some_and(|s| s.faulted())
+    }
+
+    /// An error when the file shrank since it was mapped (a read of a vanished page faulted,
+    /// or its size is now smaller): then nothing read from [`bytes`](Self::bytes) can be
+    /// trusted.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let mapped = self.bytes().len() as u64;
+        let now = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len());
+        let shrank = now.is_some_and(|n| n < mapped);
+        if !self.faulted() && !shrank {
+            return Ok(());
+        }
+        let now = now.map_or_else(|| "unknown".to_string(), |n| format!("{n}"));
+        Err(Error::new(
+            ErrorKind::Io(io::Error::other(format!(
+                "the file shrank from {mapped} to {now} bytes while it was being read (another \
+                 process truncated or is rewriting it): nothing read from it can be trusted; \
+                 read a copy that is not being written"
+            ))),
+            now.parse().unwrap_or(0),
+        ))
     }
 }
 
