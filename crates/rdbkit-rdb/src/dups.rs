@@ -336,6 +336,15 @@ impl KeySet {
         true
     }
 
+    /// Makes room for `more` keys without growing on the way (the RESIZEDB hint; the caller
+    /// bounds it by what the input can hold).
+    pub fn reserve(&mut self, more: usize) {
+        let want = self.len.saturating_add(more);
+        while 4 * want > 3 * self.table.len() {
+            self.grow();
+        }
+    }
+
     /// Doubles the table (at least 1024 slots) and re-inserts every fingerprint.
     fn grow(&mut self) {
         let size = (self.table.len() * 2).max(1024);

@@ -544,6 +544,8 @@ pub(crate) struct Core {
     keys: Option<crate::dups::KeySet>,
     /// The source cannot be re-read to confirm a duplicate candidate (a stream).
     keys_exact: bool,
+    /// Most keys a RESIZEDB hint may size the key set for (what the input can hold).
+    keys_hint_cap: u64,
 }
 
 /// What re-reading the file before a key found, for a duplicate candidate.
@@ -573,6 +575,7 @@ impl Core {
             skip_value_deep: false,
             keys: None,
             keys_exact: false,
+            keys_hint_cap: 1 << 20,
         }
     }
 
@@ -851,6 +854,23 @@ impl Core {
                 self.db = Some(db);
                 Some(unit)
             }
+            Unit::ResizeDb(keys, _) if self.opts.deep => {
+                // Size the key set once rather than rehash it on the way; a hint the input
+                // cannot back sizes nothing beyond what it can.
+                let n = keys.min(self.keys_hint_cap);
+                self.keys_hint_cap -= n;
+                let exact = self.keys_exact;
+                self.keys
+                    .get_or_insert_with(|| {
+                        if exact {
+                            crate::dups::KeySet::new_exact()
+                        } else {
+                            crate::dups::KeySet::new()
+                        }
+                    })
+                    .reserve(n as usize);
+                Some(unit)
+            }
             Unit::Eof { .. } => {
                 self.done = true;
                 Some(unit)
@@ -1125,10 +1145,13 @@ pub struct RdbParser<'a> {
 
 impl<'a> RdbParser<'a> {
     pub fn new(data: &'a [u8], opts: Options) -> Self {
+        let mut core = Core::new(opts);
+        // A key record takes at least 3 bytes.
+        core.keys_hint_cap = data.len() as u64 / 3;
         RdbParser {
             data,
             pos: 0,
-            core: Core::new(opts),
+            core,
             failed: false,
             crc_ahead: None,
             defer_values: false,
