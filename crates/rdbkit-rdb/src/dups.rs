@@ -307,12 +307,35 @@ impl KeySet {
     /// fingerprint is already there (a candidate duplicate).
     #[inline]
     pub fn insert(&mut self, db: u64, key: &[u8]) -> bool {
+        let (h, h2) = self.fingerprint(db, key);
+        self.insert_fp(h, h2)
+    }
+
+    /// The fingerprints of (db, key) (the second one 0 unless exact).
+    #[inline]
+    pub fn fingerprint(&self, db: u64, key: &[u8]) -> (u64, u64) {
         let h = hash(key, fold(self.seed ^ db, K2)).max(1);
         let h2 = if self.exact {
             hash(key, fold(self.seed2 ^ db, K1))
         } else {
             0
         };
+        (h, h2)
+    }
+
+    /// Reads the slot where fingerprint `h` starts probing: a batch of such independent loads
+    /// lets the processor wait for many cache misses at once before the inserts need them.
+    #[inline]
+    pub fn touch(&self, h: u64) -> u64 {
+        match self.table.len() {
+            0 => 0,
+            n => self.table[(h as usize) & (n - 1)],
+        }
+    }
+
+    /// [`insert`](Self::insert) of a [`fingerprint`](Self::fingerprint).
+    #[inline]
+    pub fn insert_fp(&mut self, h: u64, h2: u64) -> bool {
         if 4 * (self.len + 1) > 3 * self.table.len() {
             self.grow();
         }

@@ -546,6 +546,8 @@ pub(crate) struct Core {
     keys_exact: bool,
     /// Most keys a RESIZEDB hint may size the key set for (what the input can hold).
     keys_hint_cap: u64,
+    /// The caller looks for duplicate keys itself ([`crate::parallel`], in batches).
+    keys_elsewhere: bool,
 }
 
 /// What re-reading the file before a key found, for a duplicate candidate.
@@ -576,6 +578,7 @@ impl Core {
             keys: None,
             keys_exact: false,
             keys_hint_cap: 1 << 20,
+            keys_elsewhere: false,
         }
     }
 
@@ -588,7 +591,7 @@ impl Core {
     /// duplicate (its fingerprint is there already; nothing added).
     #[inline]
     pub(crate) fn note_key(&mut self, db: u64, key: &[u8]) -> bool {
-        if !self.opts.deep {
+        if !self.opts.deep || self.keys_elsewhere {
             return true;
         }
         note_key(&mut self.keys, self.keys_exact, db, key)
@@ -854,7 +857,7 @@ impl Core {
                 self.db = Some(db);
                 Some(unit)
             }
-            Unit::ResizeDb(keys, _) if self.opts.deep => {
+            Unit::ResizeDb(keys, _) if self.opts.deep && !self.keys_elsewhere => {
                 // Size the key set once rather than rehash it on the way; a hint the input
                 // cannot back sizes nothing beyond what it can.
                 let n = keys.min(self.keys_hint_cap);
@@ -913,20 +916,12 @@ impl Core {
                 // Before the value's validation: the record's offset is lower than any error
                 // inside its value, so the parallel check (which validates values elsewhere)
                 // reaches the same verdict.
-                if self.opts.deep && !note_key(&mut self.keys, self.keys_exact, db, key) {
-                    // The same message from a map and from a stream (the fuzz targets compare
-                    // them), so the earlier record's offset is not part of it.
-                    if !matches!(confirm(db, key, offset), Confirm::NotFound) {
-                        return Err(Error::invalid(
-                            offset,
-                            format!(
-                                "duplicate key: an earlier record of db {db} holds the same key; \
-                                 redis-server refuses to load the file (\"Duplicated key found \
-                                 in RDB file\")"
-                            ),
-                        )
-                        .in_key(Some(db), key));
-                    }
+                if self.opts.deep
+                    && !self.keys_elsewhere
+                    && !note_key(&mut self.keys, self.keys_exact, db, key)
+                    && !matches!(confirm(db, key, offset), Confirm::NotFound)
+                {
+                    return Err(duplicate_key_error(db, key, offset));
                 }
                 if self.opts.deep && !std::mem::take(&mut self.skip_value_deep) {
                     value
@@ -1049,6 +1044,20 @@ fn note_key(keys: &mut Option<crate::dups::KeySet>, exact: bool, db: u64, key: &
     .insert(db, key)
 }
 
+/// A key stored twice in one db, at the second record's `offset`. The same message from a map,
+/// a stream and the parallel check (the fuzz targets compare them), so the earlier record's
+/// offset is not part of it.
+pub(crate) fn duplicate_key_error(db: u64, key: &[u8], offset: u64) -> Error {
+    Error::invalid(
+        offset,
+        format!(
+            "duplicate key: an earlier record of db {db} holds the same key; redis-server \
+             refuses to load the file (\"Duplicated key found in RDB file\")"
+        ),
+    )
+    .in_key(Some(db), key)
+}
+
 /// Looks for a key record of `key` in `db` that starts before `before` in `data` (an RDB from
 /// its header): the byte-for-byte confirmation of a duplicate-key candidate.
 pub(crate) fn find_earlier_key(
@@ -1158,6 +1167,12 @@ impl<'a> RdbParser<'a> {
             deferred: None,
             guard: None,
         }
+    }
+
+    /// Leave duplicate keys to the caller (no key set here).
+    pub(crate) fn keys_elsewhere(mut self) -> Self {
+        self.core.keys_elsewhere = true;
+        self
     }
 
     /// Data mapped from `file`: refuse what was read once the file shrank under the map.

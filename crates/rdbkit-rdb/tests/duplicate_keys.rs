@@ -123,3 +123,30 @@ fn lzf_and_long_keys_are_compared_decompressed() {
     let e = verdict(&file(&b)).unwrap_err();
     assert!(e.contains("duplicate key"), "{e}");
 }
+
+#[test]
+fn a_repeat_before_damage_is_the_verdict() {
+    // key:7 repeated, then (in the same batch of the parallel check) an unknown type byte.
+    let mut b = vec![0xfe, 0];
+    for i in 0..10 {
+        string_key(&mut b, format!("key:{i}").as_bytes(), b"v");
+    }
+    let at = 9 + b.len();
+    string_key(&mut b, b"key:7", b"again");
+    string_key(&mut b, b"key:11", b"v");
+    b.push(99);
+    let e = verdict(&file(&b)).unwrap_err();
+    assert!(
+        e.starts_with(&format!(
+            "at byte {at} (db 0, key \"key:7\"): duplicate key"
+        )),
+        "{e}"
+    );
+    // Damage first, then a repeat: the damage.
+    let mut b = vec![0xfe, 0];
+    string_key(&mut b, b"a", b"v");
+    b.push(99);
+    string_key(&mut b, b"a", b"v");
+    let e = verdict(&file(&b)).unwrap_err();
+    assert!(e.contains("unknown") || e.contains("type 99"), "{e}");
+}
