@@ -528,8 +528,11 @@ pub fn file(data: &[u8]) {
     }
 }
 
-/// Keys (db, name, offset, end, stored value size) and the error offset of a source.
-fn key_spans(src: &mut dyn RecordSource) -> (Vec<(u64, Vec<u8>, u64, u64, u64)>, Option<u64>) {
+/// A key's db, name, offset, end and stored value size.
+type KeySpan = (u64, Vec<u8>, u64, u64, u64);
+
+/// The keys and the error offset of a source.
+fn key_spans(src: &mut dyn RecordSource) -> (Vec<KeySpan>, Option<u64>) {
     let mut keys = Vec::new();
     while let Some(r) = src.next_record() {
         match r {
