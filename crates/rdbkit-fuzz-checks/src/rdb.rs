@@ -508,6 +508,11 @@ pub fn file(data: &[u8]) {
         assert_eq!(got, b.error, "parallel check ({threads} threads) disagrees");
         assert!(n >= b.records.len(), "parallel check read fewer records");
     }
+    // A stream that holds no string value (each streams through, CRC'd and validated
+    // unheld) yields the keys at the offsets the slice parser does and stops where it stops.
+    for (opts, enterprise) in [plain, deep] {
+        streamed_strings_agree(data, opts, enterprise);
+    }
     // check_rdb_prefix is the deep read stopped at EOF.
     match (check_rdb_prefix(data, true), b.eof_end) {
         (Ok(s), Some(end)) => {
@@ -521,6 +526,40 @@ pub fn file(data: &[u8]) {
         }
         (r, end) => panic!("check_rdb_prefix {r:?} but the reader's EOF is {end:?}"),
     }
+}
+
+/// A key's db, name, offset, end and stored value size.
+type KeySpan = (u64, Vec<u8>, u64, u64, u64);
+
+/// The keys and the error offset of a source.
+fn key_spans(src: &mut dyn RecordSource) -> (Vec<KeySpan>, Option<u64>) {
+    let mut keys = Vec::new();
+    while let Some(r) = src.next_record() {
+        match r {
+            Ok(rdbkit_rdb::Record::Key(k)) => {
+                keys.push((k.db, k.key.to_vec(), k.offset, k.end, k.value.stored_len()))
+            }
+            Ok(_) => {}
+            Err(e) => return (keys, Some(e.offset)),
+        }
+    }
+    (keys, None)
+}
+
+/// [`RdbReader::hold_values_up_to`] of 1 byte (every string value streamed through unheld)
+/// agrees with the slice parser on the keys, their spans and where an error stops the read.
+pub fn streamed_strings_agree(data: &[u8], opts: Options, enterprise: bool) {
+    let want = key_spans(&mut RdbParser::new(data, opts).enterprise_opcodes(enterprise));
+    let step = 1 + data.len() % 53;
+    let mut r = RdbReader::new(Chunked::new(data, step), opts)
+        .enterprise_opcodes(enterprise)
+        .with_min_read(1 + data.len() % 7)
+        .hold_values_up_to(1);
+    let got = key_spans(&mut r);
+    assert_eq!(
+        got, want,
+        "streamed strings disagree with the slice reader ({opts:?})"
+    );
 }
 
 /// The versions a single-value input can ask for (first byte, modulo the count).

@@ -39,6 +39,7 @@ pub mod crc64;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;
+mod map_guard;
 pub mod ziplist;
 pub mod zipmap;
 

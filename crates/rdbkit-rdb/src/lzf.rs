@@ -217,6 +217,136 @@ pub fn validate(src: &[u8], expected_len: usize) -> Result<(), BlobError> {
     Ok(())
 }
 
+/// [`validate`] fed piece by piece: the compressed data of a string too big to hold (a
+/// streamed value) is checked as it passes, in constant memory. Feeding the pieces of `src` in
+/// order and then calling [`finish`](Self::finish) gives the verdict of `validate(src, len)`
+/// (error offsets are from the start of the compressed data).
+#[derive(Debug)]
+pub struct StreamValidator {
+    expected: usize,
+    produced: usize,
+    /// Compressed bytes fed so far.
+    fed: usize,
+    /// Bytes of a literal run still to pass.
+    literal_left: usize,
+    /// A back-reference's bytes received so far (up to 3), and where it started.
+    pending: [u8; 3],
+    npending: usize,
+    pending_at: usize,
+}
+
+impl StreamValidator {
+    /// For `compressed_len` bytes that must produce exactly `expected_len`.
+    pub fn new(compressed_len: usize, expected_len: usize) -> Result<Self, BlobError> {
+        if expected_len > compressed_len.saturating_mul(MAX_RATIO) {
+            return Err(err(
+                0,
+                format!(
+                    "expected length {expected_len} is more than {compressed_len} compressed bytes can produce"
+                ),
+            ));
+        }
+        Ok(StreamValidator {
+            expected: expected_len,
+            produced: 0,
+            fed: 0,
+            literal_left: 0,
+            pending: [0; 3],
+            npending: 0,
+            pending_at: 0,
+        })
+    }
+
+    /// The next piece of compressed data.
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), BlobError> {
+        while !chunk.is_empty() {
+            if self.literal_left > 0 {
+                let n = self.literal_left.min(chunk.len());
+                self.literal_left -= n;
+                self.fed += n;
+                chunk = &chunk[n..];
+                continue;
+            }
+            let b = chunk[0];
+            chunk = &chunk[1..];
+            let ip = self.fed;
+            self.fed += 1;
+            let room = self.expected - self.produced;
+            if self.npending == 0 {
+                let ctrl = usize::from(b);
+                if ctrl < 32 {
+                    let len = ctrl + 1;
+                    if len > room {
+                        return Err(err(
+                            ip,
+                            format!("literal run of {len} bytes overflows the expected length ({room} bytes left to produce)"),
+                        ));
+                    }
+                    self.produced += len;
+                    self.literal_left = len;
+                    continue;
+                }
+                self.pending_at = ip;
+            }
+            self.pending[self.npending] = b;
+            self.npending += 1;
+            let ctrl = usize::from(self.pending[0]);
+            let need = if ctrl >> 5 == 7 { 3 } else { 2 };
+            if self.npending < need {
+                continue;
+            }
+            let (len, low) = if need == 3 {
+                (
+                    7 + usize::from(self.pending[1]),
+                    usize::from(self.pending[2]),
+                )
+            } else {
+                (ctrl >> 5, usize::from(self.pending[1]))
+            };
+            self.npending = 0;
+            let (len, dist, at) = (len + 2, ((ctrl & 0x1f) << 8) + low + 1, self.pending_at);
+            if dist > self.produced {
+                return Err(err(
+                    at,
+                    format!("back-reference distance {dist} reaches before the start of the output ({} bytes produced)", self.produced),
+                ));
+            }
+            if len > room {
+                return Err(err(
+                    at,
+                    format!("back-reference of {len} bytes overflows the expected length ({room} bytes left to produce)"),
+                ));
+            }
+            self.produced += len;
+        }
+        Ok(())
+    }
+
+    /// After the last piece: the data must end on an instruction boundary having produced
+    /// exactly the expected length.
+    pub fn finish(&self) -> Result<(), BlobError> {
+        if self.literal_left > 0 {
+            let len = self.literal_left;
+            return Err(err(
+                self.fed,
+                format!(
+                    "literal run runs past the end of the compressed data ({len} bytes missing)"
+                ),
+            ));
+        }
+        if self.npending > 0 {
+            return Err(err(
+                self.pending_at,
+                "back-reference is missing its length or distance byte",
+            ));
+        }
+        if self.produced != self.expected {
+            return Err(short_output(self.fed, self.produced, self.expected));
+        }
+        Ok(())
+    }
+}
+
 /// Compresses `src` with a liblzf-style greedy matcher (a hash table of the last position of
 /// every 3-byte prefix). The output decodes with Redis's `lzf_decompress`. Returns `None` when
 /// the result would not be shorter than the input (Redis then stores the string raw).
@@ -446,5 +576,61 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn stream_validator_agrees_with_validate() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut refused = 0;
+        for round in 0..3000 {
+            let plain: Vec<u8> = (0..(rnd() % 3000) as usize)
+                .map(|i| {
+                    if rnd() % 4 == 0 {
+                        rnd() as u8
+                    } else {
+                        (i % 7) as u8
+                    }
+                })
+                .collect();
+            let Some(mut comp) = compress(&plain) else {
+                continue;
+            };
+            let mut len = plain.len();
+            if round % 2 == 1 {
+                // Damage: a flipped byte, a cut, or a wrong length.
+                match rnd() % 3 {
+                    0 => {
+                        let i = (rnd() as usize) % comp.len();
+                        comp[i] ^= 1 << (rnd() % 8);
+                    }
+                    1 => comp.truncate((rnd() as usize) % comp.len()),
+                    _ => len = len + 1 - 2 * (rnd() % 2) as usize,
+                }
+            }
+            let want = validate(&comp, len).map_err(|e| e.to_string());
+            refused += usize::from(want.is_err());
+            let step = 1 + (rnd() as usize) % 40;
+            let got = StreamValidator::new(comp.len(), len)
+                .and_then(|mut v| {
+                    for piece in comp.chunks(step) {
+                        v.feed(piece)?;
+                    }
+                    v.finish()
+                })
+                .map_err(|e| e.to_string());
+            // The same verdict; the message may differ where validate sees the end first.
+            assert_eq!(
+                got.is_ok(),
+                want.is_ok(),
+                "round {round}: {got:?} vs {want:?}"
+            );
+        }
+        assert!(refused > 1000, "{refused}");
     }
 }

@@ -20,6 +20,7 @@ const BATCH_VALUES: usize = 512;
 const BATCH_BYTES: usize = 1 << 20;
 
 /// The key a value belongs to, for the error message.
+#[derive(Clone)]
 enum KeyName<'a> {
     /// The key's bytes as stored in the data.
     InData(&'a [u8]),
@@ -36,6 +37,86 @@ struct Job<'a> {
 struct Batch<'a> {
     jobs: Vec<Job<'a>>,
     bytes: usize,
+}
+
+impl KeyName<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            KeyName::InData(k) => k,
+            KeyName::Owned(k) => k,
+        }
+    }
+}
+
+/// Keys per batch of the duplicate-key check.
+const KEY_BATCH: usize = 256;
+
+/// The duplicate-key check of the deep check, on the reading thread, in batches: the
+/// fingerprints of a batch of keys are computed, their table slots read (independent loads: the
+/// processor waits for their cache misses together, not one per key), then inserted. A
+/// candidate is confirmed by re-reading the data up to it and offered as an error at its
+/// record's offset, so the verdict is still the lowest-offset error.
+struct KeyCheck<'a> {
+    set: crate::dups::KeySet,
+    /// (fingerprint, db, record offset, key) of keys not inserted yet.
+    pending: Vec<(u64, u64, u64, KeyName<'a>)>,
+    /// Most keys a RESIZEDB hint may size the set for.
+    hint_cap: u64,
+}
+
+impl<'a> KeyCheck<'a> {
+    fn new(data_len: usize) -> Self {
+        KeyCheck {
+            set: crate::dups::KeySet::new(),
+            pending: Vec::with_capacity(KEY_BATCH),
+            hint_cap: data_len as u64 / 3,
+        }
+    }
+
+    fn reserve(&mut self, keys: u64) {
+        let n = keys.min(self.hint_cap);
+        self.hint_cap -= n;
+        self.set.reserve(n as usize);
+    }
+
+    /// Queues a key; checks the batch when full. False when a duplicate was found.
+    fn push(&mut self, db: u64, offset: u64, key: KeyName<'a>, ctx: &Ctx<'_>) -> bool {
+        let (h, _) = self.set.fingerprint(db, key.bytes());
+        self.pending.push((h, db, offset, key));
+        self.pending.len() < KEY_BATCH || self.flush(ctx)
+    }
+
+    /// Checks the queued keys. False when a duplicate was found (and offered).
+    fn flush(&mut self, ctx: &Ctx<'_>) -> bool {
+        let mut warm = 0u64;
+        for p in &self.pending {
+            warm ^= self.set.touch(p.0);
+        }
+        std::hint::black_box(warm);
+        let mut ok = true;
+        for (h, db, offset, key) in self.pending.drain(..) {
+            if !ok || self.set.insert_fp(h, 0) {
+                continue;
+            }
+            let key = key.bytes();
+            if let crate::parser::Confirm::Earlier =
+                crate::parser::find_earlier_key(ctx.data, ctx.opts, ctx.enterprise, db, key, offset)
+            {
+                ctx.first
+                    .offer(crate::parser::duplicate_key_error(db, key, offset));
+                ok = false;
+            }
+        }
+        ok
+    }
+}
+
+/// What a flush of the key check needs.
+struct Ctx<'c> {
+    data: &'c [u8],
+    opts: Options,
+    enterprise: bool,
+    first: &'c FirstError,
 }
 
 impl Batch<'_> {
@@ -91,6 +172,11 @@ fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError) {
     }
 }
 
+/// The most threads [`check`] uses: the cores available (at least 1; 64 when unknown).
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(64, |n| n.get())
+}
+
 /// Reads `data` as an RDB with `opts` (deep validation is implied) on `threads` threads
 /// (the calling one included; 1 is the plain sequential check), giving every record to
 /// `on_record` in file order. Returns the header (once read) and the verdict: `Ok` when the
@@ -122,17 +208,33 @@ pub fn check_batched<'a>(
         offset: AtomicU64::new(u64::MAX),
         error: Mutex::new(None),
     };
-    let workers = threads.max(1) - 1;
+    // More threads than cores only adds contention; a huge request must not spawn them all.
+    let workers = threads.clamp(1, max_threads()) - 1;
     let (tx, rx) = sync_channel::<Batch<'a>>(2 * workers.max(1));
     let rx = Mutex::new(rx);
     let header = std::thread::scope(|s| {
         let mut p = RdbParser::new(data, opts)
             .enterprise_opcodes(enterprise)
             .defer_values(workers > 0)
+            .keys_elsewhere()
             .crc_on_thread(s);
+        let ctx = Ctx {
+            data,
+            opts,
+            enterprise,
+            first: &first,
+        };
+        let mut keys = KeyCheck::new(data.len());
         for _ in 0..workers {
             let (rx, first) = (&rx, &first);
-            s.spawn(move || worker(rx, first));
+            // A thread the system refuses (limits, memory) is one fewer helper, not a panic:
+            // the calling thread validates whatever the pool does not take.
+            if std::thread::Builder::new()
+                .spawn_scoped(s, move || worker(rx, first))
+                .is_err()
+            {
+                break;
+            }
         }
         let mut scratch = Scratch::new();
         let mut batch = Batch::new();
@@ -156,7 +258,14 @@ pub fn check_batched<'a>(
                             } else {
                                 KeyName::Owned(k.key.to_vec())
                             };
+                            if !keys.push(k.db, k.offset, key.clone(), &ctx) {
+                                break;
+                            }
                             (k.db, key)
+                        }
+                        Record::ResizeDb { db_size, .. } => {
+                            keys.reserve(db_size);
+                            continue;
                         }
                         _ => continue,
                     }
@@ -177,6 +286,7 @@ pub fn check_batched<'a>(
                 }
             }
         }
+        keys.flush(&ctx);
         validate(batch, &mut scratch, &first);
         drop(tx);
         // Help drain what is still queued.

@@ -165,12 +165,95 @@ pub struct Value<'r> {
     offset: u64,
     /// The file's hash templates, for the template-encoded hash types.
     templates: Option<&'r HashTemplates>,
+    /// A string value too big to hold that a stream passed through (see
+    /// [`Value::streamed_len`]): `data` is empty.
+    streamed: Option<Streamed>,
+}
+
+/// A string value that [`crate::RdbReader`] checked as it passed without holding it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Streamed {
+    /// Its logical length.
+    pub(crate) len: u64,
+    /// Bytes it occupies in the file (length prefix included).
+    pub(crate) stored: u64,
 }
 
 impl<'r> Value<'r> {
     /// The value's bytes as stored (after the key).
     pub fn raw(&self) -> &'r [u8] {
         self.data
+    }
+
+    /// For a string value that a stream ([`crate::RdbReader`]) passed through without holding
+    /// it (a value bigger than [`crate::RdbReader::hold_values_up_to`]): its length. Such a
+    /// value was CRC'd and (deep validation) validated as it passed; its `raw()` is empty, and
+    /// asking for its content (`visit` with a visitor that wants content, `view`, `string`) is
+    /// an error or `None`.
+    pub fn streamed_len(&self) -> Option<u64> {
+        self.streamed.map(|s| s.len)
+    }
+
+    /// Bytes the value occupies in the file (`raw().len()`, or the size of a streamed string).
+    pub fn stored_len(&self) -> u64 {
+        self.streamed.map_or(self.data.len() as u64, |s| s.stored)
+    }
+
+    /// About how many bytes decoding the value's content needs in memory: a string's length
+    /// (decompressed), a compact blob's decompressed size, the sum of a quicklist's nodes
+    /// decompressed, else the stored size (for the plain collection encodings, whose LZF
+    /// elements are decompressed one at a time). For budgets ([`crate::source::ValueBudget`]).
+    pub fn content_len(&self) -> u64 {
+        let stored = self.stored_len();
+        if let Some(s) = self.streamed {
+            return s.len;
+        }
+        if let Some(s) = self.string() {
+            return s.len() as u64;
+        }
+        if let Some(b) = self.blob() {
+            return (b.len() as u64).max(stored);
+        }
+        if let Some(Ok(nodes)) = self.quicklist_nodes() {
+            let mut total = 0u64;
+            for n in nodes {
+                match n {
+                    Ok(n) => total = total.saturating_add(n.data.len() as u64),
+                    Err(_) => break,
+                }
+            }
+            return total.max(stored);
+        }
+        stored
+    }
+
+    /// A string value that a stream passed through (see [`Value::streamed_len`]).
+    pub(crate) fn streamed_string(
+        type_byte: u8,
+        dialect: Dialect,
+        offset: u64,
+        streamed: Streamed,
+    ) -> Value<'static> {
+        Value {
+            ty: Type::String,
+            type_byte,
+            dialect,
+            data: &[],
+            offset,
+            templates: None,
+            streamed: Some(streamed),
+        }
+    }
+
+    fn not_held(&self) -> Error {
+        Error::new(
+            ErrorKind::Unsupported(format!(
+                "this string value of {} bytes was streamed without being held in memory \
+                 (RdbReader::hold_values_up_to): its content is not available",
+                self.streamed.map_or(0, |s| s.len)
+            )),
+            self.offset,
+        )
     }
 
     /// File offset of the value's first byte.
@@ -200,6 +283,14 @@ impl<'r> Value<'r> {
         visitor: &mut V,
         deep: bool,
     ) -> Result<usize> {
+        if self.streamed.is_some() {
+            // Already validated while it streamed: a validating walk has nothing to add.
+            return if visitor.wants_content() {
+                Err(self.not_held())
+            } else {
+                Ok(0)
+            };
+        }
         let mut c = self.cursor();
         value::walk_in(
             &mut c,
@@ -253,6 +344,9 @@ impl<'r> Value<'r> {
     where
         'r: 'c,
     {
+        if self.streamed.is_some() {
+            return Err(self.not_held());
+        }
         let err = |e| Error::blob(e, self.offset, false);
         if let Some(s) = self.string() {
             return Ok(View::String(s.bytes_in(buf, self.offset)?));
@@ -301,6 +395,10 @@ impl<'r> Value<'r> {
 
     /// `OBJECT ENCODING` as the writing server would have reported it.
     pub fn encoding(&self) -> &'static str {
+        if self.streamed.is_some() {
+            // Far longer than an embstr; an integer is never streamed.
+            return "raw";
+        }
         match self.ty {
             Type::String => match self.string() {
                 Some(RdbString::Int(_)) => "int",
@@ -442,6 +540,24 @@ pub(crate) struct Core {
     /// Set by [`RdbParser::next`] for one `build`: leave this key's value to the caller's
     /// deep validation (see [`RdbParser::defer_values`]).
     skip_value_deep: bool,
+    /// Deep validation: the keys seen so far, to refuse a key stored twice in one db.
+    keys: Option<crate::dups::KeySet>,
+    /// The source cannot be re-read to confirm a duplicate candidate (a stream).
+    keys_exact: bool,
+    /// Most keys a RESIZEDB hint may size the key set for (what the input can hold).
+    keys_hint_cap: u64,
+    /// The caller looks for duplicate keys itself ([`crate::parallel`], in batches).
+    keys_elsewhere: bool,
+}
+
+/// What re-reading the file before a key found, for a duplicate candidate.
+pub(crate) enum Confirm {
+    /// An earlier key record holds the same key in the same db.
+    Earlier,
+    /// No earlier equal key: the fingerprints matched by chance.
+    NotFound,
+    /// The source cannot be re-read (its key set holds 128-bit fingerprints).
+    CannotReread,
 }
 
 impl Core {
@@ -459,7 +575,40 @@ impl Core {
             templates: HashTemplates::new(),
             unit_at: 0,
             skip_value_deep: false,
+            keys: None,
+            keys_exact: false,
+            keys_hint_cap: 1 << 20,
+            keys_elsewhere: false,
         }
+    }
+
+    /// For a stream: duplicate keys are found without re-reading (see [`crate::dups::KeySet`]).
+    pub(crate) fn set_keys_exact(&mut self) {
+        self.keys_exact = true;
+    }
+
+    /// Deep validation: adds the key to the file's key set; false when it is a candidate
+    /// duplicate (its fingerprint is there already; nothing added).
+    #[inline]
+    pub(crate) fn note_key(&mut self, db: u64, key: &[u8]) -> bool {
+        if !self.opts.deep || self.keys_elsewhere {
+            return true;
+        }
+        note_key(&mut self.keys, self.keys_exact, db, key)
+    }
+
+    /// What byte `b` means where a type or opcode is expected (after the header).
+    pub(crate) fn lookup(&self, b: u8) -> Lookup {
+        self.table[usize::from(b)]
+    }
+
+    /// Key error context: the db and (when it decodes) the key.
+    pub(crate) fn with_key(&self, e: Error, key: RdbString<'_>, key_at: u64) -> Error {
+        self.key_error(e, key, key_at)
+    }
+
+    pub(crate) fn deep(&self) -> bool {
+        self.opts.deep
     }
 
     pub(crate) fn set_enterprise(&mut self, yes: bool) {
@@ -508,6 +657,7 @@ impl Core {
                     data,
                     offset: voff,
                     templates: None,
+                    streamed: None,
                 };
                 Ok(Unit::Key {
                     key,
@@ -707,6 +857,23 @@ impl Core {
                 self.db = Some(db);
                 Some(unit)
             }
+            Unit::ResizeDb(keys, _) if self.opts.deep && !self.keys_elsewhere => {
+                // Size the key set once rather than rehash it on the way; a hint the input
+                // cannot back sizes nothing beyond what it can.
+                let n = keys.min(self.keys_hint_cap);
+                self.keys_hint_cap -= n;
+                let exact = self.keys_exact;
+                self.keys
+                    .get_or_insert_with(|| {
+                        if exact {
+                            crate::dups::KeySet::new_exact()
+                        } else {
+                            crate::dups::KeySet::new()
+                        }
+                    })
+                    .reserve(n as usize);
+                Some(unit)
+            }
             Unit::Eof { .. } => {
                 self.done = true;
                 Some(unit)
@@ -721,10 +888,13 @@ impl Core {
 
     /// Turns a record unit into a [`Record`]: decompresses the key, runs deep validation.
     /// `crc(eof_offset)` gives the CRC-64 of the file through the EOF byte (for the EOF unit).
+    /// `confirm(db, key, offset)` re-reads the file before `offset` for an earlier record of
+    /// the same key (a duplicate candidate, deep validation only).
     pub(crate) fn build<'s, 'd: 's>(
         &'s mut self,
         unit: Unit<'d>,
         crc: impl FnOnce(u64) -> u64,
+        confirm: impl FnOnce(u64, &[u8], u64) -> Confirm,
     ) -> Result<Record<'s>> {
         Ok(match unit {
             Unit::Key {
@@ -742,6 +912,17 @@ impl Core {
                 let key = key
                     .bytes_in(&mut self.key_buf, key_at)
                     .map_err(|e| e.in_db(self.db))?;
+                let offset = attrs.first_offset.unwrap_or(type_at);
+                // Before the value's validation: the record's offset is lower than any error
+                // inside its value, so the parallel check (which validates values elsewhere)
+                // reaches the same verdict.
+                if self.opts.deep
+                    && !self.keys_elsewhere
+                    && !note_key(&mut self.keys, self.keys_exact, db, key)
+                    && !matches!(confirm(db, key, offset), Confirm::NotFound)
+                {
+                    return Err(duplicate_key_error(db, key, offset));
+                }
                 if self.opts.deep && !std::mem::take(&mut self.skip_value_deep) {
                     value
                         .visit(&mut self.scratch, &mut NoVisitor, true)
@@ -754,7 +935,7 @@ impl Core {
                     lru_idle: attrs.lru_idle,
                     lfu_freq: attrs.lfu_freq,
                     value,
-                    offset: attrs.first_offset.unwrap_or(type_at),
+                    offset,
                     end,
                 })
             }
@@ -851,6 +1032,61 @@ impl Core {
     }
 }
 
+/// [`Core::note_key`] on the fields (the key may borrow another field of the core).
+fn note_key(keys: &mut Option<crate::dups::KeySet>, exact: bool, db: u64, key: &[u8]) -> bool {
+    keys.get_or_insert_with(|| {
+        if exact {
+            crate::dups::KeySet::new_exact()
+        } else {
+            crate::dups::KeySet::new()
+        }
+    })
+    .insert(db, key)
+}
+
+/// A key stored twice in one db, at the second record's `offset`. The same message from a map,
+/// a stream and the parallel check (the fuzz targets compare them), so the earlier record's
+/// offset is not part of it.
+pub(crate) fn duplicate_key_error(db: u64, key: &[u8], offset: u64) -> Error {
+    Error::invalid(
+        offset,
+        format!(
+            "duplicate key: an earlier record of db {db} holds the same key; redis-server \
+             refuses to load the file (\"Duplicated key found in RDB file\")"
+        ),
+    )
+    .in_key(Some(db), key)
+}
+
+/// Looks for a key record of `key` in `db` that starts before `before` in `data` (an RDB from
+/// its header): the byte-for-byte confirmation of a duplicate-key candidate.
+pub(crate) fn find_earlier_key(
+    data: &[u8],
+    opts: Options,
+    enterprise: bool,
+    db: u64,
+    key: &[u8],
+    before: u64,
+) -> Confirm {
+    let opts = Options {
+        deep: false,
+        verify_checksum: false,
+        ..opts
+    };
+    let mut p = RdbParser::new(data, opts).enterprise_opcodes(enterprise);
+    while let Some(Ok(rec)) = p.next() {
+        if let Record::Key(k) = rec {
+            if k.offset >= before {
+                break;
+            }
+            if k.db == db && k.key == key {
+                return Confirm::Earlier;
+            }
+        }
+    }
+    Confirm::NotFound
+}
+
 fn parse_header(c: &mut Cursor<'_>, best_effort: bool) -> Result<Header> {
     let head: [u8; 9] = c.array("RDB header")?;
     let (magic, digits) = if &head[..5] == b"REDIS" {
@@ -912,19 +1148,47 @@ pub struct RdbParser<'a> {
     /// See [`RdbParser::defer_values`].
     defer_values: bool,
     deferred: Option<Value<'a>>,
+    /// The mapped file the data comes from, to detect it shrinking under the parser.
+    guard: Option<&'a crate::RdbFile>,
 }
 
 impl<'a> RdbParser<'a> {
     pub fn new(data: &'a [u8], opts: Options) -> Self {
+        let mut core = Core::new(opts);
+        // A key record takes at least 3 bytes.
+        core.keys_hint_cap = data.len() as u64 / 3;
         RdbParser {
             data,
             pos: 0,
-            core: Core::new(opts),
+            core,
             failed: false,
             crc_ahead: None,
             defer_values: false,
             deferred: None,
+            guard: None,
         }
+    }
+
+    /// Leave duplicate keys to the caller (no key set here).
+    pub(crate) fn keys_elsewhere(mut self) -> Self {
+        self.core.keys_elsewhere = true;
+        self
+    }
+
+    /// Data mapped from `file`: refuse what was read once the file shrank under the map.
+    pub(crate) fn guarded_by(mut self, file: &'a crate::RdbFile) -> Self {
+        self.guard = Some(file);
+        self
+    }
+
+    /// The guard's verdict: an error when the mapped file shrank (`full`: also `fstat` it;
+    /// otherwise only the fault flag).
+    fn file_changed(guard: Option<&crate::RdbFile>, full: bool) -> Option<Error> {
+        let g = guard?;
+        if !full && !g.faulted() {
+            return None;
+        }
+        g.check_unchanged().err()
     }
 
     /// With deep validation on: leave each key's value unvalidated and hand it over, with the
@@ -1012,6 +1276,11 @@ impl<'a> RdbParser<'a> {
         }
         self.deferred = None;
         self.core.skip_value_deep = false;
+        let guard = self.guard;
+        if let Some(e) = Self::file_changed(guard, false) {
+            self.failed = true;
+            return Some(Err(e));
+        }
         if let Some(k) = self.fast_string_key() {
             return Some(Ok(Record::Key(k)));
         }
@@ -1022,6 +1291,9 @@ impl<'a> RdbParser<'a> {
             match self.core.parse_unit(rest, at) {
                 Err(e) => {
                     self.failed = true;
+                    if let Some(changed) = Self::file_changed(guard, true) {
+                        return Some(Err(changed));
+                    }
                     return Some(Err(e.in_db(self.core.db)));
                 }
                 Ok((unit, n)) => {
@@ -1032,6 +1304,12 @@ impl<'a> RdbParser<'a> {
                 }
             }
         };
+        if matches!(unit, Unit::Eof { .. }) {
+            if let Some(changed) = Self::file_changed(guard, true) {
+                self.failed = true;
+                return Some(Err(changed));
+            }
+        }
         if self.defer_values && self.core.opts.deep {
             if let Unit::Key { value, .. } = &unit {
                 if !matches!(value.ty, Type::HashTmplLpRef | Type::HashTmplArrayRef) {
@@ -1041,18 +1319,28 @@ impl<'a> RdbParser<'a> {
             }
         }
         let data = self.data;
+        let (opts, enterprise) = (self.core.opts, self.core.enterprise);
         let crc_ahead = &mut self.crc_ahead;
-        let r = self.core.build(unit, |eof| {
-            let end = eof as usize + 1;
-            // Wait for the other thread only here, at EOF: waiting on the first record
-            // serialised the CRC before the decode (and then computed it a second time).
-            match crc_ahead.take().and_then(|rx| rx.recv().ok()) {
-                Some((e, crc)) if e == end => crc,
-                _ => crate::crc64::crc64(data.get(..end).unwrap_or(data)),
-            }
-        });
+        let confirm =
+            move |db, key: &[u8], before| find_earlier_key(data, opts, enterprise, db, key, before);
+        let r = self.core.build(
+            unit,
+            |eof| {
+                let end = eof as usize + 1;
+                // Wait for the other thread only here, at EOF: waiting on the first record
+                // serialised the CRC before the decode (and then computed it a second time).
+                match crc_ahead.take().and_then(|rx| rx.recv().ok()) {
+                    Some((e, crc)) if e == end => crc,
+                    _ => crate::crc64::crc64(data.get(..end).unwrap_or(data)),
+                }
+            },
+            confirm,
+        );
         if r.is_err() {
             self.failed = true;
+            if let Some(changed) = Self::file_changed(guard, true) {
+                return Some(Err(changed));
+            }
         }
         Some(r)
     }
@@ -1098,6 +1386,10 @@ impl<'a> RdbParser<'a> {
         };
         let voff = (at + 1 + vstart) as u64;
         let vdata = body.get(vstart..vend)?;
+        // A duplicate candidate takes the general path, which confirms and reports it.
+        if self.core.opts.deep && !self.core.note_key(self.core.db.unwrap_or(0), key) {
+            return None;
+        }
         let end = (at + 1 + vend) as u64;
         self.core.unit_at = at as u64;
         self.pos = at + 1 + vend;
@@ -1115,6 +1407,7 @@ impl<'a> RdbParser<'a> {
                 data: vdata,
                 offset: voff,
                 templates: None,
+                streamed: None,
             },
             offset: attrs.first_offset.unwrap_or(at as u64),
             end,

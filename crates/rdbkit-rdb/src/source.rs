@@ -12,13 +12,27 @@ use crate::parser::{ChecksumStatus, Core, Options, RdbParser, Record, Unit};
 
 /// An RDB file mapped into memory.
 ///
-/// The map is read-only and private to this process. Like every memory-mapped reader, it
-/// assumes the file is not truncated or rewritten while it is open: Redis writes a new RDB to
-/// a temporary file and renames it over the old one, which leaves an open map intact, but a
-/// concurrent `truncate` would make later reads fault (SIGBUS). For files that might change
-/// underneath, read them through [`RdbReader`] instead.
+/// The map is read-only and private to this process. Redis writes a new RDB to a temporary
+/// file and renames it over the old one, which leaves an open map intact. A file truncated
+/// while it is mapped would make later reads fault (SIGBUS) and kill the process: on Linux the
+/// map is protected against that (see `map_guard`): the vanished pages read as zeros and the
+/// parser from [`RdbFile::parser`] reports the file as changed instead of anything it read
+/// ([`RdbFile::check_unchanged`]; callers that parse [`RdbFile::bytes`] themselves should call
+/// it when done). A file rewritten in place at the same size is not detected: read such files
+/// through [`RdbReader`].
 pub struct RdbFile {
     map: Option<memmap2::Mmap>,
+    file: Option<File>,
+    slot: Option<&'static crate::map_guard::Slot>,
+}
+
+impl Drop for RdbFile {
+    fn drop(&mut self) {
+        // Before the map goes: the handler must not touch an address range reused later.
+        if let Some(slot) = self.slot.take() {
+            slot.release();
+        }
+    }
 }
 
 impl RdbFile {
@@ -26,7 +40,11 @@ impl RdbFile {
         let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             // Zero-length maps are an error on some platforms; an empty file is just empty.
-            return Ok(RdbFile { map: None });
+            return Ok(RdbFile {
+                map: None,
+                file: None,
+                slot: None,
+            });
         }
         // SAFETY: the map is read-only; the only hazard is another process truncating or
         // modifying the file while it is mapped, which the type's documentation rules out
@@ -37,20 +55,71 @@ impl RdbFile {
             // A hint only: sequential read-ahead suits a front-to-back decoder.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        Ok(RdbFile { map: Some(map) })
+        let slot = crate::map_guard::register(map.as_ptr(), map.len());
+        Ok(RdbFile {
+            map: Some(map),
+            file: Some(file),
+            slot,
+        })
     }
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or_default()
     }
 
+    /// A parser of the bytes that reports the file as changed (see
+    /// [`check_unchanged`](Self::check_unchanged)) instead of what it read from a file
+    /// truncated under it.
     pub fn parser(&self, opts: Options) -> RdbParser<'_> {
-        RdbParser::new(self.bytes(), opts)
+        RdbParser::new(self.bytes(), opts).guarded_by(self)
+    }
+
+    /// Whether a read of the map faulted (cheap: one atomic load).
+    pub(crate) fn faulted(&self) -> bool {
+        self.slot.is_some_and(|s| s.faulted())
+    }
+
+    /// An error when the file shrank since it was mapped (a read of a vanished page faulted,
+    /// or its size is now smaller): then nothing read from [`bytes`](Self::bytes) can be
+    /// trusted.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let mapped = self.bytes().len() as u64;
+        let now = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len());
+        let shrank = now.is_some_and(|n| n < mapped);
+        if !self.faulted() && !shrank {
+            return Ok(());
+        }
+        let now = now.map_or_else(|| "unknown".to_string(), |n| format!("{n}"));
+        Err(Error::new(
+            ErrorKind::Io(io::Error::other(format!(
+                "the file shrank from {mapped} to {now} bytes while it was being read (another \
+                 process truncated or is rewriting it): nothing read from it can be trusted; \
+                 read a copy that is not being written"
+            ))),
+            now.parse().unwrap_or(0),
+        ))
     }
 }
 
 /// Smallest read from the underlying source.
 const MIN_READ: usize = 64 * 1024;
+
+/// Default of [`RdbReader::hold_values_up_to`].
+pub const DEFAULT_HOLD_UP_TO: u64 = 16 << 20;
+
+/// A string value passed through without being held (see [`RdbReader::next`]).
+struct StreamedKey {
+    type_byte: u8,
+    type_at: u64,
+    key_at: u64,
+    value_at: u64,
+    streamed: crate::parser::Streamed,
+    end: u64,
+}
 
 /// Parses an RDB from any `io::Read`, holding only the current record (plus read-ahead) in
 /// memory. Yields exactly the records [`RdbParser`] yields for the same bytes.
@@ -66,10 +135,19 @@ pub struct RdbReader<R> {
     core: Core,
     crc: Crc64,
     failed: bool,
+    /// See [`RdbReader::hold_values_up_to`].
+    hold_up_to: u64,
+    /// See [`RdbReader::max_record_bytes`].
+    budget: Option<(u64, &'static str)>,
+    /// The key of a streamed string value.
+    held_key: Vec<u8>,
 }
 
 impl<R: Read> RdbReader<R> {
     pub fn new(src: R, opts: Options) -> Self {
+        let mut core = Core::new(opts);
+        // A stream cannot be re-read to confirm a duplicate key: 128-bit fingerprints.
+        core.set_keys_exact();
         RdbReader {
             src,
             buf: Vec::new(),
@@ -77,10 +155,33 @@ impl<R: Read> RdbReader<R> {
             base: 0,
             eof: false,
             min_read: MIN_READ,
-            core: Core::new(opts),
+            core,
             crc: Crc64::new(),
             failed: false,
+            hold_up_to: DEFAULT_HOLD_UP_TO,
+            budget: None,
+            held_key: Vec::new(),
         }
+    }
+
+    /// Records are held whole in memory up to about this many bytes (default 16 MiB). A key
+    /// whose string value is bigger is not: the value streams through — CRC'd, and with deep
+    /// validation its LZF data validated, as it passes — and its record carries its length
+    /// only ([`crate::Value::streamed_len`]). Memory then stays bounded whatever a string's
+    /// size. (Other records — a single huge listpack, a huge key — are still held whole: use
+    /// [`max_record_bytes`](Self::max_record_bytes) to bound them.)
+    pub fn hold_values_up_to(mut self, bytes: u64) -> Self {
+        self.hold_up_to = bytes.max(1);
+        self
+    }
+
+    /// For callers that need every value's content (a dump, a diff): refuse, with an error
+    /// naming the key and its offset, any record that would need more than `bytes` of buffer
+    /// instead of holding or streaming it. `flag` names the setting in the message (e.g.
+    /// `--max-value-bytes`).
+    pub fn max_record_bytes(mut self, bytes: u64, flag: &'static str) -> Self {
+        self.budget = Some((bytes.max(1), flag));
+        self
     }
 
     /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing.
@@ -115,7 +216,15 @@ impl<R: Read> RdbReader<R> {
         }
         let old = self.buf.len();
         // Grow geometrically: the unit being parsed needs more than everything buffered.
-        let want = old.max(self.min_read);
+        let mut want = old.max(self.min_read);
+        // Up to the hold limit (or the budget) and no further in one go: there the unit is
+        // streamed (or refused) instead of buffered whole.
+        let limit = self.budget.map_or(self.hold_up_to, |b| b.0);
+        if (old as u64) < limit {
+            want = want.min((limit - old as u64) as usize).max(1);
+        }
+        // Exactly what is asked: `read_to_end` alone would double the capacity.
+        self.buf.reserve_exact(want);
         match self
             .src
             .by_ref()
@@ -161,6 +270,22 @@ impl<R: Read> RdbReader<R> {
                     self.consume(n, false);
                 }
                 Err(e) if e.kind.is_out_of_data() && !self.eof => {
+                    let pending = (self.buf.len() - self.start) as u64;
+                    if let Some((budget, flag)) = self.budget {
+                        if pending >= budget {
+                            self.failed = true;
+                            return Some(Err(self.over_budget(at, budget, flag)));
+                        }
+                    } else if pending >= self.hold_up_to {
+                        match self.stream_string(at) {
+                            None => {}
+                            Some(Err(e)) => {
+                                self.failed = true;
+                                return Some(Err(e.in_db(self.core.db())));
+                            }
+                            Some(Ok(sk)) => return Some(self.streamed_record(sk)),
+                        }
+                    }
                     if let Err(e) = self.fill() {
                         self.failed = true;
                         return Some(Err(e));
@@ -190,11 +315,274 @@ impl<R: Read> RdbReader<R> {
                 "internal: record unit changed on re-read",
             )));
         };
-        let r = self.core.build(unit, |_| crc_now);
+        let r = self.core.build(
+            unit,
+            |_| crc_now,
+            |_, _, _| crate::parser::Confirm::CannotReread,
+        );
         if r.is_err() {
             self.failed = true;
         }
         Some(r)
+    }
+}
+
+impl<R: Read> RdbReader<R> {
+    /// The error for a record at `at` that needs more than `budget` bytes: names the key when
+    /// the record is a key whose name is buffered.
+    fn over_budget(&self, at: u64, budget: u64, flag: &str) -> Error {
+        let e = Error::new(
+            ErrorKind::Unsupported(format!(
+                "this record needs more than {budget} bytes in memory, over the {flag} limit \
+                 (raise it to read the value)"
+            )),
+            at,
+        );
+        let data = &self.buf[self.start..];
+        match data.first().map(|&b| self.core.lookup(b)) {
+            Some(crate::version::Lookup::Type(_)) => {
+                let mut c = crate::reader::Cursor::new(&data[1..], at + 1);
+                match crate::string::read_string(&mut c, "key") {
+                    Ok(key) => self.core.with_key(e, key, at + 1),
+                    Err(_) => e.in_db(self.core.db()),
+                }
+            }
+            _ => e.in_db(self.core.db()),
+        }
+    }
+
+    /// The unit at `at` (buffered from `start`, incomplete) when it is a key whose string value
+    /// is too big to hold: reads the key and the value's length, then passes the value through
+    /// (CRC, LZF validation) without holding it. `None`: not such a unit (or its key and length
+    /// are not buffered yet): buffer more as usual.
+    fn stream_string(&mut self, at: u64) -> Option<Result<StreamedKey>> {
+        use crate::length::{read_len, read_len_or_enc, Len, ENC_LZF};
+        let data = &self.buf[self.start..];
+        let type_byte = *data.first()?;
+        if !matches!(
+            self.core.lookup(type_byte),
+            crate::version::Lookup::Type(crate::version::Type::String)
+        ) {
+            return None;
+        }
+        let key_at = at + 1;
+        let mut c = crate::reader::Cursor::new(&data[1..], key_at);
+        let key = match crate::string::read_string(&mut c, "key") {
+            Ok(k) => k,
+            Err(e) if e.kind.is_out_of_data() => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        let value_at = c.offset();
+        let (payload, mut lzf) = match read_len_or_enc(&mut c) {
+            Ok(Len::Plain(n)) => (n, None),
+            Ok(Len::Encoded(ENC_LZF)) => {
+                let lens = read_len(&mut c, "LZF compressed length")
+                    .and_then(|cl| Ok((cl, read_len(&mut c, "LZF uncompressed length")?)));
+                let (clen, len) = match lens {
+                    Ok(l) => l,
+                    Err(e) if e.kind.is_out_of_data() => return None,
+                    Err(e) => return Some(Err(self.core.with_key(e, key, key_at))),
+                };
+                let impossible = len == 0
+                    || len
+                        > clen
+                            .saturating_mul(crate::string::LZF_MAX_RATIO)
+                            .saturating_add(64)
+                    || usize::try_from(len).is_err()
+                    || usize::try_from(clen).is_err();
+                let v = if impossible {
+                    Err(())
+                } else {
+                    crate::lzf::StreamValidator::new(clen as usize, len as usize).map_err(|_| ())
+                };
+                match v {
+                    Ok(v) => (clen, Some((v, len))),
+                    // The general path reports it exactly as the slice parser does.
+                    Err(()) => return None,
+                }
+            }
+            Ok(Len::Encoded(_)) => return None,
+            Err(e) if e.kind.is_out_of_data() => return None,
+            Err(e) => return Some(Err(self.core.with_key(e, key, key_at))),
+        };
+        let head = 1 + c.pos();
+        let mut kb = Vec::new();
+        match key.bytes_in(&mut kb, key_at) {
+            Ok(k) => {
+                self.held_key.clear();
+                self.held_key.extend_from_slice(k);
+            }
+            Err(e) => return Some(Err(e)),
+        }
+        let payload_at = at + head as u64;
+        let end = payload_at.checked_add(payload)?;
+        let deep = self.core.deep();
+        let logical = lzf.as_ref().map_or(payload, |(_, len)| *len);
+        let is_lzf = lzf.is_some();
+        if !deep {
+            lzf = None;
+        }
+        // The type byte, key and length prefix; then the payload as it comes.
+        self.crc.update(&self.buf[self.start..self.start + head]);
+        self.start += head;
+        let mut left = payload;
+        let key_ctx = |e: Error, k: &[u8], db| e.in_key(db, k);
+        loop {
+            let avail = (self.buf.len() - self.start) as u64;
+            let n = avail.min(left) as usize;
+            let piece = &self.buf[self.start..self.start + n];
+            self.crc.update(piece);
+            if let Some((v, _)) = lzf.as_mut() {
+                if let Err(e) = v.feed(piece) {
+                    let e = Error::new(ErrorKind::Lzf(e), value_at);
+                    return Some(Err(key_ctx(e, &self.held_key, self.core.db())));
+                }
+            }
+            self.start += n;
+            left -= n as u64;
+            if left == 0 {
+                break;
+            }
+            // Everything buffered is consumed: read the next piece into the same buffer.
+            self.base += self.start as u64;
+            self.buf.clear();
+            self.start = 0;
+            let want = left.min(self.min_read.max(1 << 20) as u64);
+            match self.src.by_ref().take(want).read_to_end(&mut self.buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    // As the slice parser says it: at the string, what it needs and has.
+                    let e = Error::new(
+                        ErrorKind::BadLength {
+                            what: if is_lzf {
+                                "LZF compressed data"
+                            } else {
+                                "string value"
+                            },
+                            len: payload,
+                            left: payload - left,
+                        },
+                        value_at,
+                    );
+                    return Some(Err(key_ctx(e, &self.held_key, self.core.db())));
+                }
+                Ok(_) => {}
+                Err(e) => return Some(Err(Error::new(ErrorKind::Io(e), self.base))),
+            }
+        }
+        if let Some((v, _)) = &lzf {
+            if let Err(e) = v.finish() {
+                let e = Error::new(ErrorKind::Lzf(e), value_at);
+                return Some(Err(key_ctx(e, &self.held_key, self.core.db())));
+            }
+        }
+        Some(Ok(StreamedKey {
+            type_byte,
+            type_at: at,
+            key_at,
+            value_at,
+            streamed: crate::parser::Streamed {
+                len: logical,
+                stored: end - value_at,
+            },
+            end,
+        }))
+    }
+
+    /// The record of a key whose string value streamed through.
+    fn streamed_record(&mut self, sk: StreamedKey) -> Result<Record<'_>> {
+        let Some(dialect) = self.core.header().map(|h| h.dialect) else {
+            self.failed = true;
+            return Err(Error::invalid(sk.type_at, "internal: no header"));
+        };
+        let unit = Unit::Key {
+            key: crate::string::RdbString::Raw(&self.held_key),
+            key_at: sk.key_at,
+            type_at: sk.type_at,
+            value: crate::parser::Value::streamed_string(
+                sk.type_byte,
+                dialect,
+                sk.value_at,
+                sk.streamed,
+            ),
+            end: sk.end,
+        };
+        self.core.set_unit_at(sk.type_at);
+        let Some(unit) = self.core.apply(unit, sk.type_at) else {
+            self.failed = true;
+            return Err(Error::invalid(
+                sk.type_at,
+                "internal: key unit not a record",
+            ));
+        };
+        let r = self
+            .core
+            .build(unit, |_| 0, |_, _, _| crate::parser::Confirm::CannotReread);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+/// Default for a command's `--max-value-bytes`: 512 MiB, Redis's own limit on one string
+/// (`proto-max-bulk-len`).
+pub const DEFAULT_MAX_VALUE_BYTES: u64 = 512 << 20;
+
+/// A [`RecordSource`] that refuses, with an error naming the key and its offset, a key whose
+/// value needs more than `budget` bytes to decode ([`crate::Value::content_len`]): for
+/// commands that hold a value's content (a dump, a diff). Wrap an [`RdbReader`] made with the
+/// same [`RdbReader::max_record_bytes`] so that a stream never buffers more either.
+pub struct ValueBudget<'s, S: ?Sized> {
+    inner: &'s mut S,
+    budget: u64,
+    flag: &'static str,
+    refused: bool,
+}
+
+impl<'s, S: RecordSource + ?Sized> ValueBudget<'s, S> {
+    /// Whether the last error was this budget's refusal (not damage found by the source).
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+
+    /// `flag` names the setting in the error (e.g. `--max-value-bytes`).
+    pub fn new(inner: &'s mut S, budget: u64, flag: &'static str) -> Self {
+        ValueBudget {
+            inner,
+            budget,
+            flag,
+            refused: false,
+        }
+    }
+}
+
+impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
+    fn next_record(&mut self) -> Option<Result<Record<'_>>> {
+        let (budget, flag) = (self.budget, self.flag);
+        let r = self.inner.next_record();
+        if let Some(Ok(Record::Key(k))) = &r {
+            let need = k.value.content_len();
+            if need > budget {
+                let e = Error::new(
+                    ErrorKind::Unsupported(format!(
+                        "this value needs {need} bytes in memory, over the {flag} limit of \
+                         {budget} (raise it to read the value)"
+                    )),
+                    k.offset,
+                )
+                .in_key(Some(k.db), k.key);
+                self.refused = true;
+                return Some(Err(e));
+            }
+        }
+        r
+    }
+    fn header(&self) -> Option<crate::parser::Header> {
+        self.inner.header()
+    }
+    fn position(&self) -> u64 {
+        self.inner.position()
     }
 }
 
@@ -300,4 +688,128 @@ pub fn check_rdb_prefix(data: &[u8], deep: bool) -> Result<PrefixSummary> {
         },
         p.position(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (records as text without value bytes, error offset) of a run.
+    fn run(p: &mut dyn RecordSource) -> (Vec<String>, Option<(u64, String)>) {
+        let mut out = Vec::new();
+        while let Some(r) = p.next_record() {
+            match r {
+                Ok(Record::Key(k)) => out.push(format!(
+                    "key {} {:?} {} {} {:?} {}",
+                    k.db,
+                    k.key,
+                    k.offset,
+                    k.end,
+                    k.value.ty,
+                    // A streamed string says "raw" (only big strings are, in real use).
+                    if k.value.ty == crate::Type::String {
+                        "-"
+                    } else {
+                        k.value.encoding()
+                    }
+                )),
+                Ok(Record::Eof { checksum, end, .. }) => {
+                    out.push(format!("eof {checksum:?} {end}"))
+                }
+                Ok(_) => out.push("other".into()),
+                Err(e) => return (out, Some((e.offset, format!("{:?}", e.kind)))),
+            }
+        }
+        (out, None)
+    }
+
+    /// With every string value streamed (hold limit 1 byte), the stream gives the slice
+    /// parser's records and verdicts, on the fixtures and on damaged copies of them (the
+    /// error's kind may differ for LZF data: the offsets may not).
+    #[test]
+    fn streamed_strings_give_the_slice_verdict() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rdb");
+        let f = std::fs::read(root.join("sample.rdb")).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut streamed = 0;
+        let mut refused = 0;
+        for round in 0..400 {
+            let mut d = f.clone();
+            if round > 0 {
+                let at = 10 + (rnd() as usize) % (d.len() - 10);
+                if round % 3 == 0 {
+                    d.truncate(at);
+                } else {
+                    d[at] = rnd() as u8;
+                }
+            }
+            for deep in [false, true] {
+                let opts = Options {
+                    deep,
+                    ..Options::default()
+                };
+                let want = run(&mut RdbParser::new(&d, opts));
+                let mut r = RdbReader::new(&d[..], opts)
+                    .with_min_read(1 + round % 5)
+                    .hold_values_up_to(1);
+                let got = run(&mut r);
+                assert_eq!(got.0, want.0, "round {round} deep {deep}");
+                assert_eq!(
+                    got.1.as_ref().map(|e| e.0),
+                    want.1.as_ref().map(|e| e.0),
+                    "round {round} deep {deep}: {:?} vs {:?}",
+                    got.1,
+                    want.1
+                );
+                refused += usize::from(want.1.is_some());
+            }
+            // Streamed values say their length and refuse to give content.
+            let mut r = RdbReader::new(&d[..], Options::default())
+                .with_min_read(3)
+                .hold_values_up_to(1);
+            while let Some(Ok(rec)) = r.next() {
+                if let Record::Key(k) = rec {
+                    if let Some(n) = k.value.streamed_len() {
+                        streamed += 1;
+                        assert!(k.value.raw().is_empty() && n > 0);
+                        assert!(k.value.view(&mut Vec::new()).is_err());
+                    }
+                }
+            }
+        }
+        assert!(streamed > 1000 && refused > 300, "{streamed} {refused}");
+    }
+
+    #[test]
+    fn budget_names_the_key() {
+        let mut f = b"REDIS0009\xfe\x00\x00".to_vec();
+        crate::string::encode_raw(b"big", &mut f);
+        crate::string::encode_raw(&[b'x'; 300], &mut f);
+        f.push(0xff);
+        f.extend_from_slice(&crate::crc64::crc64(&f).to_le_bytes());
+        let budget = |b: u64| {
+            let mut r = RdbReader::new(&f[..], Options::default())
+                .with_min_read(1)
+                .max_record_bytes(b, "--max-value-bytes");
+            while let Some(rec) = r.next() {
+                if let Err(e) = rec {
+                    return Some(e.to_string());
+                }
+            }
+            None
+        };
+        let e = budget(200).expect("refused");
+        assert!(
+            e.starts_with("at byte 11 (db 0, key \"big\"): this record needs more than 200 bytes")
+                && e.contains("over the --max-value-bytes limit"),
+            "{e}"
+        );
+        assert_eq!(budget(400), None);
+    }
 }

@@ -25,8 +25,8 @@ pub struct Args {
     /// Print nothing when the file is sound.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Threads that validate values in a deep check of a file (default: one per core; 1 is
-    /// the sequential check).
+    /// Threads that validate values in a deep check of a file (default and maximum: one per
+    /// core; 1 is the sequential check).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// The RDB file, or `-` for standard input. An AOF (a file, a manifest, an
@@ -97,13 +97,18 @@ pub fn run(args: Args) -> ExitCode {
             Ok(f) if opts.deep => {
                 // Records are read on this core; values are validated on every core; the CRC
                 // runs on another thread meanwhile.
+                // Capped at the cores available, as `verify -j` is at the backups given: a
+                // huge request (`--threads 100000`) must not try to spawn that many threads.
                 let threads = args
                     .threads
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, rdbkit_rdb::parallel::max_threads());
                 let (h, r) =
                     rdbkit_rdb::parallel::check(f.bytes(), opts, args.enterprise, threads, |rec| {
                         tally(rec, &mut sum)
                     });
+                // A file truncated under the map: that, not what was read from it.
+                let r = f.check_unchanged().and(r);
                 (r, h, Some(f.bytes().len() as u64))
             }
             Ok(f) => {

@@ -55,15 +55,48 @@ pub struct Args {
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Refuse, with an error naming the key and its offset, an RDB value that needs more than
+    /// this many bytes in memory (its decompressed size), checked before loading an RDB file.
+    /// Default 512 MiB, Redis's limit on one string (`proto-max-bulk-len`).
+    #[arg(long, default_value_t = rdbkit_rdb::source::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    pub max_value_bytes: u64,
     /// The old data set.
     pub a: PathBuf,
     /// The new data set.
     pub b: PathBuf,
 }
 
-fn load(p: &std::path::Path, opts: Options, now: i64) -> Result<Dataset, String> {
+fn load(p: &std::path::Path, opts: Options, now: i64, budget: u64) -> Result<Dataset, String> {
     let inp = input::open(p).map_err(|e| e.to_string())?;
+    // An RDB file (mapped, not a stream): every value within the budget before any is
+    // decoded into memory — a clean error naming the key instead of an allocation failure.
+    if inp.is_rdb() && inp.size.is_some() && !inp.gzip {
+        check_budget(p, &inp.name, budget)?;
+    }
     inp.load(opts, now).map_err(|e| e.to_string())
+}
+
+/// A shallow pass over an RDB file that refuses a value over `budget` bytes (see
+/// `--max-value-bytes`). Damage is left to the load, which reports it as usual.
+fn check_budget(p: &std::path::Path, name: &str, budget: u64) -> Result<(), String> {
+    let Ok(f) = rdbkit_rdb::RdbFile::open(p) else {
+        return Ok(());
+    };
+    let opts = Options {
+        deep: false,
+        verify_checksum: false,
+        best_effort: true,
+    };
+    let mut parser = f.parser(opts).enterprise_opcodes(true);
+    let mut src = rdbkit_rdb::source::ValueBudget::new(&mut parser, budget, "--max-value-bytes");
+    use rdbkit_rdb::RecordSource as _;
+    while let Some(r) = src.next_record() {
+        if let Err(e) = r {
+            let msg = format!("{name}: {e}");
+            return if src.refused() { Err(msg) } else { Ok(()) };
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -89,8 +122,8 @@ pub fn run(args: Args) -> ExitCode {
         best_effort: false,
     };
     let (a, b) = match (
-        load(&args.a, opts, filter.now_ms),
-        load(&args.b, opts, filter.now_ms),
+        load(&args.a, opts, filter.now_ms, args.max_value_bytes),
+        load(&args.b, opts, filter.now_ms, args.max_value_bytes),
     ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {

@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use rdbkit_rdb::source::ValueBudget;
 use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
 
 use crate::jsonl;
@@ -60,6 +61,12 @@ pub struct Args {
     /// --format resp: at most this many elements per command.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_command_items: usize,
+    /// Refuse, with an error naming the key and its offset, a value that needs more than
+    /// this many bytes in memory to print (its decompressed size); a stream never buffers
+    /// more than about this much for one record. Default 512 MiB, Redis's limit on one
+    /// string (`proto-max-bulk-len`).
+    #[arg(long, default_value_t = rdbkit_rdb::source::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    pub max_value_bytes: u64,
     /// The RDB file (also gzip'd), or `-` for standard input.
     pub file: PathBuf,
 }
@@ -93,13 +100,33 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     // Any input: a path or `-`, gzip'd or not, the kind found from the content.
+    let budget = args.max_value_bytes;
+    const FLAG: &str = "--max-value-bytes";
     let r = match crate::input::open(&args.file) {
         Err(e) => Err(Fail::Open(e.to_string())),
-        Ok(inp) => inp
-            .with_rdb(opts, args.enterprise, |src| {
-                dump(src, &mut out, args.deep, &how)
-            })
-            .unwrap_or_else(|e| Err(Fail::Open(format!("{e} (for AOFs: rdbkit aof dump)")))),
+        Ok(inp) if !inp.is_rdb() => Err(Fail::Open(format!(
+            "{}: this is an AOF ({}), not an RDB file (for AOFs: rdbkit aof dump)",
+            inp.name,
+            inp.kind.name()
+        ))),
+        Ok(inp) => match inp.into_stream() {
+            // A stream buffers one record at most about the budget (plus its key and header).
+            Some(stream) => {
+                let mut rd = rdbkit_rdb::RdbReader::new(stream, opts)
+                    .enterprise_opcodes(args.enterprise)
+                    .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
+                let mut src = ValueBudget::new(&mut rd, budget, FLAG);
+                dump(&mut src, &mut out, args.deep, &how)
+            }
+            None => match rdbkit_rdb::RdbFile::open(&args.file) {
+                Err(e) => Err(Fail::Open(format!("{}: {e}", args.file.display()))),
+                Ok(f) => {
+                    let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
+                    let mut src = ValueBudget::new(&mut p, budget, FLAG);
+                    dump(&mut src, &mut out, args.deep, &how)
+                }
+            },
+        },
     };
     let flushed = out.flush();
     let name = crate::escape::path(&args.file);
