@@ -266,7 +266,8 @@ impl Replayer {
         // A command reading or changing a value already unknown gives an unknown result,
         // unless it replaces the value whatever it was.
         if !spec.overwrites() {
-            let dep = keys.iter().find_map(|k| match self.db().get(k) {
+            let reads = if spec.store { keys.get(1..).unwrap_or_default() } else { &keys[..] };
+            let dep = reads.iter().find_map(|k| match self.db().get(k) {
                 Some(MKey {
                     value: MValue::Unknown { reason, .. },
                     ..
@@ -359,6 +360,12 @@ impl Replayer {
             .unknown_commands
             .entry(spec.name.to_string())
             .or_default() += 1;
+        // A STORE command changes its destination only.
+        let keys = if spec.store {
+            keys.get(..1).unwrap_or_default()
+        } else {
+            keys
+        };
         for k in keys {
             let db = self.db();
             let (ty, expire_ms) = match db.get(k) {

@@ -48,6 +48,9 @@ pub struct Spec {
     pub ty: Option<&'static str>,
     /// True when it replaces a key whatever it held (so an unknown value does not matter).
     pub overwrite: bool,
+    /// True when its first key is a destination computed from the other keys (the STORE
+    /// family): only that key's value depends on them.
+    pub store: bool,
     /// Subcommands that write (container commands).
     pub subs: &'static [&'static str],
     /// The keys it touches.
@@ -114,22 +117,28 @@ fn dst_numkeys<'a>(a: &[&'a [u8]]) -> Vec<&'a [u8]> {
     v.extend(numkeys_at(a, 1));
     v
 }
-/// The key after a STORE/STOREDIST word, plus the first argument.
+/// The key after a STORE/STOREDIST word, then the source (none without STORE: a read).
 fn with_store<'a>(a: &[&'a [u8]]) -> Vec<&'a [u8]> {
-    let mut v = first(a);
+    let mut v = Vec::new();
     for w in a.windows(2) {
         if w[0].eq_ignore_ascii_case(b"STORE") || w[0].eq_ignore_ascii_case(b"STOREDIST") {
             v.push(w[1]);
         }
     }
+    if !v.is_empty() {
+        v.extend(first(a));
+    }
     v
 }
 fn sort_keys<'a>(a: &[&'a [u8]]) -> Vec<&'a [u8]> {
-    let mut v = first(a);
+    let mut v = Vec::new();
     for w in a.windows(2) {
         if w[0].eq_ignore_ascii_case(b"STORE") {
             v.push(w[1]);
         }
+    }
+    if !v.is_empty() {
+        v.extend(first(a));
     }
     v
 }
@@ -165,6 +174,7 @@ macro_rules! spec {
             kind: Kind::$kind,
             ty: $ty,
             overwrite: $ow,
+            store: false,
             subs: &[],
             keys: $keys,
             note: $note,
@@ -200,7 +210,10 @@ pub static COMMANDS: &[Spec] = &[
     spec!("DECRBY", 3, Replayed, S, false, first, string::incr, ""),
     spec!("INCRBYFLOAT", 3, Rewritten, S, false, first, string::incrbyfloat, "propagated as SET (7.0+: SET ... KEEPTTL) of the result; a verbatim one is formatted like ld2string in double precision"),
     spec!("SETBIT", 4, Replayed, S, false, first, bits::setbit, ""),
-    spec!("BITOP", -4, Replayed, S, true, bitop_keys, bits::bitop, "AND/OR/XOR/NOT"),
+    Spec {
+        store: true,
+        ..spec!("BITOP", -4, Replayed, S, false, bitop_keys, bits::bitop, "AND/OR/XOR/NOT")
+    },
     spec!("BITFIELD", -2, Replayed, S, false, first, bits::bitfield, "SET/INCRBY with OVERFLOW WRAP/SAT/FAIL"),
     // HyperLogLog
     spec!("PFADD", -2, Unknown, S, false, first, hll::pf, "the HLL string is not rebuilt"),
@@ -231,9 +244,18 @@ pub static COMMANDS: &[Spec] = &[
     spec!("SREM", -3, Replayed, SE, false, first, set::srem, ""),
     spec!("SMOVE", 4, Replayed, SE, false, first2, set::smove, ""),
     spec!("SPOP", -2, Unknown, SE, false, first, set::spop, "3.2+ propagate SREM/DEL/UNLINK of what was popped; a verbatim SPOP (older) is random"),
-    spec!("SINTERSTORE", -3, Replayed, SE, true, all, set::sstore, ""),
-    spec!("SUNIONSTORE", -3, Replayed, SE, true, all, set::sstore, ""),
-    spec!("SDIFFSTORE", -3, Replayed, SE, true, all, set::sstore, ""),
+    Spec {
+        store: true,
+        ..spec!("SINTERSTORE", -3, Replayed, SE, false, all, set::sstore, "")
+    },
+    Spec {
+        store: true,
+        ..spec!("SUNIONSTORE", -3, Replayed, SE, false, all, set::sstore, "")
+    },
+    Spec {
+        store: true,
+        ..spec!("SDIFFSTORE", -3, Replayed, SE, false, all, set::sstore, "")
+    },
     // sorted sets
     spec!("ZADD", -4, Replayed, Z, false, first, zset::zadd, "NX/XX/GT/LT/CH/INCR"),
     spec!("ZINCRBY", 4, Replayed, Z, false, first, zset::zincrby, "double arithmetic like the server"),
@@ -247,14 +269,35 @@ pub static COMMANDS: &[Spec] = &[
     spec!("BZPOPMAX", -3, Rewritten, Z, false, all_but_last, zset::bzpop, "propagated as ZPOPMAX"),
     spec!("ZMPOP", -4, Rewritten, Z, false, numkeys0, zset::zmpop, "propagated as ZPOPMIN/ZPOPMAX key count"),
     spec!("BZMPOP", -5, Rewritten, Z, false, blmpop_keys, zset::zmpop, "propagated as ZPOPMIN/ZPOPMAX key count"),
-    spec!("ZUNIONSTORE", -4, Replayed, Z, true, dst_numkeys, zset::zstore, "WEIGHTS, AGGREGATE; sets count as score 1"),
-    spec!("ZINTERSTORE", -4, Replayed, Z, true, dst_numkeys, zset::zstore, "WEIGHTS, AGGREGATE; sets count as score 1"),
-    spec!("ZDIFFSTORE", -4, Replayed, Z, true, dst_numkeys, zset::zstore, ""),
-    spec!("ZRANGESTORE", -5, Replayed, Z, true, first2, zset::zrangestore, "by rank, BYSCORE, BYLEX, REV, LIMIT"),
+    Spec {
+        store: true,
+        ..spec!("ZUNIONSTORE", -4, Replayed, Z, false, dst_numkeys, zset::zstore, "WEIGHTS, AGGREGATE; sets count as score 1")
+    },
+    Spec {
+        store: true,
+        ..spec!("ZINTERSTORE", -4, Replayed, Z, false, dst_numkeys, zset::zstore, "WEIGHTS, AGGREGATE; sets count as score 1")
+    },
+    Spec {
+        store: true,
+        ..spec!("ZDIFFSTORE", -4, Replayed, Z, false, dst_numkeys, zset::zstore, "")
+    },
+    Spec {
+        store: true,
+        ..spec!("ZRANGESTORE", -5, Replayed, Z, false, first2, zset::zrangestore, "by rank, BYSCORE, BYLEX, REV, LIMIT")
+    },
     spec!("GEOADD", -5, Rewritten, Z, false, first, zset::geoadd, "3.2+ propagate ZADD of the geohash scores"),
-    spec!("GEORADIUS", -6, Unknown, Z, false, with_store, zset::geostore, "with STORE/STOREDIST: the geo search is not computed"),
-    spec!("GEORADIUSBYMEMBER", -5, Unknown, Z, false, with_store, zset::geostore, "with STORE/STOREDIST: the geo search is not computed"),
-    spec!("GEOSEARCHSTORE", -8, Unknown, Z, false, first2, zset::geostore, "the geo search is not computed"),
+    Spec {
+        store: true,
+        ..spec!("GEORADIUS", -6, Unknown, Z, false, with_store, zset::geostore, "with STORE/STOREDIST: the geo search is not computed")
+    },
+    Spec {
+        store: true,
+        ..spec!("GEORADIUSBYMEMBER", -5, Unknown, Z, false, with_store, zset::geostore, "with STORE/STOREDIST: the geo search is not computed")
+    },
+    Spec {
+        store: true,
+        ..spec!("GEOSEARCHSTORE", -8, Unknown, Z, false, first2, zset::geostore, "the geo search is not computed")
+    },
     // hashes
     spec!("HSET", -4, Replayed, H, false, first, hash::hset, "a field set loses its TTL"),
     spec!("HMSET", -4, Replayed, H, false, first, hash::hset, ""),
@@ -303,7 +346,10 @@ pub static COMMANDS: &[Spec] = &[
     spec!("RESTORE", -4, Replayed, None, true, first, ks::restore, "the DUMP payload decoded by the RDB decoder (CRC checked); REPLACE, ABSTTL"),
     spec!("RESTORE-ASKING", -4, Replayed, None, true, first, ks::restore, "as RESTORE"),
     spec!("MIGRATE", -6, Rewritten, None, true, migrate_keys, ks::migrate, "propagated as DEL of the migrated keys"),
-    spec!("SORT", -2, Replayed, L, true, sort_keys, ks::sort, "with STORE (numeric or binary ALPHA order, BY, GET, LIMIT)"),
+    Spec {
+        store: true,
+        ..spec!("SORT", -2, Replayed, L, false, sort_keys, ks::sort, "with STORE (numeric or binary ALPHA order, BY, GET, LIMIT)")
+    },
     Spec {
         subs: &["LOAD", "DELETE", "FLUSH", "RESTORE"],
         ..spec!("FUNCTION", -2, Replayed, None, true, none, ks::function, "7.0+")

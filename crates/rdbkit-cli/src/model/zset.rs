@@ -495,6 +495,12 @@ pub fn geoadd(rp: &mut Replayer, c: &Cmd) -> R {
 /// server stores; propagated verbatim.
 pub fn geostore(rp: &mut Replayer, c: &Cmd) -> R {
     let _ = rp;
+    let stores = c.a.iter().any(|a| {
+        a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST")
+    });
+    if c.name != "GEOSEARCHSTORE" && !stores {
+        return Ok(()); // a read
+    }
     Err(Flow::Unknown(format!(
         "{} stores the result of a geo search, which this replay does not compute",
         c.name
