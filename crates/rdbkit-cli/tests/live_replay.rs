@@ -247,7 +247,13 @@ impl Gen<'_> {
                 1 => args!["ZREM", self.key("z"), self.member(), self.member()],
                 2 => args!["ZREMRANGEBYSCORE", self.key("z"), format!("({}", self.rng.below(50)), self.score()],
                 3 => args!["ZREMRANGEBYRANK", self.key("z"), self.rng.below(5), self.rng.below(10)],
-                4 => args!["ZREMRANGEBYLEX", self.key("z"), "[m1", "(m3"],
+                4 => {
+                    if self.rng.chance(50) {
+                        args!["ZREMRANGEBYLEX", self.key("zl"), "[m1", "(m3"]
+                    } else {
+                        args!["ZADD", self.key("zl"), 0, self.member(), 0, self.member()]
+                    }
+                }
                 5 => args![*self.rng.pick(&["ZPOPMIN", "ZPOPMAX"]), self.key("z"), self.rng.range(1, 4)],
                 6 => args![
                     *self.rng.pick(&["ZUNIONSTORE", "ZINTERSTORE"]), self.key("z"), 2, self.key("z"), self.key("t"),
