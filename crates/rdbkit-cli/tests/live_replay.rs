@@ -79,13 +79,20 @@ fn every_write_command_of_the_server_is_in_the_replay_table() {
             }
         }
         server.shutdown();
-        assert!(writes > 50, "{}: only {writes} write commands?", kind.name());
+        assert!(
+            writes > 50,
+            "{}: only {writes} write commands?",
+            kind.name()
+        );
         assert!(
             missing.is_empty(),
             "{}: write commands the replay table does not list: {missing:?}",
             kind.name()
         );
-        eprintln!("{}: all {writes} write commands are in the replay table", kind.name());
+        eprintln!(
+            "{}: all {writes} write commands are in the replay table",
+            kind.name()
+        );
     }
 }
 
@@ -335,7 +342,9 @@ impl Gen<'_> {
     }
 
     fn any_key(&mut self) -> String {
-        let p = *self.rng.pick(&["s", "n", "f", "b", "l", "t", "z", "h", "hn", "x"]);
+        let p = *self
+            .rng
+            .pick(&["s", "n", "f", "b", "l", "t", "z", "h", "hn", "x"]);
         self.key(p)
     }
 
@@ -347,7 +356,11 @@ impl Gen<'_> {
             0..=3 => {
                 let mut a = args!["XADD", k];
                 if self.rng.chance(20) {
-                    a.extend(args!["MAXLEN", *self.rng.pick(&["~", "="]), self.rng.range(5, 200)]);
+                    a.extend(args![
+                        "MAXLEN",
+                        *self.rng.pick(&["~", "="]),
+                        self.rng.range(5, 200)
+                    ]);
                 }
                 if self.v62 && self.rng.chance(10) {
                     a.push(b"NOMKSTREAM".to_vec());
@@ -361,9 +374,37 @@ impl Gen<'_> {
             }
             4 => args!["XTRIM", k, "MAXLEN", self.rng.range(3, 100)],
             5 => args!["XDEL", k, format!("{}-0", self.rng.below(10)), "0-1"],
-            6 => args!["XGROUP", "CREATE", k, g, *self.rng.pick(&["$", "0"]), "MKSTREAM"],
-            7 => args!["XREADGROUP", "GROUP", g, cons, "COUNT", self.rng.range(1, 5), "STREAMS", k, ">"],
-            8 => args!["XREADGROUP", "GROUP", g, cons, "COUNT", 2, "NOACK", "STREAMS", k, ">"],
+            6 => args![
+                "XGROUP",
+                "CREATE",
+                k,
+                g,
+                *self.rng.pick(&["$", "0"]),
+                "MKSTREAM"
+            ],
+            7 => args![
+                "XREADGROUP",
+                "GROUP",
+                g,
+                cons,
+                "COUNT",
+                self.rng.range(1, 5),
+                "STREAMS",
+                k,
+                ">"
+            ],
+            8 => args![
+                "XREADGROUP",
+                "GROUP",
+                g,
+                cons,
+                "COUNT",
+                2,
+                "NOACK",
+                "STREAMS",
+                k,
+                ">"
+            ],
             9 => args!["__XACK__", k, g],
             10 => match self.rng.below(4) {
                 0 => args!["XGROUP", "SETID", k, g, "$"],
@@ -392,14 +433,28 @@ fn send(c: &mut Client, cmd: Vec<Vec<u8>>) {
             }
         }
         b"__XACK__" | b"__XCLAIM__" => {
-            let p = c.cmd(args!["XPENDING", cmd[1].clone(), cmd[2].clone(), "-", "+", 5]);
+            let p = c.cmd(args![
+                "XPENDING",
+                cmd[1].clone(),
+                cmd[2].clone(),
+                "-",
+                "+",
+                5
+            ]);
             if let Reply::Array(Some(items)) = p {
                 for it in items.iter().take(2) {
                     let id = it.array()[0].bytes();
                     if cmd[0] == b"__XACK__" {
                         c.cmd(args!["XACK", cmd[1].clone(), cmd[2].clone(), id]);
                     } else {
-                        c.cmd(args!["XCLAIM", cmd[1].clone(), cmd[2].clone(), cmd[3].clone(), 0, id]);
+                        c.cmd(args![
+                            "XCLAIM",
+                            cmd[1].clone(),
+                            cmd[2].clone(),
+                            cmd[3].clone(),
+                            0,
+                            id
+                        ]);
                     }
                 }
             }
@@ -420,7 +475,10 @@ fn wait_rewrite(c: &mut Client) {
         if !busy {
             return;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "BGREWRITEAOF did not finish");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "BGREWRITEAOF did not finish"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -553,4 +611,143 @@ fn replay_of_a_random_workload_equals_the_servers_save() {
             workload(kind, &bin, preamble, seed ^ preamble as u64, n);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Docs, memory budget, value-unknown (no server needed)
+
+/// The README's command list is the replay table's own output.
+#[test]
+fn readme_lists_the_replay_table() {
+    let out = run_rdbkit(["replay-commands"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
+    let (a, b) = (
+        readme
+            .find("<!-- replay-commands:begin -->\n")
+            .expect("begin marker"),
+        readme
+            .find("<!-- replay-commands:end -->")
+            .expect("end marker"),
+    );
+    let inside = &readme[a + "<!-- replay-commands:begin -->\n".len()..b];
+    assert_eq!(
+        inside, table,
+        "README's replay table is stale: paste `rdbkit replay-commands` between the markers"
+    );
+}
+
+fn resp(cmds: &[&[&[u8]]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in cmds {
+        out.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+        for a in *c {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+/// Issue 10 defect 4, replay part: 40 × `SETRANGE key 500000000 x` would need 20 GB; under a
+/// 1.5 GB address-space limit the replay stops cleanly at the budget, naming key and offset.
+#[test]
+fn setrange_beyond_the_memory_budget_is_a_clean_error() {
+    let Some(prlimit) = require_tool("prlimit") else {
+        return;
+    };
+    let dir = TempDir::new("replay-budget");
+    let f = dir.join("big.aof");
+    let mut cmds: Vec<Vec<Vec<u8>>> = Vec::new();
+    for i in 0..40 {
+        cmds.push(vec![
+            b"SETRANGE".to_vec(),
+            format!("k{i}").into_bytes(),
+            b"500000000".to_vec(),
+            b"x".to_vec(),
+        ]);
+    }
+    let refs: Vec<Vec<&[u8]>> = cmds
+        .iter()
+        .map(|c| c.iter().map(|a| a.as_slice()).collect())
+        .collect();
+    let refs2: Vec<&[&[u8]]> = refs.iter().map(|c| c.as_slice()).collect();
+    std::fs::write(&f, resp(&refs2)).unwrap();
+    let out = run_with_timeout(
+        std::process::Command::new(prlimit)
+            .arg("--as=1500000000")
+            .arg(rdbkit_bin())
+            .args(["keys", "--max-memory", "1G"])
+            .arg(&f),
+        None,
+        Duration::from_secs(120),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SETRANGE")
+            && err.contains("key k2")
+            && err.contains("budget")
+            && err.contains("big.aof:"),
+        "{err}"
+    );
+    // The default budget (4G) stops it too, before 20 GB.
+    let out = run_with_timeout(
+        std::process::Command::new(rdbkit_bin())
+            .args(["info"])
+            .arg(&f),
+        None,
+        Duration::from_secs(120),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("budget")
+            || String::from_utf8_lossy(&out.stderr).contains("budget")
+    );
+}
+
+/// A verbatim EVAL (Redis < 5) makes the keys it names value-unknown, with the offset; `keys`
+/// still lists them, `info` says why, `diff` never calls them equal.
+#[test]
+fn verbatim_eval_marks_its_keys_value_unknown() {
+    let dir = TempDir::new("replay-unknown");
+    let f = dir.join("old.aof");
+    let data = resp(&[
+        &[b"SELECT", b"0"],
+        &[b"RPUSH", b"l", b"a"],
+        &[
+            b"EVAL",
+            b"redis.call('RPUSH', KEYS[1], 'b')",
+            b"2",
+            b"l",
+            b"other",
+        ],
+        &[b"LPUSH", b"l", b"z"],
+        &[b"SET", b"ok", b"1"],
+    ]);
+    std::fs::write(&f, data).unwrap();
+    let out = run_rdbkit(["keys".as_ref(), "--long".as_ref(), f.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        keys, "0\tlist\tl\n0\tstring\tok\n0\tunknown\tother\n",
+        "{keys}"
+    );
+    let out = run_rdbkit(["info".as_ref(), f.as_os_str()]);
+    let info = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(info.contains("value unknown: 2 keys"), "{info}");
+    assert!(
+        info.contains("EVAL at ") && info.contains("old.aof:"),
+        "{info}"
+    );
+    let out = run_rdbkit(["diff".as_ref(), f.as_os_str(), f.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("value unknown in A"));
 }

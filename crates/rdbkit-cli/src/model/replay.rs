@@ -266,7 +266,11 @@ impl Replayer {
         // A command reading or changing a value already unknown gives an unknown result,
         // unless it replaces the value whatever it was.
         if !spec.overwrites() {
-            let reads = if spec.store { keys.get(1..).unwrap_or_default() } else { &keys[..] };
+            let reads = if spec.store {
+                keys.get(1..).unwrap_or_default()
+            } else {
+                &keys[..]
+            };
             let dep = reads.iter().find_map(|k| match self.db().get(k) {
                 Some(MKey {
                     value: MValue::Unknown { reason, .. },

@@ -513,9 +513,9 @@ pub fn geoadd(rp: &mut Replayer, c: &Cmd) -> R {
 /// server stores; propagated verbatim.
 pub fn geostore(rp: &mut Replayer, c: &Cmd) -> R {
     let _ = rp;
-    let stores = c.a.iter().any(|a| {
-        a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST")
-    });
+    let stores =
+        c.a.iter()
+            .any(|a| a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST"));
     if c.name != "GEOSEARCHSTORE" && !stores {
         return Ok(()); // a read
     }
