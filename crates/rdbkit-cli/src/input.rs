@@ -291,7 +291,7 @@ fn replay_bytes(
             Ok(Some(rdbkit_aof::resp::Item::Command(c))) => {
                 args.clear();
                 args.extend(c.args());
-                rp.apply_at(name, c.start as u64, &args)
+                rp.apply_at(name, c.start, &args)
                     .map_err(|e| InputError(format!("{name}: at byte offset {}: {e}", c.start)))?;
             }
             Ok(Some(rdbkit_aof::resp::Item::Annotation(a))) => {

@@ -27,7 +27,7 @@ fn hash_or_new<'r>(rp: &'r mut Replayer, key: &[u8]) -> Result<&'r mut H, Flow> 
 /// HSET/HMSET key field value... (a field set loses its TTL)
 pub fn hset(rp: &mut Replayer, c: &Cmd) -> R {
     let pairs = &c.a[1..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return fail("odd field/value list");
     }
     let h = hash_or_new(rp, c.arg(0)?)?;

@@ -148,7 +148,7 @@ pub fn getex(rp: &mut Replayer, c: &Cmd) -> R {
 
 /// MSET key value [key value ...]
 pub fn mset(rp: &mut Replayer, c: &Cmd) -> R {
-    if c.a.len() % 2 != 0 {
+    if !c.a.len().is_multiple_of(2) {
         return fail("odd key/value list");
     }
     for p in c.a.chunks(2) {
@@ -159,7 +159,7 @@ pub fn mset(rp: &mut Replayer, c: &Cmd) -> R {
 
 /// MSETNX key value [key value ...]: all or nothing.
 pub fn msetnx(rp: &mut Replayer, c: &Cmd) -> R {
-    if c.a.len() % 2 != 0 {
+    if !c.a.len().is_multiple_of(2) {
         return fail("odd key/value list");
     }
     if c.a.chunks(2).any(|p| rp.db().contains_key(p[0])) {
