@@ -257,11 +257,13 @@ impl Input {
                 }
             }
             (_, Src::Path(p)) => {
+                rp.pre_7_0 = true; // a single-file AOF: written by a server before 7.0
                 let data = rdbkit_aof::multipart::FileData::open(&p)
                     .map_err(|e| InputError(format!("{e}")))?;
                 replay_bytes(&name, data.bytes(), opts, &mut rp)?;
             }
             (_, Src::Stream(mut r)) => {
+                rp.pre_7_0 = true;
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;

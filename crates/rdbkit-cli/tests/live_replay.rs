@@ -206,14 +206,19 @@ impl Gen<'_> {
                 let cmd = *self.rng.pick(&["LPUSH", "RPUSH", "LPUSH", "RPUSHX", "LPUSHX"]);
                 let mut a = args![cmd, self.key("l")];
                 a.extend(self.many(1, 5, Self::val));
+                a.push(format!("pv{}", self.rng.below(4)).into_bytes());
                 a
             }
-            16..=17 => match self.rng.below(9) {
+            16..=17 | 67..=71 => match self.rng.below(9) {
                 0 => args!["LPOP", self.key("l")],
                 1 if self.v62 => args!["RPOP", self.key("l"), self.rng.below(4)],
                 2 => args!["LREM", self.key("l"), self.rng.below(5) as i64 - 2, self.val()],
                 3 => args!["LSET", self.key("l"), self.rng.below(10) as i64 - 5, self.val()],
-                4 => args!["LINSERT", self.key("l"), *self.rng.pick(&["BEFORE", "AFTER"]), self.val(), self.val()],
+                4 => args![
+                    "LINSERT",
+                    self.key("l"),
+                    *self.rng.pick(&["BEFORE", "AFTER"]),
+                    format!("pv{}", self.rng.below(4)), self.val()],
                 5 => args!["LTRIM", self.key("l"), self.rng.below(5), self.rng.below(200) as i64 - 20],
                 6 if self.v62 => args!["LMOVE", self.key("l"), self.key("l"), *self.rng.pick(&["LEFT", "RIGHT"]), *self.rng.pick(&["LEFT", "RIGHT"])],
                 7 if self.v70 => args!["LMPOP", 2, self.key("l"), self.key("l"), "RIGHT", "COUNT", 2],
@@ -287,7 +292,7 @@ impl Gen<'_> {
                 3 => args!["HINCRBYFLOAT", self.key("hn"), format!("g{}", self.rng.below(5)), format!("{:.3}", self.rng.unit())],
                 _ => args!["HMSET", self.key("h"), "a", self.val(), "b", self.val()],
             },
-            36..=40 => self.stream_cmd(),
+            36..=40 | 60..=66 => self.stream_cmd(),
             41..=43 => match self.rng.below(6) {
                 0 => args!["EXPIRE", self.any_key(), 100_000 + self.rng.below(1000)],
                 1 => args!["PEXPIREAT", self.any_key(), self.ttl_far()],
@@ -331,6 +336,19 @@ impl Gen<'_> {
                 // Dump a key of this db and restore it under another name.
                 args!["__DUMP_RESTORE__", self.any_key(), self.any_key()]
             }
+            56..=58 => {
+                let mut a = args!["PFADD", self.key("p")];
+                let n = if self.rng.chance(5) { self.rng.range(500, 3000) } else { self.rng.range(1, 20) };
+                for _ in 0..n {
+                    a.push(format!("e{}", self.rng.below(100_000)).into_bytes());
+                }
+                a
+            }
+            59 => match self.rng.below(3) {
+                0 => args!["PFMERGE", self.key("p"), self.key("p"), self.key("p")],
+                1 => args!["PFCOUNT", self.key("p")],
+                _ => args!["PFDEBUG", "TODENSE", self.key("p")],
+            },
             54 if self.rng.chance(10) => args!["FLUSHDB"],
             55 if self.rng.chance(20) => args!["SWAPDB", 0, self.rng.range(1, 3)],
             _ => args!["SET", self.key("s"), self.val()],
@@ -349,8 +367,8 @@ impl Gen<'_> {
     }
 
     fn stream_cmd(&mut self) -> Vec<Vec<u8>> {
-        let k = self.key("x");
-        let g = format!("g{}", self.rng.below(3));
+        let k = format!("x:{}", self.rng.below(2));
+        let g = format!("g{}", self.rng.below(2));
         let cons = format!("c{}", self.rng.below(3));
         match self.rng.below(12) {
             0..=3 => {
@@ -579,6 +597,33 @@ fn workload(kind: ServerKind, bin: &Path, preamble: bool, seed: u64, n: usize) {
         aof.as_os_str(),
     ]);
     let _ = keys_live;
+    // The AOF tail must hold the commands this test is about (not only a rewrite's SETs).
+    let mut text = Vec::new();
+    let files: Vec<std::path::PathBuf> = if aof.is_dir() {
+        std::fs::read_dir(&aof)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    } else {
+        vec![aof.clone()]
+    };
+    for f in files {
+        text.extend(std::fs::read(f).unwrap());
+    }
+    let must: &[&str] = if preamble || n < 1000 {
+        &["EXEC"]
+    } else {
+        &["PFADD", "XCLAIM", "ZINCRBY", "SETRANGE", "RESTORE", "EXEC"]
+    };
+    for cmd in must {
+        let needle = format!("\r\n{cmd}\r\n");
+        assert!(
+            text.windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes())),
+            "{}: seed {seed}: the AOF holds no {cmd}",
+            kind.name()
+        );
+    }
     assert!(
         out.status.code() == Some(0),
         "{} (preamble {preamble}), seed {seed}: the replay of the AOF differs from the server's \

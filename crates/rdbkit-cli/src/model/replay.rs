@@ -123,6 +123,9 @@ pub struct Replayer {
     pub unknown_commands: BTreeMap<String, u64>,
     /// Commands applied.
     pub commands: u64,
+    /// The AOF is a single file (a server before 7.0 wrote it): where servers differ, the
+    /// replay follows 6.2 (XCLAIM keeps a pending entry whose message was deleted).
+    pub pre_7_0: bool,
 }
 
 /// Integer argument, parsed like Redis's `string2ll`.
@@ -201,6 +204,7 @@ impl Replayer {
             used: 0,
             unknown_commands: BTreeMap::new(),
             commands: 0,
+            pre_7_0: false,
         }
     }
 

@@ -325,6 +325,7 @@ pub fn xclaim(rp: &mut Replayer, c: &Cmd) -> R {
         i += 1;
     }
     let now = rp.now_ms;
+    let pre7 = rp.pre_7_0;
     let (mut force, mut justid, mut time, mut retry, mut lastid) = (false, false, None, None, None);
     while i < c.a.len() {
         match c.word(i).as_str() {
@@ -372,13 +373,14 @@ pub fn xclaim(rp: &mut Replayer, c: &Cmd) -> R {
         _ => now,
     };
     for (id, exists) in ids.into_iter().zip(exists) {
-        if !exists {
+        // 7.0+ drop the pending entry of a deleted message; 6.2 claims it like any other.
+        if !exists && !pre7 {
             g.pel.remove(&id);
             continue;
         }
         let nack = match g.pel.get_mut(&id) {
             Some(n) => n,
-            None if force => g.pel.entry(id).or_insert((Vec::new(), 0, 0)),
+            None if force && exists => g.pel.entry(id).or_insert((Vec::new(), 0, 0)),
             None => continue,
         };
         if !nack.0.is_empty() && minidle > 0 && now - nack.1 < minidle {

@@ -216,10 +216,10 @@ pub static COMMANDS: &[Spec] = &[
     },
     spec!("BITFIELD", -2, Replayed, S, false, first, bits::bitfield, "SET/INCRBY with OVERFLOW WRAP/SAT/FAIL"),
     // HyperLogLog
-    spec!("PFADD", -2, Unknown, S, false, first, hll::pf, "the HLL string is not rebuilt"),
-    spec!("PFMERGE", -2, Unknown, S, false, all, hll::pf, "the HLL string is not rebuilt"),
-    spec!("PFCOUNT", -2, Unknown, S, false, all, hll::pf, "may rewrite the cached cardinality of an existing HLL"),
-    spec!("PFDEBUG", -3, Unknown, S, false, pfdebug_keys, hll::pf, "TODENSE converts an HLL"),
+    spec!("PFADD", -2, Replayed, S, false, first, hll::pfadd, "the HLL string bytes as Redis writes them (sparse, dense past hll-sparse-max-bytes 3000, the default)"),
+    spec!("PFMERGE", -2, Replayed, S, false, all, hll::pfmerge, "as PFADD"),
+    spec!("PFCOUNT", -2, Replayed, S, false, all, hll::pfcount, "stores the cached cardinality of a single HLL"),
+    spec!("PFDEBUG", -3, Replayed, S, false, pfdebug_keys, hll::pfdebug, "TODENSE/GETREG convert an HLL to dense"),
     // lists
     spec!("LPUSH", -3, Replayed, L, false, first, list::lpush, ""),
     spec!("RPUSH", -3, Replayed, L, false, first, list::lpush, ""),
