@@ -466,3 +466,113 @@ impl Replayer {
             }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &mut Replayer, cmds: &[&[&str]]) {
+        for c in cmds {
+            let a: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+            r.apply(&a).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        }
+    }
+
+    fn list(r: &Replayer, db: u64, k: &str) -> Vec<String> {
+        match &r.ds.dbs[&db][k.as_bytes()].value {
+            MValue::List(l) => l
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into())
+                .collect(),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn lists_transactions_and_unknown_values() {
+        let mut r = Replayer::new(1000);
+        run(
+            &mut r,
+            &[
+                &["SELECT", "1"],
+                &["SET", "a", "1", "PXAT", "5000"],
+                &["RPUSH", "l", "x", "y", "x"],
+                &["LPUSH", "l", "w", "v"],
+                &["LINSERT", "l", "AFTER", "y", "z"],
+                &["LREM", "l", "-1", "x"],
+                &["LSET", "l", "0", "V"],
+                &["MULTI"],
+                &["RPUSH", "l", "in-exec"],
+                &["EXEC"],
+                &["MULTI"],
+                &["RPUSH", "l", "never"],
+            ],
+        );
+        assert_eq!(list(&r, 1, "l"), ["V", "w", "x", "y", "z", "in-exec"]);
+        assert_eq!(r.ds.dbs[&1][b"a".as_slice()].expire_ms, Some(5000));
+        // A verbatim EVAL: the keys it names become unknown; a later write to one stays unknown,
+        // a SET replaces it.
+        r.at = "f.aof:99".into();
+        run(
+            &mut r,
+            &[
+                &["EXEC"],
+                &["EVAL", "return 1", "2", "l", "n"],
+                &["RPUSH", "l", "more"],
+                &["SET", "n", "known"],
+            ],
+        );
+        match &r.ds.dbs[&1][b"l".as_slice()].value {
+            MValue::Unknown { ty, reason } => {
+                assert_eq!(*ty, Some("list"));
+                assert!(reason.contains("EVAL at f.aof:99"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(
+            r.ds.dbs[&1][b"n".as_slice()].value,
+            MValue::String(b"known".to_vec())
+        );
+        // Unknown commands are an error naming them.
+        let err = r.apply(&[b"NOSUCHCMD", b"x"]).unwrap_err();
+        assert!(err.0.contains("NOSUCHCMD"), "{err}");
+    }
+
+    #[test]
+    fn zsets_streams_and_budget() {
+        let mut r = Replayer::new(0);
+        run(
+            &mut r,
+            &[
+                &["ZADD", "z", "1", "a", "2", "b", "3", "c"],
+                &["ZADD", "z", "GT", "0", "a", "5", "b"],
+                &["ZINCRBY", "z", "0.5", "c"],
+                &["ZUNIONSTORE", "u", "2", "z", "z", "WEIGHTS", "1", "2"],
+                &["ZPOPMIN", "z"],
+                &["XADD", "s", "1-1", "f", "v"],
+                &["XADD", "s", "MAXLEN", "=", "1", "2-1", "f", "v"],
+                &["XDEL", "s", "2-1"],
+            ],
+        );
+        match &r.ds.dbs[&0][b"u".as_slice()].value {
+            MValue::Zset(z) => assert_eq!(z[b"c".as_slice()], 10.5),
+            v => panic!("{v:?}"),
+        }
+        match &r.ds.dbs[&0][b"s".as_slice()].value {
+            MValue::Stream(s) => {
+                assert!(s.entries.is_empty());
+                assert_eq!(s.entries_added, Some(2));
+                assert_eq!(s.max_deleted_id, Some(StreamId { ms: 2, seq: 1 }));
+                assert_eq!(s.first_id, Some(StreamId::default()));
+            }
+            v => panic!("{v:?}"),
+        }
+        let mut r = Replayer::new(0);
+        r.budget = 1 << 20;
+        let err = r
+            .apply(&[b"SETRANGE", b"big", b"5000000", b"x"])
+            .unwrap_err();
+        assert!(err.0.contains("budget") && err.0.contains("big"), "{err}");
+        assert!(r.ds.dbs.get(&0).is_none_or(|d| d.is_empty()));
+    }
+}
