@@ -349,6 +349,40 @@ impl Gen<'_> {
                 1 => args!["PFCOUNT", self.key("p")],
                 _ => args!["PFDEBUG", "TODENSE", self.key("p")],
             },
+            72..=74 => {
+                let lon = format!("{:.4}", self.rng.unit() * 20.0);
+                let lat = format!("{:.4}", self.rng.unit() * 20.0);
+                let mut a = args!["GEOADD", "geo", lon, lat, self.member()];
+                if self.rng.chance(50) {
+                    let (lon, lat) = (self.rng.unit() * 20.0, self.rng.unit() * 20.0);
+                    a.extend(args![format!("{lon:.4}"), format!("{lat:.4}"), self.member()]);
+                }
+                a
+            }
+            75 if self.v62 => {
+                let mut a = args!["GEOSEARCHSTORE", self.key("gz"), "geo"];
+                if self.rng.chance(50) {
+                    a.extend(args!["FROMLONLAT", format!("{:.3}", self.rng.unit() * 20.0), format!("{:.3}", self.rng.unit() * 20.0)]);
+                } else {
+                    a.extend(args!["FROMMEMBER", self.member()]);
+                }
+                if self.rng.chance(50) {
+                    a.extend(args!["BYRADIUS", self.rng.range(100, 1500), "km"]);
+                } else {
+                    a.extend(args!["BYBOX", self.rng.range(100, 2000), self.rng.range(100, 2000), "km"]);
+                }
+                if self.rng.chance(50) {
+                    a.extend(args![*self.rng.pick(&["ASC", "DESC"]), "COUNT", self.rng.range(1, 10)]);
+                }
+                if self.rng.chance(50) {
+                    a.push(b"STOREDIST".to_vec());
+                }
+                a
+            }
+            76 => args![
+                "GEORADIUS", "geo", format!("{:.3}", self.rng.unit() * 20.0), format!("{:.3}", self.rng.unit() * 20.0),
+                self.rng.range(100, 1500), "km", "COUNT", self.rng.range(1, 10), *self.rng.pick(&["STORE", "STOREDIST"]), self.key("gz")
+            ],
             54 if self.rng.chance(10) => args!["FLUSHDB"],
             55 if self.rng.chance(20) => args!["SWAPDB", 0, self.rng.range(1, 3)],
             _ => args!["SET", self.key("s"), self.val()],

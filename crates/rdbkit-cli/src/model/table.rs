@@ -288,15 +288,15 @@ pub static COMMANDS: &[Spec] = &[
     spec!("GEOADD", -5, Rewritten, Z, false, first, zset::geoadd, "3.2+ propagate ZADD of the geohash scores"),
     Spec {
         store: true,
-        ..spec!("GEORADIUS", -6, Unknown, Z, false, with_store, zset::geostore, "with STORE/STOREDIST: the geo search is not computed")
+        ..spec!("GEORADIUS", -6, Replayed, Z, false, with_store, zset::geostore, "with STORE/STOREDIST (ANY, or COUNT cutting between equal distances: value-unknown)")
     },
     Spec {
         store: true,
-        ..spec!("GEORADIUSBYMEMBER", -5, Unknown, Z, false, with_store, zset::geostore, "with STORE/STOREDIST: the geo search is not computed")
+        ..spec!("GEORADIUSBYMEMBER", -5, Replayed, Z, false, with_store, zset::geostore, "as GEORADIUS")
     },
     Spec {
         store: true,
-        ..spec!("GEOSEARCHSTORE", -8, Unknown, Z, false, first2, zset::geostore, "the geo search is not computed")
+        ..spec!("GEOSEARCHSTORE", -8, Replayed, Z, false, first2, zset::geostore, "FROMMEMBER/FROMLONLAT, BYRADIUS/BYBOX, COUNT, STOREDIST (as GEORADIUS)")
     },
     // hashes
     spec!("HSET", -4, Replayed, H, false, first, hash::hset, "a field set loses its TTL"),

@@ -509,18 +509,209 @@ pub fn geoadd(rp: &mut Replayer, c: &Cmd) -> R {
     zadd_pairs(rp, c.arg(0)?, &f, &pairs)
 }
 
-/// GEORADIUS/GEORADIUSBYMEMBER ... STORE|STOREDIST, GEOSEARCHSTORE: a search whose result the
-/// server stores; propagated verbatim.
-pub fn geostore(rp: &mut Replayer, c: &Cmd) -> R {
-    let _ = rp;
-    let stores =
-        c.a.iter()
-            .any(|a| a.eq_ignore_ascii_case(b"STORE") || a.eq_ignore_ascii_case(b"STOREDIST"));
-    if c.name != "GEOSEARCHSTORE" && !stores {
-        return Ok(()); // a read
+const EARTH_RADIUS_M: f64 = 6372797.560856;
+
+fn squash(mut x: u64) -> u32 {
+    x &= 0x5555_5555_5555_5555;
+    x = (x | (x >> 1)) & 0x3333_3333_3333_3333;
+    x = (x | (x >> 2)) & 0x0F0F_0F0F_0F0F_0F0F;
+    x = (x | (x >> 4)) & 0x00FF_00FF_00FF_00FF;
+    x = (x | (x >> 8)) & 0x0000_FFFF_0000_FFFF;
+    x = (x | (x >> 16)) & 0x0000_0000_FFFF_FFFF;
+    x as u32
+}
+
+/// The (lon, lat) a geohash score stands for: the centre of its cell, as Redis decodes it.
+pub fn geo_decode(score: f64) -> (f64, f64) {
+    let bits = score as u64;
+    let (ilat, ilon) = (squash(bits) as f64, squash(bits >> 1) as f64);
+    let step = (1u64 << 26) as f64;
+    let (lat_scale, lon_scale) = (LAT_MAX - LAT_MIN, 360.0);
+    let lat_min = LAT_MIN + (ilat / step) * lat_scale;
+    let lat_max = LAT_MIN + ((ilat + 1.0) / step) * lat_scale;
+    let lon_min = -180.0 + (ilon / step) * lon_scale;
+    let lon_max = -180.0 + ((ilon + 1.0) / step) * lon_scale;
+    let lon = ((lon_min + lon_max) / 2.0).clamp(-180.0, 180.0);
+    let lat = ((lat_min + lat_max) / 2.0).clamp(LAT_MIN, LAT_MAX);
+    (lon, lat)
+}
+
+fn deg_rad(d: f64) -> f64 {
+    d * (std::f64::consts::PI / 180.0)
+}
+
+fn lat_distance(lat1: f64, lat2: f64) -> f64 {
+    EARTH_RADIUS_M * (deg_rad(lat2) - deg_rad(lat1)).abs()
+}
+
+/// Haversine distance in meters (`geohashGetDistance`).
+fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    let v = ((deg_rad(lon2) - deg_rad(lon1)) / 2.0).sin();
+    if v == 0.0 {
+        return lat_distance(lat1, lat2);
     }
-    Err(Flow::Unknown(format!(
-        "{} stores the result of a geo search, which this replay does not compute",
-        c.name
-    )))
+    let u = ((deg_rad(lat2) - deg_rad(lat1)) / 2.0).sin();
+    let a = u * u + deg_rad(lat1).cos() * deg_rad(lat2).cos() * v * v;
+    2.0 * EARTH_RADIUS_M * a.sqrt().asin()
+}
+
+fn unit(b: &[u8]) -> Result<f64, Flow> {
+    match String::from_utf8_lossy(b).to_ascii_lowercase().as_str() {
+        "m" => Ok(1.0),
+        "km" => Ok(1000.0),
+        "ft" => Ok(0.3048),
+        "mi" => Ok(1609.34),
+        _ => fail("unsupported unit provided. please use M, KM, FT, MI"),
+    }
+}
+
+enum Shape {
+    Radius(f64),
+    Box(f64, f64),
+}
+
+/// GEORADIUS/GEORADIUSBYMEMBER ... STORE|STOREDIST, GEOSEARCHSTORE: the search the server
+/// did, over every member (the server's 9 geohash boxes cover the shape), filtered by the
+/// exact distance test, sorted and cut by COUNT, stored as scores or distances.
+pub fn geostore(rp: &mut Replayer, c: &Cmd) -> R {
+    let (src, base) = match c.name {
+        "GEOSEARCHSTORE" => (c.arg(1)?, 2),
+        "GEORADIUS" => (c.arg(0)?, 5),
+        _ => (c.arg(0)?, 4),
+    };
+    let z = match rp.db().get(src).map(|k| &k.value) {
+        None => None,
+        Some(MValue::Zset(z)) => Some(z.clone()),
+        Some(_) => return fail("WRONGTYPE"),
+    };
+    let mut center: Option<(f64, f64)> = None;
+    let mut shape = None;
+    let mut conv = 1.0;
+    let member_center = |m: &[u8]| -> Result<Option<(f64, f64)>, Flow> {
+        match &z {
+            None => Ok(None),
+            Some(z) => match z.get(m) {
+                Some(s) => Ok(Some(geo_decode(*s))),
+                None => fail("could not decode requested zset member"),
+            },
+        }
+    };
+    match c.name {
+        "GEORADIUS" => {
+            center = Some((float(c.arg(1)?)?, float(c.arg(2)?)?));
+            shape = Some(Shape::Radius(float(c.arg(3)?)?));
+            conv = unit(c.arg(4)?)?;
+        }
+        "GEORADIUSBYMEMBER" => {
+            center = member_center(c.arg(1)?)?;
+            shape = Some(Shape::Radius(float(c.arg(2)?)?));
+            conv = unit(c.arg(3)?)?;
+        }
+        _ => {}
+    }
+    let (mut dest, mut storedist, mut count, mut any, mut desc, mut sort) =
+        (None, false, 0usize, false, false, false);
+    if c.name == "GEOSEARCHSTORE" {
+        dest = Some(c.arg(0)?);
+    }
+    let mut i = base;
+    while i < c.a.len() {
+        match c.word(i).as_str() {
+            "ASC" => sort = true,
+            "DESC" => {
+                sort = true;
+                desc = true
+            }
+            "ANY" => any = true,
+            "COUNT" => {
+                count = usize::try_from(c.int(i + 1, "COUNT")?)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Flow::Fail("COUNT must be > 0".into()))?;
+                i += 1;
+            }
+            "STORE" => {
+                dest = Some(c.arg(i + 1)?);
+                i += 1;
+            }
+            "STOREDIST" if c.name == "GEOSEARCHSTORE" => storedist = true,
+            "STOREDIST" => {
+                dest = Some(c.arg(i + 1)?);
+                storedist = true;
+                i += 1;
+            }
+            "FROMMEMBER" => {
+                center = member_center(c.arg(i + 1)?)?;
+                i += 1;
+            }
+            "FROMLONLAT" => {
+                center = Some((float(c.arg(i + 1)?)?, float(c.arg(i + 2)?)?));
+                i += 2;
+            }
+            "BYRADIUS" => {
+                shape = Some(Shape::Radius(float(c.arg(i + 1)?)?));
+                conv = unit(c.arg(i + 2)?)?;
+                i += 2;
+            }
+            "BYBOX" => {
+                shape = Some(Shape::Box(float(c.arg(i + 1)?)?, float(c.arg(i + 2)?)?));
+                conv = unit(c.arg(i + 3)?)?;
+                i += 3;
+            }
+            "WITHDIST" | "WITHHASH" | "WITHCOORD" => {}
+            o => return fail(format!("syntax error at {o}")),
+        }
+        i += 1;
+    }
+    let Some(dst) = dest else {
+        return Ok(()); // a read
+    };
+    let (Some(z), Some((cx, cy)), Some(shape)) = (z, center, shape) else {
+        rp.db().remove(dst);
+        return Ok(());
+    };
+    let mut found: Vec<(Bytes, f64, f64)> = Vec::new(); // member, score, distance (m)
+    for (m, s) in &z {
+        let (x, y) = geo_decode(*s);
+        let d = match shape {
+            Shape::Radius(r) => {
+                let d = distance(cx, cy, x, y);
+                if d > r * conv {
+                    continue;
+                }
+                d
+            }
+            Shape::Box(w, h) => {
+                if lat_distance(y, cy) > h * conv / 2.0 || distance(x, y, cx, y) > w * conv / 2.0 {
+                    continue;
+                }
+                distance(cx, cy, x, y)
+            }
+        };
+        found.push((m.clone(), *s, d));
+    }
+    if count != 0 && count < found.len() {
+        if any {
+            return Err(Flow::Unknown(
+                "ANY keeps the first matches in the server's search order".into(),
+            ));
+        }
+        found.sort_by(|a, b| a.2.total_cmp(&b.2));
+        if desc {
+            found.reverse();
+        }
+        if found[count - 1].2 == found[count].2 {
+            return Err(Flow::Unknown(
+                "COUNT cuts between members at the same distance (the server's qsort picks)".into(),
+            ));
+        }
+        found.truncate(count);
+    }
+    let _ = sort;
+    let out: Z = found
+        .into_iter()
+        .map(|(m, s, d)| (m, if storedist { d / conv } else { s }))
+        .collect();
+    store(rp, dst, out);
+    Ok(())
 }
