@@ -308,7 +308,7 @@ pub fn sort(rp: &mut Replayer, c: &Cmd) -> R {
     };
     let (mut items, is_set): (Vec<Bytes>, bool) = match rp.db().get(key).map(|k| &k.value) {
         None => (Vec::new(), false),
-        Some(MValue::List(l)) => (l.clone(), false),
+        Some(MValue::List(l)) => (l.iter().cloned().collect(), false),
         Some(MValue::Set(s)) => (s.keys().cloned().collect(), true),
         Some(MValue::Zset(z)) => {
             let mut v: Vec<(&Bytes, f64)> = z.iter().map(|(m, s)| (m, *s)).collect();
@@ -395,7 +395,7 @@ pub fn sort(rp: &mut Replayer, c: &Cmd) -> R {
     }
     rp.db().remove(dst);
     if !out.is_empty() {
-        rp.put(dst, MValue::List(out));
+        rp.put(dst, MValue::List(out.into()));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use super::replay::{fail, Cmd, Flow, Replayer, R};
 use super::{Bytes, MValue};
 
-fn list<'r>(rp: &'r mut Replayer, key: &[u8]) -> Result<Option<&'r mut Vec<Bytes>>, Flow> {
+fn list<'r>(rp: &'r mut Replayer, key: &[u8]) -> Result<Option<&'r mut VecDeque<Bytes>>, Flow> {
     Ok(rp.get_mut(key, "list")?.map(|k| match &mut k.value {
         MValue::List(l) => l,
         _ => unreachable!("checked by get_mut"),
@@ -13,16 +13,14 @@ fn list<'r>(rp: &'r mut Replayer, key: &[u8]) -> Result<Option<&'r mut Vec<Bytes
 }
 
 fn push(rp: &mut Replayer, key: &[u8], vals: &[&[u8]], left: bool) -> R {
-    let k = rp.get_or_create(key, || MValue::List(Vec::new()))?;
+    let k = rp.get_or_create(key, || MValue::List(VecDeque::new()))?;
     let MValue::List(l) = &mut k.value else {
         unreachable!()
     };
     if left {
-        let mut d: VecDeque<Bytes> = std::mem::take(l).into();
         for v in vals {
-            d.push_front(v.to_vec());
+            l.push_front(v.to_vec());
         }
-        *l = d.into();
     } else {
         l.extend(vals.iter().map(|v| v.to_vec()));
     }
@@ -47,9 +45,8 @@ fn pop_n(rp: &mut Replayer, key: &[u8], left: bool, n: usize) -> Result<Vec<Byte
     let out = if left {
         l.drain(..n).collect()
     } else {
-        let mut t = l.split_off(l.len() - n);
-        t.reverse();
-        t
+        let t = l.split_off(l.len() - n);
+        t.into_iter().rev().collect()
     };
     rp.drop_if_empty(key);
     Ok(out)
@@ -117,7 +114,7 @@ pub fn lmove(rp: &mut Replayer, c: &Cmd) -> R {
     push(rp, dst, &[item[0].as_slice()], to_left)
 }
 
-fn index(l: &[Bytes], i: i64) -> Option<usize> {
+fn index(l: &VecDeque<Bytes>, i: i64) -> Option<usize> {
     let len = l.len() as i64;
     let i = if i < 0 { len + i } else { i };
     (0..len).contains(&i).then_some(i as usize)
@@ -175,7 +172,7 @@ pub fn lrem(rp: &mut Replayer, c: &Cmd) -> R {
                 }
             });
         } else {
-            l.reverse();
+            l.make_contiguous().reverse();
             l.retain(|e| {
                 if removed < limit && e.as_slice() == v {
                     removed += 1;
@@ -184,7 +181,7 @@ pub fn lrem(rp: &mut Replayer, c: &Cmd) -> R {
                     true
                 }
             });
-            l.reverse();
+            l.make_contiguous().reverse();
         }
     }
     rp.drop_if_empty(key);

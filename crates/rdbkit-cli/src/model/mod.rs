@@ -3,7 +3,7 @@
 //! write commands. Containers are kept in the form that compares by content: sets and hashes
 //! sorted by bytes, zsets by member, streams with their groups by name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 mod bits;
 mod hash;
@@ -29,7 +29,8 @@ pub type Bytes = Vec<u8>;
 #[derive(Clone, Debug, PartialEq)]
 pub enum MValue {
     String(Bytes),
-    List(Vec<Bytes>),
+    /// A deque: AOFs push on both ends.
+    List(VecDeque<Bytes>),
     Set(BTreeMap<Bytes, ()>),
     /// member -> score
     Zset(BTreeMap<Bytes, f64>),
@@ -138,7 +139,7 @@ pub fn from_record(k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<MKey, rdb
     let mut b = Builder {
         value: match family {
             "string" => MValue::String(Vec::new()),
-            "list" => MValue::List(Vec::new()),
+            "list" => MValue::List(VecDeque::new()),
             "set" => MValue::Set(BTreeMap::new()),
             "zset" => MValue::Zset(BTreeMap::new()),
             "hash" => MValue::Hash(BTreeMap::new()),
@@ -178,7 +179,7 @@ impl Visitor for Builder {
     }
     fn element(&mut self, e: Entry<'_>) -> VisitResult {
         match &mut self.value {
-            MValue::List(l) => l.push(own(e)),
+            MValue::List(l) => l.push_back(own(e)),
             MValue::Set(s) => {
                 s.insert(own(e), ());
             }
