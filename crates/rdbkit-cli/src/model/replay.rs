@@ -539,6 +539,49 @@ mod tests {
     }
 
     #[test]
+    fn hash_field_ttls_and_hll() {
+        let mut r = Replayer::new(0);
+        run(
+            &mut r,
+            &[
+                &["HSET", "h", "a", "1", "b", "2", "c", "3"],
+                &["HPEXPIREAT", "h", "9000", "NX", "FIELDS", "2", "a", "b"],
+                &["HPEXPIREAT", "h", "5000", "GT", "FIELDS", "1", "a"],
+                &["HPEXPIREAT", "h", "5000", "LT", "FIELDS", "1", "b"],
+                &["HSET", "h", "c", "x"],
+                &["HPERSIST", "h", "FIELDS", "1", "a"],
+                &[
+                    "HSETEX", "h", "FNX", "PXAT", "7000", "FIELDS", "1", "d", "4",
+                ],
+                &[
+                    "HSETEX", "h", "FNX", "PXAT", "7000", "FIELDS", "1", "a", "no",
+                ],
+                &["HGETDEL", "g", "FIELDS", "1", "x"],
+                &["PFADD", "hll", "a", "b", "c"],
+                &["PFCOUNT", "hll"],
+            ],
+        );
+        match &r.ds.dbs[&0][b"h".as_slice()].value {
+            MValue::Hash(h) => {
+                let f = |k: &str| h[k.as_bytes()].clone();
+                assert_eq!(f("a"), (b"1".to_vec(), None));
+                assert_eq!(f("b"), (b"2".to_vec(), Some(5000)));
+                assert_eq!(f("c"), (b"x".to_vec(), None));
+                assert_eq!(f("d"), (b"4".to_vec(), Some(7000)));
+            }
+            v => panic!("{v:?}"),
+        }
+        match &r.ds.dbs[&0][b"hll".as_slice()].value {
+            MValue::String(s) => {
+                assert_eq!(&s[..5], b"HYLL\x01");
+                // PFCOUNT stored a valid cached cardinality: 3.
+                assert_eq!(&s[8..16], &3u64.to_le_bytes());
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
     fn zsets_streams_and_budget() {
         let mut r = Replayer::new(0);
         run(
