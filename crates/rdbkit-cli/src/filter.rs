@@ -217,6 +217,11 @@ pub struct FilterArgs {
     /// Default: now.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Memory budget of an AOF replay (estimated size of the replayed data set; K/M/G/T
+    /// suffixes, powers of 1024). Going beyond it is an error naming the command, key and
+    /// offset. Default 4G.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 /// The compiled filter.
@@ -232,6 +237,9 @@ pub struct Filter {
 
 impl Filter {
     pub fn new(a: &FilterArgs) -> Result<Filter, String> {
+        if let Some(m) = &a.max_memory {
+            crate::model::set_budget(crate::model::parse_size(m)?);
+        }
         let now_ms = match &a.now {
             Some(t) => parse_time(t)?,
             None => now_ms(),

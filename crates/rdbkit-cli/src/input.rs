@@ -625,12 +625,14 @@ impl Input {
                 }
             }
             (_, Src::Path(p)) => {
+                rp.pre_7_0 = true; // a single-file AOF: written by a server before 7.0
                 let data = rdbkit_aof::multipart::FileData::open(&p)
                     .map_err(|e| rewrite(InputError(format!("{e}"))))?;
                 not_rdb_or_aof(self.kind, &name, data.bytes())?;
                 replay_bytes(&name, data.bytes(), opts, &mut rp)?;
             }
             (_, Src::Stream(mut r)) => {
+                rp.pre_7_0 = true;
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;
@@ -760,7 +762,7 @@ fn replay_bytes(
             Ok(Some(rdbkit_aof::resp::Item::Command(c))) => {
                 args.clear();
                 args.extend(c.args());
-                rp.apply(&args)
+                rp.apply_at(name, c.start, &args)
                     .map_err(|e| InputError(format!("{name}: at byte offset {}: {e}", c.start)))?;
             }
             Ok(Some(rdbkit_aof::resp::Item::Annotation(a))) => {

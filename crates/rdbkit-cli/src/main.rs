@@ -62,6 +62,13 @@ enum Command {
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
+    /// The AOF replay's command table (Markdown, or one `NAME<TAB>kind<TAB>subcommands` line
+    /// per command with --plain); the README's list is this output.
+    #[command(name = "replay-commands", hide = true)]
+    ReplayCommands {
+        #[arg(long)]
+        plain: bool,
+    },
     /// Drop-in replacement for Redis 7.4's `redis-check-aof` (same arguments, output and exit codes).
     #[command(name = "redis-check-aof", disable_help_flag = true)]
     RedisCheckAof {
@@ -117,6 +124,7 @@ fn main() -> ExitCode {
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
         Command::Aof(c) => cmd::aof::run(c),
+        Command::ReplayCommands { plain } => model::table::print(plain),
         Command::RedisCheckAof { args } => {
             cmd::aof::drop_in(&OsString::from("redis-check-aof"), args)
         }

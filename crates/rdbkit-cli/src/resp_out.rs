@@ -291,7 +291,7 @@ impl<W: Write> RespWriter<W> {
                     }
                 }
             }
-            MValue::Module { .. } | MValue::Array { .. } => {}
+            MValue::Module { .. } | MValue::Array { .. } | MValue::Unknown { .. } => {}
         }
         if let Some(t) = k.expire_ms {
             self.cmd(&[

@@ -28,11 +28,11 @@ use crate::model::{Dataset, MArrayElem, MKey, MStream, MValue};
       entry +ID / entry -ID / last_id / group G: ...  (streams)
 Key names are escaped like `rdbkit keys` prints them. A summary goes to stderr (not with --quiet).
 
-An AOF is replayed in memory on top of its RDB preamble or base; the replay knows the common \
-write commands (SET family, INCR family, APPEND, SETRANGE, DEL, UNLINK, EXPIRE family, PERSIST, \
-RENAME, MOVE, COPY, SWAPDB, list pushes/pops/LTRIM/LMOVE, SADD/SREM/SMOVE, ZADD/ZREM, \
-HSET/HMSET/HDEL/HINCRBY/HPEXPIREAT/HPERSIST, XADD/XDEL/XSETID/XGROUP, FUNCTION LOAD/DELETE/FLUSH, SELECT, \
-FLUSHDB, FLUSHALL, MULTI/EXEC); any other command is an error that names it.
+An AOF is replayed in memory on top of its RDB preamble or base: every write command Redis \
+2.8-8.0 and Valkey 7.2-8.1 propagate (`rdbkit replay-commands` lists them). A key whose value \
+cannot be reproduced offline (a pre-5.0 verbatim EVAL, PFADD's HyperLogLog bytes, a geo search \
+STORE) is \"value unknown (COMMAND at FILE:OFFSET)\": it is always reported as changed, with the \
+reason. --max-memory bounds the replay's memory (default 4G).
 
 Examples:
   rdbkit diff dump-20250123.rdb.gz dump-20250124.rdb.gz
@@ -224,6 +224,15 @@ impl Lim<'_> {
 /// The changes from `a` to `b`, one line each.
 pub fn key_changes(a: &MKey, b: &MKey, ignore_ttl: bool, max: usize) -> Vec<String> {
     let mut out = Vec::new();
+    // A value the AOF replay could not reproduce is never reported as equal.
+    for (side, v) in [("A", &a.value), ("B", &b.value)] {
+        if let MValue::Unknown { reason, .. } = v {
+            out.push(format!("value unknown in {side}: {reason}"));
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
     if a.value.type_name() != b.value.type_name() {
         out.push(format!(
             "type: {} -> {}",

@@ -32,6 +32,9 @@ pub struct Args {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Memory budget of an AOF replay (see `rdbkit keys --help`). Default 4G.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
     /// Do not verify the CRC-64 trailer.
     #[arg(long)]
     pub no_checksum: bool,
@@ -61,6 +64,15 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(m) = &args.max_memory {
+        match crate::model::parse_size(m) {
+            Ok(b) => crate::model::set_budget(b),
+            Err(e) => {
+                eprintln!("rdbkit info: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
         Ok(o) => o,
         Err(code) => return code,
@@ -208,6 +220,13 @@ pub fn run(args: Args) -> ExitCode {
                 }
                 let f: Vec<String> = ds.functions.iter().map(|c| library_name(c)).collect();
                 report.insert("functions".into(), json!(f));
+                let unknown: Vec<Json> = ds
+                    .unknown_keys()
+                    .map(|(db, k, why)| {
+                        json!({"db": db, "key": crate::filter::escape_key(k), "reason": why})
+                    })
+                    .collect();
+                report.insert("value_unknown".into(), json!(unknown));
                 let _ = name;
             }
         }
@@ -350,6 +369,27 @@ fn render_text(r: &serde_json::Map<String, Json>, dbs: &BTreeMap<u64, Db>) -> St
         );
         for ((t, e), n) in &d.types {
             let _ = writeln!(s, "  {t:<7} {e:<11} {n}");
+        }
+    }
+    if let Some(Json::Array(u)) = r.get("value_unknown") {
+        if !u.is_empty() {
+            let _ = writeln!(
+                s,
+                "value unknown: {} keys (counted above; the replay cannot reproduce their value)",
+                u.len()
+            );
+            for v in u.iter().take(20) {
+                let _ = writeln!(
+                    s,
+                    "  db {} key {}: {}",
+                    v["db"],
+                    v["key"].as_str().unwrap_or_default(),
+                    v["reason"].as_str().unwrap_or_default()
+                );
+            }
+            if u.len() > 20 {
+                let _ = writeln!(s, "  ... and {} more", u.len() - 20);
+            }
         }
     }
     s
