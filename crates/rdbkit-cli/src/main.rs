@@ -10,6 +10,7 @@ mod cmd;
 mod filter;
 mod input;
 mod jsonl;
+mod memory;
 mod model;
 mod resp_out;
 mod verify;
