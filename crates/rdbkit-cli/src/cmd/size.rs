@@ -354,7 +354,7 @@ pub fn run(args: Args) -> ExitCode {
             if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(bytes)) {
                 continue;
             }
-            let mut shape = Shape::new(m);
+            let mut shape = Shape::new(m, k.value.ty);
             k.value
                 .visit(&mut scratch, &mut shape, false)
                 .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?;

@@ -64,6 +64,26 @@ impl Allocator {
     }
 }
 
+impl Allocator {
+    /// Usable size of a block allocated for `cap` bytes, filled to `len` bytes (reallocated when
+    /// it grows past `cap`) and then shrunk to `len` (`lpShrinkToFit`): jemalloc moves it to the
+    /// class of `len`; glibc splits the chunk in place only when at least 32 bytes come free.
+    pub fn shrunk(self, cap: u64, len: u64) -> u64 {
+        match self {
+            Allocator::Jemalloc => jemalloc(len),
+            Allocator::Libc => {
+                let old = self.usable(cap.max(len));
+                let new = self.usable(len);
+                if old - new >= 32 {
+                    new
+                } else {
+                    old
+                }
+            }
+        }
+    }
+}
+
 /// jemalloc's size class for `n` bytes (8, 16, 32, 48, ... 128, then four classes per
 /// doubling).
 pub fn jemalloc(n: u64) -> u64 {
@@ -262,7 +282,9 @@ impl Elem {
             int: e.as_i64().filter(|_| e.logical_len() <= 20),
         }
     }
-    fn of_score(s: f64) -> Elem {
+    /// A score as a listpack/ziplist holds it: `d2string` — an integer when integral, else
+    /// `%.17g` (`g17`: ziplists written by Redis up to 7.0) or the shortest round-trip form.
+    fn of_score(s: f64, g17: bool) -> Elem {
         if s.fract() == 0.0 && s.abs() < 9.0e15 {
             let i = s as i64;
             Elem {
@@ -270,11 +292,38 @@ impl Elem {
                 int: Some(i),
             }
         } else {
+            let len = if g17 { g17_len(s) } else { format!("{s:?}").len() };
             Elem {
-                len: format!("{s:?}").len() as u64,
+                len: len as u64,
                 int: None,
             }
         }
+    }
+}
+
+/// Length of C's `%.17g` rendering of `s`.
+fn g17_len(s: f64) -> usize {
+    if s.is_infinite() {
+        return if s < 0.0 { 4 } else { 3 };
+    }
+    if s.is_nan() {
+        return 3;
+    }
+    let sci = format!("{s:.16e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    if !(-4..17).contains(&x) {
+        let m = mant.trim_end_matches('0').trim_end_matches('.');
+        let e = format!("{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
+        m.len() + 1 + e.len()
+    } else {
+        let f = format!("{:.*}", (16 - x).max(0) as usize, s);
+        let f = if f.contains('.') {
+            f.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            f
+        };
+        f.len()
     }
 }
 
@@ -313,7 +362,8 @@ pub struct Shape {
     stream_lp: u64,
     stream_last_lp: u64,
     groups: Vec<Group>,
-    hash_field: Option<Elem>,
+    vk_fields: u64,
+    g17: bool,
 }
 
 #[derive(Default)]
@@ -324,8 +374,9 @@ struct Group {
 
 impl Shape {
     /// An empty shape for `model`.
-    pub fn new(model: Model) -> Shape {
+    pub fn new(model: Model, ty: Type) -> Shape {
         Shape {
+            g17: ty == Type::ZsetZiplist || model.server < Server::Redis72,
             model,
             n: 0,
             bytes: 0,
@@ -347,7 +398,7 @@ impl Shape {
             stream_lp: 0,
             stream_last_lp: 0,
             groups: Vec::new(),
-            hash_field: None,
+            vk_fields: 0,
         }
     }
 
@@ -433,7 +484,7 @@ impl Visitor for Shape {
         self.n += 1;
         let e = Elem::of(m);
         self.elem(e);
-        let s = Elem::of_score(score);
+        let s = Elem::of_score(score, self.g17);
         self.lp += lp_entry(&s);
         let z = zl_entry(&s, self.zl_prev);
         self.zl += z;
@@ -449,7 +500,9 @@ impl Visitor for Shape {
         if t.is_some() {
             self.field_ttls += 1;
         }
-        self.hash_field = Some(f);
+        self.vk_fields += self.model.alloc.usable(
+            1 + sds_hdr(f.len) + f.len + 1 + sds_hdr(v.len) + v.len + 1,
+        );
         Ok(())
     }
     fn stream_node(&mut self, master_id: StreamId, listpack_len: usize) -> VisitResult {
@@ -550,6 +603,57 @@ fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
     let set: BTreeSet<&[u8; 16]> = keys.iter().collect();
     let v: Vec<&[u8]> = set.into_iter().map(|k| &k[..]).collect();
     count(&v)
+}
+
+/// Valkey 8.1's `raxAllocSize`: the allocations of the tree (its 32-byte struct and each
+/// node: 4-byte header, the edge bytes padded to 8, a child pointer per edge (one for a
+/// compressed run) and a value pointer on key nodes).
+fn rax_alloc(keys: &[[u8; 16]], a: Allocator) -> u64 {
+    fn walk(keys: &[&[u8]], a: Allocator) -> u64 {
+        let is_key = keys.iter().any(|k| k.is_empty());
+        let rest: Vec<&[u8]> = keys.iter().copied().filter(|k| !k.is_empty()).collect();
+        let node = |size: u64, ptrs: u64| {
+            let pad = (8 - ((size + 4) % 8)) & 7;
+            a.usable(4 + size + pad + 8 * ptrs + if is_key { 8 } else { 0 })
+        };
+        if rest.is_empty() {
+            return node(0, 0);
+        }
+        let first = rest[0][0];
+        if rest.iter().all(|k| k[0] == first) {
+            let mut l = 1;
+            loop {
+                if rest.iter().any(|k| k.len() == l) {
+                    break;
+                }
+                let c = rest[0][l];
+                if !rest.iter().all(|k| k[l] == c) {
+                    break;
+                }
+                l += 1;
+            }
+            let next: Vec<&[u8]> = rest.iter().map(|k| &k[l..]).collect();
+            return node(l as u64, 1) + walk(&next, a);
+        }
+        let mut total = 0;
+        let mut edges = 0;
+        let mut i = 0;
+        while i < rest.len() {
+            let c = rest[i][0];
+            let mut j = i;
+            while j < rest.len() && rest[j][0] == c {
+                j += 1;
+            }
+            let sub: Vec<&[u8]> = rest[i..j].iter().map(|k| &k[1..]).collect();
+            total += walk(&sub, a);
+            edges += 1;
+            i = j;
+        }
+        total + node(edges, edges)
+    }
+    let set: BTreeSet<&[u8; 16]> = keys.iter().collect();
+    let v: Vec<&[u8]> = set.into_iter().map(|k| &k[..]).collect();
+    a.usable(32) + walk(&v, a)
 }
 
 /// `streamRadixTreeMemoryUsage`: 16 per element + (4 + 8 * 30) per node.
@@ -701,7 +805,7 @@ impl Model {
                     } else {
                         s.packer_zl.finish(a)
                     };
-                    if sv >= Server::Redis72 && cnt == 1 {
+                    if sv >= Server::Redis72 && !sv.valkey81() && cnt == 1 {
                         return robj + a.usable(lp_len);
                     }
                     let sum = if sv.ge70() {
@@ -720,7 +824,8 @@ impl Model {
                         (len as u128 * lp_len as u128 / zl_len.max(1) as u128) as u64
                     }
                 };
-                if sv >= Server::Redis72 && nodes.len() == 1 && nodes[0].1 {
+                let from_old = v.ty == Type::ListZiplist && sv.valkey81();
+                if sv >= Server::Redis72 && !from_old && nodes.len() == 1 && nodes[0].1 {
                     let l = conv(nodes[0].0);
                     if l <= LIST_NODE_BYTES {
                         return robj + a.usable(l);
@@ -728,7 +833,12 @@ impl Model {
                 }
                 let mut sum = 0;
                 for (len, _) in &nodes {
-                    sum += z(32) + compact(conv(*len));
+                    let node = if v2 || !sv.ge70() {
+                        compact(*len)
+                    } else {
+                        a.shrunk(*len, conv(*len))
+                    };
+                    sum += z(32) + node;
                 }
                 robj + z(40) + sum
             }
@@ -757,20 +867,27 @@ impl Model {
                     } else {
                         v.ty == Type::ZsetZiplist
                     };
-                    let l = match blob_len() {
-                        Some(l) if same => l,
-                        _ if sv.ge70() => lp_len,
-                        _ => zl_len,
-                    };
-                    return robj + compact(l);
+                    return robj
+                        + match blob_len() {
+                            Some(l) if same => compact(l),
+                            // a ziplist converted into a listpack of its size, then shrunk
+                            Some(cap) if sv.ge70() => a.shrunk(cap, lp_len),
+                            _ if sv.ge70() => compact(lp_len),
+                            _ => compact(zl_len),
+                        };
                 }
                 let header = a.usable(24 + 32 * 16);
                 let per = if sv >= Server::Valkey80 {
-                    z(24) * n + s.zset_nodes
+                    s.zset_nodes
                 } else {
-                    s.sds + z(24) * n + s.zset_nodes
+                    s.sds + s.zset_nodes
                 };
-                robj + z(16) + z(32) + dict(n) + header + per
+                let index = if sv.valkey81() {
+                    vk_hashtable(n)
+                } else {
+                    dict(n) + z(24) * n
+                };
+                robj + z(16) + z(32) + index + header + per
             }
             Type::HashZipmap
             | Type::HashZiplist
@@ -793,23 +910,18 @@ impl Model {
                     } else {
                         v.ty == Type::HashZiplist
                     };
-                    let l = match blob_len() {
-                        Some(l) if same => l,
-                        _ if sv.ge70() => lp_len,
-                        _ => zl_len,
-                    };
-                    return robj + compact(l);
+                    return robj
+                        + match blob_len() {
+                            Some(l) if same => compact(l),
+                            // a ziplist converted into a listpack of its size, then shrunk
+                            Some(cap) if sv.ge70() => a.shrunk(cap, lp_len),
+                            _ if sv.ge70() => compact(lp_len),
+                            _ => compact(zl_len),
+                        };
                 }
                 if sv.valkey81() {
                     // one allocation per field with its value
-                    let per = a.usable(2 * n + s.sds_exact) / n.max(1);
-                    let per_field = if n > 0 {
-                        let avg = s.sds_exact / n;
-                        a.usable(2 + avg).max(per)
-                    } else {
-                        0
-                    };
-                    return robj + vk_hashtable(n) + per_field * n;
+                    return robj + vk_hashtable(n) + s.vk_fields;
                 }
                 let ttl = if s.field_ttls > 0 && sv >= Server::Redis74 {
                     // field sds with an embedded expiry (hfield) + the dict metadata
@@ -827,11 +939,18 @@ impl Model {
                 let st = if sv.ge70() { 80 } else { 40 };
                 let cg = if sv.ge70() { 40 } else { 32 };
                 let consumer = if sv >= Server::Redis72 { 32 } else { 24 };
-                let mut t = robj + z(st) + rax_usage(&s.stream_nodes) + s.stream_lp;
+                let rax = |keys: &[[u8; 16]]| {
+                    if sv.valkey81() {
+                        rax_alloc(keys, a)
+                    } else {
+                        rax_usage(keys)
+                    }
+                };
+                let mut t = robj + z(st) + rax(&s.stream_nodes) + s.stream_lp;
                 for g in &s.groups {
-                    t += z(cg) + rax_usage(&g.pel) + z(24) * g.pel.len() as u64;
+                    t += z(cg) + rax(&g.pel) + z(24) * g.pel.len() as u64;
                     for (name, pel) in &g.consumers {
-                        t += z(consumer) + name + rax_usage(pel);
+                        t += z(consumer) + name + rax(pel);
                     }
                 }
                 t
