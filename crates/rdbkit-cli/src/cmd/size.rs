@@ -413,9 +413,8 @@ pub fn run(args: Args) -> ExitCode {
         Ok(())
     });
     progress.finish();
-    let model = model.unwrap_or_else(|| {
-        choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str())))
-    });
+    let model = model
+        .unwrap_or_else(|| choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str()))));
     let result = r.map(|inner| {
         inner?;
         if args.csv {
@@ -530,9 +529,17 @@ fn table(
             );
         }
     };
-    rows(&mut s, &format!("biggest keys by {} (top {n})", by.name()), top);
+    rows(
+        &mut s,
+        &format!("biggest keys by {} (top {n})", by.name()),
+        top,
+    );
     if by != By::Elements {
-        rows(&mut s, &format!("biggest keys by elements (top {n})"), top_e);
+        rows(
+            &mut s,
+            &format!("biggest keys by elements (top {n})"),
+            top_e,
+        );
     }
     let group = |s: &mut String, title: &str, v: Vec<(String, Total)>| {
         let _ = writeln!(s, "\n{title}");
@@ -564,7 +571,10 @@ fn table(
     group(
         &mut s,
         "per type",
-        g.per_type.iter().map(|(k, t)| (k.to_string(), *t)).collect(),
+        g.per_type
+            .iter()
+            .map(|(k, t)| (k.to_string(), *t))
+            .collect(),
     );
     group(
         &mut s,

@@ -292,7 +292,11 @@ impl Elem {
                 int: Some(i),
             }
         } else {
-            let len = if g17 { g17_len(s) } else { format!("{s:?}").len() };
+            let len = if g17 {
+                g17_len(s)
+            } else {
+                format!("{s:?}").len()
+            };
             Elem {
                 len: len as u64,
                 int: None,
@@ -368,8 +372,9 @@ pub struct Shape {
 
 #[derive(Default)]
 struct Group {
+    name: Vec<u8>,
     pel: Vec<[u8; 16]>,
-    consumers: Vec<(u64, Vec<[u8; 16]>)>,
+    consumers: Vec<(Vec<u8>, Vec<[u8; 16]>)>,
 }
 
 impl Shape {
@@ -500,9 +505,10 @@ impl Visitor for Shape {
         if t.is_some() {
             self.field_ttls += 1;
         }
-        self.vk_fields += self.model.alloc.usable(
-            1 + sds_hdr(f.len) + f.len + 1 + sds_hdr(v.len) + v.len + 1,
-        );
+        self.vk_fields += self
+            .model
+            .alloc
+            .usable(1 + sds_hdr(f.len) + f.len + 1 + sds_hdr(v.len) + v.len + 1);
         Ok(())
     }
     fn stream_node(&mut self, master_id: StreamId, listpack_len: usize) -> VisitResult {
@@ -520,8 +526,11 @@ impl Visitor for Shape {
         self.bytes += (f.logical_len() + v.logical_len()) as u64;
         Ok(())
     }
-    fn stream_group(&mut self, _g: &GroupMeta<'_>) -> VisitResult {
-        self.groups.push(Group::default());
+    fn stream_group(&mut self, g: &GroupMeta<'_>) -> VisitResult {
+        self.groups.push(Group {
+            name: g.name.to_vec(),
+            ..Group::default()
+        });
         Ok(())
     }
     fn stream_pel(&mut self, id: StreamId, _t: i64, _c: u64) -> VisitResult {
@@ -532,7 +541,7 @@ impl Visitor for Shape {
     }
     fn stream_consumer(&mut self, name: &[u8], _s: i64, _a: Option<i64>) -> VisitResult {
         if let Some(g) = self.groups.last_mut() {
-            g.consumers.push((name.len() as u64, Vec::new()));
+            g.consumers.push((name.to_vec(), Vec::new()));
         }
         Ok(())
     }
@@ -608,7 +617,13 @@ fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
 /// Valkey 8.1's `raxAllocSize`: the allocations of the tree (its 32-byte struct and each
 /// node: 4-byte header, the edge bytes padded to 8, a child pointer per edge (one for a
 /// compressed run) and a value pointer on key nodes).
-fn rax_alloc(keys: &[[u8; 16]], a: Allocator) -> u64 {
+fn rax_alloc(keys: &[[u8; 16]], a: Allocator, head: u64) -> u64 {
+    let v: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    rax_alloc_of(&v, a, head)
+}
+
+/// [`rax_alloc`] of keys of any length; `head` is `sizeof(rax)`.
+fn rax_alloc_of(keys: &[&[u8]], a: Allocator, head: u64) -> u64 {
     fn walk(keys: &[&[u8]], a: Allocator) -> u64 {
         let is_key = keys.iter().any(|k| k.is_empty());
         let rest: Vec<&[u8]> = keys.iter().copied().filter(|k| !k.is_empty()).collect();
@@ -651,9 +666,9 @@ fn rax_alloc(keys: &[[u8; 16]], a: Allocator) -> u64 {
         }
         total + node(edges, edges)
     }
-    let set: BTreeSet<&[u8; 16]> = keys.iter().collect();
-    let v: Vec<&[u8]> = set.into_iter().map(|k| &k[..]).collect();
-    a.usable(32) + walk(&v, a)
+    let set: BTreeSet<&[u8]> = keys.iter().copied().collect();
+    let v: Vec<&[u8]> = set.into_iter().collect();
+    a.usable(head) + walk(&v, a)
 }
 
 /// `streamRadixTreeMemoryUsage`: 16 per element + (4 + 8 * 30) per node.
@@ -776,7 +791,13 @@ impl Model {
         let dict = |n: u64| z(sv.dict_struct()) + z(8 * pow2_slots(n));
         // a compact blob as the server holds it: 6.2 counts the exact length of its
         // ziplists and intsets, 7.0+ the allocation.
-        let compact = |len: u64| if sv.ge70() || real { a.usable(len) } else { len };
+        let compact = |len: u64| {
+            if sv.ge70() || real {
+                a.usable(len)
+            } else {
+                len
+            }
+        };
         let blob_len = || -> Option<u64> { v.blob().map(|b| b.len() as u64) };
         let lp_len = 7 + s.lp;
         let zl_len = 11 + s.zl;
@@ -828,7 +849,13 @@ impl Model {
                 if sv >= Server::Redis72 && !from_old && nodes.len() == 1 && nodes[0].1 {
                     let l = conv(nodes[0].0);
                     if l <= LIST_NODE_BYTES {
-                        return robj + a.usable(l);
+                        // the node's listpack becomes the value
+                        let alloc = if v2 {
+                            a.usable(l)
+                        } else {
+                            a.shrunk(nodes[0].0, l)
+                        };
+                        return robj + alloc;
                     }
                 }
                 let mut sum = 0;
@@ -939,17 +966,33 @@ impl Model {
                 let st = if sv.ge70() { 80 } else { 40 };
                 let cg = if sv.ge70() { 40 } else { 32 };
                 let consumer = if sv >= Server::Redis72 { 32 } else { 24 };
+                // MEMORY USAGE: Redis's streamRadixTreeMemoryUsage, Valkey 8.1's raxAllocSize;
+                // the allocations themselves for the dataset.
+                let head = if sv.valkey81() { 32 } else { 24 };
                 let rax = |keys: &[[u8; 16]]| {
-                    if sv.valkey81() {
-                        rax_alloc(keys, a)
+                    if sv.valkey81() || real {
+                        rax_alloc(keys, a, head)
                     } else {
                         rax_usage(keys)
                     }
                 };
                 let mut t = robj + z(st) + rax(&s.stream_nodes) + s.stream_lp;
+                if real && !s.groups.is_empty() {
+                    let names: Vec<&[u8]> = s.groups.iter().map(|g| &g.name[..]).collect();
+                    t += rax_alloc_of(&names, a, head);
+                }
                 for g in &s.groups {
                     t += z(cg) + rax(&g.pel) + z(24) * g.pel.len() as u64;
+                    if real {
+                        let names: Vec<&[u8]> = g.consumers.iter().map(|c| &c.0[..]).collect();
+                        t += rax_alloc_of(&names, a, head);
+                    }
                     for (name, pel) in &g.consumers {
+                        let name = if real {
+                            s.sds_of(name.len() as u64)
+                        } else {
+                            name.len() as u64
+                        };
                         t += z(consumer) + name + rax(pel);
                     }
                 }
