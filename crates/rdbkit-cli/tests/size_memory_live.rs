@@ -348,3 +348,132 @@ fn memory_estimates_match_redis_7_0() {
 fn memory_estimates_match_valkey_8_1() {
     compare_with(ServerKind::Valkey81);
 }
+
+/// Sums of `values` per prefix, biggest first (ties by name).
+fn ranked(sums: &BTreeMap<String, u64>) -> Vec<String> {
+    let mut v: Vec<(&String, &u64)> = sums.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.into_iter().map(|(k, _)| k.clone()).collect()
+}
+
+/// A data set where the file and the memory disagree: one 300 KB string of repeated text (a
+/// few KB once LZF-compressed), 20 incompressible 4 KB strings under `log:`, 3000 small
+/// integers under `user:N`. By memory the big string and `user:` lead; by file bytes the `log:`
+/// keys do and the big string comes last. The server's own MEMORY USAGE gives the same order as `size`.
+#[test]
+fn size_ranks_by_memory_where_file_bytes_disagree() {
+    let Some(bin) = ServerKind::Redis70
+        .require()
+        .or_else(|| ServerKind::Valkey81.require())
+    else {
+        return;
+    };
+    let dir = TempDir::new("size-rank");
+    let server = Server::start(&bin, dir.path(), &["--dbfilename", "dump.rdb"]);
+    let mut c = server.client();
+    let info = c.cmd(args!["INFO", "memory"]).text();
+    let alloc = if info_field(&info, "mem_allocator")
+        .unwrap()
+        .starts_with("jemalloc")
+    {
+        "jemalloc"
+    } else {
+        "libc"
+    };
+    let mut rng = Rng::new(seed_from_env());
+    let text = "the quick brown fox jumps over the lazy dog; ".repeat(300_000 / 45);
+    let mut cmds = vec![args!["SET", "big:blob", text.as_str()]];
+    for i in 0..20 {
+        cmds.push(args!["SET", format!("log:{i}"), rng.bytes(4096)]);
+    }
+    for i in 0..3000u64 {
+        cmds.push(args!["SET", format!("user:{}", 1000 + i), rng.below(1_000_000)]);
+    }
+    c.pipeline_ok(&cmds);
+    c.ok(args!["SAVE"]);
+    let file = dir.join("dump.rdb");
+    let model = match ServerKind::Redis70.find() {
+        Some(_) => "redis-7.0",
+        None => "valkey-8.1",
+    };
+    let json = |by: &str| -> serde_json::Value {
+        let o = run_rdbkit([
+            "size",
+            "-q",
+            "--json",
+            "--top",
+            "5",
+            "--prefix-depth",
+            "2",
+            "--by",
+            by,
+            "--model",
+            model,
+            "--allocator",
+            alloc,
+            file.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let mem = json("memory");
+    let bytes = json("bytes");
+    let prefixes = |j: &serde_json::Value| -> Vec<String> {
+        j["prefixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["prefix"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // user:N groups under one prefix (the id is folded), whatever the depth
+    let users = mem["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["prefix"] == "user:")
+        .unwrap_or_else(|| panic!("no user: prefix in {mem}"));
+    assert_eq!(users["keys"], 3000);
+    assert_eq!(prefixes(&mem).len(), 3, "{mem}");
+    // by memory: the big string first, then the many small user: keys (big:blob has no id
+    // segment: it is its own group)
+    assert_eq!(mem["top"][0]["key"], "big:blob", "{mem}");
+    assert_eq!(prefixes(&mem), ["big:blob", "user:", "log:"], "{mem}");
+    // by file bytes the order is reversed: the compressed string is last
+    assert!(bytes["top"][0]["key"].as_str().unwrap().starts_with("log:"));
+    assert_eq!(prefixes(&bytes), ["log:", "user:", "big:blob"], "{bytes}");
+    // the server agrees: its MEMORY USAGE ranks the same way
+    let mut server_sums: BTreeMap<String, u64> = BTreeMap::new();
+    let mut est_sums: BTreeMap<String, u64> = BTreeMap::new();
+    let mut best = (0u64, Vec::new());
+    let (rows, _) = estimates(&file, model, alloc);
+    assert_eq!(rows.len(), 3021);
+    let cmds: Vec<_> = rows
+        .iter()
+        .map(|r| args!["MEMORY", "USAGE", &r.key[..], "SAMPLES", "0"])
+        .collect();
+    for (r, usage) in rows.iter().zip(c.pipeline_ok(&cmds)) {
+        let usage = usage.int() as u64;
+        let key = String::from_utf8_lossy(&r.key).into_owned();
+        let prefix = match key.split_once(':') {
+            Some((p @ ("user" | "log"), _)) => format!("{p}:"),
+            _ => key.clone(),
+        };
+        *server_sums.entry(prefix.clone()).or_default() += usage;
+        *est_sums.entry(prefix).or_default() += r.est;
+        if usage > best.0 {
+            best = (usage, r.key.clone());
+        }
+    }
+    assert_eq!(best.1, b"big:blob");
+    assert_eq!(ranked(&server_sums), ranked(&est_sums));
+    assert_eq!(ranked(&server_sums), prefixes(&mem));
+    for (p, s) in &server_sums {
+        let e = est_sums[p];
+        assert!(
+            (e as f64 - *s as f64).abs() <= 0.05 * *s as f64,
+            "prefix {p}: estimate {e} vs MEMORY USAGE sum {s}"
+        );
+    }
+    server.shutdown();
+}
