@@ -4,7 +4,8 @@
 //! SAMPLES 0` is compared with `rdbkit size --csv --model <server> --allocator <its
 //! mem_allocator>`: within ±10% for at least 95% of the keys of each type and encoding, and the
 //! file's total (`size --json` total.dataset) within ±5% of INFO memory's
-//! `used_memory_dataset`. The worst keys are printed on failure.
+//! `used_memory_dataset`. Also the bench generator's mixed data set (4000 keys, RDB 10: the
+//! servers that read it). The worst keys are printed on failure.
 //!
 //! And the ranking: a crafted file where the file size and the memory disagree (one big
 //! compressible string vs. many small keys) ranks by memory.
@@ -211,14 +212,25 @@ fn dataset_after_load(bin: &Path, file: Option<&PathBuf>) -> u64 {
 struct Group {
     n: usize,
     ok: usize,
+    est: u64,
+    usage: u64,
     worst: Vec<(f64, String)>,
 }
 
 fn compare_with(kind: ServerKind) {
     let Some(bin) = kind.require() else { return };
     let Some(corpus) = corpus() else { return };
-    let files = loadable(&corpus, kind.rdb_version(), kind == ServerKind::Valkey81);
+    let mut files = loadable(&corpus, kind.rdb_version(), kind == ServerKind::Valkey81);
     assert!(!files.is_empty());
+    // the bench generator's mixed data (RDB 10) at a small scale, beside an empty file of the
+    // same writer for the baseline
+    let generated = TempDir::new("size-mem-mixed");
+    if kind.rdb_version() >= 10 {
+        std::fs::write(generated.join("mixed.rdb"), rdbkit_benches::mixed_rdb(4000)).unwrap();
+        let empty = rdbkit_benches::RdbBuilder::new(10).finish();
+        std::fs::write(generated.join("empty.rdb"), empty).unwrap();
+        files.push(generated.join("mixed.rdb"));
+    }
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut total_failures = Vec::new();
     let mut report = String::new();
@@ -267,6 +279,8 @@ fn compare_with(kind: ServerKind) {
             let err = (r.est as f64 - usage as f64) / usage as f64;
             let g = groups.entry(format!("{ty}/{enc}")).or_default();
             g.n += 1;
+            g.est += r.est;
+            g.usage += usage;
             if err.abs() <= 0.10 {
                 g.ok += 1;
             }
@@ -308,11 +322,13 @@ fn compare_with(kind: ServerKind) {
     for (g, v) in &mut groups {
         let rate = v.ok as f64 / v.n as f64;
         report.push_str(&format!(
-            "{} {g}: {}/{} keys within ±10% ({:.1}%)\n",
+            "{} {g}: {}/{} keys within ±10% ({:.1}%); sums {} vs {}\n",
             kind.name(),
             v.ok,
             v.n,
-            rate * 100.0
+            rate * 100.0,
+            v.est,
+            v.usage
         ));
         if rate < 0.95 {
             failed = true;
@@ -387,7 +403,11 @@ fn size_ranks_by_memory_where_file_bytes_disagree() {
         cmds.push(args!["SET", format!("log:{i}"), rng.bytes(4096)]);
     }
     for i in 0..3000u64 {
-        cmds.push(args!["SET", format!("user:{}", 1000 + i), rng.below(1_000_000)]);
+        cmds.push(args![
+            "SET",
+            format!("user:{}", 1000 + i),
+            rng.below(1_000_000)
+        ]);
     }
     c.pipeline_ok(&cmds);
     c.ok(args!["SAVE"]);

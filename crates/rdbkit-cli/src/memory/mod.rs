@@ -356,7 +356,6 @@ pub struct Shape {
     zl: u64,
     zl_prev: u64,
     sds: u64,
-    sds_exact: u64,
     zset_nodes: u64,
     field_ttls: u64,
     packer_lp: Packer,
@@ -368,6 +367,7 @@ pub struct Shape {
     groups: Vec<Group>,
     vk_fields: u64,
     g17: bool,
+    node_avg: u64,
 }
 
 #[derive(Default)]
@@ -382,6 +382,7 @@ impl Shape {
     pub fn new(model: Model, ty: Type) -> Shape {
         Shape {
             g17: ty == Type::ZsetZiplist || model.server < Server::Redis72,
+            node_avg: zset_node(model.alloc),
             model,
             n: 0,
             bytes: 0,
@@ -393,7 +394,6 @@ impl Shape {
             zl: 0,
             zl_prev: 0,
             sds: 0,
-            sds_exact: 0,
             zset_nodes: 0,
             field_ttls: 0,
             packer_lp: Packer::default(),
@@ -434,7 +434,6 @@ impl Shape {
         self.zl += z;
         self.zl_prev = z;
         self.sds += self.sds_of(e.len);
-        self.sds_exact += sds_hdr(e.len) + e.len + 1;
         // quicklist packing by pushes (fill -2: nodes up to 8 KiB)
         let a = self.model.alloc;
         pack(&mut self.packer_lp, l, 8, a);
@@ -494,7 +493,7 @@ impl Visitor for Shape {
         let z = zl_entry(&s, self.zl_prev);
         self.zl += z;
         self.zl_prev = z;
-        self.zset_nodes += zset_node(self.model, e.len);
+        self.zset_nodes += self.node_avg;
         Ok(())
     }
     fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, t: Option<i64>) -> VisitResult {
@@ -554,17 +553,11 @@ impl Visitor for Shape {
 }
 
 /// Expected allocation of a skiplist node (levels drawn with P = 1/4, at most 32).
-fn zset_node(m: Model, member_len: u64) -> u64 {
-    // Valkey 8 embeds the member's sds in the node.
-    let extra = if m.server >= Server::Valkey80 {
-        sds_hdr(member_len) + member_len + 1
-    } else {
-        0
-    };
+fn zset_node(a: Allocator) -> u64 {
     let mut e = 0.0;
     let mut p = 0.75;
     for level in 1..=32u64 {
-        e += p * m.alloc.usable(24 + 16 * level + extra) as f64;
+        e += p * a.usable(24 + 16 * level) as f64;
         p *= 0.25;
     }
     e.round() as u64
@@ -683,7 +676,7 @@ fn pow2_slots(n: u64) -> u64 {
 /// Valkey 8.1's hashtable: 64-byte buckets of 7 entries, plus child buckets.
 fn vk_hashtable(n: u64) -> u64 {
     let buckets = n.div_ceil(7).max(1).next_power_of_two();
-    64 * buckets + 3 * n + 48
+    64 * buckets + n * 8 / 5 + 48
 }
 
 impl Model {
@@ -904,11 +897,7 @@ impl Model {
                         };
                 }
                 let header = a.usable(24 + 32 * 16);
-                let per = if sv >= Server::Valkey80 {
-                    s.zset_nodes
-                } else {
-                    s.sds + s.zset_nodes
-                };
+                let per = s.sds + s.zset_nodes;
                 let index = if sv.valkey81() {
                     vk_hashtable(n)
                 } else {
