@@ -502,7 +502,7 @@ fn table(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "total: {} keys, ~{} in memory ({model}), {} serialized, {} elements",
+        "total: {} keys, ~{} in memory (model {model}), {} serialized, {} elements",
         all.keys,
         human(all.memory),
         human(all.bytes),

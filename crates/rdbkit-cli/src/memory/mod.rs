@@ -201,7 +201,7 @@ impl fmt::Display for Model {
             Allocator::Jemalloc => "jemalloc",
             Allocator::Libc => "libc",
         };
-        write!(f, "{} ({a})", self.server)
+        write!(f, "{}, {a}", self.server)
     }
 }
 
@@ -917,8 +917,12 @@ impl Model {
                 if n <= HASH_MAX_ENTRIES && s.max_len <= MAX_VALUE {
                     let ttl = s.field_ttls > 0 && sv >= Server::Redis74;
                     if ttl {
-                        // listpackex: a listpack of field, value, ttl triples + its struct
-                        let l = lp_len + 2 * n;
+                        // listpackex: a listpack of field, value, ttl triples (a TTL takes 10
+                        // bytes, none 2) + its 32-byte struct
+                        let l = match blob_len() {
+                            Some(l) if v.ty == Type::HashListpackEx => l,
+                            _ => lp_len + 2 * (n - s.field_ttls) + 10 * s.field_ttls,
+                        };
                         return robj + a.usable(32) + a.usable(l);
                     }
                     let same = if sv.ge70() {
