@@ -26,11 +26,15 @@
 //!   16 bytes per element + 244 per node as `streamRadixTreeMemoryUsage` counts them; per
 //!   consumer group the group struct, its PEL tree and 24 bytes per pending entry; per
 //!   consumer its struct, name length and PEL tree).
-//! - Valkey 8.1 replaced the dict of the keyspace, sets and hashes with its open-addressing
-//!   `hashtable` (64-byte buckets of 7 entries, no per-entry allocation): a key is one
-//!   allocation holding the object header, the key (and the expiry when set) and a string
-//!   value when it all fits in 64 bytes; a set member is its sds; a hash field and its value
-//!   share one allocation.
+//! - Valkey 8.1 replaced the dict of the keyspace, sets, hashes and sorted sets with its
+//!   open-addressing `hashtable` (64-byte buckets of 7 entries, no per-entry allocation; fitted
+//!   against the real server: one bucket per 7 elements rounded up to a power of two, plus 1.6
+//!   bytes per element of child buckets): a key is one allocation holding the object header,
+//!   the key (and the expiry when set) and a string value when it all fits in 64 bytes; a set
+//!   member is its sds; a hash field and its value share one allocation; a sorted-set member
+//!   keeps its own sds beside its skiplist node. Stream radix trees count their real node
+//!   allocations (`raxAllocSize`). Valkey 8.0 is modelled as Redis 7.2 with the key embedded
+//!   in the dict entry (`dictEntryMemUsage`), from its source.
 //!
 //! Allocators: jemalloc (Redis's default; size classes 8, 16, 32, 48, ... four per doubling) or
 //! glibc malloc (`malloc_usable_size`: chunks of 16-byte granularity with 8 bytes of overhead,
