@@ -621,7 +621,11 @@ fn rax_alloc(keys: &[[u8; 16]], a: Allocator, head: u64) -> u64 {
 
 /// [`rax_alloc`] of keys of any length; `head` is `sizeof(rax)`.
 fn rax_alloc_of(keys: &[&[u8]], a: Allocator, head: u64) -> u64 {
-    fn walk(keys: &[&[u8]], a: Allocator) -> u64 {
+    fn walk(keys: &[&[u8]], a: Allocator, depth: u32) -> u64 {
+        if depth > 64 {
+            // names nested deeper than any real tree (a crafted file): a leaf per key
+            return keys.len() as u64 * a.usable(16);
+        }
         let is_key = keys.iter().any(|k| k.is_empty());
         let rest: Vec<&[u8]> = keys.iter().copied().filter(|k| !k.is_empty()).collect();
         let node = |size: u64, ptrs: u64| {
@@ -645,7 +649,7 @@ fn rax_alloc_of(keys: &[&[u8]], a: Allocator, head: u64) -> u64 {
                 l += 1;
             }
             let next: Vec<&[u8]> = rest.iter().map(|k| &k[l..]).collect();
-            return node(l as u64, 1) + walk(&next, a);
+            return node(l as u64, 1) + walk(&next, a, depth + 1);
         }
         let mut total = 0;
         let mut edges = 0;
@@ -657,7 +661,7 @@ fn rax_alloc_of(keys: &[&[u8]], a: Allocator, head: u64) -> u64 {
                 j += 1;
             }
             let sub: Vec<&[u8]> = rest[i..j].iter().map(|k| &k[1..]).collect();
-            total += walk(&sub, a);
+            total += walk(&sub, a, depth + 1);
             edges += 1;
             i = j;
         }
@@ -665,7 +669,7 @@ fn rax_alloc_of(keys: &[&[u8]], a: Allocator, head: u64) -> u64 {
     }
     let set: BTreeSet<&[u8]> = keys.iter().copied().collect();
     let v: Vec<&[u8]> = set.into_iter().collect();
-    a.usable(head) + walk(&v, a)
+    a.usable(head) + walk(&v, a, 0)
 }
 
 /// `streamRadixTreeMemoryUsage`: 16 per element + (4 + 8 * 30) per node.
@@ -1025,6 +1029,15 @@ mod tests {
         assert_eq!(rax_nodes(&[]), 1);
         // two keys differing in the last byte: run, branch node, two leaves
         assert_eq!(rax_nodes(&[id(1, 0), id(1, 1)]), 4);
+    }
+
+    #[test]
+    fn rax_of_deeply_nested_names_is_bounded() {
+        // "a", "aa", "aaa", ...: one branch point per name; no deep recursion
+        let names: Vec<Vec<u8>> = (1..5000).map(|n| vec![b'a'; n]).collect();
+        let refs: Vec<&[u8]> = names.iter().map(|n| &n[..]).collect();
+        let total = rax_alloc_of(&refs, Allocator::Jemalloc, 24);
+        assert!(total > 5000 * 16, "{total}");
     }
 
     #[test]
