@@ -12,6 +12,7 @@ mod escape;
 mod filter;
 mod input;
 mod jsonl;
+mod memory;
 mod model;
 mod resp_out;
 mod verify;

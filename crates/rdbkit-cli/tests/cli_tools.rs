@@ -462,9 +462,26 @@ fn size_report() {
     let j: serde_json::Value = serde_json::from_str(&o).unwrap();
     let exp = expected_keys(&repo().join("testdata/rdb/sample.expected.jsonl"));
     assert_eq!(j["total"]["keys"].as_u64(), Some(exp.len() as u64));
-    let top = j["top_by_bytes"].as_array().unwrap();
+    // Ranked by estimated memory by default, biggest first.
+    assert_eq!(j["by"], "memory");
+    let top = j["top"].as_array().unwrap();
     assert_eq!(top.len(), 3);
-    // Sorted, biggest first.
+    let m: Vec<u64> = top.iter().map(|r| r["memory"].as_u64().unwrap()).collect();
+    assert!(m[0] >= m[1] && m[1] >= m[2], "{m:?}");
+    assert_eq!(j["top_by_memory"], j["top"]);
+    // --by bytes: the serialized size.
+    let o = ok(&run_rdbkit([
+        "size".as_ref(),
+        "--json".as_ref(),
+        "--by".as_ref(),
+        "bytes".as_ref(),
+        "--top".as_ref(),
+        "3".as_ref(),
+        path.as_os_str(),
+    ]));
+    let jb: serde_json::Value = serde_json::from_str(&o).unwrap();
+    let top = jb["top_by_bytes"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
     let b: Vec<u64> = top.iter().map(|r| r["bytes"].as_u64().unwrap()).collect();
     assert!(b[0] >= b[1] && b[1] >= b[2], "{b:?}");
     let te = j["top_by_elements"].as_array().unwrap();
@@ -490,7 +507,7 @@ fn size_report() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,memory"
+        "database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,file_bytes"
     );
     assert_eq!(lines.count(), exp.iter().filter(|e| e.0 == 0).count());
     // Table form.
@@ -500,7 +517,8 @@ fn size_report() {
         "2".as_ref(),
         path.as_os_str(),
     ]));
-    assert!(t.contains("biggest keys by bytes (top 10)"), "{t}");
+    assert!(t.contains("biggest keys by memory (top 10)"), "{t}");
+    assert!(t.contains(" KiB "), "{t}");
     assert!(t.contains("str:int:"), "{t}");
 
     let Some(c) = corpus() else { return };
@@ -513,9 +531,9 @@ fn size_report() {
         big.as_os_str(),
     ]));
     let j: serde_json::Value = serde_json::from_str(&o).unwrap();
-    assert_eq!(j["top_by_bytes"][0]["elements"], 1);
-    assert_eq!(j["top_by_bytes"][0]["type"], "string");
-    assert!(j["top_by_bytes"][0]["memory"].as_u64().unwrap() >= 1 << 20);
+    assert_eq!(j["top"][0]["elements"], 1);
+    assert_eq!(j["top"][0]["type"], "string");
+    assert!(j["top"][0]["memory"].as_u64().unwrap() >= 1 << 20);
 }
 
 #[test]

@@ -59,6 +59,11 @@ pub trait Visitor {
     fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
         Ok(())
     }
+    /// A stream listpack node: its master ID and the listpack's decoded length in bytes
+    /// (before its entries are visited). For memory estimates.
+    fn stream_node(&mut self, master_id: StreamId, listpack_len: usize) -> VisitResult {
+        Ok(())
+    }
     /// A live (not deleted) stream entry begins.
     fn stream_entry(&mut self, id: StreamId) -> VisitResult {
         Ok(())

@@ -10,35 +10,41 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::{Entry, KeyRecord, Record, Scratch, StreamId, Type, VisitResult, Visitor};
+use rdbkit_rdb::{Record, Scratch};
 use serde_json::json;
 
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
+use crate::memory::{Allocator, Model, Server, Shape};
 
 #[derive(clap::Args)]
-#[command(after_help = "Sizes:
+#[command(after_help = "Measures (--by, default memory):
+  memory    the estimate of what the server answers to MEMORY USAGE key SAMPLES 0 once it has \
+loaded the file (key, dict entry, object and value as that server lays them out; see the \
+README's `rdbkit size` section for the model). The model follows the file's writer \
+(redis-ver / valkey-ver aux field) unless --model names one; --allocator says how allocations \
+are rounded (jemalloc size classes, Redis's default build, or glibc malloc for MALLOC=libc \
+builds: INFO memory's mem_allocator tells).
   bytes     the key's serialized size in the file: expiry/idle/freq records, type byte, key and \
 value, as stored (LZF-compressed parts count compressed).
   elements  list elements, set/zset members, hash fields, stream entries; 1 for a string.
-  memory    an estimate of the server's memory for the key (64-bit, jemalloc size classes):
-            per key 24 (dict entry) + key sds + 16 (robj) [+ 24 with an expiry];
-            strings: 0 when an integer, else the sds; compact encodings (listpack, ziplist, \
-intset, zipmap, listpackex): the blob's decoded length; quicklists: 40 + 32 per node + each \
-element + 2; hashtable sets/hashes: a dict (96 + 8 per bucket, buckets = next power of two) + \
-per element 24 + sds of each string; skiplist zsets: the dict + per member an sds + 40 + 16 \
-per level (1.33 average); streams: the serialized value + 96 per group + 48 per pending entry; \
-modules: the serialized value. An sds of n bytes is n + 3 (n < 256), n + 5 (< 65536) or n + 9, \
-plus 1, rounded up to the allocator's size class. It is an estimate for comparing keys, not \
-INFO's used_memory.
 
-Output: a table (default); --json: the whole report; --csv: one row per key (all keys that pass \
-the filters) with database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,\
-expiry,memory — the columns of redis-rdb-tools' memory report plus ours. Keys in CSV are escaped \
-like `rdbkit keys` prints them.
+Prefixes (--prefix-depth N, separator --prefix-separator): a key is cut at the separator into \
+segments; segments that look like identifiers (all digits, a UUID, or 8+ hex digits with a \
+digit among them) are folded to `*`; a last segment that is such an identifier is the key's \
+own id and is left out; the prefix is the first N remaining segments. So user:42 and user:43 \
+fall under `user:`, order:17:items and order:18:items under `order:*:items` (depth 3), and \
+session:6f1c…-…:ttl under `session:*:ttl`.
+
+Output: a table with human units (KiB, MiB, GiB; default); --json: the whole report, exact \
+numbers; --csv: one row per key (all keys that pass the filters) with the columns of \
+redis-rdb-tools' memory report — database,type,key,size_in_bytes,encoding,num_elements,\
+len_largest_element,expiry — where size_in_bytes is the memory estimate as in rdb-tools, then \
+file_bytes (the serialized size). Keys in CSV are escaped like `rdbkit keys` prints them.
 
 Examples:
   rdbkit size dump.rdb --top 20
+  rdbkit size dump.rdb --model valkey-8.1 --allocator libc
   rdbkit size dump.rdb.gz --prefix-separator : --prefix-depth 2 --json
   rdbkit size dump.rdb --csv --type hash > hashes.csv
 
@@ -48,16 +54,25 @@ pub struct Args {
     /// How many keys to list per ranking.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// What to rank keys and prefixes by.
+    #[arg(long, value_enum, default_value_t = By::Memory)]
+    pub by: By,
+    /// The server whose memory layout is estimated (default: the file's writer).
+    #[arg(long, value_name = "SERVER", value_parser = clap::builder::PossibleValuesParser::new(Server::NAMES))]
+    pub model: Option<String>,
+    /// The allocator the server was built with (INFO memory: mem_allocator).
+    #[arg(long, value_enum, default_value_t = Allocator::Jemalloc)]
+    pub allocator: Allocator,
     /// Report as JSON.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
     /// One CSV row per key.
     #[arg(long)]
     pub csv: bool,
-    /// Group keys by prefix up to the N-th separator (see --prefix-depth).
+    /// Group keys by prefix (see --prefix-depth).
     #[arg(long, value_name = "SEP", default_value = ":")]
     pub prefix_separator: String,
-    /// How many separator-delimited parts form the prefix (0: no prefix report).
+    /// How many separator-delimited segments form the prefix (0: no prefix report).
     #[arg(long, value_name = "D", default_value_t = 1)]
     pub prefix_depth: usize,
     #[command(flatten)]
@@ -72,119 +87,60 @@ pub struct Args {
     pub file: PathBuf,
 }
 
-#[derive(Default, Clone, Copy)]
-struct Counts {
-    n: u64,
-    bytes: u64,
-    largest: u64,
-    str_bytes: u64,
-    nodes: u64,
-    groups: u64,
-    pel: u64,
+/// What `size` ranks by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// The estimated memory in the server.
+    Memory,
+    /// The serialized size in the file.
+    Bytes,
+    /// The element count.
+    Elements,
 }
 
-impl Visitor for Counts {
-    fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        self.n = 1;
-        self.add(s.logical_len());
-        Ok(())
+impl By {
+    fn name(self) -> &'static str {
+        match self {
+            By::Memory => "memory",
+            By::Bytes => "bytes",
+            By::Elements => "elements",
+        }
     }
-    fn element(&mut self, e: Entry<'_>) -> VisitResult {
-        self.n += 1;
-        self.add(e.logical_len());
-        Ok(())
+    fn of_row(self, r: &KeyRow) -> u64 {
+        match self {
+            By::Memory => r.memory,
+            By::Bytes => r.bytes,
+            By::Elements => r.elements,
+        }
     }
-    fn zset_member(&mut self, m: Entry<'_>, _s: f64) -> VisitResult {
-        self.n += 1;
-        self.add(m.logical_len());
-        Ok(())
-    }
-    fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, _t: Option<i64>) -> VisitResult {
-        self.n += 1;
-        self.add(f.logical_len());
-        self.add(v.logical_len());
-        Ok(())
-    }
-    fn stream_entry(&mut self, _id: StreamId) -> VisitResult {
-        self.n += 1;
-        Ok(())
-    }
-    fn stream_field(&mut self, f: Entry<'_>, v: Entry<'_>) -> VisitResult {
-        self.bytes += (f.logical_len() + v.logical_len()) as u64;
-        Ok(())
-    }
-    fn stream_group(&mut self, _g: &rdbkit_rdb::GroupMeta<'_>) -> VisitResult {
-        self.groups += 1;
-        Ok(())
-    }
-    fn stream_pel(&mut self, _id: StreamId, _t: i64, _c: u64) -> VisitResult {
-        self.pel += 1;
-        Ok(())
+    fn of_total(self, t: &Total) -> u64 {
+        match self {
+            By::Memory => t.memory,
+            By::Bytes => t.bytes,
+            By::Elements => t.elements,
+        }
     }
 }
 
-impl Counts {
-    fn add(&mut self, len: usize) {
-        let l = len as u64;
-        self.bytes += l;
-        self.largest = self.largest.max(l);
-        self.str_bytes += sds(len);
+/// `n` bytes in binary units (`512 B`, `1.5 KiB`, `3.2 MiB`).
+pub fn human(n: u64) -> String {
+    const U: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
     }
-}
-
-/// jemalloc's size class for `n` bytes (8, 16, 32, 48, ... four classes per doubling).
-pub fn jemalloc(n: u64) -> u64 {
-    if n <= 8 {
-        return 8;
+    let mut v = n as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < U.len() {
+        v /= 1024.0;
+        i += 1;
     }
-    if n <= 128 {
-        return n.div_ceil(16) * 16;
-    }
-    let p = 63 - (n - 1).leading_zeros(); // 2^p < n <= 2^(p+1)
-    let step = 1u64 << (p - 2);
-    n.div_ceil(step) * step
-}
-
-fn sds(n: usize) -> u64 {
-    let hdr = if n < 256 {
-        3
-    } else if n < 65536 {
-        5
+    if v < 10.0 {
+        format!("{v:.2} {}", U[i])
+    } else if v < 100.0 {
+        format!("{v:.1} {}", U[i])
     } else {
-        9
-    };
-    jemalloc(n as u64 + hdr + 1)
-}
-
-fn dict(n: u64) -> u64 {
-    96 + 8 * n.max(1).next_power_of_two()
-}
-
-/// The memory estimate (see --help).
-fn memory(k: &KeyRecord<'_>, c: &Counts, scratch_len: Option<usize>) -> u64 {
-    let base = 24 + sds(k.key.len()) + 16 + if k.expire_ms.is_some() { 24 } else { 0 };
-    let v = &k.value;
-    let val = match v.ty {
-        Type::String => match v.encoding() {
-            "int" => 0,
-            _ => c.str_bytes,
-        },
-        Type::ListQuicklist | Type::ListQuicklist2 => 40 + 32 * c.nodes.max(1) + c.bytes + 2 * c.n,
-        Type::ListLinked => 48 + c.n * (40 + 16) + c.str_bytes,
-        Type::Set
-        | Type::Hash
-        | Type::HashMetadata
-        | Type::HashMetadataPreGa
-        | Type::ValkeyHash2 => dict(c.n) + 24 * c.n + c.str_bytes,
-        Type::ZsetText | Type::Zset2 => dict(c.n) + c.n * (24 + 40 + 21) + c.str_bytes,
-        Type::StreamListpacks
-        | Type::StreamListpacks2
-        | Type::StreamListpacks3
-        | Type::StreamListpacks4 => v.raw().len() as u64 + 96 * c.groups + 48 * c.pel,
-        Type::Module2 | Type::ModulePreGa => v.raw().len() as u64,
-        _ => jemalloc(scratch_len.unwrap_or(v.raw().len()) as u64),
-    };
-    base + val
+        format!("{v:.0} {}", U[i])
+    }
 }
 
 struct KeyRow {
@@ -196,6 +152,7 @@ struct KeyRow {
     elements: u64,
     largest: u64,
     memory: u64,
+    dataset: u64,
     expire: Option<i64>,
 }
 
@@ -205,6 +162,7 @@ struct Total {
     bytes: u64,
     elements: u64,
     memory: u64,
+    dataset: u64,
 }
 
 impl Total {
@@ -213,6 +171,7 @@ impl Total {
         self.bytes += r.bytes;
         self.elements += r.elements;
         self.memory += r.memory;
+        self.dataset += r.dataset;
     }
 }
 
@@ -263,24 +222,79 @@ impl Top {
     }
 }
 
-fn prefix_of(key: &[u8], sep: &[u8], depth: usize) -> Vec<u8> {
+/// True for a key segment that is an identifier rather than a name: all digits, a UUID, or
+/// 8+ hex digits with at least one digit.
+pub fn is_id_segment(seg: &[u8]) -> bool {
+    if seg.is_empty() {
+        return false;
+    }
+    if seg.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    let hexish = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
+    if seg.len() == 36 {
+        let parts: Vec<&[u8]> = seg.split(|&c| c == b'-').collect();
+        let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        if lens == [8, 4, 4, 4, 12] && parts.iter().all(|p| hexish(p)) {
+            return true;
+        }
+    }
+    seg.len() >= 8 && hexish(seg) && seg.iter().any(u8::is_ascii_digit)
+}
+
+/// The group of `key` at `depth` (see `--help`): identifier segments folded to `*`, a last
+/// identifier segment left out, the first `depth` segments kept.
+pub fn prefix_of(key: &[u8], sep: &[u8], depth: usize) -> Vec<u8> {
     if sep.is_empty() || depth == 0 {
         return key.to_vec();
     }
-    let mut found = 0;
-    let mut i = 0;
-    while i + sep.len() <= key.len() {
-        if &key[i..i + sep.len()] == sep {
-            found += 1;
-            if found == depth {
-                return key[..i + sep.len()].to_vec();
-            }
-            i += sep.len();
+    let mut segs: Vec<&[u8]> = Vec::new();
+    let mut rest = key;
+    while let Some(i) = rest.windows(sep.len()).position(|w| w == sep) {
+        segs.push(&rest[..i]);
+        rest = &rest[i + sep.len()..];
+    }
+    segs.push(rest);
+    let n = segs.len();
+    // the key's own identifier is no part of its group
+    let mut keep = if n > 1 && is_id_segment(segs[n - 1]) {
+        n - 1
+    } else {
+        n
+    };
+    let cut = keep > depth || keep < n;
+    keep = keep.min(depth);
+    let mut out = Vec::with_capacity(key.len());
+    for (i, seg) in segs[..keep].iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        if is_id_segment(seg) {
+            out.push(b'*');
         } else {
-            i += 1;
+            out.extend_from_slice(seg);
         }
     }
-    key.to_vec()
+    if cut {
+        out.extend_from_slice(sep);
+    }
+    out
+}
+
+/// The model for `--model`, or else the file's writer (`redis-ver`/`valkey-ver`).
+fn choose_model(args: &Args, writer: Option<(bool, &str)>) -> Model {
+    let server = args
+        .model
+        .as_deref()
+        .and_then(Server::parse)
+        .unwrap_or_else(|| match writer {
+            Some((valkey, ver)) => Server::from_writer(valkey, ver),
+            None => Server::Redis62,
+        });
+    Model {
+        server,
+        alloc: args.allocator,
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -298,7 +312,7 @@ pub fn run(args: Args) -> ExitCode {
     let name = inp.name.clone();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut by_bytes = Top::new(args.top);
+    let mut ranked = Top::new(args.top);
     let mut by_elements = Top::new(args.top);
     let mut per_db: BTreeMap<u64, Total> = BTreeMap::new();
     let mut per_type: BTreeMap<&'static str, Total> = BTreeMap::new();
@@ -308,41 +322,52 @@ pub fn run(args: Args) -> ExitCode {
     let mut progress = Progress::new(inp.size, args.quiet);
     if args.csv {
         let _ = out.write_all(
-            b"database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,memory\n",
+            b"database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,file_bytes\n",
         );
     }
     let sep = args.prefix_separator.as_bytes().to_vec();
+    let mut writer: Option<(bool, String)> = None;
+    let mut model: Option<Model> = None;
     let r = inp.with_rdb(opts, false, |src| -> Result<(), String> {
         let mut scratch = Scratch::new();
         while let Some(rec) = src.next_record() {
             let k = match rec {
                 Err(e) => return Err(format!("{name}: {e}")),
                 Ok(Record::Key(k)) => k,
+                Ok(Record::Aux { key, value }) => {
+                    let v = String::from_utf8_lossy(&value).into_owned();
+                    match &key[..] {
+                        b"valkey-ver" => writer = Some((true, v)),
+                        b"redis-ver" if writer.is_none() => writer = Some((false, v)),
+                        _ => {}
+                    }
+                    continue;
+                }
                 Ok(_) => continue,
             };
+            let m = *model.get_or_insert_with(|| {
+                choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str())))
+            });
             progress.set(k.end);
             let ty = k.value.ty.family();
             let bytes = k.end - k.offset;
             if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(bytes)) {
                 continue;
             }
-            let mut c = Counts::default();
+            let mut shape = Shape::new(m, k.value.ty);
             k.value
-                .visit(&mut scratch, &mut c, false)
+                .visit(&mut scratch, &mut shape, false)
                 .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?;
-            if let Some(Ok(nodes)) = k.value.quicklist_nodes() {
-                c.nodes = nodes.count() as u64;
-            }
-            let blob_len = k.value.blob().map(|b| b.len());
             let row = KeyRow {
                 db: k.db,
                 key: k.key.to_vec(),
                 ty,
                 encoding: k.value.encoding(),
                 bytes,
-                elements: c.n,
-                largest: c.largest,
-                memory: memory(&k, &c, blob_len),
+                elements: shape.n,
+                largest: shape.largest,
+                memory: m.usage(&k, &shape),
+                dataset: m.dataset(&k, &shape),
                 expire: k.expire_ms,
             };
             if args.csv {
@@ -351,14 +376,14 @@ pub fn run(args: Args) -> ExitCode {
                     row.db,
                     row.ty,
                     csv_field(&escape_key(&row.key)),
-                    row.bytes,
+                    row.memory,
                     row.encoding,
                     row.elements,
                     row.largest,
                     row.expire
                         .map(crate::filter::format_utc)
                         .unwrap_or_default(),
-                    row.memory
+                    row.bytes
                 );
                 out.write_all(line.as_bytes())
                     .map_err(crate::cmd::keys::io_msg)?;
@@ -374,40 +399,49 @@ pub fn run(args: Args) -> ExitCode {
                     .add(&row);
             }
             all.add(&row);
-            let (b, e, db) = (row.bytes, row.elements, row.db);
+            let (score, e, db) = (args.by.of_row(&row), row.elements, row.db);
             let key = row.key.clone();
-            let dup = KeyRow {
-                key: key.clone(),
-                ..row
-            };
-            by_bytes.offer(b, || dup, db, &key);
-            by_elements.offer(e, || row, db, &key);
+            if args.by != By::Elements {
+                let dup = KeyRow {
+                    key: key.clone(),
+                    ..row
+                };
+                by_elements.offer(e, || dup, db, &key);
+            }
+            ranked.offer(score, || row, db, &key);
         }
         Ok(())
     });
     progress.finish();
+    let model = model
+        .unwrap_or_else(|| choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str()))));
     let result = r.map(|inner| {
         inner?;
         if args.csv {
             return Ok(());
         }
-        let top_b = by_bytes.sorted();
+        let by = args.by;
+        let top = ranked.sorted();
         let top_e = by_elements.sorted();
+        let mut prefixes: Vec<(&Vec<u8>, &Total)> = per_prefix.iter().collect();
+        prefixes.sort_by(|a, b| by.of_total(b.1).cmp(&by.of_total(a.1)).then(a.0.cmp(b.0)));
         let text = if args.json {
             let row = |r: &KeyRow| {
                 json!({"db": r.db, "key": escape_key(&r.key), "type": r.ty, "encoding": r.encoding,
-                       "bytes": r.bytes, "elements": r.elements, "len_largest_element": r.largest,
-                       "memory": r.memory})
+                       "memory": r.memory, "bytes": r.bytes, "elements": r.elements,
+                       "len_largest_element": r.largest})
             };
             let tot = |t: &Total| {
-                json!({"keys": t.keys, "bytes": t.bytes, "elements": t.elements, "memory": t.memory})
+                json!({"keys": t.keys, "memory": t.memory, "bytes": t.bytes, "elements": t.elements})
             };
-            let mut prefixes: Vec<(&Vec<u8>, &Total)> = per_prefix.iter().collect();
-            prefixes.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
-            let j = json!({
-                "total": tot(&all),
-                "top_by_bytes": top_b.iter().map(row).collect::<Vec<_>>(),
-                "top_by_elements": top_e.iter().map(row).collect::<Vec<_>>(),
+            let mut total = tot(&all);
+            total["dataset"] = json!(all.dataset);
+            let mut j = json!({
+                "model": model.server.to_string(),
+                "allocator": match model.alloc { Allocator::Jemalloc => "jemalloc", Allocator::Libc => "libc" },
+                "by": by.name(),
+                "total": total,
+                "top": top.iter().map(row).collect::<Vec<_>>(),
                 "dbs": per_db.iter().map(|(d, t)| (d.to_string(), tot(t))).collect::<serde_json::Map<_, _>>(),
                 "types": per_type.iter().map(|(d, t)| (d.to_string(), tot(t))).collect::<serde_json::Map<_, _>>(),
                 "encodings": per_enc.iter().map(|((ty, e), t)| (format!("{ty}/{e}"), tot(t))).collect::<serde_json::Map<_, _>>(),
@@ -417,9 +451,20 @@ pub fn run(args: Args) -> ExitCode {
                     o
                 }).collect::<Vec<_>>(),
             });
+            j[format!("top_by_{}", by.name())] = j["top"].clone();
+            if by != By::Elements {
+                j["top_by_elements"] = json!(top_e.iter().map(row).collect::<Vec<_>>());
+            }
             serde_json::to_string_pretty(&j).unwrap_or_default() + "\n"
         } else {
-            table(&all, &top_b, &top_e, &per_db, &per_type, &per_enc, &per_prefix, args.top)
+            let groups = Groups {
+                per_db: &per_db,
+                per_type: &per_type,
+                per_enc: &per_enc,
+                prefixes: &prefixes,
+                n_prefixes: per_prefix.len(),
+            };
+            table(model, by, &all, &top, &top_e, &groups, args.top)
         };
         out.write_all(text.as_bytes())
             .map_err(crate::cmd::keys::io_msg)
@@ -436,70 +481,89 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+struct Groups<'a> {
+    per_db: &'a BTreeMap<u64, Total>,
+    per_type: &'a BTreeMap<&'static str, Total>,
+    per_enc: &'a BTreeMap<(&'static str, &'static str), Total>,
+    prefixes: &'a [(&'a Vec<u8>, &'a Total)],
+    n_prefixes: usize,
+}
+
 fn table(
+    model: Model,
+    by: By,
     all: &Total,
-    top_b: &[KeyRow],
+    top: &[KeyRow],
     top_e: &[KeyRow],
-    per_db: &BTreeMap<u64, Total>,
-    per_type: &BTreeMap<&'static str, Total>,
-    per_enc: &BTreeMap<(&'static str, &'static str), Total>,
-    per_prefix: &BTreeMap<Vec<u8>, Total>,
-    top: usize,
+    g: &Groups<'_>,
+    n: usize,
 ) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "total: {} keys, {} bytes serialized, {} elements, ~{} bytes in memory",
-        all.keys, all.bytes, all.elements, all.memory
+        "total: {} keys, ~{} in memory (model {model}), {} serialized, {} elements",
+        all.keys,
+        human(all.memory),
+        human(all.bytes),
+        all.elements
     );
     let rows = |s: &mut String, title: &str, v: &[KeyRow]| {
         let _ = writeln!(s, "\n{title}");
         let _ = writeln!(
             s,
-            "{:>4} {:<7} {:<11} {:>12} {:>10} {:>12}  key",
-            "db", "type", "encoding", "bytes", "elements", "memory"
+            "{:>4} {:<7} {:<11} {:>10} {:>10} {:>10}  key",
+            "db", "type", "encoding", "memory", "bytes", "elements"
         );
         for r in v {
             let _ = writeln!(
                 s,
-                "{:>4} {:<7} {:<11} {:>12} {:>10} {:>12}  {}",
+                "{:>4} {:<7} {:<11} {:>10} {:>10} {:>10}  {}",
                 r.db,
                 r.ty,
                 r.encoding,
-                r.bytes,
+                human(r.memory),
+                human(r.bytes),
                 r.elements,
-                r.memory,
                 escape_key(&r.key)
             );
         }
     };
-    rows(&mut s, &format!("biggest keys by bytes (top {top})"), top_b);
     rows(
         &mut s,
-        &format!("biggest keys by elements (top {top})"),
-        top_e,
+        &format!("biggest keys by {} (top {n})", by.name()),
+        top,
     );
+    if by != By::Elements {
+        rows(
+            &mut s,
+            &format!("biggest keys by elements (top {n})"),
+            top_e,
+        );
+    }
     let group = |s: &mut String, title: &str, v: Vec<(String, Total)>| {
         let _ = writeln!(s, "\n{title}");
         let _ = writeln!(
             s,
-            "{:<24} {:>10} {:>14} {:>12} {:>14}",
-            "", "keys", "bytes", "elements", "memory"
+            "{:<24} {:>10} {:>10} {:>10} {:>12}",
+            "", "keys", "memory", "bytes", "elements"
         );
         for (k, t) in v {
             let _ = writeln!(
                 s,
-                "{:<24} {:>10} {:>14} {:>12} {:>14}",
-                k, t.keys, t.bytes, t.elements, t.memory
+                "{:<24} {:>10} {:>10} {:>10} {:>12}",
+                k,
+                t.keys,
+                human(t.memory),
+                human(t.bytes),
+                t.elements
             );
         }
     };
     group(
         &mut s,
         "per database",
-        per_db
+        g.per_db
             .iter()
             .map(|(k, t)| (format!("db {k}"), *t))
             .collect(),
@@ -507,25 +571,27 @@ fn table(
     group(
         &mut s,
         "per type",
-        per_type.iter().map(|(k, t)| (k.to_string(), *t)).collect(),
+        g.per_type
+            .iter()
+            .map(|(k, t)| (k.to_string(), *t))
+            .collect(),
     );
     group(
         &mut s,
         "per encoding",
-        per_enc
+        g.per_enc
             .iter()
             .map(|((ty, e), t)| (format!("{ty}/{e}"), *t))
             .collect(),
     );
-    if !per_prefix.is_empty() {
-        let mut p: Vec<(&Vec<u8>, &Total)> = per_prefix.iter().collect();
-        p.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
+    if !g.prefixes.is_empty() {
         group(
             &mut s,
-            &format!("top prefixes by bytes (of {})", p.len()),
-            p.into_iter()
-                .take(top.max(1) * 2)
-                .map(|(k, t)| (escape_key(k), *t))
+            &format!("top prefixes by {} (of {})", by.name(), g.n_prefixes),
+            g.prefixes
+                .iter()
+                .take(n.max(1) * 2)
+                .map(|(k, t)| (escape_key(k), **t))
                 .collect(),
         );
     }
@@ -537,18 +603,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_classes() {
-        assert_eq!(jemalloc(1), 8);
-        assert_eq!(jemalloc(17), 32);
-        assert_eq!(jemalloc(129), 160);
-        assert_eq!(jemalloc(1025), 1280);
-        assert_eq!(sds(5), 16);
+    fn units() {
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(1536), "1.50 KiB");
+        assert_eq!(human(300 * 1024), "300 KiB");
+        assert_eq!(human(5 << 30), "5.00 GiB");
     }
 
     #[test]
     fn prefixes() {
+        assert_eq!(prefix_of(b"user:42", b":", 2), b"user:");
+        assert_eq!(prefix_of(b"user:43", b":", 1), b"user:");
         assert_eq!(prefix_of(b"user:1:name", b":", 1), b"user:");
-        assert_eq!(prefix_of(b"user:1:name", b":", 2), b"user:1:");
+        assert_eq!(prefix_of(b"user:1:name", b":", 2), b"user:*:");
+        assert_eq!(prefix_of(b"order:17:items", b":", 3), b"order:*:items");
+        assert_eq!(prefix_of(b"order:17:items:3", b":", 3), b"order:*:items:");
+        assert_eq!(
+            prefix_of(b"s:6f1c2a9e-1b2c-4d5e-8f90-123456789abc:ttl", b":", 3),
+            b"s:*:ttl"
+        );
+        assert_eq!(prefix_of(b"cache:deadbeef01", b":", 2), b"cache:");
         assert_eq!(prefix_of(b"plain", b":", 1), b"plain");
+        assert_eq!(prefix_of(b"a:b:c", b":", 1), b"a:");
+        assert!(!is_id_segment(b"items"));
+        assert!(!is_id_segment(b"deadbeef"));
     }
 }

@@ -92,6 +92,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             return Err(Error::invalid(b.at, "empty listpack inside stream"));
         }
         let node = StreamNode::new(key, lp).map_err(&err)?;
+        vis(w.v.stream_node(node.master_id(), b.bytes.len()), b.at)?;
         if deep {
             node.validate().map_err(&err)?;
             if let Some(p) = prev {
