@@ -48,6 +48,7 @@ pub mod error;
 pub mod hash;
 pub mod length;
 pub mod module;
+pub mod owned;
 pub mod parallel;
 pub mod parser;
 pub mod quicklist;
@@ -58,11 +59,17 @@ pub mod string;
 pub mod template;
 pub mod value;
 pub mod version;
+#[cfg(feature = "write")]
+pub mod write;
 
 pub use array::ArrayValue;
 pub use entry::{BlobError, Entry, IntBuf};
 pub use error::{Error, ErrorKind};
 pub use module::{ModuleId, ModuleItem};
+pub use owned::{
+    HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedModule, OwnedModuleItem,
+    OwnedStream, OwnedValue, PendingEntry,
+};
 pub use parser::{
     ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,
 };
