@@ -42,6 +42,9 @@ enum Command {
     Size(cmd::size::Args),
     /// Keys added, removed and changed between two files (RDB or AOF, any version).
     Diff(cmd::diff::Args),
+    /// Write any input (RDB of any version/fork, AOF, appendonlydir/) as an RDB file a target
+    /// server loads: downgrade, cross-fork, filter, offline AOF rewrite.
+    Convert(cmd::convert::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => cmd::keys::run(a),
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::RedisCheckAof { args } => {
             cmd::aof::drop_in(&OsString::from("redis-check-aof"), args)

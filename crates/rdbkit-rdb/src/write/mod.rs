@@ -49,6 +49,8 @@ pub use target::{Target, Thresholds, SERVER_NAMES, TARGETS};
 
 /// Opcodes the writer emits.
 mod op {
+    pub const KEY_META: u8 = 243;
+    pub const SLOT_INFO: u8 = 244;
     pub const FUNCTION2: u8 = 245;
     pub const MODULE_AUX: u8 = 247;
     pub const IDLE: u8 = 248;
@@ -188,6 +190,35 @@ impl<W: Write> RdbWriter<W> {
         encode_len(when, &mut self.buf);
         self.buf.extend_from_slice(payload);
         Ok(self.flush_buf()?)
+    }
+
+    /// Redis 8.6 key metadata for the next key (opcode 243): the class count and the class
+    /// specs with their payloads as stored. Redis RDB 13+; fails with [`Loss::KeyMeta`]
+    /// elsewhere.
+    pub fn key_meta(&mut self, classes: u64, raw: &[u8]) -> Result<(), WriteError> {
+        if self.target.is_valkey() || self.target.version < 13 {
+            return Err(WriteError::Loss(Loss::KeyMeta));
+        }
+        self.buf.clear();
+        self.buf.push(op::KEY_META);
+        encode_len(classes, &mut self.buf);
+        self.buf.extend_from_slice(raw);
+        Ok(self.flush_buf()?)
+    }
+
+    /// SLOT_INFO (cluster slot sizes; Redis RDB 12+ and Valkey 9). Returns false, writing
+    /// nothing, for other targets: the server recomputes it.
+    pub fn slot_info(&mut self, slot: u64, size: u64, expires_size: u64) -> io::Result<bool> {
+        if !(self.target.is_valkey() || self.target.version >= 12) {
+            return Ok(false);
+        }
+        self.buf.clear();
+        self.buf.push(op::SLOT_INFO);
+        encode_len(slot, &mut self.buf);
+        encode_len(size, &mut self.buf);
+        encode_len(expires_size, &mut self.buf);
+        self.flush_buf()?;
+        Ok(true)
     }
 
     /// SELECTDB.
