@@ -275,6 +275,13 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         .tempfile_in(&dir)
         .map_err(|e| Fail::Usage(format!("{}: cannot create a file there: {e}", dir.display())))?;
     let file = tmp.as_file().try_clone().map_err(io_fail("temporary file"))?;
+    // As a server's SAVE leaves it (tempfile creates 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_fail("temporary file"))?;
+    }
     let w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
         .map_err(io_fail("writing"))?
         .compress(!args.no_compress);
