@@ -67,8 +67,8 @@ pub use entry::{BlobError, Entry, IntBuf};
 pub use error::{Error, ErrorKind};
 pub use module::{ModuleId, ModuleItem};
 pub use owned::{
-    HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedModule, OwnedModuleItem,
-    OwnedStream, OwnedValue, PendingEntry,
+    HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedModule,
+    OwnedModuleItem, OwnedStream, OwnedValue, PendingEntry,
 };
 pub use parser::{
     ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,

@@ -388,7 +388,12 @@ impl Visitor for Builder {
         }
         Ok(())
     }
-    fn stream_pel(&mut self, id: StreamId, delivery_time_ms: i64, delivery_count: u64) -> VisitResult {
+    fn stream_pel(
+        &mut self,
+        id: StreamId,
+        delivery_time_ms: i64,
+        delivery_count: u64,
+    ) -> VisitResult {
         if let Some(g) = self.group() {
             g.pel.push(PendingEntry {
                 id,

@@ -273,8 +273,16 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         ))
         .suffix(".rdbkit-tmp")
         .tempfile_in(&dir)
-        .map_err(|e| Fail::Usage(format!("{}: cannot create a file there: {e}", dir.display())))?;
-    let file = tmp.as_file().try_clone().map_err(io_fail("temporary file"))?;
+        .map_err(|e| {
+            Fail::Usage(format!(
+                "{}: cannot create a file there: {e}",
+                dir.display()
+            ))
+        })?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(io_fail("temporary file"))?;
     // As a server's SAVE leaves it (tempfile creates 0600).
     #[cfg(unix)]
     {
@@ -437,7 +445,14 @@ fn from_rdb<W: Write>(
                 let through = !conv.re_encode && conv.target.reads(v.ty, v.type_byte);
                 if through {
                     conv.w
-                        .key_raw(k.key, k.expire_ms, k.lru_idle, k.lfu_freq, v.type_byte, v.raw())
+                        .key_raw(
+                            k.key,
+                            k.expire_ms,
+                            k.lru_idle,
+                            k.lfu_freq,
+                            v.type_byte,
+                            v.raw(),
+                        )
                         .map_err(io_fail("writing"))?;
                     conv.sum.keys_written += 1;
                     conv.sum.passed_through += 1;

@@ -280,8 +280,9 @@ pub fn encode_value(
             }
         }
         OwnedValue::Hash(h) => {
-            let small =
-                h.len() <= th.hash_entries && h.iter().all(|f| f.field.len() <= th.hash_value && f.value.len() <= th.hash_value);
+            let small = h.len() <= th.hash_entries
+                && h.iter()
+                    .all(|f| f.field.len() <= th.hash_value && f.value.len() <= th.hash_value);
             if v.has_field_ttl() {
                 if t.is_valkey() {
                     encode_len(h.len() as u64, out);
@@ -435,7 +436,8 @@ fn encode_list(l: &[Vec<u8>], t: &Target, compress: bool, out: &mut Vec<u8>) -> 
     let th = &t.thresholds;
     let v = if t.is_valkey() { 11 } else { t.version };
     if v < 7 {
-        if l.len() <= th.list_ziplist_entries && l.iter().all(|e| e.len() <= th.list_ziplist_value) {
+        if l.len() <= th.list_ziplist_entries && l.iter().all(|e| e.len() <= th.list_ziplist_value)
+        {
             let items: Vec<&[u8]> = l.iter().map(|e| e.as_slice()).collect();
             encode_blob(&ziplist::encode(&items), compress, out);
             return types::LIST_ZIPLIST;
@@ -507,7 +509,11 @@ fn encode_stream(s: &OwnedStream, t: &Target, compress: bool, out: &mut Vec<u8>)
     let mut start = 0;
     let mut bytes = 0usize;
     for (i, (_, fields)) in s.entries.iter().enumerate() {
-        let sz: usize = fields.iter().map(|(f, v)| f.len() + v.len() + 22).sum::<usize>() + 20;
+        let sz: usize = fields
+            .iter()
+            .map(|(f, v)| f.len() + v.len() + 22)
+            .sum::<usize>()
+            + 20;
         if i > start && (i - start >= th.stream_node_entries || bytes + sz > th.stream_node_bytes) {
             nodes.push(&s.entries[start..i]);
             start = i;
@@ -531,7 +537,11 @@ fn encode_stream(s: &OwnedStream, t: &Target, compress: bool, out: &mut Vec<u8>)
         for (id, fields) in node {
             let same = fields.len() == master_fields.len()
                 && fields.iter().zip(&master_fields).all(|((f, _), m)| f == m);
-            let flags = if same { crate::stream::node::FLAG_SAMEFIELDS } else { 0 };
+            let flags = if same {
+                crate::stream::node::FLAG_SAMEFIELDS
+            } else {
+                0
+            };
             e.push(Entry::Int(flags));
             e.push(Entry::Int(id.ms.wrapping_sub(master.ms) as i64));
             e.push(Entry::Int(id.seq.wrapping_sub(master.seq) as i64));

@@ -179,7 +179,12 @@ impl<W: Write> RdbWriter<W> {
 
     /// A module AUX record: module id, `when`, and the payload's opcode stream as stored
     /// (ending with its EOF opcode). RDB 9+; fails with [`Loss::ModuleAux`] below.
-    pub fn module_aux(&mut self, id: ModuleId, when: u64, payload: &[u8]) -> Result<(), WriteError> {
+    pub fn module_aux(
+        &mut self,
+        id: ModuleId,
+        when: u64,
+        payload: &[u8],
+    ) -> Result<(), WriteError> {
         if !(self.target.is_valkey() || self.target.version >= 9) {
             return Err(WriteError::Loss(Loss::ModuleAux));
         }

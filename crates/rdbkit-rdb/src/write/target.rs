@@ -99,7 +99,13 @@ pub static TARGETS: &[Target] = &[
     t("rdb-8", Magic::Redis, 8, "Redis 4.0", BASE),
     t("rdb-9", Magic::Redis, 9, "Redis 5.0, 6.0, 6.2", BASE),
     t("rdb-10", Magic::Redis, 10, "Redis 7.0", BASE),
-    t("rdb-11", Magic::Redis, 11, "Redis 7.2, Valkey 7.2, 8.0, 8.1", V72),
+    t(
+        "rdb-11",
+        Magic::Redis,
+        11,
+        "Redis 7.2, Valkey 7.2, 8.0, 8.1",
+        V72,
+    ),
     t("rdb-12", Magic::Redis, 12, "Redis 7.4, 8.0, 8.2, 8.4", V74),
     t("rdb-13", Magic::Redis, 13, "Redis 8.6", V74),
     t("rdb-14", Magic::Redis, 14, "Redis 8.8", V74),
@@ -216,7 +222,10 @@ impl Target {
             Type::Zset2 | Type::Module2 => 8,
             Type::ListQuicklist => 7,
             Type::StreamListpacks => 9,
-            Type::HashListpack | Type::ZsetListpack | Type::ListQuicklist2 | Type::StreamListpacks2 => 10,
+            Type::HashListpack
+            | Type::ZsetListpack
+            | Type::ListQuicklist2
+            | Type::StreamListpacks2 => 10,
             Type::SetListpack | Type::StreamListpacks3 => 11,
             Type::HashMetadata | Type::HashListpackEx => 12,
             Type::StreamListpacks4 => 13,
@@ -279,7 +288,10 @@ mod tests {
         assert_eq!(Target::by_name("redis-6.2").unwrap().version, 9);
         assert_eq!(Target::by_name("valkey-8.1").unwrap().version, 11);
         assert_eq!(Target::by_name("RDB-10").unwrap().name, "rdb-10");
-        assert_eq!(Target::by_name("valkey-9.0").unwrap().header(), b"VALKEY080");
+        assert_eq!(
+            Target::by_name("valkey-9.0").unwrap().header(),
+            b"VALKEY080"
+        );
         assert_eq!(Target::by_name("rdb-9").unwrap().header(), b"REDIS0009");
         assert!(Target::by_name("rdb-5").is_none());
         for (_, t) in SERVER_NAMES {
@@ -298,6 +310,8 @@ mod tests {
         assert!(!r10.reads(Type::SetListpack, 20));
         assert!(v9.reads(Type::ValkeyHash2, 22));
         assert!(!v9.reads(Type::HashListpackEx, 25));
-        assert!(!Target::by_name("rdb-12").unwrap().reads(Type::ValkeyHash2, 22));
+        assert!(!Target::by_name("rdb-12")
+            .unwrap()
+            .reads(Type::ValkeyHash2, 22));
     }
 }

@@ -21,8 +21,14 @@ fn round_trip(t: &Target, values: &[OwnedValue], compress: bool) -> Vec<(u8, Own
     w.select_db(0).unwrap();
     w.resize_db(values.len() as u64, 0).unwrap();
     for (i, v) in values.iter().enumerate() {
-        w.key(format!("k{i}").as_bytes(), Some(4_102_444_800_000), Some(5), None, v)
-            .unwrap();
+        w.key(
+            format!("k{i}").as_bytes(),
+            Some(4_102_444_800_000),
+            Some(5),
+            None,
+            v,
+        )
+        .unwrap();
     }
     let bytes = w.bytes_written();
     let file = w.finish().unwrap();
@@ -86,17 +92,17 @@ fn value_strategy() -> impl Strategy<Value = OwnedValue> {
         )),
         proptest::collection::btree_map(bytes_strategy(), score_strategy(), 1..200)
             .prop_map(|m| OwnedValue::ZSet(m.into_iter().collect())),
-        proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..600).prop_map(
-            |m| OwnedValue::Hash(
+        proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..600).prop_map(|m| {
+            OwnedValue::Hash(
                 m.into_iter()
                     .map(|(field, value)| HashField {
                         field,
                         value,
-                        expire_ms: None
+                        expire_ms: None,
                     })
-                    .collect()
+                    .collect(),
             )
-        ),
+        }),
         (small, big).prop_map(|(g, n)| OwnedValue::Stream(Box::new(make_stream(n, g)))),
     ]
 }
@@ -225,8 +231,16 @@ fn encodings_follow_the_targets_thresholds() {
     let ints = OwnedValue::Set((0..10).map(|i| i.to_string().into_bytes()).collect());
     let strs = OwnedValue::Set((0..10).map(|i| format!("m{i}").into_bytes()).collect());
     let list = OwnedValue::List((0..10).map(|i| format!("e{i}").into_bytes()).collect());
-    let zset = OwnedValue::ZSet((0..10).map(|i| (format!("m{i}").into_bytes(), i as f64)).collect());
-    let bigz = OwnedValue::ZSet((0..200).map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0)).collect());
+    let zset = OwnedValue::ZSet(
+        (0..10)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64))
+            .collect(),
+    );
+    let bigz = OwnedValue::ZSet(
+        (0..200)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0))
+            .collect(),
+    );
     let hash = OwnedValue::Hash(vec![HashField {
         field: b"f".to_vec(),
         value: b"v".to_vec(),
@@ -252,7 +266,11 @@ fn encodings_follow_the_targets_thresholds() {
         assert_eq!(norm(got[0].1.clone()), norm((*v).clone()), "{name}");
     }
     // A long list is split into 8 KB nodes.
-    let long = OwnedValue::List((0..5000).map(|i| format!("element-{i}").into_bytes()).collect());
+    let long = OwnedValue::List(
+        (0..5000)
+            .map(|i| format!("element-{i}").into_bytes())
+            .collect(),
+    );
     let mut out = Vec::new();
     encode_value(&long, &t("rdb-10"), false, &mut out).unwrap();
     assert!(out[0] > 5, "{} nodes", out[0]);
@@ -261,7 +279,10 @@ fn encodings_follow_the_targets_thresholds() {
     let mut out = Vec::new();
     encode_value(&plain, &t("rdb-12"), false, &mut out).unwrap();
     assert_eq!(&out[..2], &[2, 1], "2 nodes, the first PLAIN");
-    assert_eq!(round_trip(&t("rdb-12"), std::slice::from_ref(&plain), true)[0].1, plain);
+    assert_eq!(
+        round_trip(&t("rdb-12"), std::slice::from_ref(&plain), true)[0].1,
+        plain
+    );
 }
 
 #[test]
@@ -288,9 +309,24 @@ fn dump_payload_layout() {
 
 #[test]
 fn scores_read_back() {
-    for s in [0.1, -0.0, 1e300, -1e-300, 5e-324, f64::MAX, 3.0, 1e17, 123456789.125] {
+    for s in [
+        0.1,
+        -0.0,
+        1e300,
+        -1e-300,
+        5e-324,
+        f64::MAX,
+        3.0,
+        1e17,
+        123456789.125,
+    ] {
         let txt = score_text(s);
         let back = crate::value::parse_score_text(&txt).unwrap();
-        assert_eq!(back.to_bits(), s.to_bits(), "{s} -> {}", String::from_utf8_lossy(&txt));
+        assert_eq!(
+            back.to_bits(),
+            s.to_bits(),
+            "{s} -> {}",
+            String::from_utf8_lossy(&txt)
+        );
     }
 }
