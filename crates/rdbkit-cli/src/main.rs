@@ -12,6 +12,7 @@ mod input;
 mod jsonl;
 mod model;
 mod resp_out;
+mod restore_out;
 mod verify;
 
 #[derive(Parser)]
