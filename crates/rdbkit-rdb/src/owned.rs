@@ -66,11 +66,14 @@ pub struct HashField {
     pub expire_ms: Option<i64>,
 }
 
+/// One stream entry: its ID and field/value pairs.
+pub type StreamEntryOwned = (StreamId, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// A stream: live entries by ID, metadata and consumer groups.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OwnedStream {
     /// Live (not deleted) entries in ID order: ID and field/value pairs.
-    pub entries: Vec<(StreamId, Vec<(Vec<u8>, Vec<u8>)>)>,
+    pub entries: Vec<StreamEntryOwned>,
     /// Length, last ID and (v2+) first ID, max deleted ID, entries added; `version` is the
     /// stream format generation the source stored.
     pub meta: StreamMeta,

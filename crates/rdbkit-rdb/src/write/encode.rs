@@ -505,7 +505,7 @@ fn encode_stream(s: &OwnedStream, t: &Target, compress: bool, out: &mut Vec<u8>)
     let th = &t.thresholds;
     let sv = t.stream_version();
     // Nodes of at most stream-node-max-entries entries and about stream-node-max-bytes.
-    let mut nodes: Vec<&[(StreamId, Vec<(Vec<u8>, Vec<u8>)>)]> = Vec::new();
+    let mut nodes: Vec<&[crate::owned::StreamEntryOwned]> = Vec::new();
     let mut start = 0;
     let mut bytes = 0usize;
     for (i, (_, fields)) in s.entries.iter().enumerate() {

@@ -109,7 +109,7 @@ fn value_strategy() -> impl Strategy<Value = OwnedValue> {
 
 /// A stream of `n` entries (fields varying every 7th entry), `groups` groups with PELs.
 fn make_stream(n: usize, groups: usize) -> OwnedStream {
-    let entries: Vec<(StreamId, Vec<(Vec<u8>, Vec<u8>)>)> = (0..n)
+    let entries: Vec<crate::owned::StreamEntryOwned> = (0..n)
         .map(|i| {
             let id = StreamId {
                 ms: 1_700_000_000_000 + (i as u64 / 3),
