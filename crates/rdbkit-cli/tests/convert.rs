@@ -1200,3 +1200,72 @@ fn converted_files_load_in_real_servers() {
         }
     }
 }
+
+/// Every third-party RDB of the corpus (other writers, odd versions, Valkey 9, Redis 8.x types)
+/// converted to RDB 9, RDB 12 and Valkey 9 (re-encoded): either a file that passes
+/// `rdbkit check`, or a clean refusal (exit 1 or 2) that leaves no OUT.
+#[test]
+fn third_party_files_convert_or_fail_cleanly() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let tp = corpus.join("../third_party");
+    let mut files = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rdb") {
+                out.push(p);
+            }
+        }
+    }
+    walk(&tp, &mut files);
+    files.sort();
+    let dir = TempDir::new("convert-tp");
+    let (mut ok, mut refused) = (0, 0);
+    for f in &files {
+        for t in ["rdb-9", "rdb-12", "valkey-9.0"] {
+            let out = dir.join("out.rdb");
+            let _ = std::fs::remove_file(&out);
+            let o = run_rdbkit([
+                "convert",
+                f.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--target",
+                t,
+                "--drop",
+                "all",
+                "--re-encode",
+            ]);
+            match o.status.code() {
+                Some(0) => {
+                    let c = run_rdbkit(["check", out.to_str().unwrap()]);
+                    assert!(
+                        c.status.success(),
+                        "{} -> {t}: output fails check",
+                        f.display()
+                    );
+                    ok += 1;
+                }
+                Some(1) | Some(2) => {
+                    assert!(!out.exists(), "{} -> {t}: OUT left", f.display());
+                    refused += 1;
+                }
+                other => panic!(
+                    "{} -> {t}: exit {other:?}: {}",
+                    f.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            }
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path() != dir.join("out.rdb"))
+                .count(),
+            0,
+            "temp file left"
+        );
+    }
+    assert!(ok > 30, "{ok} converted, {refused} refused");
+}

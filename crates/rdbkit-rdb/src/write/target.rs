@@ -72,8 +72,9 @@ const V72: Thresholds = Thresholds {
 };
 
 const V74: Thresholds = Thresholds {
-    // 7.4 puts every element above the node size limit in its own PLAIN node.
-    list_plain_threshold: 8192,
+    // 7.4 puts every element above the node size limit (> 8192 bytes with the default -2,
+    // quicklist.c isLargeElement) in its own PLAIN node.
+    list_plain_threshold: 8193,
     ..V72
 };
 
