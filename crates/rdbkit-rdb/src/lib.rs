@@ -15,6 +15,12 @@
 //!   decompressed until asked: [`Value::view`] (zero-copy listpack/ziplist/intset/zipmap views),
 //!   [`Value::quicklist_nodes`], [`Value::module`], or [`Value::visit`] with a [`Visitor`] for
 //!   every type, streams included.
+//! * **Owned values**: [`Value::to_owned_value`] gives the logical content as an
+//!   [`OwnedValue`] (string, list, set, zset, hash with field TTLs, stream with its metadata
+//!   and groups, module, array), whatever the encoding.
+//! * **Writing** (cargo feature `write`): `write::RdbWriter` writes RDB files for a chosen
+//!   target version/fork (pass-through or re-encoded into the target's own encodings), and
+//!   `write::dump_payload` builds `DUMP`/`RESTORE` payloads.
 //! * **Which byte means what** depends on magic and version ([`version`]): Redis and Valkey
 //!   disagree on type 22 and opcodes 242 and 243.
 //! * **Errors** ([`Error`]) carry the absolute byte offset, db and key.

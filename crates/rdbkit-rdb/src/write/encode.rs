@@ -299,6 +299,8 @@ pub fn encode_value(
                     .min()
                     .map_or(EXPIRE_TIME_INVALID, |m| m as u64);
                 if small {
+                    // rdb.c saves 0 for "no TTL" as a listpackex min-expire.
+                    let min = if min == EXPIRE_TIME_INVALID { 0 } else { min };
                     // listpackex keeps fields with a TTL first, by expiry, then the others.
                     let mut order: Vec<_> = h.iter().collect();
                     order.sort_by_key(|f| f.expire_ms.map_or((1, 0), |e| (0, e)));
