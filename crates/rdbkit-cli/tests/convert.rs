@@ -1269,3 +1269,110 @@ fn third_party_files_convert_or_fail_cleanly() {
     }
     assert!(ok > 30, "{ok} converted, {refused} refused");
 }
+
+/// `rdbkit dump` of a file, normalized, by key.
+fn dump_keyed(p: &Path) -> BTreeMap<String, Value> {
+    let d = run_rdbkit(["dump", p.to_str().unwrap()]);
+    assert!(
+        d.status.success(),
+        "{}: {}",
+        p.display(),
+        String::from_utf8_lossy(&d.stderr)
+    );
+    let mut v = read_jsonl(&String::from_utf8_lossy(&d.stdout));
+    for j in &mut v {
+        normalize(j, true);
+    }
+    keyed(v)
+}
+
+/// The lossless paths: Valkey 9 `HASH_2` field TTLs become Redis 7.4 HFE types and back;
+/// Redis 8.10 template hashes become plain hashes; Redis 8.8 arrays are re-encoded for RDB
+/// 14+ and refused below unless `--drop arrays` (counted).
+#[test]
+fn lossless_paths_between_forks_and_new_types() {
+    let dir = TempDir::new("convert-lossless");
+    let conv = |src: &Path, out: &Path, target: &str, extra: &[&str]| {
+        let mut a = vec![
+            "convert".to_string(),
+            src.display().to_string(),
+            out.display().to_string(),
+            "--target".into(),
+            target.into(),
+            "--json".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        run_rdbkit(&a)
+    };
+    if let Some(corpus) = corpus_rdb() {
+        let v9 = corpus.join("../third_party/HDT3213__rdb/cases/valkey_hash2_with_hfe.rdb");
+        let src = dump_keyed(&v9);
+        assert!(src
+            .values()
+            .any(|j| j["value"].to_string().contains("2715785640000")));
+        let r12 = dir.join("r12.rdb");
+        let o = conv(&v9, &r12, "rdb-12", &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(dump_keyed(&r12), src, "HASH_2 -> Redis 7.4 HFE");
+        let back = dir.join("back.rdb");
+        let o = conv(&r12, &back, "valkey-9.0", &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::read(&back).unwrap().starts_with(b"VALKEY080"));
+        assert_eq!(dump_keyed(&back), src, "Redis 7.4 HFE -> HASH_2");
+        // Valkey 8.1 cannot hold them: refused, then dropped when named.
+        let o = conv(&r12, &dir.join("v81.rdb"), "valkey-8.1", &[]);
+        assert_eq!(o.status.code(), Some(3));
+    }
+    let t = repo().join("testdata/rdb/redis-8.10-types.rdb");
+    let src = dump_keyed(&t);
+    let arrays = src.values().filter(|j| j["type"] == "array").count() as u64;
+    assert!(arrays > 0);
+    let o = conv(&t, &dir.join("r12t.rdb"), "rdb-12", &[]);
+    assert_eq!(o.status.code(), Some(3), "arrays refused below RDB 14");
+    // Its Redis 8.8 stream (NACK zones) has no place in RDB 12's stream format either.
+    let streams = src.values().filter(|j| j["type"] == "stream").count() as u64;
+    let o = conv(
+        &t,
+        &dir.join("r12t.rdb"),
+        "rdb-12",
+        &["--drop", "arrays,stream-meta"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["dropped"]["arrays"].as_u64(), Some(arrays));
+    assert_eq!(s["dropped"]["stream-meta"].as_u64(), Some(streams));
+    let plain = |m: &BTreeMap<String, Value>| -> BTreeMap<String, Value> {
+        m.iter()
+            .filter(|(_, j)| j["type"] != "array" && j["type"] != "stream")
+            .map(|(k, j)| (k.clone(), j.clone()))
+            .collect()
+    };
+    let got = dump_keyed(&dir.join("r12t.rdb"));
+    assert_eq!(
+        plain(&got),
+        plain(&src),
+        "template hashes become plain hashes"
+    );
+    // RDB 14 holds arrays: passed through as stored, or re-encoded by the writer.
+    let out = dir.join("r14.rdb");
+    let o = conv(&t, &out, "rdb-14", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(dump_keyed(&out), src, "rdb-14 pass-through");
+    std::fs::remove_file(&out).unwrap();
+    let o = conv(
+        &t,
+        &out,
+        "rdb-14",
+        &["--re-encode", "--drop", "stream-meta"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = dump_keyed(&out);
+    let arrays_of = |m: &BTreeMap<String, Value>| -> Vec<Value> {
+        m.values()
+            .filter(|j| j["type"] == "array")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(arrays_of(&got), arrays_of(&src), "arrays re-encoded");
+    assert_eq!(plain(&got), plain(&src));
+}
