@@ -1467,3 +1467,70 @@ fn aof_corpus_converts_to_its_data_set() {
     }
     assert!(ok >= 20, "{ok} layouts converted");
 }
+
+/// LFU frequencies and LRU idle times survive a conversion: loaded by each server with the
+/// matching `maxmemory-policy`, `OBJECT FREQ` / `OBJECT IDLETIME` of every key are the ground
+/// truth's (idle times may have grown by the seconds the test took).
+#[test]
+fn lru_and_lfu_survive_in_real_servers() {
+    let Some(corpus) = corpus_rdb() else { return };
+    for kind in ServerKind::ALL {
+        let Some(bin) = kind.require() else { continue };
+        let target = format!("rdb-{}", kind.rdb_version());
+        for (variant, policy) in [("lfu", "allkeys-lfu"), ("lru", "allkeys-lru")] {
+            for v in ["6.2.14", "7.0.15", "7.2.6"] {
+                let src = corpus.join(v).join(format!("{variant}.rdb"));
+                let dir = TempDir::new("convert-lfu");
+                let out = dir.join("dump.rdb");
+                let o = run_rdbkit([
+                    "convert",
+                    src.to_str().unwrap(),
+                    out.to_str().unwrap(),
+                    "--target",
+                    &target,
+                    "--drop",
+                    "all",
+                    "--re-encode",
+                ]);
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                let server = Server::start(
+                    &bin,
+                    dir.path(),
+                    &["--dbfilename", "dump.rdb", "--maxmemory-policy", policy],
+                );
+                let mut c = server.client();
+                let ctx = format!("{v} {variant} -> {} in {}", target, kind.name());
+                let mut n = 0;
+                for j in read_jsonl(
+                    &std::fs::read_to_string(src.with_extension("expected.jsonl")).unwrap(),
+                ) {
+                    if j["type"] == "stream" && kind.rdb_version() < 9 {
+                        continue;
+                    }
+                    let key = match &j["key"] {
+                        Value::String(s) => s.as_bytes().to_vec(),
+                        other => common::base64_decode(other["base64"].as_str().unwrap()).unwrap(),
+                    };
+                    let db = j["db"].to_string();
+                    cmd(&mut c, &[b"SELECT", db.as_bytes()]);
+                    if let Some(f) = j["lfu_freq"].as_i64() {
+                        let got = cmd(&mut c, &[b"OBJECT", b"FREQ", &key]).int();
+                        assert_eq!(got, f, "{ctx}: {} freq", j["key"]);
+                        n += 1;
+                    }
+                    if let Some(i) = j["lru_idle"].as_i64() {
+                        let got = cmd(&mut c, &[b"OBJECT", b"IDLETIME", &key]).int();
+                        assert!(
+                            got >= i && got < i + 120,
+                            "{ctx}: {} idle {got} vs {i}",
+                            j["key"]
+                        );
+                        n += 1;
+                    }
+                }
+                assert!(n > 20, "{ctx}: {n} keys checked");
+                server.shutdown();
+            }
+        }
+    }
+}
