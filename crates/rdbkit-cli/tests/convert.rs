@@ -1534,3 +1534,63 @@ fn lru_and_lfu_survive_in_real_servers() {
         }
     }
 }
+
+/// Ctrl-C (SIGINT) in the middle of a conversion: exit 130, the old OUT as it was, no
+/// temporary file left.
+#[cfg(unix)]
+#[test]
+fn interrupt_keeps_old_out_and_removes_temp_file() {
+    use std::io::Write as _;
+    let Some(corpus) = corpus_rdb() else { return };
+    let data = std::fs::read(corpus.join("7.0.15/base.rdb")).unwrap();
+    let dir = TempDir::new("convert-int");
+    let out = dir.join("out.rdb");
+    std::fs::write(&out, b"old").unwrap();
+    let mut child = std::process::Command::new(common::rdbkit_bin())
+        .args([
+            "convert",
+            "-",
+            out.to_str().unwrap(),
+            "--target",
+            "rdb-9",
+            "--drop",
+            "all",
+            "--force",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&data[..data.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The temporary file exists while the conversion runs.
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "temporary file beside OUT"
+    );
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _ = stdin.write_all(&data[data.len() / 2..]);
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"old");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temporary file left"
+    );
+}

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rdbkit_rdb::write::{strip, Loss, RdbWriter, Target, WriteError, SERVER_NAMES, TARGETS};
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
@@ -100,9 +101,23 @@ struct Summary {
     bytes: u64,
 }
 
+/// Set by Ctrl-C / SIGTERM: the conversion stops at the next record and removes its temporary
+/// file (an existing OUT is never touched before the final rename).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn check_interrupt() -> Result<(), Fail> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        Err(Fail::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
 enum Fail {
     /// Exit 1.
     Usage(String),
+    /// Exit 130: Ctrl-C.
+    Interrupted,
     /// Exit 2.
     Damaged(String),
     /// Exit 3.
@@ -115,11 +130,13 @@ impl Fail {
             Fail::Usage(_) => 1,
             Fail::Damaged(_) => 2,
             Fail::Refused(_) => 3,
+            Fail::Interrupted => 130,
         }
     }
     fn msg(&self) -> &str {
         match self {
             Fail::Usage(m) | Fail::Damaged(m) | Fail::Refused(m) => m,
+            Fail::Interrupted => "interrupted: nothing written (the temporary file is removed)",
         }
     }
 }
@@ -279,6 +296,8 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
                 dir.display()
             ))
         })?;
+    // Ctrl-C / SIGTERM stop at the next record; the temporary file is then dropped (removed).
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
     let file = tmp
         .as_file()
         .try_clone()
@@ -322,6 +341,7 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         from_replay(ds, &mut conv)?;
     }
     progress.finish();
+    check_interrupt()?;
     let mut sum = std::mem::take(&mut conv.sum);
     let bufw = conv.w.finish().map_err(io_fail("writing"))?;
     sum.bytes = bufw.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
@@ -366,6 +386,7 @@ fn from_rdb<W: Write>(
     let mut pending_resize: Option<(u64, u64)> = None;
     let mut pending_meta: Option<(u64, Vec<u8>)> = None;
     while let Some(rec) = src.next_record() {
+        check_interrupt()?;
         let rec = rec.map_err(damaged)?;
         match rec {
             Record::Aux { key, value } => conv.w.aux(&key, &value).map_err(io_fail("writing"))?,
@@ -490,6 +511,7 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
     }
     for (db, keys) in ds.dbs {
         for (key, mk) in keys {
+            check_interrupt()?;
             let v = model_to_owned(&mk.value);
             let family = v.as_ref().map_or("module", |v| v.family());
             if !conv.filter.accepts(db, &key, family, mk.expire_ms, None) {
