@@ -83,7 +83,8 @@ fn after_help() -> String {
 
 Exit status: 0 written; 1 bad arguments, input not readable, OUT exists (without --force) or \
 could not be written; 2 the input is damaged; 3 a loss the target cannot hold and --drop does \
-not name (nothing written).",
+not name (nothing written); 130 interrupted (Ctrl-C: the temporary file is removed, an old OUT \
+is kept).",
     );
     s
 }
