@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed comparison of rdbkit with the tools people use today (issue 5).
 #
-#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump|archive] [--gen-only]
+#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump|archive|convert] [--gen-only]
 #
 # On a fresh Debian machine it installs redis-server/redis-tools if missing, builds rdbkit
 # (release), generates inputs with a real redis-server on 127.0.0.1 (a free port, a temp dir),
@@ -11,6 +11,8 @@
 #   rdbkit aof check PATH          vs redis-check-aof PATH  (single file and multi-part)
 #   rdbkit dump --format jsonl F   vs cat F (one read from the page cache: the physical limit)
 #   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone
+#   rdbkit convert F (same version, pass-through) vs cp F; rdbkit convert F --target rdb-9
+#                                  (re-encode) vs redis-server loading F + SAVE (today's way)
 # and prints a table: MB/s, keys/s, peak RSS, and the ratio (other tool's time / rdbkit's).
 #
 # Scales: full (default): small.rdb ~5 M keys, mixed.rdb ~400 MB, big.rdb ~300 values of
@@ -285,7 +287,7 @@ gen_aof() {
 }
 
 need() { [ "$REGEN" = 1 ] || [ ! -e "$DATA/$1" ]; }
-if [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ]; then
+if [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || [ "$ONLY" = convert ]; then
   need small.rdb && gen_small
   need mixed.rdb && gen_mixed
   need big.rdb && gen_big
@@ -334,6 +336,30 @@ server_load() {
   echo "$(( (t1 - t0) / 1000 )) $rss"
 }
 
+# server_load_save FILE: what users do today to rewrite a file: load it into redis-server and
+# SAVE it again. Prints "seconds peak_rss_kib" from exec to the end of SAVE.
+server_load_save() {
+  local f=$1 dir=$TMP/save
+  rm -rf "$dir"; mkdir -p "$dir"
+  cp "$f" "$dir/dump.rdb"
+  local port t0 t1 pid rss
+  port=$(free_port)
+  t0=$(date +%s%N)
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --dbfilename dump.rdb --save '' \
+    --appendonly no --logfile "$dir/log" >/dev/null 2>&1 &
+  pid=$!
+  until grep -q 'DB loaded from disk' "$dir/log" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then echo "server failed to load $f" >&2; cat "$dir/log" >&2; exit 1; fi
+    sleep 0.005
+  done
+  redis-cli -p "$port" SAVE >/dev/null
+  t1=$(date +%s%N)
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+  echo "$(( (t1 - t0) / 1000 )) $rss"
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # pair NAME_A NAME_B: times A and B alternately RUNS times (after one warm-up each), leaving
@@ -366,11 +392,26 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 size() { du -sb "$1" | cut -f1; }
 
 for f in ${FILES:-small mixed big}; do
-  [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || break
+  [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || [ "$ONLY" = convert ] || break
   file=$DATA/$f.rdb; bytes=$(size "$file")
   cat "$file" >/dev/null
   keys=$("$RDBKIT" check "$file" | awk '/total:/ {print $2}')
   say "$f.rdb: $((bytes / 1000000)) MB, $keys keys"
+  if [ "$ONLY" = all ] || [ "$ONLY" = convert ]; then
+    ver=$(head -c 9 "$file" | tail -c 4 | sed 's/^0*//')
+    run_a() { run_once "$RDBKIT" convert -q --force "$file" "$TMP/conv.rdb" --target "rdb-$ver"; }
+    run_b() { run_once cp "$file" "$TMP/cp.rdb"; }
+    pair
+    row "$f.rdb" "rdbkit convert (same)" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$MED_B") of cp"
+    row "$f.rdb" "cp (page cache)" "$MED_B" "$bytes" - "$RSS_B" "1.0x"
+    run_a() { run_once "$RDBKIT" convert -q --force --drop all "$file" "$TMP/conv9.rdb" --target rdb-9; }
+    run_b() { server_load_save "$file"; }
+    pair
+    row "$f.rdb" "rdbkit convert rdb-9" "$MED_A" "$bytes" "$keys" "$RSS_A" "1.0x"
+    row "$f.rdb" "redis-server load+SAVE" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$MED_A")"
+    rm -f "$TMP/conv.rdb" "$TMP/conv9.rdb" "$TMP/cp.rdb"
+    [ "$ONLY" = convert ] && continue
+  fi
   if [ "$ONLY" != dump ]; then
     run_a() { run_once "$RDBKIT" check -q "$file"; }
     run_b() { run_once redis-check-rdb "$file"; }

@@ -15,6 +15,7 @@ mod jsonl;
 mod memory;
 mod model;
 mod resp_out;
+mod restore_out;
 mod verify;
 
 /// The exit statuses of every subcommand (shown by `rdbkit --help`; the README has the same
@@ -60,6 +61,9 @@ enum Command {
     Size(cmd::size::Args),
     /// Keys added, removed and changed between two files (RDB or AOF, any version).
     Diff(cmd::diff::Args),
+    /// Write any input (RDB of any version/fork, AOF, appendonlydir/) as an RDB file a target
+    /// server loads: downgrade, cross-fork, filter, offline AOF rewrite.
+    Convert(cmd::convert::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => cmd::keys::run(a),
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::ReplayCommands { plain } => model::table::print(plain),
         Command::RedisCheckAof { args } => {

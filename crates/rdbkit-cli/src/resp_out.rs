@@ -135,6 +135,15 @@ impl<W: Write> RespWriter<W> {
         self.cmd(&[b"FUNCTION".as_slice(), b"LOAD", b"REPLACE", code])
     }
 
+    /// SELECT `db` unless it is the current one.
+    pub fn select(&mut self, db: u64) -> io::Result<()> {
+        if self.db != Some(db) {
+            self.cmd(&[b"SELECT".to_vec(), db.to_string().into_bytes()])?;
+            self.db = Some(db);
+        }
+        Ok(())
+    }
+
     /// The commands that recreate `key` in database `db`.
     pub fn key(&mut self, db: u64, key: &[u8], k: &MKey) -> io::Result<()> {
         match k.value {
@@ -148,10 +157,7 @@ impl<W: Write> RespWriter<W> {
             }
             _ => {}
         }
-        if self.db != Some(db) {
-            self.cmd(&[b"SELECT".to_vec(), db.to_string().into_bytes()])?;
-            self.db = Some(db);
-        }
+        self.select(db)?;
         match &k.value {
             MValue::String(v) => {
                 let room = self.max_bytes.saturating_sub(64 + arg_size(key)).max(1);

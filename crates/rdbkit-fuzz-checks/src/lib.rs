@@ -10,6 +10,7 @@
 pub mod aof;
 pub mod gen;
 pub mod rdb;
+pub mod rewrite;
 
 /// A fuzz target's check.
 pub type Check = fn(&[u8]);
@@ -28,6 +29,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("module", rdb::module),
     ("lzf", rdb::lzf),
     ("encodings", rdb::encodings),
+    ("rdb_rewrite", rewrite::rewrite),
     ("resp", aof::resp),
     ("aof_manifest", aof::manifest),
     ("aof_check", aof::check),

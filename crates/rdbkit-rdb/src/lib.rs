@@ -15,6 +15,12 @@
 //!   decompressed until asked: [`Value::view`] (zero-copy listpack/ziplist/intset/zipmap views),
 //!   [`Value::quicklist_nodes`], [`Value::module`], or [`Value::visit`] with a [`Visitor`] for
 //!   every type, streams included.
+//! * **Owned values**: [`Value::to_owned_value`] gives the logical content as an
+//!   [`OwnedValue`] (string, list, set, zset, hash with field TTLs, stream with its metadata
+//!   and groups, module, array), whatever the encoding.
+//! * **Writing** (cargo feature `write`): `write::RdbWriter` writes RDB files for a chosen
+//!   target version/fork (pass-through or re-encoded into the target's own encodings), and
+//!   `write::dump_payload` builds `DUMP`/`RESTORE` payloads.
 //! * **Which byte means what** depends on magic and version ([`version`]): Redis and Valkey
 //!   disagree on type 22 and opcodes 242 and 243.
 //! * **Errors** ([`Error`]) carry the absolute byte offset, db and key.
@@ -49,6 +55,7 @@ pub mod error;
 pub mod hash;
 pub mod length;
 pub mod module;
+pub mod owned;
 pub mod parallel;
 pub mod parser;
 pub mod quicklist;
@@ -59,11 +66,17 @@ pub mod string;
 pub mod template;
 pub mod value;
 pub mod version;
+#[cfg(feature = "write")]
+pub mod write;
 
 pub use array::ArrayValue;
 pub use entry::{BlobError, Entry, IntBuf};
 pub use error::{Error, ErrorKind};
 pub use module::{ModuleId, ModuleItem};
+pub use owned::{
+    HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedModule,
+    OwnedModuleItem, OwnedStream, OwnedValue, PendingEntry,
+};
 pub use parser::{
     ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,
 };

@@ -67,6 +67,15 @@ pub struct Args {
     /// string (`proto-max-bulk-len`).
     #[arg(long, default_value_t = rdbkit_rdb::source::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
     pub max_value_bytes: u64,
+    /// --format resp: one RESTORE key ttl payload REPLACE ABSTTL [IDLETIME|FREQ] per key
+    /// (exact encoding, faster to load), falling back to commands for a key whose payload
+    /// the target cannot take.
+    #[arg(long)]
+    pub restore: bool,
+    /// --restore: the RDB version of the payloads: rdb-N or a server name (redis-6.2,
+    /// valkey-8.1, ...; see `rdbkit convert --help`). Default: the file's own version.
+    #[arg(long, value_name = "TARGET", requires = "restore")]
+    pub target: Option<String>,
     /// The RDB file (also gzip'd), or `-` for standard input.
     pub file: PathBuf,
 }
@@ -90,7 +99,22 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let target = match &args.target {
+        None => None,
+        Some(t) => match rdbkit_rdb::write::Target::by_name(t) {
+            Some(t) => Some(t),
+            None => {
+                eprintln!("rdbkit dump: --target {t:?}: unknown (see rdbkit convert --help)");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    if args.restore && !matches!(args.format, Format::Resp) {
+        eprintln!("rdbkit dump: --restore needs --format resp");
+        return ExitCode::from(1);
+    }
     let how = How {
+        restore: args.restore.then_some(target),
         format: args.format,
         filter: &filter,
         max_bytes: args.max_command_bytes,
@@ -109,23 +133,34 @@ pub fn run(args: Args) -> ExitCode {
             inp.name,
             inp.kind.name()
         ))),
-        Ok(inp) => match inp.into_stream() {
+        Ok(mut inp) => match inp.take_stream() {
             // A stream buffers one record at most about the budget (plus its key and header).
-            Some(stream) => {
-                let mut rd = rdbkit_rdb::RdbReader::new(stream, opts)
-                    .enterprise_opcodes(args.enterprise)
-                    .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
-                let mut src = ValueBudget::new(&mut rd, budget, FLAG);
-                dump(&mut src, &mut out, args.deep, &how)
-            }
-            None => match rdbkit_rdb::RdbFile::open(&args.file) {
-                Err(e) => Err(Fail::Open(format!("{}: {e}", args.file.display()))),
-                Ok(f) => {
-                    let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
-                    let mut src = ValueBudget::new(&mut p, budget, FLAG);
+            Some(mut stream) => {
+                let r = {
+                    let mut rd = rdbkit_rdb::RdbReader::new(&mut stream, opts)
+                        .enterprise_opcodes(args.enterprise)
+                        .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
+                    let mut src = ValueBudget::new(&mut rd, budget, FLAG);
                     dump(&mut src, &mut out, args.deep, &how)
+                };
+                // A compressed stream is read to its end: a damaged trailer is damage.
+                r.and_then(|()| {
+                    crate::input::finish_stream(&inp.name, &mut stream)
+                        .map_err(|e| Fail::Open(e.to_string()))
+                })
+            }
+            None => {
+                // A file, or an archive's member unpacked to its temporary copy.
+                let path = inp.path().unwrap_or(&args.file).to_path_buf();
+                match rdbkit_rdb::RdbFile::open(&path) {
+                    Err(e) => Err(Fail::Open(format!("{}: {e}", inp.name))),
+                    Ok(f) => {
+                        let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
+                        let mut src = ValueBudget::new(&mut p, budget, FLAG);
+                        dump(&mut src, &mut out, args.deep, &how)
+                    }
                 }
-            },
+            }
         },
     };
     let flushed = out.flush();
@@ -152,6 +187,8 @@ pub fn run(args: Args) -> ExitCode {
 
 /// Format and filter of a dump.
 struct How<'f> {
+    /// --restore, with its --target.
+    restore: Option<Option<rdbkit_rdb::write::Target>>,
     format: Format,
     filter: &'f crate::filter::Filter,
     max_bytes: usize,
@@ -166,6 +203,41 @@ fn dump(
     deep: bool,
     how: &How<'_>,
 ) -> Result<(), Fail> {
+    if let Some(target) = how.restore {
+        use crate::resp_out::DumpFail;
+        let r = crate::restore_out::dump_restore(
+            src,
+            how.filter,
+            out,
+            how.max_bytes,
+            how.max_items,
+            how.functions,
+            target,
+        )
+        .map_err(|e| match e {
+            DumpFail::Rdb(e) => Fail::Rdb(e),
+            DumpFail::Write(e) => Fail::Write(e),
+        })?;
+        if r.stream_meta > 0 {
+            eprintln!(
+                "rdbkit: {} stream(s) restored without the metadata the target's stream format has no place for",
+                r.stream_meta
+            );
+        }
+        if r.fallback > 0 {
+            eprintln!(
+                "rdbkit: {} key(s) written as commands: the target cannot take their RESTORE payload",
+                r.fallback
+            );
+        }
+        if r.skipped.modules + r.skipped.arrays > 0 {
+            eprintln!(
+                "rdbkit: {} module and {} array key(s) skipped: the target cannot take their payload and no command recreates them",
+                r.skipped.modules, r.skipped.arrays
+            );
+        }
+        return Ok(());
+    }
     if let Format::Resp = how.format {
         use crate::resp_out::{dump_resp, DumpFail};
         let (_, skipped) = dump_resp(

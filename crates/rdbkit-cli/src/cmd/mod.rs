@@ -1,5 +1,6 @@
 pub mod aof;
 pub mod check;
+pub mod convert;
 pub mod diff;
 pub mod dump;
 pub mod info;

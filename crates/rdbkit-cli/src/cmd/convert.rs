@@ -1,0 +1,668 @@
+//! `rdbkit convert IN OUT --target T`: writes the data set of any input rdbkit reads (an RDB of
+//! any version or fork, gzip'd, `-`, an AOF or `appendonlydir/`, replayed) as an RDB file the
+//! target server loads. Values the target reads as stored are copied byte for byte
+//! (pass-through); the others are re-encoded from their logical content into the encoding the
+//! target's own `SAVE` would choose. What the target cannot hold is refused unless `--drop`
+//! names it. OUT is written to a temporary file beside it, fsynced and renamed; an existing OUT
+//! is replaced only with `--force`; IN is never modified.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rdbkit_rdb::write::{strip, Loss, RdbWriter, Target, WriteError, SERVER_NAMES, TARGETS};
+use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
+
+use crate::filter::{escape_key, Filter};
+use crate::input::{self, Progress};
+
+#[derive(clap::Args)]
+#[command(after_help = after_help())]
+pub struct Args {
+    /// The target: rdb-6 .. rdb-15, valkey-9.0, or a server name (redis-6.2, redis-7.0,
+    /// valkey-8.1, ...; see below).
+    #[arg(long, value_name = "TARGET")]
+    pub target: String,
+    /// Accept these losses (comma-separated, repeatable): field-ttl, stream-meta, streams,
+    /// modules, arrays, functions, module-aux, key-meta, or all.
+    #[arg(long, value_name = "KIND[,KIND...]", value_delimiter = ',')]
+    pub drop: Vec<String>,
+    /// Replace OUT when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Re-encode every value, even those the target could read as stored.
+    #[arg(long)]
+    pub re_encode: bool,
+    /// Do not LZF-compress re-encoded strings and blobs (`rdbcompression no`).
+    #[arg(long)]
+    pub no_compress: bool,
+    /// Do not verify the input's CRC-64 trailer.
+    #[arg(long)]
+    pub no_checksum: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
+    /// The input: RDB (also gzip'd), AOF, manifest, appendonlydir/, or `-`.
+    pub input: PathBuf,
+    /// The RDB file to write.
+    pub output: PathBuf,
+}
+
+fn after_help() -> String {
+    let mut s = String::from("Targets:\n");
+    for t in TARGETS {
+        let names: Vec<&str> = SERVER_NAMES
+            .iter()
+            .filter(|(_, n)| *n == t.name)
+            .map(|(s, _)| *s)
+            .collect();
+        s.push_str(&format!(
+            "  {:<11} {}  {}\n",
+            t.name,
+            String::from_utf8_lossy(&t.header()),
+            names.join(", ")
+        ));
+    }
+    s.push_str("\nLosses (--drop):\n");
+    for l in Loss::ALL {
+        s.push_str(&format!("  {:<12} {}\n", l.name(), l.describe()));
+    }
+    s.push_str(
+        "\nExamples:
+  rdbkit convert dump.rdb dump-6.2.rdb --target redis-6.2
+  rdbkit convert redis74.rdb valkey.rdb --target valkey-8.1 --drop field-ttl
+  rdbkit convert appendonlydir/ dump.rdb --target rdb-11          # offline AOF rewrite
+  rdbkit convert --db 0 --match 'user:*' --skip-expired prod.rdb.gz staging.rdb --target rdb-10
+
+Exit status: 0 written; 1 bad arguments, input not readable, OUT exists (without --force) or \
+could not be written; 2 the input is damaged; 3 a loss the target cannot hold and --drop does \
+not name (nothing written); 130 interrupted (Ctrl-C: the temporary file is removed, an old OUT \
+is kept).",
+    );
+    s
+}
+
+/// What was done, for the summary.
+#[derive(Default)]
+struct Summary {
+    keys_written: u64,
+    passed_through: u64,
+    re_encoded: u64,
+    filtered: u64,
+    /// Loss kind -> keys (or records) affected.
+    dropped: BTreeMap<&'static str, u64>,
+    functions: u64,
+    bytes: u64,
+}
+
+/// Set by Ctrl-C / SIGTERM: the conversion stops at the next record and removes its temporary
+/// file (an existing OUT is never touched before the final rename).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn check_interrupt() -> Result<(), Fail> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        Err(Fail::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+enum Fail {
+    /// Exit 1.
+    Usage(String),
+    /// Exit 130: Ctrl-C.
+    Interrupted,
+    /// Exit 2.
+    Damaged(String),
+    /// Exit 3.
+    Refused(String),
+}
+
+impl Fail {
+    fn code(&self) -> u8 {
+        match self {
+            Fail::Usage(_) => 1,
+            Fail::Damaged(_) => 2,
+            Fail::Refused(_) => 3,
+            Fail::Interrupted => 130,
+        }
+    }
+    fn msg(&self) -> &str {
+        match self {
+            Fail::Usage(m) | Fail::Damaged(m) | Fail::Refused(m) => m,
+            Fail::Interrupted => "interrupted: nothing written (the temporary file is removed)",
+        }
+    }
+}
+
+fn io_fail(what: &str) -> impl Fn(io::Error) -> Fail + '_ {
+    move |e| Fail::Usage(format!("{what}: {e}"))
+}
+
+/// The conversion state shared by the RDB and AOF paths.
+struct Conv<'a, W: Write> {
+    w: RdbWriter<W>,
+    target: Target,
+    allowed: Vec<Loss>,
+    re_encode: bool,
+    sum: Summary,
+    filter: &'a Filter,
+    /// The db last written with SELECTDB.
+    db_written: Option<u64>,
+}
+
+impl<W: Write> Conv<'_, W> {
+    /// Accepts `loss` (counted) or refuses naming `what`.
+    fn accept(&mut self, loss: Loss, what: &str) -> Result<(), Fail> {
+        if self.allowed.contains(&loss) {
+            *self.sum.dropped.entry(loss.name()).or_default() += 1;
+            Ok(())
+        } else {
+            Err(Fail::Refused(format!(
+                "{what}: target {} cannot hold it: {}; nothing written (--drop {} to convert without it)",
+                self.target.name,
+                loss.describe(),
+                loss.name()
+            )))
+        }
+    }
+
+    fn select(&mut self, db: u64) -> Result<(), Fail> {
+        if self.db_written != Some(db) {
+            self.w.select_db(db).map_err(io_fail("writing"))?;
+            self.db_written = Some(db);
+        }
+        Ok(())
+    }
+
+    fn owned_key(
+        &mut self,
+        db: u64,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru: Option<u64>,
+        lfu: Option<u8>,
+        mut v: OwnedValue,
+    ) -> Result<(), Fail> {
+        let family = v.family();
+        let what = || format!("db {db} key \"{}\" ({family})", escape_key(key));
+        if let Some(l) = rdbkit_rdb::write::loss(&v, &self.target) {
+            self.accept(l, &what())?;
+            if strip(&mut v, &self.target).is_some() {
+                return Ok(());
+            }
+        }
+        self.select(db)?;
+        match self.w.key(key, expire_ms, lru, lfu, &v) {
+            Ok(_) => {
+                self.sum.keys_written += 1;
+                self.sum.re_encoded += 1;
+                Ok(())
+            }
+            Err(WriteError::Io(e)) => Err(Fail::Usage(format!("writing: {e}"))),
+            Err(WriteError::Loss(l)) => Err(Fail::Refused(format!("{}: {l}", what()))),
+        }
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match convert(&args) {
+        Ok(sum) => {
+            print_summary(&args, &sum);
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("rdbkit convert: {}", f.msg());
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+fn parse_drops(kinds: &[String]) -> Result<Vec<Loss>, Fail> {
+    let mut out = Vec::new();
+    for k in kinds {
+        let k = k.trim();
+        if k == "all" {
+            out.extend(Loss::ALL);
+        } else if let Some(l) = Loss::from_name(k) {
+            out.push(l);
+        } else {
+            let names: Vec<&str> = Loss::ALL.iter().map(|l| l.name()).collect();
+            return Err(Fail::Usage(format!(
+                "--drop {k:?}: not a kind of loss (one of {}, all)",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn convert(args: &Args) -> Result<Summary, Fail> {
+    let target = Target::by_name(&args.target).ok_or_else(|| {
+        let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        Fail::Usage(format!(
+            "--target {:?}: unknown (one of {}, or a server name such as redis-6.2, valkey-8.1; see --help)",
+            args.target,
+            names.join(", ")
+        ))
+    })?;
+    let allowed = parse_drops(&args.drop)?;
+    let filter = Filter::new(&args.filter).map_err(Fail::Usage)?;
+    let out_path = &args.output;
+    if args.input.as_os_str() != "-" && same_file(&args.input, out_path) {
+        return Err(Fail::Usage(format!(
+            "{}: OUT is the input file; the input is never modified",
+            out_path.display()
+        )));
+    }
+    if out_path.exists() && !args.force {
+        return Err(Fail::Usage(format!(
+            "{}: exists; not overwritten (--force to replace it)",
+            out_path.display()
+        )));
+    }
+    let dir = match out_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let inp = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+    // A temporary file beside OUT: removed on any failure (dropped), renamed on success.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            out_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ))
+        .suffix(".rdbkit-tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| {
+            Fail::Usage(format!(
+                "{}: cannot create a file there: {e}",
+                dir.display()
+            ))
+        })?;
+    // Ctrl-C / SIGTERM stop at the next record; the temporary file is then dropped (removed).
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(io_fail("temporary file"))?;
+    // As a server's SAVE leaves it (tempfile creates 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_fail("temporary file"))?;
+    }
+    let w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
+        .map_err(io_fail("writing"))?
+        .compress(!args.no_compress);
+    let mut conv = Conv {
+        w,
+        target,
+        allowed,
+        re_encode: args.re_encode,
+        sum: Summary::default(),
+        filter: &filter,
+        db_written: None,
+    };
+    let opts = Options {
+        deep: false,
+        verify_checksum: !args.no_checksum,
+        best_effort: false,
+    };
+    let mut progress = Progress::new(inp.size, args.quiet || args.json);
+    if inp.is_rdb() {
+        let name = inp.name.clone();
+        let filtering = filter_active(&args.filter);
+        inp.with_rdb(opts, false, |src| {
+            from_rdb(src, &mut conv, &name, filtering, &mut progress)
+        })
+        .map_err(|e| Fail::Usage(e.to_string()))??;
+    } else {
+        let ds = inp
+            .load(opts, filter.now_ms)
+            .map_err(|e| Fail::Damaged(e.to_string()))?;
+        from_replay(ds, &mut conv)?;
+    }
+    progress.finish();
+    check_interrupt()?;
+    let mut sum = std::mem::take(&mut conv.sum);
+    let bufw = conv.w.finish().map_err(io_fail("writing"))?;
+    sum.bytes = bufw.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+    let file = bufw
+        .into_inner()
+        .map_err(|e| Fail::Usage(format!("writing: {}", e.error())))?;
+    file.sync_all().map_err(io_fail("fsync"))?;
+    drop(file);
+    if args.force {
+        tmp.persist(out_path)
+            .map_err(|e| Fail::Usage(format!("{}: {}", out_path.display(), e.error)))?;
+    } else {
+        // Never replaces a file that appeared meanwhile.
+        tmp.persist_noclobber(out_path)
+            .map_err(|e| Fail::Usage(format!("{}: {}", out_path.display(), e.error)))?;
+    }
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(sum)
+}
+
+fn filter_active(a: &crate::filter::FilterArgs) -> bool {
+    !a.db.is_empty()
+        || !a.types.is_empty()
+        || a.pattern.is_some()
+        || a.min_size.is_some()
+        || a.skip_expired
+}
+
+fn from_rdb<W: Write>(
+    src: &mut dyn RecordSource,
+    conv: &mut Conv<'_, W>,
+    name: &str,
+    filtering: bool,
+    progress: &mut Progress,
+) -> Result<(), Fail> {
+    let damaged = |e: rdbkit_rdb::Error| Fail::Damaged(format!("{name}: {e}"));
+    let mut scratch = Scratch::new();
+    // RESIZEDB is written only when nothing is filtered out (it would be wrong otherwise; it
+    // is a hint the server does without).
+    let mut pending_resize: Option<(u64, u64)> = None;
+    let mut pending_meta: Option<(u64, Vec<u8>)> = None;
+    while let Some(rec) = src.next_record() {
+        check_interrupt()?;
+        let rec = rec.map_err(damaged)?;
+        match rec {
+            Record::Aux { key, value } => conv.w.aux(&key, &value).map_err(io_fail("writing"))?,
+            Record::SelectDb { db } => {
+                pending_resize = None;
+                if conv.filter.wants_db(db) && !filtering {
+                    conv.select(db)?;
+                }
+            }
+            Record::ResizeDb {
+                db_size,
+                expires_size,
+            } => pending_resize = Some((db_size, expires_size)),
+            Record::SlotInfo {
+                slot,
+                size,
+                expires_size,
+            } => {
+                if !filtering {
+                    conv.w
+                        .slot_info(slot, size, expires_size)
+                        .map_err(io_fail("writing"))?;
+                }
+            }
+            Record::ModuleAux {
+                module,
+                when,
+                payload,
+            } => match conv.w.module_aux(module, when, payload.data) {
+                Ok(()) => {}
+                Err(WriteError::Loss(l)) => {
+                    conv.accept(l, &format!("module AUX of {}", module.name_str()))?
+                }
+                Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+            },
+            Record::Function { code } => match conv.w.function(&code) {
+                Ok(()) => conv.sum.functions += 1,
+                Err(WriteError::Loss(l)) => conv.accept(l, "a function library")?,
+                Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+            },
+            Record::FunctionPreGa { name, .. } => conv.accept(
+                Loss::Functions,
+                &format!(
+                    "Redis 7.0 release-candidate function {:?} (no GA server loads it)",
+                    String::from_utf8_lossy(&name)
+                ),
+            )?,
+            Record::KeyMeta { classes, raw } => pending_meta = Some((classes, raw.to_vec())),
+            Record::Key(k) => {
+                progress.set(k.end);
+                let meta = pending_meta.take();
+                let family = k.value.ty.family();
+                if !conv
+                    .filter
+                    .accepts(k.db, k.key, family, k.expire_ms, Some(k.end - k.offset))
+                {
+                    conv.sum.filtered += 1;
+                    continue;
+                }
+                if let Some((classes, raw)) = meta {
+                    match conv.w.key_meta(classes, &raw) {
+                        Ok(()) => {}
+                        Err(WriteError::Loss(l)) => conv.accept(
+                            l,
+                            &format!("db {} key \"{}\" metadata", k.db, escape_key(k.key)),
+                        )?,
+                        Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+                    }
+                }
+                conv.select(k.db)?;
+                if let Some((a, b)) = pending_resize.take() {
+                    if !filtering {
+                        conv.w.resize_db(a, b).map_err(io_fail("writing"))?;
+                    }
+                }
+                let v = &k.value;
+                let through = !conv.re_encode && conv.target.reads(v.ty, v.type_byte);
+                if through {
+                    conv.w
+                        .key_raw(
+                            k.key,
+                            k.expire_ms,
+                            k.lru_idle,
+                            k.lfu_freq,
+                            v.type_byte,
+                            v.raw(),
+                        )
+                        .map_err(io_fail("writing"))?;
+                    conv.sum.keys_written += 1;
+                    conv.sum.passed_through += 1;
+                    continue;
+                }
+                let owned = v
+                    .to_owned_value_in(&mut scratch)
+                    .map_err(|e| damaged(e.in_key(Some(k.db), k.key)))?;
+                if owned.is_empty() && owned.family() != "string" && owned.family() != "stream" {
+                    // The server drops empty collections on load; so do we (counted).
+                    *conv.sum.dropped.entry("empty").or_default() += 1;
+                    continue;
+                }
+                conv.owned_key(k.db, k.key, k.expire_ms, k.lru_idle, k.lfu_freq, owned)?;
+            }
+            Record::Eof { .. } => break,
+            // Templates are resolved into plain hashes; slot-migration jobs and Enterprise
+            // opcodes are server state, not data.
+            Record::HashTemplate { .. }
+            | Record::SlotImport { .. }
+            | Record::EnterpriseOpcode { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes a replayed data set (an AOF's offline rewrite).
+fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> Result<(), Fail> {
+    for code in &ds.functions {
+        match conv.w.function(code) {
+            Ok(()) => conv.sum.functions += 1,
+            Err(WriteError::Loss(l)) => conv.accept(l, "a function library")?,
+            Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+        }
+    }
+    for (db, keys) in ds.dbs {
+        for (key, mk) in keys {
+            check_interrupt()?;
+            if let crate::model::MValue::Unknown { reason, .. } = &mk.value {
+                // Nothing to write, and nothing may be lost silently: refused (exit 3).
+                return Err(Fail::Refused(format!(
+                    "db {db} key \"{}\": value unknown ({reason}); the replay cannot \
+                     reproduce it, so no RDB can hold it",
+                    escape_key(&key)
+                )));
+            }
+            let v = model_to_owned(&mk.value);
+            let family = v.as_ref().map_or("module", |v| v.family());
+            if !conv.filter.accepts(db, &key, family, mk.expire_ms, None) {
+                conv.sum.filtered += 1;
+                continue;
+            }
+            match v {
+                Some(v) => conv.owned_key(db, &key, mk.expire_ms, None, None, v)?,
+                None => conv.accept(
+                    Loss::Modules,
+                    &format!(
+                        "db {db} key \"{}\" (module value from an AOF: no payload to write)",
+                        escape_key(&key)
+                    ),
+                )?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The one adapter between the CLI's replay model and the library's owned values (`None`:
+/// a module value, whose payload a replay does not have).
+fn model_to_owned(v: &crate::model::MValue) -> Option<OwnedValue> {
+    use crate::model::{MArrayElem, MValue};
+    use rdbkit_rdb::{
+        HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedStream,
+        PendingEntry, StreamMeta,
+    };
+    Some(match v {
+        MValue::Unknown { .. } => return None,
+        MValue::String(s) => OwnedValue::String(s.clone()),
+        MValue::List(l) => OwnedValue::List(l.iter().cloned().collect()),
+        MValue::Set(s) => OwnedValue::Set(s.keys().cloned().collect()),
+        MValue::Zset(z) => OwnedValue::ZSet(z.iter().map(|(m, s)| (m.clone(), *s)).collect()),
+        MValue::Hash(h) => OwnedValue::Hash(
+            h.iter()
+                .map(|(f, (v, ttl))| HashField {
+                    field: f.clone(),
+                    value: v.clone(),
+                    expire_ms: *ttl,
+                })
+                .collect(),
+        ),
+        MValue::Stream(s) => OwnedValue::Stream(Box::new(OwnedStream {
+            entries: s.entries.clone(),
+            meta: StreamMeta {
+                version: if s.first_id.is_some() { 2 } else { 1 },
+                length: s.length,
+                last_id: s.last_id,
+                first_id: s.first_id,
+                max_deleted_id: s.max_deleted_id,
+                entries_added: s.entries_added,
+            },
+            groups: s
+                .groups
+                .iter()
+                .map(|(name, g)| OwnedGroup {
+                    name: name.clone(),
+                    last_delivered_id: g.last_delivered_id,
+                    entries_read: g.entries_read,
+                    pel: g
+                        .pel
+                        .iter()
+                        .map(|(id, (_, t, n))| PendingEntry {
+                            id: *id,
+                            delivery_time_ms: *t,
+                            delivery_count: *n,
+                        })
+                        .collect(),
+                    consumers: g
+                        .consumers
+                        .keys()
+                        .map(|c| OwnedConsumer {
+                            name: c.clone(),
+                            seen_time_ms: 0,
+                            active_time_ms: None,
+                            pel: g
+                                .pel
+                                .iter()
+                                .filter(|(_, (owner, _, _))| owner == c)
+                                .map(|(id, _)| *id)
+                                .collect(),
+                        })
+                        .collect(),
+                    nacked: Vec::new(),
+                })
+                .collect(),
+        })),
+        MValue::Array {
+            insert_idx,
+            elements,
+        } => OwnedValue::Array(OwnedArray {
+            insert_idx: *insert_idx,
+            elements: elements
+                .iter()
+                .map(|(i, e)| {
+                    (
+                        *i,
+                        match e {
+                            MArrayElem::Str(s) => OwnedArrayValue::Str(s.clone()),
+                            MArrayElem::Int(n) => OwnedArrayValue::Int(*n),
+                            MArrayElem::Float(f) => OwnedArrayValue::Float(*f),
+                        },
+                    )
+                })
+                .collect(),
+        }),
+        MValue::Module { .. } => return None,
+    })
+}
+
+fn print_summary(args: &Args, s: &Summary) {
+    let target = Target::by_name(&args.target).map_or("?", |t| t.name);
+    if args.json {
+        let j = serde_json::json!({
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "target": target,
+            "keys_written": s.keys_written,
+            "passed_through": s.passed_through,
+            "re_encoded": s.re_encoded,
+            "filtered_out": s.filtered,
+            "functions": s.functions,
+            "dropped": s.dropped,
+            "bytes": s.bytes,
+        });
+        println!("{j}");
+        return;
+    }
+    println!(
+        "{} -> {} ({target}): {} keys written ({} passed through, {} re-encoded), {} filtered out, {} function libraries, {} bytes",
+        args.input.display(),
+        args.output.display(),
+        s.keys_written,
+        s.passed_through,
+        s.re_encoded,
+        s.filtered,
+        s.functions,
+        s.bytes
+    );
+    for (kind, n) in &s.dropped {
+        println!("  dropped ({kind}): {n}");
+    }
+}

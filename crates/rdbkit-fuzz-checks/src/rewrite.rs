@@ -1,0 +1,141 @@
+//! Decode → re-encode → decode: every key of an input that decodes (deeply validated) is
+//! written by the RDB writer for every target that can hold it (after stripping what the
+//! target cannot), read back with deep validation and the checksum, and must equal the
+//! source's logical value minus exactly what was stripped.
+
+use rdbkit_rdb::write::{strip, RdbWriter, TARGETS};
+use rdbkit_rdb::{ChecksumStatus, Options, OwnedValue, RdbParser, Record, StreamId};
+
+/// What `t` gives back for `v` once the writer filled in what a newer stream format needs.
+fn expected_after(v: &OwnedValue, t: &rdbkit_rdb::write::Target) -> OwnedValue {
+    let mut e = v.clone();
+    strip(&mut e, t);
+    if let OwnedValue::Stream(s) = &mut e {
+        let tv = t.stream_version();
+        if s.meta.version < 2 && tv >= 2 {
+            s.meta.first_id = Some(s.entries.first().map(|e| e.0).unwrap_or_default());
+            s.meta.max_deleted_id = Some(StreamId::default());
+            s.meta.entries_added = Some(s.meta.length);
+            for g in &mut s.groups {
+                g.entries_read = Some(u64::MAX);
+            }
+        }
+        if tv >= 3 {
+            for g in &mut s.groups {
+                for c in &mut g.consumers {
+                    c.active_time_ms = c.active_time_ms.or(Some(c.seen_time_ms));
+                }
+            }
+        }
+        s.meta.version = tv;
+    }
+    e.normalize();
+    e
+}
+
+/// The check (see the module docs).
+pub fn rewrite(data: &[u8]) {
+    let opts = Options {
+        deep: true,
+        verify_checksum: false,
+        best_effort: false,
+    };
+    let mut p = RdbParser::new(data, opts);
+    let mut values = Vec::new();
+    while let Some(rec) = p.next() {
+        match rec {
+            Ok(Record::Key(k)) => match k.value.to_owned_value() {
+                Ok(v)
+                    if !v.is_empty()
+                        || matches!(v, OwnedValue::String(_) | OwnedValue::Stream(_)) =>
+                {
+                    values.push((k.key.to_vec(), v))
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        if values.len() >= 64 {
+            break;
+        }
+    }
+    for t in TARGETS {
+        for (key, v) in &values {
+            let mut w = v.clone();
+            if strip(&mut w, t).is_some() {
+                continue;
+            }
+            let mut wr = RdbWriter::new(Vec::new(), *t).expect("Vec never fails");
+            wr.select_db(0).expect("Vec");
+            wr.key(key, None, None, None, &w)
+                .unwrap_or_else(|e| panic!("{}: stripped value refused: {e}", t.name));
+            let file = wr.finish().expect("Vec");
+            let mut rp = RdbParser::new(
+                &file,
+                Options {
+                    deep: true,
+                    verify_checksum: true,
+                    best_effort: false,
+                },
+            );
+            let mut got = None;
+            while let Some(rec) = rp.next() {
+                match rec.unwrap_or_else(|e| panic!("{}: re-encoded file unreadable: {e}", t.name))
+                {
+                    Record::Key(k) => {
+                        assert_eq!(k.key, key.as_slice());
+                        got = Some(k.value.to_owned_value().expect("decoded once"));
+                    }
+                    Record::Eof { checksum, .. } => {
+                        assert!(matches!(checksum, ChecksumStatus::Verified(_)))
+                    }
+                    _ => {}
+                }
+            }
+            let mut got = got.expect("the key is in the file");
+            got.normalize();
+            assert_eq!(got, expected_after(v, t), "target {}", t.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn testdata_rewrites() {
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rdb/sample.rdb");
+        super::rewrite(&std::fs::read(p).unwrap());
+    }
+
+    /// Every real-server file of the shared corpus (when present).
+    #[test]
+    fn corpus_rewrites() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/rdb");
+        let Ok(dirs) = std::fs::read_dir(&root) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {} is missing",
+                root.display()
+            );
+            eprintln!("SKIPPED: {} not found", root.display());
+            return;
+        };
+        let mut n = 0;
+        for d in dirs.flatten() {
+            for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                let p = f.path();
+                if p.extension().is_some_and(|e| e == "rdb") {
+                    let data = std::fs::read(&p).unwrap();
+                    if let Err(e) = std::panic::catch_unwind(|| super::rewrite(&data)) {
+                        panic!("{}: {e:?}", p.display());
+                    }
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 50, "{n} files");
+    }
+}

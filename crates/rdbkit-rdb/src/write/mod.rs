@@ -1,0 +1,348 @@
+//! Writing RDB files and DUMP payloads (cargo feature `write`), sharing the version tables,
+//! the length/string primitives, the compact-encoding builders and the CRC-64 with the
+//! reader.
+//!
+//! * [`Target`]: which RDB version and magic to write, and the default thresholds of the
+//!   target's `SAVE` ([`TARGETS`], [`SERVER_NAMES`]).
+//! * [`RdbWriter`] over any `io::Write`: header, AUX fields, functions, module AUX,
+//!   SELECTDB/RESIZEDB, keys with expiry and LRU/LFU, the EOF opcode and the CRC-64 trailer.
+//! * Two ways to write a value: [`RdbWriter::key`] re-encodes a logical [`OwnedValue`] into the
+//!   encoding the target's own `SAVE` would choose ([`encode_value`]);
+//!   [`RdbWriter::key_raw`] copies the stored bytes when the target reads that encoding
+//!   ([`Target::reads`]).
+//! * [`dump_payload`]: a `DUMP`/`RESTORE` payload (`type | value | RDB version u16 LE |
+//!   CRC-64 LE`).
+//! * What a target cannot hold is a [`Loss`]: [`encode_value`] refuses, [`strip`] accepts.
+//!
+//! ```
+//! use rdbkit_rdb::write::{RdbWriter, Target};
+//! use rdbkit_rdb::{OwnedValue, Options, RdbParser, Record};
+//! let target = Target::by_name("redis-6.2").unwrap();
+//! let mut w = RdbWriter::new(Vec::new(), target)?;
+//! w.select_db(0)?;
+//! w.key(b"greeting", Some(4_102_444_800_000), None, None, &OwnedValue::String(b"hello".to_vec()))?;
+//! let file = w.finish()?;
+//! assert!(file.starts_with(b"REDIS0009"));
+//! let mut p = RdbParser::new(&file, Options::default());
+//! while let Some(rec) = p.next() {
+//!     if let Record::Key(k) = rec? {
+//!         assert_eq!(k.value.to_owned_value()?, OwnedValue::String(b"hello".to_vec()));
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod encode;
+pub mod target;
+
+use std::fmt;
+use std::io::{self, Write};
+
+use crate::crc64::{crc64, Crc64};
+use crate::length::encode_len;
+use crate::module::ModuleId;
+use crate::owned::OwnedValue;
+use crate::string::encode as encode_string;
+
+pub use encode::{encode_value, loss, score_text, strip, types, Loss};
+pub use target::{Target, Thresholds, SERVER_NAMES, TARGETS};
+
+/// Opcodes the writer emits.
+mod op {
+    pub const KEY_META: u8 = 243;
+    pub const SLOT_INFO: u8 = 244;
+    pub const FUNCTION2: u8 = 245;
+    pub const MODULE_AUX: u8 = 247;
+    pub const IDLE: u8 = 248;
+    pub const FREQ: u8 = 249;
+    pub const AUX: u8 = 250;
+    pub const RESIZEDB: u8 = 251;
+    pub const EXPIRETIME_MS: u8 = 252;
+    pub const SELECTDB: u8 = 254;
+    pub const EOF: u8 = 255;
+}
+
+/// A write failure: the output failed, or a value the target cannot hold.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The underlying writer failed.
+    Io(io::Error),
+    /// The target cannot hold this (see [`strip`]).
+    Loss(Loss),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Io(e) => write!(f, "write failed: {e}"),
+            WriteError::Loss(l) => write!(f, "the target cannot hold this: {l}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WriteError::Io(e) => Some(e),
+            WriteError::Loss(_) => None,
+        }
+    }
+}
+
+impl From<io::Error> for WriteError {
+    fn from(e: io::Error) -> Self {
+        WriteError::Io(e)
+    }
+}
+
+/// Writes one RDB file for a [`Target`], streaming: each record goes to the output as it is
+/// written, the CRC-64 is kept on the way, [`finish`](Self::finish) writes the trailer.
+pub struct RdbWriter<W: Write> {
+    out: W,
+    crc: Crc64,
+    target: Target,
+    compress: bool,
+    bytes: u64,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> RdbWriter<W> {
+    /// Starts a file: writes the header (`REDIS0009`, `VALKEY080`, ...). LZF compression is
+    /// on, as with the servers' default `rdbcompression yes`.
+    pub fn new(out: W, target: Target) -> io::Result<Self> {
+        let mut w = RdbWriter {
+            out,
+            crc: Crc64::new(),
+            target,
+            compress: true,
+            bytes: 0,
+            buf: Vec::with_capacity(1 << 16),
+        };
+        let header = target.header();
+        w.put(&header)?;
+        Ok(w)
+    }
+
+    /// `rdbcompression`: LZF-compress strings and blobs over 20 bytes when that pays.
+    pub fn compress(mut self, yes: bool) -> Self {
+        self.compress = yes;
+        self
+    }
+
+    /// The target being written.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        self.crc.update(b);
+        self.bytes += b.len() as u64;
+        self.out.write_all(b)
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        let r = self.put(&buf);
+        self.buf = buf;
+        self.buf.clear();
+        r
+    }
+
+    /// An AUX field (RDB 7+; nothing is written for older targets, whose loaders have no AUX
+    /// opcode).
+    pub fn aux(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        if !self.target.has_aux() {
+            return Ok(());
+        }
+        self.buf.clear();
+        self.buf.push(op::AUX);
+        encode_string(key, false, &mut self.buf);
+        encode_string(value, false, &mut self.buf);
+        self.flush_buf()
+    }
+
+    /// A function library (`FUNCTION2`, RDB 10+). Fails with [`Loss::Functions`] below.
+    pub fn function(&mut self, code: &[u8]) -> Result<(), WriteError> {
+        if !self.target.has_functions() {
+            return Err(WriteError::Loss(Loss::Functions));
+        }
+        self.buf.clear();
+        self.buf.push(op::FUNCTION2);
+        encode_string(code, self.compress, &mut self.buf);
+        Ok(self.flush_buf()?)
+    }
+
+    /// A module AUX record: module id, `when`, and the payload's opcode stream as stored
+    /// (ending with its EOF opcode). RDB 9+; fails with [`Loss::ModuleAux`] below.
+    pub fn module_aux(
+        &mut self,
+        id: ModuleId,
+        when: u64,
+        payload: &[u8],
+    ) -> Result<(), WriteError> {
+        if !(self.target.is_valkey() || self.target.version >= 9) {
+            return Err(WriteError::Loss(Loss::ModuleAux));
+        }
+        self.buf.clear();
+        self.buf.push(op::MODULE_AUX);
+        encode_len(id.id, &mut self.buf);
+        encode_len(2, &mut self.buf); // RDB_MODULE_OPCODE_UINT, then `when`
+        encode_len(when, &mut self.buf);
+        self.buf.extend_from_slice(payload);
+        Ok(self.flush_buf()?)
+    }
+
+    /// Redis 8.6 key metadata for the next key (opcode 243): the class count and the class
+    /// specs with their payloads as stored. Redis RDB 13+; fails with [`Loss::KeyMeta`]
+    /// elsewhere.
+    pub fn key_meta(&mut self, classes: u64, raw: &[u8]) -> Result<(), WriteError> {
+        if self.target.is_valkey() || self.target.version < 13 {
+            return Err(WriteError::Loss(Loss::KeyMeta));
+        }
+        self.buf.clear();
+        self.buf.push(op::KEY_META);
+        encode_len(classes, &mut self.buf);
+        self.buf.extend_from_slice(raw);
+        Ok(self.flush_buf()?)
+    }
+
+    /// SLOT_INFO (cluster slot sizes; Redis RDB 12+ and Valkey 9). Returns false, writing
+    /// nothing, for other targets: the server recomputes it.
+    pub fn slot_info(&mut self, slot: u64, size: u64, expires_size: u64) -> io::Result<bool> {
+        if !(self.target.is_valkey() || self.target.version >= 12) {
+            return Ok(false);
+        }
+        self.buf.clear();
+        self.buf.push(op::SLOT_INFO);
+        encode_len(slot, &mut self.buf);
+        encode_len(size, &mut self.buf);
+        encode_len(expires_size, &mut self.buf);
+        self.flush_buf()?;
+        Ok(true)
+    }
+
+    /// SELECTDB.
+    pub fn select_db(&mut self, db: u64) -> io::Result<()> {
+        self.buf.clear();
+        self.buf.push(op::SELECTDB);
+        encode_len(db, &mut self.buf);
+        self.flush_buf()
+    }
+
+    /// RESIZEDB (hash table size hints; RDB 7+, nothing for older targets).
+    pub fn resize_db(&mut self, db_size: u64, expires_size: u64) -> io::Result<()> {
+        if !self.target.has_aux() {
+            return Ok(());
+        }
+        self.buf.clear();
+        self.buf.push(op::RESIZEDB);
+        encode_len(db_size, &mut self.buf);
+        encode_len(expires_size, &mut self.buf);
+        self.flush_buf()
+    }
+
+    fn key_attrs(&mut self, expire_ms: Option<i64>, lru_idle: Option<u64>, lfu_freq: Option<u8>) {
+        if let Some(e) = expire_ms {
+            self.buf.push(op::EXPIRETIME_MS);
+            self.buf.extend_from_slice(&e.to_le_bytes());
+        }
+        if self.target.has_lru_lfu() {
+            if let Some(i) = lru_idle {
+                self.buf.push(op::IDLE);
+                encode_len(i, &mut self.buf);
+            }
+            if let Some(f) = lfu_freq {
+                self.buf.push(op::FREQ);
+                self.buf.push(f);
+            }
+        }
+    }
+
+    /// A key whose value is re-encoded from its logical content into the encoding the
+    /// target's `SAVE` would choose. Fails with the [`Loss`] when the target cannot hold the
+    /// value (nothing is written then). Returns the type byte written.
+    pub fn key(
+        &mut self,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        value: &OwnedValue,
+    ) -> Result<u8, WriteError> {
+        let mut body = Vec::new();
+        let ty = encode_value(value, &self.target, self.compress, &mut body)
+            .map_err(WriteError::Loss)?;
+        self.buf.clear();
+        self.key_attrs(expire_ms, lru_idle, lfu_freq);
+        self.buf.push(ty);
+        encode_string(key, self.compress, &mut self.buf);
+        self.flush_buf()?;
+        self.put(&body)?;
+        Ok(ty)
+    }
+
+    /// A key whose value bytes are copied as stored (`type_byte` and the bytes after the
+    /// key, [`Value::raw`](crate::Value::raw)). Check [`Target::reads`] first: the writer
+    /// does not look inside.
+    pub fn key_raw(
+        &mut self,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        type_byte: u8,
+        raw: &[u8],
+    ) -> io::Result<()> {
+        self.buf.clear();
+        self.key_attrs(expire_ms, lru_idle, lfu_freq);
+        self.buf.push(type_byte);
+        encode_string(key, self.compress, &mut self.buf);
+        self.flush_buf()?;
+        self.put(raw)
+    }
+
+    /// Writes EOF and the CRC-64 trailer, flushes, and returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.put(&[op::EOF])?;
+        let crc = self.crc.finish();
+        self.bytes += 8;
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// A `DUMP` payload for `RESTORE`: the value re-encoded for `target`, then the target's RDB
+/// version (u16 LE) and the CRC-64 of everything before it (u64 LE). Fails with the
+/// [`Loss`] when the target cannot hold the value.
+pub fn dump_payload(value: &OwnedValue, target: &Target, compress: bool) -> Result<Vec<u8>, Loss> {
+    let mut body = Vec::new();
+    let ty = encode_value(value, target, compress, &mut body)?;
+    let mut out = Vec::with_capacity(body.len() + 11);
+    out.push(ty);
+    out.extend_from_slice(&body);
+    Ok(seal_payload(out, target))
+}
+
+/// A `DUMP` payload from a stored value's bytes (pass-through; check [`Target::reads`]).
+pub fn dump_payload_raw(type_byte: u8, raw: &[u8], target: &Target) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 11);
+    out.push(type_byte);
+    out.extend_from_slice(raw);
+    seal_payload(out, target)
+}
+
+fn seal_payload(mut out: Vec<u8>, target: &Target) -> Vec<u8> {
+    out.extend_from_slice(&(target.version as u16).to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests;

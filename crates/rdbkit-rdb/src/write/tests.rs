@@ -1,0 +1,332 @@
+use super::*;
+use crate::owned::{HashField, OwnedConsumer, OwnedGroup, OwnedStream, PendingEntry};
+use crate::stream::node::StreamId;
+use crate::stream::StreamMeta;
+use crate::{Options, RdbParser, Record};
+use proptest::prelude::*;
+
+fn deep() -> Options {
+    Options {
+        deep: true,
+        verify_checksum: true,
+        best_effort: false,
+    }
+}
+
+/// Writes `values` for `t`, reads the file back with deep validation and the checksum, and
+/// returns (type byte, value) per key.
+fn round_trip(t: &Target, values: &[OwnedValue], compress: bool) -> Vec<(u8, OwnedValue)> {
+    let mut w = RdbWriter::new(Vec::new(), *t).unwrap().compress(compress);
+    w.aux(b"redis-ver", b"test").unwrap();
+    w.select_db(0).unwrap();
+    w.resize_db(values.len() as u64, 0).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        w.key(
+            format!("k{i}").as_bytes(),
+            Some(4_102_444_800_000),
+            Some(5),
+            None,
+            v,
+        )
+        .unwrap();
+    }
+    let bytes = w.bytes_written();
+    let file = w.finish().unwrap();
+    assert_eq!(bytes + 9, file.len() as u64, "EOF and CRC follow");
+    let mut p = RdbParser::new(&file, deep());
+    let mut out = Vec::new();
+    while let Some(rec) = p.next() {
+        match rec.unwrap_or_else(|e| panic!("{}: {e}", t.name)) {
+            Record::Key(k) => {
+                assert_eq!(k.expire_ms, Some(4_102_444_800_000));
+                out.push((k.value.type_byte, k.value.to_owned_value().unwrap()));
+            }
+            Record::Eof { checksum, .. } => {
+                assert!(matches!(checksum, crate::ChecksumStatus::Verified(_)))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn norm(mut v: OwnedValue) -> OwnedValue {
+    v.normalize();
+    if let OwnedValue::Set(s) = &mut v {
+        s.dedup();
+    }
+    v
+}
+
+fn bytes_strategy() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (-100_000i64..100_000).prop_map(|i| i.to_string().into_bytes()),
+        any::<i64>().prop_map(|i| i.to_string().into_bytes()),
+        proptest::collection::vec(any::<u8>(), 0..80),
+        "[a-c]{0,300}".prop_map(String::into_bytes),
+    ]
+}
+
+fn score_strategy() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        (-1000i64..1000).prop_map(|i| i as f64),
+        any::<f64>().prop_filter("not NaN", |f| !f.is_nan()),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(-0.0),
+        Just(f64::MAX),
+        Just(5e-324),
+    ]
+}
+
+fn value_strategy() -> impl Strategy<Value = OwnedValue> {
+    let small = 0..20usize;
+    let big = 0..700usize;
+    prop_oneof![
+        bytes_strategy().prop_map(OwnedValue::String),
+        proptest::collection::vec(bytes_strategy(), 1..600).prop_map(OwnedValue::List),
+        proptest::collection::btree_set(bytes_strategy(), 1..300)
+            .prop_map(|s| OwnedValue::Set(s.into_iter().collect())),
+        proptest::collection::btree_set(-70_000i64..70_000, 1..600).prop_map(|s| OwnedValue::Set(
+            s.into_iter().map(|i| i.to_string().into_bytes()).collect()
+        )),
+        proptest::collection::btree_map(bytes_strategy(), score_strategy(), 1..200)
+            .prop_map(|m| OwnedValue::ZSet(m.into_iter().collect())),
+        proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..600).prop_map(|m| {
+            OwnedValue::Hash(
+                m.into_iter()
+                    .map(|(field, value)| HashField {
+                        field,
+                        value,
+                        expire_ms: None,
+                    })
+                    .collect(),
+            )
+        }),
+        (small, big).prop_map(|(g, n)| OwnedValue::Stream(Box::new(make_stream(n, g)))),
+    ]
+}
+
+/// A stream of `n` entries (fields varying every 7th entry), `groups` groups with PELs.
+fn make_stream(n: usize, groups: usize) -> OwnedStream {
+    let entries: Vec<crate::owned::StreamEntryOwned> = (0..n)
+        .map(|i| {
+            let id = StreamId {
+                ms: 1_700_000_000_000 + (i as u64 / 3),
+                seq: i as u64 % 3,
+            };
+            let mut f = vec![(b"field".to_vec(), format!("v{i}").into_bytes())];
+            if i % 7 == 0 {
+                f.push((b"extra".to_vec(), i.to_string().into_bytes()));
+            }
+            (id, f)
+        })
+        .collect();
+    let last = entries.last().map(|e| e.0).unwrap_or_default();
+    let groups = (0..groups.min(3))
+        .map(|g| {
+            let pel: Vec<PendingEntry> = entries
+                .iter()
+                .take(g * 2)
+                .map(|e| PendingEntry {
+                    id: e.0,
+                    delivery_time_ms: 1_700_000_000_000,
+                    delivery_count: 2,
+                })
+                .collect();
+            OwnedGroup {
+                name: format!("g{g}").into_bytes(),
+                last_delivered_id: last,
+                entries_read: Some(n as u64),
+                consumers: vec![OwnedConsumer {
+                    name: b"alice".to_vec(),
+                    seen_time_ms: 1_700_000_000_001,
+                    active_time_ms: Some(1_700_000_000_002),
+                    pel: pel.iter().map(|p| p.id).collect(),
+                }],
+                pel,
+                nacked: Vec::new(),
+            }
+        })
+        .collect();
+    OwnedStream {
+        meta: StreamMeta {
+            version: 3,
+            length: n as u64,
+            last_id: last,
+            first_id: Some(entries.first().map(|e| e.0).unwrap_or_default()),
+            max_deleted_id: Some(StreamId::default()),
+            entries_added: Some(n as u64),
+        },
+        entries,
+        groups,
+    }
+}
+
+/// The value a target gives back: what [`strip`] keeps.
+fn expected_for(v: &OwnedValue, t: &Target) -> OwnedValue {
+    let mut e = v.clone();
+    strip(&mut e, t);
+    if let OwnedValue::Stream(s) = &mut e {
+        s.meta.version = t.stream_version();
+        if t.stream_version() >= 2 && s.meta.first_id.is_none() {
+            s.meta.first_id = Some(s.entries.first().map(|e| e.0).unwrap_or_default());
+        }
+        if t.stream_version() >= 3 {
+            for g in &mut s.groups {
+                for c in &mut g.consumers {
+                    c.active_time_ms = c.active_time_ms.or(Some(c.seen_time_ms));
+                }
+            }
+        }
+    }
+    norm(e)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Every generated value, written for every target (stripped of what the target cannot
+    /// hold), reads back equal under deep validation, with and without compression.
+    #[test]
+    fn encode_decode_every_target(v in value_strategy(), compress in any::<bool>()) {
+        for t in TARGETS {
+            let mut w = v.clone();
+            if strip(&mut w, t).is_some() {
+                continue;
+            }
+            let got = round_trip(t, std::slice::from_ref(&w), compress);
+            prop_assert_eq!(got.len(), 1);
+            prop_assert_eq!(norm(got[0].1.clone()), expected_for(&v, t), "target {}", t.name);
+        }
+    }
+
+    /// Hashes with field TTLs: kept on the targets that hold them (listpackex, metadata,
+    /// Valkey HASH_2), refused elsewhere.
+    #[test]
+    fn field_ttls(n in 1usize..700, ttl_every in 1usize..5) {
+        let h = OwnedValue::Hash((0..n).map(|i| HashField {
+            field: format!("f{i}").into_bytes(),
+            value: format!("v{i}").into_bytes(),
+            expire_ms: (i % ttl_every == 0).then_some(4_102_444_800_000 + i as i64),
+        }).collect());
+        for t in TARGETS {
+            if !t.has_field_ttl() {
+                prop_assert_eq!(loss(&h, t), Some(Loss::FieldTtl));
+                let mut out = Vec::new();
+                prop_assert_eq!(encode_value(&h, t, true, &mut out), Err(Loss::FieldTtl));
+                continue;
+            }
+            let got = round_trip(t, std::slice::from_ref(&h), true);
+            let expect_ty = if t.is_valkey() { types::VALKEY_HASH_2 } else if n <= 512 { types::HASH_LISTPACK_EX } else { types::HASH_METADATA };
+            prop_assert_eq!(got[0].0, expect_ty);
+            prop_assert_eq!(norm(got[0].1.clone()), norm(h.clone()));
+        }
+    }
+}
+
+#[test]
+fn encodings_follow_the_targets_thresholds() {
+    let t = |n: &str| Target::by_name(n).unwrap();
+    let ints = OwnedValue::Set((0..10).map(|i| i.to_string().into_bytes()).collect());
+    let strs = OwnedValue::Set((0..10).map(|i| format!("m{i}").into_bytes()).collect());
+    let list = OwnedValue::List((0..10).map(|i| format!("e{i}").into_bytes()).collect());
+    let zset = OwnedValue::ZSet(
+        (0..10)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64))
+            .collect(),
+    );
+    let bigz = OwnedValue::ZSet(
+        (0..200)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0))
+            .collect(),
+    );
+    let hash = OwnedValue::Hash(vec![HashField {
+        field: b"f".to_vec(),
+        value: b"v".to_vec(),
+        expire_ms: None,
+    }]);
+    let cases = [
+        ("rdb-6", &ints, types::SET_INTSET),
+        ("rdb-10", &strs, types::SET),
+        ("rdb-11", &strs, types::SET_LISTPACK),
+        ("rdb-6", &list, types::LIST_ZIPLIST),
+        ("rdb-9", &list, types::LIST_QUICKLIST),
+        ("rdb-10", &list, types::LIST_QUICKLIST_2),
+        ("rdb-9", &zset, types::ZSET_ZIPLIST),
+        ("rdb-10", &zset, types::ZSET_LISTPACK),
+        ("rdb-7", &bigz, types::ZSET),
+        ("rdb-8", &bigz, types::ZSET_2),
+        ("rdb-9", &hash, types::HASH_ZIPLIST),
+        ("rdb-12", &hash, types::HASH_LISTPACK),
+    ];
+    for (name, v, ty) in cases {
+        let got = round_trip(&t(name), std::slice::from_ref(v), true);
+        assert_eq!(got[0].0, ty, "{name} {v:?}");
+        assert_eq!(norm(got[0].1.clone()), norm((*v).clone()), "{name}");
+    }
+    // A long list is split into 8 KB nodes.
+    let long = OwnedValue::List(
+        (0..5000)
+            .map(|i| format!("element-{i}").into_bytes())
+            .collect(),
+    );
+    let mut out = Vec::new();
+    encode_value(&long, &t("rdb-10"), false, &mut out).unwrap();
+    assert!(out[0] > 5, "{} nodes", out[0]);
+    // 7.4 puts an element over 8 KB in a PLAIN node; 7.0 does not.
+    let plain = OwnedValue::List(vec![vec![b'x'; 10_000], b"y".to_vec()]);
+    let mut out = Vec::new();
+    encode_value(&plain, &t("rdb-12"), false, &mut out).unwrap();
+    assert_eq!(&out[..2], &[2, 1], "2 nodes, the first PLAIN");
+    assert_eq!(
+        round_trip(&t("rdb-12"), std::slice::from_ref(&plain), true)[0].1,
+        plain
+    );
+}
+
+#[test]
+fn streams_lose_metadata_only_when_asked() {
+    let s = OwnedValue::Stream(Box::new(make_stream(250, 2)));
+    for t in TARGETS {
+        match t.stream_version() {
+            0 => assert_eq!(loss(&s, t), Some(Loss::Streams)),
+            1 | 2 => assert_eq!(loss(&s, t), Some(Loss::StreamMeta), "{}", t.name),
+            _ => assert_eq!(loss(&s, t), None, "{}", t.name),
+        }
+    }
+}
+
+#[test]
+fn dump_payload_layout() {
+    let t = Target::by_name("rdb-10").unwrap();
+    let p = dump_payload(&OwnedValue::String(b"hello".to_vec()), &t, true).unwrap();
+    assert_eq!(p[0], types::STRING);
+    assert_eq!(&p[1..7], b"\x05hello");
+    assert_eq!(&p[7..9], &10u16.to_le_bytes());
+    assert_eq!(crc64(&p[..9]).to_le_bytes(), p[9..17]);
+}
+
+#[test]
+fn scores_read_back() {
+    for s in [
+        0.1,
+        -0.0,
+        1e300,
+        -1e-300,
+        5e-324,
+        f64::MAX,
+        3.0,
+        1e17,
+        123456789.125,
+    ] {
+        let txt = score_text(s);
+        let back = crate::value::parse_score_text(&txt).unwrap();
+        assert_eq!(
+            back.to_bits(),
+            s.to_bits(),
+            "{s} -> {}",
+            String::from_utf8_lossy(&txt)
+        );
+    }
+}
