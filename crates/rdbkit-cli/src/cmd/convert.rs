@@ -74,6 +74,11 @@ fn after_help() -> String {
     for l in Loss::ALL {
         s.push_str(&format!("  {:<12} {}\n", l.name(), l.describe()));
     }
+    s.push_str(&format!(
+        "  {:<12} keys of an AOF whose value the replay cannot reproduce (e.g. a Redis < 5.0 \
+         EVAL propagated verbatim): the key is left out\n",
+        VALUE_UNKNOWN
+    ));
     s.push_str(
         "\nExamples:
   rdbkit convert dump.rdb dump-6.2.rdb --target redis-6.2
@@ -151,6 +156,8 @@ struct Conv<'a, W: Write> {
     w: RdbWriter<W>,
     target: Target,
     allowed: Vec<Loss>,
+    /// `--drop value-unknown`: an AOF's value-unknown keys are left out (counted).
+    drop_unknown: bool,
     re_encode: bool,
     sum: Summary,
     filter: &'a Filter,
@@ -225,23 +232,32 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn parse_drops(kinds: &[String]) -> Result<Vec<Loss>, Fail> {
+/// The `--drop` kind for an AOF's value-unknown keys: a limit of the replay, not of the
+/// target, so it is the CLI's own kind beside the library's [`Loss`] kinds.
+const VALUE_UNKNOWN: &str = "value-unknown";
+
+/// The losses `--drop` names, and whether it names [`VALUE_UNKNOWN`] (`all` names every kind).
+fn parse_drops(kinds: &[String]) -> Result<(Vec<Loss>, bool), Fail> {
     let mut out = Vec::new();
+    let mut unknown = false;
     for k in kinds {
         let k = k.trim();
         if k == "all" {
             out.extend(Loss::ALL);
+            unknown = true;
+        } else if k == VALUE_UNKNOWN {
+            unknown = true;
         } else if let Some(l) = Loss::from_name(k) {
             out.push(l);
         } else {
             let names: Vec<&str> = Loss::ALL.iter().map(|l| l.name()).collect();
             return Err(Fail::Usage(format!(
-                "--drop {k:?}: not a kind of loss (one of {}, all)",
+                "--drop {k:?}: not a kind of loss (one of {}, {VALUE_UNKNOWN}, all)",
                 names.join(", ")
             )));
         }
     }
-    Ok(out)
+    Ok((out, unknown))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -260,7 +276,7 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
             names.join(", ")
         ))
     })?;
-    let allowed = parse_drops(&args.drop)?;
+    let (allowed, drop_unknown) = parse_drops(&args.drop)?;
     let filter = Filter::new(&args.filter).map_err(Fail::Usage)?;
     let out_path = &args.output;
     if args.input.as_os_str() != "-" && same_file(&args.input, out_path) {
@@ -317,6 +333,7 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         w,
         target,
         allowed,
+        drop_unknown,
         re_encode: args.re_encode,
         sum: Summary::default(),
         filter: &filter,
@@ -514,10 +531,15 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
         for (key, mk) in keys {
             check_interrupt()?;
             if let crate::model::MValue::Unknown { reason, .. } = &mk.value {
-                // Nothing to write, and nothing may be lost silently: refused (exit 3).
+                // Nothing to write, and nothing may be lost silently: refused (exit 3)
+                // unless --drop names it.
+                if conv.drop_unknown {
+                    *conv.sum.dropped.entry(VALUE_UNKNOWN).or_default() += 1;
+                    continue;
+                }
                 return Err(Fail::Refused(format!(
                     "db {db} key \"{}\": value unknown ({reason}); the replay cannot \
-                     reproduce it, so no RDB can hold it",
+                     reproduce it; nothing written (--drop {VALUE_UNKNOWN} to convert without it)",
                     escape_key(&key)
                 )));
             }
