@@ -46,6 +46,9 @@ enum Command {
     /// Write any input (RDB of any version/fork, AOF, appendonlydir/) as an RDB file a target
     /// server loads: downgrade, cross-fork, filter, offline AOF rewrite.
     Convert(cmd::convert::Args),
+    /// Restore a backup into a running server or cluster (pipelined RESTORE, filters, policies
+    /// for existing keys).
+    Restore(cmd::restore::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Restore(a) => cmd::restore::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::RedisCheckAof { args } => {
             cmd::aof::drop_in(&OsString::from("redis-check-aof"), args)

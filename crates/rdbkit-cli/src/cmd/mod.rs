@@ -5,5 +5,6 @@ pub mod diff;
 pub mod dump;
 pub mod info;
 pub mod keys;
+pub mod restore;
 pub mod size;
 pub mod verify;

@@ -154,7 +154,7 @@ impl Diff {
 }
 
 /// The host of a Redis URL is this machine.
-fn is_local(addr: &ConnectionAddr) -> bool {
+pub fn is_local(addr: &ConnectionAddr) -> bool {
     let host = match addr {
         ConnectionAddr::Tcp(h, _) => h,
         ConnectionAddr::TcpTls { host, .. } => host,
