@@ -507,6 +507,14 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
     };
     let r = match r {
         Ok(()) => run.fleet.drain().map_err(|_| run.net()),
+        Err(e @ (Fail::Damaged(_) | Fail::Usage(_) | Fail::Exists(_))) => {
+            // What was queued before a damaged key is sound: send it and read every reply.
+            let _ = run.fleet.drain();
+            match run.fleet.failed.take() {
+                Some(f) => Err(Fail::Server(format!("{}; and {}", e.msg(), f.msg()))),
+                None => Err(e),
+            }
+        }
         Err(e) => {
             // Count what the server confirmed of what was sent.
             run.fleet.settle();
