@@ -70,7 +70,11 @@ fn truth(rdb: &Path) -> Vec<KeyRec> {
 
 fn header_version(rdb: &Path) -> u32 {
     let b = std::fs::read(rdb).unwrap();
-    let digits = if b.starts_with(b"VALKEY") { &b[6..9] } else { &b[5..9] };
+    let digits = if b.starts_with(b"VALKEY") {
+        &b[6..9]
+    } else {
+        &b[5..9]
+    };
     std::str::from_utf8(digits).unwrap().parse().unwrap()
 }
 
@@ -117,7 +121,12 @@ fn every_corpus_file_restores_into_real_servers() {
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .filter(|p| p.extension().is_some_and(|x| x == "rdb"))
-                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("modules"))
+                .filter(|p| {
+                    !p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("modules")
+                })
                 .collect();
             files.sort();
             for rdb in files {
@@ -127,10 +136,7 @@ fn every_corpus_file_restores_into_real_servers() {
                 }
                 clean(&mut c, kind.rdb_version() >= 10);
                 let ctx = format!("{} into {}", rdb.display(), kind.name());
-                let o = restore(
-                    &["--json", rdb.to_str().unwrap(), &url(server.port)],
-                    &[],
-                );
+                let o = restore(&["--json", rdb.to_str().unwrap(), &url(server.port)], &[]);
                 assert!(o.status.success(), "{ctx}: {}", text(&o));
                 let j = json_of(&o);
                 let lines = std::fs::read_to_string(rdb.with_extension("expected.jsonl"))
@@ -235,7 +241,10 @@ fn existing_keys_default_skip_and_replace() {
     let o = restore(&[r, &u], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("exist") && err.contains("nothing written"), "{err}");
+    assert!(
+        err.contains("exist") && err.contains("nothing written"),
+        "{err}"
+    );
     assert_eq!(c.ok(args!["DBSIZE"]).int(), 1, "nothing written");
     assert_eq!(c.ok(args!["GET", victim.clone()]).bytes(), b"mine");
 
@@ -244,7 +253,7 @@ fn existing_keys_default_skip_and_replace() {
     let j = json_of(&o);
     assert_eq!(j["keys_skipped_existing"], 1, "{j}");
     assert_eq!(c.ok(args!["GET", victim.clone()]).bytes(), b"mine");
-    assert_eq!(c.ok(args!["DBSIZE"]).int() as usize, all.len());
+    assert_eq!(read_keyspace(&mut c, false).len(), all.len());
 
     let o = restore(&["--replace", r, &u], &[]);
     assert!(o.status.success(), "{}", text(&o));
@@ -281,7 +290,11 @@ fn auth_password_env_and_acl_user() {
     let wrong = format!("redis://:not-the-pw@127.0.0.1:{}", server.port);
     let o = restore(&[r, &wrong], &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(!text(&o).contains("not-the-pw"), "password printed: {}", text(&o));
+    assert!(
+        !text(&o).contains("not-the-pw"),
+        "password printed: {}",
+        text(&o)
+    );
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("authentication failed"),
         "{}",
@@ -302,7 +315,9 @@ fn auth_password_env_and_acl_user() {
     c.ok(args![
         "ACL", "SETUSER", "restorer", "on", ">acl-pw", "~*", "+@all"
     ]);
-    c.ok(args!["ACL", "SETUSER", "reader", "on", ">ro-pw", "~*", "+@read", "+exists", "+info", "+select"]);
+    c.ok(args![
+        "ACL", "SETUSER", "reader", "on", ">ro-pw", "~*", "+@read", "+exists", "+info", "+select"
+    ]);
     let acl = format!("redis://restorer:acl-pw@127.0.0.1:{}", server.port);
     let o = restore(&[r, &acl], &[]);
     assert!(o.status.success(), "{}", text(&o));
@@ -312,7 +327,10 @@ fn auth_password_env_and_acl_user() {
     let o = restore(&[r, &ro], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("key") && err.contains("NOPERM"), "{err}");
+    assert!(
+        err.contains("key") && err.to_lowercase().contains("noperm"),
+        "{err}"
+    );
     assert_eq!(c.ok(args!["DBSIZE"]).int(), 0);
     server.shutdown();
 }
@@ -341,7 +359,7 @@ fn damaged_backup_stops_before_the_damaged_key() {
     let n = j["keys_restored"].as_u64().unwrap() + j["keys_as_commands"].as_u64().unwrap();
     assert!(n > 0, "keys before the damage restored: {j}");
     assert_eq!(c.ok(args!["DBSIZE"]).int() as u64, n, "{j}");
-    assert!(j["error"].as_str().unwrap().contains("offset"), "{j}");
+    assert!(j["error"].as_str().unwrap().contains("at byte"), "{j}");
     // Every key on the server equals the ground truth of the undamaged file.
     let full = truth(&corpus.join("7.0.15/mini.rdb"));
     let got = read_keyspace(&mut c, false);
@@ -350,7 +368,10 @@ fn damaged_backup_stops_before_the_damaged_key() {
             .iter()
             .find(|w| w.db == g.db && w.key == g.key)
             .expect("a key of the file");
-        assert_eq!(w, g);
+        assert_eq!(
+            (&w.kind, &w.expire_ms, &w.value),
+            (&g.kind, &g.expire_ms, &g.value)
+        );
     }
     server.shutdown();
 }
@@ -399,7 +420,12 @@ fn server_out_of_memory() {
     c.ok(args!["DEBUG", "POPULATE", 20000, "fill", 64]);
     let before = c.ok(args!["DBSIZE"]).int() as u64;
     let o = restore(
-        &["--json", "--no-functions", rdb.to_str().unwrap(), &url(server.port)],
+        &[
+            "--json",
+            "--no-functions",
+            rdb.to_str().unwrap(),
+            &url(server.port),
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
@@ -440,7 +466,9 @@ impl Drop for Node {
 /// A port p in 20000..30000 with p and p+10000 (the cluster bus) free.
 fn cluster_port(seed: &mut u64) -> u16 {
     loop {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let p = 20000 + ((*seed >> 33) % 10000) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
@@ -482,7 +510,14 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
         std::fs::create_dir_all(&d).unwrap();
         let child = Command::new(&bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--cluster-enabled", "yes", "--save", "", "--appendonly", "no"])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&d)
             .stdout(Stdio::null())
@@ -494,7 +529,10 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
     for n in &nodes {
         let start = Instant::now();
         while Client::connect(n.port).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "node did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "node did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -515,7 +553,10 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
             if info.contains("cluster_state:ok") {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "cluster not ok: {info}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "cluster not ok: {info}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -545,11 +586,7 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
             let cmds: Vec<Vec<Vec<u8>>> = (a[0].int()..=a[1].int())
                 .map(|s| args!["CLUSTER", "COUNTKEYSINSLOT", s])
                 .collect();
-            owned += c
-                .pipeline_ok(&cmds)
-                .iter()
-                .map(|r| r.int())
-                .sum::<i64>();
+            owned += c.pipeline_ok(&cmds).iter().map(|r| r.int()).sum::<i64>();
         }
         assert_eq!(owned, size, "node {}: keys outside its slots", n.port);
         // Sampled values, read from the owner (a MOVED reply is an error here).

@@ -134,10 +134,16 @@ struct Local {
 
 /// The server's name and version from `INFO server` (`valkey_version` first).
 fn server_version(con: &mut redis::Connection) -> Result<(String, String, bool), String> {
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query(con)
-        .map_err(|e| format!("INFO server: {e}"))?;
+    let info: String = redis::cmd("INFO").arg("server").query(con).map_err(|e| {
+        if e.code() == Some("NOAUTH") {
+            format!(
+                "the server needs a password (user:pass@ in the URL, or RDBKIT_PASSWORD / \
+                     REDISCLI_AUTH in the environment): {e}"
+            )
+        } else {
+            format!("INFO server: {e}")
+        }
+    })?;
     let field = |name: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(name))
