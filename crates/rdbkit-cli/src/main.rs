@@ -49,6 +49,10 @@ enum Command {
     /// Restore a backup into a running server or cluster (pipelined RESTORE, filters, policies
     /// for existing keys).
     Restore(cmd::restore::Args),
+    /// Split an RDB into one file per cluster slot range or per master of a nodes.conf.
+    Split(cmd::split::Args),
+    /// Merge several RDBs (per-shard backups) into one.
+    Merge(cmd::merge::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
         Command::Diff(a) => cmd::diff::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Restore(a) => cmd::restore::run(a),
+        Command::Split(a) => cmd::split::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::RedisCheckAof { args } => {
             cmd::aof::drop_in(&OsString::from("redis-check-aof"), args)

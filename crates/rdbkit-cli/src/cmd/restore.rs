@@ -19,6 +19,7 @@ use crate::filter::Filter;
 use crate::input::{self, Progress};
 use crate::model::MKey;
 use crate::verify::against::show_key;
+pub use net::key_slot;
 use net::{pack, Fleet, Kind};
 
 /// Redis's default `proto-max-bulk-len` (512 MB): a larger payload is sent as commands.
