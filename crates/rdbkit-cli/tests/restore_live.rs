@@ -614,4 +614,30 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
         holders += (e == 2) as u32;
     }
     assert_eq!(holders, 1);
+
+    // `rdbkit split --nodes` with the cluster's own nodes.conf: one file per master, holding
+    // exactly as many keys as that master got.
+    let parts = dir.join("parts");
+    let conf = dir.join("n0/nodes.conf");
+    let o = common::run_rdbkit([
+        "split",
+        backup.to_str().unwrap(),
+        parts.to_str().unwrap(),
+        "--nodes",
+        conf.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    for n in &nodes {
+        let f = parts.join(format!("node-127.0.0.1-{}.rdb", n.port));
+        let part = j["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["file"] == f.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no part for {}: {j}", n.port));
+        let mut c = Client::connect(n.port).unwrap();
+        assert_eq!(part["keys"].as_i64().unwrap(), c.ok(args!["DBSIZE"]).int());
+    }
 }
