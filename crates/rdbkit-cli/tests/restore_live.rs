@@ -560,14 +560,81 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    // A slot being migrated during the restore: its owner B answers ASK for keys it does not
+    // have, the importing node C takes them after ASKING.
+    let mut a = Client::connect(nodes[0].port).unwrap();
+    let slot = a.ok(args!["CLUSTER", "KEYSLOT", "key:1"]).int();
+    let owner_port = a
+        .ok(args!["CLUSTER", "SLOTS"])
+        .array()
+        .iter()
+        .find_map(|r| {
+            let r = r.array();
+            (r[0].int() <= slot && slot <= r[1].int()).then(|| r[2].array()[1].int() as u16)
+        });
+    let owner_port = owner_port.expect("slot owner");
+    let b = nodes.iter().position(|n| n.port == owner_port).unwrap();
+    let cn = (b + 1) % 3;
+    let seed_node = (b + 2) % 3;
+    let id = |i: usize| {
+        Client::connect(nodes[i].port)
+            .unwrap()
+            .ok(args!["CLUSTER", "MYID"])
+            .text()
+    };
+    let (b_id, c_id) = (id(b), id(cn));
+    Client::connect(nodes[cn].port).unwrap().ok(args![
+        "CLUSTER",
+        "SETSLOT",
+        slot,
+        "IMPORTING",
+        b_id.clone()
+    ]);
+    Client::connect(nodes[b].port).unwrap().ok(args![
+        "CLUSTER",
+        "SETSLOT",
+        slot,
+        "MIGRATING",
+        c_id.clone()
+    ]);
     let o = restore(
-        &["--json", backup.to_str().unwrap(), &url(nodes[1].port)],
+        &[
+            "--json",
+            backup.to_str().unwrap(),
+            &url(nodes[seed_node].port),
+        ],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     assert_eq!(j["cluster"], true, "{j}");
     assert_eq!(j["keys_restored"], 100002, "{j}");
+    let moved_keys = Client::connect(nodes[cn].port)
+        .unwrap()
+        .ok(args!["CLUSTER", "COUNTKEYSINSLOT", slot])
+        .int();
+    assert!(
+        moved_keys > 0,
+        "keys of slot {slot} went to the importing node"
+    );
+    assert_eq!(
+        Client::connect(nodes[b].port)
+            .unwrap()
+            .ok(args!["CLUSTER", "COUNTKEYSINSLOT", slot])
+            .int(),
+        0
+    );
+    assert!(j["redirects"].as_i64().unwrap() >= moved_keys, "{j}");
+    // Finish the migration so that every node agrees C owns the slot.
+    for i in [cn, b, seed_node] {
+        Client::connect(nodes[i].port).unwrap().ok(args![
+            "CLUSTER",
+            "SETSLOT",
+            slot,
+            "NODE",
+            c_id.clone()
+        ]);
+    }
     let mut total = 0i64;
     for n in &nodes {
         let mut c = Client::connect(n.port).unwrap();
