@@ -161,26 +161,24 @@ fn merge(args: &Args) -> Result<(), Fail> {
                         .w
                         .aux(&key, &value)
                         .map_err(|e| Fail::Usage(format!("writing: {e}")))?,
-                    Record::Function { code } => {
-                        if !functions.iter().any(|f| f.as_slice() == code.as_ref()) {
-                            match out.w.function(&code) {
-                                Ok(()) => functions.push(code.to_vec()),
-                                Err(WriteError::Io(e)) => {
-                                    return Err(Fail::Usage(format!("writing: {e}")))
-                                }
-                                Err(WriteError::Loss(l)) => {
-                                    return Err(Fail::Refused(format!(
-                                        "a function library of {name}: {}",
-                                        l.describe()
-                                    )))
-                                }
+                    Record::Function { code }
+                        if !functions.iter().any(|f| f.as_slice() == code.as_ref()) =>
+                    {
+                        match out.w.function(&code) {
+                            Ok(()) => functions.push(code.to_vec()),
+                            Err(WriteError::Io(e)) => {
+                                return Err(Fail::Usage(format!("writing: {e}")))
+                            }
+                            Err(WriteError::Loss(l)) => {
+                                return Err(Fail::Refused(format!(
+                                    "a function library of {name}: {}",
+                                    l.describe()
+                                )))
                             }
                         }
                     }
-                    Record::Key(k) => {
-                        if owner.get(&(k.db, k.key.to_vec())) == Some(&i) {
-                            out.key(&k, &mut scratch)?;
-                        }
+                    Record::Key(k) if owner.get(&(k.db, k.key.to_vec())) == Some(&i) => {
+                        out.key(&k, &mut scratch)?;
                     }
                     Record::Eof { .. } => break,
                     _ => {}

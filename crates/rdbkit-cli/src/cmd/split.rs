@@ -231,7 +231,10 @@ pub fn key_slot(key: &[u8]) -> u16 {
 }
 
 /// Parses `0-5460,5461-10922,10923-16383` (a part may be `a-b+c-d` or a single slot).
-fn parse_slots(s: &str) -> Result<Vec<(String, Vec<(u16, u16)>)>, Fail> {
+/// Output file names with their slot ranges.
+type Parts = Vec<(String, Vec<(u16, u16)>)>;
+
+fn parse_slots(s: &str) -> Result<Parts, Fail> {
     let bad = |p: &str| Fail::Usage(format!("--slots: {p:?} is not a slot range (0-16383)"));
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -254,7 +257,7 @@ fn parse_slots(s: &str) -> Result<Vec<(String, Vec<(u16, u16)>)>, Fail> {
 }
 
 /// The masters of a nodes.conf / `CLUSTER NODES` text with their slot ranges.
-fn parse_nodes(path: &Path) -> Result<Vec<(String, Vec<(u16, u16)>)>, Fail> {
+fn parse_nodes(path: &Path) -> Result<Parts, Fail> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))?;
     let mut out = Vec::new();
