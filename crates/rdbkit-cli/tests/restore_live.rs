@@ -708,3 +708,46 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
         assert_eq!(part["keys"].as_i64().unwrap(), c.ok(args!["DBSIZE"]).int());
     }
 }
+
+/// The server drops the connection mid-way (a command over its `client-query-buffer-limit`):
+/// exit 4, "connection ... lost", and the summary counts exactly the keys the server holds.
+#[test]
+fn connection_lost_mid_way() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let dir = TempDir::new("restore-lost");
+    // The backup: 200 small keys, then a 3 MB incompressible string, then 200 more keys.
+    let src = Server::start(&bin, &dir.join("src"), &[]);
+    let mut c = src.client();
+    for i in 0..200 {
+        c.ok(args!["SET", format!("a:{i:03}"), "x"]);
+    }
+    let mut rng = common::Rng::new(7);
+    c.ok(args!["SET", "big", rng.bytes(3 << 20)]);
+    for i in 0..200 {
+        c.ok(args!["SET", format!("z:{i:03}"), "y"]);
+    }
+    c.ok(args!["SAVE"]);
+    src.shutdown();
+    let backup = dir.join("src/dump.rdb");
+
+    let dst = Server::start(&bin, &dir.join("dst"), &[]);
+    let mut c = dst.client();
+    c.ok(args!["CONFIG", "SET", "client-query-buffer-limit", "1mb"]);
+    let o = restore(
+        &["--json", backup.to_str().unwrap(), &url(dst.port)],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let j = json_of(&o);
+    assert!(
+        j["error"].as_str().unwrap().contains("lost"),
+        "{j}"
+    );
+    let held = c.ok(args!["DBSIZE"]).int() as u64;
+    assert_eq!(j["keys_restored"].as_u64().unwrap(), held, "{j}");
+    assert!(held < 401, "{j}");
+    assert_eq!(c.ok(args!["EXISTS", "big"]).int(), 0);
+    dst.shutdown();
+}
