@@ -735,19 +735,46 @@ fn connection_lost_mid_way() {
     let dst = Server::start(&bin, &dir.join("dst"), &[]);
     let mut c = dst.client();
     c.ok(args!["CONFIG", "SET", "client-query-buffer-limit", "1mb"]);
-    let o = restore(
-        &["--json", backup.to_str().unwrap(), &url(dst.port)],
-        &[],
-    );
+    let o = restore(&["--json", backup.to_str().unwrap(), &url(dst.port)], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let j = json_of(&o);
-    assert!(
-        j["error"].as_str().unwrap().contains("lost"),
-        "{j}"
-    );
+    assert!(j["error"].as_str().unwrap().contains("lost"), "{j}");
     let held = c.ok(args!["DBSIZE"]).int() as u64;
     assert_eq!(j["keys_restored"].as_u64().unwrap(), held, "{j}");
     assert!(held < 401, "{j}");
     assert_eq!(c.ok(args!["EXISTS", "big"]).int(), 0);
     dst.shutdown();
+}
+
+/// AOF backups (7.0 multi-part `appendonlydir/`s of the corpus) are replayed and restored: the
+/// server's keyspace equals that of the same server loading the AOF itself at start-up.
+#[test]
+fn aof_directories_restore_like_the_server_loads_them() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let aof = corpus.parent().unwrap().join("aof/7.0.15");
+    for variant in ["mp-aof", "mp-rdb", "mp-ts"] {
+        let src = aof.join(variant).join("appendonlydir");
+        let dir = TempDir::new("restore-aof");
+        // The oracle: the server loading a copy of the directory.
+        let odir = dir.join("oracle");
+        std::fs::create_dir_all(odir.join("appendonlydir")).unwrap();
+        for e in std::fs::read_dir(&src).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, odir.join("appendonlydir").join(p.file_name().unwrap())).unwrap();
+        }
+        let oracle = Server::start(&bin, &odir, &["--appendonly", "yes"]);
+        let want = read_keyspace(&mut oracle.client(), false);
+        oracle.shutdown();
+        assert!(!want.is_empty(), "{variant}: the oracle holds keys");
+
+        let dst = Server::start(&bin, &dir.join("dst"), &[]);
+        let o = restore(&["--json", src.to_str().unwrap(), &url(dst.port)], &[]);
+        assert!(o.status.success(), "{variant}: {}", text(&o));
+        let got = read_keyspace(&mut dst.client(), false);
+        assert_same_keyspace(variant, &want, &got, false);
+        dst.shutdown();
+    }
 }
