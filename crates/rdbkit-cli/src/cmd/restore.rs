@@ -129,6 +129,8 @@ struct Local {
     filtered: u64,
     unrestorable: u64,
     stream_meta: u64,
+    /// Function libraries a server before 7.0 cannot load.
+    functions_unloadable: u64,
     server: String,
     target: String,
 }
@@ -361,6 +363,11 @@ impl Run<'_> {
 
     fn function(&mut self, code: &[u8]) -> Result<(), Fail> {
         if !self.functions {
+            return Ok(());
+        }
+        if !self.target.is_valkey() && self.target.version < 10 {
+            // FUNCTION came with Redis 7.0: reported, not loadable.
+            self.local.functions_unloadable += 1;
             return Ok(());
         }
         let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"LOAD"];
@@ -768,6 +775,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
             "streams_without_metadata": o.local.stream_meta,
             "functions_loaded": t.functions,
             "functions_skipped_existing": t.functions_skipped,
+            "functions_unloadable": o.local.functions_unloadable,
             "redirects": t.redirects,
             "nodes": nodes,
             "bytes_sent": t.bytes_sent,
@@ -803,6 +811,13 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
         if t.redirects > 0 {
             let _ = writeln!(s, "  {} MOVED/ASK redirections followed", t.redirects);
         }
+    }
+    if o.local.functions_unloadable > 0 {
+        let _ = writeln!(
+            s,
+            "  {} function librar(ies) not loaded: the server has no FUNCTION (Redis 7.0+)",
+            o.local.functions_unloadable
+        );
     }
     if o.local.stream_meta > 0 {
         let _ = writeln!(
