@@ -910,3 +910,35 @@ fn redis_6_2_takes_older_files_and_downgraded_payloads() {
     }
     server.shutdown();
 }
+
+/// A key whose TTL passed between the backup and the restore is not sent and is counted.
+#[test]
+fn expired_keys_are_counted_not_sent() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let dir = TempDir::new("restore-expired");
+    let src = Server::start(&bin, &dir.join("src"), &[]);
+    let mut c = src.client();
+    c.ok(args!["SET", "short", "v", "PX", 300]);
+    c.ok(args!["SET", "long", "v", "EX", 3600]);
+    c.ok(args!["SET", "forever", "v"]);
+    c.ok(args!["SAVE"]);
+    src.shutdown();
+    std::thread::sleep(Duration::from_millis(600));
+    let dst = Server::start(&bin, &dir.join("dst"), &[]);
+    let backup = dir.join("src/dump.rdb");
+    let o = restore(&["--json", backup.to_str().unwrap(), &url(dst.port)], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["keys_expired"], 1, "{j}");
+    assert_eq!(j["keys_restored"], 2, "{j}");
+    let mut c = dst.client();
+    assert_eq!(c.ok(args!["EXISTS", "short", "long", "forever"]).int(), 2);
+    let ttl = c.ok(args!["PTTL", "long"]).int();
+    assert!(
+        ttl > 3_500_000 && ttl <= 3_600_000,
+        "absolute expiry kept: {ttl}"
+    );
+    dst.shutdown();
+}

@@ -129,6 +129,8 @@ struct Local {
     filtered: u64,
     unrestorable: u64,
     stream_meta: u64,
+    /// Keys whose expiry has passed (not sent: the server would not create them).
+    expired: u64,
     /// Function libraries a server before 7.0 cannot load.
     functions_unloadable: u64,
     server: String,
@@ -266,6 +268,8 @@ struct Run<'a> {
     functions: bool,
     local: Local,
     scratch: Scratch,
+    /// Keys expiring at or before this time (the clock now) are not sent.
+    now_ms: i64,
 }
 
 impl Run<'_> {
@@ -311,6 +315,11 @@ impl Run<'_> {
         model: impl FnOnce(&mut Scratch) -> Result<MKey, Fail>,
     ) -> Result<(), Fail> {
         let db = self.dest_db(db)?;
+        if expire_ms.is_some_and(|e| e <= self.now_ms) {
+            // The server would answer OK and create nothing: not sent, counted.
+            self.local.expired += 1;
+            return Ok(());
+        }
         if let Some(p) = payload.filter(|p| p.len() <= MAX_PAYLOAD) {
             let cmds = restore_cmds(&self.target, key, expire_ms, idle, freq, &p, self.replace);
             let n = cmds.len();
@@ -513,6 +522,7 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
         functions: !args.no_functions,
         local: Local::default(),
         scratch: Scratch::new(),
+        now_ms: crate::filter::now_ms(),
     };
     let r = if inp.is_rdb() {
         restore_rdb(args, inp, opts, &mut run)
@@ -772,6 +782,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
             "keys_existing_found": t.existing_count,
             "keys_unrestorable": o.local.unrestorable,
             "keys_filtered_out": o.local.filtered,
+            "keys_expired": o.local.expired,
             "streams_without_metadata": o.local.stream_meta,
             "functions_loaded": t.functions,
             "functions_skipped_existing": t.functions_skipped,
@@ -788,7 +799,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
     let mut s = std::io::stdout().lock();
     let _ = writeln!(
         s,
-        "{} -> {} ({}, payloads {}): {} keys restored ({} by RESTORE, {} as commands), {} skipped (exist), {} unrestorable, {} filtered out, {} function libraries; {} bytes sent in {:.3}s ({:.0} keys/s)",
+        "{} -> {} ({}, payloads {}): {} keys restored ({} by RESTORE, {} as commands), {} skipped (exist), {} expired, {} unrestorable, {} filtered out, {} function libraries; {} bytes sent in {:.3}s ({:.0} keys/s)",
         args.input.display(),
         o.nodes.first().map_or("?", |n| n.0.as_str()),
         if o.local.server.is_empty() { "?" } else { &o.local.server },
@@ -797,6 +808,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
         t.restored,
         t.as_commands,
         t.skipped_existing,
+        o.local.expired,
         o.local.unrestorable,
         o.local.filtered,
         t.functions,
