@@ -779,6 +779,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
             "keys_restored": t.restored,
             "keys_as_commands": t.as_commands,
             "keys_skipped_existing": t.skipped_existing,
+            "keys_unconfirmed": t.unconfirmed,
             "keys_existing_found": t.existing_count,
             "keys_unrestorable": o.local.unrestorable,
             "keys_filtered_out": o.local.filtered,
@@ -823,6 +824,13 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
         if t.redirects > 0 {
             let _ = writeln!(s, "  {} MOVED/ASK redirections followed", t.redirects);
         }
+    }
+    if t.unconfirmed > 0 {
+        let _ = writeln!(
+            s,
+            "  {} key(s) sent without a reply before the connection broke: they may or may not be on the server",
+            t.unconfirmed
+        );
     }
     if o.local.functions_unloadable > 0 {
         let _ = writeln!(

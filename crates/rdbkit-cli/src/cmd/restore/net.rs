@@ -91,6 +91,13 @@ pub struct Tally {
     pub bytes_sent: u64,
     /// MOVED / ASK redirections followed.
     pub redirects: u64,
+    /// Keys sent (or being sent) when the connection broke, without a reply: they may or may
+    /// not be on the server.
+    pub unconfirmed: u64,
+}
+
+fn is_key(k: Kind) -> bool {
+    matches!(k, Kind::Restore | Kind::Cmd { last: true })
 }
 
 /// The set of connections a restore writes to.
@@ -544,7 +551,17 @@ impl Fleet {
     /// Reads the replies already owed after a failure (to count what was written), without
     /// sending anything more.
     pub fn settle(&mut self) {
+        let lost = matches!(self.failed, Some(NetFail::Lost(_)));
         for n in 0..self.nodes.len() {
+            if lost {
+                // Whatever was queued may have reached the server in part: unconfirmed.
+                let node = &mut self.nodes[n];
+                let k = node.pending.iter().filter(|p| is_key(p.kind)).count() as u64;
+                self.tally.unconfirmed += k;
+                node.pending.clear();
+                node.out.clear();
+                continue;
+            }
             let node = &mut self.nodes[n];
             // What was never sent is dropped: only the replies of sent commands are read.
             node.out.clear();
@@ -562,6 +579,10 @@ impl Fleet {
             while !self.nodes[n].pending.is_empty() {
                 self.failed = None;
                 if self.read_one(n).is_err() && matches!(self.failed, Some(NetFail::Lost(_))) {
+                    let node = &mut self.nodes[n];
+                    let k = node.pending.iter().filter(|p| is_key(p.kind)).count() as u64;
+                    self.tally.unconfirmed += k;
+                    node.pending.clear();
                     break;
                 }
                 // A redirected command is not re-sent now.
