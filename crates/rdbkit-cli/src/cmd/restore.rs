@@ -847,3 +847,42 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_slots_as_the_cluster_specification() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"123456789"), 0x31C3 % 16384);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        // An empty first tag: the whole key is hashed, not "bar".
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+
+    #[test]
+    fn payload_version_from_the_server_version() {
+        let t = |f: &str, v: &str| target_for(f, v).map(|t| t.name);
+        assert_eq!(t("redis", "7.0.15"), Some("rdb-10"));
+        assert_eq!(t("redis", "6.2.14"), Some("rdb-9"));
+        assert_eq!(t("redis", "6.0.9"), Some("rdb-9"));
+        assert_eq!(t("redis", "7.2.4"), Some("rdb-11"));
+        assert_eq!(t("redis", "7.4.1"), Some("rdb-12"));
+        assert_eq!(t("redis", "2.8.24"), Some("rdb-6"));
+        assert_eq!(t("valkey", "8.1.8"), Some("rdb-11"));
+        // A minor release between table entries takes the one below it.
+        assert_eq!(t("redis", "7.1.0"), Some("rdb-10"));
+        assert_eq!(t("redis", "2.4.0"), None);
+    }
+
+    #[test]
+    fn url_db_path() {
+        assert!(url_names_db("redis://127.0.0.1:6379/3"));
+        assert!(url_names_db("redis://u:p@127.0.0.1:6379/0"));
+        assert!(!url_names_db("redis://127.0.0.1:6379"));
+        assert!(!url_names_db("redis://127.0.0.1:6379/"));
+    }
+}
