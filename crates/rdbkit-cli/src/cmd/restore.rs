@@ -856,7 +856,8 @@ mod tests {
     fn hash_slots_as_the_cluster_specification() {
         // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
         assert_eq!(key_slot(b"foo"), 12182);
-        assert_eq!(key_slot(b"123456789"), 0x31C3 % 16384);
+        // CRC16 of "123456789" is 0x31C3 (12739), below 16384.
+        assert_eq!(key_slot(b"123456789"), 0x31C3);
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         // An empty first tag: the whole key is hashed, not "bar".
         assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
