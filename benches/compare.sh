@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side speed comparison of rdbkit with the tools people use today (issue 5).
 #
-#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump|archive|convert] [--gen-only]
+#   [FILES='small mixed big'] benches/compare.sh [--small] [--runs N] [--regen] [--only rdb|aof|dump|archive|convert|restore] [--gen-only]
 #
 # On a fresh Debian machine it installs redis-server/redis-tools if missing, builds rdbkit
 # (release), generates inputs with a real redis-server on 127.0.0.1 (a free port, a temp dir),
@@ -13,6 +13,8 @@
 #   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone
 #   rdbkit convert F (same version, pass-through) vs cp F; rdbkit convert F --target rdb-9
 #                                  (re-encode) vs redis-server loading F + SAVE (today's way)
+#   rdbkit restore F into a fresh local server vs rdbkit dump --format resp F | redis-cli --pipe
+#                                  and vs restarting redis-server with F (server load)
 # and prints a table: MB/s, keys/s, peak RSS, and the ratio (other tool's time / rdbkit's).
 #
 # Scales: full (default): small.rdb ~5 M keys, mixed.rdb ~400 MB, big.rdb ~300 values of
@@ -287,7 +289,7 @@ gen_aof() {
 }
 
 need() { [ "$REGEN" = 1 ] || [ ! -e "$DATA/$1" ]; }
-if [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || [ "$ONLY" = convert ]; then
+if [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || [ "$ONLY" = convert ] || [ "$ONLY" = restore ]; then
   need small.rdb && gen_small
   need mixed.rdb && gen_mixed
   need big.rdb && gen_big
@@ -392,7 +394,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 size() { du -sb "$1" | cut -f1; }
 
 for f in ${FILES:-small mixed big}; do
-  [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || [ "$ONLY" = convert ] || break
+  [ "$ONLY" = all ] || [ "$ONLY" = rdb ] || [ "$ONLY" = dump ] || [ "$ONLY" = convert ] || [ "$ONLY" = restore ] || break
   file=$DATA/$f.rdb; bytes=$(size "$file")
   cat "$file" >/dev/null
   keys=$("$RDBKIT" check "$file" | awk '/total:/ {print $2}')
@@ -411,6 +413,29 @@ for f in ${FILES:-small mixed big}; do
     row "$f.rdb" "redis-server load+SAVE" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$MED_A")"
     rm -f "$TMP/conv.rdb" "$TMP/conv9.rdb" "$TMP/cp.rdb"
     [ "$ONLY" = convert ] && continue
+  fi
+  if [ "$ONLY" = all ] || [ "$ONLY" = restore ]; then
+    # Each run into a fresh empty server (--replace: no EXISTS pre-pass is needed on it).
+    mkdir -p "$TMP/rs"
+    run_a() {
+      start_server "$TMP/rs" >/dev/null
+      run_once "$RDBKIT" restore -q --replace "$file" "redis://127.0.0.1:$PORT"
+      stop_server
+    }
+    run_b() {
+      start_server "$TMP/rs" >/dev/null
+      run_once sh -c 'exec "$0" dump --format resp "$1" | redis-cli -p "$2" --pipe' "$RDBKIT" "$file" "$PORT"
+      stop_server
+    }
+    pair
+    row "$f.rdb" "rdbkit restore" "$MED_A" "$bytes" "$keys" "$RSS_A" "1.0x"
+    row "$f.rdb" "dump resp|cli --pipe" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$MED_A")"
+    us_restore=$MED_A
+    run_a() { server_load "$file"; }
+    run_b() { server_load "$file"; }
+    pair
+    row "$f.rdb" "redis-server restart" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$us_restore")"
+    [ "$ONLY" = restore ] && continue
   fi
   if [ "$ONLY" != dump ]; then
     run_a() { run_once "$RDBKIT" check -q "$file"; }

@@ -64,6 +64,13 @@ enum Command {
     /// Write any input (RDB of any version/fork, AOF, appendonlydir/) as an RDB file a target
     /// server loads: downgrade, cross-fork, filter, offline AOF rewrite.
     Convert(cmd::convert::Args),
+    /// Restore a backup into a running server or cluster (pipelined RESTORE, filters, policies
+    /// for existing keys).
+    Restore(cmd::restore::Args),
+    /// Split an RDB into one file per cluster slot range or per master of a nodes.conf.
+    Split(cmd::split::Args),
+    /// Merge several RDBs (per-shard backups) into one.
+    Merge(cmd::merge::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -129,6 +136,9 @@ fn main() -> ExitCode {
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Restore(a) => cmd::restore::run(a),
+        Command::Split(a) => cmd::split::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::ReplayCommands { plain } => model::table::print(plain),
         Command::RedisCheckAof { args } => {

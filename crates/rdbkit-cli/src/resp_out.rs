@@ -81,7 +81,7 @@ impl<W: Write> RespWriter<W> {
         }
     }
 
-    #[cfg(test)]
+    /// The writer written to.
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -5,5 +5,8 @@ pub mod diff;
 pub mod dump;
 pub mod info;
 pub mod keys;
+pub mod merge;
+pub mod restore;
 pub mod size;
+pub mod split;
 pub mod verify;

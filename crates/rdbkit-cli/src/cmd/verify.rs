@@ -67,6 +67,13 @@ pub struct Args {
     /// With --against: allow a host other than loopback.
     #[arg(long, requires = "against")]
     pub allow_remote: bool,
+    /// Restore drill: load each backup into a throwaway --server on 127.0.0.1, time the load,
+    /// compare every key, stop it (see docs/backup-verification.md).
+    #[arg(long, requires = "server", conflicts_with = "against")]
+    pub drill: bool,
+    /// With --drill: the redis-server or valkey-server binary to load the backup with.
+    #[arg(long, value_name = "PATH", requires = "drill")]
+    pub server: Option<PathBuf>,
 }
 
 fn now_secs() -> f64 {
@@ -89,6 +96,10 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if let (true, Some(server)) = (args.drill, &args.server) {
+        let prom = args.prometheus.as_deref();
+        return verify::drill::run(&args.paths, server, args.json, prom, args.quiet);
+    }
     if let Some(url) = &args.against {
         return run_against(&args, url);
     }

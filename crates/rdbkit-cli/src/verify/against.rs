@@ -295,7 +295,7 @@ fn db_in_url(url: &str) -> Result<Option<u64>, String> {
 }
 
 /// The host of a Redis URL is this machine.
-fn is_local(addr: &ConnectionAddr) -> bool {
+pub fn is_local(addr: &ConnectionAddr) -> bool {
     let host = match addr {
         ConnectionAddr::Tcp(h, _) => h,
         ConnectionAddr::TcpTls { host, .. } => host,

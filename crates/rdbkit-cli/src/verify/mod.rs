@@ -5,6 +5,7 @@
 
 pub mod against;
 pub mod decode;
+pub mod drill;
 pub mod policy;
 pub mod prometheus;
 pub mod replay;

@@ -1,0 +1,894 @@
+//! `rdbkit restore BACKUP URL`: streams a backup (any input rdbkit reads: RDB of any version,
+//! gzip'd, `-`, an AOF or `appendonlydir/`, replayed) into a running server or cluster with
+//! pipelined `RESTORE key ttl payload [REPLACE] ABSTTL [IDLETIME n | FREQ n]`, the payloads
+//! written for the server's RDB version, and the commands of `dump --format resp` for a key
+//! whose payload the server cannot take.
+
+mod net;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use rdbkit_rdb::write::{dump_payload, dump_payload_raw, loss, strip, Loss, Target};
+use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
+use redis::{ConnectionInfo, IntoConnectionInfo};
+
+use crate::filter::Filter;
+use crate::input::{self, Progress};
+use crate::model::MKey;
+use crate::verify::against::show_key;
+pub use net::key_slot;
+use net::{pack, Fleet, Kind};
+
+/// Redis's default `proto-max-bulk-len` (512 MB): a larger payload is sent as commands.
+const MAX_PAYLOAD: usize = 512 << 20;
+/// Keys per EXISTS batch of the existing-key check.
+const EXISTS_BATCH: usize = 1000;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "URL: redis://[[user]:password@]host:port[/db] (rediss:// is not built in: \
+see README). The password may instead come from the environment, RDBKIT_PASSWORD or \
+REDISCLI_AUTH, so it stays out of `ps`. With /db every key goes into that database (the backup \
+must then hold one database, or pick one with --db); without it each key goes to its own db.
+
+Existing keys: by default every target key is checked with EXISTS first and nothing is written \
+if any exists (exit 3); the RESTOREs are sent without REPLACE, so a key created meanwhile is \
+refused by the server, never overwritten. --replace overwrites; --skip-existing leaves existing \
+keys alone and counts them.
+
+Cluster (--cluster, or found with INFO cluster): keys go to the master owning their hash slot \
+(CRC16, {hash tags}) per CLUSTER SLOTS, one pipeline per node; MOVED and ASK are followed.
+
+Keys the server cannot take as a RESTORE payload (e.g. a 7.4 hash with field TTLs into 7.0, \
+payloads over 512 MB) are recreated with the commands of `dump --format resp`. Module values \
+and 8.8 arrays that the server cannot take are skipped and counted.
+
+Exit status: 0 restored; 1 bad arguments, backup not readable, server unreachable or \
+authentication failed (nothing written); 2 the backup is damaged (keys before the damage were \
+restored, the summary says how many); 3 existing keys (default policy; nothing written); 4 the \
+server refused a key (the error names it: OOM, BUSYKEY, ...) or the connection was lost \
+mid-way (the summary says how many keys were confirmed).
+
+Examples:
+  rdbkit restore backup.rdb.gz redis://127.0.0.1:6379 --match 'user:42*'
+  RDBKIT_PASSWORD=... rdbkit restore --replace dump.rdb redis://admin@127.0.0.1:6379/0
+  rdbkit restore --cluster dump.rdb redis://127.0.0.1:7000"
+)]
+pub struct Args {
+    /// Overwrite keys that exist on the server.
+    #[arg(long, conflicts_with = "skip_existing")]
+    pub replace: bool,
+    /// Leave keys that exist on the server alone (counted).
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// Route keys by hash slot to the masters of a Redis Cluster (found automatically too).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Allow a server that is not on this machine.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// The payload version: rdb-N or a server name (default: from the server's INFO).
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// At most this many bytes of commands waiting for their replies, per node.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub window: usize,
+    /// Do not load the backup's function libraries.
+    #[arg(long)]
+    pub no_functions: bool,
+    /// Do not verify the backup's CRC-64 trailer.
+    #[arg(long)]
+    pub no_checksum: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
+    /// The backup: RDB (also gzip'd), AOF, manifest, appendonlydir/, or `-`.
+    pub input: PathBuf,
+    /// The server: redis://[[user]:password@]host:port[/db].
+    pub url: String,
+}
+
+enum Fail {
+    /// 1: nothing written.
+    Usage(String),
+    /// 2: the backup is damaged.
+    Damaged(String),
+    /// 3: keys exist (nothing written).
+    Exists(String),
+    /// 4: server refusal or connection lost.
+    Server(String),
+}
+
+impl Fail {
+    fn code(&self) -> u8 {
+        match self {
+            Fail::Usage(_) => 1,
+            Fail::Damaged(_) => 2,
+            Fail::Exists(_) => 3,
+            Fail::Server(_) => 4,
+        }
+    }
+    fn msg(&self) -> &str {
+        match self {
+            Fail::Usage(m) | Fail::Damaged(m) | Fail::Exists(m) | Fail::Server(m) => m,
+        }
+    }
+}
+
+/// What a run did besides the server's replies.
+#[derive(Default)]
+struct Local {
+    filtered: u64,
+    unrestorable: u64,
+    stream_meta: u64,
+    /// Keys whose expiry has passed (not sent: the server would not create them).
+    expired: u64,
+    /// Function libraries a server before 7.0 cannot load.
+    functions_unloadable: u64,
+    server: String,
+    target: String,
+}
+
+/// The server's name and version from `INFO server` (`valkey_version` first).
+fn server_version(con: &mut redis::Connection) -> Result<(String, String, bool), String> {
+    let info: String = redis::cmd("INFO").arg("server").query(con).map_err(|e| {
+        if e.code() == Some("NOAUTH") {
+            format!(
+                "the server needs a password (user:pass@ in the URL, or RDBKIT_PASSWORD / \
+                     REDISCLI_AUTH in the environment): {e}"
+            )
+        } else {
+            format!("INFO server: {e}")
+        }
+    })?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let cluster: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query(con)
+        .unwrap_or_default();
+    let is_cluster = cluster.lines().any(|l| l.trim() == "cluster_enabled:1");
+    if let Some(v) = field("valkey_version:") {
+        return Ok(("valkey".into(), v, is_cluster));
+    }
+    let v = field("redis_version:").ok_or("INFO server: no redis_version")?;
+    Ok(("redis".into(), v, is_cluster))
+}
+
+/// The newest target a server of this version loads: the server table's entry for its
+/// major.minor, or the newest entry not above it.
+pub fn target_for(fork: &str, version: &str) -> Option<Target> {
+    let mut it = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let want = (it.next()?, it.next().unwrap_or(0));
+    let mut best: Option<((u32, u32), &str)> = None;
+    for (name, t) in rdbkit_rdb::write::SERVER_NAMES {
+        let Some(v) = name.strip_prefix(fork).and_then(|r| r.strip_prefix('-')) else {
+            continue;
+        };
+        let mut p = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let have = (p.next().unwrap_or(0), p.next().unwrap_or(0));
+        if have <= want && best.is_none_or(|(b, _)| have > b) {
+            best = Some((have, t));
+        }
+    }
+    Target::by_name(best?.1)
+}
+
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s | FREQ n]` (+ PEXPIREAT before 5.0).
+fn restore_cmds(
+    t: &Target,
+    key: &[u8],
+    expire_ms: Option<i64>,
+    idle: Option<u64>,
+    freq: Option<u8>,
+    payload: &[u8],
+    replace: bool,
+) -> Vec<Vec<u8>> {
+    let modern = t.is_valkey() || t.version >= 9;
+    let ttl = match expire_ms {
+        Some(e) if modern => e.max(1).to_string(),
+        _ => "0".to_string(),
+    };
+    let mut args: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+    if replace {
+        args.push(b"REPLACE");
+    }
+    let idle_s;
+    let freq_s;
+    if modern {
+        if expire_ms.is_some() {
+            args.push(b"ABSTTL");
+        }
+        if let Some(i) = idle {
+            idle_s = i.to_string();
+            args.push(b"IDLETIME");
+            args.push(idle_s.as_bytes());
+        } else if let Some(f) = freq {
+            freq_s = f.to_string();
+            args.push(b"FREQ");
+            args.push(freq_s.as_bytes());
+        }
+    }
+    let mut out = vec![pack(&args)];
+    if let (Some(e), false) = (expire_ms, modern) {
+        out.push(pack(&[
+            b"PEXPIREAT".as_slice(),
+            key,
+            e.to_string().as_bytes(),
+        ]));
+    }
+    out
+}
+
+/// The commands of `dump --format resp` that recreate one key (None: nothing can).
+fn fallback_cmds(db: u64, key: &[u8], m: &MKey) -> Option<Vec<Vec<u8>>> {
+    if let crate::model::MValue::Unknown { .. } = m.value {
+        // An AOF key whose value the replay cannot reproduce: nothing to send (and no DEL of
+        // what the server holds): counted as unrestorable.
+        return None;
+    }
+    let mut w = crate::resp_out::RespWriter::new(Vec::new(), 1 << 20, 1024);
+    // The fleet SELECTs; the writer's own SELECT is dropped below.
+    w.key(db, key, m).ok()?;
+    if w.skipped_modules + w.skipped_arrays > 0 {
+        return None;
+    }
+    let buf = w.into_inner();
+    let mut r = rdbkit_aof::resp::SliceReader::new(&buf, 0);
+    let mut cmds = Vec::new();
+    while let Ok(Some(rdbkit_aof::resp::Item::Command(c))) = r.next_item() {
+        let args: Vec<&[u8]> = c.args().collect();
+        if args
+            .first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"SELECT"))
+        {
+            continue;
+        }
+        cmds.push(pack(&args));
+    }
+    Some(cmds)
+}
+
+/// The state of one run.
+struct Run<'a> {
+    fleet: Fleet,
+    target: Target,
+    replace: bool,
+    filter: &'a Filter,
+    /// URL /db: every key goes there.
+    to_db: Option<u64>,
+    /// The one source db allowed with /db or a cluster.
+    only_db: Option<u64>,
+    functions: bool,
+    local: Local,
+    scratch: Scratch,
+    /// Keys expiring at or before this time (the clock now) are not sent.
+    now_ms: i64,
+}
+
+impl Run<'_> {
+    fn dest_db(&mut self, db: u64) -> Result<u64, Fail> {
+        if self.to_db.is_none() && !self.fleet.is_cluster() {
+            return Ok(db);
+        }
+        match self.only_db {
+            None => self.only_db = Some(db),
+            Some(d) if d != db => {
+                return Err(Fail::Usage(format!(
+                    "the backup holds keys of db {d} and db {db}, and the target has one database \
+                     ({}): choose one with --db N",
+                    if self.fleet.is_cluster() {
+                        "a cluster"
+                    } else {
+                        "the URL names it"
+                    }
+                )))
+            }
+            _ => {}
+        }
+        Ok(self.to_db.unwrap_or(0))
+    }
+
+    fn net(&mut self) -> Fail {
+        match self.fleet.failed.take() {
+            Some(f) => Fail::Server(f.msg().to_string()),
+            None => Fail::Server("the connection failed".into()),
+        }
+    }
+
+    /// Sends one key: RESTORE when `payload` is some and fits, else the commands.
+    #[allow(clippy::too_many_arguments)]
+    fn key(
+        &mut self,
+        db: u64,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        idle: Option<u64>,
+        freq: Option<u8>,
+        payload: Option<Vec<u8>>,
+        model: impl FnOnce(&mut Scratch) -> Result<MKey, Fail>,
+    ) -> Result<(), Fail> {
+        let db = self.dest_db(db)?;
+        if expire_ms.is_some_and(|e| e <= self.now_ms) {
+            // The server would answer OK and create nothing: not sent, counted.
+            self.local.expired += 1;
+            return Ok(());
+        }
+        if let Some(p) = payload.filter(|p| p.len() <= MAX_PAYLOAD) {
+            let cmds = restore_cmds(&self.target, key, expire_ms, idle, freq, &p, self.replace);
+            let n = cmds.len();
+            for (i, c) in cmds.into_iter().enumerate() {
+                let kind = if i == 0 { Kind::Restore } else { Kind::Control };
+                let _ = n;
+                if self.fleet.send(kind, db, key, c).is_err() {
+                    return Err(self.net());
+                }
+            }
+            return Ok(());
+        }
+        let m = model(&mut self.scratch)?;
+        let Some(cmds) = fallback_cmds(db, key, &m) else {
+            self.local.unrestorable += 1;
+            return Ok(());
+        };
+        if !self.replace {
+            // Commands would overwrite: the key must not exist (asked now, in order).
+            self.fleet
+                .send(Kind::Exists, db, key, pack(&[b"EXISTS".as_slice(), key]))
+                .map_err(|_| self.net())?;
+            let before = self.fleet.tally.existing_count;
+            self.fleet.drain().map_err(|_| self.net())?;
+            if self.fleet.tally.existing_count > before {
+                if self.fleet.skip_existing {
+                    self.fleet.tally.existing_count = before;
+                    self.fleet.tally.existing.pop();
+                    self.fleet.tally.skipped_existing += 1;
+                    return Ok(());
+                }
+                return Err(Fail::Server(format!(
+                    "db {db} key {}: exists on the server (created since the check); stopped",
+                    show_key(key)
+                )));
+            }
+        }
+        let last = cmds.len().saturating_sub(1);
+        for (i, c) in cmds.into_iter().enumerate() {
+            if self
+                .fleet
+                .send(Kind::Cmd { last: i == last }, db, key, c)
+                .is_err()
+            {
+                return Err(self.net());
+            }
+        }
+        Ok(())
+    }
+
+    fn function(&mut self, code: &[u8]) -> Result<(), Fail> {
+        if !self.functions {
+            return Ok(());
+        }
+        if !self.target.is_valkey() && self.target.version < 10 {
+            // FUNCTION came with Redis 7.0: reported, not loadable.
+            self.local.functions_unloadable += 1;
+            return Ok(());
+        }
+        let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"LOAD"];
+        if self.replace {
+            args.push(b"REPLACE");
+        }
+        args.push(code);
+        self.fleet
+            .send_all(Kind::Function, &pack(&args))
+            .map_err(|_| self.net())
+    }
+}
+
+/// The payload of an RDB key for `t` (None: only commands can recreate it).
+fn rdb_payload(
+    k: &rdbkit_rdb::KeyRecord<'_>,
+    t: &Target,
+    scratch: &mut Scratch,
+    stream_meta: &mut u64,
+) -> Result<Option<Vec<u8>>, rdbkit_rdb::Error> {
+    let v = &k.value;
+    if t.reads(v.ty, v.type_byte) {
+        return Ok(Some(dump_payload_raw(v.type_byte, v.raw(), t)));
+    }
+    let mut owned = v
+        .to_owned_value_in(scratch)
+        .map_err(|e| e.in_key(Some(k.db), k.key))?;
+    if loss(&owned, t) == Some(Loss::StreamMeta) {
+        strip(&mut owned, t);
+        *stream_meta += 1;
+    }
+    Ok(match loss(&owned, t) {
+        None => dump_payload(&owned, t, true).ok(),
+        Some(_) => None,
+    })
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> ExitCode {
+    let started = Instant::now();
+    let mut out = Outcome::default();
+    let r = restore(&args, &mut out);
+    let secs = started.elapsed().as_secs_f64();
+    print_summary(&args, &out, secs, r.as_ref().err());
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !args.json {
+                eprintln!("rdbkit restore: {}", f.msg());
+            }
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+/// What is reported.
+#[derive(Default)]
+struct Outcome {
+    tally: net::Tally,
+    local: Local,
+    nodes: Vec<(String, u64)>,
+    cluster: bool,
+}
+
+fn connection_info(args: &Args) -> Result<ConnectionInfo, Fail> {
+    if args.url.starts_with("rediss://") {
+        return Err(Fail::Usage(
+            "rediss:// (TLS) is not supported by this build (the redis crate's TLS feature is not \
+             compiled in); use a TLS tunnel such as stunnel to a loopback port"
+                .into(),
+        ));
+    }
+    let mut info = args
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| Fail::Usage(format!("bad server URL: {e}")))?;
+    if info.redis_settings().password().is_none() {
+        let pw = std::env::var("RDBKIT_PASSWORD")
+            .ok()
+            .or_else(|| std::env::var("REDISCLI_AUTH").ok())
+            .filter(|p| !p.is_empty());
+        if let Some(pw) = pw {
+            let s = info.redis_settings().clone().set_password(pw);
+            info = info.set_redis_settings(s);
+        }
+    }
+    if !args.allow_remote && !crate::verify::against::is_local(info.addr()) {
+        return Err(Fail::Usage(format!(
+            "refusing to write to {}: not a loopback address (127.0.0.0/8, ::1, localhost); pass \
+             --allow-remote to restore into another host",
+            info.addr()
+        )));
+    }
+    Ok(info)
+}
+
+fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
+    let filter = Filter::new(&args.filter).map_err(Fail::Usage)?;
+    let forced = match &args.target {
+        None => None,
+        Some(t) => Some(Target::by_name(t).ok_or_else(|| {
+            Fail::Usage(format!(
+                "--target {t:?}: unknown (see rdbkit convert --help)"
+            ))
+        })?),
+    };
+    let info = connection_info(args)?;
+    let url_db = url_names_db(&args.url);
+    let inp = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+    let mut con = net::open(&info).map_err(Fail::Usage)?;
+    let (fork, version, detected) = server_version(&mut con).map_err(Fail::Usage)?;
+    let target = match forced.or_else(|| target_for(&fork, &version)) {
+        Some(t) => t,
+        None => {
+            return Err(Fail::Usage(format!(
+                "{fork} {version}: no RDB version known for it (--target to choose one)"
+            )))
+        }
+    };
+    out.local.server = format!("{fork} {version}");
+    out.local.target = target.name.to_string();
+    let cluster = args.cluster || detected;
+    let mut fleet = if cluster {
+        Fleet::cluster(info.clone(), con, args.window, args.allow_remote).map_err(Fail::Usage)?
+    } else {
+        Fleet::single(info.clone(), con, args.window)
+    };
+    fleet.skip_existing = args.skip_existing;
+    out.cluster = cluster;
+    let opts = Options {
+        deep: false,
+        verify_checksum: !args.no_checksum,
+        best_effort: false,
+    };
+    let mut run = Run {
+        fleet,
+        target,
+        replace: args.replace,
+        filter: &filter,
+        to_db: url_db.then(|| info.redis_settings().db() as u64),
+        only_db: None,
+        functions: !args.no_functions,
+        local: Local::default(),
+        scratch: Scratch::new(),
+        now_ms: crate::filter::now_ms(),
+    };
+    let r = if inp.is_rdb() {
+        restore_rdb(args, inp, opts, &mut run)
+    } else {
+        restore_aof(args, inp, opts, &mut run)
+    };
+    let r = match r {
+        Ok(()) => run.fleet.drain().map_err(|_| run.net()),
+        Err(e @ (Fail::Damaged(_) | Fail::Usage(_) | Fail::Exists(_))) => {
+            // What was queued before a damaged key is sound: send it and read every reply.
+            let _ = run.fleet.drain();
+            match run.fleet.failed.take() {
+                Some(f) => Err(Fail::Server(format!("{}; and {}", e.msg(), f.msg()))),
+                None => Err(e),
+            }
+        }
+        Err(e) => {
+            // Count what the server confirmed of what was sent.
+            run.fleet.settle();
+            Err(e)
+        }
+    };
+    run.local.server = std::mem::take(&mut out.local.server);
+    run.local.target = std::mem::take(&mut out.local.target);
+    out.tally = std::mem::take(&mut run.fleet.tally);
+    out.nodes = run
+        .fleet
+        .nodes
+        .iter()
+        .map(|n| (n.addr.clone(), n.keys))
+        .collect();
+    out.local = run.local;
+    r
+}
+
+/// Whether the URL has a `/db` path.
+fn url_names_db(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split_once('/')
+        .is_some_and(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn damaged(name: &str, e: rdbkit_rdb::Error) -> Fail {
+    Fail::Damaged(format!("{name}: {e}; stopped before that key"))
+}
+
+fn restore_rdb(
+    args: &Args,
+    inp: input::Input,
+    opts: Options,
+    run: &mut Run<'_>,
+) -> Result<(), Fail> {
+    let name = inp.name.clone();
+    let size = inp.size;
+    if !args.replace && !args.skip_existing {
+        // The existing-key check: a first pass over the keys (the input opened again).
+        if args.input.as_os_str() == "-" {
+            return Err(Fail::Usage(
+                "standard input is read once and the default policy checks every key before \
+                 writing: pass --replace or --skip-existing, or give a file"
+                    .into(),
+            ));
+        }
+        let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+        again
+            .with_rdb(opts, false, |src| check_existing_rdb(src, run, &name))
+            .map_err(|e| Fail::Usage(e.to_string()))??;
+    }
+    let mut progress = Progress::new(size, args.quiet || args.json);
+    let r = inp
+        .with_rdb(opts, false, |src| send_rdb(src, run, &name, &mut progress))
+        .map_err(|e| Fail::Usage(e.to_string()))?;
+    progress.finish();
+    r
+}
+
+/// Checks every key the filters accept with EXISTS, in batches; fails naming the first few.
+fn check_existing_rdb(
+    src: &mut dyn RecordSource,
+    run: &mut Run<'_>,
+    name: &str,
+) -> Result<(), Fail> {
+    let mut n = 0usize;
+    while let Some(rec) = src.next_record() {
+        if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
+            if !run.filter.accepts(
+                k.db,
+                k.key,
+                k.value.ty.family(),
+                k.expire_ms,
+                Some(k.end - k.offset),
+            ) {
+                continue;
+            }
+            let db = run.dest_db(k.db)?;
+            run.fleet
+                .send(
+                    Kind::Exists,
+                    db,
+                    k.key,
+                    pack(&[b"EXISTS".as_slice(), k.key]),
+                )
+                .map_err(|_| run.net())?;
+            n += 1;
+            if n.is_multiple_of(EXISTS_BATCH) {
+                run.fleet.drain().map_err(|_| run.net())?;
+            }
+        }
+    }
+    finish_check(run)
+}
+
+fn finish_check(run: &mut Run<'_>) -> Result<(), Fail> {
+    run.fleet.drain().map_err(|_| run.net())?;
+    run.only_db = None;
+    let t = &run.fleet.tally;
+    if t.existing_count > 0 {
+        let names: Vec<String> = t
+            .existing
+            .iter()
+            .map(|(db, k)| format!("db {db} {}", show_key(k)))
+            .collect();
+        return Err(Fail::Exists(format!(
+            "{} key(s) of the backup exist on the server ({}{}); nothing written (--replace to \
+             overwrite them, --skip-existing to keep them)",
+            t.existing_count,
+            names.join(", "),
+            if t.existing_count as usize > names.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
+fn send_rdb(
+    src: &mut dyn RecordSource,
+    run: &mut Run<'_>,
+    name: &str,
+    progress: &mut Progress,
+) -> Result<(), Fail> {
+    while let Some(rec) = src.next_record() {
+        match rec.map_err(|e| damaged(name, e))? {
+            Record::Key(k) => {
+                progress.set(k.end);
+                if !run.filter.accepts(
+                    k.db,
+                    k.key,
+                    k.value.ty.family(),
+                    k.expire_ms,
+                    Some(k.end - k.offset),
+                ) {
+                    run.local.filtered += 1;
+                    continue;
+                }
+                let t = run.target;
+                let payload = rdb_payload(&k, &t, &mut run.scratch, &mut run.local.stream_meta)
+                    .map_err(|e| damaged(name, e))?;
+                run.key(
+                    k.db,
+                    k.key,
+                    k.expire_ms,
+                    k.lru_idle,
+                    k.lfu_freq,
+                    payload,
+                    |s| crate::model::from_record(&k, s).map_err(|e| damaged(name, e)),
+                )?;
+            }
+            Record::Function { code } => run.function(&code)?,
+            Record::Eof { .. } => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn restore_aof(
+    args: &Args,
+    inp: input::Input,
+    opts: Options,
+    run: &mut Run<'_>,
+) -> Result<(), Fail> {
+    let ds = inp
+        .load(opts, run.filter.now_ms)
+        .map_err(|e| Fail::Damaged(format!("{e}; nothing written")))?;
+    let accepted = |run: &Run<'_>, db: u64, key: &[u8], mk: &MKey| {
+        run.filter
+            .accepts(db, key, mk.value.type_name(), mk.expire_ms, None)
+    };
+    if !args.replace && !args.skip_existing {
+        let mut n = 0usize;
+        for (db, keys) in &ds.dbs {
+            for (key, mk) in keys {
+                if !accepted(run, *db, key, mk) {
+                    continue;
+                }
+                let d = run.dest_db(*db)?;
+                run.fleet
+                    .send(Kind::Exists, d, key, pack(&[b"EXISTS".as_slice(), key]))
+                    .map_err(|_| run.net())?;
+                n += 1;
+                if n.is_multiple_of(EXISTS_BATCH) {
+                    run.fleet.drain().map_err(|_| run.net())?;
+                }
+            }
+        }
+        finish_check(run)?;
+    }
+    for code in &ds.functions {
+        run.function(code)?;
+    }
+    for (db, keys) in &ds.dbs {
+        for (key, mk) in keys {
+            if !accepted(run, *db, key, mk) {
+                run.local.filtered += 1;
+                continue;
+            }
+            let t = run.target;
+            let payload = crate::cmd::convert::model_to_owned(&mk.value).and_then(|mut v| {
+                if loss(&v, &t) == Some(Loss::StreamMeta) {
+                    strip(&mut v, &t);
+                    run.local.stream_meta += 1;
+                }
+                dump_payload(&v, &t, true).ok()
+            });
+            run.key(*db, key, mk.expire_ms, None, None, payload, |_| {
+                Ok(mk.clone())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
+    let t = &o.tally;
+    let keys = t.restored + t.as_commands;
+    let rate = if secs > 0.0 { keys as f64 / secs } else { 0.0 };
+    if args.json {
+        let nodes: serde_json::Map<String, serde_json::Value> = o
+            .nodes
+            .iter()
+            .map(|(a, n)| (a.clone(), serde_json::json!(n)))
+            .collect();
+        let j = serde_json::json!({
+            "input": args.input.display().to_string(),
+            "server": o.local.server,
+            "target": o.local.target,
+            "cluster": o.cluster,
+            "ok": err.is_none(),
+            "exit_code": err.map_or(0, |e| e.code()),
+            "error": err.map(|e| e.msg().to_string()),
+            "keys_restored": t.restored,
+            "keys_as_commands": t.as_commands,
+            "keys_skipped_existing": t.skipped_existing,
+            "keys_unconfirmed": t.unconfirmed,
+            "keys_existing_found": t.existing_count,
+            "keys_unrestorable": o.local.unrestorable,
+            "keys_filtered_out": o.local.filtered,
+            "keys_expired": o.local.expired,
+            "streams_without_metadata": o.local.stream_meta,
+            "functions_loaded": t.functions,
+            "functions_skipped_existing": t.functions_skipped,
+            "functions_unloadable": o.local.functions_unloadable,
+            "redirects": t.redirects,
+            "nodes": nodes,
+            "bytes_sent": t.bytes_sent,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "keys_per_second": rate.round(),
+        });
+        println!("{j}");
+        return;
+    }
+    let mut s = std::io::stdout().lock();
+    let _ = writeln!(
+        s,
+        "{} -> {} ({}, payloads {}): {} keys restored ({} by RESTORE, {} as commands), {} skipped (exist), {} expired, {} unrestorable, {} filtered out, {} function libraries; {} bytes sent in {:.3}s ({:.0} keys/s)",
+        args.input.display(),
+        o.nodes.first().map_or("?", |n| n.0.as_str()),
+        if o.local.server.is_empty() { "?" } else { &o.local.server },
+        if o.local.target.is_empty() { "?" } else { &o.local.target },
+        keys,
+        t.restored,
+        t.as_commands,
+        t.skipped_existing,
+        o.local.expired,
+        o.local.unrestorable,
+        o.local.filtered,
+        t.functions,
+        t.bytes_sent,
+        secs,
+        rate
+    );
+    if o.cluster {
+        for (a, n) in &o.nodes {
+            let _ = writeln!(s, "  node {a}: {n} keys");
+        }
+        if t.redirects > 0 {
+            let _ = writeln!(s, "  {} MOVED/ASK redirections followed", t.redirects);
+        }
+    }
+    if t.unconfirmed > 0 {
+        let _ = writeln!(
+            s,
+            "  {} key(s) sent without a reply before the connection broke: they may or may not be on the server",
+            t.unconfirmed
+        );
+    }
+    if o.local.functions_unloadable > 0 {
+        let _ = writeln!(
+            s,
+            "  {} function librar(ies) not loaded: the server has no FUNCTION (Redis 7.0+)",
+            o.local.functions_unloadable
+        );
+    }
+    if o.local.stream_meta > 0 {
+        let _ = writeln!(
+            s,
+            "  {} stream(s) restored without metadata the server's stream format has no place for",
+            o.local.stream_meta
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_slots_as_the_cluster_specification() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"foo"), 12182);
+        // CRC16 of "123456789" is 0x31C3 (12739), below 16384.
+        assert_eq!(key_slot(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        // An empty first tag: the whole key is hashed, not "bar".
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+
+    #[test]
+    fn payload_version_from_the_server_version() {
+        let t = |f: &str, v: &str| target_for(f, v).map(|t| t.name);
+        assert_eq!(t("redis", "7.0.15"), Some("rdb-10"));
+        assert_eq!(t("redis", "6.2.14"), Some("rdb-9"));
+        assert_eq!(t("redis", "6.0.9"), Some("rdb-9"));
+        assert_eq!(t("redis", "7.2.4"), Some("rdb-11"));
+        assert_eq!(t("redis", "7.4.1"), Some("rdb-12"));
+        assert_eq!(t("redis", "2.8.24"), Some("rdb-6"));
+        assert_eq!(t("valkey", "8.1.8"), Some("rdb-11"));
+        // A minor release between table entries takes the one below it.
+        assert_eq!(t("redis", "7.1.0"), Some("rdb-10"));
+        assert_eq!(t("redis", "2.4.0"), None);
+    }
+
+    #[test]
+    fn url_db_path() {
+        assert!(url_names_db("redis://127.0.0.1:6379/3"));
+        assert!(url_names_db("redis://u:p@127.0.0.1:6379/0"));
+        assert!(!url_names_db("redis://127.0.0.1:6379"));
+        assert!(!url_names_db("redis://127.0.0.1:6379/"));
+    }
+}

@@ -1,0 +1,594 @@
+//! The wire side of `rdbkit restore`: one pipelined connection per node (the `redis` crate's
+//! synchronous connection, commands packed by us and sent in batches), bounded in-flight bytes,
+//! every reply matched to the key whose command it answers; cluster slot routing (CRC16 hash
+//! slots with hash tags, `CLUSTER SLOTS`, `MOVED`/`ASK`).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
+
+use crate::verify::against::show_key;
+
+/// Bytes buffered per node before they are written to its socket.
+const FLUSH_AT: usize = 256 << 10;
+/// At most this many commands waiting for their replies per node.
+const MAX_PENDING: usize = 20_000;
+
+/// What a command is, for its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// SELECT or ASKING: +OK expected.
+    Control,
+    /// RESTORE of one key.
+    Restore,
+    /// One of the commands recreating a key; `last` marks the key's final command.
+    Cmd { last: bool },
+    /// EXISTS of one key (the existing-key check).
+    Exists,
+    /// FUNCTION LOAD of a library.
+    Function,
+}
+
+struct Pending {
+    kind: Kind,
+    db: u64,
+    key: Vec<u8>,
+    len: usize,
+    /// The packed command, kept in cluster mode to be re-sent after MOVED/ASK.
+    cmd: Option<Vec<u8>>,
+}
+
+/// One server connection with its pipeline.
+pub struct Node {
+    /// `host:port`.
+    pub addr: String,
+    con: redis::Connection,
+    out: Vec<u8>,
+    pending: VecDeque<Pending>,
+    inflight: usize,
+    db: Option<u64>,
+    /// Keys whose restore this node confirmed.
+    pub keys: u64,
+}
+
+/// How a run ended badly.
+#[derive(Debug)]
+pub enum NetFail {
+    /// The server refused a command (names the key).
+    Server(String),
+    /// The connection broke.
+    Lost(String),
+}
+
+impl NetFail {
+    /// The message.
+    pub fn msg(&self) -> &str {
+        match self {
+            NetFail::Server(m) | NetFail::Lost(m) => m,
+        }
+    }
+}
+
+/// What the replies said.
+#[derive(Default, Debug)]
+pub struct Tally {
+    /// Keys restored with RESTORE.
+    pub restored: u64,
+    /// Keys recreated with commands.
+    pub as_commands: u64,
+    /// Keys left alone because they exist (--skip-existing).
+    pub skipped_existing: u64,
+    /// Function libraries loaded.
+    pub functions: u64,
+    /// Function libraries left alone because they exist (--skip-existing).
+    pub functions_skipped: u64,
+    /// Keys the EXISTS check found (first few names, and how many).
+    pub existing: Vec<(u64, Vec<u8>)>,
+    /// How many keys the EXISTS check found.
+    pub existing_count: u64,
+    /// Bytes of commands written to the sockets.
+    pub bytes_sent: u64,
+    /// MOVED / ASK redirections followed.
+    pub redirects: u64,
+    /// Keys sent (or being sent) when the connection broke, without a reply: they may or may
+    /// not be on the server.
+    pub unconfirmed: u64,
+}
+
+fn is_key(k: Kind) -> bool {
+    matches!(k, Kind::Restore | Kind::Cmd { last: true })
+}
+
+/// The set of connections a restore writes to.
+pub struct Fleet {
+    info: ConnectionInfo,
+    /// Node connections.
+    pub nodes: Vec<Node>,
+    /// Cluster: slot -> node index; empty for a single server.
+    slots: Vec<usize>,
+    window: usize,
+    /// `--skip-existing`: BUSYKEY and "already exists" are counted, not errors.
+    pub skip_existing: bool,
+    /// What the replies said so far.
+    pub tally: Tally,
+    /// The first fatal error; nothing more is sent after it.
+    pub failed: Option<NetFail>,
+    /// Cluster nodes may be on other hosts (`--allow-remote`).
+    pub allow_remote: bool,
+}
+
+/// CRC16 (XMODEM), as the cluster computes hash slots.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The hash slot of a key: CRC16 of the key, or of its `{tag}` when the braces enclose at least
+/// one byte, modulo 16384.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let mut k = key;
+    if let Some(s) = key.iter().position(|&b| b == b'{') {
+        if let Some(e) = key[s + 1..].iter().position(|&b| b == b'}') {
+            if e > 0 {
+                k = &key[s + 1..s + 1 + e];
+            }
+        }
+    }
+    crc16(k) % 16384
+}
+
+/// Packs one command (RESP multibulk).
+pub fn pack<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    b.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        let a = a.as_ref();
+        b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        b.extend_from_slice(a);
+        b.extend_from_slice(b"\r\n");
+    }
+    b
+}
+
+/// Opens a connection to `info` (AUTH and SELECT done by the crate).
+pub fn open(info: &ConnectionInfo) -> Result<redis::Connection, String> {
+    let client = redis::Client::open(info.clone()).map_err(|e| format!("{e}"))?;
+    let con = client
+        .get_connection_with_timeout(Duration::from_secs(10))
+        .map_err(|e| describe_connect(info.addr(), &e))?;
+    let _ = con.set_read_timeout(Some(Duration::from_secs(120)));
+    let _ = con.set_write_timeout(Some(Duration::from_secs(120)));
+    Ok(con)
+}
+
+fn describe_connect(addr: &ConnectionAddr, e: &redis::RedisError) -> String {
+    let s = e.to_string();
+    if s.contains("WRONGPASS") || s.contains("invalid password") || s.contains("invalid username") {
+        format!("{addr}: authentication failed: {s}")
+    } else if s.contains("NOAUTH") {
+        format!("{addr}: the server needs a password (user:pass@ in the URL, or RDBKIT_PASSWORD / REDISCLI_AUTH): {s}")
+    } else {
+        format!("can't connect to {addr}: {s}")
+    }
+}
+
+fn addr_of(a: &ConnectionAddr) -> String {
+    match a {
+        ConnectionAddr::Tcp(h, p) => format!("{h}:{p}"),
+        ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
+        other => other.to_string(),
+    }
+}
+
+impl Fleet {
+    /// A single server.
+    pub fn single(info: ConnectionInfo, con: redis::Connection, window: usize) -> Fleet {
+        let db = info.redis_settings().db();
+        let addr = addr_of(info.addr());
+        let mut f = Fleet::empty(info, window);
+        f.nodes.push(Node {
+            addr,
+            con,
+            out: Vec::new(),
+            pending: VecDeque::new(),
+            inflight: 0,
+            db: u64::try_from(db).ok(),
+            keys: 0,
+        });
+        f
+    }
+
+    fn empty(info: ConnectionInfo, window: usize) -> Fleet {
+        Fleet {
+            info,
+            nodes: Vec::new(),
+            slots: Vec::new(),
+            window: window.max(1 << 16),
+            skip_existing: false,
+            tally: Tally::default(),
+            failed: None,
+            allow_remote: false,
+        }
+    }
+
+    /// A cluster: the slot table from `CLUSTER SLOTS` of the node `con` is connected to, one
+    /// connection per master.
+    pub fn cluster(
+        info: ConnectionInfo,
+        mut con: redis::Connection,
+        window: usize,
+        allow_remote: bool,
+    ) -> Result<Fleet, String> {
+        let mut f = Fleet::empty(info, window);
+        f.allow_remote = allow_remote;
+        f.slots = vec![usize::MAX; 16384];
+        f.load_slots(&mut con)?;
+        if let Some(s) = f.slots.iter().position(|&n| n == usize::MAX) {
+            return Err(format!(
+                "the cluster does not cover every slot (slot {s} has no node): fix the cluster first"
+            ));
+        }
+        Ok(f)
+    }
+
+    fn load_slots(&mut self, con: &mut redis::Connection) -> Result<(), String> {
+        let v: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(con)
+            .map_err(|e| format!("CLUSTER SLOTS: {e}"))?;
+        let Value::Array(ranges) = v else {
+            return Err(format!("CLUSTER SLOTS: unexpected reply {v:?}"));
+        };
+        let seed_host = match self.info.addr() {
+            ConnectionAddr::Tcp(h, _) => h.clone(),
+            ConnectionAddr::TcpTls { host, .. } => host.clone(),
+            _ => "127.0.0.1".to_string(),
+        };
+        for r in ranges {
+            let Value::Array(r) = r else { continue };
+            let (Some(Value::Int(a)), Some(Value::Int(b)), Some(Value::Array(m))) =
+                (r.first(), r.get(1), r.get(2))
+            else {
+                return Err("CLUSTER SLOTS: unexpected range entry".into());
+            };
+            let host = match m.first() {
+                Some(Value::BulkString(h)) if !h.is_empty() => {
+                    String::from_utf8_lossy(h).into_owned()
+                }
+                _ => seed_host.clone(),
+            };
+            let Some(Value::Int(port)) = m.get(1) else {
+                return Err("CLUSTER SLOTS: a node without a port".into());
+            };
+            let idx = self.node_for(&host, *port as u16)?;
+            for s in (*a).max(0)..=(*b).min(16383) {
+                self.slots[s as usize] = idx;
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of the node at host:port, connecting on first use.
+    fn node_for(&mut self, host: &str, port: u16) -> Result<usize, String> {
+        let addr = format!("{host}:{port}");
+        if let Some(i) = self.nodes.iter().position(|n| n.addr == addr) {
+            return Ok(i);
+        }
+        let info = ConnectionAddr::Tcp(host.to_string(), port)
+            .into_connection_info()
+            .map_err(|e| format!("{addr}: {e}"))?;
+        let info = info.set_redis_settings(self.info.redis_settings().clone().set_db(0));
+        if !crate::verify::against::is_local(info.addr()) && !self.allow_remote {
+            return Err(format!(
+                "the cluster names node {addr}, not a loopback address: pass --allow-remote"
+            ));
+        }
+        let con = open(&info)?;
+        self.nodes.push(Node {
+            addr,
+            con,
+            out: Vec::new(),
+            pending: VecDeque::new(),
+            inflight: 0,
+            db: Some(0),
+            keys: 0,
+        });
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// True in cluster mode.
+    pub fn is_cluster(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    fn route(&self, key: &[u8]) -> usize {
+        if self.slots.is_empty() {
+            0
+        } else {
+            self.slots[key_slot(key) as usize]
+        }
+    }
+
+    /// Queues one command for `key` of `db` on the node that owns it.
+    pub fn send(&mut self, kind: Kind, db: u64, key: &[u8], cmd: Vec<u8>) -> Result<(), ()> {
+        let n = self.route(key);
+        self.send_to(n, kind, db, key, cmd)
+    }
+
+    /// Queues a command on every node (function libraries).
+    pub fn send_all(&mut self, kind: Kind, cmd: &[u8]) -> Result<(), ()> {
+        for n in 0..self.nodes.len() {
+            let db = self.nodes[n].db.unwrap_or(0);
+            self.send_to(n, kind, db, b"", cmd.to_vec())?;
+        }
+        Ok(())
+    }
+
+    fn send_to(
+        &mut self,
+        n: usize,
+        kind: Kind,
+        db: u64,
+        key: &[u8],
+        cmd: Vec<u8>,
+    ) -> Result<(), ()> {
+        if self.failed.is_some() {
+            return Err(());
+        }
+        if !self.is_cluster() && self.nodes[n].db != Some(db) {
+            let sel = pack(&[b"SELECT".to_vec(), db.to_string().into_bytes()]);
+            self.push(n, Kind::Control, db, b"", sel);
+            self.nodes[n].db = Some(db);
+        }
+        self.push(n, kind, db, key, cmd);
+        let node = &self.nodes[n];
+        if node.out.len() >= FLUSH_AT {
+            self.flush(n)?;
+        }
+        let node = &self.nodes[n];
+        if node.inflight > self.window || node.pending.len() > MAX_PENDING {
+            let target = self.window / 2;
+            while self.nodes[n].inflight > target || self.nodes[n].pending.len() > MAX_PENDING / 2 {
+                self.read_one(n)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, n: usize, kind: Kind, db: u64, key: &[u8], cmd: Vec<u8>) {
+        let cluster = self.is_cluster();
+        let node = &mut self.nodes[n];
+        node.out.extend_from_slice(&cmd);
+        node.pending.push_back(Pending {
+            kind,
+            db,
+            key: key.to_vec(),
+            len: cmd.len(),
+            cmd: cluster.then_some(cmd),
+        });
+    }
+
+    fn flush(&mut self, n: usize) -> Result<(), ()> {
+        let node = &mut self.nodes[n];
+        if node.out.is_empty() {
+            return Ok(());
+        }
+        let len = node.out.len();
+        if let Err(e) = node.con.send_packed_command(&node.out) {
+            let addr = node.addr.clone();
+            return self.fail(NetFail::Lost(format!(
+                "connection to {addr} lost while sending: {e}"
+            )));
+        }
+        node.out.clear();
+        node.inflight += len;
+        self.tally.bytes_sent += len as u64;
+        Ok(())
+    }
+
+    fn fail(&mut self, f: NetFail) -> Result<(), ()> {
+        if self.failed.is_none() {
+            self.failed = Some(f);
+        }
+        Err(())
+    }
+
+    /// Reads the reply of node `n`'s oldest command.
+    fn read_one(&mut self, n: usize) -> Result<(), ()> {
+        if !self.nodes[n].out.is_empty() {
+            self.flush(n)?;
+        }
+        let node = &mut self.nodes[n];
+        let Some(p) = node.pending.pop_front() else {
+            return Ok(());
+        };
+        let r = node.con.recv_response();
+        node.inflight = node.inflight.saturating_sub(p.len);
+        let addr = node.addr.clone();
+        let who = || {
+            if p.key.is_empty() {
+                String::new()
+            } else {
+                format!("db {} key {}: ", p.db, show_key(&p.key))
+            }
+        };
+        let (code, err, detail) = match r {
+            Ok(Value::ServerError(e)) => (
+                e.code().to_string(),
+                e.to_string(),
+                e.details().unwrap_or("").to_string(),
+            ),
+            Ok(Value::Int(i)) if p.kind == Kind::Exists => {
+                if i > 0 {
+                    self.tally.existing_count += 1;
+                    if self.tally.existing.len() < 10 {
+                        self.tally.existing.push((p.db, p.key));
+                    }
+                }
+                return Ok(());
+            }
+            Ok(_) => {
+                match p.kind {
+                    Kind::Restore => {
+                        self.tally.restored += 1;
+                        self.nodes[n].keys += 1;
+                    }
+                    Kind::Cmd { last: true } => {
+                        self.tally.as_commands += 1;
+                        self.nodes[n].keys += 1;
+                    }
+                    Kind::Function => self.tally.functions += 1,
+                    _ => {}
+                }
+                return Ok(());
+            }
+            Err(e)
+                if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() =>
+            {
+                return self.fail(NetFail::Lost(format!(
+                    "connection to {addr} lost: {e} (waiting for the reply about {}the command)",
+                    who()
+                )));
+            }
+            Err(e) => (
+                e.code().unwrap_or("").to_string(),
+                e.to_string(),
+                e.detail().unwrap_or("").to_string(),
+            ),
+        };
+        // A server error.
+        if self.is_cluster() && (code == "MOVED" || code == "ASK") {
+            return self.redirect(&detail, code == "ASK", p);
+        }
+        if self.skip_existing && code == "BUSYKEY" && p.kind == Kind::Restore {
+            self.tally.skipped_existing += 1;
+            return Ok(());
+        }
+        if self.skip_existing && p.kind == Kind::Function && err.contains("already exists") {
+            self.tally.functions_skipped += 1;
+            return Ok(());
+        }
+        let what = match p.kind {
+            Kind::Function => "loading a function library".to_string(),
+            _ => who().trim_end_matches(": ").to_string(),
+        };
+        let hint = if code == "BUSYKEY" {
+            " (it exists on the server: --replace to overwrite, --skip-existing to keep it)"
+        } else if code == "OOM" {
+            " (the server is out of memory: raise maxmemory or restore less)"
+        } else {
+            ""
+        };
+        self.fail(NetFail::Server(format!(
+            "{addr}: {what}: the server refused it: {err}{hint}"
+        )))
+    }
+
+    fn redirect(&mut self, err: &str, ask: bool, p: Pending) -> Result<(), ()> {
+        self.tally.redirects += 1;
+        let target = err.split_whitespace().nth(1).unwrap_or("");
+        let slot: Option<usize> = err.split_whitespace().next().and_then(|s| s.parse().ok());
+        let Some((host, port)) = target
+            .rsplit_once(':')
+            .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
+        else {
+            return self.fail(NetFail::Server(format!("unreadable redirection: {err}")));
+        };
+        let host = if host.is_empty() {
+            "127.0.0.1".to_string()
+        } else {
+            host
+        };
+        let idx = match self.node_for(&host, port) {
+            Ok(i) => i,
+            Err(e) => return self.fail(NetFail::Lost(e)),
+        };
+        if !ask {
+            if let Some(s) = slot.filter(|&s| s < 16384) {
+                self.slots[s] = idx;
+            }
+        }
+        let Some(cmd) = p.cmd else {
+            return self.fail(NetFail::Server(format!(
+                "redirection without a command: {err}"
+            )));
+        };
+        if ask {
+            self.push(idx, Kind::Control, p.db, b"", pack(&[b"ASKING"]));
+        }
+        self.push(idx, p.kind, p.db, &p.key, cmd);
+        Ok(())
+    }
+
+    /// Sends everything queued and reads every reply (also those of redirected commands).
+    pub fn drain(&mut self) -> Result<(), ()> {
+        loop {
+            let mut any = false;
+            for n in 0..self.nodes.len() {
+                while !self.nodes[n].pending.is_empty() {
+                    any = true;
+                    self.flush(n)?;
+                    self.read_one(n)?;
+                }
+            }
+            if !any {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads the replies already owed after a failure (to count what was written), without
+    /// sending anything more.
+    pub fn settle(&mut self) {
+        let lost = matches!(self.failed, Some(NetFail::Lost(_)));
+        for n in 0..self.nodes.len() {
+            if lost {
+                // Whatever was queued may have reached the server in part: unconfirmed.
+                let node = &mut self.nodes[n];
+                let k = node.pending.iter().filter(|p| is_key(p.kind)).count() as u64;
+                self.tally.unconfirmed += k;
+                node.pending.clear();
+                node.out.clear();
+                continue;
+            }
+            let node = &mut self.nodes[n];
+            // What was never sent is dropped: only the replies of sent commands are read.
+            node.out.clear();
+            let mut sent = node.inflight;
+            let mut keep = VecDeque::new();
+            while let Some(p) = node.pending.pop_front() {
+                if p.len > sent {
+                    break;
+                }
+                sent -= p.len;
+                keep.push_back(p);
+            }
+            node.pending = keep;
+            let first = self.failed.take();
+            while !self.nodes[n].pending.is_empty() {
+                self.failed = None;
+                if self.read_one(n).is_err() && matches!(self.failed, Some(NetFail::Lost(_))) {
+                    let node = &mut self.nodes[n];
+                    let k = node.pending.iter().filter(|p| is_key(p.kind)).count() as u64;
+                    self.tally.unconfirmed += k;
+                    node.pending.clear();
+                    break;
+                }
+                // A redirected command is not re-sent now.
+                self.nodes[n].out.clear();
+            }
+            self.failed = first;
+        }
+    }
+}
