@@ -597,3 +597,47 @@ fn fake_server_equal_then_each_fault() {
     assert!(err.contains("timed out after 1 s"), "{err}");
     assert!(!err.contains("Resource temporarily unavailable"), "{err}");
 }
+
+/// Redis 6.2 has no PEXPIRETIME, and its "unknown command" error quotes the key: with a binary
+/// key that reply was not even parseable, so `--against` stopped with "Incompatible type". The
+/// comparison asks `COMMAND INFO` once and reads expiries with PTTL there: the 6.2 corpus file
+/// (binary keys, expiries in three dbs) is EQUAL to a 6.2 server that loaded it, and a changed
+/// expiry is reported.
+#[test]
+fn against_redis_6_2_with_binary_keys_compares_expiries_through_pttl() {
+    let Some(bin) = ServerKind::Redis62.require() else {
+        return;
+    };
+    let Some(corpus) = corpus_dir() else { return };
+    let tmp = TempDir::new("against-62");
+    let backup = tmp.join("dump.rdb");
+    std::fs::copy(corpus.join("rdb/6.2.14/base.rdb"), &backup).unwrap();
+    let server = Server::start(&bin, tmp.path(), &["--dbfilename", "dump.rdb"]);
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let (code, j) = against(&backup, &url, &[]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["equal"], serde_json::json!(true), "{j}");
+    assert!(
+        j.to_string().contains("PTTL"),
+        "the note says how expiries were read: {j}"
+    );
+    // A key with an expiry gets one an hour later: DIFFERENT, naming the expiry.
+    let mut c = server.client();
+    let keys = c.cmd(args!["KEYS", "*"]);
+    let with_ttl = keys
+        .array()
+        .iter()
+        .map(|k| k.bytes())
+        .find(|k| c.cmd(vec![b"PTTL".to_vec(), k.clone()]).int() > 0)
+        .expect("the 6.2 corpus file has keys with an expiry in db 0");
+    let pttl = c.cmd(vec![b"PTTL".to_vec(), with_ttl.clone()]).int();
+    c.ok(vec![
+        b"PEXPIRE".to_vec(),
+        with_ttl.clone(),
+        (pttl + 3_600_000).to_string().into_bytes(),
+    ]);
+    let (code, j) = against(&backup, &url, &[]);
+    assert_eq!(code, Some(1), "{j}");
+    assert!(j.to_string().contains("expiry differs"), "{j}");
+    server.shutdown();
+}

@@ -702,7 +702,9 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
         replayed: is_aof,
         ..Diff::default()
     };
-    let mut pexpiretime_ok = true;
+    // Redis < 7.0 has no PEXPIRETIME; its error reply quotes the (maybe binary) key, which the
+    // client cannot even parse: ask once, with COMMAND INFO, and use PTTL there instead.
+    let mut pexpiretime_ok = has_command(&mut con, "PEXPIRETIME");
     for db in dbs {
         redis::cmd("SELECT")
             .arg(db)
@@ -730,8 +732,10 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
         d.dbs.push(dd);
     }
     if !pexpiretime_ok {
-        d.notes
-            .push("the server has no PEXPIRETIME (Redis < 7.0): expiries were not compared".into());
+        d.notes.push(format!(
+            "the server has no PEXPIRETIME (Redis < 7.0): expiries were compared through PTTL, \
+             to within {PTTL_SLACK_MS} ms"
+        ));
     }
     if b.keys.values().any(|e| e.value == Canon::Module) {
         d.notes
@@ -744,6 +748,18 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
         );
     }
     Ok(d)
+}
+
+/// How far apart an expiry read through PTTL may be from the backup's (the time between the
+/// clock read and the server's answer).
+const PTTL_SLACK_MS: u64 = 2_000;
+
+/// Whether the server knows `name` (`COMMAND INFO name`: an array, or nil when unknown).
+fn has_command(con: &mut redis::Connection, name: &str) -> bool {
+    matches!(
+        redis::cmd("COMMAND").arg("INFO").arg(name).query::<RValue>(con),
+        Ok(RValue::Array(v)) if v.first().is_some_and(|x| !matches!(x, RValue::Nil))
+    )
 }
 
 /// One db (already selected): SCAN (full comparison), TYPE + PEXPIRETIME, typed reads, DBSIZE.
@@ -798,12 +814,18 @@ fn compare_db(
     let now = now_ms();
     let keys: Vec<&Vec<u8>> = expected.keys().copied().collect();
     for chunk in keys.chunks(BATCH) {
-        // Round 1: type and expiry.
+        let now = now.max(now_ms()); // per batch: PTTL answers are relative to it
+                                     // Round 1: type and expiry.
         let mut p = redis::pipe();
         p.ignore_errors();
         for k in chunk {
             p.cmd("TYPE").arg(k.as_slice());
-            p.cmd("PEXPIRETIME").arg(k.as_slice());
+            p.cmd(if *pexpiretime_ok {
+                "PEXPIRETIME"
+            } else {
+                "PTTL"
+            })
+            .arg(k.as_slice());
         }
         let r: Vec<RedisResult<RValue>> = p.query(con).map_err(q)?;
         let mut to_read: Vec<(&Vec<u8>, &Expected)> = Vec::new();
@@ -853,8 +875,20 @@ fn compare_db(
             }
             match r.get(2 * i + 1) {
                 Some(Ok(RValue::Int(t))) => {
-                    let server_exp = (*t >= 0).then_some(*t);
-                    if server_exp != exp.expire_ms {
+                    // PEXPIRETIME: absolute ms. PTTL (Redis < 7.0): ms left, made absolute with
+                    // the clock read before the batch, so equal within PTTL_SLACK_MS.
+                    let (server_exp, same) = if *pexpiretime_ok {
+                        let e = (*t >= 0).then_some(*t);
+                        (e, e == exp.expire_ms)
+                    } else {
+                        let e = (*t >= 0).then_some(now.saturating_add(*t));
+                        let same = match (e, exp.expire_ms) {
+                            (Some(a), Some(b)) => a.abs_diff(b) <= PTTL_SLACK_MS,
+                            (a, b) => a == b,
+                        };
+                        (e, same)
+                    };
+                    if !same {
                         d.different.push((
                             (*k).clone(),
                             format!(
@@ -866,7 +900,7 @@ fn compare_db(
                         continue;
                     }
                 }
-                _ => *pexpiretime_ok = false,
+                _ => {}
             }
             to_read.push((k, exp));
         }

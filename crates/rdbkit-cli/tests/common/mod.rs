@@ -1678,3 +1678,22 @@ pub fn assert_same_keyspace(
         );
     }
 }
+
+/// The shared corpus (`$RDBKIT_CORPUS`, else `../shared/corpus` beside the workspace), or `None`
+/// (the test is skipped with a message); with `CI=true` its absence is a failure.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("RDBKIT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    if dir.join("rdb/README.md").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but the corpus is missing at {}", dir.display());
+    }
+    eprintln!(
+        "SKIPPED: no corpus at {} (set RDBKIT_CORPUS)",
+        dir.display()
+    );
+    None
+}
