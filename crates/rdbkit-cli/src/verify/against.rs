@@ -873,34 +873,31 @@ fn compare_db(
                 ));
                 continue;
             }
-            match r.get(2 * i + 1) {
-                Some(Ok(RValue::Int(t))) => {
-                    // PEXPIRETIME: absolute ms. PTTL (Redis < 7.0): ms left, made absolute with
-                    // the clock read before the batch, so equal within PTTL_SLACK_MS.
-                    let (server_exp, same) = if *pexpiretime_ok {
-                        let e = (*t >= 0).then_some(*t);
-                        (e, e == exp.expire_ms)
-                    } else {
-                        let e = (*t >= 0).then_some(now.saturating_add(*t));
-                        let same = match (e, exp.expire_ms) {
-                            (Some(a), Some(b)) => a.abs_diff(b) <= PTTL_SLACK_MS,
-                            (a, b) => a == b,
-                        };
-                        (e, same)
+            if let Some(Ok(RValue::Int(t))) = r.get(2 * i + 1) {
+                // PEXPIRETIME: absolute ms. PTTL (Redis < 7.0): ms left, made absolute with
+                // the clock read before the batch, so equal within PTTL_SLACK_MS.
+                let (server_exp, same) = if *pexpiretime_ok {
+                    let e = (*t >= 0).then_some(*t);
+                    (e, e == exp.expire_ms)
+                } else {
+                    let e = (*t >= 0).then_some(now.saturating_add(*t));
+                    let same = match (e, exp.expire_ms) {
+                        (Some(a), Some(b)) => a.abs_diff(b) <= PTTL_SLACK_MS,
+                        (a, b) => a == b,
                     };
-                    if !same {
-                        d.different.push((
-                            (*k).clone(),
-                            format!(
-                                "expiry differs: {} in the backup, {} on the server",
-                                exp.expire_ms.map_or("none".into(), |t| format!("{t} ms")),
-                                server_exp.map_or("none".into(), |t| format!("{t} ms"))
-                            ),
-                        ));
-                        continue;
-                    }
+                    (e, same)
+                };
+                if !same {
+                    d.different.push((
+                        (*k).clone(),
+                        format!(
+                            "expiry differs: {} in the backup, {} on the server",
+                            exp.expire_ms.map_or("none".into(), |t| format!("{t} ms")),
+                            server_exp.map_or("none".into(), |t| format!("{t} ms"))
+                        ),
+                    ));
+                    continue;
                 }
-                _ => {}
             }
             to_read.push((k, exp));
         }
