@@ -203,6 +203,8 @@ fn against_a_restored_server() {
         "scan",
         "type",
         "pexpiretime",
+        "pttl",
+        "command|info",
         "dbsize",
         "get",
         "lrange",
