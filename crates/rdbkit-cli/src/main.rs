@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod archive;
 mod cmd;
 mod escape;
+mod export;
 mod filter;
 mod input;
 mod jsonl;
@@ -64,6 +65,9 @@ enum Command {
     /// Write any input (RDB of any version/fork, AOF, appendonlydir/) as an RDB file a target
     /// server loads: downgrade, cross-fork, filter, offline AOF rewrite.
     Convert(cmd::convert::Args),
+    /// Write the keyspace (and with --values every value) as Parquet, Arrow or CSV tables
+    /// for DuckDB, Spark, pyarrow: one Hive partition per input.
+    Export(cmd::export::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
         Command::Size(a) => cmd::size::run(a),
         Command::Diff(a) => cmd::diff::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Export(a) => cmd::export::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::ReplayCommands { plain } => model::table::print(plain),
         Command::RedisCheckAof { args } => {

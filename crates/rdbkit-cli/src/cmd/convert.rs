@@ -544,7 +544,7 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
 
 /// The one adapter between the CLI's replay model and the library's owned values (`None`:
 /// a module value, whose payload a replay does not have).
-fn model_to_owned(v: &crate::model::MValue) -> Option<OwnedValue> {
+pub(crate) fn model_to_owned(v: &crate::model::MValue) -> Option<OwnedValue> {
     use crate::model::{MArrayElem, MValue};
     use rdbkit_rdb::{
         HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedStream,
