@@ -6,6 +6,8 @@
 //! string value, list item, set member, zset member, hash field and stream entry field. The
 //! schema is documented in the README's `rdbkit export` section and by [`Table::schema`].
 
+pub mod html;
+
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
