@@ -9,7 +9,7 @@ use std::path::Path;
 /// Prefixes drawn one by one; the long tail is aggregated.
 pub const MAX_PREFIXES: usize = 300;
 
-const PAGE: &str = r#"<!DOCTYPE html>
+const PAGE: &str = r##"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>rdbkit memory report</title>
@@ -74,7 +74,7 @@ function keys(id,rows){const tb=el("table");tb.appendChild(el("tr"));["db","type
   document.getElementById(id).appendChild(tb)}
 keys("top",R.top);keys("tope",R.top_by_elements||R.top);
 </script></body></html>
-"#;
+"##;
 
 /// The page for `report` (`size --json`'s object, with `file` and `other` added).
 pub fn render(report: &serde_json::Value) -> String {
