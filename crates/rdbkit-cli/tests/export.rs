@@ -147,7 +147,7 @@ fn every_corpus_rdb_reads_back_equal_in_duckdb_and_pyarrow() {
         .args([
             "-c",
             "import duckdb,sys; print(duckdb.sql(\"SELECT count(DISTINCT backup) FROM \
-             read_parquet('\" + sys.argv[1] + \"/keys/**/*.parquet', hive_partitioning=true)\").fetchone()[0])",
+             read_parquet('\" + sys.argv[1] + \"/keys/**/*.parquet', hive_partitioning=true)\").fetchall()[0][0])",
         ])
         .arg(tmp.join("pq"))
         .output()
@@ -225,11 +225,11 @@ fn aof_is_replayed_and_exported() {
     let aof = tmp.join("a.aof");
     std::fs::write(
         &aof,
-        b"*3\r\n$3\r\nSET\r\n$5\r\nuser:\xff\r\n$1\r\nv\r\n\
+        b"*3\r\n$3\r\nSET\r\n$6\r\nuser:\xff\r\n$1\r\nv\r\n\
           *4\r\n$4\r\nZADD\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\na\r\n\
           *4\r\n$4\r\nZADD\r\n$1\r\nz\r\n$3\r\ninf\r\n$1\r\nb\r\n\
           *4\r\n$5\r\nRPUSH\r\n$1\r\nl\r\n$1\r\nx\r\n$1\r\ny\r\n\
-          *3\r\n$8\r\nPEXPIREAT\r\n$1\r\nl\r\n$13\r\n4102444800000\r\n",
+          *3\r\n$9\r\nPEXPIREAT\r\n$1\r\nl\r\n$13\r\n4102444800000\r\n",
     )
     .unwrap();
     let out_dir = tmp.join("out");

@@ -182,7 +182,7 @@ impl Col {
             Kind::Str => Col::Str(StringBuilder::new()),
             Kind::I64 => Col::I64(Int64Builder::new()),
             Kind::F64 => Col::F64(Float64Builder::new()),
-            Kind::Ts => Col::Ts(TimestampMillisecondBuilder::new().with_timezone("UTC")),
+            Kind::Ts => Col::Ts(TimestampMillisecondBuilder::new().with_timezone("+00:00")),
         }
     }
     fn finish(&mut self) -> ArrayRef {
@@ -241,7 +241,7 @@ impl Table {
                 Kind::Str => DataType::Utf8,
                 Kind::I64 => DataType::Int64,
                 Kind::F64 => DataType::Float64,
-                Kind::Ts => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                Kind::Ts => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
             };
             fields.push(Field::new(name, dt, nullable));
         }
