@@ -72,14 +72,27 @@ fn check_file(py: &Path, tmp: &TempDir, rdb: &Path, name: &str, expected: Option
     let r = rdb.to_str().unwrap();
     ok(
         &run_rdbkit([
-            "export", r, "--values", "-q", "--name", name, "-o",
+            "export",
+            r,
+            "--values",
+            "-q",
+            "--name",
+            name,
+            "-o",
             pq.to_str().unwrap(),
         ]),
         &format!("export {r}"),
     );
     ok(
         &run_rdbkit([
-            "export", r, "--format", "csv", "-q", "--name", name, "-o",
+            "export",
+            r,
+            "--format",
+            "csv",
+            "-q",
+            "--name",
+            name,
+            "-o",
             csv.to_str().unwrap(),
         ]),
         &format!("export --format csv {r}"),
@@ -167,7 +180,13 @@ fn testdata_reads_back_equal() {
         "sample",
         Some(&td.join("sample.expected.jsonl")),
     );
-    check_file(&py, &tmp, &td.join("redis-8.10-types.rdb"), "types810", None);
+    check_file(
+        &py,
+        &tmp,
+        &td.join("redis-8.10-types.rdb"),
+        "types810",
+        None,
+    );
 }
 
 #[test]
@@ -190,8 +209,15 @@ fn damaged_input_writes_nothing_and_exits_2() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cut.rdb") && err.contains("nothing exported"), "{err}");
-    assert!(!out_dir.exists(), "a failed export left {}", out_dir.display());
+    assert!(
+        err.contains("cut.rdb") && err.contains("nothing exported"),
+        "{err}"
+    );
+    assert!(
+        !out_dir.exists(),
+        "a failed export left {}",
+        out_dir.display()
+    );
     // into an existing folder: it is left as it was (no staging folder either)
     std::fs::create_dir(&out_dir).unwrap();
     std::fs::write(out_dir.join("keep"), b"x").unwrap();
@@ -208,11 +234,22 @@ fn damaged_input_writes_nothing_and_exits_2() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("keep")]);
     // an existing partition is never overwritten
-    let ok1 = run_rdbkit(["export", good.to_str().unwrap(), "-q", "-o", out_dir.to_str().unwrap()]);
+    let ok1 = run_rdbkit([
+        "export",
+        good.to_str().unwrap(),
+        "-q",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
     ok(&ok1, "export");
     let part = out_dir.join("keys/backup=base.rdb/part-0.parquet");
     let before = std::fs::read(&part).unwrap();
-    let again = run_rdbkit(["export", good.to_str().unwrap(), "-o", out_dir.to_str().unwrap()]);
+    let again = run_rdbkit([
+        "export",
+        good.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not overwritten"));
     assert_eq!(std::fs::read(&part).unwrap(), before);
@@ -317,7 +354,11 @@ fn size_html_report_is_self_contained_and_carries_the_report() {
         .arg(&html)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let n = data["prefixes"]
         .as_array()
@@ -327,7 +368,10 @@ fn size_html_report_is_self_contained_and_carries_the_report() {
         .count();
     assert!(n > 1);
     assert_eq!(r["rects"].as_u64().unwrap() as usize, n, "{r}");
-    assert!((r["area"].as_f64().unwrap() - 480_000.0).abs() < 4800.0, "{r}");
+    assert!(
+        (r["area"].as_f64().unwrap() - 480_000.0).abs() < 4800.0,
+        "{r}"
+    );
     assert!(r["click"].as_str().unwrap().contains("biggest keys"), "{r}");
     assert_eq!(r["groups"], 6);
     assert_eq!(r["top"], 1);

@@ -12,15 +12,14 @@ use rdbkit_rdb::write::{RdbWriter, Target, WriteError};
 use rdbkit_rdb::{RdbParser, Record, RecordSource, Scratch};
 
 use crate::cmd::size::prefix_of;
-use crate::export::{
-    partition_name, sync_dir, Codec, Format, Options, Table, TableKind, Values,
-};
+use crate::export::{partition_name, sync_dir, Codec, Format, Options, Table, TableKind, Values};
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
 use crate::memory::{Allocator, Model, Server, Shape};
 
 #[derive(clap::Args)]
-#[command(after_help = "Layout: one folder per table, one Hive partition per input:
+#[command(
+    after_help = "Layout: one folder per table, one Hive partition per input:
   DIR/keys/backup=<name>/part-0.parquet      one row per key
   with --values also strings, list_items, set_members, zset_members, hash_fields,
   stream_entries (one row per value, item, member, field or stream entry field).
@@ -46,7 +45,8 @@ Examples:
   rdbkit export dump.rdb --format csv --type hash --prefix-depth 3 -o out/
 
 Exit status: 0 success; 1 usage error, an input cannot be opened, a partition exists, or the \
-output cannot be written; 2 an input is damaged or unsupported (nothing written).")]
+output cannot be written; 2 an input is damaged or unsupported (nothing written)."
+)]
 pub struct Args {
     /// The output folder (created if missing).
     #[arg(short, long, value_name = "DIR")]
@@ -179,7 +179,10 @@ fn partition(root: &Path, t: TableKind, name: &str) -> PathBuf {
 fn export(args: &Args) -> Result<Vec<String>, Fail> {
     let filter = Filter::new(&args.filter).map_err(|e| Fail(1, e))?;
     if args.batch_rows == 0 || args.row_group_mib == 0 {
-        return Err(Fail(1, "--batch-rows and --row-group-mib must be > 0".into()));
+        return Err(Fail(
+            1,
+            "--batch-rows and --row-group-mib must be > 0".into(),
+        ));
     }
     let names = names(args)?;
     let tabs = tables(args);
@@ -207,7 +210,15 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
     let staging = tempfile::Builder::new()
         .prefix(".rdbkit-export-")
         .tempdir_in(&args.output)
-        .map_err(|e| Fail(1, format!("creating a staging folder in {}: {e}", args.output.display())))?;
+        .map_err(|e| {
+            Fail(
+                1,
+                format!(
+                    "creating a staging folder in {}: {e}",
+                    args.output.display()
+                ),
+            )
+        })?;
     let opts = Options {
         format: args.format,
         codec: args.compression,
@@ -234,7 +245,8 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
                     .map_err(|e| Fail(1, format!("creating {}: {e}", parent.display())))?;
                 std::fs::rename(partition(staging.path(), *t, n), &to)
                     .map_err(|e| Fail(1, format!("moving into {}: {e}", to.display())))?;
-                sync_dir(&parent).map_err(|e| Fail(1, format!("syncing {}: {e}", parent.display())))?;
+                sync_dir(&parent)
+                    .map_err(|e| Fail(1, format!("syncing {}: {e}", parent.display())))?;
             }
         }
         let _ = sync_dir(&args.output);
@@ -259,9 +271,15 @@ fn export_one(
     let (inp, ropts) =
         input::open_for_reading(file, args.no_checksum).map_err(|_| Fail(1, String::new()))?;
     let source = file.display().to_string();
-    let part = |t: TableKind| partition(staging, t, name).join(format!("part-0.{}", opts.format.ext()));
-    let mut keys = Table::create(TableKind::Keys, args.prefix_depth, opts, part(TableKind::Keys))
-        .map_err(Fail::from)?;
+    let part =
+        |t: TableKind| partition(staging, t, name).join(format!("part-0.{}", opts.format.ext()));
+    let mut keys = Table::create(
+        TableKind::Keys,
+        args.prefix_depth,
+        opts,
+        part(TableKind::Keys),
+    )
+    .map_err(Fail::from)?;
     let mut values = if args.values {
         let mut v = Vec::new();
         for t in TableKind::VALUES {
@@ -387,7 +405,10 @@ impl Walk<'_> {
             progress.set(k.end);
             let ty = k.value.ty.family();
             let bytes = k.end - k.offset;
-            if !self.filter.accepts(k.db, k.key, ty, k.expire_ms, Some(bytes)) {
+            if !self
+                .filter
+                .accepts(k.db, k.key, ty, k.expire_ms, Some(bytes))
+            {
                 continue;
             }
             let in_key = |e: rdbkit_rdb::Error| {

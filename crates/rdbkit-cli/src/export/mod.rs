@@ -145,7 +145,9 @@ impl TableKind {
                 v
             }
             TableKind::Strings => vec![c("value", Kind::Bin, false)],
-            TableKind::ListItems => vec![c("index", Kind::I64, false), c("value", Kind::Bin, false)],
+            TableKind::ListItems => {
+                vec![c("index", Kind::I64, false), c("value", Kind::Bin, false)]
+            }
             TableKind::SetMembers => vec![c("member", Kind::Bin, false)],
             TableKind::ZsetMembers => {
                 vec![c("member", Kind::Bin, false), c("score", Kind::F64, false)]
@@ -281,10 +283,13 @@ impl Table {
                 )
             }
             Format::Arrow => Sink::Arrow(
-                arrow_ipc::writer::FileWriter::try_new(file, &schema)
-                    .map_err(|e| err(&path, e))?,
+                arrow_ipc::writer::FileWriter::try_new(file, &schema).map_err(|e| err(&path, e))?,
             ),
-            Format::Csv => Sink::Csv(arrow_csv::WriterBuilder::new().with_header(true).build(file)),
+            Format::Csv => Sink::Csv(
+                arrow_csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(file),
+            ),
         };
         let mut cols: Vec<Col> = vec![
             Col::new(Kind::Str, csv),
@@ -368,12 +373,8 @@ impl Table {
         }
         let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
         self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| {
-            format!(
-                "\u{0}internal error building {}: {e}",
-                self.path.display()
-            )
-        })?;
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| format!("\u{0}internal error building {}: {e}", self.path.display()))?;
         let path = &self.path;
         match self.sink.as_mut() {
             Some(Sink::Parquet(w)) => {
