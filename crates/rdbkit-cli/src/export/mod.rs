@@ -201,7 +201,7 @@ impl Col {
 enum Sink {
     Parquet(ArrowWriter<File>),
     Arrow(arrow_ipc::writer::FileWriter<File>),
-    Csv(arrow_csv::Writer<File>),
+    Csv(Box<arrow_csv::Writer<File>>),
 }
 
 /// One table of one input, being written to `path`.
@@ -285,11 +285,11 @@ impl Table {
             Format::Arrow => Sink::Arrow(
                 arrow_ipc::writer::FileWriter::try_new(file, &schema).map_err(|e| err(&path, e))?,
             ),
-            Format::Csv => Sink::Csv(
+            Format::Csv => Sink::Csv(Box::new(
                 arrow_csv::WriterBuilder::new()
                     .with_header(true)
                     .build(file),
-            ),
+            )),
         };
         let mut cols: Vec<Col> = vec![
             Col::new(Kind::Str, csv),
@@ -401,7 +401,7 @@ impl Table {
                 w.into_inner().map_err(|e| err(&path, e))?
             }
             Some(Sink::Csv(w)) => {
-                let mut f = w.into_inner();
+                let mut f = (*w).into_inner();
                 f.flush().map_err(|e| err(&path, e))?;
                 f
             }
