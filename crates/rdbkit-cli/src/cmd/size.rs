@@ -468,6 +468,9 @@ pub fn run(args: Args) -> ExitCode {
                 });
                 let mut h = j.clone();
                 h["file"] = json!(name);
+                h["writer"] = json!(writer
+                    .as_ref()
+                    .map(|(v, s)| format!("{} {s}", if *v { "valkey" } else { "redis" })));
                 h["other"] = json!({"prefixes": prefixes.len() - drawn, "keys": rest.keys, "memory": rest.memory});
                 if args.json {
                     h["prefixes"] = json!(prefixes.iter().take(drawn).map(|(p, t)| {

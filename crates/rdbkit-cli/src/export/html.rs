@@ -38,7 +38,7 @@ const R=JSON.parse(document.getElementById("data").textContent);
 function human(n){const u=["B","KiB","MiB","GiB","TiB"];let i=0;while(n>=1024&&i<u.length-1){n/=1024;i++}return (i?n.toFixed(n<10?2:n<100?1:0):n)+" "+u[i]}
 function el(t,txt,cls){const e=document.createElement(t);if(txt!==undefined)e.textContent=txt;if(cls)e.className=cls;return e}
 const t=R.total;
-document.getElementById("facts").textContent=R.file+": "+t.keys+" keys, ~"+human(t.memory)+" estimated memory (model "+R.model+", "+R.allocator+"), "+human(t.bytes)+" serialized, "+t.elements+" elements";
+document.getElementById("facts").textContent=R.file+": "+t.keys+" keys, ~"+human(t.memory)+" estimated memory (model "+R.model+", "+R.allocator+"), "+human(t.bytes)+" serialized, "+t.elements+" elements"+(R.writer?"; written by "+R.writer:"");
 // squarified treemap
 function squarify(items,x,y,w,h,out){
   items=items.filter(d=>d.v>0);let total=items.reduce((s,d)=>s+d.v,0);
