@@ -387,3 +387,54 @@ fn size_html_report_is_self_contained_and_carries_the_report() {
     assert_eq!(r["groups"], 6);
     assert_eq!(r["top"], 1);
 }
+
+#[test]
+fn arrow_ipc_reads_back_in_pyarrow() {
+    let Some(py) = engines() else { return };
+    let tmp = TempDir::new("export-arrow");
+    let td = ws().join("testdata/rdb/sample.rdb");
+    let out_dir = tmp.join("out");
+    ok(
+        &run_rdbkit([
+            "export",
+            td.to_str().unwrap(),
+            "--format",
+            "arrow",
+            "--values",
+            "-q",
+            "-o",
+            out_dir.to_str().unwrap(),
+        ]),
+        "export --format arrow",
+    );
+    let dump = run_rdbkit(["dump", td.to_str().unwrap(), "--format", "jsonl"]);
+    ok(&dump, "dump");
+    let want: Vec<serde_json::Value> = String::from_utf8_lossy(&dump.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let script = "import pyarrow.ipc as ipc, sys, json; \
+        t = ipc.open_file(sys.argv[1]).read_all(); \
+        print(json.dumps([[r['db'], r['type'], r['encoding'], r['key'].decode('utf-8', 'replace')] for r in t.to_pylist()]))";
+    let out = Command::new("python3")
+        .env("PYTHONPATH", &py)
+        .args(["-c", script])
+        .arg(out_dir.join("keys/backup=sample.rdb/part-0.arrow"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g[0], w["db"]);
+        assert_eq!(g[1], w["type"]);
+        assert_eq!(g[2], w["encoding"]);
+        if let Some(k) = w["key"].as_str() {
+            assert_eq!(g[3].as_str().unwrap(), k);
+        }
+    }
+}
