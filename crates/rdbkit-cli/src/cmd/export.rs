@@ -219,6 +219,8 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
                 ),
             )
         })?;
+    // Ctrl-C / SIGTERM: the staging folder goes too
+    crate::archive::register_temp(staging.path());
     let opts = Options {
         format: args.format,
         codec: args.compression,
@@ -252,6 +254,7 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
         let _ = sync_dir(&args.output);
         Ok(())
     })();
+    crate::archive::unregister_temp(staging.path());
     drop(staging);
     if result.is_err() && created {
         let _ = std::fs::remove_dir(&args.output); // only if still empty
