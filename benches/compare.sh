@@ -10,6 +10,7 @@
 #   rdbkit check FILE              vs redis-check-rdb FILE  and  redis-server loading FILE
 #   rdbkit aof check PATH          vs redis-check-aof PATH  (single file and multi-part)
 #   rdbkit dump --format jsonl F   vs cat F (one read from the page cache: the physical limit)
+#   rdbkit export F (Parquet keys table) vs rdbkit dump jsonl; rdbkit size --html vs rdbkit size
 #   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone
 #   rdbkit convert F (same version, pass-through) vs cp F; rdbkit convert F --target rdb-9
 #                                  (re-encode) vs redis-server loading F + SAVE (today's way)
@@ -456,6 +457,20 @@ for f in ${FILES:-small mixed big}; do
     pair
     row "$f.rdb" "rdbkit dump jsonl" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$MED_B") of cat"
     row "$f.rdb" "cat (page cache)" "$MED_B" "$bytes" - "$RSS_B" "1.0x"
+    # issue 14: the keys table as Parquet (target: within 2x of dump jsonl, RSS < 256 MB on
+    # small.rdb) and the HTML report (target: within 2x of `rdbkit size`)
+    us_dump=$MED_A
+    run_a() { run_once sh -c 'rm -rf "$2"; exec "$0" export -q "$1" -o "$2"' "$RDBKIT" "$file" "$TMP/export"; }
+    run_b() { run_once "$RDBKIT" size -q "$file"; }
+    pair
+    row "$f.rdb" "rdbkit export parquet" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$us_dump") of dump"
+    us_size=$MED_B; rss_size=$RSS_B
+    run_a() { run_once "$RDBKIT" size -q "$file" --html "$TMP/report.html"; }
+    run_b() { run_once "$RDBKIT" size -q "$file"; }
+    pair
+    row "$f.rdb" "rdbkit size --html" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$MED_B") of size"
+    row "$f.rdb" "rdbkit size" "$MED_B" "$bytes" "$keys" "$RSS_B" "1.0x"
+    rm -rf "$TMP/export" "$TMP/report.html"
   fi
 done
 

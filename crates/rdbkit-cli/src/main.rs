@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod archive;
 mod cmd;
 mod escape;
+mod export;
 mod filter;
 mod input;
 mod jsonl;
@@ -71,6 +72,9 @@ enum Command {
     Split(cmd::split::Args),
     /// Merge several RDBs (per-shard backups) into one.
     Merge(cmd::merge::Args),
+    /// Write the keyspace (and with --values every value) as Parquet, Arrow or CSV tables
+    /// for DuckDB, Spark, pyarrow: one Hive partition per input.
+    Export(cmd::export::Args),
     /// Check, fix and dump append-only files.
     #[command(subcommand)]
     Aof(cmd::aof::Command),
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => cmd::restore::run(a),
         Command::Split(a) => cmd::split::run(a),
         Command::Merge(a) => cmd::merge::run(a),
+        Command::Export(a) => cmd::export::run(a),
         Command::Aof(c) => cmd::aof::run(c),
         Command::ReplayCommands { plain } => model::table::print(plain),
         Command::RedisCheckAof { args } => {

@@ -3,6 +3,7 @@ pub mod check;
 pub mod convert;
 pub mod diff;
 pub mod dump;
+pub mod export;
 pub mod info;
 pub mod keys;
 pub mod merge;

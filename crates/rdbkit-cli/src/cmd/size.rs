@@ -69,6 +69,10 @@ pub struct Args {
     /// One CSV row per key.
     #[arg(long)]
     pub csv: bool,
+    /// Also write a self-contained HTML report (treemap by prefix, breakdowns, biggest keys)
+    /// to this file (replaced atomically if it exists).
+    #[arg(long, value_name = "FILE", conflicts_with = "csv")]
+    pub html: Option<PathBuf>,
     /// Group keys by prefix (see --prefix-depth).
     #[arg(long, value_name = "SEP", default_value = ":")]
     pub prefix_separator: String,
@@ -425,7 +429,7 @@ pub fn run(args: Args) -> ExitCode {
         let top_e = by_elements.sorted();
         let mut prefixes: Vec<(&Vec<u8>, &Total)> = per_prefix.iter().collect();
         prefixes.sort_by(|a, b| by.of_total(b.1).cmp(&by.of_total(a.1)).then(a.0.cmp(b.0)));
-        let text = if args.json {
+        let text = if args.json || args.html.is_some() {
             let row = |r: &KeyRow| {
                 json!({"db": r.db, "key": escape_key(&r.key), "type": r.ty, "encoding": r.encoding,
                        "memory": r.memory, "bytes": r.bytes, "elements": r.elements,
@@ -445,7 +449,7 @@ pub fn run(args: Args) -> ExitCode {
                 "dbs": per_db.iter().map(|(d, t)| (d.to_string(), tot(t))).collect::<serde_json::Map<_, _>>(),
                 "types": per_type.iter().map(|(d, t)| (d.to_string(), tot(t))).collect::<serde_json::Map<_, _>>(),
                 "encodings": per_enc.iter().map(|((ty, e), t)| (format!("{ty}/{e}"), tot(t))).collect::<serde_json::Map<_, _>>(),
-                "prefixes": prefixes.iter().take(args.top.max(1) * 5).map(|(p, t)| {
+                "prefixes": prefixes.iter().take(if args.html.is_some() && !args.json { crate::export::html::MAX_PREFIXES } else { args.top.max(1) * 5 }).map(|(p, t)| {
                     let mut o = tot(t);
                     o["prefix"] = json!(escape_key(p));
                     o
@@ -455,7 +459,40 @@ pub fn run(args: Args) -> ExitCode {
             if by != By::Elements {
                 j["top_by_elements"] = json!(top_e.iter().map(row).collect::<Vec<_>>());
             }
-            serde_json::to_string_pretty(&j).unwrap_or_default() + "\n"
+            if let Some(path) = &args.html {
+                let drawn = prefixes.len().min(crate::export::html::MAX_PREFIXES);
+                let rest = prefixes[drawn..].iter().fold(Total::default(), |mut a, (_, t)| {
+                    a.keys += t.keys;
+                    a.memory += t.memory;
+                    a
+                });
+                let mut h = j.clone();
+                h["file"] = json!(name);
+                h["writer"] = json!(writer
+                    .as_ref()
+                    .map(|(v, s)| format!("{} {s}", if *v { "valkey" } else { "redis" })));
+                h["other"] = json!({"prefixes": prefixes.len() - drawn, "keys": rest.keys, "memory": rest.memory});
+                if args.json {
+                    h["prefixes"] = json!(prefixes.iter().take(drawn).map(|(p, t)| {
+                        let mut o = tot(t);
+                        o["prefix"] = json!(escape_key(p));
+                        o
+                    }).collect::<Vec<_>>());
+                }
+                crate::export::html::write(path, &crate::export::html::render(&h))
+                    .map_err(|e| format!("\u{0}writing {}: {e}", path.display()))?;
+            }
+            if args.json {
+                serde_json::to_string_pretty(&j).unwrap_or_default() + "\n"
+            } else {
+                table(model, by, &all, &top, &top_e, &Groups {
+                    per_db: &per_db,
+                    per_type: &per_type,
+                    per_enc: &per_enc,
+                    prefixes: &prefixes,
+                    n_prefixes: per_prefix.len(),
+                }, args.top)
+            }
         } else {
             let groups = Groups {
                 per_db: &per_db,
