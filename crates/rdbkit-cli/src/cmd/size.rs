@@ -355,9 +355,15 @@ pub fn run(args: Args) -> ExitCode {
                 continue;
             }
             let mut shape = Shape::new(m, k.value.ty);
-            k.value
-                .visit(&mut scratch, &mut shape, false)
-                .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?;
+            match k.value.streamed_len() {
+                // A string too big to hold that the stream passed through (checked as it
+                // passed): its length is all the model needs.
+                Some(len) => shape.streamed_string(len),
+                None => k
+                    .value
+                    .visit(&mut scratch, &mut shape, false)
+                    .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?,
+            }
             let row = KeyRow {
                 db: k.db,
                 key: k.key.to_vec(),

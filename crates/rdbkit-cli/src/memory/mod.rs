@@ -411,6 +411,15 @@ impl Shape {
         }
     }
 
+    /// Records a string value of `len` bytes whose content was not held (a string that a
+    /// stream passed through, [`rdbkit_rdb::Value::streamed_len`]): the same shape that
+    /// visiting it would give.
+    pub fn streamed_string(&mut self, len: u64) {
+        self.n = 1;
+        self.bytes = len;
+        self.largest = len;
+    }
+
     fn sds_of(&self, len: u64) -> u64 {
         self.model.alloc.usable(sds_hdr(len) + len + 1)
     }
@@ -478,9 +487,7 @@ impl Packer {
 
 impl Visitor for Shape {
     fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        self.n = 1;
-        self.bytes = s.logical_len() as u64;
-        self.largest = self.bytes;
+        self.streamed_string(s.logical_len() as u64);
         Ok(())
     }
     fn element(&mut self, e: Entry<'_>) -> VisitResult {
