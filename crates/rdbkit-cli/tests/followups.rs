@@ -246,3 +246,15 @@ fn diff_value_budget_on_streams() {
         );
     }
 }
+
+/// The subcommand list says what `size` ranks by.
+#[test]
+fn size_description_says_estimated_memory() {
+    let o = run_rdbkit(["--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("size "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("ranked by estimated memory"), "{line}");
+}

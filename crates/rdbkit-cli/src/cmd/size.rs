@@ -1,6 +1,6 @@
-//! `rdbkit size`: where the bytes are. The biggest keys by serialized size and by element count,
-//! totals per database, type, encoding and key prefix, and an estimate of each key's memory in a
-//! server (the redis-rdb-tools memory-report idea, with a simpler model, below).
+//! `rdbkit size`: where the memory goes. Keys ranked by their estimated memory in a server
+//! (default; or by serialized size, or element count), totals per database, type, encoding and
+//! key prefix (the redis-rdb-tools memory-report idea, with the model in [`crate::memory`]).
 //!
 //! Memory stays flat: only the top N keys per ranking and the per-group totals are kept.
 
