@@ -258,3 +258,102 @@ fn size_description_says_estimated_memory() {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("ranked by estimated memory"), "{line}");
 }
+
+/// Runs `rdbkit ARGS` in `dir` with `stdin`.
+fn in_dir(args: &[&str], dir: &std::path::Path, stdin: &str) -> Output {
+    run_with_timeout(
+        Command::new(rdbkit_bin()).args(args).current_dir(dir),
+        Some(stdin.as_bytes()),
+        Duration::from_secs(60),
+    )
+}
+
+/// `aof check`, `aof fix` (declined) and the `redis-check-aof` drop-in print a file name
+/// holding an escape sequence escaped (`\x1b`), and otherwise exactly what they print for an
+/// ordinary name — which for the drop-in is what Redis's own `redis-check-aof` prints.
+#[test]
+fn aof_messages_escape_file_names() {
+    let Some(c) = corpus() else { return };
+    let damaged = std::fs::read(
+        c.join("aof/7.0.15/cases/mp-aof--last-trunc-crlf/appendonlydir/appendonly.aof.4.incr.aof"),
+    )
+    .unwrap();
+    let tmp = TempDir::new("aof-names");
+    let evil = "x\x1b[2Jy.aof";
+    let shown = "x\\x1b[2Jy.aof";
+    std::fs::write(tmp.join(evil), &damaged).unwrap();
+    std::fs::write(tmp.join("plain.aof"), &damaged).unwrap();
+    let runs: Vec<(Vec<&str>, Vec<&str>, &str)> = vec![
+        (
+            vec!["aof", "check", evil],
+            vec!["aof", "check", "plain.aof"],
+            "",
+        ),
+        (
+            vec!["aof", "fix", evil],
+            vec!["aof", "fix", "plain.aof"],
+            "n\n",
+        ),
+        (
+            vec!["aof", "check", "missing\x1b[2J"],
+            vec!["aof", "check", "missing"],
+            "",
+        ),
+        (
+            vec!["redis-check-aof", evil],
+            vec!["redis-check-aof", "plain.aof"],
+            "",
+        ),
+        (
+            vec!["redis-check-aof", "--fix", evil],
+            vec!["redis-check-aof", "--fix", "plain.aof"],
+            "n\n",
+        ),
+        (
+            vec!["redis-check-aof", "missing\x1b[2J"],
+            vec!["redis-check-aof", "missing"],
+            "",
+        ),
+    ];
+    for (bad, good, stdin) in &runs {
+        let o = in_dir(bad, tmp.path(), stdin);
+        let p = in_dir(good, tmp.path(), stdin);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(
+            !o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b),
+            "{bad:?}: a raw escape: {out}{err}"
+        );
+        assert_eq!(o.status.code(), p.status.code(), "{bad:?}: {out}{err}");
+        let plain_name = good.last().unwrap();
+        let bad_shown = bad.last().unwrap().replace('\x1b', "\\x1b");
+        let want = String::from_utf8_lossy(&p.stdout).replace(plain_name, &bad_shown);
+        assert_eq!(out, want, "{bad:?}");
+        assert!(
+            out.contains(&bad_shown) || err.contains(&bad_shown),
+            "{out}{err}"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&in_dir(&["aof", "check", evil], tmp.path(), "").stdout)
+            .contains(&format!("{shown} [file]: size 757, ok_up_to 743"))
+    );
+    // Nothing was cut (the fixes were declined).
+    assert_eq!(std::fs::read(tmp.join(evil)).unwrap(), damaged);
+    // The drop-in's output for an ordinary name is Redis's own.
+    if let Some(real) = common::require_tool("redis-check-aof") {
+        let ours = in_dir(&["redis-check-aof", "plain.aof"], tmp.path(), "");
+        let theirs = run_with_timeout(
+            Command::new(real).arg("plain.aof").current_dir(tmp.path()),
+            None,
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout)
+        );
+        assert_eq!(ours.status.code(), theirs.status.code());
+    }
+}
