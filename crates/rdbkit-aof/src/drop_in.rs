@@ -129,18 +129,24 @@ fn main(
         line: 1,
     };
 
+    // Names are printed escaped (crate::escape): an ordinary name as it is.
+    let shown = crate::escape::path(path);
     if path.is_dir() {
-        say!(ctx, "Cannot read file: {path_str}");
+        say!(ctx, "Cannot read file: {shown}");
         return Err(Exit(1));
     }
     let data = match FileData::open(path) {
         Ok(d) => d,
         Err(crate::error::Error::Io { source, .. }) => {
-            say!(ctx, "Cannot open file {path_str}: {}", strerror(&source));
+            say!(ctx, "Cannot open file {shown}: {}", strerror(&source));
             return Err(Exit(1));
         }
         Err(e) => {
-            say!(ctx, "Cannot open file {path_str}: {e}");
+            say!(
+                ctx,
+                "Cannot open file {shown}: {}",
+                crate::escape::text(&e.to_string())
+            );
             return Err(Exit(1));
         }
     };
@@ -251,10 +257,13 @@ fn check_multi_part(
         let preamble = match FileData::open(Path::new(&path)) {
             Ok(d) => check::is_rdb(d.bytes()),
             Err(crate::error::Error::Io { source, .. }) => {
+                let path = crate::escape::text(&path);
                 say!(ctx, "Cannot open file {path}: {}", strerror(&source));
                 return Err(Exit(1));
             }
             Err(e) => {
+                let path = crate::escape::text(&path);
+                let e = crate::escape::text(&e.to_string());
                 say!(ctx, "Cannot open file {path}: {e}");
                 return Err(Exit(1));
             }
@@ -283,6 +292,7 @@ fn check_multi_part(
 }
 
 fn print_style(ctx: &mut Ctx<'_>, ret: Ret, name: &str, kind: &str) {
+    let name = crate::escape::text(name);
     match ret {
         Ret::Ok => {
             say!(ctx, "{kind} {name} is valid");
@@ -303,15 +313,18 @@ fn print_style(ctx: &mut Ctx<'_>, ret: Ret, name: &str, kind: &str) {
     }
 }
 
-/// `checkSingleAof`: `name` is what most messages show, `path` what the rest show.
+/// `checkSingleAof`: `name` is what most messages show, `path` what the rest show (both
+/// escaped there, [`crate::escape`]).
 fn check_one(
     ctx: &mut Ctx<'_>,
-    name: &str,
-    path: &str,
+    name_raw: &str,
+    path_raw: &str,
     last: bool,
     preamble: bool,
 ) -> Result<Ret, Exit> {
-    let data = match FileData::open(Path::new(path)) {
+    let name = crate::escape::text(name_raw);
+    let path = crate::escape::text(path_raw);
+    let data = match FileData::open(Path::new(path_raw)) {
         Ok(d) => d,
         Err(crate::error::Error::Io { source, .. }) => {
             say!(
@@ -322,6 +335,7 @@ fn check_one(
             return Err(Exit(1));
         }
         Err(e) => {
+            let e = crate::escape::text(&e.to_string());
             say!(ctx, "Cannot open file {path}: {e}, aborting...");
             return Err(Exit(1));
         }
@@ -335,7 +349,7 @@ fn check_one(
         && last
         && c.stop == Stop::Checked
         && c.diff() > 0
-        && check::is_damaged_manifest(name, data.bytes(), &c);
+        && check::is_damaged_manifest(name_raw, data.bytes(), &c);
     // A cut at offset 0 of a file that is not an AOF (gzip, an RDB, text) is refused.
     let not_an_aof = if ctx.fix && last {
         crate::fix::refuse_cut(data.bytes(), c.ok_up_to)
@@ -390,7 +404,8 @@ fn check_one(
             return Err(Exit(1));
         }
         Stop::TimestampCut { offset, .. } => {
-            if let Err(e) = safe_cut(path, preamble, t, &c, offset) {
+            if let Err(e) = safe_cut(path_raw, preamble, t, &c, offset) {
+                let e = crate::escape::text(&e.to_string());
                 say!(ctx, "Failed to truncate AOF {path} to timestamp {t}: {e}");
                 return Err(Exit(1));
             }
@@ -400,7 +415,7 @@ fn check_one(
     }
     if let Some(e) = &c.error {
         if !matches!(e.kind, RespErrorKind::FormatError { .. }) {
-            if let Some(msg) = e.kind.redis_message(path) {
+            if let Some(msg) = e.kind.redis_message(&path) {
                 say!(ctx, "0x{:>16x}: {msg}", e.offset);
             }
         }
@@ -461,7 +476,8 @@ fn check_one(
         say!(ctx, "Aborting...");
         return Err(Exit(1));
     }
-    if let Err(e) = safe_cut(path, preamble, t, &c, c.ok_up_to) {
+    if let Err(e) = safe_cut(path_raw, preamble, t, &c, c.ok_up_to) {
+        let e = crate::escape::text(&e.to_string());
         say!(ctx, "Failed to truncate AOF {name}: {e}");
         return Err(Exit(1));
     }

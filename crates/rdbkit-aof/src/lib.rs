@@ -22,6 +22,7 @@ pub mod check;
 pub mod drop_in;
 pub mod dump;
 pub mod error;
+pub mod escape;
 pub mod fix;
 pub mod manifest;
 pub mod multipart;

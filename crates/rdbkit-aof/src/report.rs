@@ -80,7 +80,8 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
     }
 }
 
-fn layout_desc(l: &Layout) -> String {
+/// `show` prints a name: escaped in text, as it is in JSON (whose strings are escaped).
+fn layout_desc(l: &Layout, show: fn(&str) -> String) -> String {
     match l {
         Layout::Single(_) => "single-file AOF".into(),
         Layout::MultiPart {
@@ -92,7 +93,7 @@ fn layout_desc(l: &Layout) -> String {
             let incr = files.iter().filter(|f| f.role == Role::Incr).count();
             format!(
                 "multi-part AOF, manifest {} ({base} base, {incr} incr)",
-                manifest_path.display()
+                show(&manifest_path.display().to_string())
             )
         }
     }
@@ -129,27 +130,49 @@ fn reason_of(c: &check::SingleCheck, path: &str) -> Option<String> {
     }
 }
 
-fn server_line(v: &ServerVerdict) -> String {
+/// As is: JSON strings are escaped by the JSON writer.
+fn raw(s: &str) -> String {
+    s.to_string()
+}
+
+fn server_line(v: &ServerVerdict, show: fn(&str) -> String) -> String {
     match v {
         ServerVerdict::Loads => "loads it as it is".into(),
-        ServerVerdict::StartsEmpty { reason } => format!("starts with an empty data set ({reason})"),
-        ServerVerdict::TruncatesAndLoads { file, offset, reason } => format!(
-            "truncates {file} to {offset} bytes and loads the rest (aof-load-truncated yes): {reason}"
+        ServerVerdict::StartsEmpty { reason } => {
+            format!("starts with an empty data set ({reason})")
+        }
+        ServerVerdict::TruncatesAndLoads {
+            file,
+            offset,
+            reason,
+        } => format!(
+            "truncates {} to {offset} bytes and loads the rest (aof-load-truncated yes): {reason}",
+            show(file)
         ),
-        ServerVerdict::Refuses { file, offset, reason } => format!(
-            "refuses to start{}{}: {reason}",
-            file.as_ref().map(|f| format!(" at {f}")).unwrap_or_default(),
-            offset.map(|o| format!(" offset {o}")).unwrap_or_default()
+        ServerVerdict::Refuses {
+            file,
+            offset,
+            reason,
+        } => format!(
+            "refuses to start{}{}: {}",
+            file.as_ref()
+                .map(|f| format!(" at {}", show(f)))
+                .unwrap_or_default(),
+            offset.map(|o| format!(" offset {o}")).unwrap_or_default(),
+            // May hold a file's name (an error opening it).
+            show(reason)
         ),
     }
 }
 
-/// Human-readable text of a report.
+/// Human-readable text of a report. File names (and errors, which may hold them) are
+/// escaped ([`crate::escape`]): an ordinary name prints as it is.
 pub fn human(r: &Report) -> String {
-    let mut s = format!("{}: ", r.path.display());
+    use crate::escape::text as show;
+    let mut s = format!("{}: ", crate::escape::path(&r.path));
     match &r.layout {
-        Ok(l) => s.push_str(&layout_desc(l)),
-        Err(e) => s.push_str(&format!("can't be read as an AOF: {e}")),
+        Ok(l) => s.push_str(&layout_desc(l, show)),
+        Err(e) => s.push_str(&format!("can't be read as an AOF: {}", show(e))),
     }
     s.push('\n');
     match &r.strict {
@@ -160,10 +183,10 @@ pub fn human(r: &Report) -> String {
             ));
             for f in &v.files {
                 let c = &f.check;
-                let path = f.file.path.display().to_string();
+                let path = crate::escape::path(&f.file.path);
                 s.push_str(&format!(
                     "  {} [{}]: size {}, ok_up_to {}, ok_up_to_line {}, diff {}",
-                    f.file.name,
+                    show(&f.file.name),
                     match f.file.role {
                         Role::Single => "file",
                         Role::Base => "base",
@@ -186,7 +209,7 @@ pub fn human(r: &Report) -> String {
                 if let Some(f) = v.files.get(i) {
                     s.push_str(&format!(
                         "  fixable: `rdbkit aof fix` would cut {} at offset {off}\n",
-                        f.file.name
+                        show(&f.file.name)
                     ));
                 }
             }
@@ -194,11 +217,14 @@ pub fn human(r: &Report) -> String {
                 s.push_str(&format!("  not fixable by truncation: {why}\n"));
             }
         }
-        Err(e) => s.push_str(&format!("redis-check-aof 7.4 verdict: NOT valid: {e}\n")),
+        Err(e) => s.push_str(&format!(
+            "redis-check-aof 7.4 verdict: NOT valid: {}\n",
+            show(e)
+        )),
     }
     s.push_str(&format!(
         "server on start (Redis 7.4): {}\n",
-        server_line(&r.server)
+        server_line(&r.server, show)
     ));
     s
 }
@@ -218,7 +244,7 @@ pub fn json(r: &Report) -> String {
     js(&mut o, &r.path.display().to_string());
     o.extend_from_slice(b",\"layout\":");
     match &r.layout {
-        Ok(l) => js(&mut o, &layout_desc(l)),
+        Ok(l) => js(&mut o, &layout_desc(l, raw)),
         Err(e) => {
             o.extend_from_slice(b"null,\"layout_error\":");
             js(&mut o, e);
@@ -297,16 +323,16 @@ pub fn json(r: &Report) -> String {
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(format!(",\"offset\":{},\"detail\":", opt_num(offset)).as_bytes());
-    js(&mut o, &server_line(&r.server));
+    js(&mut o, &server_line(&r.server, raw));
     o.extend_from_slice(b"}}");
     String::from_utf8_lossy(&o).into_owned()
 }
 
-/// Text describing a planned (or applied) cut.
+/// Text describing a planned (or applied) cut (the file's name escaped, [`crate::escape`]).
 pub fn plan_human(p: &FixPlan) -> String {
     let mut s = format!(
         "{}: truncate from {} to {} bytes, removing {} bytes: {} whole command{}{}{}",
-        p.name,
+        crate::escape::text(&p.name),
         p.size,
         p.truncate_to,
         p.removed_bytes,

@@ -606,6 +606,19 @@ impl Input {
     /// The whole data set in memory: an RDB decoded, or an AOF (any layout) replayed on top of
     /// its RDB preamble/base. `now_ms` anchors relative expiries found in an AOF.
     pub fn load(self, opts: Options, now_ms: i64) -> Result<Dataset, InputError> {
+        self.load_within(opts, now_ms, None)
+    }
+
+    /// [`load`](Self::load) refusing, with an error naming the key and its offset, an RDB
+    /// value (of the file, a stream, a preamble or a base) that needs more than
+    /// `max_value_bytes` in memory, before it is decoded (`--max-value-bytes`).
+    pub fn load_within(
+        self,
+        opts: Options,
+        now_ms: i64,
+        max_value_bytes: Option<u64>,
+    ) -> Result<Dataset, InputError> {
+        let budget = max_value_bytes;
         let mut rp = Replayer::new(now_ms);
         let name = self.name.clone();
         let sp = self.spilled.clone();
@@ -620,8 +633,14 @@ impl Input {
                 for f in layout.files() {
                     let data = rdbkit_aof::multipart::FileData::open(&f.path)
                         .map_err(|e| rewrite(InputError(format!("{e}"))))?;
-                    replay_bytes(&f.path.display().to_string(), data.bytes(), opts, &mut rp)
-                        .map_err(rewrite)?;
+                    replay_bytes(
+                        &f.path.display().to_string(),
+                        data.bytes(),
+                        opts,
+                        budget,
+                        &mut rp,
+                    )
+                    .map_err(rewrite)?;
                 }
             }
             (_, Src::Path(p)) => {
@@ -629,7 +648,7 @@ impl Input {
                 let data = rdbkit_aof::multipart::FileData::open(&p)
                     .map_err(|e| rewrite(InputError(format!("{e}"))))?;
                 not_rdb_or_aof(self.kind, &name, data.bytes())?;
-                replay_bytes(&name, data.bytes(), opts, &mut rp)?;
+                replay_bytes(&name, data.bytes(), opts, budget, &mut rp)?;
             }
             (_, Src::Stream(mut r)) => {
                 rp.pre_7_0 = true;
@@ -637,14 +656,14 @@ impl Input {
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;
                 not_rdb_or_aof(self.kind, &name, &buf)?;
-                replay_bytes(&name, &buf, opts, &mut rp)?;
+                replay_bytes(&name, &buf, opts, budget, &mut rp)?;
             }
             (_, Src::Compressed(mut r)) => {
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| InputError(format!("{name}: {e}")))?;
                 not_rdb_or_aof(self.kind, &name, &buf)?;
-                replay_bytes(&name, &buf, opts, &mut rp)?;
+                replay_bytes(&name, &buf, opts, budget, &mut rp)?;
             }
         }
         Ok(rp.ds)
@@ -723,7 +742,7 @@ pub fn load_bytes(
     now_ms: i64,
 ) -> Result<Dataset, InputError> {
     let mut rp = Replayer::new(now_ms);
-    replay_bytes(name, bytes, opts, &mut rp)?;
+    replay_bytes(name, bytes, opts, None, &mut rp)?;
     Ok(rp.ds)
 }
 
@@ -748,12 +767,20 @@ fn replay_bytes(
     name: &str,
     bytes: &[u8],
     opts: Options,
+    budget: Option<u64>,
     rp: &mut Replayer,
 ) -> Result<(), InputError> {
     let mut start = 0usize;
     if rdbkit_rdb::is_rdb_magic(bytes) {
         let mut p = RdbParser::new(bytes, opts);
-        start = load_rdb(&mut p, &mut rp.ds).map_err(|e| rdb_error(name, &e))?;
+        start = match budget {
+            Some(b) => {
+                let mut src = rdbkit_rdb::source::ValueBudget::new(&mut p, b, "--max-value-bytes");
+                load_rdb(&mut src, &mut rp.ds)
+            }
+            None => load_rdb(&mut p, &mut rp.ds),
+        }
+        .map_err(|e| rdb_error(name, &e))?;
     }
     let mut r = rdbkit_aof::resp::SliceReader::new(bytes, start);
     let mut args: Vec<&[u8]> = Vec::new();

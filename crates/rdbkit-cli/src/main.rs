@@ -58,7 +58,7 @@ enum Command {
     Info(cmd::info::Args),
     /// Print the names of the keys that pass the filters (--db, --type, --match, ...).
     Keys(cmd::keys::Args),
-    /// Biggest keys, totals per db/type/encoding/prefix, estimated memory.
+    /// Keys ranked by estimated memory (or --by bytes/elements), totals per db/type/encoding/prefix.
     Size(cmd::size::Args),
     /// Keys added, removed and changed between two files (RDB or AOF, any version).
     Diff(cmd::diff::Args),

@@ -10,6 +10,8 @@ use rdbkit_aof::dump::Format;
 use rdbkit_aof::multipart;
 use rdbkit_aof::{fix, report};
 
+use crate::escape as esc;
+
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Check an AOF file, a manifest or an appendonlydir/: redis-check-aof's verdict and the
@@ -65,7 +67,7 @@ pub fn run(c: Command) -> ExitCode {
             let temp = match crate::input::stream_of(&path) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("rdbkit: {e}");
+                    eprintln!("rdbkit: {}", esc::text(&e.to_string()));
                     return ExitCode::from(2);
                 }
             };
@@ -77,10 +79,7 @@ pub fn run(c: Command) -> ExitCode {
                 report::human(&r)
             };
             match &temp {
-                Some(t) => print!(
-                    "{}",
-                    text.replace(&t.path().display().to_string(), &path.display().to_string())
-                ),
+                Some(t) => print!("{}", text.replace(&esc::path(t.path()), &esc::path(&path))),
                 None => print!("{text}"),
             }
             if temp.is_some() {
@@ -198,7 +197,8 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
     };
     let refuse = |why: &str| {
         say(
-            &format!("Refusing: {why}. Nothing changed."),
+            // The reason may hold a file's name: escaped in text, as it is in JSON.
+            &format!("Refusing: {}. Nothing changed.", esc::text(why)),
             &refusal_json(why),
         );
         ExitCode::from(1)
@@ -220,7 +220,7 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
                     return refuse(&e.to_string());
                 }
                 Err(e) => {
-                    eprintln!("rdbkit: {e}");
+                    eprintln!("rdbkit: {}", esc::text(&e.to_string()));
                     return ExitCode::from(2);
                 }
             }
@@ -311,19 +311,20 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
     match session.apply(&plan, backup.as_deref()) {
         Ok(()) => {
             let saved = backup
-                .map(|b| format!(" (removed bytes saved to {})", b.display()))
+                .map(|b| format!(" (removed bytes saved to {})", esc::path(&b)))
                 .unwrap_or_default();
             say(
                 &format!(
                     "Truncated {} to {} bytes{saved}.",
-                    plan.name, plan.truncate_to
+                    esc::text(&plan.name),
+                    plan.truncate_to
                 ),
                 &report::plan_json(&plan, true),
             );
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("rdbkit: {e}");
+            eprintln!("rdbkit: {}", esc::text(&e.to_string()));
             ExitCode::from(1)
         }
     }

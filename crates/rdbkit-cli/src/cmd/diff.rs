@@ -70,10 +70,12 @@ fn load(p: &std::path::Path, opts: Options, now: i64, budget: u64) -> Result<Dat
     let inp = input::open(p).map_err(|e| e.to_string())?;
     // An RDB file (mapped, not a stream): every value within the budget before any is
     // decoded into memory — a clean error naming the key instead of an allocation failure.
+    // A stream (`-`, compressed, a pipe) is checked value by value as it is loaded.
     if inp.is_rdb() && inp.size.is_some() && !inp.gzip {
         check_budget(p, &inp.name, budget)?;
     }
-    inp.load(opts, now).map_err(|e| e.to_string())
+    inp.load_within(opts, now, Some(budget))
+        .map_err(|e| e.to_string())
 }
 
 /// A shallow pass over an RDB file that refuses a value over `budget` bytes (see

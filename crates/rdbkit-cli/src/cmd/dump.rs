@@ -86,6 +86,15 @@ enum Fail {
     Write(io::Error),
 }
 
+impl From<crate::resp_out::DumpFail> for Fail {
+    fn from(e: crate::resp_out::DumpFail) -> Fail {
+        match e {
+            crate::resp_out::DumpFail::Rdb(e) => Fail::Rdb(e),
+            crate::resp_out::DumpFail::Write(e) => Fail::Write(e),
+        }
+    }
+}
+
 pub fn run(args: Args) -> ExitCode {
     let opts = Options {
         deep: args.deep,
@@ -204,7 +213,6 @@ fn dump(
     how: &How<'_>,
 ) -> Result<(), Fail> {
     if let Some(target) = how.restore {
-        use crate::resp_out::DumpFail;
         let r = crate::restore_out::dump_restore(
             src,
             how.filter,
@@ -214,10 +222,7 @@ fn dump(
             how.functions,
             target,
         )
-        .map_err(|e| match e {
-            DumpFail::Rdb(e) => Fail::Rdb(e),
-            DumpFail::Write(e) => Fail::Write(e),
-        })?;
+        .map_err(Fail::from)?;
         if r.stream_meta > 0 {
             eprintln!(
                 "rdbkit: {} stream(s) restored without the metadata the target's stream format has no place for",
@@ -239,7 +244,7 @@ fn dump(
         return Ok(());
     }
     if let Format::Resp = how.format {
-        use crate::resp_out::{dump_resp, DumpFail};
+        use crate::resp_out::dump_resp;
         let (_, skipped) = dump_resp(
             src,
             how.filter,
@@ -248,10 +253,7 @@ fn dump(
             how.max_items,
             how.functions,
         )
-        .map_err(|e| match e {
-            DumpFail::Rdb(e) => Fail::Rdb(e),
-            DumpFail::Write(e) => Fail::Write(e),
-        })?;
+        .map_err(Fail::from)?;
         if skipped.modules > 0 {
             eprintln!(
                 "rdbkit: {} module key(s) skipped: RESP cannot recreate module values",

@@ -1,6 +1,6 @@
-//! `rdbkit size`: where the bytes are. The biggest keys by serialized size and by element count,
-//! totals per database, type, encoding and key prefix, and an estimate of each key's memory in a
-//! server (the redis-rdb-tools memory-report idea, with a simpler model, below).
+//! `rdbkit size`: where the memory goes. Keys ranked by their estimated memory in a server
+//! (default; or by serialized size, or element count), totals per database, type, encoding and
+//! key prefix (the redis-rdb-tools memory-report idea, with the model in [`crate::memory`]).
 //!
 //! Memory stays flat: only the top N keys per ranking and the per-group totals are kept.
 
@@ -359,9 +359,15 @@ pub fn run(args: Args) -> ExitCode {
                 continue;
             }
             let mut shape = Shape::new(m, k.value.ty);
-            k.value
-                .visit(&mut scratch, &mut shape, false)
-                .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?;
+            match k.value.streamed_len() {
+                // A string too big to hold that the stream passed through (checked as it
+                // passed): its length is all the model needs.
+                Some(len) => shape.streamed_string(len),
+                None => k
+                    .value
+                    .visit(&mut scratch, &mut shape, false)
+                    .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?,
+            }
             let row = KeyRow {
                 db: k.db,
                 key: k.key.to_vec(),

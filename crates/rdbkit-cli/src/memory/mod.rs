@@ -411,6 +411,15 @@ impl Shape {
         }
     }
 
+    /// Records a string value of `len` bytes whose content was not held (a string that a
+    /// stream passed through, [`rdbkit_rdb::Value::streamed_len`]): the same shape that
+    /// visiting it would give.
+    pub fn streamed_string(&mut self, len: u64) {
+        self.n = 1;
+        self.bytes = len;
+        self.largest = len;
+    }
+
     fn sds_of(&self, len: u64) -> u64 {
         self.model.alloc.usable(sds_hdr(len) + len + 1)
     }
@@ -478,9 +487,7 @@ impl Packer {
 
 impl Visitor for Shape {
     fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        self.n = 1;
-        self.bytes = s.logical_len() as u64;
-        self.largest = self.bytes;
+        self.streamed_string(s.logical_len() as u64);
         Ok(())
     }
     fn element(&mut self, e: Entry<'_>) -> VisitResult {
@@ -567,6 +574,40 @@ fn zset_node(a: Allocator) -> u64 {
     e.round() as u64
 }
 
+/// For the non-empty, sorted `keys` below a rax node: when all share their first byte, the
+/// length of the compressed run (as long as all keys share it and none ends inside it).
+fn compressed_run(keys: &[&[u8]]) -> Option<usize> {
+    let first = keys[0][0];
+    if !keys.iter().all(|k| k[0] == first) {
+        return None;
+    }
+    let mut l = 1;
+    while !keys.iter().any(|k| k.len() == l) {
+        let c = keys[0][l];
+        if !keys.iter().all(|k| k[l] == c) {
+            break;
+        }
+        l += 1;
+    }
+    Some(l)
+}
+
+/// For the non-empty, sorted `keys` below a branching rax node: `f` of each edge's keys (those
+/// sharing a first byte), that byte removed.
+fn for_each_edge(keys: &[&[u8]], mut f: impl FnMut(&[&[u8]])) {
+    let mut i = 0;
+    while i < keys.len() {
+        let c = keys[i][0];
+        let mut j = i;
+        while j < keys.len() && keys[j][0] == c {
+            j += 1;
+        }
+        let sub: Vec<&[u8]> = keys[i..j].iter().map(|k| &k[1..]).collect();
+        f(&sub);
+        i = j;
+    }
+}
+
 /// Nodes of a rax holding `keys` (sorted, distinct): one per branching point, key end and
 /// compressed run, as `raxInsert` builds it.
 fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
@@ -575,35 +616,12 @@ fn rax_nodes(keys: &[[u8; 16]]) -> u64 {
         if rest.is_empty() {
             return 1;
         }
-        let first = rest[0][0];
-        if rest.iter().all(|k| k[0] == first) {
-            // a compressed run: as long as all keys share it and none ends inside it
-            let mut l = 1;
-            loop {
-                if rest.iter().any(|k| k.len() == l) {
-                    break;
-                }
-                let c = rest[0][l];
-                if !rest.iter().all(|k| k[l] == c) {
-                    break;
-                }
-                l += 1;
-            }
+        if let Some(l) = compressed_run(&rest) {
             let next: Vec<&[u8]> = rest.iter().map(|k| &k[l..]).collect();
             return 1 + count(&next);
         }
         let mut total = 1;
-        let mut i = 0;
-        while i < rest.len() {
-            let c = rest[i][0];
-            let mut j = i;
-            while j < rest.len() && rest[j][0] == c {
-                j += 1;
-            }
-            let sub: Vec<&[u8]> = rest[i..j].iter().map(|k| &k[1..]).collect();
-            total += count(&sub);
-            i = j;
-        }
+        for_each_edge(&rest, |sub| total += count(sub));
         total
     }
     let set: BTreeSet<&[u8; 16]> = keys.iter().collect();
@@ -635,36 +653,16 @@ fn rax_alloc_of(keys: &[&[u8]], a: Allocator, head: u64) -> u64 {
         if rest.is_empty() {
             return node(0, 0);
         }
-        let first = rest[0][0];
-        if rest.iter().all(|k| k[0] == first) {
-            let mut l = 1;
-            loop {
-                if rest.iter().any(|k| k.len() == l) {
-                    break;
-                }
-                let c = rest[0][l];
-                if !rest.iter().all(|k| k[l] == c) {
-                    break;
-                }
-                l += 1;
-            }
+        if let Some(l) = compressed_run(&rest) {
             let next: Vec<&[u8]> = rest.iter().map(|k| &k[l..]).collect();
             return node(l as u64, 1) + walk(&next, a, depth + 1);
         }
         let mut total = 0;
         let mut edges = 0;
-        let mut i = 0;
-        while i < rest.len() {
-            let c = rest[i][0];
-            let mut j = i;
-            while j < rest.len() && rest[j][0] == c {
-                j += 1;
-            }
-            let sub: Vec<&[u8]> = rest[i..j].iter().map(|k| &k[1..]).collect();
-            total += walk(&sub, a, depth + 1);
+        for_each_edge(&rest, |sub| {
+            total += walk(sub, a, depth + 1);
             edges += 1;
-            i = j;
-        }
+        });
         total + node(edges, edges)
     }
     let set: BTreeSet<&[u8]> = keys.iter().copied().collect();
@@ -802,6 +800,18 @@ impl Model {
         let blob_len = || -> Option<u64> { v.blob().map(|b| b.len() as u64) };
         let lp_len = 7 + s.lp;
         let zl_len = 11 + s.zl;
+        // A small zset or hash kept in one blob: the file's own when its encoding is the
+        // server's (`lp` from 7.0, else `zl`), else the server's re-encoding of the elements.
+        let small = |lp: Type, zl: Type| -> u64 {
+            let same = if sv.ge70() { v.ty == lp } else { v.ty == zl };
+            robj + match blob_len() {
+                Some(l) if same => compact(l),
+                // a ziplist converted into a listpack of its size, then shrunk
+                Some(cap) if sv.ge70() => a.shrunk(cap, lp_len),
+                _ if sv.ge70() => compact(lp_len),
+                _ => compact(zl_len),
+            }
+        };
         let n = s.n;
         match v.ty {
             Type::ListQuicklist | Type::ListQuicklist2 | Type::ListZiplist | Type::ListLinked => {
@@ -890,19 +900,7 @@ impl Model {
             }
             Type::ZsetZiplist | Type::ZsetListpack | Type::ZsetText | Type::Zset2 => {
                 if n <= ZSET_MAX_ENTRIES && s.max_len <= MAX_VALUE {
-                    let same = if sv.ge70() {
-                        v.ty == Type::ZsetListpack
-                    } else {
-                        v.ty == Type::ZsetZiplist
-                    };
-                    return robj
-                        + match blob_len() {
-                            Some(l) if same => compact(l),
-                            // a ziplist converted into a listpack of its size, then shrunk
-                            Some(cap) if sv.ge70() => a.shrunk(cap, lp_len),
-                            _ if sv.ge70() => compact(lp_len),
-                            _ => compact(zl_len),
-                        };
+                    return small(Type::ZsetListpack, Type::ZsetZiplist);
                 }
                 let header = a.usable(24 + 32 * 16);
                 let per = s.sds + s.zset_nodes;
@@ -933,19 +931,7 @@ impl Model {
                         };
                         return robj + a.usable(32) + a.usable(l);
                     }
-                    let same = if sv.ge70() {
-                        v.ty == Type::HashListpack
-                    } else {
-                        v.ty == Type::HashZiplist
-                    };
-                    return robj
-                        + match blob_len() {
-                            Some(l) if same => compact(l),
-                            // a ziplist converted into a listpack of its size, then shrunk
-                            Some(cap) if sv.ge70() => a.shrunk(cap, lp_len),
-                            _ if sv.ge70() => compact(lp_len),
-                            _ => compact(zl_len),
-                        };
+                    return small(Type::HashListpack, Type::HashZiplist);
                 }
                 if sv.valkey81() {
                     // one allocation per field with its value

@@ -97,27 +97,13 @@ fn fields<'c, 'a>(c: &'c Cmd<'c, 'a>, from: usize) -> Result<&'c [&'a [u8]], Flo
 
 /// HEXPIRE/HPEXPIRE/HEXPIREAT/HPEXPIREAT key time [NX|XX|GT|LT] FIELDS n field...
 pub fn hexpire(rp: &mut Replayer, c: &Cmd) -> R {
-    let t = c.int(1, "time")?;
-    let at = match c.name {
-        "HEXPIRE" => rp.now_ms.saturating_add(t.saturating_mul(1000)),
-        "HPEXPIRE" => rp.now_ms.saturating_add(t),
-        "HEXPIREAT" => t.saturating_mul(1000),
-        _ => t,
-    };
+    let at = super::keyspace::expire_at(rp.now_ms, c.name, c.int(1, "time")?);
     let cond = c.word(2);
     let fs = fields(c, 2)?;
     if let Some(h) = hash(rp, c.arg(0)?)? {
         for f in fs {
             if let Some(e) = h.get_mut(*f) {
-                let ok = match (cond.as_str(), e.1) {
-                    ("NX", cur) => cur.is_none(),
-                    ("XX", cur) => cur.is_some(),
-                    ("GT", Some(cur)) => at > cur,
-                    ("GT", None) => false,
-                    ("LT", Some(cur)) => at < cur,
-                    _ => true,
-                };
-                if ok {
+                if super::keyspace::expire_applies(&cond, e.1, at) {
                     e.1 = Some(at);
                 }
             }

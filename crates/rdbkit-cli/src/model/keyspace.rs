@@ -47,28 +47,38 @@ pub fn del(rp: &mut Replayer, c: &Cmd) -> R {
 /// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT key time [NX|XX|GT|LT]. While loading, the server sets
 /// a time already past too (the key is dropped later, by a DEL the AOF also holds).
 pub fn expire(rp: &mut Replayer, c: &Cmd) -> R {
-    let v = c.int(1, "time")?;
-    let at = match c.name {
-        "EXPIRE" => rp.now_ms.saturating_add(v.saturating_mul(1000)),
-        "PEXPIRE" => rp.now_ms.saturating_add(v),
-        "EXPIREAT" => v.saturating_mul(1000),
-        _ => v,
-    };
+    let at = expire_at(rp.now_ms, c.name, c.int(1, "time")?);
     let cond = c.word(2);
     if let Some(k) = rp.db().get_mut(c.arg(0)?) {
-        let ok = match (cond.as_str(), k.expire_ms) {
-            ("NX", cur) => cur.is_none(),
-            ("XX", cur) => cur.is_some(),
-            ("GT", Some(cur)) => at > cur,
-            ("GT", None) => false,
-            ("LT", Some(cur)) => at < cur,
-            _ => true,
-        };
-        if ok {
+        if expire_applies(&cond, k.expire_ms, at) {
             k.expire_ms = Some(at);
         }
     }
     Ok(())
+}
+
+/// The unix-ms deadline of an EXPIRE-family command (`name`: EXPIRE, PEXPIRE, EXPIREAT,
+/// PEXPIREAT, or the same with a leading `H` for hash fields) given `t` at `now_ms`.
+pub fn expire_at(now_ms: i64, name: &str, t: i64) -> i64 {
+    match name.strip_prefix('H').unwrap_or(name) {
+        "EXPIRE" => now_ms.saturating_add(t.saturating_mul(1000)),
+        "PEXPIRE" => now_ms.saturating_add(t),
+        "EXPIREAT" => t.saturating_mul(1000),
+        _ => t,
+    }
+}
+
+/// Whether an EXPIRE-family condition (`NX`, `XX`, `GT`, `LT`, or none) lets the deadline `at`
+/// replace the current one `cur`.
+pub fn expire_applies(cond: &str, cur: Option<i64>, at: i64) -> bool {
+    match (cond, cur) {
+        ("NX", cur) => cur.is_none(),
+        ("XX", cur) => cur.is_some(),
+        ("GT", Some(cur)) => at > cur,
+        ("GT", None) => false,
+        ("LT", Some(cur)) => at < cur,
+        _ => true,
+    }
 }
 
 /// PERSIST key

@@ -162,25 +162,20 @@ pub fn lrem(rp: &mut Replayer, c: &Cmd) -> R {
             count.unsigned_abs() as usize
         };
         let mut removed = 0;
-        if count >= 0 {
-            l.retain(|e| {
-                if removed < limit && e.as_slice() == v {
-                    removed += 1;
-                    false
-                } else {
-                    true
-                }
-            });
-        } else {
+        // A negative count removes from the tail: the same walk over the reversed list.
+        let from_tail = count < 0;
+        if from_tail {
             l.make_contiguous().reverse();
-            l.retain(|e| {
-                if removed < limit && e.as_slice() == v {
-                    removed += 1;
-                    false
-                } else {
-                    true
-                }
-            });
+        }
+        l.retain(|e| {
+            if removed < limit && e.as_slice() == v {
+                removed += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if from_tail {
             l.make_contiguous().reverse();
         }
     }

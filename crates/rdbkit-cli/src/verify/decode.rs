@@ -132,6 +132,10 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
                     o.data_bytes = map.bytes().len() as u64;
                     check_aof_bytes(&mut o, map.bytes());
                     replay::count_keys(&mut o, KeySrc::Bytes(map.bytes()));
+                    // Truncated while it was read: whatever was read is not the file.
+                    if let Err(e) = map.check_unchanged() {
+                        o.damage = damage(Some(e.offset), e.to_string());
+                    }
                 }
                 Err(e) => o.damage = damage(None, format!("can't read: {e}")),
             }
@@ -286,10 +290,12 @@ fn verify_plain_rdb(o: &mut Outcome) {
             return;
         }
     };
-    let bytes = map.bytes();
-    o.data_bytes = bytes.len() as u64;
-    let mut p = RdbParser::new(bytes, DEEP);
-    match scan(&mut p, o) {
+    o.data_bytes = map.bytes().len() as u64;
+    // The guarded parser reports a file truncated under the map as such, not as what the
+    // vanished pages (read as zeros) look like; the last check covers a shrink after the end.
+    let mut p = map.parser(DEEP);
+    let res = scan(&mut p, o).and_then(|end| map.check_unchanged().map(|()| end));
+    match res {
         Ok(end) => {
             let extra = o.data_bytes.saturating_sub(end);
             if extra > 0 {
