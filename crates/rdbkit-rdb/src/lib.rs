@@ -60,6 +60,7 @@ pub mod parallel;
 pub mod parser;
 pub mod quicklist;
 pub mod reader;
+pub mod records;
 pub mod source;
 pub mod stream;
 pub mod string;
@@ -80,6 +81,7 @@ pub use owned::{
 pub use parser::{
     ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,
 };
+pub use records::{Item, Key, Records};
 pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader, RecordSource};
 pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};

@@ -1271,6 +1271,27 @@ impl<'a> RdbParser<'a> {
     /// The next record, or `None` after EOF or after an error.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<Record<'_>>> {
+        match self.step()? {
+            Err(e) => Some(Err(e)),
+            Ok(Step::Fast(k)) => Some(Ok(Record::Key(k))),
+            Ok(Step::Unit(unit)) => Some(self.finish(unit)),
+        }
+    }
+
+    /// The next record with the data's lifetime (see [`crate::Records`]).
+    pub(crate) fn next_item(&mut self) -> Option<Result<crate::records::Item<'a>>> {
+        match self.step()? {
+            Err(e) => Some(Err(e)),
+            Ok(Step::Fast(k)) => Some(Ok(crate::records::Item::Key(k.into()))),
+            Ok(Step::Unit(unit)) => {
+                let saved = crate::records::Saved::of(&unit);
+                Some(self.finish(unit).and_then(|r| saved.into_item(r)))
+            }
+        }
+    }
+
+    /// Everything of `next` before the record is built: the next unit that makes a record.
+    fn step(&mut self) -> Option<Result<Step<'a>>> {
         if self.core.done || self.failed {
             return None;
         }
@@ -1282,12 +1303,13 @@ impl<'a> RdbParser<'a> {
             return Some(Err(e));
         }
         if let Some(k) = self.fast_string_key() {
-            return Some(Ok(Record::Key(k)));
+            return Some(Ok(Step::Fast(k)));
         }
+        let data: &'a [u8] = self.data;
         let unit = loop {
             let at = self.pos as u64;
             self.core.unit_at = at;
-            let rest = self.data.get(self.pos..).unwrap_or_default();
+            let rest = data.get(self.pos..).unwrap_or_default();
             match self.core.parse_unit(rest, at) {
                 Err(e) => {
                     self.failed = true;
@@ -1310,6 +1332,12 @@ impl<'a> RdbParser<'a> {
                 return Some(Err(changed));
             }
         }
+        Some(Ok(Step::Unit(unit)))
+    }
+
+    /// Builds the record of `unit` (the rest of `next`).
+    fn finish(&mut self, unit: Unit<'a>) -> Result<Record<'_>> {
+        let guard = self.guard;
         if self.defer_values && self.core.opts.deep {
             if let Unit::Key { value, .. } = &unit {
                 if !matches!(value.ty, Type::HashTmplLpRef | Type::HashTmplArrayRef) {
@@ -1339,11 +1367,19 @@ impl<'a> RdbParser<'a> {
         if r.is_err() {
             self.failed = true;
             if let Some(changed) = Self::file_changed(guard, true) {
-                return Some(Err(changed));
+                return Err(changed);
             }
         }
-        Some(r)
+        r
     }
+}
+
+/// What [`RdbParser::step`] found.
+enum Step<'a> {
+    /// A plain string key read by the fast path.
+    Fast(KeyRecord<'a>),
+    /// Any other unit, to build.
+    Unit(Unit<'a>),
 }
 
 impl<'a> RdbParser<'a> {
