@@ -87,8 +87,8 @@ pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};
 pub use string::RdbString;
 pub use template::HashTemplates;
-pub use value::{Scratch, VisitResult, Visitor};
-pub use version::{Dialect, Magic, Type};
+pub use value::{stop, Scratch, VisitResult, Visitor};
+pub use version::{Dialect, Family, Magic, Type, UnknownFamily};
 
 /// Whether `head` starts with an RDB magic (`REDIS`, or Valkey 9's `VALKEY`): the one test
 /// every rdbkit tool uses to tell an RDB (or an AOF's RDB preamble) from other content. It

@@ -265,6 +265,101 @@ impl<'r> Value<'r> {
         Cursor::new(self.data, self.offset)
     }
 
+    /// The value's family (string, list, set, zset, hash, stream, array, module).
+    pub fn family(&self) -> crate::Family {
+        self.ty.family_kind()
+    }
+
+    /// Decodes the value into `visitor` (no deep validation): `Continue` when the whole value
+    /// was visited, `Break` when a callback returned [`crate::stop()`]. Any other callback
+    /// `Err` is an [`ErrorKind::InvalidValue`] error.
+    pub fn walk<V: Visitor + ?Sized>(&self, visitor: &mut V) -> Result<std::ops::ControlFlow<()>> {
+        match self.visit(&mut Scratch::new(), visitor, false) {
+            Ok(()) => Ok(std::ops::ControlFlow::Continue(())),
+            Err(e) if e.is_stopped() => Ok(std::ops::ControlFlow::Break(())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The element count Redis reports for the value: `STRLEN` of a string, `LLEN`, `SCARD`,
+    /// `ZCARD`, `HLEN` (fields, with or without TTL), `XLEN` of a stream, the element count of
+    /// an array; 1 for a module value. Read from the encoding's header or length prefix where
+    /// it stores one (plain encodings, intsets, listpacks/ziplists/zipmaps under 65535
+    /// entries, arrays); a quicklist sums its nodes' headers; otherwise (streams, huge
+    /// compact blobs) the value is walked without decoding its content.
+    pub fn len(&self) -> Result<u64> {
+        use crate::version::Type as T;
+        if let Some(n) = self.streamed_len() {
+            return Ok(n);
+        }
+        let per = match self.ty {
+            T::String => {
+                return match read_string(&mut self.cursor(), "string value")? {
+                    RdbString::Int(i) => Ok(i.to_string().len() as u64),
+                    s => Ok(s.len() as u64),
+                };
+            }
+            T::ListLinked | T::Set | T::ZsetText | T::Zset2 | T::Hash => {
+                return read_len(&mut self.cursor(), "element count");
+            }
+            T::ModulePreGa | T::Module2 => return Ok(1),
+            T::ListZiplist | T::SetIntset | T::SetListpack => 1,
+            T::ZsetZiplist | T::ZsetListpack | T::HashZiplist | T::HashListpack => 2,
+            T::HashListpackExPreGa | T::HashListpackEx => 3,
+            T::HashZipmap => 2,
+            _ => 0,
+        };
+        if per > 0 {
+            let mut buf = Vec::new();
+            let n = match self.view(&mut buf)? {
+                View::Intset(i) => Some(i.len()),
+                View::Listpack(l) => l.header_count(),
+                View::Ziplist(z) => z.header_count(),
+                View::Zipmap(z) => z.header_count().map(|n| n * 2),
+                _ => None,
+            };
+            if let Some(n) = n {
+                return Ok((n / per) as u64);
+            }
+        }
+        if let Some(nodes) = self.quicklist_nodes() {
+            let mut total = 0u64;
+            let mut buf = Vec::new();
+            for node in nodes? {
+                let node = node?;
+                let n = match node.container {
+                    crate::quicklist::CONTAINER_PACKED => {
+                        let bytes = node.data.bytes_in(&mut buf, node.offset)?;
+                        if self.ty == T::ListQuicklist {
+                            crate::ziplist::Ziplist::new(bytes)
+                                .ok()
+                                .and_then(|z| z.header_count())
+                        } else {
+                            crate::listpack::Listpack::new(bytes)
+                                .ok()
+                                .and_then(|l| l.header_count())
+                        }
+                    }
+                    _ => Some(1),
+                };
+                match n {
+                    Some(n) => total += n as u64,
+                    None => return self.len_by_walk(),
+                }
+            }
+            return Ok(total);
+        }
+        self.len_by_walk()
+    }
+
+    /// [`len`](Self::len) by walking the value.
+    fn len_by_walk(&self) -> Result<u64> {
+        let mut c = Counter(0);
+        match self.walk(&mut c)? {
+            std::ops::ControlFlow::Continue(()) | std::ops::ControlFlow::Break(()) => Ok(c.0),
+        }
+    }
+
     /// Decodes the value into `visitor`, reusing `scratch` for LZF data.
     pub fn visit<V: Visitor + ?Sized>(
         &self,
@@ -1371,6 +1466,37 @@ impl<'a> RdbParser<'a> {
             }
         }
         r
+    }
+}
+
+/// Counts what [`Value::len`] counts, for the encodings it has to walk.
+struct Counter(u64);
+
+impl Visitor for Counter {
+    fn element(&mut self, _: crate::Entry<'_>) -> value::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn zset_member(&mut self, _: crate::Entry<'_>, _: f64) -> value::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn hash_field(
+        &mut self,
+        _: crate::Entry<'_>,
+        _: crate::Entry<'_>,
+        _: Option<i64>,
+    ) -> value::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn stream_meta(&mut self, meta: &crate::StreamMeta) -> value::VisitResult {
+        self.0 = meta.length;
+        value::stop()
+    }
+    fn array_begin(&mut self, count: u64, _: Option<u64>) -> value::VisitResult {
+        self.0 = count;
+        value::stop()
     }
 }
 

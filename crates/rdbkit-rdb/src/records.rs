@@ -232,7 +232,10 @@ impl<'a> Saved<'a> {
             },
             (Record::Key(_) | Record::Aux { .. } | Record::Function { .. }, _)
             | (Record::ModuleAux { .. }, _) => {
-                return Err(Error::invalid(0, "internal: a record and its unit disagree"))
+                return Err(Error::invalid(
+                    0,
+                    "internal: a record and its unit disagree",
+                ))
             }
         })
     }
