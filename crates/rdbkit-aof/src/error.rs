@@ -23,6 +23,13 @@ pub enum Error {
         path: PathBuf,
         source: RdbPrefixError,
     },
+    /// The RDB part (preamble or base) is damaged, read by [`crate::Aof::items`]: the
+    /// decoder's error (offset, db, key and kind intact) is the `source()`.
+    #[error("{}: RDB part: {source}", path.display())]
+    RdbData {
+        path: PathBuf,
+        source: rdbkit_rdb::Error,
+    },
     #[error("{}: {source}", path.display())]
     Resp { path: PathBuf, source: RespError },
     #[error("{}: no AOF found (no manifest, no appendonlydir/, no appendonly.aof)", .0.display())]
