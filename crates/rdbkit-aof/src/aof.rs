@@ -136,7 +136,7 @@ impl Aof {
 
 enum State<'a> {
     Start,
-    Rdb(Records<'a>),
+    Rdb(Box<Records<'a>>),
     Resp(SliceReader<'a>),
 }
 
@@ -181,7 +181,9 @@ impl Iterator for Items<'_> {
             match &mut self.state {
                 State::Start => {
                     self.state = if has_rdb_magic(bytes) {
-                        State::Rdb(RdbParser::new(bytes, Default::default()).into_records())
+                        State::Rdb(Box::new(
+                            RdbParser::new(bytes, Default::default()).into_records(),
+                        ))
                     } else {
                         State::Resp(SliceReader::new(bytes, 0))
                     };
@@ -193,7 +195,10 @@ impl Iterator for Items<'_> {
                             Err(e) => {
                                 let e = e.in_key(Some(k.db), &k.key);
                                 let path = self.path();
-                                return self.fail(Error::RdbData { path, source: e });
+                                return self.fail(Error::RdbData {
+                                    path,
+                                    source: Box::new(e),
+                                });
                             }
                         };
                         return Some(Ok(AofItem::RdbKey(RdbKey {
@@ -210,7 +215,10 @@ impl Iterator for Items<'_> {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         let path = self.path();
-                        return self.fail(Error::RdbData { path, source: e });
+                        return self.fail(Error::RdbData {
+                            path,
+                            source: Box::new(e),
+                        });
                     }
                     None => {
                         // The parser ends only after EOF or an error.

@@ -28,7 +28,7 @@ pub enum Error {
     #[error("{}: RDB part: {source}", path.display())]
     RdbData {
         path: PathBuf,
-        source: rdbkit_rdb::Error,
+        source: Box<rdbkit_rdb::Error>,
     },
     #[error("{}: {source}", path.display())]
     Resp { path: PathBuf, source: RespError },

@@ -303,13 +303,13 @@ impl<'r> Value<'r> {
                 return read_len(&mut self.cursor(), "element count");
             }
             T::ModulePreGa | T::Module2 => return Ok(1),
-            T::ListZiplist | T::SetIntset | T::SetListpack => 1,
-            T::ZsetZiplist | T::ZsetListpack | T::HashZiplist | T::HashListpack => 2,
-            T::HashListpackExPreGa | T::HashListpackEx => 3,
-            T::HashZipmap => 2,
-            _ => 0,
+            T::ListZiplist | T::SetIntset | T::SetListpack => Some(1),
+            T::ZsetZiplist | T::ZsetListpack | T::HashZiplist | T::HashListpack => Some(2),
+            T::HashListpackExPreGa | T::HashListpackEx => Some(3),
+            T::HashZipmap => Some(2),
+            _ => None,
         };
-        if per > 0 {
+        if let Some(per) = per {
             let mut buf = Vec::new();
             let n = match self.view(&mut buf)? {
                 View::Intset(i) => Some(i.len()),
@@ -350,6 +350,12 @@ impl<'r> Value<'r> {
             return Ok(total);
         }
         self.len_by_walk()
+    }
+
+    /// Whether [`len`](Self::len) is 0 (an empty string; collections are never stored empty,
+    /// except a stream trimmed to nothing).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     /// [`len`](Self::len) by walking the value.
