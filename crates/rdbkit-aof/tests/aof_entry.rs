@@ -135,3 +135,37 @@ fn items_of_every_layout_equal_the_ground_truth() {
     }
     assert!(layouts >= 25, "{layouts} layouts");
 }
+
+#[test]
+fn a_damaged_base_keeps_the_decoders_error_as_source() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/aof/appendonlydir");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("appendonlydir");
+    std::fs::create_dir(&dir).unwrap();
+    let mut base_len = 0;
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        let mut b = std::fs::read(e.path()).unwrap();
+        if e.file_name().to_string_lossy().ends_with(".base.rdb") {
+            base_len = b.len();
+            b.truncate(b.len() / 2);
+        }
+        std::fs::write(dir.join(e.file_name()), b).unwrap();
+    }
+    assert!(base_len > 0, "testdata has an RDB base");
+    let aof = Aof::open(&dir).unwrap();
+    let err = aof
+        .items()
+        .find_map(|i| i.err())
+        .expect("the cut base fails");
+    assert!(err.to_string().contains(".base.rdb"), "{err}");
+    let source = std::error::Error::source(&err).expect("a source");
+    let rdb = source
+        .downcast_ref::<rdbkit_rdb::Error>()
+        .expect("the decoder's error");
+    assert!(rdb.is_truncated(), "{rdb}");
+    assert!(
+        rdb.offset > 0 && rdb.offset <= (base_len / 2) as u64,
+        "{rdb}"
+    );
+    assert!(!aof.check().unwrap().valid);
+}
