@@ -229,3 +229,111 @@ fn errors_compose() {
     }
     assert!(n > 0);
 }
+
+fn score(v: &serde_json::Value) -> f64 {
+    match v {
+        serde_json::Value::String(s) if s == "inf" => f64::INFINITY,
+        serde_json::Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
+        n => n.as_f64().unwrap(),
+    }
+}
+
+fn by_rank(a: &(Vec<u8>, f64), b: &(Vec<u8>, f64)) -> std::cmp::Ordering {
+    a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0))
+}
+
+#[test]
+fn owned_values_equal_the_ground_truth() {
+    use rdbkit_rdb::OwnedValue;
+    let Some(corpus) = corpus() else { return };
+    let mut files = Vec::new();
+    rdb_files(&corpus.join("rdb"), &mut files);
+    let mut checked = 0;
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path.with_extension("expected.jsonl")) else {
+            continue;
+        };
+        let mut want: HashMap<(u64, Vec<u8>), serde_json::Value> = HashMap::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let j: serde_json::Value = serde_json::from_str(line).unwrap();
+            want.insert((j["db"].as_u64().unwrap(), bytes_of(&j["key"])), j);
+        }
+        let file = RdbFile::open(path).unwrap();
+        for rec in file.records(Options::default()) {
+            let Some(k) = rec.unwrap().into_key() else {
+                continue;
+            };
+            let j = &want[&(k.db, k.key.to_vec())];
+            let v = &j["value"];
+            let what = format!("{}: {:?}", path.display(), String::from_utf8_lossy(&k.key));
+            assert_eq!(k.expire_ms, j["expire_ms"].as_i64(), "{what}: expiry");
+            match k.value.to_owned_value().unwrap() {
+                OwnedValue::String(s) => assert_eq!(s, bytes_of(v), "{what}"),
+                OwnedValue::List(l) => {
+                    let w: Vec<_> = v.as_array().unwrap().iter().map(bytes_of).collect();
+                    assert_eq!(l, w, "{what}");
+                }
+                OwnedValue::Set(mut s) => {
+                    s.sort();
+                    let w: Vec<_> = v.as_array().unwrap().iter().map(bytes_of).collect();
+                    assert_eq!(s, w, "{what}");
+                }
+                OwnedValue::ZSet(mut z) => {
+                    z.sort_by(by_rank);
+                    let mut w: Vec<_> = v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| (bytes_of(&p[0]), score(&p[1])))
+                        .collect();
+                    w.sort_by(by_rank);
+                    assert_eq!(z.len(), w.len(), "{what}");
+                    // serde_json's default float parsing (no `float_roundtrip`) may land one
+                    // ulp off the 17-digit text of the ground truth.
+                    for (g, e) in z.iter().zip(&w) {
+                        let same =
+                            g.1 == e.1 || (g.1 - e.1).abs() <= e.1.abs() * 2.0 * f64::EPSILON;
+                        assert!(g.0 == e.0 && same, "{what}: {g:?} vs {e:?}");
+                    }
+                }
+                OwnedValue::Hash(mut h) => {
+                    h.sort_by(|a, b| a.field.cmp(&b.field));
+                    let w: Vec<_> = v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| {
+                            (
+                                bytes_of(&t[0]),
+                                bytes_of(&t[1]),
+                                t.get(2).and_then(|e| e.as_i64()),
+                            )
+                        })
+                        .collect();
+                    let got: Vec<_> = h
+                        .into_iter()
+                        .map(|f| (f.field, f.value, f.expire_ms))
+                        .collect();
+                    assert_eq!(got, w, "{what}");
+                }
+                OwnedValue::Stream(s) => {
+                    assert_eq!(s.meta.length, v["length"].as_u64().unwrap(), "{what}");
+                    assert_eq!(
+                        s.entries.len(),
+                        v["entries"].as_array().unwrap().len(),
+                        "{what}"
+                    );
+                    assert_eq!(
+                        s.groups.len(),
+                        v["groups"].as_array().map_or(0, |g| g.len()),
+                        "{what}"
+                    );
+                }
+                OwnedValue::Module(_) => assert_eq!(j["type"], "module", "{what}"),
+                other => panic!("{what}: unexpected {other:?}"),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked} values checked");
+}
