@@ -36,10 +36,13 @@ pub struct Aof {
 /// A key of an RDB preamble or base, owned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RdbKey {
+    /// The database.
     pub db: u64,
+    /// The key's bytes.
     pub key: Vec<u8>,
     /// Absolute expiry, Unix ms.
     pub expire_ms: Option<i64>,
+    /// The whole value, owned.
     pub value: OwnedValue,
 }
 

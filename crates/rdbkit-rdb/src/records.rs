@@ -27,11 +27,17 @@ use crate::version::Type;
 /// LZF-compressed.
 #[derive(Clone, Debug)]
 pub struct Key<'a> {
+    /// The database (SELECTDB before it; 0 when none).
     pub db: u64,
+    /// The key's bytes: borrowed from the input, owned when stored LZF-compressed.
     pub key: Cow<'a, [u8]>,
+    /// Absolute expiry, Unix ms.
     pub expire_ms: Option<i64>,
+    /// LRU idle time in seconds (IDLE opcode).
     pub lru_idle: Option<u64>,
+    /// LFU frequency (FREQ opcode).
     pub lfu_freq: Option<u8>,
+    /// The value, decoded on demand.
     pub value: Value<'a>,
     /// File offset of the first attribute (expire/idle/freq) or of the type byte.
     pub offset: u64,
@@ -61,36 +67,36 @@ impl<'a> From<KeyRecord<'a>> for Key<'a> {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Item<'a> {
+    /// A key with its value.
     Key(Key<'a>),
+    /// An AUX field (`redis-ver`, `ctime`, ...).
     Aux {
         key: Cow<'a, [u8]>,
         value: Cow<'a, [u8]>,
     },
-    SelectDb {
-        db: u64,
-    },
-    ResizeDb {
-        db_size: u64,
-        expires_size: u64,
-    },
+    /// SELECTDB: the keys after it are in `db`.
+    SelectDb { db: u64 },
+    /// RESIZEDB: the db's size hints.
+    ResizeDb { db_size: u64, expires_size: u64 },
+    /// SLOT_INFO (cluster): a slot's size hints.
     SlotInfo {
         slot: u64,
         size: u64,
         expires_size: u64,
     },
+    /// MODULE_AUX: a module's auxiliary payload.
     ModuleAux {
         module: ModuleId,
         when: u64,
         payload: ModulePayload<'a>,
     },
-    Function {
-        code: Cow<'a, [u8]>,
-    },
+    /// A function library's code (Redis 7.0+).
+    Function { code: Cow<'a, [u8]> },
     /// A record of another kind, named (`"function-pre-ga"`, `"key-meta"`, `"slot-import"`,
     /// `"hash-template"`, `"enterprise-opcode"`).
-    Other {
-        kind: &'static str,
-    },
+    Other { kind: &'static str },
+    /// The EOF opcode at `offset`, the checksum verdict, and the end of the RDB (past the
+    /// trailer).
     Eof {
         offset: u64,
         checksum: ChecksumStatus,

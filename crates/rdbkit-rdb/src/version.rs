@@ -301,14 +301,21 @@ pub enum Type {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Family {
+    /// `string`.
     String,
+    /// `list`.
     List,
+    /// `set`.
     Set,
+    /// `zset` (sorted set).
     Zset,
+    /// `hash`.
     Hash,
+    /// `stream`.
     Stream,
     /// Redis 8.8 sparse arrays.
     Array,
+    /// A module type's value.
     Module,
 }
 
