@@ -6,29 +6,72 @@ use crate::manifest::ManifestError;
 use crate::rdb_prefix::RdbPrefixError;
 use crate::resp::RespError;
 
-#[derive(Debug, thiserror::Error)]
+/// An AOF error: the file, and what went wrong there.
+#[derive(Debug)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: bad AOF manifest: {source}", path.display())]
     Manifest {
         path: PathBuf,
         source: ManifestError,
     },
-    #[error("{}: RDB part is not sane: {source}", path.display())]
     Rdb {
         path: PathBuf,
         source: RdbPrefixError,
     },
-    #[error("{}: {source}", path.display())]
-    Resp { path: PathBuf, source: RespError },
-    #[error("{}: no AOF found (no manifest, no appendonlydir/, no appendonly.aof)", .0.display())]
+    /// The RDB part (preamble or base) is damaged, read by [`crate::Aof::items`]: the
+    /// decoder's error (offset, db, key and kind intact) is the `source()` (boxed here to keep
+    /// this error small; `source()` gives the `rdbkit_rdb::Error` itself).
+    RdbData {
+        path: PathBuf,
+        source: Box<rdbkit_rdb::Error>,
+    },
+    Resp {
+        path: PathBuf,
+        source: RespError,
+    },
     NoAof(PathBuf),
-    #[error("{}: {message}", path.display())]
-    Refused { path: PathBuf, message: String },
+    Refused {
+        path: PathBuf,
+        message: String,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Manifest { path, source } => {
+                write!(f, "{}: bad AOF manifest: {source}", path.display())
+            }
+            Error::Rdb { path, source } => {
+                write!(f, "{}: RDB part is not sane: {source}", path.display())
+            }
+            Error::RdbData { path, source } => write!(f, "{}: RDB part: {source}", path.display()),
+            Error::Resp { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::NoAof(path) => write!(
+                f,
+                "{}: no AOF found (no manifest, no appendonlydir/, no appendonly.aof)",
+                path.display()
+            ),
+            Error::Refused { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Manifest { source, .. } => Some(source),
+            Error::Rdb { source, .. } => Some(source),
+            Error::RdbData { source, .. } => Some(&**source),
+            Error::Resp { source, .. } => Some(source),
+            Error::NoAof(_) | Error::Refused { .. } => None,
+        }
+    }
 }
 
 impl Error {

@@ -3,6 +3,7 @@
 //! Reads Redis/Valkey append-only files in every layout, and checks and fixes them with the same
 //! verdicts and truncation points as `redis-check-aof`.
 //!
+//! - [`Aof`]: open any layout, iterate the whole data set ([`AofItem`]), get the verdict;
 //! - [`resp`]: zero-copy command reader (over a memory map or any `io::Read`) with the tool's
 //!   exact grammar;
 //! - [`manifest`]: the 7.x manifest with the server's rules;
@@ -15,6 +16,7 @@
 //! - [`dump`]: commands out as JSON lines or RESP;
 //! - [`drop_in`]: a drop-in `redis-check-aof`.
 
+mod aof;
 mod cnum;
 mod commands;
 
@@ -32,4 +34,5 @@ pub mod resp;
 pub mod timestamp;
 pub mod writers;
 
+pub use aof::{Aof, AofItem, Cut, Items, RdbKey, Verdict};
 pub use error::Error;

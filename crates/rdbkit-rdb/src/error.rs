@@ -52,6 +52,10 @@ pub enum ErrorKind {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     InvalidValue(String),
+    /// A [`crate::Visitor`] asked to stop (returned [`std::ops::ControlFlow::Break`] from
+    /// [`crate::Visitor::control`]): not damage of the file.
+    #[error("stopped by the visitor")]
+    Stopped,
 }
 
 impl ErrorKind {
@@ -84,7 +88,31 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<std::io::Error> for Error {
+    /// An I/O error (opening or reading the input) at offset 0.
+    fn from(e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io(e), 0)
+    }
+}
+
 impl Error {
+    /// True when the input ended too early: a fixed-size field or a length prefix runs past
+    /// the end of the input (a truncated file, or a copy still being written), or the input
+    /// ends before its EOF record.
+    pub fn is_truncated(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Truncated { .. } | ErrorKind::BadLength { .. } => true,
+            ErrorKind::Io(e) => e.kind() == std::io::ErrorKind::UnexpectedEof,
+            _ => false,
+        }
+    }
+
+    /// True when a [`crate::Visitor`] stopped the walk ([`ErrorKind::Stopped`]): not damage.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.kind, ErrorKind::Stopped)
+    }
+
+    /// An error of `kind` at byte `offset` of the input.
     pub fn new(kind: ErrorKind, offset: u64) -> Self {
         Error {
             kind,
@@ -157,6 +185,11 @@ pub fn write_key_repr(f: &mut impl fmt::Write, key: &[u8]) -> fmt::Result {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (ErrorKind::Io(e), 0, None, None) = (&self.kind, self.offset, self.db, &self.key) {
+            // Opening or reading the input failed before any byte: the OS's words alone, as
+            // `io::Error` shows them (`RdbFile::open` callers print it after the file name).
+            return write!(f, "{e}");
+        }
         write!(f, "at byte {}", self.offset)?;
         match (&self.db, &self.key) {
             (Some(db), Some(k)) => {

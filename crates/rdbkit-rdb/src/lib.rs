@@ -60,6 +60,7 @@ pub mod parallel;
 pub mod parser;
 pub mod quicklist;
 pub mod reader;
+pub mod records;
 pub mod source;
 pub mod stream;
 pub mod string;
@@ -80,13 +81,14 @@ pub use owned::{
 pub use parser::{
     ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,
 };
+pub use records::{Item, Key, Records};
 pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader, RecordSource};
 pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};
 pub use string::RdbString;
 pub use template::HashTemplates;
-pub use value::{Scratch, VisitResult, Visitor};
-pub use version::{Dialect, Magic, Type};
+pub use value::{stop, Scratch, VisitResult, Visitor};
+pub use version::{Dialect, Family, Magic, Type, UnknownFamily};
 
 /// Whether `head` starts with an RDB magic (`REDIS`, or Valkey 9's `VALKEY`): the one test
 /// every rdbkit tool uses to tell an RDB (or an AOF's RDB preamble) from other content. It

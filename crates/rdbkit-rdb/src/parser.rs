@@ -265,6 +265,107 @@ impl<'r> Value<'r> {
         Cursor::new(self.data, self.offset)
     }
 
+    /// The value's family (string, list, set, zset, hash, stream, array, module).
+    pub fn family(&self) -> crate::Family {
+        self.ty.family_kind()
+    }
+
+    /// Decodes the value into `visitor` (no deep validation): `Continue` when the whole value
+    /// was visited, `Break` when a callback returned [`crate::stop()`]. Any other callback
+    /// `Err` is an [`ErrorKind::InvalidValue`] error.
+    pub fn walk<V: Visitor + ?Sized>(&self, visitor: &mut V) -> Result<std::ops::ControlFlow<()>> {
+        match self.visit(&mut Scratch::new(), visitor, false) {
+            Ok(()) => Ok(std::ops::ControlFlow::Continue(())),
+            Err(e) if e.is_stopped() => Ok(std::ops::ControlFlow::Break(())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The element count Redis reports for the value: `STRLEN` of a string, `LLEN`, `SCARD`,
+    /// `ZCARD`, `HLEN` (fields, with or without TTL), `XLEN` of a stream, the element count of
+    /// an array; 1 for a module value. Read from the encoding's header or length prefix where
+    /// it stores one (plain encodings, intsets, listpacks/ziplists/zipmaps under 65535
+    /// entries, arrays); a quicklist sums its nodes' headers; otherwise (streams, huge
+    /// compact blobs) the value is walked without decoding its content.
+    pub fn len(&self) -> Result<u64> {
+        use crate::version::Type as T;
+        if let Some(n) = self.streamed_len() {
+            return Ok(n);
+        }
+        let per = match self.ty {
+            T::String => {
+                return match read_string(&mut self.cursor(), "string value")? {
+                    RdbString::Int(i) => Ok(i.to_string().len() as u64),
+                    s => Ok(s.len() as u64),
+                };
+            }
+            T::ListLinked | T::Set | T::ZsetText | T::Zset2 | T::Hash => {
+                return read_len(&mut self.cursor(), "element count");
+            }
+            T::ModulePreGa | T::Module2 => return Ok(1),
+            T::ListZiplist | T::SetIntset | T::SetListpack => Some(1),
+            T::ZsetZiplist | T::ZsetListpack | T::HashZiplist | T::HashListpack => Some(2),
+            T::HashListpackExPreGa | T::HashListpackEx => Some(3),
+            T::HashZipmap => Some(2),
+            _ => None,
+        };
+        if let Some(per) = per {
+            let mut buf = Vec::new();
+            let n = match self.view(&mut buf)? {
+                View::Intset(i) => Some(i.len()),
+                View::Listpack(l) => l.header_count(),
+                View::Ziplist(z) => z.header_count(),
+                View::Zipmap(z) => z.header_count().map(|n| n * 2),
+                _ => None,
+            };
+            if let Some(n) = n {
+                return Ok((n / per) as u64);
+            }
+        }
+        if let Some(nodes) = self.quicklist_nodes() {
+            let mut total = 0u64;
+            let mut buf = Vec::new();
+            for node in nodes? {
+                let node = node?;
+                let n = match node.container {
+                    crate::quicklist::CONTAINER_PACKED => {
+                        let bytes = node.data.bytes_in(&mut buf, node.offset)?;
+                        if self.ty == T::ListQuicklist {
+                            crate::ziplist::Ziplist::new(bytes)
+                                .ok()
+                                .and_then(|z| z.header_count())
+                        } else {
+                            crate::listpack::Listpack::new(bytes)
+                                .ok()
+                                .and_then(|l| l.header_count())
+                        }
+                    }
+                    _ => Some(1),
+                };
+                match n {
+                    Some(n) => total += n as u64,
+                    None => return self.len_by_walk(),
+                }
+            }
+            return Ok(total);
+        }
+        self.len_by_walk()
+    }
+
+    /// Whether [`len`](Self::len) is 0 (an empty string; collections are never stored empty,
+    /// except a stream trimmed to nothing).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// [`len`](Self::len) by walking the value.
+    fn len_by_walk(&self) -> Result<u64> {
+        let mut c = Counter(0);
+        match self.walk(&mut c)? {
+            std::ops::ControlFlow::Continue(()) | std::ops::ControlFlow::Break(()) => Ok(c.0),
+        }
+    }
+
     /// Decodes the value into `visitor`, reusing `scratch` for LZF data.
     pub fn visit<V: Visitor + ?Sized>(
         &self,
@@ -1271,6 +1372,27 @@ impl<'a> RdbParser<'a> {
     /// The next record, or `None` after EOF or after an error.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<Record<'_>>> {
+        match self.step()? {
+            Err(e) => Some(Err(e)),
+            Ok(Step::Fast(k)) => Some(Ok(Record::Key(k))),
+            Ok(Step::Unit(unit)) => Some(self.finish(unit)),
+        }
+    }
+
+    /// The next record with the data's lifetime (see [`crate::Records`]).
+    pub(crate) fn next_item(&mut self) -> Option<Result<crate::records::Item<'a>>> {
+        match self.step()? {
+            Err(e) => Some(Err(e)),
+            Ok(Step::Fast(k)) => Some(Ok(crate::records::Item::Key(k.into()))),
+            Ok(Step::Unit(unit)) => {
+                let saved = crate::records::Saved::of(&unit);
+                Some(self.finish(unit).and_then(|r| saved.into_item(r)))
+            }
+        }
+    }
+
+    /// Everything of `next` before the record is built: the next unit that makes a record.
+    fn step(&mut self) -> Option<Result<Step<'a>>> {
         if self.core.done || self.failed {
             return None;
         }
@@ -1282,12 +1404,13 @@ impl<'a> RdbParser<'a> {
             return Some(Err(e));
         }
         if let Some(k) = self.fast_string_key() {
-            return Some(Ok(Record::Key(k)));
+            return Some(Ok(Step::Fast(k)));
         }
+        let data: &'a [u8] = self.data;
         let unit = loop {
             let at = self.pos as u64;
             self.core.unit_at = at;
-            let rest = self.data.get(self.pos..).unwrap_or_default();
+            let rest = data.get(self.pos..).unwrap_or_default();
             match self.core.parse_unit(rest, at) {
                 Err(e) => {
                     self.failed = true;
@@ -1310,6 +1433,12 @@ impl<'a> RdbParser<'a> {
                 return Some(Err(changed));
             }
         }
+        Some(Ok(Step::Unit(unit)))
+    }
+
+    /// Builds the record of `unit` (the rest of `next`).
+    fn finish(&mut self, unit: Unit<'a>) -> Result<Record<'_>> {
+        let guard = self.guard;
         if self.defer_values && self.core.opts.deep {
             if let Unit::Key { value, .. } = &unit {
                 if !matches!(value.ty, Type::HashTmplLpRef | Type::HashTmplArrayRef) {
@@ -1339,11 +1468,50 @@ impl<'a> RdbParser<'a> {
         if r.is_err() {
             self.failed = true;
             if let Some(changed) = Self::file_changed(guard, true) {
-                return Some(Err(changed));
+                return Err(changed);
             }
         }
-        Some(r)
+        r
     }
+}
+
+/// Counts what [`Value::len`] counts, for the encodings it has to walk.
+struct Counter(u64);
+
+impl Visitor for Counter {
+    fn element(&mut self, _: crate::Entry<'_>) -> value::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn zset_member(&mut self, _: crate::Entry<'_>, _: f64) -> value::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn hash_field(
+        &mut self,
+        _: crate::Entry<'_>,
+        _: crate::Entry<'_>,
+        _: Option<i64>,
+    ) -> value::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn stream_meta(&mut self, meta: &crate::StreamMeta) -> value::VisitResult {
+        self.0 = meta.length;
+        value::stop()
+    }
+    fn array_begin(&mut self, count: u64, _: Option<u64>) -> value::VisitResult {
+        self.0 = count;
+        value::stop()
+    }
+}
+
+/// What [`RdbParser::step`] found.
+enum Step<'a> {
+    /// A plain string key read by the fast path.
+    Fast(KeyRecord<'a>),
+    /// Any other unit, to build.
+    Unit(Unit<'a>),
 }
 
 impl<'a> RdbParser<'a> {

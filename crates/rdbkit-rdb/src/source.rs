@@ -22,6 +22,8 @@ use crate::parser::{ChecksumStatus, Core, Options, RdbParser, Record, Unit};
 /// through [`RdbReader`].
 pub struct RdbFile {
     map: Option<memmap2::Mmap>,
+    /// The bytes of [`RdbFile::from_bytes`].
+    owned: Option<Vec<u8>>,
     file: Option<File>,
     slot: Option<&'static crate::map_guard::Slot>,
 }
@@ -36,11 +38,54 @@ impl Drop for RdbFile {
 }
 
 impl RdbFile {
-    pub fn open(path: impl AsRef<Path>) -> io::Result<RdbFile> {
+    /// Maps the file at `path` (see the type's documentation for a file changed while it is
+    /// mapped). An I/O error is an [`ErrorKind::Io`] at offset 0.
+    pub fn open(path: impl AsRef<Path>) -> Result<RdbFile> {
+        Ok(Self::open_io(path)?)
+    }
+
+    /// RDB data already in memory (read from a pipe, a network, a decompressor): the same
+    /// parser and iterator as a mapped file, with no map.
+    pub fn from_bytes(bytes: Vec<u8>) -> RdbFile {
+        RdbFile {
+            map: None,
+            owned: Some(bytes),
+            file: None,
+            slot: None,
+        }
+    }
+
+    /// Reads the whole file at `path` into memory ([`RdbFile::from_bytes`]): no map, so a
+    /// file changed by another process while it is read cannot affect what was read.
+    pub fn read(path: impl AsRef<Path>) -> Result<RdbFile> {
+        Ok(Self::from_bytes(std::fs::read(path)?))
+    }
+
+    /// The records as a real [`Iterator`]; its items borrow this file, not the iterator, so
+    /// they can be collected:
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Options, RdbFile};
+    /// let file = RdbFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let keys: Vec<Vec<u8>> = file
+    ///     .records(Options::default())
+    ///     .filter_map(|r| r.ok())
+    ///     .filter_map(|r| r.into_key())
+    ///     .map(|k| k.key.to_vec())
+    ///     .collect();
+    /// assert!(!keys.is_empty());
+    /// # Ok::<(), rdbkit_rdb::Error>(())
+    /// ```
+    pub fn records(&self, opts: Options) -> crate::records::Records<'_> {
+        self.parser(opts).into_records()
+    }
+
+    fn open_io(path: impl AsRef<Path>) -> io::Result<RdbFile> {
         let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             // Zero-length maps are an error on some platforms; an empty file is just empty.
             return Ok(RdbFile {
+                owned: None,
                 map: None,
                 file: None,
                 slot: None,
@@ -57,14 +102,20 @@ impl RdbFile {
         }
         let slot = crate::map_guard::register(map.as_ptr(), map.len());
         Ok(RdbFile {
+            owned: None,
             map: Some(map),
             file: Some(file),
             slot,
         })
     }
 
+    /// The file's bytes (mapped, or those given to [`RdbFile::from_bytes`]).
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
+        match (&self.map, &self.owned) {
+            (Some(m), _) => m,
+            (None, Some(v)) => v,
+            (None, None) => &[],
+        }
     }
 
     /// A parser of the bytes that reports the file as changed (see

@@ -146,10 +146,28 @@ pub(crate) struct Walk<'w, V: Visitor + ?Sized> {
     pub deep: bool,
 }
 
+/// What [`stop`] returns: recognised by the walker, never shown.
+const STOP: &str = "\u{0}rdbkit: the visitor stopped the walk";
+
+/// For a [`Visitor`] callback: end the walk early, without it counting as damage. The walk
+/// then ends with an [`ErrorKind::Stopped`](crate::ErrorKind::Stopped) error
+/// ([`Error::is_stopped`]), which [`Value::walk`](crate::Value::walk) turns into
+/// [`ControlFlow::Break`](std::ops::ControlFlow::Break). (Any other `Err` from a callback
+/// means "this value is invalid" and is reported as such.)
+pub fn stop() -> VisitResult {
+    Err(STOP.to_string())
+}
+
 /// Turns a visitor's refusal into an error at `at`.
 #[inline]
 pub(crate) fn vis(r: VisitResult, at: u64) -> Result<()> {
-    r.map_err(|m| Error::invalid(at, m))
+    r.map_err(|m| {
+        if m == STOP {
+            Error::new(crate::ErrorKind::Stopped, at)
+        } else {
+            Error::invalid(at, m)
+        }
+    })
 }
 
 /// A blob error at a blob stored at `at`.

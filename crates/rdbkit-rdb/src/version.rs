@@ -296,7 +296,95 @@ pub enum Type {
     ValkeyHash2,
 }
 
+/// A value's logical type, as Redis's `TYPE` names it: what [`Type`]s (encodings) of one
+/// family have in common.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Family {
+    /// `string`.
+    String,
+    /// `list`.
+    List,
+    /// `set`.
+    Set,
+    /// `zset` (sorted set).
+    Zset,
+    /// `hash`.
+    Hash,
+    /// `stream`.
+    Stream,
+    /// Redis 8.8 sparse arrays.
+    Array,
+    /// A module type's value.
+    Module,
+}
+
+impl Family {
+    /// Redis's name (`string`, `list`, `set`, `zset`, `hash`, `stream`, `array`, `module`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::String => "string",
+            Family::List => "list",
+            Family::Set => "set",
+            Family::Zset => "zset",
+            Family::Hash => "hash",
+            Family::Stream => "stream",
+            Family::Array => "array",
+            Family::Module => "module",
+        }
+    }
+
+    /// Every family.
+    pub const ALL: [Family; 8] = [
+        Family::String,
+        Family::List,
+        Family::Set,
+        Family::Zset,
+        Family::Hash,
+        Family::Stream,
+        Family::Array,
+        Family::Module,
+    ];
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not one of [`Family::as_str`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown type family {0:?} (expected string, list, set, zset, hash, stream, array or module)"
+)]
+pub struct UnknownFamily(pub String);
+
+impl std::str::FromStr for Family {
+    type Err = UnknownFamily;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownFamily(s.to_string()))
+    }
+}
+
 impl Type {
+    /// The typed family ([`Type::family`] is its name).
+    pub fn family_kind(self) -> Family {
+        match self.family() {
+            "string" => Family::String,
+            "list" => Family::List,
+            "set" => Family::Set,
+            "zset" => Family::Zset,
+            "hash" => Family::Hash,
+            "stream" => Family::Stream,
+            "array" => Family::Array,
+            _ => Family::Module,
+        }
+    }
+
     /// Redis's family name (`type` of `TYPE key`).
     pub fn family(self) -> &'static str {
         use Type::*;
