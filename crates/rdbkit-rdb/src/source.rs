@@ -458,26 +458,35 @@ impl<R: Read> RdbReader<R> {
         };
         let head = 1 + c.pos();
         let mut kb = Vec::new();
+        // As the slice parser: a key that does not decompress is reported once the value's
+        // bytes are known to be there (a short value is reported first), and the value of such
+        // a key is not validated.
+        let mut key_err = None;
+        self.held_key.clear();
         match key.bytes_in(&mut kb, key_at) {
-            Ok(k) => {
-                self.held_key.clear();
-                self.held_key.extend_from_slice(k);
-            }
-            Err(e) => return Some(Err(e)),
+            Ok(k) => self.held_key.extend_from_slice(k),
+            Err(e) => key_err = Some(e.in_db(self.core.db())),
         }
         let payload_at = at + head as u64;
         let end = payload_at.checked_add(payload)?;
         let deep = self.core.deep();
         let logical = lzf.as_ref().map_or(payload, |(_, len)| *len);
         let is_lzf = lzf.is_some();
-        if !deep {
+        if !deep || key_err.is_some() {
             lzf = None;
         }
         // The type byte, key and length prefix; then the payload as it comes.
         self.crc.update(&self.buf[self.start..self.start + head]);
         self.start += head;
         let mut left = payload;
-        let key_ctx = |e: Error, k: &[u8], db| e.in_key(db, k);
+        let key_ok = key_err.is_none();
+        let key_ctx = |e: Error, k: &[u8], db| {
+            if key_ok {
+                e.in_key(db, k)
+            } else {
+                e.in_db(db)
+            }
+        };
         loop {
             let avail = (self.buf.len() - self.start) as u64;
             let n = avail.min(left) as usize;
@@ -520,6 +529,9 @@ impl<R: Read> RdbReader<R> {
                 Ok(_) => {}
                 Err(e) => return Some(Err(Error::new(ErrorKind::Io(e), self.base))),
             }
+        }
+        if let Some(e) = key_err {
+            return Some(Err(e));
         }
         if let Some((v, _)) = &lzf {
             if let Err(e) = v.finish() {
