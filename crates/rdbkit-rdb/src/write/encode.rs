@@ -16,7 +16,9 @@ use super::target::Target;
 /// loss calls [`strip`] first (or leaves the key out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Loss {
-    /// Hash field TTLs (Redis RDB < 12, Valkey < 9): the fields are kept without TTL.
+    /// Hash field TTLs (Redis RDB < 12, Valkey < 9), or a field TTL a Redis target cannot
+    /// hold (Valkey 9 keeps any positive 64-bit time; Redis only 1 ..= 2^48-1 ms): the fields
+    /// are kept without (those) TTLs.
     FieldTtl,
     /// Stream metadata the target's stream format has no place for (7.0+ first/max-deleted
     /// ID, entries added, group entries-read below RDB 10; consumer active time below RDB
@@ -77,7 +79,10 @@ impl Loss {
     /// What is lost, in words.
     pub fn describe(self) -> &'static str {
         match self {
-            Loss::FieldTtl => "hash field TTLs need RDB 12 (Redis 7.4+) or Valkey 9",
+            Loss::FieldTtl => {
+                "hash field TTLs need RDB 12 (Redis 7.4+) or Valkey 9, and Redis holds only \
+                 times from 1 to 2^48-1 ms"
+            }
             Loss::StreamMeta => "stream metadata the target's stream format cannot hold",
             Loss::Streams => "streams need RDB 9 (Redis 5.0+)",
             Loss::Modules => "module values need RDB 8 (Redis 4.0+)",
@@ -100,6 +105,13 @@ impl fmt::Display for Loss {
 pub fn loss(v: &OwnedValue, t: &Target) -> Option<Loss> {
     match v {
         OwnedValue::Hash(_) if v.has_field_ttl() && !t.has_field_ttl() => Some(Loss::FieldTtl),
+        OwnedValue::Hash(h)
+            if !t.is_valkey()
+                && h.iter()
+                    .any(|f| f.expire_ms.is_some_and(|e| !redis_field_ttl(e))) =>
+        {
+            Some(Loss::FieldTtl)
+        }
         OwnedValue::Stream(s) => {
             let tv = t.stream_version();
             if tv == 0 {
@@ -111,6 +123,12 @@ pub fn loss(v: &OwnedValue, t: &Target) -> Option<Loss> {
         OwnedValue::Array(_) if !t.has_arrays() => Some(Loss::Arrays),
         _ => None,
     }
+}
+
+/// A field expiry Redis can hold (`EB_EXPIRE_TIME_MAX` in Redis's `ebuckets.h`; 0 means "no
+/// TTL" in listpackex).
+fn redis_field_ttl(ms: i64) -> bool {
+    (1..=crate::hash::EXPIRE_TIME_MAX).contains(&ms)
 }
 
 fn stream_loss(s: &OwnedStream, tv: u8) -> bool {
@@ -126,6 +144,14 @@ pub fn strip(v: &mut OwnedValue, t: &Target) -> Option<Loss> {
         OwnedValue::Hash(h) if !t.has_field_ttl() => {
             for f in h.iter_mut() {
                 f.expire_ms = None;
+            }
+            None
+        }
+        OwnedValue::Hash(h) if !t.is_valkey() => {
+            for f in h.iter_mut() {
+                if f.expire_ms.is_some_and(|e| !redis_field_ttl(e)) {
+                    f.expire_ms = None;
+                }
             }
             None
         }
