@@ -715,9 +715,6 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
 /// exit 4, "connection ... lost"; the server holds every key the summary says it confirmed, and
 /// no more than those plus the ones it reports as sent without a reply.
 #[test]
-#[ignore = "known defect (see the session 3 note): when the reset hits while a pipelined batch is \
-            being written, keys the server already ran are reported neither restored nor \
-            unconfirmed; run with --ignored once restore/net.rs counts a partly written batch"]
 fn connection_lost_mid_way() {
     let Some(bin) = ServerKind::Redis70.require() else {
         return;

@@ -544,12 +544,13 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
                 None => Err(e),
             }
         }
-        Err(e) => {
-            // Count what the server confirmed of what was sent.
-            run.fleet.settle();
-            Err(e)
-        }
+        Err(e) => Err(e),
     };
+    if r.is_err() {
+        // Count what the server confirmed of what was sent (a lost connection counted its
+        // unconfirmed keys when it broke); nothing more is sent.
+        run.fleet.settle();
+    }
     run.local.server = std::mem::take(&mut out.local.server);
     run.local.target = std::mem::take(&mut out.local.target);
     out.tally = std::mem::take(&mut run.fleet.tally);
