@@ -952,3 +952,186 @@ fn expired_keys_are_counted_not_sent() {
     );
     dst.shutdown();
 }
+
+/// Runs `openssl ARGS...` in `dir`; panics with its output on failure.
+fn openssl(openssl: &Path, dir: &Path, args: &[&str]) {
+    let o = Command::new(openssl)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A throwaway CA (P-256), a server certificate for IP 127.0.0.1 and a client certificate,
+/// both signed by it; and a second CA that signed neither. Files in `dir`.
+fn make_certs(ossl: &Path, dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let mut a = vec!["req", "-x509", "-days", "2", "-subj"];
+        let subj = format!("/CN=rdbkit test {ca}");
+        a.push(&subj);
+        a.extend(ec);
+        let (k, c) = (format!("{ca}.key"), format!("{ca}.crt"));
+        a.extend(["-keyout", &k, "-out", &c]);
+        openssl(ossl, dir, &a);
+    }
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let (k, r, c, e) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.crt"),
+            format!("{who}.ext"),
+        );
+        let subj = format!("/CN=rdbkit test {who}");
+        let mut a = vec!["req", "-new", "-subj", &subj];
+        a.extend(ec);
+        a.extend(["-keyout", &k, "-out", &r]);
+        openssl(ossl, dir, &a);
+        openssl(
+            ossl,
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &r,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-extfile",
+                &e,
+                "-out",
+                &c,
+            ],
+        );
+    }
+}
+
+/// `rediss://` into Debian's redis-server 7.0 listening with `--tls-port` (certificates made
+/// here with the openssl CLI, client certificates required): with `--cacert` and
+/// `--cert`/`--key` the backups (a small one, and one of large strings spanning many TLS records)
+/// land key by key as the ground truth says; without the client certificate, with a CA that did
+/// not sign the server's certificate, with an unreadable `--cacert` or with TLS flags on a
+/// redis:// URL it exits 1 and writes nothing; `--tls` on a redis:// URL and `--insecure` (no
+/// CA) connect once the server stops asking for client certificates.
+#[test]
+fn tls_rediss_with_ca_and_client_certificate() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let Some(ossl) = common::require_tool("openssl") else {
+        return;
+    };
+    let dir = TempDir::new("restore-tls");
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    make_certs(&ossl, &certs);
+    let p = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let tls_port = common::free_port().to_string();
+    let server = Server::start(
+        &bin,
+        &dir.join("srv"),
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &p("server.crt"),
+            "--tls-key-file",
+            &p("server.key"),
+            "--tls-ca-cert-file",
+            &p("ca.crt"),
+            "--tls-auth-clients",
+            "yes",
+        ],
+    );
+    let mut c = server.client();
+    let tls_url = format!("rediss://127.0.0.1:{tls_port}");
+    let (ca, cert, key) = (p("ca.crt"), p("client.crt"), p("client.key"));
+    let full = ["--cacert", &ca, "--cert", &cert, "--key", &key];
+
+    for name in ["base", "bigstring"] {
+        let rdb = corpus.join(format!("7.0.15/{name}.rdb"));
+        let mut a = vec!["--json"];
+        a.extend(full);
+        a.extend([rdb.to_str().unwrap(), &tls_url]);
+        let o = restore(&a, &[]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let want = truth(&rdb);
+        let j = json_of(&o);
+        assert_eq!(
+            j["keys_restored"].as_u64().unwrap() + j["keys_as_commands"].as_u64().unwrap(),
+            want.len() as u64,
+            "{name}: {j}"
+        );
+        assert_same_keyspace(name, &want, &read_keyspace(&mut c, false), false);
+        clean(&mut c, true);
+    }
+
+    let rdb = corpus.join("7.0.15/mini.rdb");
+    let r = rdb.to_str().unwrap();
+    let other = p("other-ca.crt");
+    let refused: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("no client certificate", vec!["--cacert", &ca], "connect"),
+        (
+            "wrong CA",
+            vec!["--cacert", &other, "--cert", &cert, "--key", &key],
+            "connect",
+        ),
+        (
+            "unreadable --cacert",
+            vec!["--cacert", "/nonexistent/ca.pem"],
+            "/nonexistent/ca.pem",
+        ),
+    ];
+    for (what, flags, says) in &refused {
+        let mut a = flags.clone();
+        a.extend([r, &tls_url]);
+        let o = restore(&a, &[]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{what}: {err}");
+        assert_eq!(c.ok(args!["DBSIZE"]).int(), 0, "{what}: nothing written");
+    }
+    let o = restore(&["--cacert", &ca, r, &url(server.port)], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("need TLS"),
+        "{}",
+        text(&o)
+    );
+
+    // Without client certificates: --tls on a redis:// URL with the CA, then --insecure alone.
+    c.ok(args!["CONFIG", "SET", "tls-auth-clients", "no"]);
+    let plain_form = format!("redis://127.0.0.1:{tls_port}");
+    let o = restore(&["--tls", "--cacert", &ca, r, &plain_form], &[]);
+    assert!(o.status.success(), "--tls: {}", text(&o));
+    let want = truth(&rdb);
+    assert_same_keyspace("--tls", &want, &read_keyspace(&mut c, false), false);
+    // Unverified, the server's certificate is not checked (the CA is not given)...
+    let o = restore(&["--insecure", "--replace", r, &tls_url], &[]);
+    assert!(o.status.success(), "--insecure: {}", text(&o));
+    // ...and verified against the system's trust store, it is refused.
+    let o = restore(&["--replace", r, &tls_url], &[]);
+    assert_eq!(o.status.code(), Some(1), "system trust store: {}", text(&o));
+    assert_same_keyspace("--insecure", &want, &read_keyspace(&mut c, false), false);
+    server.shutdown();
+}

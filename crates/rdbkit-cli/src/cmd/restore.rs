@@ -5,6 +5,7 @@
 //! whose payload the server cannot take.
 
 mod net;
+mod tls;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,8 +30,8 @@ const EXISTS_BATCH: usize = 1000;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "URL: redis://[[user]:password@]host:port[/db] (rediss:// is not built in: \
-see README). The password may instead come from the environment, RDBKIT_PASSWORD or \
+    after_help = "URL: redis://[[user]:password@]host:port[/db], rediss://... for TLS \
+(or --tls; --cacert, --cert/--key, --insecure as redis-cli names them). The password may instead come from the environment, RDBKIT_PASSWORD or \
 REDISCLI_AUTH, so it stays out of `ps`. With /db every key goes into that database (the backup \
 must then hold one database, or pick one with --db); without it each key goes to its own db.
 
@@ -90,9 +91,11 @@ pub struct Args {
     pub quiet: bool,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
     /// The backup: RDB (also gzip'd), AOF, manifest, appendonlydir/, or `-`.
     pub input: PathBuf,
-    /// The server: redis://[[user]:password@]host:port[/db].
+    /// The server: redis://[[user]:password@]host:port[/db], or rediss:// for TLS.
     pub url: String,
 }
 
@@ -447,18 +450,12 @@ struct Outcome {
 }
 
 fn connection_info(args: &Args) -> Result<ConnectionInfo, Fail> {
-    if args.url.starts_with("rediss://") {
-        return Err(Fail::Usage(
-            "rediss:// (TLS) is not supported by this build (the redis crate's TLS feature is not \
-             compiled in); use a TLS tunnel such as stunnel to a loopback port"
-                .into(),
-        ));
-    }
-    let mut info = args
+    let info = args
         .url
         .as_str()
         .into_connection_info()
         .map_err(|e| Fail::Usage(format!("bad server URL: {e}")))?;
+    let mut info = tls::apply(info, &args.tls).map_err(Fail::Usage)?;
     if info.redis_settings().password().is_none() {
         let pw = std::env::var("RDBKIT_PASSWORD")
             .ok()

@@ -332,7 +332,7 @@ impl Fleet {
         if let Some(i) = self.nodes.iter().position(|n| n.addr == addr) {
             return Ok(i);
         }
-        let info = ConnectionAddr::Tcp(host.to_string(), port)
+        let info = super::tls::node_addr(self.info.addr(), host, port)
             .into_connection_info()
             .map_err(|e| format!("{addr}: {e}"))?;
         let info = info.set_redis_settings(self.info.redis_settings().clone().set_db(0));
