@@ -480,37 +480,16 @@ fn cluster_port(seed: &mut u64) -> u16 {
     }
 }
 
-/// A real 3-master cluster (Debian's redis-server 7.0 and redis-cli), a backup of 100k keys
-/// (saved by a real server after DEBUG POPULATE): the restore finds the cluster by itself, every
-/// node holds only keys of its own slots, the total is 100k, and sampled values are equal.
-#[test]
-fn cluster_of_three_masters_gets_every_key_on_its_owner() {
-    let Some(bin) = ServerKind::Redis70.require() else {
-        return;
-    };
-    let Some(cli) = common::require_tool("redis-cli") else {
-        return;
-    };
-    let dir = TempDir::new("restore-cluster");
-    // The backup: 100k keys saved by a standalone server.
-    let src_dir = dir.join("src");
-    let src = Server::start(&bin, &src_dir, &[]);
-    let mut c = src.client();
-    c.ok(args!["DEBUG", "POPULATE", 100000, "key"]);
-    c.ok(args!["SET", "{user42}:a", "tagged-a"]);
-    c.ok(args!["SET", "{user42}:b", "tagged-b"]);
-    c.ok(args!["SAVE"]);
-    src.shutdown();
-    let backup = src_dir.join("dump.rdb");
-    assert!(backup.is_file());
-
-    let mut seed = std::process::id() as u64 ^ 0x9e37_79b9;
+/// A real 3-master cluster of `bin` on loopback (directories n0..n2 in `dir`), created with
+/// `redis-cli --cluster create` and waited for until every node reports `cluster_state:ok`.
+fn start_cluster(bin: &Path, cli: &Path, dir: &Path, salt: u64) -> Vec<Node> {
+    let mut seed = std::process::id() as u64 ^ salt;
     let mut nodes = Vec::new();
     for i in 0..3 {
         let port = cluster_port(&mut seed);
         let d = dir.join(format!("n{i}"));
         std::fs::create_dir_all(&d).unwrap();
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--cluster-enabled",
@@ -538,7 +517,7 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let mut create = Command::new(&cli);
+    let mut create = Command::new(cli);
     create.args(["--cluster", "create"]);
     for n in &nodes {
         create.arg(format!("127.0.0.1:{}", n.port));
@@ -562,6 +541,34 @@ fn cluster_of_three_masters_gets_every_key_on_its_owner() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    nodes
+}
+
+/// A real 3-master cluster (Debian's redis-server 7.0 and redis-cli), a backup of 100k keys
+/// (saved by a real server after DEBUG POPULATE): the restore finds the cluster by itself, every
+/// node holds only keys of its own slots, the total is 100k, and sampled values are equal.
+#[test]
+fn cluster_of_three_masters_gets_every_key_on_its_owner() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let Some(cli) = common::require_tool("redis-cli") else {
+        return;
+    };
+    let dir = TempDir::new("restore-cluster");
+    // The backup: 100k keys saved by a standalone server.
+    let src_dir = dir.join("src");
+    let src = Server::start(&bin, &src_dir, &[]);
+    let mut c = src.client();
+    c.ok(args!["DEBUG", "POPULATE", 100000, "key"]);
+    c.ok(args!["SET", "{user42}:a", "tagged-a"]);
+    c.ok(args!["SET", "{user42}:b", "tagged-b"]);
+    c.ok(args!["SAVE"]);
+    src.shutdown();
+    let backup = src_dir.join("dump.rdb");
+    assert!(backup.is_file());
+
+    let nodes = start_cluster(&bin, &cli, dir.path(), 0x9e37_79b9);
     // A slot being migrated during the restore: its owner B answers ASK for keys it does not
     // have, the importing node C takes them after ASKING.
     let mut a = Client::connect(nodes[0].port).unwrap();
@@ -1134,4 +1141,237 @@ fn tls_rediss_with_ca_and_client_certificate() {
     assert_eq!(o.status.code(), Some(1), "system trust store: {}", text(&o));
     assert_same_keyspace("--insecure", &want, &read_keyspace(&mut c, false), false);
     server.shutdown();
+}
+
+/// The master owning `slot` according to node `port`'s CLUSTER SLOTS.
+fn slot_owner(port: u16, slot: i64) -> u16 {
+    Client::connect(port)
+        .unwrap()
+        .ok(args!["CLUSTER", "SLOTS"])
+        .array()
+        .iter()
+        .find_map(|r| {
+            let r = r.array();
+            (r[0].int() <= slot && slot <= r[1].int()).then(|| r[2].array()[1].int() as u16)
+        })
+        .expect("slot owner")
+}
+
+/// How many times node `port` ran CLUSTER SLOTS since its statistics were reset.
+fn cluster_slots_calls(port: u16) -> u64 {
+    let info = Client::connect(port)
+        .unwrap()
+        .ok(args!["INFO", "commandstats"])
+        .text();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_cluster|slots:calls="))
+        .and_then(|v| v.split(',').next())
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+/// The output of a spawned child whose stdout/stderr are piped, killed after `limit`.
+fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the restore did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A slot moves between the restore's CLUSTER SLOTS and its writes: the backup comes on
+/// standard input, the first 16 KiB (keys of other slots) before the move and the rest after
+/// it. The restore, holding the old map, sends the slot's keys to the old owner, which answers
+/// MOVED; they land on the new owner (none on the old), every key is restored, the redirections
+/// are counted. Then the cluster default policy end to end: one key of the backup on its owner
+/// node makes the restore fail with exit 3 naming it, nothing else written on any node;
+/// `--skip-existing` then restores the rest and counts the one key.
+#[test]
+fn cluster_moved_mid_restore_and_the_default_policy() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let Some(cli) = common::require_tool("redis-cli") else {
+        return;
+    };
+    let dir = TempDir::new("restore-moved");
+    // The backup: 4000 filler keys, then 40 keys of one hash slot ({resharded}), in that order
+    // (`rdbkit merge` writes its inputs' keys in command-line order).
+    let mut parts = Vec::new();
+    for (name, setup) in [("filler", 0), ("resharded", 1)] {
+        let d = dir.join(name);
+        let s = Server::start(&bin, &d, &[]);
+        let mut c = s.client();
+        if setup == 0 {
+            c.ok(args!["DEBUG", "POPULATE", 4000, "fill"]);
+        } else {
+            for i in 0..40 {
+                c.ok(args!["RPUSH", format!("{{resharded}}:{i}"), "a", i]);
+            }
+        }
+        c.ok(args!["SAVE"]);
+        s.shutdown();
+        parts.push(d.join("dump.rdb"));
+    }
+    let backup = dir.join("backup.rdb");
+    let o = common::run_rdbkit([
+        "merge",
+        parts[0].to_str().unwrap(),
+        parts[1].to_str().unwrap(),
+        "-o",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "merge: {}", text(&o));
+    let bytes = std::fs::read(&backup).unwrap();
+    let head = 16 << 10;
+    assert!(bytes.len() > 3 * head, "the filler outgrows the first read");
+
+    let nodes = start_cluster(&bin, &cli, dir.path(), 0x51ed_27a3);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let slot = Client::connect(ports[0])
+        .unwrap()
+        .ok(args!["CLUSTER", "KEYSLOT", "{resharded}"])
+        .int();
+    // No filler key shares the slot (it would be sent before the move).
+    let fill: Vec<Vec<Vec<u8>>> = (0..4000)
+        .map(|i| args!["CLUSTER", "KEYSLOT", format!("fill:{i}")])
+        .collect();
+    let mut c0 = Client::connect(ports[0]).unwrap();
+    assert!(c0.pipeline_ok(&fill).iter().all(|r| r.int() != slot));
+    let b = ports
+        .iter()
+        .position(|&p| p == slot_owner(ports[0], slot))
+        .unwrap();
+    let (cn, seed_node) = ((b + 1) % 3, (b + 2) % 3);
+    let id = |i: usize| {
+        Client::connect(ports[i])
+            .unwrap()
+            .ok(args!["CLUSTER", "MYID"])
+            .text()
+    };
+    let (b_id, c_id) = (id(b), id(cn));
+    Client::connect(ports[seed_node])
+        .unwrap()
+        .ok(args!["CONFIG", "RESETSTAT"]);
+
+    let mut child = Command::new(common::rdbkit_bin())
+        .args([
+            "restore",
+            "--json",
+            "--replace",
+            "-",
+            &url(ports[seed_node]),
+        ])
+        .env_remove("RDBKIT_PASSWORD")
+        .env_remove("REDISCLI_AUTH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write as _;
+    stdin.write_all(&bytes[..head]).unwrap();
+    // The restore has its slot map once the seed node has answered its CLUSTER SLOTS.
+    let start = Instant::now();
+    while cluster_slots_calls(ports[seed_node]) == 0 {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("restore exited early: {st}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the restore never asked for CLUSTER SLOTS"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Move the (still empty) slot from B to C as a resharding does: C imports it and takes it
+    // (which bumps its config epoch above B's, so no late gossip of B's claim wins), then B and
+    // the seed node learn it.
+    Client::connect(ports[cn]).unwrap().ok(args![
+        "CLUSTER",
+        "SETSLOT",
+        slot,
+        "IMPORTING",
+        b_id.clone()
+    ]);
+    for &i in &[cn, b, seed_node] {
+        Client::connect(ports[i]).unwrap().ok(args![
+            "CLUSTER",
+            "SETSLOT",
+            slot,
+            "NODE",
+            c_id.clone()
+        ]);
+    }
+    for &p in &ports {
+        assert_eq!(slot_owner(p, slot), ports[cn], "node {p} sees the move");
+    }
+    stdin.write_all(&bytes[head..]).unwrap();
+    drop(stdin);
+    let o = wait_output(child, Duration::from_secs(120));
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["cluster"], true, "{j}");
+    assert_eq!(j["keys_restored"], 4040, "{j}");
+    assert!(j["redirects"].as_u64().unwrap() >= 1, "{j}");
+    let count = |i: usize| {
+        Client::connect(ports[i])
+            .unwrap()
+            .ok(args!["CLUSTER", "COUNTKEYSINSLOT", slot])
+            .int()
+    };
+    assert_eq!(
+        count(cn),
+        40,
+        "every key of the moved slot on its new owner"
+    );
+    assert_eq!(count(b), 0, "none on the old owner");
+    let mut total = 0;
+    for &p in &ports {
+        total += Client::connect(p).unwrap().ok(args!["DBSIZE"]).int();
+    }
+    assert_eq!(total, 4040);
+    let mut c = Client::connect(ports[cn]).unwrap();
+    assert_eq!(
+        c.ok(args!["LRANGE", "{resharded}:7", 0, -1]).array().len(),
+        2,
+        "values intact"
+    );
+
+    // The default policy, end to end: one key of the backup exists on its owner.
+    for &p in &ports {
+        Client::connect(p).unwrap().ok(args!["FLUSHALL"]);
+    }
+    c.ok(args!["SET", "{resharded}:7", "already here"]);
+    let f = backup.to_str().unwrap();
+    let o = restore(&["--json", f, &url(ports[seed_node])], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let j = json_of(&o);
+    let err = j["error"].as_str().unwrap();
+    assert!(
+        err.contains("1 key(s)") && err.contains("{resharded}:7"),
+        "{err}"
+    );
+    assert_eq!(j["keys_restored"], 0, "{j}");
+    let sizes: Vec<i64> = ports
+        .iter()
+        .map(|&p| Client::connect(p).unwrap().ok(args!["DBSIZE"]).int())
+        .collect();
+    assert_eq!(sizes.iter().sum::<i64>(), 1, "nothing written: {sizes:?}");
+    assert_eq!(c.ok(args!["GET", "{resharded}:7"]).text(), "already here");
+    let o = restore(
+        &["--json", "--skip-existing", f, &url(ports[seed_node])],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["keys_restored"], 4039, "{j}");
+    assert_eq!(j["keys_skipped_existing"], 1, "{j}");
+    assert_eq!(c.ok(args!["GET", "{resharded}:7"]).text(), "already here");
 }
