@@ -1375,3 +1375,101 @@ fn cluster_moved_mid_restore_and_the_default_policy() {
     assert_eq!(j["keys_skipped_existing"], 1, "{j}");
     assert_eq!(c.ok(args!["GET", "{resharded}:7"]).text(), "already here");
 }
+
+/// Hash field TTLs (Redis 7.4) into Debian's 7.0, which has none: the 7.4.1 corpus backup is
+/// refused before anything is written, naming a field-TTL hash, whether the existing-key check
+/// reads it (default policy), a pass of its own does (--replace) or it comes on standard input;
+/// keys without field TTLs (a `listpackex` hash whose TTLs were all removed included) pass
+/// without the flag; with --drop-field-ttls the whole backup lands, the server's keyspace equal to
+/// the ground truth without field TTLs, and the hashes that lost them are counted.
+#[test]
+fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.4.1/base.rdb");
+    let r = rdb.to_str().unwrap();
+    // The ground truth without field TTLs: what a server without them holds.
+    let mut jl = Vec::new();
+    for line in std::fs::read(rdb.with_extension("expected.jsonl"))
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
+        let mut j: J = serde_json::from_slice(line).unwrap();
+        if j["type"] == "hash" {
+            // (Hash lines hold strings and integers only: re-serialized exactly.)
+            for f in j["value"].as_array_mut().unwrap() {
+                f.as_array_mut().unwrap().truncate(2);
+            }
+            serde_json::to_writer(&mut jl, &j).unwrap();
+        } else {
+            // Other lines verbatim: scores must not go through a float round trip.
+            jl.extend_from_slice(line);
+        }
+        jl.push(b'\n');
+    }
+    let want = parse_dump(&jl).unwrap();
+    let with_ttl: Vec<&str> = ["hfe:keyttl:", "hfe:large:", "hfe:small:"].to_vec();
+    let dir = TempDir::new("restore-hfe");
+    let server = Server::start(&bin, dir.path(), &[]);
+    let u = url(server.port);
+    let mut c = server.client();
+
+    let refused = |o: &Output, what: &str, c: &mut Client| {
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text(o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--drop-field-ttls"), "{what}: {err}");
+        assert!(err.contains("nothing written"), "{what}: {err}");
+        assert_eq!(c.ok(args!["DBSIZE"]).int(), 0, "{what}: nothing written");
+    };
+    for (what, flags) in [("default policy", vec![]), ("--replace", vec!["--replace"])] {
+        let mut a = flags.clone();
+        a.extend([r, &u]);
+        let o = restore(&a, &[]);
+        refused(&o, what, &mut c);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            with_ttl.iter().any(|k| err.contains(k)) && err.contains("field TTLs"),
+            "{what}: names a field-TTL hash: {err}"
+        );
+    }
+    let mut stdin = Command::new(common::rdbkit_bin());
+    stdin
+        .args(["restore", "--replace", "-", &u])
+        .env_remove("RDBKIT_PASSWORD")
+        .env_remove("REDISCLI_AUTH");
+    let o = run_with_timeout(
+        &mut stdin,
+        Some(&std::fs::read(&rdb).unwrap()),
+        Duration::from_secs(120),
+    );
+    refused(&o, "standard input", &mut c);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("standard input"));
+
+    // Keys without field TTLs are restored without the flag.
+    let o = restore(&["--json", "--match", "hfe:persisted:*", r, &u], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json_of(&o)["keys_restored"], 1, "{}", text(&o));
+    clean(&mut c, true);
+
+    let o = restore(&["--json", "--drop-field-ttls", r, &u], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["hashes_field_ttls_dropped"], 3, "{j}");
+    assert_eq!(
+        j["keys_restored"].as_u64().unwrap() + j["keys_as_commands"].as_u64().unwrap(),
+        want.len() as u64,
+        "{j}"
+    );
+    let got = read_keyspace(&mut c, false);
+    assert_same_keyspace("--drop-field-ttls", &want, &got, false);
+    for k in &with_ttl {
+        assert!(
+            got.iter().any(|g| g.key.starts_with(k.as_bytes())),
+            "{k} restored"
+        );
+    }
+    server.shutdown();
+}
