@@ -918,7 +918,7 @@ fn restore_aof(
             }
             let t = run.target;
             let payload = match crate::cmd::convert::model_to_owned(&mk.value) {
-                Some(mut v) if !mk.expire_ms.is_some_and(|e| e <= run.now_ms) => {
+                Some(mut v) if mk.expire_ms.is_none_or(|e| e > run.now_ms) => {
                     fit(&mut v, &t, run, *db, key)?;
                     dump_payload(&v, &t, true).ok()
                 }

@@ -81,17 +81,11 @@ impl Node {
     /// commands were confirmed but whose last one was not.
     fn unreplied_keys(&self, popped: Option<&Pending>) -> u64 {
         let sent = self.pending.len() - self.queued;
-        let mut it = popped.into_iter().chain(self.pending.iter().take(sent));
-        let Some(first) = it.next() else {
-            return u64::from(self.open_key);
-        };
-        let mut n = u64::from(is_key(first.kind));
-        let mut last = first.kind;
-        for p in it {
-            n += u64::from(is_key(p.kind));
-            last = p.kind;
-        }
-        n + u64::from(last == Kind::Cmd { last: false })
+        let kinds = popped
+            .into_iter()
+            .chain(self.pending.iter().take(sent))
+            .map(|p| p.kind);
+        unreplied(kinds, self.open_key)
     }
 
     /// Forgets every command waiting for a reply and everything not yet sent.
@@ -150,6 +144,22 @@ pub struct Tally {
 
 fn is_key(k: Kind) -> bool {
     matches!(k, Kind::Restore | Kind::Cmd { last: true })
+}
+
+/// How many keys the commands `sent` (handed to a socket, oldest first, no reply read) may have
+/// written: each key's final command, plus a key whose commands stop at the end of `sent`; with
+/// nothing sent, the key whose earlier commands were confirmed (`open_key`).
+fn unreplied(sent: impl Iterator<Item = Kind>, open_key: bool) -> u64 {
+    let mut n = 0;
+    let mut last = None;
+    for k in sent {
+        n += u64::from(is_key(k));
+        last = Some(k);
+    }
+    match last {
+        None => u64::from(open_key),
+        Some(k) => n + u64::from(k == Kind::Cmd { last: false }),
+    }
 }
 
 /// The set of connections a restore writes to.
@@ -641,5 +651,30 @@ impl Fleet {
         }
         self.settling = false;
         self.failed = first;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreplied_keys_count_every_key_that_may_be_on_the_server() {
+        use Kind::*;
+        let c = |last| Cmd { last };
+        // RESTOREs and SELECT: one per RESTORE.
+        assert_eq!(unreplied([Control, Restore, Restore].into_iter(), false), 2);
+        // A key recreated with commands, whole: one; cut after its first command: one.
+        assert_eq!(
+            unreplied([c(false), c(false), c(true)].into_iter(), false),
+            1
+        );
+        assert_eq!(unreplied([Restore, c(false)].into_iter(), false), 2);
+        // The rest of a key whose first commands were confirmed: counted once.
+        assert_eq!(unreplied([c(true), Restore].into_iter(), true), 2);
+        assert_eq!(unreplied(std::iter::empty(), true), 1);
+        assert_eq!(unreplied(std::iter::empty(), false), 0);
+        // EXISTS and FUNCTION LOAD are not keys.
+        assert_eq!(unreplied([Exists, Function].into_iter(), false), 0);
     }
 }
