@@ -5,7 +5,7 @@
 //! whose payload the server cannot take.
 
 mod net;
-mod tls;
+pub mod tls;
 
 use std::io::Write;
 use std::path::PathBuf;
