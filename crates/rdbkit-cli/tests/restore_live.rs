@@ -444,7 +444,10 @@ fn server_out_of_memory() {
 
 struct Node {
     child: Child,
+    /// The plain port (the tests' own client).
     port: u16,
+    /// The TLS port (also the cluster's announced port) when the cluster speaks TLS, else 0.
+    tls_port: u16,
 }
 
 impl Drop for Node {
@@ -483,13 +486,37 @@ fn cluster_port(seed: &mut u64) -> u16 {
 /// A real 3-master cluster of `bin` on loopback (directories n0..n2 in `dir`), created with
 /// `redis-cli --cluster create` and waited for until every node reports `cluster_state:ok`.
 fn start_cluster(bin: &Path, cli: &Path, dir: &Path, salt: u64) -> Vec<Node> {
+    start_cluster_with(bin, cli, dir, salt, None)
+}
+
+/// The same with `tls` (a directory of `make_certs` files): every node also listens with TLS,
+/// the cluster bus and the announced ports are TLS (`tls-cluster yes`), client certificates
+/// required; `port` stays a plain port for the tests' own client.
+fn start_cluster_with(
+    bin: &Path,
+    cli: &Path,
+    dir: &Path,
+    salt: u64,
+    tls: Option<&Path>,
+) -> Vec<Node> {
     let mut seed = std::process::id() as u64 ^ salt;
     let mut nodes = Vec::new();
+    let cert = |f: &str| tls.unwrap().join(f).to_str().unwrap().to_string();
     for i in 0..3 {
-        let port = cluster_port(&mut seed);
+        let (port, tls_port) = match tls {
+            None => (cluster_port(&mut seed), 0),
+            Some(_) => (common::free_port(), cluster_port(&mut seed)),
+        };
         let d = dir.join(format!("n{i}"));
         std::fs::create_dir_all(&d).unwrap();
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if tls.is_some() {
+            cmd.args(["--tls-port", &tls_port.to_string(), "--tls-cluster", "yes"])
+                .args(["--tls-cert-file", &cert("server.crt")])
+                .args(["--tls-key-file", &cert("server.key")])
+                .args(["--tls-ca-cert-file", &cert("ca.crt")]);
+        }
+        let child = cmd
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--cluster-enabled",
@@ -505,7 +532,11 @@ fn start_cluster(bin: &Path, cli: &Path, dir: &Path, salt: u64) -> Vec<Node> {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        nodes.push(Node { child, port });
+        nodes.push(Node {
+            child,
+            port,
+            tls_port,
+        });
     }
     for n in &nodes {
         let start = Instant::now();
@@ -518,9 +549,18 @@ fn start_cluster(bin: &Path, cli: &Path, dir: &Path, salt: u64) -> Vec<Node> {
         }
     }
     let mut create = Command::new(cli);
+    if tls.is_some() {
+        create.args(["--tls", "--cacert", &cert("ca.crt")]).args([
+            "--cert",
+            &cert("client.crt"),
+            "--key",
+            &cert("client.key"),
+        ]);
+    }
     create.args(["--cluster", "create"]);
     for n in &nodes {
-        create.arg(format!("127.0.0.1:{}", n.port));
+        let p = if tls.is_some() { n.tls_port } else { n.port };
+        create.arg(format!("127.0.0.1:{p}"));
     }
     create.arg("--cluster-yes");
     let o = run_with_timeout(&mut create, None, Duration::from_secs(60));
@@ -1472,4 +1512,76 @@ fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
         );
     }
     server.shutdown();
+}
+
+/// A 3-master cluster speaking TLS (`tls-cluster yes`, client certificates required): a
+/// `rediss://` restore with `--cacert`/`--cert`/`--key` reaches every master named by CLUSTER
+/// SLOTS (their TLS ports) with the same certificates, and every key lands on its owner.
+#[test]
+fn tls_cluster_gets_every_key_on_its_owner() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let Some(cli) = common::require_tool("redis-cli") else {
+        return;
+    };
+    let Some(ossl) = common::require_tool("openssl") else {
+        return;
+    };
+    let dir = TempDir::new("restore-tls-cluster");
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    make_certs(&ossl, &certs);
+    let src_dir = dir.join("src");
+    let src = Server::start(&bin, &src_dir, &[]);
+    src.client().ok(args!["DEBUG", "POPULATE", 3000, "key"]);
+    src.client().ok(args!["SAVE"]);
+    src.shutdown();
+    let backup = src_dir.join("dump.rdb");
+
+    let nodes = start_cluster_with(&bin, &cli, dir.path(), 0x7a3c_11e5, Some(&certs));
+    let p = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let (ca, cert, key) = (p("ca.crt"), p("client.crt"), p("client.key"));
+    let seed_url = format!("rediss://127.0.0.1:{}", nodes[1].tls_port);
+    let o = restore(
+        &[
+            "--json",
+            "--cacert",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            backup.to_str().unwrap(),
+            &seed_url,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["cluster"], true, "{j}");
+    assert_eq!(j["keys_restored"], 3000, "{j}");
+    let mut total = 0;
+    for n in &nodes {
+        let mut c = Client::connect(n.port).unwrap();
+        let size = c.ok(args!["DBSIZE"]).int();
+        assert_eq!(
+            j["nodes"][format!("127.0.0.1:{}", n.tls_port)].as_i64(),
+            Some(size),
+            "per-node count over TLS: {j}"
+        );
+        assert!(size > 500, "node {} holds {size}", n.port);
+        total += size;
+        // Every key of the node is its own: GET of a sample answers, not MOVED.
+        for i in (0..3000).step_by(97) {
+            let k = format!("key:{i}");
+            let r = c.cmd(args!["GET", k]);
+            assert!(
+                r.is_error() || r.text() == format!("value:{i}"),
+                "{}",
+                n.port
+            );
+        }
+    }
+    assert_eq!(total, 3000);
 }
