@@ -1,8 +1,11 @@
 //! Live tests of `rdbkit restore` against real servers on 127.0.0.1 (started and stopped here):
 //! every shared-corpus RDB a server can hold restored into Redis 6.2, Debian's 7.0 and Valkey
 //! 8.1 equals the ground truth key by key; `--match` touches no other key; the existing-key
-//! policies; AUTH with a password and an ACL user; a damaged backup; a server that is down; a
-//! wrong password; a server out of memory; a real 3-master cluster.
+//! policies; AUTH with a password and an ACL user; TLS (`rediss://`, certificates made with
+//! openssl) into a server and a TLS cluster; a damaged backup; a server that is down; a wrong
+//! password; a server out of memory; a connection reset mid-way (every key accounted for); real
+//! 3-master clusters (ASK during a migration, MOVED after a resharding mid-restore, the
+//! default existing-key policy across nodes); hash field TTLs into a server without them.
 
 #[macro_use]
 mod common;
