@@ -1424,7 +1424,8 @@ fn cluster_moved_mid_restore_and_the_default_policy() {
 /// reads it (default policy), a pass of its own does (--replace) or it comes on standard input;
 /// keys without field TTLs (a `listpackex` hash whose TTLs were all removed included) pass
 /// without the flag; with --drop-field-ttls the whole backup lands, the server's keyspace equal to
-/// the ground truth without field TTLs, and the hashes that lost them are counted.
+/// the ground truth without field TTLs, and the hashes that lost them are counted. The same for
+/// a 7.4.1 multi-part AOF (replayed).
 #[test]
 fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
     let Some(corpus) = corpus_rdb() else { return };
@@ -1514,6 +1515,25 @@ fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
             "{k} restored"
         );
     }
+
+    // An AOF (7.4.1 multi-part, HPEXPIREAT replayed): refused up front the same way, restored
+    // without field TTLs with the flag.
+    clean(&mut c, true);
+    let aof = corpus
+        .parent()
+        .unwrap()
+        .join("aof/7.4.1/mp-aof/appendonlydir");
+    let a = aof.to_str().unwrap();
+    let o = restore(&[a, &u], &[]);
+    refused(&o, "AOF", &mut c);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("hfe:"),
+        "{}",
+        text(&o)
+    );
+    let o = restore(&["--json", "--drop-field-ttls", a, &u], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json_of(&o)["hashes_field_ttls_dropped"], 1, "{}", text(&o));
     server.shutdown();
 }
 
