@@ -5,6 +5,7 @@
 //! whose payload the server cannot take.
 
 mod net;
+pub mod tls;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use rdbkit_rdb::write::{dump_payload, dump_payload_raw, loss, strip, Loss, Target};
-use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
+use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 use redis::{ConnectionInfo, IntoConnectionInfo};
 
 use crate::filter::Filter;
@@ -29,8 +30,8 @@ const EXISTS_BATCH: usize = 1000;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "URL: redis://[[user]:password@]host:port[/db] (rediss:// is not built in: \
-see README). The password may instead come from the environment, RDBKIT_PASSWORD or \
+    after_help = "URL: redis://[[user]:password@]host:port[/db], rediss://... for TLS \
+(or --tls; --cacert, --cert/--key, --insecure as redis-cli names them). The password may instead come from the environment, RDBKIT_PASSWORD or \
 REDISCLI_AUTH, so it stays out of `ps`. With /db every key goes into that database (the backup \
 must then hold one database, or pick one with --db); without it each key goes to its own db.
 
@@ -42,12 +43,16 @@ keys alone and counts them.
 Cluster (--cluster, or found with INFO cluster): keys go to the master owning their hash slot \
 (CRC16, {hash tags}) per CLUSTER SLOTS, one pipeline per node; MOVED and ASK are followed.
 
-Keys the server cannot take as a RESTORE payload (e.g. a 7.4 hash with field TTLs into 7.0, \
-payloads over 512 MB) are recreated with the commands of `dump --format resp`. Module values \
+Hash field TTLs (Redis 7.4+) into a server without them (Redis before 7.4, Valkey before 9): \
+the backup is checked first and refused naming the first such key (exit 1, nothing written), \
+unless --drop-field-ttls restores those hashes without their field TTLs (counted).
+
+Keys the server cannot take as a RESTORE payload (payloads over 512 MB) are recreated with the \
+commands of `dump --format resp`. Module values \
 and 8.8 arrays that the server cannot take are skipped and counted.
 
-Exit status: 0 restored; 1 bad arguments, backup not readable, server unreachable or \
-authentication failed (nothing written); 2 the backup is damaged (keys before the damage were \
+Exit status: 0 restored; 1 bad arguments, backup not readable, server unreachable, \
+authentication or TLS failed, or field TTLs the server cannot keep (nothing written); 2 the backup is damaged (keys before the damage were \
 restored, the summary says how many); 3 existing keys (default policy; nothing written); 4 the \
 server refused a key (the error names it: OOM, BUSYKEY, ...) or the connection was lost \
 mid-way (the summary says how many keys were confirmed).
@@ -79,6 +84,11 @@ pub struct Args {
     /// Do not load the backup's function libraries.
     #[arg(long)]
     pub no_functions: bool,
+    /// Restore hashes with field TTLs (Redis 7.4+) into a server without them: the fields keep
+    /// their values and lose their TTLs (fields already expired are left out). Without it such
+    /// a backup is refused before anything is written.
+    #[arg(long)]
+    pub drop_field_ttls: bool,
     /// Do not verify the backup's CRC-64 trailer.
     #[arg(long)]
     pub no_checksum: bool,
@@ -90,9 +100,11 @@ pub struct Args {
     pub quiet: bool,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
     /// The backup: RDB (also gzip'd), AOF, manifest, appendonlydir/, or `-`.
     pub input: PathBuf,
-    /// The server: redis://[[user]:password@]host:port[/db].
+    /// The server: redis://[[user]:password@]host:port[/db], or rediss:// for TLS.
     pub url: String,
 }
 
@@ -133,6 +145,8 @@ struct Local {
     expired: u64,
     /// Function libraries a server before 7.0 cannot load.
     functions_unloadable: u64,
+    /// Hashes restored without their field TTLs (--drop-field-ttls).
+    field_ttls_dropped: u64,
     server: String,
     target: String,
 }
@@ -275,6 +289,8 @@ struct Run<'a> {
     scratch: Scratch,
     /// Keys expiring at or before this time (the clock now) are not sent.
     now_ms: i64,
+    /// --drop-field-ttls.
+    drop_field_ttls: bool,
 }
 
 impl Run<'_> {
@@ -395,28 +411,91 @@ impl Run<'_> {
     }
 }
 
-/// The payload of an RDB key for `t` (None: only commands can recreate it).
+/// The payload of an RDB key for `t` (None: only commands can recreate it). Field TTLs the
+/// target cannot keep are dropped (`drop_ttls`, counted) or refused (naming the key).
 fn rdb_payload(
     k: &rdbkit_rdb::KeyRecord<'_>,
-    t: &Target,
-    scratch: &mut Scratch,
-    stream_meta: &mut u64,
-) -> Result<Option<Vec<u8>>, rdbkit_rdb::Error> {
+    name: &str,
+    run: &mut Run<'_>,
+) -> Result<Option<Vec<u8>>, Fail> {
+    let t = run.target;
     let v = &k.value;
     if t.reads(v.ty, v.type_byte) {
-        return Ok(Some(dump_payload_raw(v.type_byte, v.raw(), t)));
+        return Ok(Some(dump_payload_raw(v.type_byte, v.raw(), &t)));
     }
     let mut owned = v
-        .to_owned_value_in(scratch)
-        .map_err(|e| e.in_key(Some(k.db), k.key))?;
-    if loss(&owned, t) == Some(Loss::StreamMeta) {
-        strip(&mut owned, t);
-        *stream_meta += 1;
-    }
-    Ok(match loss(&owned, t) {
-        None => dump_payload(&owned, t, true).ok(),
+        .to_owned_value_in(&mut run.scratch)
+        .map_err(|e| damaged(name, e.in_key(Some(k.db), k.key)))?;
+    fit(&mut owned, &t, run, k.db, k.key)?;
+    Ok(match loss(&owned, &t) {
+        None => dump_payload(&owned, &t, true).ok(),
         Some(_) => None,
     })
+}
+
+/// Makes `v` fit the target where restore may: stream metadata the target has no place for is
+/// stripped (counted); field TTLs it cannot keep are stripped with --drop-field-ttls (fields
+/// already expired are left out, counted), else refused naming the key.
+fn fit(v: &mut OwnedValue, t: &Target, run: &mut Run<'_>, db: u64, key: &[u8]) -> Result<(), Fail> {
+    match loss(v, t) {
+        Some(Loss::StreamMeta) => {
+            strip(v, t);
+            run.local.stream_meta += 1;
+        }
+        Some(Loss::FieldTtl) if run.drop_field_ttls => {
+            if let OwnedValue::Hash(h) = v {
+                let now = run.now_ms;
+                h.retain(|f| f.expire_ms.is_none_or(|e| e > now));
+            }
+            strip(v, t);
+            run.local.field_ttls_dropped += 1;
+        }
+        Some(Loss::FieldTtl) => return Err(field_ttl_refusal(run, db, key)),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The refusal of a hash with field TTLs the server cannot keep.
+fn field_ttl_refusal(run: &Run<'_>, db: u64, key: &[u8]) -> Fail {
+    Fail::Usage(format!(
+        "db {db} key {}: a hash with field TTLs (Redis 7.4+), and {} ({}) has no field TTLs; \
+         nothing written (--drop-field-ttls restores such hashes without them)",
+        show_key(key),
+        if run.local.server.is_empty() {
+            "the server"
+        } else {
+            &run.local.server
+        },
+        run.target.name
+    ))
+}
+
+/// True when the RDB key is a hash whose field TTLs the target cannot keep (and restore would
+/// send it: accepted by the filters, not expired).
+fn rdb_key_has_field_ttl(
+    k: &rdbkit_rdb::KeyRecord<'_>,
+    run: &mut Run<'_>,
+) -> Result<bool, rdbkit_rdb::Error> {
+    let t = run.target;
+    if run.drop_field_ttls
+        || t.has_field_ttl()
+        || k.value.ty.family() != "hash"
+        || t.reads(k.value.ty, k.value.type_byte)
+        || k.expire_ms.is_some_and(|e| e <= run.now_ms)
+    {
+        return Ok(false);
+    }
+    let owned = k
+        .value
+        .to_owned_value_in(&mut run.scratch)
+        .map_err(|e| e.in_key(Some(k.db), k.key))?;
+    Ok(owned.has_field_ttl())
+}
+
+/// Whether a file with this header may hold hash field TTLs (Redis RDB 12+, Valkey 9+).
+fn header_may_hold_field_ttls(h: rdbkit_rdb::Header) -> bool {
+    h.magic == rdbkit_rdb::Magic::Valkey || h.version >= 12
 }
 
 /// Runs the command.
@@ -447,18 +526,12 @@ struct Outcome {
 }
 
 fn connection_info(args: &Args) -> Result<ConnectionInfo, Fail> {
-    if args.url.starts_with("rediss://") {
-        return Err(Fail::Usage(
-            "rediss:// (TLS) is not supported by this build (the redis crate's TLS feature is not \
-             compiled in); use a TLS tunnel such as stunnel to a loopback port"
-                .into(),
-        ));
-    }
-    let mut info = args
+    let info = args
         .url
         .as_str()
         .into_connection_info()
         .map_err(|e| Fail::Usage(format!("bad server URL: {e}")))?;
+    let mut info = tls::apply(info, &args.tls).map_err(Fail::Usage)?;
     if info.redis_settings().password().is_none() {
         let pw = std::env::var("RDBKIT_PASSWORD")
             .ok()
@@ -525,9 +598,14 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
         to_db: url_db.then(|| info.redis_settings().db() as u64),
         only_db: None,
         functions: !args.no_functions,
-        local: Local::default(),
+        local: Local {
+            server: out.local.server.clone(),
+            target: out.local.target.clone(),
+            ..Local::default()
+        },
         scratch: Scratch::new(),
         now_ms: crate::filter::now_ms(),
+        drop_field_ttls: args.drop_field_ttls,
     };
     let r = if inp.is_rdb() {
         restore_rdb(args, inp, opts, &mut run)
@@ -544,12 +622,13 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
                 None => Err(e),
             }
         }
-        Err(e) => {
-            // Count what the server confirmed of what was sent.
-            run.fleet.settle();
-            Err(e)
-        }
+        Err(e) => Err(e),
     };
+    if r.is_err() {
+        // Count what the server confirmed of what was sent (a lost connection counted its
+        // unconfirmed keys when it broke); nothing more is sent.
+        run.fleet.settle();
+    }
     run.local.server = std::mem::take(&mut out.local.server);
     run.local.target = std::mem::take(&mut out.local.target);
     out.tally = std::mem::take(&mut run.fleet.tally);
@@ -595,16 +674,63 @@ fn restore_rdb(
         again
             .with_rdb(opts, false, |src| check_existing_rdb(src, run, &name))
             .map_err(|e| Fail::Usage(e.to_string()))??;
+    } else if !run.target.has_field_ttl() && !args.drop_field_ttls && args.input.as_os_str() != "-"
+    {
+        // No existing-key pass to look for field TTLs on the way: a pass of its own, when the
+        // file's version can hold them.
+        let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+        again
+            .with_rdb(opts, false, |src| check_field_ttls_rdb(src, run, &name))
+            .map_err(|e| Fail::Usage(e.to_string()))??;
     }
+    // A file was checked for field TTLs above; standard input cannot be.
+    let checked = args.input.as_os_str() != "-";
     let mut progress = Progress::new(size, args.quiet || args.json);
     let r = inp
-        .with_rdb(opts, false, |src| send_rdb(src, run, &name, &mut progress))
+        .with_rdb(opts, false, |src| {
+            send_rdb(src, run, &name, &mut progress, checked)
+        })
         .map_err(|e| Fail::Usage(e.to_string()))?;
     progress.finish();
     r
 }
 
+/// Looks for a hash whose field TTLs the target cannot keep among the keys restore would send;
+/// fails naming the first (nothing is sent).
+fn check_field_ttls_rdb(
+    src: &mut dyn RecordSource,
+    run: &mut Run<'_>,
+    name: &str,
+) -> Result<(), Fail> {
+    loop {
+        // The header is known once the first record is read.
+        let hdr = src.header();
+        if hdr.is_some_and(|h| !header_may_hold_field_ttls(h)) {
+            break;
+        }
+        let Some(rec) = src.next_record() else { break };
+        if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
+            if !run.filter.accepts(
+                k.db,
+                k.key,
+                k.value.ty.family(),
+                k.expire_ms,
+                Some(k.end - k.offset),
+            ) {
+                continue;
+            }
+            let db = run.dest_db(k.db)?;
+            if rdb_key_has_field_ttl(&k, run).map_err(|e| damaged(name, e))? {
+                return Err(field_ttl_refusal(run, db, k.key));
+            }
+        }
+    }
+    run.only_db = None;
+    Ok(())
+}
+
 /// Checks every key the filters accept with EXISTS, in batches; fails naming the first few.
+/// Also refuses a hash whose field TTLs the target cannot keep, naming it.
 fn check_existing_rdb(
     src: &mut dyn RecordSource,
     run: &mut Run<'_>,
@@ -623,6 +749,9 @@ fn check_existing_rdb(
                 continue;
             }
             let db = run.dest_db(k.db)?;
+            if rdb_key_has_field_ttl(&k, run).map_err(|e| damaged(name, e))? {
+                return Err(field_ttl_refusal(run, db, k.key));
+            }
             run.fleet
                 .send(
                     Kind::Exists,
@@ -670,9 +799,27 @@ fn send_rdb(
     run: &mut Run<'_>,
     name: &str,
     progress: &mut Progress,
+    checked: bool,
 ) -> Result<(), Fail> {
-    while let Some(rec) = src.next_record() {
-        match rec.map_err(|e| damaged(name, e))? {
+    // Standard input is read once: whether it may hold field TTLs the server cannot keep is
+    // decided from its header before the first thing is sent (its first key or function).
+    let mut decided = checked || run.target.has_field_ttl() || run.drop_field_ttls;
+    loop {
+        let hdr = src.header();
+        let Some(rec) = src.next_record() else { break };
+        let rec = rec.map_err(|e| damaged(name, e))?;
+        if !decided && matches!(rec, Record::Key(_) | Record::Function { .. }) {
+            decided = true;
+            if let Some(h) = hdr.filter(|&h| header_may_hold_field_ttls(h)) {
+                return Err(Fail::Usage(format!(
+                    "{name}: an RDB {} may hold hash field TTLs, which {} ({}) cannot keep, and \
+                     standard input cannot be checked before writing; nothing written (give a \
+                     file, or --drop-field-ttls to restore such hashes without them)",
+                    h.version, run.local.server, run.target.name
+                )));
+            }
+        }
+        match rec {
             Record::Key(k) => {
                 progress.set(k.end);
                 if !run.filter.accepts(
@@ -685,9 +832,13 @@ fn send_rdb(
                     run.local.filtered += 1;
                     continue;
                 }
-                let t = run.target;
-                let payload = rdb_payload(&k, &t, &mut run.scratch, &mut run.local.stream_meta)
-                    .map_err(|e| damaged(name, e))?;
+                if k.expire_ms.is_some_and(|e| e <= run.now_ms) {
+                    // The server would answer OK and create nothing: not sent, counted.
+                    run.dest_db(k.db)?;
+                    run.local.expired += 1;
+                    continue;
+                }
+                let payload = rdb_payload(&k, name, run)?;
                 run.key(
                     k.db,
                     k.key,
@@ -719,6 +870,24 @@ fn restore_aof(
         run.filter
             .accepts(db, key, mk.value.type_name(), mk.expire_ms, None)
     };
+    if !run.target.has_field_ttl() && !args.drop_field_ttls {
+        // Hashes with field TTLs the server cannot keep: refused before anything is sent.
+        for (db, keys) in &ds.dbs {
+            for (key, mk) in keys {
+                if mk.value.type_name() != "hash"
+                    || mk.expire_ms.is_some_and(|e| e <= run.now_ms)
+                    || !accepted(run, *db, key, mk)
+                {
+                    continue;
+                }
+                let v = crate::cmd::convert::model_to_owned(&mk.value);
+                if v.is_some_and(|v| v.has_field_ttl()) {
+                    let d = run.dest_db(*db)?;
+                    return Err(field_ttl_refusal(run, d, key));
+                }
+            }
+        }
+    }
     if !args.replace && !args.skip_existing {
         let mut n = 0usize;
         for (db, keys) in &ds.dbs {
@@ -748,13 +917,13 @@ fn restore_aof(
                 continue;
             }
             let t = run.target;
-            let payload = crate::cmd::convert::model_to_owned(&mk.value).and_then(|mut v| {
-                if loss(&v, &t) == Some(Loss::StreamMeta) {
-                    strip(&mut v, &t);
-                    run.local.stream_meta += 1;
+            let payload = match crate::cmd::convert::model_to_owned(&mk.value) {
+                Some(mut v) if mk.expire_ms.is_none_or(|e| e > run.now_ms) => {
+                    fit(&mut v, &t, run, *db, key)?;
+                    dump_payload(&v, &t, true).ok()
                 }
-                dump_payload(&v, &t, true).ok()
-            });
+                _ => None,
+            };
             run.key(*db, key, mk.expire_ms, None, None, payload, |_| {
                 Ok(mk.clone())
             })?;
@@ -793,6 +962,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
             "functions_loaded": t.functions,
             "functions_skipped_existing": t.functions_skipped,
             "functions_unloadable": o.local.functions_unloadable,
+            "hashes_field_ttls_dropped": o.local.field_ttls_dropped,
             "redirects": t.redirects,
             "nodes": nodes,
             "bytes_sent": t.bytes_sent,
@@ -842,6 +1012,13 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
             s,
             "  {} function librar(ies) not loaded: the server has no FUNCTION (Redis 7.0+)",
             o.local.functions_unloadable
+        );
+    }
+    if o.local.field_ttls_dropped > 0 {
+        let _ = writeln!(
+            s,
+            "  {} hash(es) restored without their field TTLs (--drop-field-ttls)",
+            o.local.field_ttls_dropped
         );
     }
     if o.local.stream_meta > 0 {

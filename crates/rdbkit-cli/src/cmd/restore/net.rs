@@ -45,11 +45,57 @@ pub struct Node {
     pub addr: String,
     con: redis::Connection,
     out: Vec<u8>,
+    /// Commands waiting for their reply, oldest first: the first `pending.len() - queued` were
+    /// handed to the socket (whole or in part), the last `queued` are still in `out`.
     pending: VecDeque<Pending>,
+    /// How many of the newest `pending` entries were never handed to the socket.
+    queued: usize,
+    /// Bytes handed to the socket whose replies are still owed.
     inflight: usize,
     db: Option<u64>,
+    /// The oldest pending entries finish a key some of whose commands the server already
+    /// confirmed (a key recreated with several commands).
+    open_key: bool,
     /// Keys whose restore this node confirmed.
     pub keys: u64,
+}
+
+impl Node {
+    fn new(addr: String, con: redis::Connection, db: Option<u64>) -> Node {
+        Node {
+            addr,
+            con,
+            out: Vec::new(),
+            pending: VecDeque::new(),
+            queued: 0,
+            inflight: 0,
+            db,
+            open_key: false,
+            keys: 0,
+        }
+    }
+
+    /// Keys this node may hold without a reply saying so: of the commands handed to the socket
+    /// (`popped`, whose reply was being read, then the sent part of `pending`), every key's
+    /// final command, a key cut between sent and unsent commands, and a key whose earlier
+    /// commands were confirmed but whose last one was not.
+    fn unreplied_keys(&self, popped: Option<&Pending>) -> u64 {
+        let sent = self.pending.len() - self.queued;
+        let kinds = popped
+            .into_iter()
+            .chain(self.pending.iter().take(sent))
+            .map(|p| p.kind);
+        unreplied(kinds, self.open_key)
+    }
+
+    /// Forgets every command waiting for a reply and everything not yet sent.
+    fn clear(&mut self) {
+        self.pending.clear();
+        self.out.clear();
+        self.queued = 0;
+        self.inflight = 0;
+        self.open_key = false;
+    }
 }
 
 /// How a run ended badly.
@@ -100,6 +146,22 @@ fn is_key(k: Kind) -> bool {
     matches!(k, Kind::Restore | Kind::Cmd { last: true })
 }
 
+/// How many keys the commands `sent` (handed to a socket, oldest first, no reply read) may have
+/// written: each key's final command, plus a key whose commands stop at the end of `sent`; with
+/// nothing sent, the key whose earlier commands were confirmed (`open_key`).
+fn unreplied(sent: impl Iterator<Item = Kind>, open_key: bool) -> u64 {
+    let mut n = 0;
+    let mut last = None;
+    for k in sent {
+        n += u64::from(is_key(k));
+        last = Some(k);
+    }
+    match last {
+        None => u64::from(open_key),
+        Some(k) => n + u64::from(k == Kind::Cmd { last: false }),
+    }
+}
+
 /// The set of connections a restore writes to.
 pub struct Fleet {
     info: ConnectionInfo,
@@ -116,6 +178,8 @@ pub struct Fleet {
     pub failed: Option<NetFail>,
     /// Cluster nodes may be on other hosts (`--allow-remote`).
     pub allow_remote: bool,
+    /// Reading the replies owed after a failure: redirections are not followed.
+    settling: bool,
 }
 
 /// CRC16 (XMODEM), as the cluster computes hash slots.
@@ -197,15 +261,7 @@ impl Fleet {
         let db = info.redis_settings().db();
         let addr = addr_of(info.addr());
         let mut f = Fleet::empty(info, window);
-        f.nodes.push(Node {
-            addr,
-            con,
-            out: Vec::new(),
-            pending: VecDeque::new(),
-            inflight: 0,
-            db: u64::try_from(db).ok(),
-            keys: 0,
-        });
+        f.nodes.push(Node::new(addr, con, u64::try_from(db).ok()));
         f
     }
 
@@ -219,6 +275,7 @@ impl Fleet {
             tally: Tally::default(),
             failed: None,
             allow_remote: false,
+            settling: false,
         }
     }
 
@@ -285,7 +342,7 @@ impl Fleet {
         if let Some(i) = self.nodes.iter().position(|n| n.addr == addr) {
             return Ok(i);
         }
-        let info = ConnectionAddr::Tcp(host.to_string(), port)
+        let info = super::tls::node_addr(self.info.addr(), host, port)
             .into_connection_info()
             .map_err(|e| format!("{addr}: {e}"))?;
         let info = info.set_redis_settings(self.info.redis_settings().clone().set_db(0));
@@ -295,15 +352,7 @@ impl Fleet {
             ));
         }
         let con = open(&info)?;
-        self.nodes.push(Node {
-            addr,
-            con,
-            out: Vec::new(),
-            pending: VecDeque::new(),
-            inflight: 0,
-            db: Some(0),
-            keys: 0,
-        });
+        self.nodes.push(Node::new(addr, con, Some(0)));
         Ok(self.nodes.len() - 1)
     }
 
@@ -370,6 +419,7 @@ impl Fleet {
         let cluster = self.is_cluster();
         let node = &mut self.nodes[n];
         node.out.extend_from_slice(&cmd);
+        node.queued += 1;
         node.pending.push_back(Pending {
             kind,
             db,
@@ -385,16 +435,31 @@ impl Fleet {
             return Ok(());
         }
         let len = node.out.len();
+        // From here on these commands count as sent: any part of them may reach the server.
+        node.queued = 0;
+        node.inflight += len;
         if let Err(e) = node.con.send_packed_command(&node.out) {
             let addr = node.addr.clone();
-            return self.fail(NetFail::Lost(format!(
-                "connection to {addr} lost while sending: {e}"
-            )));
+            return self.lose(
+                n,
+                None,
+                format!("connection to {addr} lost while sending: {e}"),
+            );
         }
+        let node = &mut self.nodes[n];
         node.out.clear();
-        node.inflight += len;
         self.tally.bytes_sent += len as u64;
         Ok(())
+    }
+
+    /// The connection to node `n` broke: every key sent to it without a reply (and `popped`,
+    /// whose reply was being read) is counted unconfirmed there and then, whatever later takes
+    /// the failure; what was never sent is dropped.
+    fn lose(&mut self, n: usize, popped: Option<Pending>, msg: String) -> Result<(), ()> {
+        let node = &mut self.nodes[n];
+        self.tally.unconfirmed += node.unreplied_keys(popped.as_ref());
+        node.clear();
+        self.fail(NetFail::Lost(msg))
     }
 
     fn fail(&mut self, f: NetFail) -> Result<(), ()> {
@@ -444,9 +509,12 @@ impl Fleet {
                         self.tally.restored += 1;
                         self.nodes[n].keys += 1;
                     }
-                    Kind::Cmd { last: true } => {
-                        self.tally.as_commands += 1;
-                        self.nodes[n].keys += 1;
+                    Kind::Cmd { last } => {
+                        self.nodes[n].open_key = !last;
+                        if last {
+                            self.tally.as_commands += 1;
+                            self.nodes[n].keys += 1;
+                        }
                     }
                     Kind::Function => self.tally.functions += 1,
                     _ => {}
@@ -456,10 +524,11 @@ impl Fleet {
             Err(e)
                 if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() =>
             {
-                return self.fail(NetFail::Lost(format!(
+                let msg = format!(
                     "connection to {addr} lost: {e} (waiting for the reply about {}the command)",
                     who()
-                )));
+                );
+                return self.lose(n, Some(p), msg);
             }
             Err(e) => (
                 e.code().unwrap_or("").to_string(),
@@ -468,7 +537,15 @@ impl Fleet {
             ),
         };
         // A server error.
+        if matches!(p.kind, Kind::Cmd { .. }) {
+            self.nodes[n].open_key = false;
+        }
         if self.is_cluster() && (code == "MOVED" || code == "ASK") {
+            if self.settling {
+                // Not run by this node, and nothing more is sent after a failure.
+                self.tally.redirects += 1;
+                return Ok(());
+            }
             return self.redirect(&detail, code == "ASK", p);
         }
         if self.skip_existing && code == "BUSYKEY" && p.kind == Kind::Restore {
@@ -548,47 +625,56 @@ impl Fleet {
         }
     }
 
-    /// Reads the replies already owed after a failure (to count what was written), without
-    /// sending anything more.
+    /// After a failure: drops what was never sent and reads the replies owed for what was,
+    /// so that every key sent is counted as confirmed (restored), refused, or unconfirmed (a
+    /// connection broke before its reply). Nothing more is sent; the first failure is kept.
     pub fn settle(&mut self) {
-        let lost = matches!(self.failed, Some(NetFail::Lost(_)));
+        let first = self.failed.take();
+        self.settling = true;
         for n in 0..self.nodes.len() {
-            if lost {
-                // Whatever was queued may have reached the server in part: unconfirmed.
-                let node = &mut self.nodes[n];
-                let k = node.pending.iter().filter(|p| is_key(p.kind)).count() as u64;
-                self.tally.unconfirmed += k;
-                node.pending.clear();
-                node.out.clear();
-                continue;
-            }
             let node = &mut self.nodes[n];
-            // What was never sent is dropped: only the replies of sent commands are read.
+            let sent = node.pending.len() - node.queued;
+            node.pending.truncate(sent);
+            node.queued = 0;
             node.out.clear();
-            let mut sent = node.inflight;
-            let mut keep = VecDeque::new();
-            while let Some(p) = node.pending.pop_front() {
-                if p.len > sent {
-                    break;
-                }
-                sent -= p.len;
-                keep.push_back(p);
-            }
-            node.pending = keep;
-            let first = self.failed.take();
             while !self.nodes[n].pending.is_empty() {
                 self.failed = None;
-                if self.read_one(n).is_err() && matches!(self.failed, Some(NetFail::Lost(_))) {
-                    let node = &mut self.nodes[n];
-                    let k = node.pending.iter().filter(|p| is_key(p.kind)).count() as u64;
-                    self.tally.unconfirmed += k;
-                    node.pending.clear();
-                    break;
-                }
-                // A redirected command is not re-sent now.
-                self.nodes[n].out.clear();
+                // A lost connection counts its own unconfirmed keys and clears the node.
+                let _ = self.read_one(n);
             }
-            self.failed = first;
+            let node = &mut self.nodes[n];
+            if node.open_key {
+                // Some commands of a key ran, its last one was never sent.
+                self.tally.unconfirmed += 1;
+                node.open_key = false;
+            }
         }
+        self.settling = false;
+        self.failed = first;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreplied_keys_count_every_key_that_may_be_on_the_server() {
+        use Kind::*;
+        let c = |last| Cmd { last };
+        // RESTOREs and SELECT: one per RESTORE.
+        assert_eq!(unreplied([Control, Restore, Restore].into_iter(), false), 2);
+        // A key recreated with commands, whole: one; cut after its first command: one.
+        assert_eq!(
+            unreplied([c(false), c(false), c(true)].into_iter(), false),
+            1
+        );
+        assert_eq!(unreplied([Restore, c(false)].into_iter(), false), 2);
+        // The rest of a key whose first commands were confirmed: counted once.
+        assert_eq!(unreplied([c(true), Restore].into_iter(), true), 2);
+        assert_eq!(unreplied(std::iter::empty(), true), 1);
+        assert_eq!(unreplied(std::iter::empty(), false), 0);
+        // EXISTS and FUNCTION LOAD are not keys.
+        assert_eq!(unreplied([Exists, Function].into_iter(), false), 0);
     }
 }
