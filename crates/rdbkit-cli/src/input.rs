@@ -516,7 +516,7 @@ fn from_archive(sp: Spilled, codec: Option<Codec>) -> Result<Input, InputError> 
     let name = format!("{}:{}", sp.archive, pick.member());
     eprintln!(
         "rdbkit: {}: {} member(s), {} bytes, unpacked to a private temporary directory to read \
-         them in load order (removed at exit; cap RDBKIT_SPILL_LIMIT)",
+         them in load order (removed at exit; cap --spill-limit / RDBKIT_SPILL_LIMIT)",
         sp.archive,
         sp.members.len(),
         sp.bytes
