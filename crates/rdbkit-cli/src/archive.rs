@@ -537,7 +537,6 @@ fn walk(
         }
     }
     if paused {
-        drop(ar);
         ts.align().map_err(|err| {
             format!("{name}: tar archive damaged or truncated after member {last}: {err}")
         })?;
@@ -738,6 +737,10 @@ pub fn open(name: &str, r: Box<dyn Read>, limit: u64) -> Result<Opened, String> 
     }
 }
 
+/// Called with each part of an `appendonlydir/` (its `ARCHIVE:MEMBER` name and bytes), in
+/// load order, by [`Paused::replay_parts`].
+pub type OnPart<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), String>;
+
 /// What [`Paused::replay_parts`] did, for its message.
 #[derive(Debug, Default)]
 pub struct PartsRead {
@@ -768,10 +771,7 @@ impl Paused {
     /// the cap) and handed over when its turn comes. Members outside the directory are read
     /// through (backups among them are listed in [`PartsRead::others`]). Errors are one line
     /// naming the archive and member.
-    pub fn replay_parts(
-        mut self,
-        on_part: &mut dyn FnMut(&str, &[u8]) -> Result<(), String>,
-    ) -> Result<PartsRead, String> {
+    pub fn replay_parts(mut self, on_part: OnPart<'_>) -> Result<PartsRead, String> {
         let archive = self.spilled.archive.clone();
         let shown = |p: &Path| format!("{archive}:{}", p.display());
         let m = rdbkit_aof::manifest::parse(&self.manifest_bytes).map_err(|source| {
@@ -812,24 +812,20 @@ impl Paused {
         let mut next = 0usize;
         let sp = &mut self.spilled;
         // Hands over the parts already written out whose turn has come.
-        let drain =
-            |sp: &Spilled,
-             next: &mut usize,
-             out: &mut PartsRead,
-             on_part: &mut dyn FnMut(&str, &[u8]) -> Result<(), String>| {
-                while let Some(f) = parts.get(*next) {
-                    let Some(m) = sp.members.iter().find(|m| Path::new(&m.name) == f.path) else {
-                        break;
-                    };
-                    let data = rdbkit_aof::multipart::FileData::open(&m.path)
-                        .map_err(|e| format!("{}: {e}", shown(&f.path)))?;
-                    on_part(&shown(&f.path), data.bytes())?;
-                    out.spilled += 1;
-                    out.spilled_bytes += data.bytes().len() as u64;
-                    *next += 1;
-                }
-                Ok::<(), String>(())
-            };
+        let drain = |sp: &Spilled, next: &mut usize, out: &mut PartsRead, on_part: OnPart<'_>| {
+            while let Some(f) = parts.get(*next) {
+                let Some(m) = sp.members.iter().find(|m| Path::new(&m.name) == f.path) else {
+                    break;
+                };
+                let data = rdbkit_aof::multipart::FileData::open(&m.path)
+                    .map_err(|e| format!("{}: {e}", shown(&f.path)))?;
+                on_part(&shown(&f.path), data.bytes())?;
+                out.spilled += 1;
+                out.spilled_bytes += data.bytes().len() as u64;
+                *next += 1;
+            }
+            Ok::<(), String>(())
+        };
         drain(sp, &mut next, &mut out, on_part)?;
         let mut skipped = Vec::new();
         let (limit, manifest) = (self.limit, self.manifest.clone());
