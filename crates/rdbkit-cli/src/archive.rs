@@ -698,6 +698,9 @@ pub enum Opened {
     Paused(Box<Paused>),
 }
 
+/// The largest manifest held in memory (a server's is a few lines per AOF file).
+const MAX_MANIFEST: u64 = 64 << 20;
+
 /// Reads the archive `r` up to the first manifest named `*.manifest` (an `appendonlydir/`: a
 /// server with `appendonly yes` loads it, whatever else the archive holds), writing the backup
 /// members before it to the temporary directory (within `limit` bytes); an archive with no
@@ -711,9 +714,10 @@ pub fn open(name: &str, r: Box<dyn Read>, limit: u64) -> Result<Opened, String> 
     let ended = walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
         let named = ctx.rel.extension().is_some_and(|x| x == "manifest");
         if named && looks_like_manifest(ctx.head) && !sp.has(ctx.rel) {
-            if ctx.size > limit {
+            if ctx.size > MAX_MANIFEST {
                 return Err(ctx.what(&format!(
-                    "a manifest of {} bytes: past the cap ({limit})",
+                    "a manifest of {} bytes: refused (more than {MAX_MANIFEST} bytes is not a \
+                     manifest a server wrote)",
                     ctx.size
                 )));
             }

@@ -900,6 +900,16 @@ fn archived_appendonlydirs_stream_in_manifest_order() {
                         "{what}: {err}"
                     );
                     streamed_runs += 1;
+                    // Nothing is written: a cap of one byte on unpacked bytes changes nothing.
+                    let mut capped = vec!["--spill-limit", "1"];
+                    capped.extend(cmd.iter().copied());
+                    let c = rdbkit_env(&capped, &env);
+                    assert_eq!(
+                        (c.status.code(), stdout(&c)),
+                        (o.status.code(), stdout(&o)),
+                        "{what} --spill-limit 1: {}",
+                        stderr(&c)
+                    );
                 } else {
                     assert!(
                         err.contains("unpacked to a private temporary directory first"),
