@@ -968,6 +968,36 @@ fn streamed_archive_damage_is_named() {
         "{}",
         stderr(&o)
     );
+    // A byte of the last incr file damaged: the same error as for the directory, the member
+    // and offset named.
+    let flip = t.join("flip");
+    std::fs::create_dir_all(flip.join("appendonlydir")).unwrap();
+    for f in std::iter::once(&manifest).chain(&parts) {
+        std::fs::copy(dir.join(f), flip.join("appendonlydir").join(f)).unwrap();
+    }
+    let victim = flip.join("appendonlydir").join(&parts[parts.len() - 1]);
+    let mut b = std::fs::read(&victim).unwrap();
+    let at = b.iter().position(|&c| c == b'$').unwrap();
+    b[at] = b'!';
+    std::fs::write(&victim, &b).unwrap();
+    let flipped = t.join("flip.tar");
+    let mut args = vec!["--no-recursion", "-cf", s(&flipped), m.as_str()];
+    args.extend(ps.iter().map(String::as_str));
+    tar_gnu(&args, &flip);
+    let on_dir = rdbkit(&["keys", s(&flip.join("appendonlydir"))]);
+    let on_tar = rdbkit_env(&["keys", s(&flipped)], &env);
+    assert_ne!(on_dir.status.code(), Some(0));
+    assert_eq!(on_tar.status.code(), on_dir.status.code());
+    assert_eq!(
+        stderr(&on_tar).replace(&format!("{}:appendonlydir", s(&flipped)), "@"),
+        stderr(&on_dir).replace(s(&flip.join("appendonlydir")), "@"),
+    );
+    assert!(
+        stderr(&on_tar).contains(&ps[ps.len() - 1]),
+        "{}",
+        stderr(&on_tar)
+    );
+
     // A dump.rdb after the appendonlydir/: the AOF is read (what appendonly yes loads), said.
     let data = t.join("data");
     std::fs::create_dir_all(&data).unwrap();
