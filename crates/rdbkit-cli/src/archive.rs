@@ -1,12 +1,17 @@
 //! Tar archives of backups (`tar cf`, `tar czf`, `tar --zstd -cf`, Python's `tarfile`): an
 //! `appendonlydir/` with its manifest, a `dump.rdb`, or a whole data directory with both.
 //!
-//! An archive is read once, as a stream (it may come from a pipe), and the members that can be
-//! part of a backup (content starting with an RDB magic, a manifest, RESP, or empty: an incr
-//! file with no command yet) are written to a private temporary directory (mode 0700, removed
-//! when the [`Spilled`] is dropped), because the parts of an `appendonlydir/` must be read in
-//! manifest order, which is rarely the archive's order. Other members are read through and
-//! skipped. The total written is capped ([`spill_limit`], `RDBKIT_SPILL_LIMIT`).
+//! An archive is read once, as a stream (it may come from a pipe). [`open`] reads it up to the
+//! first manifest named `*.manifest` and pauses there ([`Paused`]); [`Paused::replay_parts`]
+//! goes on in the same pass and hands the `appendonlydir/`'s parts over in manifest order: a
+//! part that comes in that order is read into memory and handed over at once, never written
+//! anywhere; only a part that comes early (before the manifest, or before a part that loads
+//! earlier) is written to a private temporary directory (mode 0700, made on first use, removed
+//! when the [`Spilled`] is dropped or on an interrupt) and handed over when its turn comes.
+//! Consumers that read files (the AOF checker, `verify`) unpack every backup member — content
+//! starting with an RDB magic, a manifest, RESP, or empty (an incr file with no command yet) —
+//! with [`spill_streaming`] / [`Paused::unpack`]; other members are read through and skipped. The total
+//! written is capped ([`spill_limit`]: `--spill-limit`, `RDBKIT_SPILL_LIMIT`).
 //!
 //! A hostile archive never writes outside that directory: a member with an absolute path, a
 //! `..` component, a symbolic or hard link, a device, a FIFO, a GNU sparse file, a name seen
@@ -52,9 +57,23 @@ pub fn unregister_temp(path: &Path) {
 /// Default cap on the bytes an archive may spill to the temporary directory.
 pub const DEFAULT_SPILL_LIMIT: u64 = 64 << 30;
 
-/// The cap on spilled bytes: `RDBKIT_SPILL_LIMIT` (bytes, or with a `K`/`M`/`G`/`T` suffix),
-/// else [`DEFAULT_SPILL_LIMIT`].
+/// The cap set by `--spill-limit` (it wins over the environment).
+static SPILL_FLAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Sets the cap from `--spill-limit SIZE` (bytes, or with a `K`/`M`/`G`/`T` suffix).
+pub fn set_spill_limit(size: &str) -> Result<(), String> {
+    let n = parse_size(size)
+        .ok_or_else(|| format!("--spill-limit {size:?}: not a size (e.g. 500M, 20G)"))?;
+    let _ = SPILL_FLAG.set(n);
+    Ok(())
+}
+
+/// The cap on spilled bytes: `--spill-limit`, else `RDBKIT_SPILL_LIMIT` (bytes, or with a
+/// `K`/`M`/`G`/`T` suffix), else [`DEFAULT_SPILL_LIMIT`].
 pub fn spill_limit() -> Result<u64, String> {
+    if let Some(n) = SPILL_FLAG.get() {
+        return Ok(*n);
+    }
     match std::env::var("RDBKIT_SPILL_LIMIT") {
         Err(_) => Ok(DEFAULT_SPILL_LIMIT),
         Ok(v) => parse_size(&v)
@@ -129,7 +148,8 @@ pub struct Member {
 
 /// What an archive holds, its backup members spilled to a private temporary directory.
 pub struct Spilled {
-    dir: tempfile::TempDir,
+    /// Made on the first member written (none when nothing was).
+    dir: Option<tempfile::TempDir>,
     /// The archive's name, for messages.
     pub archive: String,
     /// Members written, in archive order.
@@ -178,7 +198,9 @@ impl Found {
 
 impl Drop for Spilled {
     fn drop(&mut self) {
-        unregister_temp(self.dir.path());
+        if let Some(d) = &self.dir {
+            unregister_temp(d.path());
+        }
     }
 }
 
@@ -186,7 +208,10 @@ impl Spilled {
     /// A message or path with the temporary directory replaced by `ARCHIVE:`, so that errors
     /// name the member, never the temporary path.
     pub fn rewrite(&self, s: &str) -> String {
-        let root = self.dir.path().display().to_string();
+        let Some(d) = &self.dir else {
+            return s.to_string();
+        };
+        let root = d.path().display().to_string();
         s.replace(&format!("{root}/"), &format!("{}:", self.archive))
             .replace(&root, &self.archive)
     }
@@ -214,9 +239,10 @@ impl Spilled {
                     } else {
                         format!("{d}/")
                     };
+                    let root = self.dir.as_ref().map(|t| t.path().to_path_buf());
                     out.push(Found::AofDir {
                         member,
-                        path: self.dir.path().join(d),
+                        path: root.unwrap_or_default().join(d),
                     });
                 }
                 continue;
@@ -307,55 +333,131 @@ impl Read for CountedRef<'_> {
     }
 }
 
-/// Reads the archive from `r` once and writes its backup members to a new private temporary
-/// directory. `name` names the archive in messages; at most `limit` bytes are written.
-pub fn spill(name: &str, r: impl Read, limit: u64) -> Result<Spilled, String> {
-    spill_streaming(name, r, limit, None)
+/// The (decompressed) tar stream, counting the bytes read: a walk over its members can stop
+/// after one member ([`Flow::Pause`]) and a later walk go on at the next header, in the same
+/// single pass (tar members are 512-byte aligned and the `tar` crate reads no further ahead
+/// than the header or data it hands out).
+pub struct TarStream {
+    inner: Box<dyn Read>,
+    pos: u64,
 }
 
-/// [`spill`], except that a standalone RDB member — an RDB (no `aof-preamble` 1, no `aof-base`
-/// 1: not the base of an `appendonlydir/`) outside any directory whose manifest came before
-/// it — is given to `stream_rdb` as it is read, in one pass, instead of being written out. Its
-/// name is then in [`Spilled::streamed`].
-pub fn spill_streaming(
+impl TarStream {
+    /// The tar data (decompressed), from its first header.
+    pub fn new(inner: Box<dyn Read>) -> TarStream {
+        TarStream { inner, pos: 0 }
+    }
+
+    /// Skips the padding after the last member read, to the next 512-byte header.
+    fn align(&mut self) -> io::Result<()> {
+        let pad = (512 - self.pos % 512) % 512;
+        let n = io::copy(&mut (&mut *self).take(pad), &mut io::sink())?;
+        if n < pad {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+}
+
+impl Read for TarStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.pos += k as u64;
+        Ok(k)
+    }
+}
+
+/// A member a walk hands to its handler: a regular file that passed the safety checks and
+/// can be part of a backup.
+pub struct MemberCtx<'a> {
+    /// The archive's name.
+    pub archive: &'a str,
+    /// Its path in the archive, normalised to safe relative components.
+    pub rel: &'a Path,
+    /// Its name as read (control bytes escaped), for messages.
+    pub shown: &'a str,
+    /// Its size from the header (never trusted to allocate).
+    pub size: u64,
+    /// Its first bytes (up to 4 KiB); the reader handed with it gives the rest.
+    pub head: &'a [u8],
+    /// Offset of its header in the (decompressed) tar stream.
+    pub at: u64,
+}
+
+impl MemberCtx<'_> {
+    /// A message naming the archive, the member and its header offset.
+    pub fn what(&self, why: &str) -> String {
+        format!(
+            "{}: member {} (header at byte {}): {why}",
+            self.archive, self.shown, self.at
+        )
+    }
+
+    /// The whole member in memory (`head` then the rest of `r`), or an error naming it when
+    /// the archive ends inside it. Memory grows with the bytes actually read, never with the
+    /// size the header claims.
+    pub fn read_all(&self, r: &mut dyn Read) -> Result<Vec<u8>, String> {
+        let mut data = Vec::new();
+        data.try_reserve(self.size.min(64 << 20) as usize)
+            .map_err(|_| self.what("out of memory"))?;
+        data.extend_from_slice(self.head);
+        let rest = self.size.saturating_sub(self.head.len() as u64);
+        r.take(rest)
+            .read_to_end(&mut data)
+            .map_err(|err| self.what(&format!("can't be read: {err}")))?;
+        if (data.len() as u64) < self.size {
+            return Err(self.what(&format!(
+                "truncated: the archive ends {} bytes into its {} bytes",
+                data.len(),
+                self.size
+            )));
+        }
+        Ok(data)
+    }
+}
+
+/// What a walk does after a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next member.
+    Next,
+    /// Stop here; the stream is left at the next header (see [`TarStream`]).
+    Pause,
+}
+
+/// Walks the members of `ts` from where it stands: refuses hostile members (with their name
+/// and header offset), reads through and lists in `skipped` the members that cannot be part
+/// of a backup, and hands every other regular file to `f` with a reader over the rest of its
+/// data (what `f` leaves unread is read through; an archive that ends inside a member is an
+/// error). Returns `true` when the archive ended (its compressed end checked too), `false`
+/// when `f` paused it.
+fn walk(
     name: &str,
-    r: impl Read,
-    limit: u64,
-    mut stream_rdb: Option<StreamRdb<'_>>,
-) -> Result<Spilled, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("rdbkit-archive-")
-        .tempdir()
-        .map_err(|e| format!("{name}: can't create a temporary directory to unpack into: {e}"))?;
-    register_temp(dir.path());
-    let mut out = Spilled {
-        dir,
-        archive: name.to_string(),
-        members: Vec::new(),
-        skipped: Vec::new(),
-        streamed: Vec::new(),
-        bytes: 0,
-    };
-    let mut manifest_dirs: Vec<PathBuf> = Vec::new();
-    let mut ar = tar::Archive::new(r);
+    ts: &mut TarStream,
+    last: &mut String,
+    skipped: &mut Vec<String>,
+    f: &mut dyn FnMut(&MemberCtx<'_>, &mut dyn Read) -> Result<Flow, String>,
+) -> Result<bool, String> {
+    let base = ts.pos;
+    let mut ar = tar::Archive::new(&mut *ts);
     let entries = ar
         .entries()
         .map_err(|e| format!("{name}: not a readable tar archive: {e}"))?;
-    let mut last = String::from("(the start)");
+    let mut paused = false;
     for e in entries {
         let mut e = e.map_err(|err| {
             format!("{name}: tar archive damaged or truncated after member {last}: {err}")
         })?;
         let raw = e.path_bytes().into_owned();
         let shown = show(&raw);
-        let at = e.raw_header_position();
+        let at = base + e.raw_header_position();
         let what = |why: &str| format!("{name}: member {shown} (header at byte {at}): {why}");
         let ty = e.header().entry_type();
         let rel = safe_relative(&raw).map_err(|why| what(&why))?;
         use tar::EntryType as T;
         match ty {
             T::Directory => {
-                last = shown;
+                *last = shown;
                 continue;
             }
             T::Regular | T::Continuous if rel.as_os_str().is_empty() => {
@@ -399,102 +501,424 @@ pub fn spill_streaming(
             || rdbkit_rdb::is_rdb_magic(&head)
             || looks_like_manifest(&head)
             || matches!(head.first(), Some(b'*') | Some(b'#'));
-        if !keep {
-            // Read through it (the archive is a stream) without keeping it.
-            let n = io::copy(&mut e, &mut io::sink())
-                .map_err(|err| what(&format!("can't be read: {err}")))?;
-            if (head.len() as u64).saturating_add(n) < size {
-                return Err(what(&format!(
-                    "truncated: the archive ends {} bytes into its {size} bytes",
-                    head.len() as u64 + n
-                )));
-            }
-            out.skipped
-                .push(format!("{shown} (not an RDB, AOF or manifest)"));
-            last = shown;
-            continue;
-        }
-        let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-        if looks_like_manifest(&head) {
-            manifest_dirs.push(dir.clone());
-        }
-        if let Some(cb) = stream_rdb.as_mut() {
-            let standalone = crate::input::kind_of(&head) == Some(crate::input::Kind::Rdb)
-                && !crate::input::aux_is(&head, b"aof-base", b"1")
-                && !manifest_dirs.contains(&dir);
-            if standalone {
-                let member = rel.display().to_string();
-                let consumed = {
-                    let mut c = CountedRef {
-                        inner: &mut e,
-                        n: 0,
-                    };
-                    {
-                        let mut data = io::Cursor::new(&head[..]).chain(&mut c);
-                        cb(&member, &mut data);
-                    }
-                    c.n
-                };
-                let rest = io::copy(&mut e, &mut io::sink())
-                    .map_err(|err| what(&format!("can't be read: {err}")))?;
-                let total = head.len() as u64 + consumed + rest;
-                if total < size {
-                    return Err(what(&format!(
-                        "truncated: the archive ends {total} bytes into its {size} bytes"
-                    )));
-                }
-                out.streamed.push(member);
-                last = shown;
-                continue;
-            }
-        }
-        if size > limit.saturating_sub(out.bytes) {
+        let mut read = head.len() as u64;
+        let flow = if keep {
+            let ctx = MemberCtx {
+                archive: name,
+                rel: &rel,
+                shown: &shown,
+                size,
+                head: &head,
+                at,
+            };
+            let mut c = CountedRef {
+                inner: &mut e,
+                n: 0,
+            };
+            let flow = f(&ctx, &mut c)?;
+            read += c.n;
+            flow
+        } else {
+            skipped.push(format!("{shown} (not an RDB, AOF or manifest)"));
+            Flow::Next
+        };
+        // Read through what is left of it (the archive is a stream).
+        read += io::copy(&mut e, &mut io::sink())
+            .map_err(|err| what(&format!("can't be read: {err}")))?;
+        if read < size {
             return Err(what(&format!(
-                "{size} bytes would pass the cap on unpacked bytes ({} already, cap {limit}; \
-                 raise it with RDBKIT_SPILL_LIMIT, e.g. RDBKIT_SPILL_LIMIT=200G)",
-                out.bytes
+                "truncated: the archive ends {read} bytes into its {size} bytes"
             )));
         }
-        if out.members.iter().any(|m| Path::new(&m.name) == rel) {
-            return Err(what(
-                "a second member with this name: refused (which one is the backup?)",
-            ));
+        *last = shown;
+        if flow == Flow::Pause {
+            paused = true;
+            break;
         }
-        let path = out.dir.path().join(&rel);
+    }
+    if paused {
+        ts.align().map_err(|err| {
+            format!("{name}: tar archive damaged or truncated after member {last}: {err}")
+        })?;
+        return Ok(false);
+    }
+    // The end-of-archive blocks were read; a compressed archive must also end cleanly.
+    io::copy(&mut ar.into_inner(), &mut io::sink())
+        .map_err(|err| format!("{name}: after the last member ({last}): {err}"))?;
+    Ok(true)
+}
+
+impl Spilled {
+    fn new(name: &str) -> Spilled {
+        Spilled {
+            dir: None,
+            archive: name.to_string(),
+            members: Vec::new(),
+            skipped: Vec::new(),
+            streamed: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The private temporary directory, made (and registered for removal) on first use.
+    fn root(&mut self) -> Result<PathBuf, String> {
+        if let Some(d) = &self.dir {
+            return Ok(d.path().to_path_buf());
+        }
+        let d = tempfile::Builder::new()
+            .prefix("rdbkit-archive-")
+            .tempdir()
+            .map_err(|e| {
+                format!(
+                    "{}: can't create a temporary directory to unpack into: {e}",
+                    self.archive
+                )
+            })?;
+        register_temp(d.path());
+        let p = d.path().to_path_buf();
+        self.dir = Some(d);
+        Ok(p)
+    }
+
+    /// Whether a member of this name was already kept (spilled or streamed).
+    fn has(&self, rel: &Path) -> bool {
+        self.members.iter().any(|m| Path::new(&m.name) == rel)
+            || self.streamed.iter().any(|m| Path::new(m) == rel)
+    }
+
+    /// Writes the member (its head, then the rest of `r`) to the temporary directory, within
+    /// the cap.
+    fn write(&mut self, ctx: &MemberCtx<'_>, r: &mut dyn Read, limit: u64) -> Result<(), String> {
+        let size = ctx.size;
+        if size > limit.saturating_sub(self.bytes) {
+            return Err(ctx.what(&format!(
+                "{size} bytes would pass the cap on unpacked bytes ({} already, cap {limit}; \
+                 raise it with --spill-limit or RDBKIT_SPILL_LIMIT, e.g. --spill-limit 200G)",
+                self.bytes
+            )));
+        }
+        if self.has(ctx.rel) {
+            return Err(
+                ctx.what("a second member with this name: refused (which one is the backup?)")
+            );
+        }
+        let path = self.root()?.join(ctx.rel);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)
-                .map_err(|err| what(&format!("can't create its directory: {err}")))?;
+                .map_err(|err| ctx.what(&format!("can't create its directory: {err}")))?;
         }
         // create_new: never follows or replaces anything already there.
         let mut f: File = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|err| what(&format!("can't unpack: {err}")))?;
-        f.write_all(&head)
-            .map_err(|err| what(&format!("can't unpack: {err}")))?;
-        let rest = size.saturating_sub(head.len() as u64);
-        let n = io::copy(&mut (&mut e).take(rest), &mut f)
-            .map_err(|err| what(&format!("can't be read: {err}")))?;
+            .map_err(|err| ctx.what(&format!("can't unpack: {err}")))?;
+        f.write_all(ctx.head)
+            .map_err(|err| ctx.what(&format!("can't unpack: {err}")))?;
+        let rest = size.saturating_sub(ctx.head.len() as u64);
+        let n = io::copy(&mut r.take(rest), &mut f)
+            .map_err(|err| ctx.what(&format!("can't be read: {err}")))?;
         if n < rest {
-            return Err(what(&format!(
+            return Err(ctx.what(&format!(
                 "truncated: the archive ends {} bytes into its {size} bytes",
-                head.len() as u64 + n
+                ctx.head.len() as u64 + n
             )));
         }
-        out.bytes += size;
-        let display = rel.display().to_string();
-        out.members.push(Member {
-            name: display,
+        self.bytes += size;
+        self.members.push(Member {
+            name: ctx.rel.display().to_string(),
             path,
-            head,
+            head: ctx.head.to_vec(),
         });
-        last = shown;
+        Ok(())
     }
-    // The end-of-archive blocks were read; a compressed archive must also end cleanly.
-    io::copy(&mut ar.into_inner(), &mut io::sink())
-        .map_err(|err| format!("{name}: after the last member ({last}): {err}"))?;
+}
+
+/// Reads the archive from `r` once and writes its backup members to a new private temporary
+/// directory (`name` names the archive in messages; at most `limit` bytes are written), except
+/// that a standalone RDB member — an RDB (no `aof-preamble` 1, no `aof-base`
+/// 1: not the base of an `appendonlydir/`) outside any directory whose manifest came before
+/// it — is given to `stream_rdb` as it is read, in one pass, instead of being written out. Its
+/// name is then in [`Spilled::streamed`].
+pub fn spill_streaming(
+    name: &str,
+    r: impl Read + 'static,
+    limit: u64,
+    mut stream_rdb: Option<StreamRdb<'_>>,
+) -> Result<Spilled, String> {
+    let mut out = Spilled::new(name);
+    let mut ts = TarStream::new(Box::new(r));
+    let mut manifest_dirs: Vec<PathBuf> = Vec::new();
+    let mut last = String::from("(the start)");
+    let mut skipped = Vec::new();
+    walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
+        let dir = ctx.rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        if looks_like_manifest(ctx.head) {
+            manifest_dirs.push(dir.clone());
+        }
+        if let Some(cb) = stream_rdb.as_mut() {
+            let standalone = crate::input::kind_of(ctx.head) == Some(crate::input::Kind::Rdb)
+                && !crate::input::aux_is(ctx.head, b"aof-base", b"1")
+                && !manifest_dirs.contains(&dir);
+            if standalone {
+                let mut data = io::Cursor::new(ctx.head).chain(r);
+                cb(&ctx.rel.display().to_string(), &mut data);
+                out.streamed.push(ctx.rel.display().to_string());
+                return Ok(Flow::Next);
+            }
+        }
+        out.write(ctx, r, limit)?;
+        Ok(Flow::Next)
+    })?;
+    out.skipped = skipped;
     Ok(out)
+}
+
+/// An archive read up to the manifest of an `appendonlydir/` (the members before it written to
+/// the temporary directory), the rest not read yet: [`Paused::replay_parts`] goes on in the
+/// same pass, handing over the parts in manifest order.
+pub struct Paused {
+    ts: TarStream,
+    /// The members read so far (none written when the manifest came first).
+    pub spilled: Spilled,
+    /// The manifest's path in the archive.
+    pub manifest: PathBuf,
+    manifest_bytes: Vec<u8>,
+    last: String,
+    limit: u64,
+}
+
+/// An archive opened for reading: wholly unpacked, or paused at an `appendonlydir/`'s
+/// manifest.
+pub enum Opened {
+    /// No manifest named `*.manifest` was met: every backup member is in the temporary
+    /// directory.
+    Spilled(Spilled),
+    /// Paused right after a manifest; its parts are still to come (or were written out).
+    Paused(Box<Paused>),
+}
+
+/// The largest manifest held in memory (a server's is a few lines per AOF file).
+const MAX_MANIFEST: u64 = 64 << 20;
+
+/// Reads the archive `r` up to the first manifest named `*.manifest` (an `appendonlydir/`: a
+/// server with `appendonly yes` loads it, whatever else the archive holds), writing the backup
+/// members before it to the temporary directory (within `limit` bytes); an archive with no
+/// such manifest is read to its end, as [`spill_streaming`] does.
+pub fn open(name: &str, r: Box<dyn Read>, limit: u64) -> Result<Opened, String> {
+    let mut sp = Spilled::new(name);
+    let mut ts = TarStream::new(r);
+    let mut last = String::from("(the start)");
+    let mut manifest: Option<(PathBuf, Vec<u8>)> = None;
+    let mut skipped = Vec::new();
+    let ended = walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
+        let named = ctx.rel.extension().is_some_and(|x| x == "manifest");
+        if named && looks_like_manifest(ctx.head) && !sp.has(ctx.rel) {
+            if ctx.size > MAX_MANIFEST {
+                return Err(ctx.what(&format!(
+                    "a manifest of {} bytes: refused (more than {MAX_MANIFEST} bytes is not a \
+                     manifest a server wrote)",
+                    ctx.size
+                )));
+            }
+            manifest = Some((ctx.rel.to_path_buf(), ctx.read_all(r)?));
+            return Ok(Flow::Pause);
+        }
+        sp.write(ctx, r, limit)?;
+        Ok(Flow::Next)
+    })?;
+    sp.skipped = skipped;
+    match manifest {
+        Some((path, bytes)) if !ended => Ok(Opened::Paused(Box::new(Paused {
+            ts,
+            spilled: sp,
+            manifest: path,
+            manifest_bytes: bytes,
+            last,
+            limit,
+        }))),
+        _ => Ok(Opened::Spilled(sp)),
+    }
+}
+
+/// Called with each part of an `appendonlydir/` (its `ARCHIVE:MEMBER` name and bytes), in
+/// load order, by [`Paused::replay_parts`].
+pub type OnPart<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), String>;
+
+/// What [`Paused::replay_parts`] did, for its message.
+#[derive(Debug, Default)]
+pub struct PartsRead {
+    /// Parts handed over as the archive was read, never written anywhere.
+    pub streamed: usize,
+    /// Parts written to the temporary directory first (the archive holds them before the
+    /// manifest or before a part that loads earlier), and their bytes.
+    pub spilled: usize,
+    /// Bytes of those.
+    pub spilled_bytes: u64,
+    /// Other backups met after the manifest: (member, is an AOF).
+    pub others: Vec<(String, bool)>,
+}
+
+impl Paused {
+    /// The `appendonlydir/` as a member name (`appendonlydir/`, or `.` at the archive's root).
+    pub fn dir_member(&self) -> String {
+        match self.manifest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(d) => format!("{}/", d.display()),
+            None => ".".into(),
+        }
+    }
+
+    /// Goes on reading the archive and hands every part of the manifest to `on_part` (its
+    /// `ARCHIVE:MEMBER` name and bytes), in the manifest's load order (base, then incr files):
+    /// a part that comes in that order is read in memory and handed over at once; one that
+    /// comes before a part that loads earlier is written to the temporary directory (within
+    /// the cap) and handed over when its turn comes. Members outside the directory are read
+    /// through (backups among them are listed in [`PartsRead::others`]). Errors are one line
+    /// naming the archive and member.
+    pub fn replay_parts(mut self, on_part: OnPart<'_>) -> Result<PartsRead, String> {
+        let archive = self.spilled.archive.clone();
+        let shown = |p: &Path| format!("{archive}:{}", p.display());
+        let m = rdbkit_aof::manifest::parse(&self.manifest_bytes).map_err(|source| {
+            format!(
+                "{archive}:{}: {}",
+                self.dir_member(),
+                rdbkit_aof::Error::Manifest {
+                    path: PathBuf::from(shown(&self.manifest)),
+                    source,
+                }
+            )
+        })?;
+        let parts = rdbkit_aof::multipart::files_of(&self.manifest, &m);
+        let dir = self
+            .manifest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut out = PartsRead::default();
+        // Backups outside the directory: (member, is an AOF).
+        let other = |rel: &Path, head: &[u8]| match crate::input::kind_of(head) {
+            Some(crate::input::Kind::Rdb) => Some((rel.display().to_string(), false)),
+            Some(crate::input::Kind::Aof) => Some((rel.display().to_string(), true)),
+            Some(_) => Some((
+                match rel.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => format!("{}/", p.display()),
+                    _ => ".".into(),
+                },
+                true,
+            )),
+            None => None,
+        };
+        for m in &self.spilled.members {
+            if Path::new(&m.name).parent() != Some(dir.as_path()) && !m.head.is_empty() {
+                out.others.extend(other(Path::new(&m.name), &m.head));
+            }
+        }
+        let mut next = 0usize;
+        let sp = &mut self.spilled;
+        // Hands over the parts already written out whose turn has come.
+        let drain = |sp: &Spilled, next: &mut usize, out: &mut PartsRead, on_part: OnPart<'_>| {
+            while let Some(f) = parts.get(*next) {
+                let Some(m) = sp.members.iter().find(|m| Path::new(&m.name) == f.path) else {
+                    break;
+                };
+                let data = rdbkit_aof::multipart::FileData::open(&m.path)
+                    .map_err(|e| format!("{}: {e}", shown(&f.path)))?;
+                on_part(&shown(&f.path), data.bytes())?;
+                out.spilled += 1;
+                out.spilled_bytes += data.bytes().len() as u64;
+                *next += 1;
+            }
+            Ok::<(), String>(())
+        };
+        drain(sp, &mut next, &mut out, on_part)?;
+        let mut skipped = Vec::new();
+        let (limit, manifest) = (self.limit, self.manifest.clone());
+        walk(
+            &archive,
+            &mut self.ts,
+            &mut self.last,
+            &mut skipped,
+            &mut |ctx, r| {
+                let in_dir = ctx.rel.parent().is_some_and(|p| p == dir);
+                match parts.iter().position(|f| f.path == ctx.rel) {
+                    Some(_) if sp.has(ctx.rel) => Err(ctx.what(
+                        "a second member with this name: refused (which one is the backup?)",
+                    )),
+                    Some(i) if i == next => {
+                        let data = ctx.read_all(r)?;
+                        sp.streamed.push(ctx.rel.display().to_string());
+                        on_part(&shown(ctx.rel), &data)?;
+                        out.streamed += 1;
+                        next += 1;
+                        drain(sp, &mut next, &mut out, on_part)?;
+                        Ok(Flow::Next)
+                    }
+                    // Before its turn (or a part whose turn passed: refused as a second one).
+                    Some(_) => {
+                        sp.write(ctx, r, limit)?;
+                        Ok(Flow::Next)
+                    }
+                    None if ctx.rel == manifest => Err(ctx.what(
+                        "a second member with this name: refused (which one is the backup?)",
+                    )),
+                    None if in_dir && looks_like_manifest(ctx.head) => Err(ctx.what(&format!(
+                        "a second manifest beside {}: refused (which one is the backup?)",
+                        manifest.display()
+                    ))),
+                    None if in_dir => {
+                        sp.skipped
+                            .push(format!("{} (not named by the manifest)", ctx.shown));
+                        Ok(Flow::Next)
+                    }
+                    None => {
+                        if !ctx.head.is_empty() {
+                            out.others.extend(other(ctx.rel, ctx.head));
+                        }
+                        Ok(Flow::Next)
+                    }
+                }
+            },
+        )?;
+        self.spilled.skipped.extend(skipped);
+        if let Some(f) = parts.get(next) {
+            // As reading the unpacked directory says it.
+            return Err(rdbkit_aof::Error::io(
+                Path::new(&shown(&f.path)),
+                io::Error::from_raw_os_error(2),
+            )
+            .to_string());
+        }
+        Ok(out)
+    }
+
+    /// Reads the rest of the archive writing every backup member out (the manifest too), as
+    /// [`spill_streaming`] does: for consumers that read files (the AOF checker).
+    pub fn unpack(mut self) -> Result<Spilled, String> {
+        let archive = self.spilled.archive.clone();
+        let ctx = MemberCtx {
+            archive: &archive,
+            rel: &self.manifest,
+            shown: &self.manifest.display().to_string(),
+            size: self.manifest_bytes.len() as u64,
+            head: &self.manifest_bytes,
+            at: 0,
+        };
+        self.spilled.write(&ctx, &mut io::empty(), self.limit)?;
+        let mut skipped = Vec::new();
+        let (sp, limit) = (&mut self.spilled, self.limit);
+        walk(
+            &archive,
+            &mut self.ts,
+            &mut self.last,
+            &mut skipped,
+            &mut |ctx, r| {
+                sp.write(ctx, r, limit)?;
+                Ok(Flow::Next)
+            },
+        )?;
+        self.spilled.skipped.extend(skipped);
+        Ok(self.spilled)
+    }
 }
 
 #[cfg(test)]

@@ -216,6 +216,9 @@ enum Src {
     Stream(Box<dyn Read>),
     /// A compressed stream, kept typed so that its end is checked.
     Compressed(Box<io::Chain<io::Cursor<Vec<u8>>, Decompressed>>),
+    /// A tar archive read up to an `appendonlydir/`'s manifest: [`Input::load`] goes on in
+    /// the same pass, its parts in manifest order (see [`archive::Paused`]).
+    Archive(Box<archive::Paused>),
 }
 
 /// An opened input, kind known.
@@ -412,8 +415,18 @@ pub fn open(path: &Path) -> Result<Input, InputError> {
     if archive::is_tar(&s.head) {
         let limit = archive::spill_limit().map_err(InputError)?;
         let codec = s.codec;
-        let sp = archive::spill(&name, s.rest.with_head(s.head), limit).map_err(InputError)?;
-        return from_archive(sp, codec);
+        return match archive::open(&name, s.rest.with_head(s.head), limit).map_err(InputError)? {
+            archive::Opened::Spilled(sp) => from_archive(sp, codec),
+            archive::Opened::Paused(p) => Ok(Input {
+                name: format!("{name}:{}", p.dir_member()),
+                kind: Kind::Dir,
+                gzip: codec == Some(Codec::Gzip),
+                codec,
+                size: None,
+                src: Src::Archive(p),
+                spilled: None,
+            }),
+        };
     }
     // Unknown content is read as an RDB: the decoder names what is wrong and where.
     let kind = kind_of(&s.head).unwrap_or(Kind::Rdb);
@@ -503,7 +516,7 @@ fn from_archive(sp: Spilled, codec: Option<Codec>) -> Result<Input, InputError> 
     let name = format!("{}:{}", sp.archive, pick.member());
     eprintln!(
         "rdbkit: {}: {} member(s), {} bytes, unpacked to a private temporary directory to read \
-         them in load order (removed at exit; cap RDBKIT_SPILL_LIMIT)",
+         them in load order (removed at exit; cap --spill-limit / RDBKIT_SPILL_LIMIT)",
         sp.archive,
         sp.members.len(),
         sp.bytes
@@ -532,15 +545,41 @@ impl Input {
     /// For subcommands with their own file path (mmap): the decompressed/stdin stream when the
     /// input is one (a compressed stream's end is checked when it is read to its end, see
     /// [`finish_stream`]), `None` for a path (see [`Input::path`]).
+    ///
+    /// An archive read as a stream up to an `appendonlydir/`'s manifest is unpacked here (see
+    /// [`Input::unpack`]); if that fails, the stream returned reports why.
     pub fn take_stream(&mut self) -> Option<Box<dyn Read>> {
+        if let Err(e) = self.unpack() {
+            return Some(Box::new(Failed(Some(io::Error::other(e.0)))));
+        }
         match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
             Src::Stream(r) => Some(r),
             Src::Compressed(c) => Some(c),
+            a @ Src::Archive(_) => {
+                self.src = a;
+                None
+            }
             p @ Src::Path(_) => {
                 self.src = p;
                 None
             }
         }
+    }
+
+    /// For consumers that read files (the AOF checker): an archive paused at an
+    /// `appendonlydir/`'s manifest (see [`Input::load`], which reads it in one pass without
+    /// writing it out) is read to its end, its backup members written to the private temporary
+    /// directory; [`Input::path`] is then that copy. Other inputs are left as they are.
+    pub fn unpack(&mut self) -> Result<(), InputError> {
+        if !matches!(self.src, Src::Archive(_)) {
+            return Ok(());
+        }
+        let Src::Archive(p) = std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) else {
+            return Ok(());
+        };
+        let sp = p.unpack().map_err(InputError)?;
+        *self = from_archive(sp, self.codec)?;
+        Ok(())
     }
 
     /// The path to read for a file input (a member unpacked from an archive: its temporary
@@ -592,6 +631,11 @@ impl Input {
                 let mut reader = RdbReader::new(r, opts).enterprise_opcodes(enterprise);
                 Ok(f(&mut reader))
             }
+            Src::Archive(_) => Err(InputError(format!(
+                "{}: this is an AOF ({}), not an RDB file",
+                self.name,
+                self.kind.name()
+            ))),
             Src::Compressed(mut c) => {
                 let t = {
                     let mut reader = RdbReader::new(&mut *c, opts).enterprise_opcodes(enterprise);
@@ -658,6 +702,16 @@ impl Input {
                 not_rdb_or_aof(self.kind, &name, &buf)?;
                 replay_bytes(&name, &buf, opts, budget, &mut rp)?;
             }
+            (_, Src::Archive(p)) => {
+                let archive = p.spilled.archive.clone();
+                let dir = p.dir_member();
+                let read = p
+                    .replay_parts(&mut |part, bytes| {
+                        replay_bytes(part, bytes, opts, budget, &mut rp).map_err(|e| e.0)
+                    })
+                    .map_err(InputError)?;
+                report_streamed(&archive, &dir, &read)?;
+            }
             (_, Src::Compressed(mut r)) => {
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
@@ -668,6 +722,66 @@ impl Input {
         }
         Ok(rp.ds)
     }
+}
+
+/// A reader whose first read fails with the error it holds.
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+}
+
+/// After an archive's `appendonlydir/` was read in one pass: the other backups it holds (an
+/// RDB: said on stderr, the AOF is what a server with `appendonly yes` loads; another AOF: an
+/// error, as when the archive is unpacked), and how the parts were read.
+fn report_streamed(archive: &str, dir: &str, read: &archive::PartsRead) -> Result<(), InputError> {
+    let names = |aof: bool| {
+        let mut v: Vec<&str> = read
+            .others
+            .iter()
+            .filter(|o| o.1 == aof)
+            .map(|o| o.0.as_str())
+            .collect();
+        v.dedup();
+        v
+    };
+    let (aofs, rdbs) = (names(true), names(false));
+    if !aofs.is_empty() {
+        return Err(InputError(format!(
+            "{archive}: the archive holds several backups ({dir}, {}): extract the one to read, \
+             or use `rdbkit verify`, which checks each",
+            aofs.join(", ")
+        )));
+    }
+    if !rdbs.is_empty() {
+        eprintln!(
+            "rdbkit: {archive}: holds an AOF ({dir}) and an RDB ({}): reading the AOF, which a \
+             server with `appendonly yes` loads (with `appendonly no` it loads the RDB; \
+             `rdbkit verify` checks both)",
+            rdbs.join(", ")
+        );
+    }
+    let parts = read.streamed + read.spilled;
+    if read.spilled == 0 {
+        eprintln!(
+            "rdbkit: {archive}: {dir}: {parts} part(s) read in one pass in manifest order; \
+             nothing unpacked to disk"
+        );
+    } else {
+        eprintln!(
+            "rdbkit: {archive}: {dir}: {parts} part(s) read in one pass: {} streamed, {} \
+             ({} bytes) unpacked to a private temporary directory first because the archive \
+             holds them before the manifest or before a part that loads earlier (removed at \
+             exit; cap --spill-limit / RDBKIT_SPILL_LIMIT)",
+            read.streamed, read.spilled, read.spilled_bytes
+        );
+    }
+    Ok(())
 }
 
 /// A private temporary file holding a stream, removed when dropped (or on an interrupt).

@@ -43,6 +43,11 @@ const EXIT_CODES: &str = "Exit status, every subcommand:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Cap on the bytes an archive may unpack to its private temporary directory (members it
+    /// holds out of load order, or files a checker reads), e.g. 500M, 200G; default 64G or
+    /// RDBKIT_SPILL_LIMIT.
+    #[arg(long, global = true, value_name = "SIZE")]
+    spill_limit: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +136,12 @@ fn main() -> ExitCode {
         return cmd::aof::drop_in(&OsString::from("redis-check-aof"), rest);
     }
     let cli = Cli::parse_from(argv);
+    if let Some(size) = &cli.spill_limit {
+        if let Err(e) = archive::set_spill_limit(size) {
+            eprintln!("rdbkit: {e}");
+            return ExitCode::from(2);
+        }
+    }
     match cli.command {
         Command::Dump(a) => cmd::dump::run(a),
         Command::Check(a) => cmd::check::run(a),

@@ -742,3 +742,282 @@ fn an_interrupted_unpack_removes_its_temporary_directory() {
     );
     let _ = writer.join();
 }
+
+/// The parts of the `appendonlydir/` at `dir` in the manifest's load order (base, then incr
+/// files as listed; history entries are not loaded), read from the manifest itself.
+fn load_order(dir: &Path) -> (String, Vec<String>) {
+    let manifest = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".manifest"))
+        .expect("a manifest");
+    let text = std::fs::read_to_string(dir.join(&manifest)).unwrap();
+    let mut base = Vec::new();
+    let mut incr = Vec::new();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let field = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1));
+        match (field("file"), field("type")) {
+            (Some(f), Some(&"b")) => base.push(f.to_string()),
+            (Some(f), Some(&"i")) => incr.push(f.to_string()),
+            _ => {}
+        }
+    }
+    base.extend(incr);
+    (manifest, base)
+}
+
+/// Issue 16: an archived `appendonlydir/` is read in one pass. Real appendonlydirs of the
+/// corpus (Redis 7.0+, Valkey), archived by GNU `tar` with the members in a chosen order:
+/// manifest first then the parts in load order (streamed: nothing unpacked), manifest last,
+/// parts reversed (those parts, and only those, unpacked first), plain, gzip and zstd. `info`,
+/// `keys` and `check` print what they print for the directory itself.
+#[test]
+fn archived_appendonlydirs_stream_in_manifest_order() {
+    let Some(corpus) = corpus_dir() else {
+        return;
+    };
+    require_tool("tar");
+    let zstd = require_tool("zstd").is_some();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(corpus.join("aof"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    versions.sort();
+    for v in versions {
+        for variant in ["mp-rdb", "mp-aof", "mp-ts"] {
+            let d = v.join(variant).join("appendonlydir");
+            if d.is_dir() {
+                dirs.push(d);
+            }
+        }
+    }
+    assert!(dirs.len() >= 10, "corpus appendonlydirs: {dirs:?}");
+    let t = TempDir::new("inputs-archive-stream");
+    let spill = t.join("spill");
+    std::fs::create_dir_all(&spill).unwrap();
+    let env = [("TMPDIR", spill.as_path())];
+    // The output for the directory, its name replaced.
+    let norm = |text: &str, name: &str| text.replace(name, "@");
+    let mut streamed_runs = 0;
+    for (n, dir) in dirs.iter().enumerate() {
+        let (manifest, parts) = load_order(dir);
+        let parent = dir.parent().unwrap();
+        let m = format!("appendonlydir/{manifest}");
+        let ps: Vec<String> = parts.iter().map(|p| format!("appendonlydir/{p}")).collect();
+        let mut rev = ps.clone();
+        rev.reverse();
+        let first: Vec<&str> = std::iter::once(m.as_str())
+            .chain(ps.iter().map(String::as_str))
+            .collect();
+        let last: Vec<&str> = ps
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(m.as_str()))
+            .collect();
+        let reversed: Vec<&str> = std::iter::once(m.as_str())
+            .chain(rev.iter().map(String::as_str))
+            .collect();
+        // (archive, tar flag, members, streamed without unpacking anything)
+        let mut cases: Vec<(PathBuf, &str, &[&str], bool)> = vec![
+            (t.join(format!("{n}-first.tar")), "", &first, true),
+            (t.join(format!("{n}-last.tar")), "", &last, false),
+            (
+                t.join(format!("{n}-reversed.tar")),
+                "",
+                &reversed,
+                parts.len() < 2,
+            ),
+            (t.join(format!("{n}-first.tar.gz")), "-z", &first, true),
+        ];
+        if zstd {
+            cases.push((t.join(format!("{n}-first.tar.zst")), "--zstd", &first, true));
+            cases.push((
+                t.join(format!("{n}-reversed.tar.zst")),
+                "--zstd",
+                &reversed,
+                parts.len() < 2,
+            ));
+        }
+        let d = s(dir);
+        let want: Vec<(Option<i32>, String)> = [
+            vec!["info", "--now", "2026-01-01", d],
+            vec!["keys", "--long", d],
+            vec!["check", d],
+        ]
+        .iter()
+        .map(|a| {
+            let o = rdbkit(a);
+            (o.status.code(), norm(&stdout(&o), d))
+        })
+        .collect();
+        assert_eq!(want[2].0, Some(0), "{d}: {}", want[2].1);
+        for (archive, flag, members, streams) in &cases {
+            let mut args = vec!["--no-recursion", "-c"];
+            if !flag.is_empty() {
+                args.push(flag);
+            }
+            args.extend(["-f", s(archive)]);
+            args.extend(members.iter().copied());
+            tar_gnu(&args, parent);
+            let a = s(archive);
+            let name = format!("{a}:appendonlydir");
+            for (i, cmd) in [
+                vec!["info", "--now", "2026-01-01", a],
+                vec!["keys", "--long", a],
+                vec!["check", a],
+            ]
+            .iter()
+            .enumerate()
+            {
+                let o = rdbkit_env(cmd, &env);
+                let what = format!("{cmd:?} of {d} archived {members:?}");
+                // `info` names the compression of the archive (`aof-dir (gzip)`), and the
+                // input as `ARCHIVE:appendonlydir/`.
+                let got = stdout(&o)
+                    .replace(&format!("{name}/:"), "@:")
+                    .replace(&format!("{name}/\n"), "@\n")
+                    .replace(&name, "@")
+                    .replace("aof-dir (gzip)", "aof-dir");
+                assert_eq!((o.status.code(), got), want[i], "{what}: {}", stderr(&o));
+                let err = stderr(&o);
+                if i == 2 {
+                    // The AOF checker reads files: the archive is unpacked for it, and says so.
+                    assert!(
+                        err.contains("unpacked to a private temporary"),
+                        "{what}: {err}"
+                    );
+                } else if *streams {
+                    assert!(
+                        err.contains(&format!(
+                            "{} part(s) read in one pass in manifest order; nothing unpacked",
+                            parts.len()
+                        )),
+                        "{what}: {err}"
+                    );
+                    streamed_runs += 1;
+                    // Nothing is written: a cap of one byte on unpacked bytes changes nothing.
+                    let mut capped = vec!["--spill-limit", "1"];
+                    capped.extend(cmd.iter().copied());
+                    let c = rdbkit_env(&capped, &env);
+                    assert_eq!(
+                        (c.status.code(), stdout(&c)),
+                        (o.status.code(), stdout(&o)),
+                        "{what} --spill-limit 1: {}",
+                        stderr(&c)
+                    );
+                } else {
+                    assert!(
+                        err.contains("unpacked to a private temporary directory first"),
+                        "{what}: {err}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(streamed_runs >= 30, "{streamed_runs} streamed runs");
+    assert_eq!(
+        std::fs::read_dir(&spill).unwrap().count(),
+        0,
+        "the private temporary directories are removed"
+    );
+}
+
+/// A part missing from or cut short in an archive read as a stream is named, as for the
+/// unpacked directory; other backups beside the `appendonlydir/` are reported.
+#[test]
+fn streamed_archive_damage_is_named() {
+    let Some(corpus) = corpus_dir() else {
+        return;
+    };
+    require_tool("tar");
+    let dir = corpus.join("aof/7.0.15/mp-rdb/appendonlydir");
+    let (manifest, parts) = load_order(&dir);
+    let t = TempDir::new("inputs-archive-stream-damage");
+    let spill = t.join("spill");
+    std::fs::create_dir_all(&spill).unwrap();
+    let env = [("TMPDIR", spill.as_path())];
+    let parent = dir.parent().unwrap();
+    let m = format!("appendonlydir/{manifest}");
+    let ps: Vec<String> = parts.iter().map(|p| format!("appendonlydir/{p}")).collect();
+    // The last incr file left out: named as the manifest names it.
+    let missing = t.join("missing.tar");
+    let mut args = vec!["--no-recursion", "-cf", s(&missing), m.as_str()];
+    args.extend(ps[..ps.len() - 1].iter().map(String::as_str));
+    tar_gnu(&args, parent);
+    let o = rdbkit_env(&["keys", s(&missing)], &env);
+    assert_ne!(o.status.code(), Some(0));
+    let want = format!("{}:{}", s(&missing), ps[ps.len() - 1]);
+    assert!(stderr(&o).contains(&want), "{want}: {}", stderr(&o));
+    // Cut inside the base (the second member): the member and its size are named.
+    let whole = t.join("whole.tar");
+    let mut args = vec!["--no-recursion", "-cf", s(&whole), m.as_str()];
+    args.extend(ps.iter().map(String::as_str));
+    tar_gnu(&args, parent);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = t.join("cut.tar");
+    std::fs::write(&cut, &bytes[..512 * 3 + 100]).unwrap();
+    let o = rdbkit_env(&["info", s(&cut)], &env);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains(&format!("member {} ", ps[0])) && stderr(&o).contains("truncated"),
+        "{}",
+        stderr(&o)
+    );
+    // A byte of the last incr file damaged: the same error as for the directory, the member
+    // and offset named.
+    let flip = t.join("flip");
+    std::fs::create_dir_all(flip.join("appendonlydir")).unwrap();
+    for f in std::iter::once(&manifest).chain(&parts) {
+        std::fs::copy(dir.join(f), flip.join("appendonlydir").join(f)).unwrap();
+    }
+    let victim = flip.join("appendonlydir").join(&parts[parts.len() - 1]);
+    let mut b = std::fs::read(&victim).unwrap();
+    let at = b.iter().position(|&c| c == b'$').unwrap();
+    b[at] = b'!';
+    std::fs::write(&victim, &b).unwrap();
+    let flipped = t.join("flip.tar");
+    let mut args = vec!["--no-recursion", "-cf", s(&flipped), m.as_str()];
+    args.extend(ps.iter().map(String::as_str));
+    tar_gnu(&args, &flip);
+    let on_dir = rdbkit(&["keys", s(&flip.join("appendonlydir"))]);
+    let on_tar = rdbkit_env(&["keys", s(&flipped)], &env);
+    assert_ne!(on_dir.status.code(), Some(0));
+    assert_eq!(on_tar.status.code(), on_dir.status.code());
+    assert_eq!(
+        stderr(&on_tar).replace(&format!("{}:appendonlydir", s(&flipped)), "@"),
+        stderr(&on_dir).replace(s(&flip.join("appendonlydir")), "@"),
+    );
+    assert!(
+        stderr(&on_tar).contains(&ps[ps.len() - 1]),
+        "{}",
+        stderr(&on_tar)
+    );
+
+    // A dump.rdb after the appendonlydir/: the AOF is read (what appendonly yes loads), said.
+    let data = t.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(testdata("rdb/sample.rdb"), data.join("dump.rdb")).unwrap();
+    let both = t.join("both.tar");
+    let mut args = vec![
+        "--no-recursion",
+        "-cf",
+        s(&both),
+        "-C",
+        s(parent),
+        m.as_str(),
+    ];
+    args.extend(ps.iter().map(String::as_str));
+    args.extend(["-C", s(&data), "dump.rdb"]);
+    tar_gnu(&args, parent);
+    let o = rdbkit_env(&["keys", s(&both)], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), stdout(&rdbkit(&["keys", s(&dir)])));
+    assert!(stderr(&o).contains("appendonly yes"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing unpacked"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+}

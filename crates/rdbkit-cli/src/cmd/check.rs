@@ -144,6 +144,11 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> ExitCode {
     // A stream (a pipe, stdin, a compressed file) is read once into a private temporary file:
     // the AOF checker works on a file's bytes.
     let mut temp = None;
+    // An archive read up to an appendonlydir/'s manifest: the checker reads files.
+    if let Err(e) = inp.unpack() {
+        eprintln!("rdbkit: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(mut stream) = inp.take_stream() {
         match crate::input::stream_to_temp(&name, &mut stream) {
             Ok(t) => temp = Some(t),

@@ -543,7 +543,7 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
                     escape_key(&key)
                 )));
             }
-            let v = model_to_owned(&mk.value);
+            let v = mk.value.to_owned_value();
             let family = v.as_ref().map_or("module", |v| v.family());
             if !conv.filter.accepts(db, &key, family, mk.expire_ms, None) {
                 conv.sum.filtered += 1;
@@ -564,95 +564,10 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
     Ok(())
 }
 
-/// The one adapter between the CLI's replay model and the library's owned values (`None`:
-/// a module value, whose payload a replay does not have).
+/// The replay model's way out to the library's owned values (`None`: a module value, whose
+/// payload a replay does not have): [`crate::model::MValue::to_owned_value`].
 pub(crate) fn model_to_owned(v: &crate::model::MValue) -> Option<OwnedValue> {
-    use crate::model::{MArrayElem, MValue};
-    use rdbkit_rdb::{
-        HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedStream,
-        PendingEntry, StreamMeta,
-    };
-    Some(match v {
-        MValue::Unknown { .. } => return None,
-        MValue::String(s) => OwnedValue::String(s.clone()),
-        MValue::List(l) => OwnedValue::List(l.iter().cloned().collect()),
-        MValue::Set(s) => OwnedValue::Set(s.keys().cloned().collect()),
-        MValue::Zset(z) => OwnedValue::ZSet(z.iter().map(|(m, s)| (m.clone(), *s)).collect()),
-        MValue::Hash(h) => OwnedValue::Hash(
-            h.iter()
-                .map(|(f, (v, ttl))| HashField {
-                    field: f.clone(),
-                    value: v.clone(),
-                    expire_ms: *ttl,
-                })
-                .collect(),
-        ),
-        MValue::Stream(s) => OwnedValue::Stream(Box::new(OwnedStream {
-            entries: s.entries.clone(),
-            meta: StreamMeta {
-                version: if s.first_id.is_some() { 2 } else { 1 },
-                length: s.length,
-                last_id: s.last_id,
-                first_id: s.first_id,
-                max_deleted_id: s.max_deleted_id,
-                entries_added: s.entries_added,
-            },
-            groups: s
-                .groups
-                .iter()
-                .map(|(name, g)| OwnedGroup {
-                    name: name.clone(),
-                    last_delivered_id: g.last_delivered_id,
-                    entries_read: g.entries_read,
-                    pel: g
-                        .pel
-                        .iter()
-                        .map(|(id, (_, t, n))| PendingEntry {
-                            id: *id,
-                            delivery_time_ms: *t,
-                            delivery_count: *n,
-                        })
-                        .collect(),
-                    consumers: g
-                        .consumers
-                        .keys()
-                        .map(|c| OwnedConsumer {
-                            name: c.clone(),
-                            seen_time_ms: 0,
-                            active_time_ms: None,
-                            pel: g
-                                .pel
-                                .iter()
-                                .filter(|(_, (owner, _, _))| owner == c)
-                                .map(|(id, _)| *id)
-                                .collect(),
-                        })
-                        .collect(),
-                    nacked: Vec::new(),
-                })
-                .collect(),
-        })),
-        MValue::Array {
-            insert_idx,
-            elements,
-        } => OwnedValue::Array(OwnedArray {
-            insert_idx: *insert_idx,
-            elements: elements
-                .iter()
-                .map(|(i, e)| {
-                    (
-                        *i,
-                        match e {
-                            MArrayElem::Str(s) => OwnedArrayValue::Str(s.clone()),
-                            MArrayElem::Int(n) => OwnedArrayValue::Int(*n),
-                            MArrayElem::Float(f) => OwnedArrayValue::Float(*f),
-                        },
-                    )
-                })
-                .collect(),
-        }),
-        MValue::Module { .. } => return None,
-    })
+    v.to_owned_value()
 }
 
 fn print_summary(args: &Args, s: &Summary) {

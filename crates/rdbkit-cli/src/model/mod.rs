@@ -2,6 +2,15 @@
 //! a time, for `dump --format resp`) or from a whole file (for `diff`), or by replaying an AOF's
 //! write commands. Containers are kept in the form that compares by content: sets and hashes
 //! sorted by bytes, zsets by member, streams with their groups by name.
+//!
+//! The library's [`OwnedValue`] is the model's currency at its edges: an RDB value comes in
+//! only as `Value::to_owned_value` → [`MValue::from`], and goes out to the writer only as
+//! [`MValue::to_owned_value`]. Inside, the replay keeps its own mutable containers
+//! (`VecDeque` lists pushed on both ends, `BTreeMap` sets/hashes/zsets updated by member,
+//! streams with groups and PELs by name and ID): the library's `Vec`s in file order would make
+//! every `SADD`/`HSET`/`ZADD`/`LPUSH` a linear scan or shift. A sparse array's elements are
+//! the library's `OwnedArrayValue`; the "value unknown" state ([`MValue::Unknown`]) is the
+//! CLI's own.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -20,8 +29,8 @@ mod zset;
 pub use replay::{parse_size, set_budget, Replayer};
 
 use rdbkit_rdb::{
-    ArrayValue, Entry, GroupMeta, KeyRecord, ModuleId, ModuleItem, RdbString, Scratch, StreamId,
-    StreamMeta, VisitResult, Visitor,
+    HashField, KeyRecord, OwnedArray, OwnedConsumer, OwnedGroup, OwnedModuleItem, OwnedStream,
+    OwnedValue, PendingEntry, Scratch, StreamId, StreamMeta,
 };
 
 pub type Bytes = Vec<u8>;
@@ -74,13 +83,8 @@ impl MValue {
     }
 }
 
-/// One element of a sparse array, typed as the RDB stores it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MArrayElem {
-    Str(Bytes),
-    Int(i64),
-    Float(f64),
-}
+/// One element of a sparse array: the library's type.
+pub use rdbkit_rdb::OwnedArrayValue as MArrayElem;
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct MStream {
@@ -129,179 +133,174 @@ impl Dataset {
     }
 }
 
-fn own(e: Entry<'_>) -> Bytes {
-    e.to_cow().into_owned()
-}
-
-/// Decodes one RDB key into the model.
+/// Decodes one RDB key into the model: the library's [`OwnedValue`]
+/// (`Value::to_owned_value_in`), taken into the replay's containers by [`MValue::from`].
 pub fn from_record(k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<MKey, rdbkit_rdb::Error> {
-    let family = k.value.ty.family();
-    let mut b = Builder {
-        value: match family {
-            "string" => MValue::String(Vec::new()),
-            "list" => MValue::List(VecDeque::new()),
-            "set" => MValue::Set(BTreeMap::new()),
-            "zset" => MValue::Zset(BTreeMap::new()),
-            "hash" => MValue::Hash(BTreeMap::new()),
-            "stream" => MValue::Stream(Box::default()),
-            "array" => MValue::Array {
-                insert_idx: None,
-                elements: Vec::new(),
-            },
-            _ => MValue::Module {
-                name: String::new(),
-                encver: 0,
-                payload: Vec::new(),
-            },
-        },
-        group: None,
-        consumer: None,
-    };
-    k.value
-        .visit(scratch, &mut b, false)
+    let v = k
+        .value
+        .to_owned_value_in(scratch)
         .map_err(|e| e.in_key(Some(k.db), k.key))?;
     Ok(MKey {
-        value: b.value,
+        value: MValue::from(v),
         expire_ms: k.expire_ms,
     })
 }
 
-struct Builder {
-    value: MValue,
-    group: Option<(Bytes, MGroup)>,
-    consumer: Option<Bytes>,
+/// The way in from the library's owned value: containers moved (no byte copied) into the
+/// replay's mutable, content-ordered structures; a module's payload rendered as the text it
+/// is compared by.
+impl From<OwnedValue> for MValue {
+    fn from(v: OwnedValue) -> MValue {
+        match v {
+            OwnedValue::String(s) => MValue::String(s),
+            OwnedValue::List(l) => MValue::List(l.into()),
+            OwnedValue::Set(s) => MValue::Set(s.into_iter().map(|m| (m, ())).collect()),
+            OwnedValue::ZSet(z) => MValue::Zset(z.into_iter().collect()),
+            OwnedValue::Hash(h) => MValue::Hash(
+                h.into_iter()
+                    .map(|f| (f.field, (f.value, f.expire_ms)))
+                    .collect(),
+            ),
+            OwnedValue::Stream(s) => MValue::Stream(Box::new(MStream::from(*s))),
+            OwnedValue::Array(a) => MValue::Array {
+                insert_idx: a.insert_idx,
+                elements: a.elements,
+            },
+            OwnedValue::Module(m) => MValue::Module {
+                name: m.id.name_str(),
+                encver: m.id.encver(),
+                payload: m
+                    .items
+                    .into_iter()
+                    .map(|item| match item {
+                        OwnedModuleItem::Signed(v) => format!("uint {}", v as u64),
+                        OwnedModuleItem::Unsigned(v) => format!("uint {v}"),
+                        OwnedModuleItem::Float(f) => format!("float {f:?}"),
+                        OwnedModuleItem::Double(d) => format!("double {d:?}"),
+                        OwnedModuleItem::String(b) => {
+                            format!("string {}", crate::filter::escape_key(&b))
+                        }
+                    })
+                    .collect(),
+            },
+        }
+    }
 }
 
-impl Visitor for Builder {
-    fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        self.value = MValue::String(own(s));
-        Ok(())
-    }
-    fn element(&mut self, e: Entry<'_>) -> VisitResult {
-        match &mut self.value {
-            MValue::List(l) => l.push_back(own(e)),
-            MValue::Set(s) => {
-                s.insert(own(e), ());
-            }
-            _ => {}
+impl From<OwnedStream> for MStream {
+    fn from(s: OwnedStream) -> MStream {
+        MStream {
+            entries: s.entries,
+            length: s.meta.length,
+            last_id: s.meta.last_id,
+            first_id: s.meta.first_id,
+            max_deleted_id: s.meta.max_deleted_id,
+            entries_added: s.meta.entries_added,
+            groups: s
+                .groups
+                .into_iter()
+                .map(|g| {
+                    let mut pel: BTreeMap<StreamId, (Bytes, i64, u64)> = g
+                        .pel
+                        .iter()
+                        .map(|p| (p.id, (Vec::new(), p.delivery_time_ms, p.delivery_count)))
+                        .collect();
+                    let mut consumers = BTreeMap::new();
+                    for c in g.consumers {
+                        for id in &c.pel {
+                            if let Some(p) = pel.get_mut(id) {
+                                p.0.clone_from(&c.name);
+                            }
+                        }
+                        consumers.insert(c.name, ());
+                    }
+                    (
+                        g.name,
+                        MGroup {
+                            last_delivered_id: g.last_delivered_id,
+                            entries_read: g.entries_read,
+                            pel,
+                            consumers,
+                        },
+                    )
+                })
+                .collect(),
         }
-        Ok(())
     }
-    fn zset_member(&mut self, m: Entry<'_>, score: f64) -> VisitResult {
-        if let MValue::Zset(z) = &mut self.value {
-            z.insert(own(m), score);
-        }
-        Ok(())
-    }
-    fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, ttl: Option<i64>) -> VisitResult {
-        if let MValue::Hash(h) = &mut self.value {
-            h.insert(own(f), (own(v), ttl));
-        }
-        Ok(())
-    }
-    fn module_begin(&mut self, id: ModuleId) -> VisitResult {
-        if let MValue::Module { name, encver, .. } = &mut self.value {
-            *name = id.name_str();
-            *encver = id.encver();
-        }
-        Ok(())
-    }
-    fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
-        if let MValue::Module { payload, .. } = &mut self.value {
-            payload.push(match item {
-                ModuleItem::Signed(v) => format!("uint {}", v as u64),
-                ModuleItem::Unsigned(v) => format!("uint {v}"),
-                ModuleItem::Float(f) => format!("float {f:?}"),
-                ModuleItem::Double(d) => format!("double {d:?}"),
-                ModuleItem::String(RdbString::Raw(b)) => {
-                    format!("string {}", crate::filter::escape_key(b))
-                }
-                ModuleItem::String(RdbString::Int(i)) => format!("string {i}"),
-                ModuleItem::String(RdbString::Lzf { .. }) => "string <lzf>".into(),
-            });
-        }
-        Ok(())
-    }
-    fn array_begin(&mut self, _count: u64, insert_idx: Option<u64>) -> VisitResult {
-        if let MValue::Array { insert_idx: i, .. } = &mut self.value {
-            *i = insert_idx;
-        }
-        Ok(())
-    }
-    fn array_element(&mut self, idx: u64, v: ArrayValue<'_>) -> VisitResult {
-        if let MValue::Array { elements, .. } = &mut self.value {
-            elements.push((
-                idx,
-                match v {
-                    ArrayValue::Str(e) => MArrayElem::Str(own(e)),
-                    ArrayValue::Int(i) => MArrayElem::Int(i),
-                    ArrayValue::Float(f) => MArrayElem::Float(f),
+}
+
+impl MValue {
+    /// The way out to the library's owned value (for the writer: `convert`, `restore`,
+    /// `export`): `None` for a module value (a replay holds no payload to write) and for a
+    /// value the replay could not reproduce.
+    pub fn to_owned_value(&self) -> Option<OwnedValue> {
+        Some(match self {
+            MValue::Unknown { .. } | MValue::Module { .. } => return None,
+            MValue::String(s) => OwnedValue::String(s.clone()),
+            MValue::List(l) => OwnedValue::List(l.iter().cloned().collect()),
+            MValue::Set(s) => OwnedValue::Set(s.keys().cloned().collect()),
+            MValue::Zset(z) => OwnedValue::ZSet(z.iter().map(|(m, s)| (m.clone(), *s)).collect()),
+            MValue::Hash(h) => OwnedValue::Hash(
+                h.iter()
+                    .map(|(f, (v, ttl))| HashField {
+                        field: f.clone(),
+                        value: v.clone(),
+                        expire_ms: *ttl,
+                    })
+                    .collect(),
+            ),
+            MValue::Stream(s) => OwnedValue::Stream(Box::new(OwnedStream {
+                entries: s.entries.clone(),
+                meta: StreamMeta {
+                    version: if s.first_id.is_some() { 2 } else { 1 },
+                    length: s.length,
+                    last_id: s.last_id,
+                    first_id: s.first_id,
+                    max_deleted_id: s.max_deleted_id,
+                    entries_added: s.entries_added,
                 },
-            ));
-        }
-        Ok(())
-    }
-    fn stream_entry(&mut self, id: StreamId) -> VisitResult {
-        if let MValue::Stream(s) = &mut self.value {
-            s.entries.push((id, Vec::new()));
-        }
-        Ok(())
-    }
-    fn stream_field(&mut self, f: Entry<'_>, v: Entry<'_>) -> VisitResult {
-        if let MValue::Stream(s) = &mut self.value {
-            if let Some((_, fv)) = s.entries.last_mut() {
-                fv.push((own(f), own(v)));
-            }
-        }
-        Ok(())
-    }
-    fn stream_meta(&mut self, m: &StreamMeta) -> VisitResult {
-        if let MValue::Stream(s) = &mut self.value {
-            s.length = m.length;
-            s.last_id = m.last_id;
-            s.first_id = m.first_id;
-            s.max_deleted_id = m.max_deleted_id;
-            s.entries_added = m.entries_added;
-        }
-        Ok(())
-    }
-    fn stream_group(&mut self, g: &GroupMeta<'_>) -> VisitResult {
-        self.group = Some((
-            g.name.to_vec(),
-            MGroup {
-                last_delivered_id: g.last_delivered_id,
-                entries_read: g.entries_read,
-                ..MGroup::default()
-            },
-        ));
-        Ok(())
-    }
-    fn stream_pel(&mut self, id: StreamId, t: i64, count: u64) -> VisitResult {
-        if let Some((_, g)) = &mut self.group {
-            g.pel.insert(id, (Vec::new(), t, count));
-        }
-        Ok(())
-    }
-    fn stream_consumer(&mut self, name: &[u8], _seen: i64, _active: Option<i64>) -> VisitResult {
-        if let Some((_, g)) = &mut self.group {
-            g.consumers.insert(name.to_vec(), ());
-        }
-        self.consumer = Some(name.to_vec());
-        Ok(())
-    }
-    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
-        if let (Some((_, g)), Some(c)) = (&mut self.group, &self.consumer) {
-            if let Some(p) = g.pel.get_mut(&id) {
-                p.0.clone_from(c);
-            }
-        }
-        Ok(())
-    }
-    fn stream_group_end(&mut self) -> VisitResult {
-        if let (Some((name, g)), MValue::Stream(s)) = (self.group.take(), &mut self.value) {
-            s.groups.insert(name, g);
-        }
-        self.consumer = None;
-        Ok(())
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|(name, g)| OwnedGroup {
+                        name: name.clone(),
+                        last_delivered_id: g.last_delivered_id,
+                        entries_read: g.entries_read,
+                        pel: g
+                            .pel
+                            .iter()
+                            .map(|(id, (_, t, n))| PendingEntry {
+                                id: *id,
+                                delivery_time_ms: *t,
+                                delivery_count: *n,
+                            })
+                            .collect(),
+                        consumers: g
+                            .consumers
+                            .keys()
+                            .map(|c| OwnedConsumer {
+                                name: c.clone(),
+                                seen_time_ms: 0,
+                                active_time_ms: None,
+                                pel: g
+                                    .pel
+                                    .iter()
+                                    .filter(|(_, (owner, _, _))| owner == c)
+                                    .map(|(id, _)| *id)
+                                    .collect(),
+                            })
+                            .collect(),
+                        nacked: Vec::new(),
+                    })
+                    .collect(),
+            })),
+            MValue::Array {
+                insert_idx,
+                elements,
+            } => OwnedValue::Array(OwnedArray {
+                insert_idx: *insert_idx,
+                elements: elements.clone(),
+            }),
+        })
     }
 }
