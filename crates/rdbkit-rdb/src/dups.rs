@@ -455,23 +455,44 @@ const K0: u64 = 0x243f_6a88_85a3_08d3;
 const K1: u64 = 0x1319_8a2e_0370_7344;
 const K2: u64 = 0xa409_3822_299f_31d0;
 
+#[inline(always)]
+fn r64(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]))
+}
+
+#[inline(always)]
+fn r32(b: &[u8], i: usize) -> u64 {
+    u64::from(u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or([0; 4])))
+}
+
 /// A seeded folded-multiply hash (in the style of foldhash/wyhash): fast on short members.
+///
+/// The words it folds cover every byte, with overlapping reads at the tail instead of a
+/// zero-padded copy (which called `memcpy` for each member and key: ~45 instructions of a
+/// ~240-instruction duplicate-key check per key, callgrind on small.rdb); with the length
+/// folded in first, the words and the length determine the input, so only the folding itself
+/// can collide.
 #[inline]
 fn hash(b: &[u8], seed: u64) -> u64 {
-    let mut h = fold(seed ^ K0, (b.len() as u64) ^ K1);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = fold(h ^ u64::from_le_bytes(w), K2);
+    let n = b.len();
+    let h = fold(seed ^ K0, (n as u64) ^ K1);
+    if n < 8 {
+        let w = if n >= 4 {
+            (r32(b, 0) << 32) | r32(b, n - 4)
+        } else if n > 0 {
+            (u64::from(b[0]) << 16) | (u64::from(b[n / 2]) << 8) | u64::from(b[n - 1])
+        } else {
+            0
+        };
+        return fold(fold(h ^ w, K2), K0);
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(w), K1);
+    let mut h = h;
+    let mut i = 0;
+    while i + 8 < n {
+        h = fold(h ^ r64(b, i), K2);
+        i += 8;
     }
-    fold(h, K0)
+    fold(fold(h ^ r64(b, n - 8), K1), K0)
 }
 
 #[cfg(test)]
@@ -618,6 +639,22 @@ mod tests {
                 let mut d = same_top.clone();
                 d[n - 1] = 0;
                 assert!(any_equal(&d, &mut part), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn hash_sees_every_byte() {
+        // Every length up to 40 and every byte position: flipping one bit changes the hash.
+        for n in 0..40usize {
+            let base: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            let h = hash(&base, 99);
+            for i in 0..n {
+                for bit in [0, 7] {
+                    let mut d = base.clone();
+                    d[i] ^= 1 << bit;
+                    assert_ne!(hash(&d, 99), h, "len {n} byte {i} bit {bit}");
+                }
             }
         }
     }
