@@ -132,7 +132,12 @@ fn damaged_copies_stop_at_the_same_key() {
     let mut sources = Vec::new();
     rdbs_under(&testdata(), &mut sources);
     if let Some(c) = corpus_dir() {
-        for name in ["7.0.15/base.rdb", "6.2.14/base.rdb", "3.2.13/base.rdb", "8.0-m01/base.rdb"] {
+        for name in [
+            "7.0.15/base.rdb",
+            "6.2.14/base.rdb",
+            "3.2.13/base.rdb",
+            "8.0-m01/base.rdb",
+        ] {
             let p = c.join("rdb").join(name);
             if p.is_file() {
                 sources.push(p);

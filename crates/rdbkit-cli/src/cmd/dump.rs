@@ -183,7 +183,10 @@ pub fn run(args: Args) -> ExitCode {
                     Ok(f) => {
                         // In parallel first (jsonl); what it stops at is left to the
                         // sequential dump, which skips the keys already written.
-                        let from = if threads > 1 && how.restore.is_none() && matches!(how.format, Format::Jsonl) {
+                        let from = if threads > 1
+                            && how.restore.is_none()
+                            && matches!(how.format, Format::Jsonl)
+                        {
                             let p = f
                                 .parser(opts)
                                 .enterprise_opcodes(args.enterprise)
@@ -198,7 +201,9 @@ pub fn run(args: Args) -> ExitCode {
                                 )
                             };
                             let batch_keys = args.batch_keys.unwrap_or(par::BATCH_KEYS).max(1);
-                            match par::dump_jsonl(p, &accepts, args.deep, budget, threads, batch_keys, &mut out) {
+                            match par::dump_jsonl(
+                                p, &accepts, args.deep, budget, threads, batch_keys, &mut out,
+                            ) {
                                 Ok(par::Outcome::Done) => Ok(None),
                                 Ok(par::Outcome::Stopped { from }) => Ok(Some(from)),
                                 Err(e) => Err(Fail::Write(e)),

@@ -169,7 +169,11 @@ pub(super) fn dump_jsonl<'a>(
             waiting: BTreeMap::new(),
             stop: None,
         };
-        let r = (|| -> std::io::Result<Outcome> {
+        // Workers still busy with batches after a stop drop the rest quickly; the job queue
+        // closes (this closure owns its sender) before the scope waits for them.
+        let _cancel = CancelOnDrop(&sh.cancel);
+        let job_tx = job_tx;
+        {
             if spawned == 0 {
                 // No thread at all: the sequential dump does it.
                 return Ok(Outcome::Stopped { from: 0 });
@@ -239,9 +243,15 @@ pub(super) fn dump_jsonl<'a>(
                 (Some(from), _) | (None, Some(from)) => Outcome::Stopped { from },
                 (None, None) => Outcome::Done,
             })
-        })();
-        // Workers still busy with batches after a stop: let them drop the rest quickly.
-        sh.cancel.store(true, Ordering::Relaxed);
-        r
+        }
     })
+}
+
+/// Sets the flag when dropped (on every way out of the reading loop).
+struct CancelOnDrop<'f>(&'f AtomicBool);
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
