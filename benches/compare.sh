@@ -10,6 +10,9 @@
 #   rdbkit check FILE              vs redis-check-rdb FILE  and  redis-server loading FILE
 #   rdbkit aof check PATH          vs redis-check-aof PATH  (single file and multi-part)
 #   rdbkit dump --format jsonl F   vs cat F (one read from the page cache: the physical limit)
+#                                  and vs the sequential dump (--threads 1)
+#   rdbkit check F                 vs rdbkit check --threads 1 F and --shallow F (parallel scaling
+#                                  and the cost of deep validation)
 #   rdbkit export F (Parquet keys table) vs rdbkit dump jsonl; rdbkit size --html vs rdbkit size
 #   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone
 #   rdbkit convert F (same version, pass-through) vs cp F; rdbkit convert F --target rdb-9
@@ -447,6 +450,13 @@ for f in ${FILES:-small mixed big}; do
     run_b() { server_load "$file"; }
     pair
     row "$f.rdb" "redis-server load" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$MED_A")"
+    # issue 15: how the deep check scales over the cores (target: --threads 1 >= 1.8x the
+    # default on 2 cores) and what deep validation costs over the shallow walk (the floor).
+    run_a() { run_once "$RDBKIT" check -q --threads 1 "$file"; }
+    run_b() { run_once "$RDBKIT" check -q --shallow "$file"; }
+    pair
+    row "$f.rdb" "rdbkit check -t1" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$us_rdbkit") of chk"
+    row "$f.rdb" "rdbkit check --shallow" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$us_rdbkit") of chk"
     # The mapped file's pages count in the RSS above; through a pipe only the heap remains.
     read -r us rss < <(run_once sh -c "exec \"\$0\" check -q - < \"\$1\"" "$RDBKIT" "$file")
     row "$f.rdb" "rdbkit check - (pipe)" "$us" "$bytes" "$keys" "$rss" -
@@ -457,6 +467,12 @@ for f in ${FILES:-small mixed big}; do
     pair
     row "$f.rdb" "rdbkit dump jsonl" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$MED_B") of cat"
     row "$f.rdb" "cat (page cache)" "$MED_B" "$bytes" - "$RSS_B" "1.0x"
+    # issue 15: the parallel dump against the sequential one (target: default <= 0.5x -t1).
+    us_dump_par=$MED_A
+    run_a() { run_once "$RDBKIT" dump --format jsonl --threads 1 "$file"; }
+    run_b() { run_once "$RDBKIT" dump --format jsonl "$file"; }
+    pair
+    row "$f.rdb" "rdbkit dump jsonl -t1" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$us_dump_par" "$MED_A") of -t1"
     # issue 14: the keys table as Parquet (target: within 2x of dump jsonl, RSS < 256 MB on
     # small.rdb) and the HTML report (target: within 2x of `rdbkit size`)
     us_dump=$MED_A
@@ -532,6 +548,8 @@ fi
 echo
 echo "rdbkit compare ($SCALE scale, median of $RUNS, page cache warm) on $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "ratio = the other tool's time / rdbkit's (higher is better for rdbkit); for dump: rdbkit's time / cat's;"
+echo "'of chk': this row's time / the default check's (check -t1: the parallel speed-up); 'of -t1' (dump -t1 row):"
+echo "the default (parallel) dump's time / the sequential one's (target <= 0.5x)."
 echo "rdbkit's peak RSS includes the page-cache pages of the memory-mapped input; the pipe row (one run) shows its heap."
 echo "archive rows: ratio = its time / (the same command on the unpacked dir + zstd -d alone), target <= 1.3x."
 cat "$ROWS"

@@ -9,6 +9,8 @@ use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
 
 use crate::jsonl;
 
+mod par;
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
     /// One JSON object per key (the format of corpus/rdb/*.expected.jsonl).
@@ -76,6 +78,15 @@ pub struct Args {
     /// valkey-8.1, ...; see `rdbkit convert --help`). Default: the file's own version.
     #[arg(long, value_name = "TARGET", requires = "restore")]
     pub target: Option<String>,
+    /// --format jsonl of a file: threads that decode and format values (default and maximum:
+    /// one per core; 1 is the sequential dump). The output is the same whatever the number.
+    /// Standard input, compressed input and --format resp are dumped on one thread.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Tests only: keys per batch of a parallel dump (default 1024), so that small files are
+    /// spread over the workers too.
+    #[arg(long, hide = true, value_name = "N")]
+    pub batch_keys: Option<usize>,
     /// The RDB file (also gzip'd), or `-` for standard input.
     pub file: PathBuf,
 }
@@ -122,6 +133,12 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("rdbkit dump: --restore needs --format resp");
         return ExitCode::from(1);
     }
+    // Capped at the cores available (at least 4, so that the parallel path can be tested on
+    // any machine): a huge request must not try to spawn that many threads.
+    let threads = args
+        .threads
+        .unwrap_or_else(rdbkit_rdb::parallel::max_threads)
+        .clamp(1, rdbkit_rdb::parallel::max_threads().max(4));
     let how = How {
         restore: args.restore.then_some(target),
         format: args.format,
@@ -150,7 +167,7 @@ pub fn run(args: Args) -> ExitCode {
                         .enterprise_opcodes(args.enterprise)
                         .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
                     let mut src = ValueBudget::new(&mut rd, budget, FLAG);
-                    dump(&mut src, &mut out, args.deep, &how)
+                    dump(&mut src, &mut out, args.deep, &how, 0)
                 };
                 // A compressed stream is read to its end: a damaged trailer is damage.
                 r.and_then(|()| {
@@ -164,16 +181,57 @@ pub fn run(args: Args) -> ExitCode {
                 match rdbkit_rdb::RdbFile::open(&path) {
                     Err(e) => Err(Fail::Open(format!("{}: {e}", inp.name))),
                     Ok(f) => {
-                        let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
-                        let mut src = ValueBudget::new(&mut p, budget, FLAG);
-                        dump(&mut src, &mut out, args.deep, &how)
+                        // In parallel first (jsonl); what it stops at is left to the
+                        // sequential dump, which skips the keys already written.
+                        let from = if threads > 1
+                            && how.restore.is_none()
+                            && matches!(how.format, Format::Jsonl)
+                        {
+                            let p = f
+                                .parser(opts)
+                                .enterprise_opcodes(args.enterprise)
+                                .defer_values(true);
+                            let accepts = |k: &rdbkit_rdb::Key<'_>| {
+                                filter.accepts(
+                                    k.db,
+                                    &k.key,
+                                    k.value.ty.family(),
+                                    k.expire_ms,
+                                    Some(k.end - k.offset),
+                                )
+                            };
+                            let batch_keys = args.batch_keys.unwrap_or(par::BATCH_KEYS).max(1);
+                            match par::dump_jsonl(
+                                p, &accepts, args.deep, budget, threads, batch_keys, &mut out,
+                            ) {
+                                Ok(par::Outcome::Done) => Ok(None),
+                                Ok(par::Outcome::Stopped { from }) => Ok(Some(from)),
+                                Err(e) => Err(Fail::Write(e)),
+                            }
+                        } else {
+                            Ok(Some(0))
+                        };
+                        match from {
+                            Err(e) => Err(e),
+                            Ok(None) => Ok(()),
+                            Ok(Some(from)) => {
+                                let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
+                                let mut src = ValueBudget::new(&mut p, budget, FLAG);
+                                dump(&mut src, &mut out, args.deep, &how, from)
+                            }
+                        }
                     }
                 }
             }
         },
     };
     let flushed = out.flush();
-    let name = crate::escape::path(&args.file);
+    finish(r, flushed, &args.file)
+}
+
+/// The exit status and message of a dump that ended with `r` and a final flush.
+fn finish(r: Result<(), Fail>, flushed: io::Result<()>, file: &std::path::Path) -> ExitCode {
+    let name = crate::escape::path(file);
     match (r, flushed) {
         (Err(Fail::Open(e)), _) => {
             eprintln!("rdbkit: {e}");
@@ -205,12 +263,14 @@ struct How<'f> {
     functions: bool,
 }
 
-/// Pulls records from `src` and writes the keys.
+/// Pulls records from `src` and writes the keys; jsonl keys whose record starts before
+/// `skip_before` are not written again (a parallel dump wrote them).
 fn dump(
     src: &mut (impl RecordSource + ?Sized),
     out: &mut impl Write,
     deep: bool,
     how: &How<'_>,
+    skip_before: u64,
 ) -> Result<(), Fail> {
     if let Some(target) = how.restore {
         let r = crate::restore_out::dump_restore(
@@ -272,6 +332,9 @@ fn dump(
     let mut line = Vec::with_capacity(4096);
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(Fail::Rdb)? {
+            if k.offset < skip_before {
+                continue;
+            }
             let size = Some(k.end - k.offset);
             if !how
                 .filter
