@@ -300,16 +300,13 @@ pub fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
 }
 
 /// [`open`] for the reading subcommands (`info`, `keys`, `size`): also their decode options
-/// (shallow; the checksum verified unless `no_checksum`). A failure is printed as one line and
-/// becomes exit status 1.
+/// (shallow; the checksum verified unless `no_checksum`). An input that cannot be opened is a
+/// [`Failure::Open`](crate::failure::Failure::Open) (exit status 1).
 pub fn open_for_reading(
     path: &Path,
     no_checksum: bool,
-) -> Result<(Input, Options), std::process::ExitCode> {
-    let inp = open(path).map_err(|e| {
-        eprintln!("rdbkit: {e}");
-        std::process::ExitCode::from(1)
-    })?;
+) -> Result<(Input, Options), crate::failure::Failure> {
+    let inp = open(path)?;
     let opts = Options {
         deep: false,
         verify_checksum: !no_checksum,

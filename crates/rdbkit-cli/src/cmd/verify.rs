@@ -2,9 +2,9 @@
 //! Prometheus textfile metrics, and a key-by-key comparison with a restored server.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::failure::Failure;
 use crate::verify::{self, against, policy, prometheus, report};
 
 #[derive(clap::Args)]
@@ -95,10 +95,17 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-pub fn run(args: Args) -> ExitCode {
+/// Runs `rdbkit verify` (its statuses: see the exit-code table).
+pub fn run(args: Args) -> Result<(), Failure> {
     if let (true, Some(server)) = (args.drill, &args.server) {
         let prom = args.prometheus.as_deref();
-        return verify::drill::run(&args.paths, server, args.json, prom, args.quiet);
+        return reported(verify::drill::run(
+            &args.paths,
+            server,
+            args.json,
+            prom,
+            args.quiet,
+        ));
     }
     if let Some(url) = &args.against {
         return run_against(&args, url);
@@ -149,7 +156,9 @@ pub fn run(args: Args) -> ExitCode {
         };
         let text = prometheus::render(&outcomes, seconds, last, code);
         if let Err(e) = prometheus::write_atomic(path, &text) {
-            eprintln!("rdbkit: can't write {}: {e}", crate::escape::path(path));
+            // Reported now; the report below still goes out, with status 2.
+            let f = Failure::Output(format!("can't write {}: {e}", crate::escape::path(path)));
+            eprintln!("rdbkit: {f}");
             code = 2;
         }
     }
@@ -177,13 +186,22 @@ pub fn run(args: Args) -> ExitCode {
             print!("{text}");
         }
     }
-    ExitCode::from(code)
+    reported(code)
 }
 
-fn run_against(args: &Args, url: &str) -> ExitCode {
+/// A status decided and reported by the verification (0 is success).
+fn reported(code: u8) -> Result<(), Failure> {
+    match code {
+        0 => Ok(()),
+        c => Err(Failure::Reported(c)),
+    }
+}
+
+fn run_against(args: &Args, url: &str) -> Result<(), Failure> {
     let [backup] = args.paths.as_slice() else {
-        eprintln!("rdbkit: --against compares one backup (an RDB or an AOF, gzip'd or not)");
-        return ExitCode::from(2);
+        return Err(Failure::Trouble(
+            "--against compares one backup (an RDB or an AOF, gzip'd or not)".into(),
+        ));
     };
     let name = crate::escape::path(backup);
     let opts = against::Options {
@@ -199,14 +217,11 @@ fn run_against(args: &Args, url: &str) -> ExitCode {
             } else if !(args.quiet && d.equal()) {
                 print!("{}", against::human(&d, &name, url));
             }
-            ExitCode::from(if d.equal() { 0 } else { 1 })
+            reported(if d.equal() { 0 } else { 1 })
         }
-        Err(e) => {
-            // Every message names the server by its redacted URL only; make sure no password
-            // slipped through from a library's error text either.
-            eprintln!("rdbkit: {}", scrub(&e, url));
-            ExitCode::from(2)
-        }
+        // Every message names the server by its redacted URL only; make sure no password
+        // slipped through from a library's error text either.
+        Err(e) => Err(Failure::Trouble(scrub(&e, url))),
     }
 }
 
