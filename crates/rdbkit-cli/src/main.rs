@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod archive;
 mod cmd;
+mod decode_args;
 mod escape;
 mod failure;
 mod export;

@@ -49,9 +49,8 @@ pub struct Args {
     /// How many changed elements to list per key.
     #[arg(long, default_value_t = 10)]
     pub max_changes: usize,
-    /// Do not verify CRC-64 trailers.
-    #[arg(long)]
-    pub no_checksum: bool,
+    #[command(flatten)]
+    pub decode: crate::decode_args::DecodeArgs,
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -115,11 +114,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
             "only one side can be standard input".into(),
         ));
     }
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    };
+    if args.decode.enterprise {
+        // The loader does not take Enterprise opcodes yet (they travel beside `Options`).
+        return Err(Failure::Usage(
+            "--enterprise is not supported by diff yet".into(),
+        ));
+    }
+    let opts = args.decode.options(false);
     let (a, b) = match (
         load(&args.a, opts, filter.now_ms, args.max_value_bytes),
         load(&args.b, opts, filter.now_ms, args.max_value_bytes),

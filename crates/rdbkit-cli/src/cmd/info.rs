@@ -35,9 +35,8 @@ pub struct Args {
     /// Memory budget of an AOF replay (see `rdbkit keys --help`). Default 4G.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
-    /// Do not verify the CRC-64 trailer.
-    #[arg(long)]
-    pub no_checksum: bool,
+    #[command(flatten)]
+    pub decode: crate::decode_args::DecodeArgs,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -68,7 +67,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if let Some(m) = &args.max_memory {
         crate::model::set_budget(crate::model::parse_size(m).map_err(Failure::Usage)?);
     }
-    let (inp, opts) = input::open_for_reading(&args.file, args.no_checksum)?;
+    let (inp, opts) = (input::open(&args.file)?, args.decode.options(false));
     let mut report = serde_json::Map::new();
     report.insert("file".into(), json!(inp.name));
     report.insert("kind".into(), json!(inp.kind.name()));
@@ -88,7 +87,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let mut header = None;
         let mut progress = Progress::new(inp.size, args.quiet);
         let name = inp.name.clone();
-        let r = inp.with_rdb(opts, false, |src| {
+        let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
             let mut cur_db = 0u64;
             loop {
                 let rec = match src.next_record() {

@@ -35,9 +35,8 @@ pub struct Args {
     /// Print `db<TAB>type<TAB>key` instead of the name alone.
     #[arg(short, long)]
     pub long: bool,
-    /// Do not verify the CRC-64 trailer.
-    #[arg(long)]
-    pub no_checksum: bool,
+    #[command(flatten)]
+    pub decode: crate::decode_args::DecodeArgs,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -48,7 +47,7 @@ pub struct Args {
 /// Runs `rdbkit keys`.
 pub fn run(args: Args) -> Result<(), Failure> {
     let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
-    let (inp, opts) = input::open_for_reading(&args.file, args.no_checksum)?;
+    let (inp, opts) = (input::open(&args.file)?, args.decode.options(false));
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let name = inp.name.clone();
@@ -73,7 +72,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     };
     let result = if inp.is_rdb() {
         let mut progress = Progress::new(inp.size, args.quiet);
-        let r = inp.with_rdb(opts, false, |src| {
+        let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
             while let Some(rec) = src.next_record() {
                 match rec.map_err(|e| Failure::Rdb(e).in_file(&name))? {
                     Record::Key(k) => {

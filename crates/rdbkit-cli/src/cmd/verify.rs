@@ -42,9 +42,9 @@ pub struct Args {
     /// Write node_exporter textfile-collector metrics to FILE (atomically).
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
-    /// Worker threads (default: the number of cores).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
+    /// Backups decoded at a time (`-j`/`--jobs` before 0.2, still accepted).
+    #[command(flatten)]
+    pub threads: crate::decode_args::ThreadArgs,
     /// Print only problems (and nothing when all is well).
     #[arg(short, long)]
     pub quiet: bool,
@@ -112,11 +112,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     let t0 = Instant::now();
     let cpu0 = cpu_seconds();
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let jobs = args.threads.count();
     let (backups, problems) = verify::discover(&args.paths);
     let outcomes = verify::verify_all(&backups, jobs, args.quiet || args.json);
     let policies = policy::Policies {
