@@ -12,8 +12,8 @@ mod archive;
 mod cmd;
 mod decode_args;
 mod escape;
-mod failure;
 mod export;
+mod failure;
 mod filter;
 mod input;
 mod jsonl;
@@ -21,6 +21,7 @@ mod memory;
 mod model;
 mod resp_out;
 mod restore_out;
+mod time;
 mod verify;
 
 use failure::{Failure, EXIT_CODES};
@@ -115,7 +116,10 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if invoked_as == "redis-check-aof" {
-        return failure::exit("redis-check-aof", cmd::aof::drop_in(&argv0, argv.split_off(1)));
+        return failure::exit(
+            "redis-check-aof",
+            cmd::aof::drop_in(&argv0, argv.split_off(1)),
+        );
     }
     // `rdbkit redis-check-aof ...` bypasses clap so that Redis's own argument rules apply.
     if argv.get(1).is_some_and(|a| a == "redis-check-aof") {

@@ -110,9 +110,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         ));
     }
     if args.a.as_os_str() == "-" && args.b.as_os_str() == "-" {
-        return Err(Failure::Usage(
-            "only one side can be standard input".into(),
-        ));
+        return Err(Failure::Usage("only one side can be standard input".into()));
     }
     if args.decode.enterprise {
         // The loader does not take Enterprise opcodes yet (they travel beside `Options`).

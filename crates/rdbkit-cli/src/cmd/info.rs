@@ -12,6 +12,7 @@ use serde_json::{json, Value as Json};
 use crate::failure::Failure;
 use crate::filter::{escape_key, format_utc, now_ms, parse_time};
 use crate::input::{self, Kind, Progress};
+use crate::model::library_name;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -256,16 +257,6 @@ pub fn run(args: Args) -> Result<(), Failure> {
         return Err(Failure::Damaged(e));
     }
     written.map_err(Failure::Write)
-}
-
-/// The library name from a function library's `#!<engine> name=<lib>` first line.
-pub fn library_name(code: &[u8]) -> String {
-    let first = code.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(first);
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("name="))
-        .map(str::to_string)
-        .unwrap_or_else(|| "(unnamed)".into())
 }
 
 fn render_text(r: &serde_json::Map<String, Json>, dbs: &BTreeMap<u64, Db>) -> String {

@@ -2,9 +2,10 @@
 //! Prometheus textfile metrics, and a key-by-key comparison with a restored server.
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crate::failure::Failure;
+use crate::time::now_secs;
 use crate::verify::{self, against, policy, prometheus, report};
 
 #[derive(clap::Args)]
@@ -74,13 +75,6 @@ pub struct Args {
     /// With --drill: the redis-server or valkey-server binary to load the backup with.
     #[arg(long, value_name = "PATH", requires = "drill")]
     pub server: Option<PathBuf>,
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// CPU time (user + system) of this process so far, all threads (Linux).
