@@ -74,15 +74,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let mut progress = Progress::new(inp.size, args.quiet);
         let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
             while let Some(rec) = src.next_record() {
-                match rec.map_err(|e| Failure::Rdb(e).in_file(&name))? {
-                    Record::Key(k) => {
-                        progress.set(k.end);
-                        let ty = k.value.ty.family();
-                        if filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
-                            print(&mut out, k.db, k.key, ty)?;
-                        }
+                if let Record::Key(k) = rec.map_err(|e| Failure::Rdb(e).in_file(&name))? {
+                    progress.set(k.end);
+                    let ty = k.value.ty.family();
+                    if filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
+                        print(&mut out, k.db, k.key, ty)?;
                     }
-                    _ => {}
                 }
             }
             Ok(())
