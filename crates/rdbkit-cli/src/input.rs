@@ -817,61 +817,7 @@ pub fn load_rdb(src: &mut dyn RecordSource, ds: &mut Dataset) -> Result<usize, r
     Ok(src.position() as usize)
 }
 
-/// A progress bar on stderr for long work: drawn only when stderr is a terminal, `--quiet` is
-/// off, and the work has already taken a second.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    start: std::time::Instant,
-    shown: bool,
-    tick: u32,
-}
-
-impl Progress {
-    pub fn new(total: Option<u64>, quiet: bool) -> Progress {
-        use std::io::IsTerminal;
-        let bar = (!quiet && io::stderr().is_terminal()).then(|| {
-            let b = match total {
-                Some(n) => indicatif::ProgressBar::with_draw_target(
-                    Some(n),
-                    indicatif::ProgressDrawTarget::hidden(),
-                ),
-                None => indicatif::ProgressBar::hidden(),
-            };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-            ) {
-                b.set_style(style);
-            }
-            b
-        });
-        Progress {
-            bar,
-            start: std::time::Instant::now(),
-            shown: false,
-            tick: 0,
-        }
-    }
-
-    /// Reports the byte position (cheap: looks at the clock every 1024 calls).
-    pub fn set(&mut self, pos: u64) {
-        let Some(bar) = &self.bar else { return };
-        self.tick = self.tick.wrapping_add(1);
-        if !self.tick.is_multiple_of(1024) {
-            return;
-        }
-        if !self.shown && self.start.elapsed().as_millis() >= 1000 {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            self.shown = true;
-        }
-        bar.set_position(pos);
-    }
-
-    pub fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
+pub use crate::progress::Progress;
 
 #[cfg(test)]
 mod tests {

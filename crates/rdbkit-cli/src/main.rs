@@ -19,6 +19,7 @@ mod input;
 mod jsonl;
 mod memory;
 mod model;
+mod progress;
 mod resp_out;
 mod restore_out;
 mod time;
