@@ -9,19 +9,7 @@ use std::path::PathBuf;
 use rdbkit_aof::{Aof, AofItem};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("RDBKIT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-        });
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("corpus missing at {} (CI=true)", dir.display());
-    } else {
-        eprintln!("skipping: corpus missing at {}", dir.display());
-        None
-    }
+    rdbkit_testkit::corpus_dir()
 }
 
 fn bytes_of(v: &serde_json::Value) -> Vec<u8> {

@@ -1,8 +1,6 @@
 //! Key filters shared by `keys`, `dump` and `size`: databases, type, Redis glob, serialized
 //! size, expiry; plus the binary-safe key escaping and the time helpers they print with.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// Redis's glob match (`stringmatchlen`, as `KEYS`/`SCAN MATCH` use it, case-sensitive):
 /// `*` any run of bytes, `?` one byte, `[abc]` / `[a-z]` / `[^...]` a class (ranges given
 /// backwards are swapped; an unterminated class ends at the end of the pattern), `\x` the
@@ -113,86 +111,7 @@ pub fn escape_key(b: &[u8]) -> String {
     crate::escape::bytes(b)
 }
 
-/// The current time in Unix ms.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Parses `--now`: Unix seconds, Unix ms (13+ digits), or a UTC date `YYYY-MM-DD` /
-/// `YYYY-MM-DDTHH:MM:SS[Z]`.
-pub fn parse_time(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<i64>() {
-        return Ok(if n.unsigned_abs() >= 100_000_000_000 {
-            n
-        } else {
-            n * 1000
-        });
-    }
-    let t = t.trim_end_matches('Z');
-    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00:00"));
-    let d: Vec<&str> = date.split('-').collect();
-    let tm: Vec<&str> = time.split(':').collect();
-    let bad = || format!("bad time {s:?}: use Unix seconds, Unix ms or YYYY-MM-DD[THH:MM:SS]");
-    let num = |x: Option<&&str>| x.and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad);
-    if d.len() != 3 || tm.is_empty() || tm.len() > 3 {
-        return Err(bad());
-    }
-    let (y, m, day) = (num(d.first())?, num(d.get(1))?, num(d.get(2))?);
-    let (hh, mm) = (num(tm.first())?, num(tm.get(1)).unwrap_or(0));
-    let ss = tm.get(2).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 {
-        return Err(bad());
-    }
-    let days = days_from_civil(y, m, day);
-    Ok(((days * 86400 + hh * 3600 + mm * 60) as f64 * 1000.0 + ss * 1000.0) as i64)
-}
-
-// Howard Hinnant's civil-date algorithms (public domain formulas).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Unix ms as `YYYY-MM-DDTHH:MM:SS.mmmZ` (`...:SSZ` when `ms` is a whole second).
-pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
-    let sod = secs.rem_euclid(86400);
-    let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        format!("{base}.{frac:03}Z")
-    }
-}
+pub use crate::time::{format_utc, now_ms, parse_time};
 
 /// The filter flags, as clap arguments (flattened into `keys`, `dump`, `size`).
 #[derive(clap::Args, Clone, Debug, Default)]

@@ -303,16 +303,13 @@ pub fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
 }
 
 /// [`open`] for the reading subcommands (`info`, `keys`, `size`): also their decode options
-/// (shallow; the checksum verified unless `no_checksum`). A failure is printed as one line and
-/// becomes exit status 1.
+/// (shallow; the checksum verified unless `no_checksum`). An input that cannot be opened is a
+/// [`Failure::Open`](crate::failure::Failure::Open) (exit status 1).
 pub fn open_for_reading(
     path: &Path,
     no_checksum: bool,
-) -> Result<(Input, Options), std::process::ExitCode> {
-    let inp = open(path).map_err(|e| {
-        eprintln!("rdbkit: {e}");
-        std::process::ExitCode::from(1)
-    })?;
+) -> Result<(Input, Options), crate::failure::Failure> {
+    let inp = open(path)?;
     let opts = Options {
         deep: false,
         verify_checksum: !no_checksum,
@@ -934,61 +931,7 @@ pub fn load_rdb(src: &mut dyn RecordSource, ds: &mut Dataset) -> Result<usize, r
     Ok(src.position() as usize)
 }
 
-/// A progress bar on stderr for long work: drawn only when stderr is a terminal, `--quiet` is
-/// off, and the work has already taken a second.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    start: std::time::Instant,
-    shown: bool,
-    tick: u32,
-}
-
-impl Progress {
-    pub fn new(total: Option<u64>, quiet: bool) -> Progress {
-        use std::io::IsTerminal;
-        let bar = (!quiet && io::stderr().is_terminal()).then(|| {
-            let b = match total {
-                Some(n) => indicatif::ProgressBar::with_draw_target(
-                    Some(n),
-                    indicatif::ProgressDrawTarget::hidden(),
-                ),
-                None => indicatif::ProgressBar::hidden(),
-            };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-            ) {
-                b.set_style(style);
-            }
-            b
-        });
-        Progress {
-            bar,
-            start: std::time::Instant::now(),
-            shown: false,
-            tick: 0,
-        }
-    }
-
-    /// Reports the byte position (cheap: looks at the clock every 1024 calls).
-    pub fn set(&mut self, pos: u64) {
-        let Some(bar) = &self.bar else { return };
-        self.tick = self.tick.wrapping_add(1);
-        if !self.tick.is_multiple_of(1024) {
-            return;
-        }
-        if !self.shown && self.start.elapsed().as_millis() >= 1000 {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            self.shown = true;
-        }
-        bar.set_position(pos);
-    }
-
-    pub fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
+pub use crate::progress::Progress;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,7 @@
 //! `rdbkit`: a thin command line over the rdbkit libraries. Each subcommand lives in its own
-//! module under `cmd/` and exposes `Args` (clap) and `run(args) -> ExitCode`.
+//! module under `cmd/` and exposes `Args` (clap) and `run(args) -> Result<(), Failure>`; the
+//! outcome becomes the exit status once, here ([`failure::exit`]). (Subcommands not yet moved
+//! to [`Failure`] still return their `ExitCode`.)
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -8,30 +10,22 @@ use clap::{Parser, Subcommand};
 
 mod archive;
 mod cmd;
+mod decode_args;
 mod escape;
 mod export;
+mod failure;
 mod filter;
 mod input;
 mod jsonl;
 mod memory;
 mod model;
+mod progress;
 mod resp_out;
 mod restore_out;
+mod time;
 mod verify;
 
-/// The exit statuses of every subcommand (shown by `rdbkit --help`; the README has the same
-/// table).
-const EXIT_CODES: &str = "Exit status, every subcommand:
-  0  success: the input is sound / the files are equal / every policy passed; also when the
-     reader of the output goes away (`rdbkit keys ... | head`)
-  1  usage error; an input that cannot be opened; output that cannot be written;
-     `diff`: the files differ; `verify`: a policy failed, or the server differs (--against)
-  2  an input is damaged or unsupported (an AOF whose commands can't be replayed included);
-     `verify`: a backup is damaged or unreadable, or the server can't be reached;
-     `diff`: an error
-  (1 also: an input of a kind the subcommand does not take, e.g. `dump`/`size` of an AOF)
-`aof check`/`aof fix` and the `redis-check-aof` drop-in keep redis-check-aof's codes:
-0 valid or fixed, 1 not valid / refused / declined, 2 unreadable.";
+use failure::{Failure, EXIT_CODES};
 
 #[derive(Parser)]
 #[command(
@@ -128,12 +122,16 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if invoked_as == "redis-check-aof" {
-        return cmd::aof::drop_in(&argv0, argv.split_off(1));
+        return failure::exit(
+            "redis-check-aof",
+            cmd::aof::drop_in(&argv0, argv.split_off(1)),
+        );
     }
     // `rdbkit redis-check-aof ...` bypasses clap so that Redis's own argument rules apply.
     if argv.get(1).is_some_and(|a| a == "redis-check-aof") {
         let rest = argv.split_off(2);
-        return cmd::aof::drop_in(&OsString::from("redis-check-aof"), rest);
+        let outcome = cmd::aof::drop_in(&OsString::from("redis-check-aof"), rest);
+        return failure::exit("redis-check-aof", outcome);
     }
     let cli = Cli::parse_from(argv);
     if let Some(size) = &cli.spill_limit {
@@ -142,23 +140,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match cli.command {
-        Command::Dump(a) => cmd::dump::run(a),
-        Command::Check(a) => cmd::check::run(a),
-        Command::Verify(a) => cmd::verify::run(a),
-        Command::Info(a) => cmd::info::run(a),
-        Command::Keys(a) => cmd::keys::run(a),
-        Command::Size(a) => cmd::size::run(a),
-        Command::Diff(a) => cmd::diff::run(a),
-        Command::Convert(a) => cmd::convert::run(a),
-        Command::Restore(a) => cmd::restore::run(a),
-        Command::Split(a) => cmd::split::run(a),
-        Command::Merge(a) => cmd::merge::run(a),
-        Command::Export(a) => cmd::export::run(a),
-        Command::Aof(c) => cmd::aof::run(c),
-        Command::ReplayCommands { plain } => model::table::print(plain),
-        Command::RedisCheckAof { args } => {
-            cmd::aof::drop_in(&OsString::from("redis-check-aof"), args)
-        }
-    }
+    let (name, outcome) = match cli.command {
+        Command::Verify(a) => ("verify", cmd::verify::run(a)),
+        Command::Info(a) => ("info", cmd::info::run(a)),
+        Command::Keys(a) => ("keys", cmd::keys::run(a)),
+        Command::Diff(a) => ("diff", cmd::diff::run(a)),
+        Command::Aof(c) => ("aof", cmd::aof::run(c)),
+        Command::ReplayCommands { plain } => (
+            "replay-commands",
+            model::table::print(plain).map_err(Failure::Write),
+        ),
+        Command::RedisCheckAof { args } => (
+            "redis-check-aof",
+            cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
+        ),
+        // Not yet on `Failure` (their owners' files): they print and choose their status.
+        Command::Dump(a) => return cmd::dump::run(a),
+        Command::Check(a) => return cmd::check::run(a),
+        Command::Size(a) => return cmd::size::run(a),
+        Command::Convert(a) => return cmd::convert::run(a),
+        Command::Restore(a) => return cmd::restore::run(a),
+        Command::Split(a) => return cmd::split::run(a),
+        Command::Merge(a) => return cmd::merge::run(a),
+        Command::Export(a) => return cmd::export::run(a),
+    };
+    failure::exit(name, outcome)
 }

@@ -371,7 +371,6 @@ mod tests {
     }
 }
 
-/// Why `dump --format resp` stopped.
 #[derive(Debug)]
 /// Keys `dump_resp` could not write as commands.
 pub struct Skipped {
@@ -379,10 +378,10 @@ pub struct Skipped {
     pub arrays: u64,
 }
 
-pub enum DumpFail {
-    Rdb(rdbkit_rdb::Error),
-    Write(io::Error),
-}
+/// Why a streamed dump stopped: [`Failure::Rdb`] (the input, exit 2) or [`Failure::Write`]
+/// (the output, exit 1; a closed pipe is success).
+pub use crate::failure::Failure as DumpFail;
+use crate::failure::Failure;
 
 /// `rdbkit dump --format resp`: the restore commands of every key `filter` accepts, streaming
 /// (one key decoded at a time). Returns how many keys were written and how many module and
@@ -395,28 +394,28 @@ pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
     max_bytes: usize,
     max_items: usize,
     functions: bool,
-) -> Result<(u64, Skipped), DumpFail> {
+) -> Result<(u64, Skipped), Failure> {
     let mut w = RespWriter::new(out, max_bytes, max_items);
     let mut scratch = rdbkit_rdb::Scratch::new();
     let mut keys = 0u64;
     while let Some(rec) = src.next_record() {
-        match rec.map_err(DumpFail::Rdb)? {
+        match rec.map_err(Failure::Rdb)? {
             rdbkit_rdb::Record::Key(k) => {
                 let ty = k.value.ty.family();
                 if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
                     continue;
                 }
-                let m = crate::model::from_record(&k, &mut scratch).map_err(DumpFail::Rdb)?;
-                w.key(k.db, k.key, &m).map_err(DumpFail::Write)?;
+                let m = crate::model::from_record(&k, &mut scratch).map_err(Failure::Rdb)?;
+                w.key(k.db, k.key, &m).map_err(Failure::Write)?;
                 keys += 1;
             }
             rdbkit_rdb::Record::Function { code } if functions => {
-                w.function(&code).map_err(DumpFail::Write)?;
+                w.function(&code).map_err(Failure::Write)?;
             }
             _ => {}
         }
     }
-    w.flush().map_err(DumpFail::Write)?;
+    w.flush().map_err(Failure::Write)?;
     Ok((
         keys,
         Skipped {

@@ -9,18 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn corpus_aof() -> Option<PathBuf> {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [
-        ws.join("../shared/corpus/aof"),
-        PathBuf::from("/work/shared/corpus/aof"),
-    ];
-    let found = candidates
-        .into_iter()
-        .find(|p| p.join("README.md").is_file());
-    if found.is_none() && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the shared AOF corpus (../shared/corpus/aof) is missing");
-    }
-    found
+    rdbkit_testkit::corpus_dir().map(|c| c.join("aof"))
 }
 
 fn b64_decode(s: &str) -> Vec<u8> {

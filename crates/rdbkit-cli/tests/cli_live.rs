@@ -19,17 +19,7 @@ fn repo() -> PathBuf {
 }
 
 fn corpus() -> Option<PathBuf> {
-    let p = repo().join("../shared/corpus");
-    if p.join("rdb").is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true and the shared corpus is missing at {}",
-        p.display()
-    );
-    eprintln!("SKIPPED: no shared corpus at {}", p.display());
-    None
+    common::corpus_dir()
 }
 
 fn id_key(s: &str) -> (u64, u64) {

@@ -21,17 +21,7 @@ fn sample() -> PathBuf {
 
 /// The shared corpus, or `None` (skip) when absent; with CI=true its absence fails.
 fn corpus() -> Option<PathBuf> {
-    let p = repo().join("../shared/corpus");
-    if p.join("rdb").is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true and the shared corpus is missing at {}",
-        p.display()
-    );
-    eprintln!("SKIPPED: no shared corpus at {}", p.display());
-    None
+    common::corpus_dir()
 }
 
 fn ok(o: &Output) -> String {

@@ -23,18 +23,7 @@ fn testdata(p: &str) -> PathBuf {
 
 /// The shared corpus, or `None` (skip) when absent; with CI=true its absence is a failure.
 fn corpus() -> Option<PathBuf> {
-    let c = root().join("../shared/corpus");
-    if c.join("rdb").is_dir() {
-        return Some(c);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "CI=true but the shared corpus is missing at {}",
-            c.display()
-        );
-    }
-    eprintln!("SKIPPED: the shared corpus is missing at {}", c.display());
-    None
+    common::corpus_dir()
 }
 
 fn read(p: &Path) -> Vec<u8> {

@@ -12,20 +12,7 @@ use common::{run_rdbkit, TempDir};
 use serde_json::{json, Value};
 
 pub fn corpus_rdb() -> Option<PathBuf> {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let found = [
-        ws.join("../shared/corpus/rdb"),
-        PathBuf::from("/work/shared/corpus/rdb"),
-    ]
-    .into_iter()
-    .find(|p| p.join("README.md").is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but ../shared/corpus/rdb is missing");
-        }
-        eprintln!("SKIPPED: ../shared/corpus/rdb not found");
-    }
-    found
+    common::corpus_dir().map(|c| c.join("rdb"))
 }
 
 fn repo() -> PathBuf {

@@ -13,20 +13,7 @@ use common::{run_rdbkit, ServerKind, TempDir};
 use serde_json::Value as J;
 
 fn corpus_rdb() -> Option<PathBuf> {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let found = [
-        ws.join("../shared/corpus/rdb"),
-        PathBuf::from("/work/shared/corpus/rdb"),
-    ]
-    .into_iter()
-    .find(|p| p.join("README.md").is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but ../shared/corpus/rdb is missing");
-        }
-        eprintln!("SKIPPED: ../shared/corpus/rdb not found");
-    }
-    found
+    common::corpus_dir().map(|c| c.join("rdb"))
 }
 
 fn lines_of(p: &Path) -> u64 {

@@ -43,16 +43,7 @@ fn engines() -> Option<PathBuf> {
 }
 
 fn corpus() -> Option<PathBuf> {
-    let c = [
-        ws().join("../shared/corpus/rdb"),
-        PathBuf::from("/work/shared/corpus/rdb"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir());
-    if c.is_none() {
-        skip("the shared corpus (../shared/corpus/rdb) is missing");
-    }
-    c
+    common::corpus_dir().map(|c| c.join("rdb"))
 }
 
 fn ok(out: &std::process::Output, what: &str) {

@@ -168,21 +168,7 @@ fn file_truncated_under_verify_says_it_shrank() {
 
 /// The shared corpus of real servers' files, or `None` (skipped locally, a failure in CI).
 fn corpus() -> Option<std::path::PathBuf> {
-    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for p in [
-        ws.join("../shared/corpus"),
-        std::path::PathBuf::from("/work/shared/corpus"),
-    ] {
-        if p.join("rdb").is_dir() {
-            return Some(p);
-        }
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but the shared corpus (../shared/corpus) is missing"
-    );
-    eprintln!("SKIPPED: the shared corpus (../shared/corpus) is missing");
-    None
+    common::corpus_dir()
 }
 
 /// `diff --max-value-bytes` covers a stream (`-` plain and gzip'd, a FIFO) as it covers a

@@ -20,21 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let found = [
-        ws.join("../shared/corpus"),
-        PathBuf::from("/work/shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("rdb/README.md").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and the shared corpus (../shared/corpus) is missing"
-        );
-        eprintln!("SKIPPED: no shared corpus at ../shared/corpus");
-    }
-    found
+    common::corpus_dir()
 }
 
 /// Undoes `rdbkit keys` escaping (`\\`, `\n`, `\r`, `\t`, `\xHH`).

@@ -5,17 +5,7 @@
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI: the shared corpus is missing at {}",
-        p.display()
-    );
-    eprintln!("shared corpus not found at {}: skipped", p.display());
-    None
+    rdbkit_testkit::corpus_dir()
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -19,19 +19,7 @@ use std::path::{Path, PathBuf};
 type Bytes = Vec<u8>;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("RDBKIT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-        });
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("corpus missing at {}", dir.display());
-    } else {
-        eprintln!("skipping: corpus missing at {}", dir.display());
-        None
-    }
+    rdbkit_testkit::corpus_dir()
 }
 
 /// An RDB length at `i`: (value, bytes used). `None` for the encoded (0xC0) forms.

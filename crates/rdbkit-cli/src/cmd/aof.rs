@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_aof::check::CheckOptions;
 use rdbkit_aof::dump::Format;
@@ -11,6 +10,7 @@ use rdbkit_aof::multipart;
 use rdbkit_aof::{fix, report};
 
 use crate::escape as esc;
+use crate::failure::Failure;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -59,7 +59,8 @@ pub enum DumpFormat {
     Resp,
 }
 
-pub fn run(c: Command) -> ExitCode {
+/// Runs `rdbkit aof ...` (redis-check-aof's exit codes: see [`crate::failure::EXIT_CODES`]).
+pub fn run(c: Command) -> Result<(), Failure> {
     match c {
         Command::Check { path, json } => {
             // `-`, a pipe or a FIFO: read once into a private temporary file (the checker
@@ -67,8 +68,7 @@ pub fn run(c: Command) -> ExitCode {
             let temp = match crate::input::stream_of(&path) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("rdbkit: {}", esc::text(&e.to_string()));
-                    return ExitCode::from(2);
+                    return Err(Failure::Trouble(esc::text(&e.to_string())));
                 }
             };
             let checked = temp.as_ref().map_or(path.as_path(), |t| t.path());
@@ -83,12 +83,12 @@ pub fn run(c: Command) -> ExitCode {
                 None => print!("{text}"),
             }
             if temp.is_some() {
-                return ExitCode::from(if r.strict_valid() { 0 } else { 1 });
+                return verdict(r.strict_valid());
             }
             match (&r.layout, r.strict_valid()) {
-                (_, true) => ExitCode::SUCCESS,
-                (Err(_), _) if !path.exists() => ExitCode::from(2),
-                _ => ExitCode::from(1),
+                (_, true) => Ok(()),
+                (Err(_), _) if !path.exists() => Err(Failure::Reported(2)),
+                _ => Err(Failure::Reported(1)),
             }
         }
         Command::Fix {
@@ -125,32 +125,28 @@ pub fn run(c: Command) -> ExitCode {
                         &mut out,
                     ),
                     Err(e) => {
-                        eprintln!("rdbkit: {e}");
-                        return ExitCode::from(2);
+                        return Err(Failure::Trouble(e.to_string()));
                     }
                 }
             } else {
                 match multipart::resolve(&path) {
                     Ok(layout) => rdbkit_aof::dump::dump(&layout, format, &mut out),
                     Err(e) => {
-                        eprintln!("rdbkit: {e}");
-                        return ExitCode::from(2);
+                        return Err(Failure::Trouble(e.to_string()));
                     }
                 }
             };
             let _ = out.flush();
             match r {
-                Ok(_) => ExitCode::SUCCESS,
+                Ok(_) => Ok(()),
                 // A closed pipe (`| head`): the reader has what it wanted.
                 Err(rdbkit_aof::Error::Io { source, .. })
                     if source.kind() == io::ErrorKind::BrokenPipe =>
                 {
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
-                Err(e) => {
-                    eprintln!("rdbkit: {e}");
-                    ExitCode::from(1)
-                }
+                // redis-check-aof's rules: what cannot be dumped is "not valid", 1.
+                Err(e) => Err(Failure::Open(e.to_string())),
             }
         }
     }
@@ -177,7 +173,7 @@ fn refusal_json(why: &str) -> String {
 /// with plain reads; refuse while another process writes it (unless --force); check; re-check
 /// the locked bytes (same size, same cut); plan from them; ask; cut (re-verified right before
 /// `ftruncate`).
-fn fix_cmd(a: FixArgs) -> ExitCode {
+fn fix_cmd(a: FixArgs) -> Result<(), Failure> {
     let FixArgs {
         path,
         yes,
@@ -201,7 +197,7 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
             &format!("Refusing: {}. Nothing changed.", esc::text(why)),
             &refusal_json(why),
         );
-        ExitCode::from(1)
+        Failure::Reported(1)
     };
     // The file a fix may cut is the last one of the data set as redis-check-aof sees it: lock
     // it before anything is checked, so no other fix changes it between the check and the cut.
@@ -217,15 +213,14 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
                 Err(e @ rdbkit_aof::Error::Refused { .. }) => {
                     // It changed while it was read: name the writer if there is one.
                     let e = fix::refuse_if_written(&t.path, force).err().unwrap_or(e);
-                    return refuse(&e.to_string());
+                    return Err(refuse(&e.to_string()));
                 }
                 Err(e) => {
-                    eprintln!("rdbkit: {}", esc::text(&e.to_string()));
-                    return ExitCode::from(2);
+                    return Err(Failure::Trouble(esc::text(&e.to_string())));
                 }
             }
             if let Err(e) = fix::refuse_if_written(&t.path, force) {
-                return refuse(&e.to_string());
+                return Err(refuse(&e.to_string()));
             }
         }
     }
@@ -242,7 +237,7 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
                 print!("{}", report::human(&r));
                 println!("Nothing changed.");
             }
-            return ExitCode::from(if path.exists() { 1 } else { 2 });
+            return Err(Failure::Reported(if path.exists() { 1 } else { 2 }));
         }
     };
     if !json {
@@ -250,26 +245,26 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
     }
     if strict.valid {
         say("Nothing to fix.", "{\"fixed\":false,\"reason\":\"valid\"}");
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     let Some((idx, offset)) = strict.fixable else {
         let why = strict
             .refusal
             .clone()
             .unwrap_or_else(|| "not fixable".into());
-        return refuse(&why);
+        return Err(refuse(&why));
     };
     let (Some(file), Some(verdict)) = (layout.files().get(idx), strict.files.get(idx)) else {
-        return ExitCode::from(2);
+        return Err(Failure::Reported(2));
     };
     let session = match session {
         Some(s) if target.as_ref().is_some_and(|t| t.path == file.path) => s,
         _ => {
-            return refuse(&format!(
+            return Err(refuse(&format!(
                 "{}: the file to cut is not the one locked before the check (the data set \
                  changed meanwhile?)",
                 file.path.display()
-            ))
+            )))
         }
     };
     // Decide from the locked bytes: they must check to the same size and cut.
@@ -281,10 +276,10 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
         verdict.check.size,
         offset,
     ) {
-        return refuse(&e.to_string());
+        return Err(refuse(&e.to_string()));
     }
     if let Some(why) = fix::refuse_cut(session.bytes(), offset) {
-        return refuse(&format!("{}: {why}", file.name));
+        return Err(refuse(&format!("{}: {why}", file.name)));
     }
     let plan = fix::plan(&file.path, &file.name, session.bytes(), offset);
     if !json {
@@ -305,7 +300,7 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
                 "Aborted. Nothing changed.",
                 &report::plan_json(&plan, false),
             );
-            return ExitCode::from(1);
+            return Err(Failure::Reported(1));
         }
     }
     match session.apply(&plan, backup.as_deref()) {
@@ -321,22 +316,31 @@ fn fix_cmd(a: FixArgs) -> ExitCode {
                 ),
                 &report::plan_json(&plan, true),
             );
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => {
-            eprintln!("rdbkit: {}", esc::text(&e.to_string()));
-            ExitCode::from(1)
-        }
+        Err(e) => Err(Failure::Output(esc::text(&e.to_string()))),
     }
 }
 
 /// Redis 7.4's `redis-check-aof`: same arguments, output lines and exit codes.
-pub fn drop_in(argv0: &OsString, args: Vec<OsString>) -> ExitCode {
+pub fn drop_in(argv0: &OsString, args: Vec<OsString>) -> Result<(), Failure> {
     let stdin = io::stdin();
     let mut input = stdin.lock();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let code = rdbkit_aof::drop_in::run(&argv0.to_string_lossy(), &args, &mut input, &mut out);
     let _ = out.flush();
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    match u8::try_from(code).unwrap_or(1) {
+        0 => Ok(()),
+        c => Err(Failure::Reported(c)),
+    }
+}
+
+/// A verdict already printed: valid (exit 0) or not (exit 1).
+fn verdict(valid: bool) -> Result<(), Failure> {
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure::Reported(1))
+    }
 }

@@ -213,26 +213,7 @@ fn tally(rec: &Record<'_>, sum: &mut Summary) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (proleptic Gregorian; Howard Hinnant's algorithm).
-pub fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
+pub use crate::time::utc;
 
 fn print_summary(
     name: &str,
@@ -301,13 +282,4 @@ fn print_summary(
     w!("  RDB looks OK");
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = io::Write::write_all(&mut io::stdout().lock(), o.as_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::utc(1_795_637_362), "2026-11-25 20:09:22 UTC");
-    }
 }

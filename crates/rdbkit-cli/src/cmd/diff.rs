@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_rdb::{Options, StreamId};
 
+use crate::failure::Failure;
 use crate::filter::{escape_key, format_utc, Filter, FilterArgs};
 use crate::input;
 use crate::model::{Dataset, MArrayElem, MKey, MStream, MValue};
@@ -49,9 +49,8 @@ pub struct Args {
     /// How many changed elements to list per key.
     #[arg(long, default_value_t = 10)]
     pub max_changes: usize,
-    /// Do not verify CRC-64 trailers.
-    #[arg(long)]
-    pub no_checksum: bool,
+    #[command(flatten)]
+    pub decode: crate::decode_args::DecodeArgs,
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -101,37 +100,31 @@ fn check_budget(p: &std::path::Path, name: &str, budget: u64) -> Result<(), Stri
     Ok(())
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let filter = match Filter::new(&args.filter) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("rdbkit diff: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs `rdbkit diff` (every error exits 2, see [`Failure::code_in`]).
+pub fn run(args: Args) -> Result<(), Failure> {
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
     if args.filter.min_size.is_some() {
         // Sizes are those of one file's encoding; they do not compare across files or AOFs.
-        eprintln!("rdbkit diff: --min-size does not apply to diff (sizes differ by encoding)");
-        return ExitCode::from(2);
+        return Err(Failure::Usage(
+            "--min-size does not apply to diff (sizes differ by encoding)".into(),
+        ));
     }
     if args.a.as_os_str() == "-" && args.b.as_os_str() == "-" {
-        eprintln!("rdbkit diff: only one side can be standard input");
-        return ExitCode::from(2);
+        return Err(Failure::Usage("only one side can be standard input".into()));
     }
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    };
+    if args.decode.enterprise {
+        // The loader does not take Enterprise opcodes yet (they travel beside `Options`).
+        return Err(Failure::Usage(
+            "--enterprise is not supported by diff yet".into(),
+        ));
+    }
+    let opts = args.decode.options(false);
     let (a, b) = match (
         load(&args.a, opts, filter.now_ms, args.max_value_bytes),
         load(&args.b, opts, filter.now_ms, args.max_value_bytes),
     ) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(2);
-        }
+        (Err(e), _) | (_, Err(e)) => return Err(Failure::Damaged(e)),
     };
     let mut out = String::new();
     let (mut added, mut removed, mut changed) = (0u64, 0u64, 0u64);
@@ -186,17 +179,17 @@ pub fn run(args: Args) -> ExitCode {
         .and_then(|_| stdout.flush())
     {
         if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("rdbkit: writing output: {e}");
-            return ExitCode::from(2);
+            return Err(Failure::Write(e));
         }
     }
     if !args.quiet {
         eprintln!("{added} added, {removed} removed, {changed} changed");
     }
     if added + removed + changed > 0 || fchanged {
-        ExitCode::from(1)
+        // The verdict "they differ", printed above.
+        Err(Failure::Reported(1))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }
 

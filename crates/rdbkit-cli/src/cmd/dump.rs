@@ -102,6 +102,7 @@ impl From<crate::resp_out::DumpFail> for Fail {
         match e {
             crate::resp_out::DumpFail::Rdb(e) => Fail::Rdb(e),
             crate::resp_out::DumpFail::Write(e) => Fail::Write(e),
+            other => Fail::Open(other.to_string()),
         }
     }
 }

@@ -272,7 +272,7 @@ fn export_one(
     staging: &Path,
 ) -> Result<u64, Fail> {
     let (inp, ropts) =
-        input::open_for_reading(file, args.no_checksum).map_err(|_| Fail(1, String::new()))?;
+        input::open_for_reading(file, args.no_checksum).map_err(|f| Fail(1, f.to_string()))?;
     let source = file.display().to_string();
     let part =
         |t: TableKind| partition(staging, t, name).join(format!("part-0.{}", opts.format.ext()));

@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_rdb::{ChecksumStatus, Record};
 use serde_json::{json, Value as Json};
 
+use crate::failure::Failure;
 use crate::filter::{escape_key, format_utc, now_ms, parse_time};
 use crate::input::{self, Kind, Progress};
+use crate::model::library_name;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -35,9 +36,8 @@ pub struct Args {
     /// Memory budget of an AOF replay (see `rdbkit keys --help`). Default 4G.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
-    /// Do not verify the CRC-64 trailer.
-    #[arg(long)]
-    pub no_checksum: bool,
+    #[command(flatten)]
+    pub decode: crate::decode_args::DecodeArgs,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -56,27 +56,19 @@ struct Db {
     types: BTreeMap<(String, String), u64>,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let now = match args.now.as_deref().map(parse_time).transpose() {
-        Ok(n) => n.unwrap_or_else(now_ms),
-        Err(e) => {
-            eprintln!("rdbkit info: {e}");
-            return ExitCode::from(1);
-        }
-    };
+/// Runs `rdbkit info`.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let now = args
+        .now
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(Failure::Usage)?
+        .unwrap_or_else(now_ms);
     if let Some(m) = &args.max_memory {
-        match crate::model::parse_size(m) {
-            Ok(b) => crate::model::set_budget(b),
-            Err(e) => {
-                eprintln!("rdbkit info: {e}");
-                return ExitCode::from(1);
-            }
-        }
+        crate::model::set_budget(crate::model::parse_size(m).map_err(Failure::Usage)?);
     }
-    let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
+    let (inp, opts) = (input::open(&args.file)?, args.decode.options(false));
     let mut report = serde_json::Map::new();
     report.insert("file".into(), json!(inp.name));
     report.insert("kind".into(), json!(inp.kind.name()));
@@ -96,7 +88,7 @@ pub fn run(args: Args) -> ExitCode {
         let mut header = None;
         let mut progress = Progress::new(inp.size, args.quiet);
         let name = inp.name.clone();
-        let r = inp.with_rdb(opts, false, |src| {
+        let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
             let mut cur_db = 0u64;
             loop {
                 let rec = match src.next_record() {
@@ -166,10 +158,7 @@ pub fn run(args: Args) -> ExitCode {
             header = src.header();
         });
         progress.finish();
-        if let Err(e) = r {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(1);
-        }
+        r?;
         if let Some(h) = header {
             report.insert("rdb_version".into(), json!(h.version));
             report.insert(
@@ -263,22 +252,11 @@ pub fn run(args: Args) -> ExitCode {
         render_text(&report, &dbs)
     };
     let mut out = io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    let written = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     if let Some(e) = error {
-        eprintln!("rdbkit: {e}");
-        return ExitCode::from(2);
+        return Err(Failure::Damaged(e));
     }
-    ExitCode::SUCCESS
-}
-
-/// The library name from a function library's `#!<engine> name=<lib>` first line.
-pub fn library_name(code: &[u8]) -> String {
-    let first = code.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(first);
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("name="))
-        .map(str::to_string)
-        .unwrap_or_else(|| "(unnamed)".into())
+    written.map_err(Failure::Write)
 }
 
 fn render_text(r: &serde_json::Map<String, Json>, dbs: &BTreeMap<u64, Db>) -> String {

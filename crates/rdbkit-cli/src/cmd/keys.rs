@@ -2,10 +2,10 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_rdb::Record;
 
+use crate::failure::Failure;
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
 
@@ -35,9 +35,8 @@ pub struct Args {
     /// Print `db<TAB>type<TAB>key` instead of the name alone.
     #[arg(short, long)]
     pub long: bool,
-    /// Do not verify the CRC-64 trailer.
-    #[arg(long)]
-    pub no_checksum: bool,
+    #[command(flatten)]
+    pub decode: crate::decode_args::DecodeArgs,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -45,18 +44,10 @@ pub struct Args {
     pub file: PathBuf,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let filter = match Filter::new(&args.filter) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("rdbkit keys: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
+/// Runs `rdbkit keys`.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
+    let (inp, opts) = (input::open(&args.file)?, args.decode.options(false));
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let name = inp.name.clone();
@@ -64,105 +55,54 @@ pub fn run(args: Args) -> ExitCode {
                  db: u64,
                  key: &[u8],
                  ty: &str|
-     -> io::Result<()> {
-        if args.long {
-            write!(out, "{db}\t{ty}\t")?;
-        }
-        if args.print0 {
-            out.write_all(key)?;
-            out.write_all(b"\0")
-        } else {
-            out.write_all(escape_key(key).as_bytes())?;
-            out.write_all(b"\n")
-        }
+     -> Result<(), Failure> {
+        let mut w = || -> io::Result<()> {
+            if args.long {
+                write!(out, "{db}\t{ty}\t")?;
+            }
+            if args.print0 {
+                out.write_all(key)?;
+                out.write_all(b"\0")
+            } else {
+                out.write_all(escape_key(key).as_bytes())?;
+                out.write_all(b"\n")
+            }
+        };
+        w().map_err(Failure::Write)
     };
-    let result: Result<Result<(), String>, input::InputError> = if inp.is_rdb() {
+    let result = if inp.is_rdb() {
         let mut progress = Progress::new(inp.size, args.quiet);
-        let r = inp.with_rdb(opts, false, |src| {
+        let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
             while let Some(rec) = src.next_record() {
-                let pos = src_pos_hint(&rec);
-                match rec {
-                    Err(e) => return Err(format!("{name}: {e}")),
-                    Ok(Record::Key(k)) => {
-                        progress.set(pos);
-                        let ty = k.value.ty.family();
-                        if filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
-                            if let Err(e) = print(&mut out, k.db, k.key, ty) {
-                                return Err(io_msg(e));
-                            }
-                        }
+                if let Record::Key(k) = rec.map_err(|e| Failure::Rdb(e).in_file(&name))? {
+                    progress.set(k.end);
+                    let ty = k.value.ty.family();
+                    if filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
+                        print(&mut out, k.db, k.key, ty)?;
                     }
-                    Ok(_) => {}
                 }
             }
             Ok(())
         });
         progress.finish();
-        r
+        r.map_err(Failure::from).and_then(|r| r)
     } else {
         // An AOF that can't be read through (damaged, or a command the replay can't apply) is
         // a damaged input: exit 2, as `info` says of it.
         match inp.load(opts, filter.now_ms) {
-            Err(e) => Ok(Err(e.to_string())),
-            Ok(ds) => Ok((|| {
+            Err(e) => Err(Failure::Damaged(e.to_string())),
+            Ok(ds) => (|| {
                 for (db, keys) in &ds.dbs {
                     for (key, k) in keys {
                         let ty = k.value.type_name();
                         if filter.accepts(*db, key, ty, k.expire_ms, None) {
-                            print(&mut out, *db, key, ty).map_err(io_msg)?;
+                            print(&mut out, *db, key, ty)?;
                         }
                     }
                 }
                 Ok(())
-            })()),
+            })(),
         }
     };
-    let flushed = out.flush();
-    finish(result, flushed)
-}
-
-fn src_pos_hint(rec: &Result<Record<'_>, rdbkit_rdb::Error>) -> u64 {
-    match rec {
-        Ok(Record::Key(k)) => k.end,
-        _ => 0,
-    }
-}
-
-const PIPE: &str = "\u{0}pipe";
-
-pub(crate) fn io_msg(e: io::Error) -> String {
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        PIPE.into()
-    } else {
-        format!("\u{0}writing output: {e}")
-    }
-}
-
-/// Maps a subcommand's outcome to the exit status: 0 ok, 1 open/write error, 2 damaged input.
-pub(crate) fn finish(
-    result: Result<Result<(), String>, input::InputError>,
-    flushed: io::Result<()>,
-) -> ExitCode {
-    match result {
-        Err(e) => {
-            eprintln!("rdbkit: {e}");
-            ExitCode::from(1)
-        }
-        Ok(Err(m)) if m == PIPE => ExitCode::SUCCESS,
-        Ok(Err(m)) if m.starts_with('\u{0}') => {
-            eprintln!("rdbkit: {}", &m[1..]);
-            ExitCode::from(1)
-        }
-        Ok(Err(m)) => {
-            eprintln!("rdbkit: {m}");
-            ExitCode::from(2)
-        }
-        Ok(Ok(())) => match flushed {
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                eprintln!("rdbkit: writing output: {e}");
-                ExitCode::from(1)
-            }
-            _ => ExitCode::SUCCESS,
-        },
-    }
+    crate::failure::flushed(result, &mut out)
 }

@@ -311,7 +311,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
         Ok(o) => o,
-        Err(code) => return code,
+        Err(f) => return crate::failure::exit("size", Err(f)),
     };
     let name = inp.name.clone();
     let stdout = io::stdout();
@@ -396,7 +396,7 @@ pub fn run(args: Args) -> ExitCode {
                     row.bytes
                 );
                 out.write_all(line.as_bytes())
-                    .map_err(crate::cmd::keys::io_msg)?;
+                    .map_err(crate::failure::sentinel::io_msg)?;
                 continue;
             }
             per_db.entry(row.db).or_default().add(&row);
@@ -510,10 +510,10 @@ pub fn run(args: Args) -> ExitCode {
             table(model, by, &all, &top, &top_e, &groups, args.top)
         };
         out.write_all(text.as_bytes())
-            .map_err(crate::cmd::keys::io_msg)
+            .map_err(crate::failure::sentinel::io_msg)
     });
     let flushed = out.flush();
-    crate::cmd::keys::finish(result, flushed)
+    crate::failure::sentinel::finish(result, flushed)
 }
 
 fn csv_field(s: &str) -> String {

@@ -2,9 +2,10 @@
 //! Prometheus textfile metrics, and a key-by-key comparison with a restored server.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
+use crate::failure::Failure;
+use crate::time::now_secs;
 use crate::verify::{self, against, policy, prometheus, report};
 
 #[derive(clap::Args)]
@@ -42,9 +43,9 @@ pub struct Args {
     /// Write node_exporter textfile-collector metrics to FILE (atomically).
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
-    /// Worker threads (default: the number of cores).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
+    /// Backups decoded at a time (`-j`/`--jobs` before 0.2, still accepted).
+    #[command(flatten)]
+    pub threads: crate::decode_args::ThreadArgs,
     /// Print only problems (and nothing when all is well).
     #[arg(short, long)]
     pub quiet: bool,
@@ -76,13 +77,6 @@ pub struct Args {
     pub server: Option<PathBuf>,
 }
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// CPU time (user + system) of this process so far, all threads (Linux).
 fn cpu_seconds() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -95,21 +89,24 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-pub fn run(args: Args) -> ExitCode {
+/// Runs `rdbkit verify` (its statuses: see the exit-code table).
+pub fn run(args: Args) -> Result<(), Failure> {
     if let (true, Some(server)) = (args.drill, &args.server) {
         let prom = args.prometheus.as_deref();
-        return verify::drill::run(&args.paths, server, args.json, prom, args.quiet);
+        return reported(verify::drill::run(
+            &args.paths,
+            server,
+            args.json,
+            prom,
+            args.quiet,
+        ));
     }
     if let Some(url) = &args.against {
         return run_against(&args, url);
     }
     let t0 = Instant::now();
     let cpu0 = cpu_seconds();
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let jobs = args.threads.count();
     let (backups, problems) = verify::discover(&args.paths);
     let outcomes = verify::verify_all(&backups, jobs, args.quiet || args.json);
     let policies = policy::Policies {
@@ -149,7 +146,9 @@ pub fn run(args: Args) -> ExitCode {
         };
         let text = prometheus::render(&outcomes, seconds, last, code);
         if let Err(e) = prometheus::write_atomic(path, &text) {
-            eprintln!("rdbkit: can't write {}: {e}", crate::escape::path(path));
+            // Reported now; the report below still goes out, with status 2.
+            let f = Failure::Output(format!("can't write {}: {e}", crate::escape::path(path)));
+            eprintln!("rdbkit: {f}");
             code = 2;
         }
     }
@@ -177,13 +176,22 @@ pub fn run(args: Args) -> ExitCode {
             print!("{text}");
         }
     }
-    ExitCode::from(code)
+    reported(code)
 }
 
-fn run_against(args: &Args, url: &str) -> ExitCode {
+/// A status decided and reported by the verification (0 is success).
+fn reported(code: u8) -> Result<(), Failure> {
+    match code {
+        0 => Ok(()),
+        c => Err(Failure::Reported(c)),
+    }
+}
+
+fn run_against(args: &Args, url: &str) -> Result<(), Failure> {
     let [backup] = args.paths.as_slice() else {
-        eprintln!("rdbkit: --against compares one backup (an RDB or an AOF, gzip'd or not)");
-        return ExitCode::from(2);
+        return Err(Failure::Trouble(
+            "--against compares one backup (an RDB or an AOF, gzip'd or not)".into(),
+        ));
     };
     let name = crate::escape::path(backup);
     let opts = against::Options {
@@ -199,14 +207,11 @@ fn run_against(args: &Args, url: &str) -> ExitCode {
             } else if !(args.quiet && d.equal()) {
                 print!("{}", against::human(&d, &name, url));
             }
-            ExitCode::from(if d.equal() { 0 } else { 1 })
+            reported(if d.equal() { 0 } else { 1 })
         }
-        Err(e) => {
-            // Every message names the server by its redacted URL only; make sure no password
-            // slipped through from a library's error text either.
-            eprintln!("rdbkit: {}", scrub(&e, url));
-            ExitCode::from(2)
-        }
+        // Every message names the server by its redacted URL only; make sure no password
+        // slipped through from a library's error text either.
+        Err(e) => Err(Failure::Trouble(scrub(&e, url))),
     }
 }
 

@@ -412,7 +412,7 @@ pub fn sort(rp: &mut Replayer, c: &Cmd) -> R {
 
 /// FUNCTION LOAD [REPLACE] code | DELETE name | FLUSH | RESTORE payload [FLUSH|APPEND|REPLACE]
 pub fn function(rp: &mut Replayer, c: &Cmd) -> R {
-    let name = |code: &[u8]| crate::cmd::info::library_name(code);
+    let name = |code: &[u8]| super::library_name(code);
     match c.word(0).as_str() {
         "LOAD" => {
             let code = *c.a.last().unwrap_or(&&b""[..]);

@@ -304,3 +304,13 @@ impl MValue {
         })
     }
 }
+
+/// The library name from a function library's `#!<engine> name=<lib>` first line.
+pub fn library_name(code: &[u8]) -> String {
+    let first = code.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(first);
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("name="))
+        .map(str::to_string)
+        .unwrap_or_else(|| "(unnamed)".into())
+}

@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rdbkit_rdb::{Entry, KeyRecord, Scratch, StreamId, VisitResult, Visitor};
 use redis::{ConnectionAddr, RedisResult, Value as RValue};
 
 use crate::model::MValue;
+use crate::time::now_ms;
 
 /// Keys per pipeline.
 const BATCH: usize = 200;
@@ -625,13 +626,6 @@ fn describe(expected: &Canon, got: &Canon) -> String {
         ),
         (a, _) => format!("{} content differs (same length)", a.family()),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// How to compare.

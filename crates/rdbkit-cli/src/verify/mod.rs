@@ -11,8 +11,8 @@ pub mod prometheus;
 pub mod replay;
 pub mod report;
 
+use crate::progress::CountProgress;
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -310,38 +310,6 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Backup>, Vec<PathProblem>) {
     (out, problems)
 }
 
-/// A progress bar on stderr, only when it is a terminal (never in cron's mail).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(total: usize, quiet: bool) -> Progress {
-        let on = !quiet && total > 1 && std::io::stderr().is_terminal();
-        let bar = on.then(|| {
-            let b = indicatif::ProgressBar::new(total as u64);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "[{elapsed_precise}] {wide_bar} {pos}/{len} backups {msg}",
-            ) {
-                b.set_style(style);
-            }
-            b
-        });
-        Progress { bar }
-    }
-    fn tick(&self, name: &str) {
-        if let Some(b) = &self.bar {
-            b.set_message(name.to_string());
-            b.inc(1);
-        }
-    }
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
 /// Verifies every backup, `jobs` at a time (largest first, so one big file doesn't finish
 /// last on its own). Results come back in the input order (an archive gives one result per
 /// backup it holds).
@@ -352,7 +320,7 @@ pub fn verify_all(backups: &[Backup], jobs: usize, quiet: bool) -> Vec<Outcome> 
     let slots: Vec<Mutex<Option<Vec<Outcome>>>> =
         backups.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let progress = Progress::new(backups.len(), quiet);
+    let progress = CountProgress::new(backups.len(), quiet);
     let workers = jobs.clamp(1, backups.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {

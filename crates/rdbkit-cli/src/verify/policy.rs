@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{Outcome, PathProblem};
-use crate::cmd::check::utc;
+use crate::time::{days_from_civil, utc};
 
 /// The policies asked for on the command line.
 #[derive(Debug, Clone, Default)]
@@ -85,17 +85,6 @@ pub fn human_duration(secs: i64) -> String {
         (0, _) => format!("{h}h {m}m"),
         _ => format!("{d}d {h}h {m}m"),
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn unix(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {

@@ -7,8 +7,8 @@ use rdbkit_aof::dump::json_str;
 
 use super::policy::Failure;
 use super::{Outcome, PathProblem};
-use crate::cmd::check::utc;
 use crate::escape;
+use crate::time::utc;
 
 /// `1.2 MiB`.
 pub fn bytes_h(n: u64) -> String {

@@ -1036,7 +1036,8 @@ fn read_stream(c: &mut Client, key: &[u8], xrange: &Reply) -> Stream {
 }
 
 // ---------------------------------------------------------------------------------------------
-// JSON (just enough for the dump format; numbers keep their text so doubles parse exactly)
+// JSON: parsed by serde_json (`float_roundtrip`: every double parses to the nearest f64, as
+// Rust's own `str::parse` does), seen through a small enum whose numbers are their text.
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -1057,181 +1058,24 @@ impl Json {
     }
 }
 
+impl From<serde_json::Value> for Json {
+    fn from(v: serde_json::Value) -> Json {
+        use serde_json::Value as V;
+        match v {
+            V::Null => Json::Null,
+            V::Bool(b) => Json::Bool(b),
+            V::Number(n) => Json::Num(n.to_string()),
+            V::String(s) => Json::Str(s),
+            V::Array(a) => Json::Arr(a.into_iter().map(Json::from).collect()),
+            V::Object(o) => Json::Obj(o.into_iter().map(|(k, v)| (k, Json::from(v))).collect()),
+        }
+    }
+}
+
 pub fn parse_json(s: &str) -> Result<Json, String> {
-    let mut p = JsonParser {
-        b: s.as_bytes(),
-        i: 0,
-    };
-    let v = p.value(0)?;
-    p.ws();
-    if p.i != p.b.len() {
-        return Err(format!("trailing characters at {}", p.i));
-    }
-    Ok(v)
-}
-
-struct JsonParser<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\r' | b'\n') {
-            self.i += 1;
-        }
-    }
-    fn err<T>(&self, what: &str) -> Result<T, String> {
-        Err(format!("{what} at byte {}", self.i))
-    }
-    fn lit(&mut self, word: &str, v: Json) -> Result<Json, String> {
-        if self.b[self.i..].starts_with(word.as_bytes()) {
-            self.i += word.len();
-            Ok(v)
-        } else {
-            self.err("bad literal")
-        }
-    }
-    fn value(&mut self, depth: usize) -> Result<Json, String> {
-        if depth > 64 {
-            return self.err("nesting too deep");
-        }
-        self.ws();
-        match self.b.get(self.i) {
-            None => self.err("unexpected end"),
-            Some(b'n') => self.lit("null", Json::Null),
-            Some(b't') => self.lit("true", Json::Bool(true)),
-            Some(b'f') => self.lit("false", Json::Bool(false)),
-            Some(b'"') => Ok(Json::Str(self.string()?)),
-            Some(b'[') => {
-                self.i += 1;
-                let mut v = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(v));
-                }
-                loop {
-                    v.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(v));
-                        }
-                        _ => return self.err("expected , or ]"),
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut v = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(v));
-                }
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b'"') {
-                        return self.err("expected a key");
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b':') {
-                        return self.err("expected :");
-                    }
-                    self.i += 1;
-                    v.push((k, self.value(depth + 1)?));
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(v));
-                        }
-                        _ => return self.err("expected , or }"),
-                    }
-                }
-            }
-            Some(c) if *c == b'-' || c.is_ascii_digit() => {
-                let start = self.i;
-                while self.i < self.b.len()
-                    && matches!(
-                        self.b[self.i],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
-                {
-                    self.i += 1;
-                }
-                Ok(Json::Num(
-                    String::from_utf8_lossy(&self.b[start..self.i]).into_owned(),
-                ))
-            }
-            Some(_) => self.err("unexpected character"),
-        }
-    }
-    fn hex4(&mut self) -> Result<u32, String> {
-        let h = self.b.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-        let v = u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16)
-            .map_err(|e| e.to_string())?;
-        self.i += 4;
-        Ok(v)
-    }
-    fn string(&mut self) -> Result<String, String> {
-        self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
-        loop {
-            let Some(&c) = self.b.get(self.i) else {
-                return self.err("unterminated string");
-            };
-            self.i += 1;
-            match c {
-                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
-                b'\\' => {
-                    let Some(&e) = self.b.get(self.i) else {
-                        return self.err("unterminated escape");
-                    };
-                    self.i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let cp = if (0xD800..0xDC00).contains(&hi) {
-                                if self.b.get(self.i..self.i + 2) != Some(b"\\u") {
-                                    return self.err("lone surrogate");
-                                }
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return self.err("bad low surrogate");
-                                }
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else {
-                                hi
-                            };
-                            match char::from_u32(cp) {
-                                Some(ch) => ch,
-                                None => return self.err("bad \\u escape"),
-                            }
-                        }
-                        _ => return self.err("bad escape"),
-                    };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                }
-                _ => out.push(c),
-            }
-        }
-    }
+    serde_json::from_str::<serde_json::Value>(s)
+        .map(Json::from)
+        .map_err(|e| e.to_string())
 }
 
 pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
@@ -1680,20 +1524,8 @@ pub fn assert_same_keyspace(
 }
 
 /// The shared corpus (`$RDBKIT_CORPUS`, else `../shared/corpus` beside the workspace), or `None`
-/// (the test is skipped with a message); with `CI=true` its absence is a failure.
+/// (the test is skipped with a message); with `CI=true` its absence is a failure. The one
+/// locator lives in `rdbkit-testkit`.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("RDBKIT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if dir.join("rdb/README.md").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the corpus is missing at {}", dir.display());
-    }
-    eprintln!(
-        "SKIPPED: no corpus at {} (set RDBKIT_CORPUS)",
-        dir.display()
-    );
-    None
+    rdbkit_testkit::corpus_dir()
 }

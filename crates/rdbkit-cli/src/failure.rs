@@ -1,0 +1,187 @@
+//! The one failure path of the command line: every subcommand's `run` returns
+//! `Result<(), Failure>`, and `main` turns the outcome into the exit status once
+//! ([`exit`]), printing the message (as ripgrep does). The numbers are the table of
+//! [`EXIT_CODES`], shown by `rdbkit --help` and in the README.
+
+use std::fmt;
+use std::io;
+use std::process::ExitCode;
+
+/// The exit statuses of every subcommand (shown by `rdbkit --help`; the README has the same
+/// table).
+pub const EXIT_CODES: &str = "Exit status, every subcommand:
+  0  success: the input is sound / the files are equal / every policy passed; also when the
+     reader of the output goes away (`rdbkit keys ... | head`)
+  1  usage error; an input that cannot be opened; output that cannot be written;
+     `diff`: the files differ; `verify`: a policy failed, or the server differs (--against)
+  2  an input is damaged or unsupported (an AOF whose commands can't be replayed included);
+     `verify`: a backup is damaged or unreadable, or the server can't be reached;
+     `diff`: an error
+  (1 also: an input of a kind the subcommand does not take, e.g. `dump`/`size` of an AOF)
+`aof check`/`aof fix` and the `redis-check-aof` drop-in keep redis-check-aof's codes:
+0 valid or fixed, 1 not valid / refused / declined, 2 unreadable.";
+
+/// Why a subcommand did not succeed. Each variant has one exit status ([`Failure::code`]);
+/// the message is printed once, by [`exit`].
+#[derive(Debug)]
+pub enum Failure {
+    /// The arguments are wrong (a bad flag value, flags that do not go together): exit 1.
+    Usage(String),
+    /// An input cannot be opened, or is of a kind the subcommand does not take: exit 1.
+    Open(String),
+    /// Standard output cannot be written: exit 1; a reader that went away
+    /// ([`io::ErrorKind::BrokenPipe`], `rdbkit keys ... | head`) is success, exit 0.
+    Write(io::Error),
+    /// A file (other than standard output) cannot be written: exit 1.
+    Output(String),
+    /// An input is damaged or unsupported, the message names the file (and offset, key):
+    /// exit 2.
+    Damaged(String),
+    /// An RDB decode error not yet named with its file ([`Failure::in_file`] names it): exit 2.
+    Rdb(rdbkit_rdb::Error),
+    /// Exit 2 where the subcommand's own rules say so: `verify --against` cannot compare (bad
+    /// arguments, an unreadable input, an unreachable server); `aof check`/`aof fix`: a file
+    /// that cannot be read (redis-check-aof's codes).
+    Trouble(String),
+    /// A negative answer the subcommand has already reported (the files differ, a policy
+    /// failed, an AOF is not valid), or a status decided by rules of its own (the
+    /// `redis-check-aof` drop-in): this status, nothing more printed.
+    Reported(u8),
+}
+
+impl Failure {
+    /// The exit status (see [`EXIT_CODES`]).
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Write(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+            Failure::Usage(_) | Failure::Open(_) | Failure::Write(_) | Failure::Output(_) => 1,
+            Failure::Damaged(_) | Failure::Rdb(_) | Failure::Trouble(_) => 2,
+            Failure::Reported(c) => *c,
+        }
+    }
+
+    /// An [`Failure::Rdb`] error named with the input `name` (becomes [`Failure::Damaged`]);
+    /// other failures unchanged.
+    pub fn in_file(self, name: &str) -> Failure {
+        match self {
+            Failure::Rdb(e) => Failure::Damaged(format!("{name}: {e}")),
+            f => f,
+        }
+    }
+
+    /// The exit status in `subcommand`: [`Failure::code`], except that `diff` exits 2 for
+    /// every error (as `cmp` and `diff` do: 1 means the files differ).
+    pub fn code_in(&self, subcommand: &str) -> u8 {
+        match (subcommand, self.code()) {
+            ("diff", 1) if !matches!(self, Failure::Reported(_)) => 2,
+            (_, c) => c,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m)
+            | Failure::Open(m)
+            | Failure::Output(m)
+            | Failure::Damaged(m)
+            | Failure::Trouble(m) => f.write_str(m),
+            Failure::Write(e) => write!(f, "writing output: {e}"),
+            Failure::Rdb(e) => write!(f, "{e}"),
+            Failure::Reported(c) => write!(f, "exit status {c}"),
+        }
+    }
+}
+
+impl From<crate::input::InputError> for Failure {
+    /// An input that cannot be opened (exit 1).
+    fn from(e: crate::input::InputError) -> Failure {
+        Failure::Open(e.0)
+    }
+}
+
+/// Flushes `out` after the work: a write error of the flush counts only when the work
+/// itself succeeded (its own failure is the one to report).
+pub fn flushed(result: Result<(), Failure>, out: &mut impl io::Write) -> Result<(), Failure> {
+    let flushed = out.flush();
+    result?;
+    flushed.map_err(Failure::Write)
+}
+
+/// The exit status of a subcommand's outcome; a failure's message is printed here, once, as
+/// one line on standard error: `rdbkit SUBCOMMAND: ...` for a usage error, `rdbkit: ...`
+/// otherwise (the message names the file).
+pub fn exit(subcommand: &str, outcome: Result<(), Failure>) -> ExitCode {
+    let Err(f) = outcome else {
+        return ExitCode::SUCCESS;
+    };
+    match &f {
+        Failure::Reported(_) => {}
+        Failure::Write(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Failure::Usage(m) => eprintln!("rdbkit {subcommand}: {m}"),
+        _ => eprintln!("rdbkit: {f}"),
+    }
+    ExitCode::from(f.code_in(subcommand))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_table() {
+        assert_eq!(Failure::Usage("x".into()).code(), 1);
+        assert_eq!(Failure::Open("x".into()).code(), 1);
+        assert_eq!(Failure::Output("x".into()).code(), 1);
+        assert_eq!(Failure::Write(io::Error::other("disk full")).code(), 1);
+        assert_eq!(
+            Failure::Write(io::Error::from(io::ErrorKind::BrokenPipe)).code(),
+            0
+        );
+        assert_eq!(Failure::Damaged("x".into()).code(), 2);
+        assert_eq!(Failure::Trouble("x".into()).code(), 2);
+        assert_eq!(Failure::Usage("x".into()).code_in("diff"), 2);
+        assert_eq!(Failure::Reported(1).code_in("diff"), 1);
+        assert_eq!(Failure::Usage("x".into()).code_in("keys"), 1);
+    }
+}
+
+/// An adapter for `size` (its owner's file, not yet on [`Failure`]): its old scheme of a
+/// message string in which a leading NUL marks an output error, turned into a [`Failure`]
+/// and then the exit status by [`exit`].
+pub mod sentinel {
+    use std::io;
+    use std::process::ExitCode;
+
+    use super::Failure;
+
+    const PIPE: &str = "\u{0}pipe";
+
+    /// An output error as a marked message (a closed pipe is success).
+    pub fn io_msg(e: io::Error) -> String {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            PIPE.into()
+        } else {
+            format!("\u{0}writing output: {e}")
+        }
+    }
+
+    /// The exit status of an outcome in the old scheme: an input error (1), a marked output
+    /// error (1, or 0 for a closed pipe), a damaged input (2).
+    pub fn finish(
+        result: Result<Result<(), String>, crate::input::InputError>,
+        flushed: io::Result<()>,
+    ) -> ExitCode {
+        let outcome = match result {
+            Err(e) => Err(Failure::from(e)),
+            Ok(Err(m)) if m == PIPE => Ok(()),
+            Ok(Err(m)) => match m.strip_prefix('\u{0}') {
+                Some(m) => Err(Failure::Output(m.to_string())),
+                None => Err(Failure::Damaged(m)),
+            },
+            Ok(Ok(())) => flushed.map_err(Failure::Write),
+        };
+        super::exit("size", outcome)
+    }
+}
