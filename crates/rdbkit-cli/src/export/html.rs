@@ -98,7 +98,6 @@ function draw(){tm.textContent="";crumbs.textContent="";const W=tm.clientWidth,H
       const pre=n.name.replace(/\*.*$/,"");
       tip.textContent=label(n)+": "+human(n.memory)+" — biggest keys: "+(n.other?"":R.top.filter(r=>r.key.startsWith(pre)).slice(0,5).map(r=>r.key).join(", ")||"none among the top")};
     tm.appendChild(b)})}
-draw();window.addEventListener("resize",draw);
 function group(title,obj,id){const g=document.getElementById("groups");g.appendChild(el("h2",title));const tb=el("table");tb.id=id;
   tb.appendChild(el("tr"));["","keys","memory","bytes","elements",""].forEach(h=>tb.lastChild.appendChild(el("th",h)));
   const max=Math.max(1,...Object.values(obj).map(v=>v.memory));
@@ -116,6 +115,8 @@ function keys(id,rows){const tb=el("table");tb.appendChild(el("tr"));["db","type
   for(const k of rows){const r=el("tr");[k.db,k.type,k.encoding].forEach(c=>r.appendChild(el("td",String(c))));r.appendChild(num(k.memory));r.appendChild(num(k.bytes));r.appendChild(el("td",String(k.elements)));r.appendChild(el("td",k.key,"k"));tb.appendChild(r)}
   document.getElementById(id).appendChild(tb)}
 keys("top",R.top);keys("tope",R.top_by_elements||R.top);
+// drawn last, once the page is laid out (a scroll bar narrows the treemap)
+draw();window.addEventListener("resize",draw);
 </script></body></html>
 "##;
 
