@@ -63,6 +63,8 @@ fn hostile_rdb(tmp: &TempDir) -> Option<PathBuf> {
     };
     let hostile: &[&[u8]] = &[
         b"<script>window.__pwned=1</script>",
+        b"<!--<script>:x",
+        b"<!--<script>window.__pwned=4//:y",
         b"</script><script>window.__pwned=2</script>:1",
         b"<img src=x onerror=\"window.__pwned=3\">:x",
         b"\"'&amp;\xe2\x80\xa8\xe2\x80\xa9:${x}{{y}}",
@@ -119,11 +121,30 @@ fn prepare(tmp: &TempDir, n: usize, file: &Path, now: i64) -> Case {
     let f = file.to_str().unwrap();
     let now_s = now.to_string();
     let j1 = json_of(&[
-        "size", f, "-q", "--json", "--top", "200", "--prefix-depth", "1", "--now", &now_s,
-        "--html", page.to_str().unwrap(),
+        "size",
+        f,
+        "-q",
+        "--json",
+        "--top",
+        "200",
+        "--prefix-depth",
+        "1",
+        "--now",
+        &now_s,
+        "--html",
+        page.to_str().unwrap(),
     ]);
     let j2 = json_of(&[
-        "size", f, "-q", "--json", "--top", "200", "--prefix-depth", "2", "--now", &now_s,
+        "size",
+        f,
+        "-q",
+        "--json",
+        "--top",
+        "200",
+        "--prefix-depth",
+        "2",
+        "--now",
+        &now_s,
     ]);
     let info = json_of(&["info", f, "--json"]);
     Case {
@@ -297,7 +318,10 @@ fn check_page(case: &Case, r: &Value) {
 
     // the treemap: one rectangle per depth-1 prefix, with its memory, tiling the box
     let prefixes = j1["prefixes"].as_array().unwrap();
-    assert!(prefixes.len() < 300, "{what}: the test expects every prefix drawn");
+    assert!(
+        prefixes.len() < 300,
+        "{what}: the test expects every prefix drawn"
+    );
     let want: BTreeMap<String, u64> = prefixes
         .iter()
         .filter(|p| p["memory"].as_u64().unwrap() > 0)
@@ -354,7 +378,11 @@ fn check_page(case: &Case, r: &Value) {
     for (label, (k, m)) in &ttl {
         let row = &got[label];
         assert_eq!(s(&row[1]), k.to_string(), "{what}: keys expiring {label}");
-        assert_eq!(row[2].as_u64().unwrap(), *m, "{what}: memory expiring {label}");
+        assert_eq!(
+            row[2].as_u64().unwrap(),
+            *m,
+            "{what}: memory expiring {label}"
+        );
     }
     check_rows(&b["top"], &j1["top"], &what);
     check_rows(&b["top_by_elements"], &j1["top_by_elements"], &what);
@@ -388,12 +416,7 @@ fn size_html_renders_in_headless_chromium() {
         return;
     };
     let tmp = TempDir::new("html-report");
-    let mut cases = vec![prepare(
-        &tmp,
-        0,
-        &ws().join("testdata/rdb/sample.rdb"),
-        NOW,
-    )];
+    let mut cases = vec![prepare(&tmp, 0, &ws().join("testdata/rdb/sample.rdb"), NOW)];
     for f in corpus_files() {
         let n = cases.len();
         cases.push(prepare(&tmp, n, &f, NOW));
@@ -433,7 +456,10 @@ fn size_html_renders_in_headless_chromium() {
             shots.join(format!("{i}.png")).display()
         );
     }
-    assert!(zoomed >= cases.len() / 2, "too few pages had a prefix to zoom into");
+    assert!(
+        zoomed >= cases.len() / 2,
+        "too few pages had a prefix to zoom into"
+    );
     // the hostile file: every key name shown as text, byte for byte as `size --json` escapes it
     if cases.len() > 1 && cases.last().unwrap().now == far_now() {
         let r = &results[cases.len() - 1];
@@ -443,12 +469,28 @@ fn size_html_renders_in_headless_chromium() {
             .iter()
             .map(|row| s(&row[6]))
             .collect();
-        assert!(shown.iter().any(|k| k.contains("<script>window.__pwned=1</script>")));
-        assert!(shown.iter().any(|k| k.starts_with("bad:\\xff")), "{shown:?}");
+        assert!(shown
+            .iter()
+            .any(|k| k.contains("<script>window.__pwned=1</script>")));
+        assert!(
+            shown.iter().any(|k| k.starts_with("bad:\\xff")),
+            "{shown:?}"
+        );
         let ttl = &r["before"]["ttl"];
-        for label in ["expired", "< 1 h", "1 h – 1 d", "1 d – 7 d", "7 d – 30 d", "≥ 30 d"] {
+        for label in [
+            "expired",
+            "< 1 h",
+            "1 h – 1 d",
+            "1 d – 7 d",
+            "7 d – 30 d",
+            "≥ 30 d",
+        ] {
             assert_eq!(s(&ttl[label][1]), "1", "{label}: {ttl}");
         }
-        assert!(s(&r["clicked"]["prefix"]).starts_with("app:"), "{}", r["clicked"]);
+        assert!(
+            s(&r["clicked"]["prefix"]).starts_with("app:"),
+            "{}",
+            r["clicked"]
+        );
     }
 }

@@ -122,8 +122,10 @@ draw();window.addEventListener("resize",draw);
 
 /// The page for `report` (`size --json`'s object, with `file` and `other` added).
 pub fn render(report: &serde_json::Value) -> String {
-    // `</` inside the JSON would end the script element: escape it.
-    let data = report.to_string().replace("</", "<\\/");
+    // No `<` at all inside the script element: `</script` would end it and `<!--<script`
+    // would make the parser swallow its end tag. `<` only occurs inside JSON strings, where
+    // `\u003c` is the same character.
+    let data = report.to_string().replace('<', "\\u003c");
     PAGE.replace("__DATA__", &data)
 }
 
@@ -192,11 +194,13 @@ impl Sums {
 pub struct Collector {
     sep: Vec<u8>,
     depth: usize,
-    /// `levels[d]`: the groups at depth d + 1, each with the length of its parent's prefix.
-    levels: Vec<HashMap<Vec<u8>, (usize, Sums)>>,
+    /// `levels[d]`: the groups at depth d + 1 that are longer than their parent (a key whose
+    /// group ends at depth d is counted there only), with the length of the parent's prefix.
+    levels: Vec<HashMap<Box<[u8]>, Node>>,
     now_ms: i64,
     /// no expiry, expired, then one per horizon
     expiry: [Sums; 2 + HORIZONS.len()],
+    root: Sums,
     ctime: Option<i64>,
     checksum: Option<String>,
     buf: Vec<u8>,
@@ -214,6 +218,7 @@ impl Collector {
             levels: (0..depth).map(|_| HashMap::new()).collect(),
             now_ms,
             expiry: Default::default(),
+            root: Sums::default(),
             ctime: None,
             checksum: None,
             buf: Vec::new(),
@@ -245,30 +250,37 @@ impl Collector {
             Some(e) if e <= self.now_ms => 1,
             Some(e) => {
                 let left = e - self.now_ms;
-                2 + HORIZONS.iter().position(|(h, _)| left < *h).unwrap_or(HORIZONS.len() - 1)
+                2 + HORIZONS
+                    .iter()
+                    .position(|(h, _)| left < *h)
+                    .unwrap_or(HORIZONS.len() - 1)
             }
         };
         self.expiry[slot].add(&s);
+        self.root.add(&s);
         prefix_levels(key, &self.sep, self.depth, &mut self.buf, &mut self.ends);
         let mut parent = 0;
         for (d, &end) in self.ends.iter().enumerate() {
+            if d > 0 && end == parent {
+                break; // the key's group ends at the depth above
+            }
             let p = &self.buf[..end];
             match self.levels[d].get_mut(p) {
-                Some((_, t)) => t.add(&s),
+                Some(n) => {
+                    n.keys += 1;
+                    n.memory += s.memory;
+                }
                 None => {
-                    self.levels[d].insert(p.to_vec(), (parent, s));
+                    let n = Node {
+                        parent: parent as u32,
+                        keys: 1,
+                        memory: s.memory,
+                    };
+                    self.levels[d].insert(p.into(), n);
                 }
             }
             parent = end;
         }
-    }
-
-    /// The groups at depth `d` (1-based), as `rdbkit size --prefix-depth d` counts them.
-    pub fn level(&self, d: usize) -> impl Iterator<Item = (&[u8], &Sums)> {
-        self.levels
-            .get(d.wrapping_sub(1))
-            .into_iter()
-            .flat_map(|m| m.iter().map(|(k, (_, s))| (&k[..], s)))
     }
 
     /// Adds `facts`, `expiry` and `tree` to the page's data.
@@ -288,7 +300,12 @@ impl Collector {
             "allocator": h["allocator"],
         });
         let mut buckets = vec![("no expiry", self.expiry[0]), ("expired", self.expiry[1])];
-        buckets.extend(HORIZONS.iter().zip(&self.expiry[2..]).map(|((_, l), s)| (*l, *s)));
+        buckets.extend(
+            HORIZONS
+                .iter()
+                .zip(&self.expiry[2..])
+                .map(|((_, l), s)| (*l, *s)),
+        );
         h["expiry"] = json!({
             "now_utc": format_utc(self.now_ms),
             "buckets": buckets.iter().map(|(l, s)| {
@@ -301,52 +318,86 @@ impl Collector {
     }
 
     /// The prefix tree as a flat list of nodes (`parent` is an index; the root is node 0),
-    /// the biggest nodes expanded first until [`MAX_NODES`].
+    /// the biggest nodes expanded first until [`MAX_NODES`]. A node whose keys partly end at
+    /// its own depth gets a child of its own name (`own`) for them.
     fn tree(&self) -> serde_json::Value {
-        // children of each group, by (depth of the parent, parent prefix)
-        let mut kids: HashMap<(usize, &[u8]), Vec<(&[u8], &Sums)>> = HashMap::new();
-        for (d, level) in self.levels.iter().enumerate() {
-            for (p, (parent, s)) in level {
-                kids.entry((d, &p[..*parent])).or_default().push((&p[..], s));
-            }
-        }
-        let mut root = Sums::default();
-        for (_, s) in self.level(1) {
-            root.add(s);
-        }
-        let mut nodes = vec![node_json("", &root, None, 0, false)];
-        // (memory, depth, prefix, node index): biggest first
-        let mut heap: BinaryHeap<(u64, Reverse<usize>, Reverse<Vec<u8>>, usize)> = BinaryHeap::new();
-        heap.push((root.memory, Reverse(0), Reverse(Vec::new()), 0));
-        while let Some((_, Reverse(d), Reverse(p), idx)) = heap.pop() {
+        // each level's groups sorted by parent prefix: a node's children are one range
+        let levels: Vec<Vec<(&[u8], &[u8], &Node)>> = self
+            .levels
+            .iter()
+            .map(|m| {
+                let mut v: Vec<_> = m
+                    .iter()
+                    .map(|(p, n)| (&p[..n.parent as usize], &p[..], n))
+                    .collect();
+                v.sort_unstable_by(|a, b| {
+                    a.0.cmp(b.0)
+                        .then(b.2.memory.cmp(&a.2.memory))
+                        .then(a.1.cmp(b.1))
+                });
+                v
+            })
+            .collect();
+        let root = Node {
+            parent: 0,
+            keys: self.root.keys,
+            memory: self.root.memory,
+        };
+        let mut nodes = vec![node_json("", &root, None, 0)];
+        // (memory, depth, prefix, node index, keys): biggest first
+        let mut heap: BinaryHeap<(u64, Reverse<usize>, Reverse<&[u8]>, usize, u64)> =
+            BinaryHeap::new();
+        heap.push((root.memory, Reverse(0), Reverse(&[][..]), 0, root.keys));
+        while let Some((memory, Reverse(d), Reverse(p), idx, keys)) = heap.pop() {
             if nodes.len() >= MAX_NODES {
                 break;
             }
-            let Some(list) = kids.get(&(d, &p[..])) else { continue };
-            // a group whose only child is itself (its keys end at this depth) is a leaf
-            if list.len() == 1 && list[0].0 == &p[..] {
+            let Some(level) = levels.get(d) else { continue };
+            let lo = level.partition_point(|e| e.0 < p);
+            let hi = lo + level[lo..].partition_point(|e| e.0 == p);
+            let list = &level[lo..hi];
+            if list.is_empty() {
                 continue;
             }
-            let mut list = list.clone();
-            list.sort_by(|a, b| b.1.memory.cmp(&a.1.memory).then(a.0.cmp(b.0)));
+            let (mut ck, mut cm) = (0, 0);
+            for (_, _, n) in list {
+                ck += n.keys;
+                cm += n.memory;
+            }
             let cap = if d == 0 { MAX_PREFIXES } else { MAX_CHILDREN };
-            let shown = list.len().min(cap).min(MAX_NODES.saturating_sub(nodes.len()).max(1));
-            let mut kids_of = Vec::new();
-            for (cp, s) in &list[..shown] {
-                let own = *cp == &p[..];
-                nodes.push(node_json(&escape_key(cp), s, Some(idx), d + 1, own));
-                if !own {
-                    heap.push((s.memory, Reverse(d + 1), Reverse(cp.to_vec()), nodes.len() - 1));
+            let shown = list
+                .len()
+                .min(cap)
+                .min(MAX_NODES.saturating_sub(nodes.len()).max(1));
+            for (_, cp, n) in &list[..shown] {
+                let mut o = node_json(&escape_key(cp), n, Some(idx), d + 1);
+                if *cp == p {
+                    o["own"] = json!(true); // the root's group of the empty key
+                } else {
+                    heap.push((n.memory, Reverse(d + 1), Reverse(cp), nodes.len(), n.keys));
                 }
-                kids_of.push(nodes.len() - 1);
+                nodes.push(o);
             }
             if shown < list.len() {
-                let mut rest = Sums::default();
-                for (_, s) in &list[shown..] {
-                    rest.add(s);
-                }
-                let mut o = node_json("", &rest, Some(idx), d + 1, false);
+                let rest = list[shown..]
+                    .iter()
+                    .fold(Node::default(), |mut a, (_, _, n)| {
+                        a.keys += n.keys;
+                        a.memory += n.memory;
+                        a
+                    });
+                let mut o = node_json("", &rest, Some(idx), d + 1);
                 o["other"] = json!(list.len() - shown);
+                nodes.push(o);
+            }
+            if keys > ck {
+                let own = Node {
+                    parent: 0,
+                    keys: keys - ck,
+                    memory: memory - cm,
+                };
+                let mut o = node_json(&escape_key(p), &own, Some(idx), d + 1);
+                o["own"] = json!(true);
                 nodes.push(o);
             }
         }
@@ -354,21 +405,27 @@ impl Collector {
     }
 }
 
-fn node_json(name: &str, s: &Sums, parent: Option<usize>, depth: usize, own: bool) -> serde_json::Value {
-    let mut o = s.json();
-    o["name"] = json!(name);
-    o["parent"] = json!(parent);
-    o["depth"] = json!(depth);
-    if own {
-        o["own"] = json!(true);
-    }
-    o
+/// A group of the prefix tree: its parent's prefix length, keys and estimated memory.
+#[derive(Default, Clone, Copy, Debug)]
+struct Node {
+    parent: u32,
+    keys: u64,
+    memory: u64,
 }
 
+fn node_json(name: &str, n: &Node, parent: Option<usize>, depth: usize) -> serde_json::Value {
+    json!({"name": name, "keys": n.keys, "memory": n.memory, "parent": parent, "depth": depth})
+}
 /// The groups of `key` at depths 1..=`depth` (see [`crate::cmd::size::prefix_of`]): the
 /// deepest into `buf`, and in `ends` the length of each depth's group — a group is always a
 /// prefix of the one below it.
-pub fn prefix_levels(key: &[u8], sep: &[u8], depth: usize, buf: &mut Vec<u8>, ends: &mut Vec<usize>) {
+pub fn prefix_levels(
+    key: &[u8],
+    sep: &[u8],
+    depth: usize,
+    buf: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) {
     buf.clear();
     ends.clear();
     if sep.is_empty() || depth == 0 {
@@ -384,7 +441,11 @@ pub fn prefix_levels(key: &[u8], sep: &[u8], depth: usize, buf: &mut Vec<u8>, en
     }
     segs.push(rest);
     let n = segs.len();
-    let keep0 = if n > 1 && is_id_segment(segs[n - 1]) { n - 1 } else { n };
+    let keep0 = if n > 1 && is_id_segment(segs[n - 1]) {
+        n - 1
+    } else {
+        n
+    };
     let keep = keep0.min(depth);
     for (i, seg) in segs[..keep].iter().enumerate() {
         if i > 0 {
@@ -455,11 +516,25 @@ mod tests {
         for i in 0..(MAX_PREFIXES as u64 + 50) {
             for j in 0..3u64 {
                 let key = format!("p{i}:q{j}:{i}{j}");
-                let s = Sums { keys: 1, memory: 100 + i, bytes: 10, elements: 1 };
+                let s = Sums {
+                    keys: 1,
+                    memory: 100 + i,
+                    bytes: 10,
+                    elements: 1,
+                };
                 c.add(key.as_bytes(), None, s);
             }
         }
-        c.add(b"p0", Some(5), Sums { keys: 1, memory: 7, bytes: 1, elements: 1 });
+        c.add(
+            b"p0",
+            Some(5),
+            Sums {
+                keys: 1,
+                memory: 7,
+                bytes: 1,
+                elements: 1,
+            },
+        );
         let tree = c.tree();
         let nodes = tree["nodes"].as_array().unwrap();
         let mem = |i: usize| nodes[i]["memory"].as_u64().unwrap();
@@ -477,7 +552,9 @@ mod tests {
         }
         assert_eq!(count[0], MAX_PREFIXES + 1, "the top level plus one other");
         assert!(nodes.len() <= MAX_NODES + MAX_CHILDREN + 1);
-        let other = nodes.iter().find(|n| n["parent"] == 0 && n.get("other").is_some());
+        let other = nodes
+            .iter()
+            .find(|n| n["parent"] == 0 && n.get("other").is_some());
         assert_eq!(other.unwrap()["other"], 50 + 1 - 0);
     }
 }
