@@ -70,8 +70,9 @@ pub struct Args {
     /// One CSV row per key.
     #[arg(long)]
     pub csv: bool,
-    /// Also write a self-contained HTML report (treemap by prefix, breakdowns, biggest keys)
-    /// to this file (replaced atomically if it exists).
+    /// Also write a self-contained HTML report (file facts, a zoomable treemap by prefix,
+    /// breakdowns, keys by time to live relative to --now, biggest keys) to this file
+    /// (replaced atomically if it exists).
     #[arg(long, value_name = "FILE", conflicts_with = "csv")]
     pub html: Option<PathBuf>,
     /// Group keys by prefix (see --prefix-depth).
