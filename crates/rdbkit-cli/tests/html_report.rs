@@ -82,7 +82,7 @@ fn hostile_rdb(tmp: &TempDir) -> Option<PathBuf> {
         set(format!("app:session:{i}").as_bytes(), b"s", None);
         set(
             format!("app:<script>alert({i})</script>:{i}").as_bytes(),
-            &vec![b'x'; 100],
+            &[b'x'; 100],
             None,
         );
         set(format!("app:cart:{i}").as_bytes(), b"c", None);
