@@ -6,7 +6,7 @@ leaf cell. Console errors, exceptions and every request each page made are repor
 screenshot of each page is written to SHOT_DIR/<n>.png. One browser opens every page in turn.
 
 usage: python3 html_browser.py CHROMIUM PROFILE_DIR SHOT_DIR PAGE.html...
-Standard library only. Every wait is bounded (60 s); on a timeout it exits 2 with a message.
+Standard library only. Every wait is bounded (120 s); on a timeout it exits 2 with a message.
 """
 import base64
 import json
@@ -18,7 +18,7 @@ import time
 
 chromium, profile, shot_dir = sys.argv[1:4]
 pages = sys.argv[4:]
-LIMIT = 60.0
+LIMIT = 120.0
 
 to_child_r, to_child_w = os.pipe()
 from_child_r, from_child_w = os.pipe()
