@@ -7,6 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::path::Path;
 
@@ -321,19 +322,24 @@ impl Collector {
     /// the biggest nodes expanded first until [`MAX_NODES`]. A node whose keys partly end at
     /// its own depth gets a child of its own name (`own`) for them.
     fn tree(&self) -> serde_json::Value {
-        // each level's groups sorted by parent prefix: a node's children are one range
+        // each level's groups sorted by (hash of the parent prefix, parent prefix): a node's
+        // children are one range, found without comparing every prefix byte by byte
+        let hasher = std::hash::RandomState::new();
         let levels: Vec<Vec<Group>> = self
             .levels
             .iter()
             .map(|m| {
                 let mut v: Vec<_> = m
                     .iter()
-                    .map(|(p, n)| (&p[..n.parent as usize], &p[..], n))
+                    .map(|(p, n)| {
+                        let parent = &p[..n.parent as usize];
+                        (hasher.hash_one(parent), parent, &p[..], n)
+                    })
                     .collect();
                 v.sort_unstable_by(|a, b| {
-                    a.0.cmp(b.0)
-                        .then(b.2.memory.cmp(&a.2.memory))
-                        .then(a.1.cmp(b.1))
+                    (a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+                        .then(b.3.memory.cmp(&a.3.memory))
+                        .then_with(|| a.2.cmp(b.2))
                 });
                 v
             })
@@ -352,14 +358,15 @@ impl Collector {
                 break;
             }
             let Some(level) = levels.get(d) else { continue };
-            let lo = level.partition_point(|e| e.0 < p);
-            let hi = lo + level[lo..].partition_point(|e| e.0 == p);
+            let h = hasher.hash_one(p);
+            let lo = level.partition_point(|e| (e.0, e.1) < (h, p));
+            let hi = lo + level[lo..].partition_point(|e| (e.0, e.1) == (h, p));
             let list = &level[lo..hi];
             if list.is_empty() {
                 continue;
             }
             let (mut ck, mut cm) = (0, 0);
-            for (_, _, n) in list {
+            for (_, _, _, n) in list {
                 ck += n.keys;
                 cm += n.memory;
             }
@@ -368,9 +375,9 @@ impl Collector {
                 .len()
                 .min(cap)
                 .min(MAX_NODES.saturating_sub(nodes.len()).max(1));
-            for (_, cp, n) in &list[..shown] {
+            for (_, _, cp, n) in &list[..shown] {
                 let mut o = node_json(&escape_key(cp), n, Some(idx), d + 1);
-                if *cp == p {
+                if cp == &p {
                     o["own"] = json!(true); // the root's group of the empty key
                 } else {
                     heap.push((n.memory, Reverse(d + 1), Reverse(cp), nodes.len(), n.keys));
@@ -380,7 +387,7 @@ impl Collector {
             if shown < list.len() {
                 let rest = list[shown..]
                     .iter()
-                    .fold(Node::default(), |mut a, (_, _, n)| {
+                    .fold(Node::default(), |mut a, (_, _, _, n)| {
                         a.keys += n.keys;
                         a.memory += n.memory;
                         a
@@ -404,8 +411,8 @@ impl Collector {
     }
 }
 
-/// A group of one level: (parent prefix, prefix, totals).
-type Group<'a> = (&'a [u8], &'a [u8], &'a Node);
+/// A group of one level: (hash of the parent prefix, parent prefix, prefix, totals).
+type Group<'a> = (u64, &'a [u8], &'a [u8], &'a Node);
 
 /// A node waiting to be expanded: (memory, depth, prefix, node index, keys); biggest first.
 type Expand<'a> = (u64, Reverse<usize>, Reverse<&'a [u8]>, usize, u64);
