@@ -325,7 +325,7 @@ impl Collector {
         // each level's groups sorted by (hash of the parent prefix, parent prefix): a node's
         // children are one range, found without comparing every prefix byte by byte
         let hasher = std::hash::RandomState::new();
-        let levels: Vec<Vec<Group>> = self
+        let mut levels: Vec<Vec<Group>> = self
             .levels
             .iter()
             .map(|m| {
@@ -336,11 +336,7 @@ impl Collector {
                         (hasher.hash_one(parent), parent, &p[..], n)
                     })
                     .collect();
-                v.sort_unstable_by(|a, b| {
-                    (a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
-                        .then(b.3.memory.cmp(&a.3.memory))
-                        .then_with(|| a.2.cmp(b.2))
-                });
+                v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
                 v
             })
             .collect();
@@ -357,20 +353,32 @@ impl Collector {
             if nodes.len() >= MAX_NODES {
                 break;
             }
-            let Some(level) = levels.get(d) else { continue };
+            let Some(level) = levels.get_mut(d) else {
+                continue;
+            };
             let h = hasher.hash_one(p);
             let lo = level.partition_point(|e| (e.0, e.1) < (h, p));
             let hi = lo + level[lo..].partition_point(|e| (e.0, e.1) == (h, p));
-            let list = &level[lo..hi];
+            let list = &mut level[lo..hi];
             if list.is_empty() {
                 continue;
             }
+            // biggest first (ties by prefix); only the ones shown need sorting
+            let cap = if d == 0 { MAX_PREFIXES } else { MAX_CHILDREN };
+            let by_size =
+                |a: &Group, b: &Group| b.3.memory.cmp(&a.3.memory).then_with(|| a.2.cmp(b.2));
+            if list.len() > cap {
+                list.select_nth_unstable_by(cap - 1, by_size);
+                list[..cap].sort_unstable_by(by_size);
+            } else {
+                list.sort_unstable_by(by_size);
+            }
+            let list = &*list;
             let (mut ck, mut cm) = (0, 0);
             for (_, _, _, n) in list {
                 ck += n.keys;
                 cm += n.memory;
             }
-            let cap = if d == 0 { MAX_PREFIXES } else { MAX_CHILDREN };
             let shown = list
                 .len()
                 .min(cap)
