@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use rdbkit_rdb::{Record, Scratch};
 use serde_json::json;
 
+use crate::export::html::{Collector, Sums};
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
 use crate::memory::{Allocator, Model, Server, Shape};
@@ -69,8 +70,9 @@ pub struct Args {
     /// One CSV row per key.
     #[arg(long)]
     pub csv: bool,
-    /// Also write a self-contained HTML report (treemap by prefix, breakdowns, biggest keys)
-    /// to this file (replaced atomically if it exists).
+    /// Also write a self-contained HTML report (file facts, a zoomable treemap by prefix,
+    /// breakdowns, keys by time to live relative to --now, biggest keys) to this file
+    /// (replaced atomically if it exists).
     #[arg(long, value_name = "FILE", conflicts_with = "csv")]
     pub html: Option<PathBuf>,
     /// Group keys by prefix (see --prefix-depth).
@@ -332,6 +334,12 @@ pub fn run(args: Args) -> ExitCode {
     let sep = args.prefix_separator.as_bytes().to_vec();
     let mut writer: Option<(bool, String)> = None;
     let mut model: Option<Model> = None;
+    // the HTML page's prefix tree, expiry histogram and file facts
+    let mut html = args
+        .html
+        .as_ref()
+        .map(|_| Collector::new(&sep, args.prefix_depth, filter.now_ms));
+    let mut header = None;
     let r = inp.with_rdb(opts, false, |src| -> Result<(), String> {
         let mut scratch = Scratch::new();
         while let Some(rec) = src.next_record() {
@@ -339,11 +347,20 @@ pub fn run(args: Args) -> ExitCode {
                 Err(e) => return Err(format!("{name}: {e}")),
                 Ok(Record::Key(k)) => k,
                 Ok(Record::Aux { key, value }) => {
+                    if let Some(h) = html.as_mut() {
+                        h.aux(&key, &value);
+                    }
                     let v = String::from_utf8_lossy(&value).into_owned();
                     match &key[..] {
                         b"valkey-ver" => writer = Some((true, v)),
                         b"redis-ver" if writer.is_none() => writer = Some((false, v)),
                         _ => {}
+                    }
+                    continue;
+                }
+                Ok(Record::Eof { checksum, .. }) => {
+                    if let Some(h) = html.as_mut() {
+                        h.checksum(&checksum);
                     }
                     continue;
                 }
@@ -409,6 +426,15 @@ pub fn run(args: Args) -> ExitCode {
                     .add(&row);
             }
             all.add(&row);
+            if let Some(h) = html.as_mut() {
+                let s = Sums {
+                    keys: 1,
+                    memory: row.memory,
+                    bytes: row.bytes,
+                    elements: row.elements,
+                };
+                h.add(&row.key, row.expire, s);
+            }
             let (score, e, db) = (args.by.of_row(&row), row.elements, row.db);
             let key = row.key.clone();
             if args.by != By::Elements {
@@ -420,6 +446,7 @@ pub fn run(args: Args) -> ExitCode {
             }
             ranked.offer(score, || row, db, &key);
         }
+        header = src.header();
         Ok(())
     });
     progress.finish();
@@ -484,6 +511,9 @@ pub fn run(args: Args) -> ExitCode {
                         o["prefix"] = json!(escape_key(p));
                         o
                     }).collect::<Vec<_>>());
+                }
+                if let Some(c) = html.take() {
+                    c.finish(&mut h, header, &name);
                 }
                 crate::export::html::write(path, &crate::export::html::render(&h))
                     .map_err(|e| format!("\u{0}writing {}: {e}", path.display()))?;
