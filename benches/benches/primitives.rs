@@ -6,8 +6,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rdbkit_benches::{encode_string, json_lines, Rng};
+use rdbkit_rdb::cursor::Cursor;
 use rdbkit_rdb::length::{encode_len, read_len};
-use rdbkit_rdb::reader::Cursor;
 use rdbkit_rdb::string::read_string;
 use rdbkit_rdb::{crc64, lzf};
 

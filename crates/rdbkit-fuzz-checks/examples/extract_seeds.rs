@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rdbkit_fuzz_checks::rdb::version_index;
+use rdbkit_rdb::cursor::Cursor;
 use rdbkit_rdb::length::read_len;
-use rdbkit_rdb::reader::Cursor;
 use rdbkit_rdb::string::{read_string, RdbString};
 use rdbkit_rdb::{Magic, Options, RdbParser, Record, Type};
 

@@ -2,12 +2,12 @@
 
 use std::io::{self, Read};
 
+use rdbkit_rdb::cursor::Cursor;
 use rdbkit_rdb::entry::{parse_canonical_i64, Entry, IntBuf};
 use rdbkit_rdb::intset::{self, Intset};
 use rdbkit_rdb::length::{encode_len, read_len_or_enc, Len};
 use rdbkit_rdb::listpack::{self, Listpack};
 use rdbkit_rdb::module::{self, ModuleId, ModuleItem};
-use rdbkit_rdb::reader::Cursor;
 use rdbkit_rdb::stream::node::{encode_node, StreamNode};
 use rdbkit_rdb::string::{read_string, RdbString};
 use rdbkit_rdb::ziplist::{self, Ziplist};

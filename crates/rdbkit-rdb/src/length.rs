@@ -1,8 +1,8 @@
 //! RDB length encoding (`rdbLoadLenByRef`): 6-bit, 14-bit big-endian, 0x80 + 32-bit BE,
 //! 0x81 + 64-bit BE, or `11xxxxxx` = "encoded string" marker with a 6-bit encoding id.
 
+use crate::cursor::Cursor;
 use crate::error::{Error, ErrorKind, Result};
-use crate::reader::Cursor;
 
 /// `RDB_ENC_INT8`, `RDB_ENC_INT16`, `RDB_ENC_INT32`, `RDB_ENC_LZF`.
 pub const ENC_INT8: u8 = 0;

@@ -51,6 +51,7 @@ pub mod zipmap;
 
 // The RDB format proper.
 pub mod array;
+pub mod cursor;
 pub mod error;
 pub mod hash;
 pub mod length;
@@ -58,15 +59,19 @@ pub mod module;
 pub mod owned;
 pub mod parallel;
 pub mod parser;
+mod prefix;
 pub mod quicklist;
-pub mod reader;
+mod record;
 pub mod records;
 pub mod source;
 pub mod stream;
 pub mod string;
 pub mod template;
+mod unit;
 pub mod value;
 pub mod version;
+mod visit;
+mod walk;
 #[cfg(feature = "write")]
 pub mod write;
 
@@ -78,17 +83,18 @@ pub use owned::{
     HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedModule,
     OwnedModuleItem, OwnedStream, OwnedValue, PendingEntry,
 };
-pub use parser::{
-    ChecksumStatus, Header, KeyRecord, ModulePayload, Options, RdbParser, Record, Value, View,
-};
+pub use parser::RdbParser;
+pub use prefix::{check_rdb_prefix, PrefixSummary};
+pub use record::{ChecksumStatus, Header, KeyRecord, Options, Record};
 pub use records::{Item, Key, Records};
-pub use source::{check_rdb_prefix, PrefixSummary, RdbFile, RdbReader, RecordSource};
+pub use source::{RdbFile, RdbReader, RecordSource};
 pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};
 pub use string::RdbString;
 pub use template::HashTemplates;
-pub use value::{stop, Scratch, VisitResult, Visitor};
+pub use value::{ModulePayload, Value, View};
 pub use version::{Dialect, Family, Magic, Type, UnknownFamily};
+pub use visit::{stop, Scratch, VisitResult, Visitor};
 
 /// Whether `head` starts with an RDB magic (`REDIS`, or Valkey 9's `VALKEY`): the one test
 /// every rdbkit tool uses to tell an RDB (or an AOF's RDB preamble) from other content. It

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
+use crate::cursor::Cursor;
 use crate::error::{Error, ErrorKind, Result};
 use crate::length::read_len;
-use crate::reader::Cursor;
 use crate::string::{read_string, RdbString};
 
 pub const OP_EOF: u64 = 0;

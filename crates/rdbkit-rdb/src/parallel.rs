@@ -12,8 +12,10 @@ use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::parser::{Header, Options, RdbParser, Record, Value};
-use crate::value::{NoVisitor, Scratch};
+use crate::parser::RdbParser;
+use crate::record::{Header, Options, Record};
+use crate::value::Value;
+use crate::visit::{NoVisitor, Scratch};
 
 /// Values per batch, and value bytes after which a batch is sent early.
 const BATCH_VALUES: usize = 512;

@@ -18,8 +18,11 @@ use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::ModuleId;
-use crate::parser::{ChecksumStatus, KeyRecord, ModulePayload, RdbParser, Record, Unit, Value};
+use crate::parser::{RdbParser, Step};
+use crate::record::{ChecksumStatus, KeyRecord, Record};
 use crate::string::RdbString;
+use crate::unit::Unit;
+use crate::value::{ModulePayload, Value};
 use crate::version::Type;
 
 /// A key with its attributes and its (lazily decoded) value, borrowing the input. Like
@@ -272,5 +275,17 @@ impl<'a> RdbParser<'a> {
     /// This parser as an [`Iterator`] whose items borrow the data, not the parser.
     pub fn into_records(self) -> Records<'a> {
         Records { parser: self }
+    }
+
+    /// The next record with the data's lifetime (see [`crate::Records`]).
+    pub(crate) fn next_item(&mut self) -> Option<Result<Item<'a>>> {
+        match self.step()? {
+            Err(e) => Some(Err(e)),
+            Ok(Step::Fast(k)) => Some(Ok(Item::Key(k.into()))),
+            Ok(Step::Unit(unit)) => {
+                let saved = Saved::of(&unit);
+                Some(self.finish(unit).and_then(|r| saved.into_item(r)))
+            }
+        }
     }
 }

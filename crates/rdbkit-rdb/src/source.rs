@@ -8,7 +8,9 @@ use std::path::Path;
 
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
-use crate::parser::{ChecksumStatus, Core, Options, RdbParser, Record, Unit};
+use crate::parser::RdbParser;
+use crate::record::{ChecksumStatus, Options, Record};
+use crate::unit::{Core, Unit};
 
 /// An RDB file mapped into memory.
 ///
@@ -168,7 +170,7 @@ struct StreamedKey {
     type_at: u64,
     key_at: u64,
     value_at: u64,
-    streamed: crate::parser::Streamed,
+    streamed: crate::value::Streamed,
     end: u64,
 }
 
@@ -242,7 +244,7 @@ impl<R: Read> RdbReader<R> {
     }
 
     /// The header, once the first record has been read.
-    pub fn header(&self) -> Option<crate::parser::Header> {
+    pub fn header(&self) -> Option<crate::Header> {
         self.core.header()
     }
 
@@ -369,7 +371,7 @@ impl<R: Read> RdbReader<R> {
         let r = self.core.build(
             unit,
             |_| crc_now,
-            |_, _, _| crate::parser::Confirm::CannotReread,
+            |_, _, _| crate::unit::Confirm::CannotReread,
         );
         if r.is_err() {
             self.failed = true;
@@ -392,7 +394,7 @@ impl<R: Read> RdbReader<R> {
         let data = &self.buf[self.start..];
         match data.first().map(|&b| self.core.lookup(b)) {
             Some(crate::version::Lookup::Type(_)) => {
-                let mut c = crate::reader::Cursor::new(&data[1..], at + 1);
+                let mut c = crate::cursor::Cursor::new(&data[1..], at + 1);
                 match crate::string::read_string(&mut c, "key") {
                     Ok(key) => self.core.with_key(e, key, at + 1),
                     Err(_) => e.in_db(self.core.db()),
@@ -417,7 +419,7 @@ impl<R: Read> RdbReader<R> {
             return None;
         }
         let key_at = at + 1;
-        let mut c = crate::reader::Cursor::new(&data[1..], key_at);
+        let mut c = crate::cursor::Cursor::new(&data[1..], key_at);
         let key = match crate::string::read_string(&mut c, "key") {
             Ok(k) => k,
             Err(e) if e.kind.is_out_of_data() => return None,
@@ -544,7 +546,7 @@ impl<R: Read> RdbReader<R> {
             type_at: at,
             key_at,
             value_at,
-            streamed: crate::parser::Streamed {
+            streamed: crate::value::Streamed {
                 len: logical,
                 stored: end - value_at,
             },
@@ -562,7 +564,7 @@ impl<R: Read> RdbReader<R> {
             key: crate::string::RdbString::Raw(&self.held_key),
             key_at: sk.key_at,
             type_at: sk.type_at,
-            value: crate::parser::Value::streamed_string(
+            value: crate::value::Value::streamed_string(
                 sk.type_byte,
                 dialect,
                 sk.value_at,
@@ -580,7 +582,7 @@ impl<R: Read> RdbReader<R> {
         };
         let r = self
             .core
-            .build(unit, |_| 0, |_, _, _| crate::parser::Confirm::CannotReread);
+            .build(unit, |_| 0, |_, _, _| crate::unit::Confirm::CannotReread);
         if r.is_err() {
             self.failed = true;
         }
@@ -641,7 +643,7 @@ impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
         }
         r
     }
-    fn header(&self) -> Option<crate::parser::Header> {
+    fn header(&self) -> Option<crate::Header> {
         self.inner.header()
     }
     fn position(&self) -> u64 {
@@ -652,7 +654,7 @@ impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
 /// Either source, for code that takes both (a lending "iterator" of records).
 pub trait RecordSource {
     fn next_record(&mut self) -> Option<Result<Record<'_>>>;
-    fn header(&self) -> Option<crate::parser::Header>;
+    fn header(&self) -> Option<crate::Header>;
     /// Bytes consumed so far.
     fn position(&self) -> u64;
 }
@@ -661,7 +663,7 @@ impl RecordSource for RdbParser<'_> {
     fn next_record(&mut self) -> Option<Result<Record<'_>>> {
         self.next()
     }
-    fn header(&self) -> Option<crate::parser::Header> {
+    fn header(&self) -> Option<crate::Header> {
         RdbParser::header(self)
     }
     fn position(&self) -> u64 {
@@ -673,84 +675,12 @@ impl<R: Read> RecordSource for RdbReader<R> {
     fn next_record(&mut self) -> Option<Result<Record<'_>>> {
         self.next()
     }
-    fn header(&self) -> Option<crate::parser::Header> {
+    fn header(&self) -> Option<crate::Header> {
         RdbReader::header(self)
     }
     fn position(&self) -> u64 {
         RdbReader::position(self)
     }
-}
-
-/// What [`check_rdb_prefix`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PrefixSummary {
-    /// Bytes from 0 through the 8-byte CRC trailer (through the EOF byte when version < 5):
-    /// whatever follows (an AOF's RESP tail) starts here.
-    pub len: usize,
-    pub version: u32,
-    pub keys: u64,
-    pub checksum: ChecksumStatus,
-}
-
-/// Reads the RDB at the start of `data` (an AOF preamble, a `.base.rdb`) through its EOF and
-/// CRC trailer, verifying the checksum, optionally with deep validation.
-pub fn check_rdb_prefix(data: &[u8], deep: bool) -> Result<PrefixSummary> {
-    // A big deep check validates values on every core (same verdict as the loop below).
-    if deep && data.len() >= 8 << 20 {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let opts = Options {
-            deep,
-            verify_checksum: true,
-            best_effort: false,
-        };
-        let (mut keys, mut eof) = (0u64, None);
-        let (header, r) = crate::parallel::check(data, opts, false, threads, |rec| match rec {
-            Record::Key(_) => keys += 1,
-            Record::Eof { checksum, end, .. } => eof = Some((*checksum, *end)),
-            _ => {}
-        });
-        r?;
-        if let Some((checksum, end)) = eof {
-            return Ok(PrefixSummary {
-                len: end as usize,
-                version: header.map_or(0, |h| h.version),
-                keys,
-                checksum,
-            });
-        }
-    }
-    let mut p = RdbParser::new(
-        data,
-        Options {
-            deep,
-            verify_checksum: true,
-            best_effort: false,
-        },
-    );
-    let mut keys = 0u64;
-    while let Some(rec) = p.next() {
-        match rec? {
-            Record::Key(_) => keys += 1,
-            Record::Eof { checksum, end, .. } => {
-                let version = p.header().map(|h| h.version).unwrap_or(0);
-                return Ok(PrefixSummary {
-                    len: end as usize,
-                    version,
-                    keys,
-                    checksum,
-                });
-            }
-            _ => {}
-        }
-    }
-    Err(Error::new(
-        ErrorKind::Truncated {
-            what: "RDB (no EOF opcode)",
-            needed: 1,
-            left: 0,
-        },
-        p.position(),
-    ))
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! or LZF-compressed. Reading one never copies: [`RdbString`] borrows from the input and LZF
 //! data is only decompressed when the caller asks, into a buffer the caller reuses.
 
+use crate::cursor::Cursor;
 use crate::entry::{Entry, IntBuf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::length::{read_len_or_enc, Len, ENC_INT16, ENC_INT32, ENC_INT8, ENC_LZF};
 use crate::lzf;
-use crate::reader::Cursor;
 use std::borrow::Cow;
 
 /// LZF output grows at most 264 bytes per 3-byte back-reference: a claimed uncompressed

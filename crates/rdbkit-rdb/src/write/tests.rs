@@ -321,7 +321,7 @@ fn scores_read_back() {
         123456789.125,
     ] {
         let txt = score_text(s);
-        let back = crate::value::parse_score_text(&txt).unwrap();
+        let back = crate::walk::parse_score_text(&txt).unwrap();
         assert_eq!(
             back.to_bits(),
             s.to_bits(),
