@@ -72,7 +72,9 @@ pub struct FileData {
 }
 
 impl FileData {
-    /// Maps (or reads) the file at `path`.
+    /// Reads the file at `path` into memory, or maps it when the process allowed mapping
+    /// ([`rdbkit_rdb::allow_mapping`], an `unsafe` promise that no other process modifies the
+    /// file in place meanwhile) and did not ask for plain reads ([`read_without_mapping`]).
     pub fn open(path: &Path) -> Result<FileData, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -82,7 +84,9 @@ impl FileData {
                 owned: Vec::new(),
             });
         }
-        if READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed) {
+        if READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed)
+            || !rdbkit_rdb::mapping_allowed()
+        {
             use std::io::Read;
             let mut owned = Vec::new();
             owned
@@ -94,12 +98,13 @@ impl FileData {
                 .map_err(|e| Error::io(path, e))?;
             return Ok(FileData { map: None, owned });
         }
-        // SAFETY: the map is read-only and private to this process. Another process truncating
-        // the file while we read it (a live server rewriting its AOF) could fault the read; the
-        // checking commands are meant for files no server is writing, as redis-check-aof is, and
-        // every command that writes (fix, the drop-in's --fix) reads without a map instead
-        // (`read_without_mapping`). Mapping avoids copying multi-GB AOFs into memory
-        // (performance-facts: 1.1 GB AOFs are routine).
+        // SAFETY: the map is read-only and private to this process, and the process promised
+        // (`rdbkit_rdb::allow_mapping`, unsafe) that no other process modifies its files in
+        // place while they are mapped. Truncation by another process (a live server rewriting
+        // its AOF) could still fault the read; the checking commands are meant for files no
+        // server is writing, as redis-check-aof is, and every command that writes (fix, the
+        // drop-in's --fix) reads without a map instead (`read_without_mapping`). Mapping avoids
+        // copying multi-GB AOFs into memory (1.1 GB AOFs are routine).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Ok(FileData {
             map: Some(map),

@@ -97,7 +97,8 @@ fn run_mapped(bytes: &[u8], opts: Options) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gen.rdb");
     std::fs::write(&path, bytes).expect("write");
-    let f = RdbFile::open(&path).expect("open");
+    // SAFETY: a private temporary file nothing else writes.
+    let f = unsafe { RdbFile::open_mmap(&path) }.expect("open");
     let mut p = f.parser(opts);
     checks::run_source(&mut p, f.bytes(), opts, false)
 }

@@ -39,6 +39,7 @@
 
 mod dups;
 pub mod entry;
+mod file;
 
 // Compact encodings, each a zero-copy view over one blob.
 pub mod crc64;
@@ -78,6 +79,7 @@ pub mod write;
 pub use array::ArrayValue;
 pub use entry::{BlobError, Entry, IntBuf};
 pub use error::{Error, ErrorKind};
+pub use file::{allow_mapping, mapping_allowed, RdbFile};
 pub use module::{ModuleId, ModuleItem};
 pub use owned::{
     HashField, OwnedArray, OwnedArrayValue, OwnedConsumer, OwnedGroup, OwnedModule,
@@ -87,7 +89,7 @@ pub use parser::RdbParser;
 pub use prefix::{check_rdb_prefix, PrefixSummary};
 pub use record::{ChecksumStatus, Header, KeyRecord, Options, Record};
 pub use records::{Item, Key, Records};
-pub use source::{RdbFile, RdbReader, RecordSource};
+pub use source::{RdbReader, RecordSource};
 pub use stream::node::StreamId;
 pub use stream::{GroupMeta, StreamMeta};
 pub use string::RdbString;

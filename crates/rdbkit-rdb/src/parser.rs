@@ -354,6 +354,15 @@ fn short_raw(d: &[u8], p: usize) -> Option<(&[u8], usize)> {
     Some((d.get(p + 1..end)?, end))
 }
 
+impl crate::file::RdbFile {
+    /// A parser of the bytes that reports the file as changed (see
+    /// [`check_unchanged`](Self::check_unchanged)) instead of what it read from a file
+    /// truncated under it.
+    pub fn parser(&self, opts: Options) -> RdbParser<'_> {
+        RdbParser::new(self.bytes(), opts).guarded_by(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

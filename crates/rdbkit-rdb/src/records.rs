@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::ModuleId;
 use crate::parser::{RdbParser, Step};
-use crate::record::{ChecksumStatus, KeyRecord, Record};
+use crate::record::{ChecksumStatus, KeyRecord, Options, Record};
 use crate::string::RdbString;
 use crate::unit::Unit;
 use crate::value::{ModulePayload, Value};
@@ -287,5 +287,26 @@ impl<'a> RdbParser<'a> {
                 Some(self.finish(unit).and_then(|r| saved.into_item(r)))
             }
         }
+    }
+}
+
+impl crate::file::RdbFile {
+    /// The records as a real [`Iterator`]; its items borrow this file, not the iterator, so
+    /// they can be collected:
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Options, RdbFile};
+    /// let file = RdbFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let keys: Vec<Vec<u8>> = file
+    ///     .records(Options::default())
+    ///     .filter_map(|r| r.ok())
+    ///     .filter_map(|r| r.into_key())
+    ///     .map(|k| k.key.to_vec())
+    ///     .collect();
+    /// assert!(!keys.is_empty());
+    /// # Ok::<(), rdbkit_rdb::Error>(())
+    /// ```
+    pub fn records(&self, opts: Options) -> Records<'_> {
+        self.parser(opts).into_records()
     }
 }
