@@ -11,10 +11,7 @@ fn main() -> ExitCode {
         (Some("rdb"), Some(path)) => {
             // SAFETY: the harness reads benchmark inputs nothing writes meanwhile.
             let f = unsafe { RdbFile::open_mmap(path) }.expect("open");
-            let opts = Options {
-                deep: args.get(3).map(String::as_str) != Some("shallow"),
-                ..Options::default()
-            };
+            let opts = Options::default().deep(args.get(3).map(String::as_str) != Some("shallow"));
             std::thread::scope(|s| {
                 let mut p = f.parser(opts).crc_on_thread(s);
                 let mut keys = 0u64;

@@ -112,7 +112,7 @@ proptest! {
         // The shared fuzz invariants: slice vs io::Read, deep vs plain, skip vs decode.
         checks::file(&bytes);
 
-        let opts = Options { deep: true, verify_checksum: true, best_effort: false };
+        let opts = Options::default().deep(true).verify_checksum(true).best_effort(false);
         let slice = checks::run_source(&mut RdbParser::new(&bytes, opts), &bytes, opts, true);
         prop_assert!(slice.error.is_none(), "{:?}", slice.error);
         prop_assert_eq!(slice.eof_end, Some(bytes.len() as u64));

@@ -6,6 +6,7 @@ use crate::entry::BlobError;
 
 /// What went wrong. The [`Error`] around it adds where.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// A fixed-size field runs past the end of the input.
     #[error("unexpected end of file: {what} needs {needed} bytes, only {left} left")]

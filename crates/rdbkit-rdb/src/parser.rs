@@ -17,17 +17,12 @@ pub(crate) use crate::unit::{duplicate_key_error, Confirm};
 pub(crate) fn find_earlier_key(
     data: &[u8],
     opts: Options,
-    enterprise: bool,
     db: u64,
     key: &[u8],
     before: u64,
 ) -> Confirm {
-    let opts = Options {
-        deep: false,
-        verify_checksum: false,
-        ..opts
-    };
-    let mut p = RdbParser::new(data, opts).enterprise_opcodes(enterprise);
+    let opts = opts.deep(false).verify_checksum(false);
+    let mut p = RdbParser::new(data, opts);
     while let Some(Ok(rec)) = p.next() {
         if let Record::Key(k) = rec {
             if k.offset >= before {
@@ -109,12 +104,6 @@ impl<'a> RdbParser<'a> {
     /// left its deep validation to the caller.
     pub fn take_deferred(&mut self) -> Option<Value<'a>> {
         self.deferred.take()
-    }
-
-    /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing.
-    pub fn enterprise_opcodes(mut self, yes: bool) -> Self {
-        self.core.enterprise = yes;
-        self
     }
 
     /// Computes the CRC-64 on a thread of `scope` while the caller decodes (the check is
@@ -239,10 +228,9 @@ impl<'a> RdbParser<'a> {
             }
         }
         let data = self.data;
-        let (opts, enterprise) = (self.core.opts, self.core.enterprise);
+        let opts = self.core.opts;
         let crc_ahead = &mut self.crc_ahead;
-        let confirm =
-            move |db, key: &[u8], before| find_earlier_key(data, opts, enterprise, db, key, before);
+        let confirm = move |db, key: &[u8], before| find_earlier_key(data, opts, db, key, before);
         let r = self.core.build(
             unit,
             |eof| {
@@ -460,10 +448,7 @@ mod tests {
             ),
             "{e}"
         );
-        let opts = Options {
-            verify_checksum: false,
-            ..Options::default()
-        };
+        let opts = Options::default().verify_checksum(false);
         assert!(all(&f, opts)
             .0
             .last()
@@ -517,10 +502,7 @@ mod tests {
             ErrorKind::Truncated { .. }
         ));
         // best effort: known things are read, the first unknown byte stops it with a message
-        let be = Options {
-            best_effort: true,
-            ..Options::default()
-        };
+        let be = Options::default().best_effort(true);
         let mut b = body_with_key();
         b.push(99);
         let f = file("REDIS0099", &b, None);
@@ -550,7 +532,7 @@ mod tests {
         let f = file("REDIS0012", &b, None);
         let (_, err) = all(&f, Options::default());
         assert!(matches!(err.unwrap().kind, ErrorKind::Unsupported(_)));
-        let mut p = RdbParser::new(&f, Options::default()).enterprise_opcodes(true);
+        let mut p = RdbParser::new(&f, Options::default().enterprise(true));
         let mut saw = false;
         while let Some(r) = p.next() {
             saw |= matches!(
@@ -599,13 +581,7 @@ mod tests {
         b.push(1);
         encode_raw(b"other", &mut b);
         let f = file("REDIS0011", &b, None);
-        let mut p = RdbParser::new(
-            &f,
-            Options {
-                deep: true,
-                ..Options::default()
-            },
-        );
+        let mut p = RdbParser::new(&f, Options::default().deep(true));
         while let Some(r) = p.next() {
             if let Record::Key(k) = r.unwrap() {
                 assert_eq!(k.value.encoding(), "quicklist");

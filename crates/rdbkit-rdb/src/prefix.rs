@@ -22,13 +22,12 @@ pub fn check_rdb_prefix(data: &[u8], deep: bool) -> Result<PrefixSummary> {
     // A big deep check validates values on every core (same verdict as the loop below).
     if deep && data.len() >= 8 << 20 {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let opts = Options {
-            deep,
-            verify_checksum: true,
-            best_effort: false,
-        };
+        let opts = Options::default()
+            .deep(deep)
+            .verify_checksum(true)
+            .best_effort(false);
         let (mut keys, mut eof) = (0u64, None);
-        let (header, r) = crate::parallel::check(data, opts, false, threads, |rec| match rec {
+        let (header, r) = crate::parallel::check(data, opts, threads, |rec| match rec {
             Record::Key(_) => keys += 1,
             Record::Eof { checksum, end, .. } => eof = Some((*checksum, *end)),
             _ => {}
@@ -45,11 +44,10 @@ pub fn check_rdb_prefix(data: &[u8], deep: bool) -> Result<PrefixSummary> {
     }
     let mut p = RdbParser::new(
         data,
-        Options {
-            deep,
-            verify_checksum: true,
-            best_effort: false,
-        },
+        Options::default()
+            .deep(deep)
+            .verify_checksum(true)
+            .best_effort(false),
     );
     let mut keys = 0u64;
     while let Some(rec) = p.next() {

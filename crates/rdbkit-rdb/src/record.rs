@@ -9,8 +9,16 @@ use crate::template::TemplateFields;
 use crate::value::{ModulePayload, Value};
 use crate::version::{Dialect, Magic};
 
-/// How to read a file.
+/// How to read a file. Built from [`Options::default`] (shallow, checksum verified) with the
+/// builder methods, so that a future option is not a breaking change:
+///
+/// ```
+/// use rdbkit_rdb::Options;
+/// let opts = Options::default().deep(true).enterprise(true);
+/// assert!(opts.deep && opts.verify_checksum && opts.enterprise && !opts.best_effort);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Options {
     /// Validate every compact encoding and value the way Redis's `sanitize-dump-payload yes`
     /// does (slower: every value is decoded).
@@ -20,15 +28,51 @@ pub struct Options {
     /// Read a version newer than this build knows with the newest tables, stopping at the
     /// first unknown byte.
     pub best_effort: bool,
+    /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing
+    /// (open-source Redis cannot load them).
+    pub enterprise: bool,
 }
 
-impl Default for Options {
-    fn default() -> Self {
+impl Options {
+    /// The defaults, usable in a `const`: shallow, checksum verified, known versions only, no
+    /// Enterprise opcodes (the same as [`Options::default`]).
+    pub const fn new() -> Self {
         Options {
             deep: false,
             verify_checksum: true,
             best_effort: false,
+            enterprise: false,
         }
+    }
+    /// Sets [`deep`](Self::deep): validate every value as `sanitize-dump-payload yes` does.
+    #[must_use]
+    pub const fn deep(mut self, yes: bool) -> Self {
+        self.deep = yes;
+        self
+    }
+    /// Sets [`verify_checksum`](Self::verify_checksum): compare the CRC-64 trailer.
+    #[must_use]
+    pub const fn verify_checksum(mut self, yes: bool) -> Self {
+        self.verify_checksum = yes;
+        self
+    }
+    /// Sets [`best_effort`](Self::best_effort): read newer versions with the newest tables.
+    #[must_use]
+    pub const fn best_effort(mut self, yes: bool) -> Self {
+        self.best_effort = yes;
+        self
+    }
+    /// Sets [`enterprise`](Self::enterprise): accept Redis Enterprise opcodes 107 and 121.
+    #[must_use]
+    pub const fn enterprise(mut self, yes: bool) -> Self {
+        self.enterprise = yes;
+        self
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::new()
     }
 }
 
@@ -71,6 +115,7 @@ pub struct KeyRecord<'r> {
 
 /// One thing in the file.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Record<'r> {
     Aux {
         key: Cow<'r, [u8]>,

@@ -90,12 +90,6 @@ impl<R: Read> RdbReader<R> {
         self
     }
 
-    /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing.
-    pub fn enterprise_opcodes(mut self, yes: bool) -> Self {
-        self.core.set_enterprise(yes);
-        self
-    }
-
     /// The header, once the first record has been read.
     pub fn header(&self) -> Option<crate::Header> {
         self.core.header()
@@ -596,10 +590,7 @@ mod tests {
                 }
             }
             for deep in [false, true] {
-                let opts = Options {
-                    deep,
-                    ..Options::default()
-                };
+                let opts = Options::default().deep(deep);
                 let want = run(&mut RdbParser::new(&d, opts));
                 let mut r = RdbReader::new(&d[..], opts)
                     .with_min_read(1 + round % 5)

@@ -73,7 +73,6 @@ impl Unit<'_> {
 /// Parser state shared by the slice and the streaming sources.
 pub(crate) struct Core {
     pub(crate) opts: Options,
-    pub(crate) enterprise: bool,
     pub(crate) header: Option<Header>,
     /// The header's dialect, one entry per type-position byte.
     pub(crate) table: Box<[Lookup; 256]>,
@@ -113,7 +112,6 @@ impl Core {
     pub(crate) fn new(opts: Options) -> Self {
         Core {
             opts,
-            enterprise: false,
             header: None,
             table: Box::new([Lookup::Unknown; 256]),
             db: None,
@@ -160,9 +158,6 @@ impl Core {
         self.opts.deep
     }
 
-    pub(crate) fn set_enterprise(&mut self, yes: bool) {
-        self.enterprise = yes;
-    }
     pub(crate) fn header(&self) -> Option<Header> {
         self.header
     }
@@ -370,7 +365,7 @@ impl Core {
                 Unit::HashTemplate(id, Some(fields))
             }
             Opcode::EnterpriseRamLru | Opcode::EnterpriseSlotNum => {
-                if !self.enterprise {
+                if !self.opts.enterprise {
                     let name = if b == 107 { "RAM_LRU" } else { "SLOT_NUM" };
                     return Err(Error::new(
                         ErrorKind::Unsupported(format!(

@@ -434,6 +434,7 @@ impl<'r> Value<'r> {
 
 /// See [`Value::view`].
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum View<'c> {
     String(&'c [u8]),
     Intset(crate::intset::Intset<'c>),

@@ -246,6 +246,7 @@ static OPCODES: &[Row] = &[
 
 /// Value types (`RDB_TYPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Type {
     String,
     ListLinked,

@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::source::ValueBudget;
+use rdbkit_rdb::ValueBudget;
 use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
 
 use crate::jsonl;
@@ -65,7 +65,7 @@ pub struct Args {
     /// this many bytes in memory to print (its decompressed size); a stream never buffers
     /// more than about this much for one record. Default 512 MiB, Redis's limit on one
     /// string (`proto-max-bulk-len`).
-    #[arg(long, default_value_t = rdbkit_rdb::source::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
     pub max_value_bytes: u64,
     /// --format resp: one RESTORE key ttl payload REPLACE ABSTTL [IDLETIME|FREQ] per key
     /// (exact encoding, faster to load), falling back to commands for a key whose payload
@@ -96,11 +96,11 @@ impl From<crate::resp_out::DumpFail> for Fail {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = Options {
-        deep: args.deep,
-        verify_checksum: !args.no_checksum,
-        best_effort: args.best_effort,
-    };
+    let opts = Options::default()
+        .deep(args.deep)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(args.best_effort)
+        .enterprise(args.enterprise);
     let filter = match crate::filter::Filter::new(&args.filter) {
         Ok(f) => f,
         Err(e) => {
@@ -147,7 +147,6 @@ pub fn run(args: Args) -> ExitCode {
             Some(mut stream) => {
                 let r = {
                     let mut rd = rdbkit_rdb::RdbReader::new(&mut stream, opts)
-                        .enterprise_opcodes(args.enterprise)
                         .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
                     let mut src = ValueBudget::new(&mut rd, budget, FLAG);
                     dump(&mut src, &mut out, args.deep, &how)
@@ -164,7 +163,7 @@ pub fn run(args: Args) -> ExitCode {
                 match rdbkit_rdb::RdbFile::open(&path) {
                     Err(e) => Err(Fail::Open(format!("{}: {e}", inp.name))),
                     Ok(f) => {
-                        let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
+                        let mut p = f.parser(opts);
                         let mut src = ValueBudget::new(&mut p, budget, FLAG);
                         dump(&mut src, &mut out, args.deep, &how)
                     }

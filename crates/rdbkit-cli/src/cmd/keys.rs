@@ -78,7 +78,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     let result: Result<Result<(), String>, input::InputError> = if inp.is_rdb() {
         let mut progress = Progress::new(inp.size, args.quiet);
-        let r = inp.with_rdb(opts, false, |src| {
+        let r = inp.with_rdb(opts, |src| {
             while let Some(rec) = src.next_record() {
                 let pos = src_pos_hint(&rec);
                 match rec {

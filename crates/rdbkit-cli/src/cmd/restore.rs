@@ -512,11 +512,10 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
     };
     fleet.skip_existing = args.skip_existing;
     out.cluster = cluster;
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(false);
     let mut run = Run {
         fleet,
         target,
@@ -593,12 +592,12 @@ fn restore_rdb(
         }
         let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
         again
-            .with_rdb(opts, false, |src| check_existing_rdb(src, run, &name))
+            .with_rdb(opts, |src| check_existing_rdb(src, run, &name))
             .map_err(|e| Fail::Usage(e.to_string()))??;
     }
     let mut progress = Progress::new(size, args.quiet || args.json);
     let r = inp
-        .with_rdb(opts, false, |src| send_rdb(src, run, &name, &mut progress))
+        .with_rdb(opts, |src| send_rdb(src, run, &name, &mut progress))
         .map_err(|e| Fail::Usage(e.to_string()))?;
     progress.finish();
     r

@@ -332,7 +332,7 @@ pub fn run(args: Args) -> ExitCode {
     let sep = args.prefix_separator.as_bytes().to_vec();
     let mut writer: Option<(bool, String)> = None;
     let mut model: Option<Model> = None;
-    let r = inp.with_rdb(opts, false, |src| -> Result<(), String> {
+    let r = inp.with_rdb(opts, |src| -> Result<(), String> {
         let mut scratch = Scratch::new();
         while let Some(rec) = src.next_record() {
             let k = match rec {

@@ -6,11 +6,10 @@ use crate::{Options, RdbParser, Record};
 use proptest::prelude::*;
 
 fn deep() -> Options {
-    Options {
-        deep: true,
-        verify_checksum: true,
-        best_effort: false,
-    }
+    Options::default()
+        .deep(true)
+        .verify_checksum(true)
+        .best_effort(false)
 }
 
 /// Writes `values` for `t`, reads the file back with deep validation and the checksum, and
