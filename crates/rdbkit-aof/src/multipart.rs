@@ -13,34 +13,45 @@ use crate::manifest::{self, Manifest};
 use crate::resp::{has_rdb_magic, Item, SliceReader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What part a file plays in a data set.
 pub enum Role {
     /// A pre-7.0 style file, or any file checked on its own.
     Single,
+    /// The base file (RDB or AOF), loaded first.
     Base,
+    /// An incremental AOF file, loaded after the base in manifest order.
     Incr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A file of a data set.
 pub struct AofFile {
     /// The name as the manifest gives it (or the path, for a single file).
     pub name: String,
+    /// Its path.
     pub path: PathBuf,
+    /// Its role.
     pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What an AOF path holds.
 pub enum Layout {
     /// One file: pre-7.0 AOF (maybe with an RDB preamble), or a base/incr file given directly.
     Single(AofFile),
     /// A manifest and the files it lists (base, then incr, in load order).
     MultiPart {
+        /// The manifest's path.
         manifest_path: PathBuf,
+        /// The manifest.
         manifest: Manifest,
+        /// The files it names, in load order.
         files: Vec<AofFile>,
     },
 }
 
 impl Layout {
+    /// The files, in load order.
     pub fn files(&self) -> &[AofFile] {
         match self {
             Layout::Single(f) => std::slice::from_ref(f),
@@ -255,8 +266,11 @@ fn resolve_manifest(path: &Path) -> Result<Layout, Error> {
 /// Where a command of the data set lies.
 #[derive(Debug, Clone, Copy)]
 pub struct Located<'f> {
+    /// The file.
     pub file: &'f AofFile,
+    /// Offset of the command's first byte.
     pub offset: u64,
+    /// Offset just past it.
     pub end: u64,
 }
 

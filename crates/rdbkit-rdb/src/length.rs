@@ -6,8 +6,11 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// `RDB_ENC_INT8`, `RDB_ENC_INT16`, `RDB_ENC_INT32`, `RDB_ENC_LZF`.
 pub const ENC_INT8: u8 = 0;
+/// Special string encoding 1: a 16-bit integer.
 pub const ENC_INT16: u8 = 1;
+/// Special string encoding 2: a 32-bit integer.
 pub const ENC_INT32: u8 = 2;
+/// Special string encoding 3: an LZF-compressed string.
 pub const ENC_LZF: u8 = 3;
 
 /// A decoded length prefix.

@@ -21,7 +21,7 @@
 //! * **Writing** (cargo feature `write`): `write::RdbWriter` writes RDB files for a chosen
 //!   target version/fork (pass-through or re-encoded into the target's own encodings), and
 //!   `write::dump_payload` builds `DUMP`/`RESTORE` payloads.
-//! * **Which byte means what** depends on magic and version ([`version`]): Redis and Valkey
+//! * **Which byte means what** depends on magic and version ([`Dialect`], [`Type`]): Redis and Valkey
 //!   disagree on type 22 and opcodes 242 and 243.
 //! * **Errors** ([`Error`]) carry the absolute byte offset, db and key.
 //!
@@ -37,7 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 // The layout: every module is private; what a user needs is re-exported below, once, at the
 // root (as gimli-rs/object's `read` does). `internals` gives benches, fuzz checks and the CLI
@@ -61,6 +61,10 @@ mod entry;
 mod error;
 mod file;
 mod hash;
+// 15 public fields and methods of these three are not documented yet: their files were being
+// optimised in parallel (issue 15) when the rest of the crate was documented; remove the
+// `allow` once they are.
+#[allow(missing_docs)]
 mod intset;
 mod length;
 mod listpack;
@@ -75,6 +79,7 @@ mod quicklist;
 mod record;
 mod records;
 mod source;
+#[allow(missing_docs)] // see `intset`
 mod stream;
 mod string;
 mod template;
@@ -85,6 +90,7 @@ mod visit;
 mod walk;
 #[cfg(feature = "write")]
 pub mod write;
+#[allow(missing_docs)] // see `intset`
 mod ziplist;
 mod zipmap;
 

@@ -52,6 +52,7 @@ pub struct RdbParser<'a> {
 }
 
 impl<'a> RdbParser<'a> {
+    /// A parser of `data` (an RDB from its header) read with `opts`.
     pub fn new(data: &'a [u8], opts: Options) -> Self {
         let mut core = Core::new(opts);
         // A key record takes at least 3 bytes.

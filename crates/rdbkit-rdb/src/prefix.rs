@@ -11,8 +11,11 @@ pub struct PrefixSummary {
     /// Bytes from 0 through the 8-byte CRC trailer (through the EOF byte when version < 5):
     /// whatever follows (an AOF's RESP tail) starts here.
     pub len: usize,
+    /// The RDB version of the header.
     pub version: u32,
+    /// Keys read.
     pub keys: u64,
+    /// What the CRC-64 trailer says.
     pub checksum: ChecksumStatus,
 }
 

@@ -12,6 +12,7 @@ use crate::ziplist::Ziplist;
 
 /// `QUICKLIST_NODE_CONTAINER_PLAIN` / `_PACKED`.
 pub const CONTAINER_PLAIN: u64 = 1;
+/// A node that holds a ziplist (quicklist v1) or listpack (v2) of elements.
 pub const CONTAINER_PACKED: u64 = 2;
 
 /// One quicklist node as stored: its container and its (possibly LZF-compressed) bytes.
@@ -19,6 +20,7 @@ pub const CONTAINER_PACKED: u64 = 2;
 pub struct Node<'a> {
     /// `CONTAINER_PACKED` for v1 (ziplist) nodes too.
     pub container: u64,
+    /// The node's blob (or, for a PLAIN node, the element itself).
     pub data: RdbString<'a>,
     /// File offset of the node's string.
     pub offset: u64,

@@ -74,35 +74,60 @@ pub enum Item<'a> {
     Key(Key<'a>),
     /// An AUX field (`redis-ver`, `ctime`, ...).
     Aux {
+        /// The field name.
         key: Cow<'a, [u8]>,
+        /// The field value.
         value: Cow<'a, [u8]>,
     },
     /// SELECTDB: the keys after it are in `db`.
-    SelectDb { db: u64 },
+    SelectDb {
+        /// The database number.
+        db: u64,
+    },
     /// RESIZEDB: the db's size hints.
-    ResizeDb { db_size: u64, expires_size: u64 },
+    ResizeDb {
+        /// Keys in the db.
+        db_size: u64,
+        /// Keys with an expiry.
+        expires_size: u64,
+    },
     /// SLOT_INFO (cluster): a slot's size hints.
     SlotInfo {
+        /// The slot.
         slot: u64,
+        /// Keys in the slot.
         size: u64,
+        /// Keys with an expiry in the slot.
         expires_size: u64,
     },
     /// MODULE_AUX: a module's auxiliary payload.
     ModuleAux {
+        /// The module type.
         module: ModuleId,
+        /// When the module asked for it to be saved (before or after the keys).
         when: u64,
+        /// The payload, walked on demand.
         payload: ModulePayload<'a>,
     },
     /// A function library's code (Redis 7.0+).
-    Function { code: Cow<'a, [u8]> },
+    Function {
+        /// The library's code.
+        code: Cow<'a, [u8]>,
+    },
     /// A record of another kind, named (`"function-pre-ga"`, `"key-meta"`, `"slot-import"`,
     /// `"hash-template"`, `"enterprise-opcode"`).
-    Other { kind: &'static str },
+    Other {
+        /// What the record is.
+        kind: &'static str,
+    },
     /// The EOF opcode at `offset`, the checksum verdict, and the end of the RDB (past the
     /// trailer).
     Eof {
+        /// File offset of the EOF opcode.
         offset: u64,
+        /// What the CRC-64 trailer says.
         checksum: ChecksumStatus,
+        /// File offset just past the RDB (its trailer included).
         end: u64,
     },
 }

@@ -50,6 +50,7 @@ pub struct RdbReader<R> {
 }
 
 impl<R: Read> RdbReader<R> {
+    /// A reader of `src` (an RDB from its header) read with `opts`.
     pub fn new(src: R, opts: Options) -> Self {
         let mut core = Core::new(opts);
         // A stream cannot be re-read to confirm a duplicate key: 128-bit fingerprints.
@@ -153,6 +154,7 @@ impl<R: Read> RdbReader<R> {
     }
 
     #[allow(clippy::should_implement_trait)]
+    /// The next record, or `None` after EOF or after an error (the lending form: a record borrows the reader).
     pub fn next(&mut self) -> Option<Result<Record<'_>>> {
         if self.core.is_done() || self.failed {
             return None;
@@ -500,7 +502,9 @@ impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
 
 /// Either source, for code that takes both (a lending "iterator" of records).
 pub trait RecordSource {
+    /// The next record, or `None` after EOF or after an error.
     fn next_record(&mut self) -> Option<Result<Record<'_>>>;
+    /// The header, once read.
     fn header(&self) -> Option<crate::Header>;
     /// Bytes consumed so far.
     fn position(&self) -> u64;

@@ -14,10 +14,19 @@ use std::borrow::Cow;
 pub const LZF_MAX_RATIO: u64 = 90;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A string as stored in an RDB: plain bytes, an integer encoding, or LZF-compressed.
 pub enum RdbString<'a> {
+    /// Plain bytes.
     Raw(&'a [u8]),
+    /// An integer encoding (rendered as decimal text where bytes are needed).
     Int(i64),
-    Lzf { compressed: &'a [u8], len: usize },
+    /// LZF-compressed: the compressed bytes and the decompressed length.
+    Lzf {
+        /// The compressed bytes.
+        compressed: &'a [u8],
+        /// The decompressed length.
+        len: usize,
+    },
 }
 
 /// Reads one RDB string. `what` names it in errors ("key", "value", "listpack", ...).
@@ -76,10 +85,12 @@ impl<'a> RdbString<'a> {
         }
     }
 
+    /// Whether the string is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Whether the string is LZF-compressed.
     pub fn is_compressed(&self) -> bool {
         matches!(self, RdbString::Lzf { .. })
     }

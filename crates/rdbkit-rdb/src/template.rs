@@ -37,6 +37,7 @@ pub struct HashTemplates {
 }
 
 impl HashTemplates {
+    /// No templates yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -44,9 +45,11 @@ impl HashTemplates {
     pub fn get(&self, id: u64) -> Option<&TemplateFields> {
         self.map.get(&id).map(|f| &**f)
     }
+    /// Templates registered.
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// Whether no template is registered.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -16,7 +16,9 @@ use crate::walk;
 /// A module AUX payload or module value payload, walked on demand.
 #[derive(Clone, Copy, Debug)]
 pub struct ModulePayload<'r> {
+    /// The payload's bytes (after the module id for a value).
     pub data: &'r [u8],
+    /// File offset of `data`.
     pub offset: u64,
 }
 
@@ -33,8 +35,11 @@ impl<'r> ModulePayload<'r> {
 /// A value as stored: its type and bytes. Nothing is decoded until asked.
 #[derive(Clone, Copy, Debug)]
 pub struct Value<'r> {
+    /// The type (the encoding), as the header's dialect reads the type byte.
     pub ty: Type,
+    /// The type byte as stored.
     pub type_byte: u8,
+    /// The file's dialect (magic and version).
     pub dialect: Dialect,
     pub(crate) data: &'r [u8],
     pub(crate) offset: u64,
@@ -436,12 +441,17 @@ impl<'r> Value<'r> {
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum View<'c> {
+    /// A string value: its bytes (decompressed, or an integer rendered as text).
     String(&'c [u8]),
+    /// An intset (set of integers).
     Intset(crate::intset::Intset<'c>),
     /// Listpack sets, zsets (member, score), hashes (field, value[, ttl]).
     Listpack(crate::listpack::Listpack<'c>),
+    /// A ziplist (lists, zsets and hashes written by Redis < 7.0).
     Ziplist(crate::ziplist::Ziplist<'c>),
+    /// A zipmap (hashes written by Redis < 2.6).
     Zipmap(crate::zipmap::Zipmap<'c>),
+    /// Any other encoding: use [`Value::visit`] or the type's accessor.
     Other,
 }
 

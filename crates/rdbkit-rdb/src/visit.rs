@@ -45,6 +45,7 @@ pub trait Visitor {
     ) -> VisitResult {
         Ok(())
     }
+    /// A module value begins (its module type).
     fn module_begin(&mut self, id: ModuleId) -> VisitResult {
         Ok(())
     }
@@ -61,6 +62,7 @@ pub trait Visitor {
     fn stream_entry(&mut self, id: StreamId) -> VisitResult {
         Ok(())
     }
+    /// A field of the current stream entry.
     fn stream_field(&mut self, field: Entry<'_>, value: Entry<'_>) -> VisitResult {
         Ok(())
     }
@@ -68,6 +70,7 @@ pub trait Visitor {
     fn stream_meta(&mut self, meta: &StreamMeta) -> VisitResult {
         Ok(())
     }
+    /// A consumer group (after the stream's metadata), then its PEL, consumers and NACK zone.
     fn stream_group(&mut self, group: &GroupMeta<'_>) -> VisitResult {
         Ok(())
     }
@@ -80,6 +83,7 @@ pub trait Visitor {
     ) -> VisitResult {
         Ok(())
     }
+    /// A consumer of the current group (name, seen time, active time when stored), then its PEL.
     fn stream_consumer(
         &mut self,
         name: &[u8],
@@ -98,6 +102,7 @@ pub trait Visitor {
     fn stream_nacked(&mut self, id: StreamId) -> VisitResult {
         Ok(())
     }
+    /// The current group ends.
     fn stream_group_end(&mut self) -> VisitResult {
         Ok(())
     }
@@ -128,6 +133,7 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Empty buffers.
     pub fn new() -> Self {
         Self::default()
     }
