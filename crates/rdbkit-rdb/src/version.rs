@@ -393,6 +393,17 @@ impl std::fmt::Display for Family {
     }
 }
 
+/// `--type string|list|...` on a command line (cargo feature `clap`).
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Family {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Family::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 /// The name is not one of [`Family::as_str`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -557,5 +568,21 @@ mod tests {
         assert!(Dialect::new(Magic::Valkey, 11).is_none());
         let be = Dialect::best_effort(Magic::Redis, 99);
         assert_eq!(be.lookup(26), Lookup::Type(Type::StreamListpacks4));
+    }
+}
+
+#[cfg(all(test, feature = "clap"))]
+mod clap_tests {
+    use super::Family;
+
+    #[test]
+    fn every_family_is_a_command_line_value() {
+        for f in Family::ALL {
+            assert_eq!(
+                <Family as clap::ValueEnum>::from_str(f.as_str(), false),
+                Ok(f)
+            );
+        }
+        assert!(<Family as clap::ValueEnum>::from_str("arrays", false).is_err());
     }
 }
