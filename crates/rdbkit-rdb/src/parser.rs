@@ -52,7 +52,26 @@ pub struct RdbParser<'a> {
 }
 
 impl<'a> RdbParser<'a> {
-    /// A parser of `data` (an RDB from its header) read with `opts`.
+    /// A parser of `data` (an RDB from its header) read with `opts`. Records borrow the
+    /// parser (a lending `next`); [`into_records`](Self::into_records) gives an `Iterator`
+    /// whose items borrow only `data`.
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Family, Options, RdbParser, Record};
+    /// let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let mut parser = RdbParser::new(&data, Options::default());
+    /// let mut hashes = 0;
+    /// while let Some(rec) = parser.next() {
+    ///     if let Record::Key(k) = rec? {
+    ///         if k.value.family() == Family::Hash {
+    ///             hashes += 1;
+    ///             assert!(k.value.len()? > 0);
+    ///         }
+    ///     }
+    /// }
+    /// assert!(hashes > 0);
+    /// # Ok::<(), rdbkit_rdb::Error>(())
+    /// ```
     pub fn new(data: &'a [u8], opts: Options) -> Self {
         let mut core = Core::new(opts);
         // A key record takes at least 3 bytes.

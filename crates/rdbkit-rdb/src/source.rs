@@ -50,7 +50,24 @@ pub struct RdbReader<R> {
 }
 
 impl<R: Read> RdbReader<R> {
-    /// A reader of `src` (an RDB from its header) read with `opts`.
+    /// A reader of `src` (an RDB from its header) read with `opts`: a pipe, `zcat`, a socket
+    /// or a file, holding only the current record.
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Options, RdbReader, Record};
+    /// let f = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let mut reader = RdbReader::new(std::io::BufReader::new(f), Options::default().deep(true));
+    /// let mut keys = 0;
+    /// while let Some(rec) = reader.next() {
+    ///     match rec? {
+    ///         Record::Key(_) => keys += 1,
+    ///         Record::Eof { checksum, .. } => println!("{keys} keys, checksum {checksum:?}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert!(keys > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(src: R, opts: Options) -> Self {
         let mut core = Core::new(opts);
         // A stream cannot be re-read to confirm a duplicate key: 128-bit fingerprints.

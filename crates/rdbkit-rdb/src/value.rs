@@ -153,6 +153,32 @@ impl<'r> Value<'r> {
     /// Decodes the value into `visitor` (no deep validation): `Continue` when the whole value
     /// was visited, `Break` when a callback returned [`crate::stop()`]. Any other callback
     /// `Err` is an [`ErrorKind::InvalidValue`] error.
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Entry, Item, Options, RdbFile, VisitResult, Visitor};
+    /// /// The first element of every list.
+    /// struct First(Option<Vec<u8>>);
+    /// impl Visitor for First {
+    ///     fn element(&mut self, e: Entry<'_>) -> VisitResult {
+    ///         self.0 = Some(e.to_cow().into_owned());
+    ///         rdbkit_rdb::stop() // enough: end the walk, not an error
+    ///     }
+    /// }
+    /// let file = RdbFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let mut lists = 0;
+    /// for rec in file.records(Options::default()) {
+    ///     if let Item::Key(k) = rec? {
+    ///         if k.value.family() == rdbkit_rdb::Family::List {
+    ///             lists += 1;
+    ///             let mut first = First(None);
+    ///             k.value.walk(&mut first)?; // ControlFlow::Break after the first element
+    ///             assert!(first.0.is_some());
+    ///         }
+    ///     }
+    /// }
+    /// assert!(lists > 0);
+    /// # Ok::<(), rdbkit_rdb::Error>(())
+    /// ```
     pub fn walk<V: Visitor + ?Sized>(&self, visitor: &mut V) -> Result<std::ops::ControlFlow<()>> {
         match self.visit(&mut Scratch::new(), visitor, false) {
             Ok(()) => Ok(std::ops::ControlFlow::Continue(())),
