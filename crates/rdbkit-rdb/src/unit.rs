@@ -1,4 +1,5 @@
-//! The record parser: one RDB file as a pull stream of [`Record`]s.
+//! The unit state machine under both record sources ([`crate::RdbParser`] over a slice,
+//! [`crate::RdbReader`] over an `io::Read`): one RDB file as a pull stream of [`Record`]s.
 //!
 //! The core (`Core::parse_unit`) reads one *unit* — an opcode with its payload, or a key
 //! with its whole value — from a byte slice, without changing any state, so a streaming
