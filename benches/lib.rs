@@ -4,10 +4,10 @@
 //! types in their compact encodings, with expiries and streams; a few huge values, half
 //! compressible) and an AOF-style RESP buffer.
 
-use rdbkit_rdb::entry::Entry;
-use rdbkit_rdb::length::encode_len;
-use rdbkit_rdb::stream::node::{encode_node, StreamId};
-use rdbkit_rdb::{crc64, intset, listpack};
+use rdbkit_rdb::internals::entry::Entry;
+use rdbkit_rdb::internals::length::encode_len;
+use rdbkit_rdb::internals::stream::{encode_node, StreamId};
+use rdbkit_rdb::internals::{crc64, intset, listpack};
 
 /// A small deterministic generator (xorshift64*), so inputs are the same on every run.
 pub struct Rng(u64);
@@ -62,7 +62,7 @@ pub fn json_lines(rng: &mut Rng, n: usize) -> Vec<u8> {
     out
 }
 
-pub use rdbkit_rdb::string::encode as encode_string;
+pub use rdbkit_rdb::internals::string::encode as encode_string;
 
 /// RDB type bytes used below (Redis 7.0, RDB version 10).
 pub mod ty {

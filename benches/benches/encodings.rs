@@ -5,12 +5,13 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rdbkit_benches::{blob, stream_value, ty, RdbBuilder, Rng};
-use rdbkit_rdb::entry::Entry;
-use rdbkit_rdb::intset::Intset;
-use rdbkit_rdb::length::encode_len;
-use rdbkit_rdb::listpack::{self, Listpack};
-use rdbkit_rdb::ziplist::{self, Ziplist};
-use rdbkit_rdb::{intset, Options, RdbParser, Record, Scratch, VisitResult, Visitor};
+use rdbkit_rdb::internals::entry::Entry;
+use rdbkit_rdb::internals::intset;
+use rdbkit_rdb::internals::intset::Intset;
+use rdbkit_rdb::internals::length::encode_len;
+use rdbkit_rdb::internals::listpack::{self, Listpack};
+use rdbkit_rdb::internals::ziplist::{self, Ziplist};
+use rdbkit_rdb::{Options, RdbParser, Record, Scratch, VisitResult, Visitor};
 
 /// Counts what it is shown (so nothing is optimised away).
 #[derive(Default)]

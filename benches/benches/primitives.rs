@@ -6,10 +6,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rdbkit_benches::{encode_string, json_lines, Rng};
-use rdbkit_rdb::length::{encode_len, read_len};
-use rdbkit_rdb::reader::Cursor;
-use rdbkit_rdb::string::read_string;
-use rdbkit_rdb::{crc64, lzf};
+use rdbkit_rdb::internals::length::{encode_len, read_len};
+use rdbkit_rdb::internals::string::read_string;
+use rdbkit_rdb::internals::Cursor;
+use rdbkit_rdb::internals::{crc64, lzf};
 
 /// Lengths as they occur in real files: mostly 6-bit, some 14-bit, a few 32/64-bit.
 fn lengths(n: usize) -> Vec<u8> {

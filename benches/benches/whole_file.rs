@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rdbkit_benches::{big_values_rdb, mixed_rdb, small_keys_rdb};
-use rdbkit_rdb::entry::Entry;
+use rdbkit_rdb::internals::entry::Entry;
 use rdbkit_rdb::{Options, RdbParser, Record, Scratch, VisitResult, Visitor};
 
 #[derive(Default)]
@@ -36,13 +36,7 @@ impl Visitor for Sum {
 }
 
 fn keys(data: &[u8], deep: bool) -> u64 {
-    let mut p = RdbParser::new(
-        data,
-        Options {
-            deep,
-            ..Options::default()
-        },
-    );
+    let mut p = RdbParser::new(data, Options::default().deep(deep));
     let mut n = 0;
     while let Some(r) = p.next() {
         if let Record::Key(_) = r.unwrap() {

@@ -84,7 +84,27 @@ pub struct Cut {
 
 impl Aof {
     /// Opens `path`: a single AOF (with or without RDB preamble), a manifest, an
-    /// `appendonlydir`, or a directory holding one.
+    /// `appendonlydir`, or a directory holding one. Files are read into memory unless the
+    /// process called the `unsafe` [`rdbkit_rdb::allow_mapping`].
+    ///
+    /// ```
+    /// use rdbkit_aof::{Aof, AofItem};
+    /// let aof = Aof::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/aof/appendonlydir"))?;
+    /// let (mut keys, mut commands) = (0, 0);
+    /// for item in aof.items() {
+    ///     match item? {
+    ///         AofItem::RdbKey(_) => keys += 1,      // the base's keys come first
+    ///         AofItem::Command(argv) => {
+    ///             assert!(!argv.is_empty());
+    ///             commands += 1
+    ///         }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// let verdict = aof.check()?;
+    /// assert!(verdict.valid && commands > 0 && keys + commands > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Aof, Error> {
         let layout = resolve(path.as_ref())?;
         let data = layout

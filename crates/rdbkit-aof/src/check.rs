@@ -29,33 +29,49 @@ pub enum Stop {
     /// annotation all the same, so the kept file ends in an open transaction, which the server
     /// drops on load (and a later plain check reports as `Reached EOF before reading EXEC`).
     TimestampCut {
+        /// Where the cut goes (the annotation).
         offset: u64,
+        /// Where the open MULTI starts, when the cut lands inside one.
         open_multi: Option<u64>,
     },
     /// Timestamp mode: that annotation is at offset 0 of its file.
-    NothingBeforeTimestamp { offset: u64 },
+    NothingBeforeTimestamp {
+        /// Where the annotation is.
+        offset: u64,
+    },
     /// Timestamp mode: that annotation is in a file that isn't last.
-    TimestampNotLast { offset: u64 },
+    TimestampNotLast {
+        /// Where the annotation is.
+        offset: u64,
+    },
     /// Timestamp mode: a `#TS:` line that isn't `#TS:<number>\r`.
-    InvalidTimestampAnnotation { offset: u64 },
+    InvalidTimestampAnnotation {
+        /// Where the line is.
+        offset: u64,
+    },
 }
 
 /// The strict verdict on one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SingleCheck {
+    /// The file's size.
     pub size: u64,
+    /// Bytes of whole commands (and the RDB preamble) from the start: a fix keeps these.
     pub ok_up_to: u64,
     /// The running line counter after this file (redis-check-aof's `ok_up_to_line`).
     pub ok_up_to_line: u64,
+    /// The RDB preamble, when the file has one.
     pub rdb: Option<RdbPrefix>,
     /// The framing error, if any (a `FormatError` is what Redis calls "format error").
     pub error: Option<RespError>,
+    /// Why the check stopped.
     pub stop: Stop,
     /// Whole commands before `ok_up_to`.
     pub commands: u64,
 }
 
 impl SingleCheck {
+    /// Bytes a fix would cut (`size - ok_up_to`).
     pub fn diff(&self) -> u64 {
         self.size.saturating_sub(self.ok_up_to)
     }
@@ -218,14 +234,18 @@ pub fn is_rdb(data: &[u8]) -> bool {
 /// The strict verdict on one file of a data set.
 #[derive(Debug, Clone)]
 pub struct FileVerdict {
+    /// The file.
     pub file: AofFile,
+    /// Whether it is the data set's last file (the only one a fix may cut).
     pub last: bool,
+    /// Its verdict.
     pub check: SingleCheck,
 }
 
 /// The strict verdict on a whole data set, file by file, stopping where Redis's tool stops.
 #[derive(Debug, Clone)]
 pub struct StrictVerdict {
+    /// The files checked, in load order, up to the first that fails.
     pub files: Vec<FileVerdict>,
     /// Everything sound.
     pub valid: bool,
@@ -278,12 +298,7 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
                         out.files.last().map_or(0, |v| v.check.ok_up_to)
                     ));
                 } else if let Some(why) = last
-                    .then(|| {
-                        crate::fix::refuse_cut(
-                            bytes,
-                            out.files.last().map_or(0, |v| v.check.ok_up_to),
-                        )
-                    })
+                    .then(|| refuse_cut(bytes, out.files.last().map_or(0, |v| v.check.ok_up_to)))
                     .flatten()
                 {
                     out.refusal = Some(format!("{}: {why}", f.name));
@@ -344,19 +359,27 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
 /// What the server (7.x, `aof-load-truncated yes`) does with one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Load {
+    /// Nothing to load (an empty file).
     Empty,
+    /// Loads whole.
     Loaded {
+        /// Commands loaded.
         commands: u64,
     },
     /// Short read: the server truncates the file to `valid_up_to` and loads what precedes.
     Truncated {
+        /// Bytes kept.
         valid_up_to: u64,
+        /// Commands loaded.
         commands: u64,
+        /// What ended the file early.
         reason: String,
     },
     /// The server refuses to start.
     Failed {
+        /// Where the fatal error is.
         offset: u64,
+        /// The server's message.
         reason: String,
     },
 }
@@ -415,6 +438,7 @@ fn server_argc(data: &[u8], pos: &mut usize, cap: usize) -> Option<Result<i64, C
     Some(Ok(i64::from(cnum::atoi(cline.get(1..).unwrap_or(&[])))))
 }
 
+/// What the server (7.x, `aof-load-truncated yes`) does with one file's bytes `data`.
 pub fn server_load(data: &[u8]) -> Load {
     const BUF: usize = 1024;
     if data.is_empty() {
@@ -548,17 +572,26 @@ pub enum ServerVerdict {
     /// Starts with the data (nothing changed on disk).
     Loads,
     /// Starts with an empty data set (no files, or all empty).
-    StartsEmpty { reason: String },
+    StartsEmpty {
+        /// Why.
+        reason: String,
+    },
     /// Starts after truncating `file` to `offset`: whatever followed is lost.
     TruncatesAndLoads {
+        /// The file cut.
         file: String,
+        /// Where it is cut.
         offset: u64,
+        /// Why.
         reason: String,
     },
     /// Refuses to start.
     Refuses {
+        /// The file refused, when one is to blame.
         file: Option<String>,
+        /// Where, when known.
         offset: Option<u64>,
+        /// The server's reason.
         reason: String,
     },
 }
@@ -657,6 +690,39 @@ pub fn is_damaged_manifest(name: &str, data: &[u8], c: &SingleCheck) -> bool {
             })
         )
         && (name.ends_with(".manifest") || manifest::has_manifest_entry_line(data))
+}
+
+/// Why a cut at offset 0 of `data` must not happen, if it must not: the file is not an AOF
+/// (compressed, an RDB, text). A cut elsewhere keeps the file's head, which checked as an AOF.
+pub fn refuse_cut(data: &[u8], truncate_to: u64) -> Option<String> {
+    if truncate_to != 0 || data.is_empty() {
+        return None;
+    }
+    let what = if data.starts_with(&[0x1f, 0x8b]) {
+        "gzip-compressed data: decompress it first (e.g. `gzip -dk FILE`), then check or fix the \
+         decompressed AOF"
+            .to_string()
+    } else if data.starts_with(b"BZh") {
+        "bzip2-compressed data: decompress it first (`bzip2 -dk FILE`)".into()
+    } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        "zstd-compressed data: decompress it first (`zstd -d FILE`)".into()
+    } else if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        "xz-compressed data: decompress it first (`xz -dk FILE`)".into()
+    } else if crate::resp::has_rdb_magic(data) {
+        "an RDB file, not an AOF (an RDB preamble is only valid at the head of a base or \
+         single-file AOF)"
+            .into()
+    } else if data[0] != b'*' && data[0] != b'#' {
+        format!(
+            "not an AOF: it starts with byte 0x{:02x}, where an AOF starts with '*' or '#'",
+            data[0]
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "not cutting at offset 0, which would empty the file: its content is {what}"
+    ))
 }
 
 #[cfg(test)]

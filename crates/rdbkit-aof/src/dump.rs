@@ -8,8 +8,11 @@ use crate::multipart::{for_each_command, Layout};
 use crate::resp::Command;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How [`crate::dump`] writes commands.
 pub enum Format {
+    /// One JSON object a line.
     Jsonl,
+    /// RESP, as the AOF holds it (replayable with `redis-cli --pipe`).
     Resp,
 }
 

@@ -9,32 +9,50 @@ use crate::resp::RespError;
 /// An AOF error: the file, and what went wrong there.
 #[derive(Debug)]
 pub enum Error {
+    /// Reading a file failed.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The manifest is invalid.
     Manifest {
+        /// The manifest.
         path: PathBuf,
+        /// What is wrong with it.
         source: ManifestError,
     },
+    /// The RDB part (preamble or base) is not sane.
     Rdb {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with it.
         source: RdbPrefixError,
     },
     /// The RDB part (preamble or base) is damaged, read by [`crate::Aof::items`]: the
     /// decoder's error (offset, db, key and kind intact) is the `source()` (boxed here to keep
     /// this error small; `source()` gives the `rdbkit_rdb::Error` itself).
     RdbData {
+        /// The file.
         path: PathBuf,
+        /// The decoder's error.
         source: Box<rdbkit_rdb::Error>,
     },
+    /// The RESP part is damaged.
     Resp {
+        /// The file.
         path: PathBuf,
+        /// The framing error.
         source: RespError,
     },
+    /// No AOF at this path (no file, no manifest in the directory).
     NoAof(PathBuf),
+    /// The operation was refused (it would lose data or cannot be done safely); the message says why.
     Refused {
+        /// The file.
         path: PathBuf,
+        /// Why.
         message: String,
     },
 }
@@ -75,6 +93,7 @@ impl std::error::Error for Error {
 }
 
 impl Error {
+    /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),

@@ -143,38 +143,8 @@ fn next_command_start(data: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Why a cut at offset 0 of `data` must not happen, if it must not: the file is not an AOF
-/// (compressed, an RDB, text). A cut elsewhere keeps the file's head, which checked as an AOF.
-pub fn refuse_cut(data: &[u8], truncate_to: u64) -> Option<String> {
-    if truncate_to != 0 || data.is_empty() {
-        return None;
-    }
-    let what = if data.starts_with(&[0x1f, 0x8b]) {
-        "gzip-compressed data: decompress it first (e.g. `gzip -dk FILE`), then check or fix the \
-         decompressed AOF"
-            .to_string()
-    } else if data.starts_with(b"BZh") {
-        "bzip2-compressed data: decompress it first (`bzip2 -dk FILE`)".into()
-    } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        "zstd-compressed data: decompress it first (`zstd -d FILE`)".into()
-    } else if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        "xz-compressed data: decompress it first (`xz -dk FILE`)".into()
-    } else if crate::resp::has_rdb_magic(data) {
-        "an RDB file, not an AOF (an RDB preamble is only valid at the head of a base or \
-         single-file AOF)"
-            .into()
-    } else if data[0] != b'*' && data[0] != b'#' {
-        format!(
-            "not an AOF: it starts with byte 0x{:02x}, where an AOF starts with '*' or '#'",
-            data[0]
-        )
-    } else {
-        return None;
-    };
-    Some(format!(
-        "not cutting at offset 0, which would empty the file: its content is {what}"
-    ))
-}
+// The refusal is part of the verdict (`check` gives it too): it lives there.
+pub use crate::check::refuse_cut;
 
 // ---- the system calls of the fix path ------------------------------------------------------------
 

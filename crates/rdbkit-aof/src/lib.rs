@@ -16,6 +16,8 @@
 //! - [`dump`]: commands out as JSON lines or RESP;
 //! - [`drop_in`]: a drop-in `redis-check-aof`.
 
+#![deny(missing_docs)]
+
 mod aof;
 mod cnum;
 mod commands;

@@ -15,31 +15,42 @@ use crate::cnum::{self, c_str, is_c_space};
 pub const MANIFEST_MAX_LINE: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The type of a manifest entry (`type b|h|i`).
 pub enum FileType {
+    /// `b`: the base file (RDB or AOF).
     Base,
+    /// `h`: a history file, waiting for deletion (not loaded).
     History,
+    /// `i`: an incremental AOF file.
     Incr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One line of the manifest.
 pub struct ManifestEntry {
     /// The file name as bytes (manifest names may hold any byte through `\xHH`).
     pub file: Vec<u8>,
+    /// Its sequence number.
     pub seq: i64,
+    /// Its type.
     pub file_type: FileType,
     /// 1-based line number in the manifest (comment lines count).
     pub line: usize,
 }
 
 impl ManifestEntry {
+    /// The file name as text (invalid UTF-8 replaced).
     pub fn file_name_lossy(&self) -> String {
         String::from_utf8_lossy(&self.file).into_owned()
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A parsed manifest.
 pub struct Manifest {
+    /// The base file, if any.
     pub base: Option<ManifestEntry>,
+    /// History files (not loaded).
     pub history: Vec<ManifestEntry>,
     /// In manifest order (strictly increasing seq).
     pub incr: Vec<ManifestEntry>,
@@ -53,16 +64,24 @@ impl Manifest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is wrong with a manifest (each a message of the server's `aofLoadManifestFromFile`).
 pub enum ManifestErrorKind {
+    /// The manifest has no entry.
     Empty,
+    /// A line longer than [`MANIFEST_MAX_LINE`].
     TooLongLine,
+    /// A line that is not `key value` pairs.
     InvalidFormat,
+    /// A file name holding a path separator.
     PathName,
     /// `.`, `..` or an empty name: not a file of the directory (the server's own error for it
     /// is an unhelpful `No such device` or `Is a directory` when it opens the directory).
     ReservedName,
+    /// An unknown `type`.
     UnknownType,
+    /// Two base files.
     DuplicateBase,
+    /// Incremental files whose sequence numbers do not increase.
     NonMonotonic,
 }
 
@@ -93,7 +112,9 @@ impl ManifestErrorKind {
     _ => String::new(),
 }, kind.redis_message())]
 pub struct ManifestError {
+    /// What is wrong.
     pub kind: ManifestErrorKind,
+    /// The 1-based line where it is, when known.
     pub line: Option<usize>,
     /// The line, trimmed, as the server prints it after `>>> `.
     pub text: Option<String>,

@@ -13,34 +13,45 @@ use crate::manifest::{self, Manifest};
 use crate::resp::{has_rdb_magic, Item, SliceReader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What part a file plays in a data set.
 pub enum Role {
     /// A pre-7.0 style file, or any file checked on its own.
     Single,
+    /// The base file (RDB or AOF), loaded first.
     Base,
+    /// An incremental AOF file, loaded after the base in manifest order.
     Incr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A file of a data set.
 pub struct AofFile {
     /// The name as the manifest gives it (or the path, for a single file).
     pub name: String,
+    /// Its path.
     pub path: PathBuf,
+    /// Its role.
     pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What an AOF path holds.
 pub enum Layout {
     /// One file: pre-7.0 AOF (maybe with an RDB preamble), or a base/incr file given directly.
     Single(AofFile),
     /// A manifest and the files it lists (base, then incr, in load order).
     MultiPart {
+        /// The manifest's path.
         manifest_path: PathBuf,
+        /// The manifest.
         manifest: Manifest,
+        /// The files it names, in load order.
         files: Vec<AofFile>,
     },
 }
 
 impl Layout {
+    /// The files, in load order.
     pub fn files(&self) -> &[AofFile] {
         match self {
             Layout::Single(f) => std::slice::from_ref(f),
@@ -72,7 +83,9 @@ pub struct FileData {
 }
 
 impl FileData {
-    /// Maps (or reads) the file at `path`.
+    /// Reads the file at `path` into memory, or maps it when the process allowed mapping
+    /// ([`rdbkit_rdb::allow_mapping`], an `unsafe` promise that no other process modifies the
+    /// file in place meanwhile) and did not ask for plain reads ([`read_without_mapping`]).
     pub fn open(path: &Path) -> Result<FileData, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -82,7 +95,9 @@ impl FileData {
                 owned: Vec::new(),
             });
         }
-        if READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed) {
+        if READ_WITHOUT_MAP.load(std::sync::atomic::Ordering::Relaxed)
+            || !rdbkit_rdb::mapping_allowed()
+        {
             use std::io::Read;
             let mut owned = Vec::new();
             owned
@@ -94,12 +109,13 @@ impl FileData {
                 .map_err(|e| Error::io(path, e))?;
             return Ok(FileData { map: None, owned });
         }
-        // SAFETY: the map is read-only and private to this process. Another process truncating
-        // the file while we read it (a live server rewriting its AOF) could fault the read; the
-        // checking commands are meant for files no server is writing, as redis-check-aof is, and
-        // every command that writes (fix, the drop-in's --fix) reads without a map instead
-        // (`read_without_mapping`). Mapping avoids copying multi-GB AOFs into memory
-        // (performance-facts: 1.1 GB AOFs are routine).
+        // SAFETY: the map is read-only and private to this process, and the process promised
+        // (`rdbkit_rdb::allow_mapping`, unsafe) that no other process modifies its files in
+        // place while they are mapped. Truncation by another process (a live server rewriting
+        // its AOF) could still fault the read; the checking commands are meant for files no
+        // server is writing, as redis-check-aof is, and every command that writes (fix, the
+        // drop-in's --fix) reads without a map instead (`read_without_mapping`). Mapping avoids
+        // copying multi-GB AOFs into memory (1.1 GB AOFs are routine).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Ok(FileData {
             map: Some(map),
@@ -250,8 +266,11 @@ fn resolve_manifest(path: &Path) -> Result<Layout, Error> {
 /// Where a command of the data set lies.
 #[derive(Debug, Clone, Copy)]
 pub struct Located<'f> {
+    /// The file.
     pub file: &'f AofFile,
+    /// Offset of the command's first byte.
     pub offset: u64,
+    /// Offset just past it.
     pub end: u64,
 }
 

@@ -8,8 +8,11 @@ pub use rdbkit_rdb::ChecksumStatus;
 pub struct RdbPrefix {
     /// Length of the RDB part, through the CRC-64 trailer: the RESP tail starts here.
     pub len: usize,
+    /// The RDB version.
     pub version: u32,
+    /// Keys read.
     pub keys: u64,
+    /// What the CRC-64 trailer says.
     pub checksum: ChecksumStatus,
 }
 
@@ -17,7 +20,9 @@ pub struct RdbPrefix {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{message}", offset.map(|o| format!("at byte offset {o}: ")).unwrap_or_default())]
 pub struct RdbPrefixError {
+    /// Where the decoder stopped, when known.
     pub offset: Option<u64>,
+    /// What is wrong.
     pub message: String,
 }
 

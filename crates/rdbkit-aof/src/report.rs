@@ -11,16 +11,20 @@ use crate::multipart::{self, Layout, Role};
 /// Both verdicts on one input.
 #[derive(Debug)]
 pub struct Report {
+    /// The path checked.
     pub path: PathBuf,
     /// The resolved layout, or why it couldn't be resolved (a bad manifest, no AOF...).
     pub layout: Result<Layout, String>,
     /// The layout as redis-check-aof sees it (the files `strict` indexes into).
     pub strict_layout: Option<Layout>,
+    /// redis-check-aof's verdict, or why it could not be given.
     pub strict: Result<StrictVerdict, String>,
+    /// What the server does on start.
     pub server: ServerVerdict,
 }
 
 impl Report {
+    /// Whether redis-check-aof finds everything sound.
     pub fn strict_valid(&self) -> bool {
         self.strict.as_ref().is_ok_and(|s| s.valid)
     }

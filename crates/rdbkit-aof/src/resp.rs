@@ -28,15 +28,31 @@ pub enum RespErrorKind {
     EofAtLine,
     /// The number is not followed by exactly `\r\n` (or a payload not followed by it). The two
     /// bytes Redis shows; 0 past the end of the line (Redis shows stale memory there).
-    ExpectedCrlf { got: [u8; 2] },
+    ExpectedCrlf {
+        /// The two bytes found.
+        got: [u8; 2],
+    },
     /// A `$len` line that doesn't start with `$`.
-    ExpectedPrefix { expected: u8, got: u8 },
+    ExpectedPrefix {
+        /// The prefix wanted.
+        expected: u8,
+        /// The byte found.
+        got: u8,
+    },
     /// A negative or absurd bulk length.
     BulkLenOutOfRange(i64),
     /// Fewer bytes left than `$len` + 2.
-    ShortRead { expected: i64, got: u64 },
+    ShortRead {
+        /// The `$len` length + 2.
+        expected: i64,
+        /// Bytes left.
+        got: u64,
+    },
     /// A record starting with something other than `*` or `#`.
-    FormatError { byte: u8 },
+    FormatError {
+        /// The first byte of the record.
+        byte: u8,
+    },
     /// MULTI inside an open MULTI.
     UnexpectedMulti,
     /// EXEC without MULTI.
@@ -48,7 +64,9 @@ pub enum RespErrorKind {
 /// A RESP framing error: where the last low-level read began (Redis's `epos`) and what failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RespError {
+    /// Where the last low-level read began (Redis's `epos`).
     pub offset: u64,
+    /// What failed.
     pub kind: RespErrorKind,
 }
 
@@ -126,13 +144,16 @@ pub struct Command<'r, 'b> {
 }
 
 impl<'r, 'b: 'r> Command<'r, 'b> {
+    /// Number of arguments (the command name included).
     pub fn argc(&self) -> usize {
         self.ranges.len()
     }
+    /// Argument `i` (0 is the command name).
     pub fn arg(&self, i: usize) -> Option<&'b [u8]> {
         let &(s, e) = self.ranges.get(i)?;
         self.buf.get(s..e)
     }
+    /// Every argument, in order.
     pub fn args(&self) -> impl Iterator<Item = &'b [u8]> + 'r {
         let buf = self.buf;
         self.ranges
@@ -148,16 +169,22 @@ impl<'r, 'b: 'r> Command<'r, 'b> {
 /// A `#` line. `text` is the line as `fgets` read it (at most 1023 bytes, with its newline).
 #[derive(Debug, Clone, Copy)]
 pub struct Annotation<'b> {
+    /// File offset of the `#`.
     pub offset: u64,
+    /// File offset just past the line.
     pub end: u64,
+    /// The line's bytes.
     pub text: &'b [u8],
     /// `#TS:<n>` parsed the way the server and the tool do; `None` when not a valid `#TS:`.
     pub timestamp: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy)]
+/// One record of an AOF's RESP part.
 pub enum Item<'r, 'b> {
+    /// A command (`*N` then `N` bulk strings).
     Command(Command<'r, 'b>),
+    /// A `#` annotation line.
     Annotation(Annotation<'b>),
 }
 
@@ -448,6 +475,7 @@ impl<'a> SliceReader<'a> {
         self.pos as u64
     }
 
+    /// Where the reader is within a MULTI block (what a check reports at EOF).
     pub fn line_state(&self) -> LineState {
         self.st
     }
@@ -497,10 +525,13 @@ impl<'a> SliceReader<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("read error: {0}")]
+    /// Reading failed.
     Io(#[from] io::Error),
     #[error("{0}")]
+    /// The RESP framing is damaged.
     Resp(RespError),
     #[error("RDB preamble: {0}")]
+    /// The RDB preamble is damaged (the message).
     Rdb(String),
 }
 
@@ -523,6 +554,7 @@ pub struct StreamReader<R> {
 const STREAM_CHUNK: usize = 64 * 1024;
 
 impl<R: Read> StreamReader<R> {
+    /// A reader of `inner`, from its first byte.
     pub fn new(inner: R) -> Self {
         StreamReader {
             inner,
@@ -589,6 +621,7 @@ impl<R: Read> StreamReader<R> {
         Ok(())
     }
 
+    /// The next record, or `None` at the end (the lending form: it borrows the reader).
     pub fn next_item(&mut self) -> Result<Option<Item<'_, '_>>, StreamError> {
         if !self.started {
             self.start()?;

@@ -41,11 +41,11 @@ impl DecodeArgs {
 
     /// The decoder's options, given the subcommand's default depth.
     pub fn options(&self, deep_by_default: bool) -> Options {
-        Options {
-            deep: self.deep_or(deep_by_default),
-            verify_checksum: !self.no_checksum,
-            best_effort: self.best_effort,
-        }
+        Options::new()
+            .deep(self.deep_or(deep_by_default))
+            .verify_checksum(!self.no_checksum)
+            .best_effort(self.best_effort)
+            .enterprise(self.enterprise)
     }
 }
 

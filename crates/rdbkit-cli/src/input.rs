@@ -281,11 +281,10 @@ fn says_aof_preamble(head: &[u8]) -> bool {
 /// Whether the leading aux fields of the RDB that starts with `head` set `key` to `value`
 /// (the scan stops at the first other record or at the end of `head`).
 pub fn aux_is(head: &[u8], key: &[u8], value: &[u8]) -> bool {
-    let opts = Options {
-        deep: false,
-        verify_checksum: false,
-        best_effort: true,
-    };
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(false)
+        .best_effort(true);
     let mut p = RdbParser::new(head, opts);
     while let Some(Ok(Record::Aux { key: k, value: v })) = p.next() {
         if k.as_ref() == key {
@@ -310,11 +309,10 @@ pub fn open_for_reading(
     no_checksum: bool,
 ) -> Result<(Input, Options), crate::failure::Failure> {
     let inp = open(path)?;
-    let opts = Options {
-        deep: false,
-        verify_checksum: !no_checksum,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(!no_checksum)
+        .best_effort(false);
     Ok((inp, opts))
 }
 
@@ -607,7 +605,6 @@ impl Input {
     pub fn with_rdb<T>(
         self,
         opts: Options,
-        enterprise: bool,
         f: impl FnOnce(&mut dyn RecordSource) -> T,
     ) -> Result<T, InputError> {
         if self.kind != Kind::Rdb {
@@ -621,11 +618,11 @@ impl Input {
             Src::Path(p) => {
                 let file =
                     RdbFile::open(&p).map_err(|e| InputError(format!("{}: {e}", self.name)))?;
-                let mut parser = file.parser(opts).enterprise_opcodes(enterprise);
+                let mut parser = file.parser(opts);
                 Ok(f(&mut parser))
             }
             Src::Stream(r) => {
-                let mut reader = RdbReader::new(r, opts).enterprise_opcodes(enterprise);
+                let mut reader = RdbReader::new(r, opts);
                 Ok(f(&mut reader))
             }
             Src::Archive(_) => Err(InputError(format!(
@@ -635,7 +632,7 @@ impl Input {
             ))),
             Src::Compressed(mut c) => {
                 let t = {
-                    let mut reader = RdbReader::new(&mut *c, opts).enterprise_opcodes(enterprise);
+                    let mut reader = RdbReader::new(&mut *c, opts);
                     f(&mut reader)
                 };
                 finish_stream(&self.name, &mut *c)?;
@@ -886,7 +883,7 @@ fn replay_bytes(
         let mut p = RdbParser::new(bytes, opts);
         start = match budget {
             Some(b) => {
-                let mut src = rdbkit_rdb::source::ValueBudget::new(&mut p, b, "--max-value-bytes");
+                let mut src = rdbkit_rdb::ValueBudget::new(&mut p, b, "--max-value-bytes");
                 load_rdb(&mut src, &mut rp.ds)
             }
             None => load_rdb(&mut p, &mut rp.ds),

@@ -1,29 +1,8 @@
 //! The JSON-lines dump format, written by hand into a byte buffer (streaming, exact doubles).
 //!
-//! This is a stable interface. One object per key, in file order, one per line:
-//!
-//! ```text
-//! {"db":0,"key":K,"type":T,"encoding":E,"expire_ms":X,["lfu_freq":N,]["lru_idle":N,]"value":V}
-//! ```
-//!
-//! * Byte strings (keys, members, fields, values) are JSON strings when the bytes are valid
-//!   UTF-8, else `{"base64":"..."}` (standard alphabet, padded). Integers stored in binary
-//!   (int-encoded strings, listpack/ziplist/intset integers) are rendered as decimal strings.
-//! * `type`: `string list set zset hash stream module`. `encoding`: the writing server's
-//!   `OBJECT ENCODING` word as implied by the stored type (`int embstr raw linkedlist ziplist
-//!   quicklist listpack intset hashtable skiplist listpackex zipmap stream`).
-//! * `expire_ms`: absolute Unix ms or `null`. `lfu_freq` / `lru_idle` appear when the file has
-//!   FREQ / IDLE records for the key.
-//! * `value` by type: string `S`; list `[S,...]` head to tail; set `[S,...]` in file order;
-//!   zset `[[member,score],...]` in rank order, scores as the shortest JSON number that reads
-//!   back as the same double, `"inf"`/`"-inf"` for infinities; hash `[[field,value],...]` in
-//!   file order, or `[[field,value,expire_ms|null],...]` when the hash is `listpackex` or any
-//!   field has a TTL; stream `{"entries":[[id,[[f,v],...]],...],"length":N,"last_id":id,
-//!   ["first_id":id,"max_deleted_id":id,"entries_added":N,] "groups":[{"name":S,
-//!   "last_delivered_id":id,["entries_read":N|null,]"pending":[[id,consumer,delivery_count],...],
-//!   "consumers":[{"name":S,"pending":[id,...]},...]},...]}` (bracketed fields only for RDB
-//!   stream formats that store them, i.e. Redis 7.0+); module `{"module":NAME,"encver":N,
-//!   "payload":[["uint",n]|["string",s]|["float",f]|["double",d],...]}`.
+//! This is a stable interface: one object per key, in file order, one per line. Its one
+//! specification is the README's section "`rdbkit check` and `rdbkit dump`" (the `dump
+//! --format jsonl` part): keep the code and that text in step.
 
 use std::collections::HashMap;
 

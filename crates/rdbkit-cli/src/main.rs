@@ -114,6 +114,10 @@ fn exit_quietly_on_closed_stdout() {
 
 fn main() -> ExitCode {
     exit_quietly_on_closed_stdout();
+    // SAFETY: rdbkit reads backups that servers replace by rename, never rewrite in place; a
+    // file truncated under a map is caught (rdbkit-rdb's SIGBUS guard, the size check), and the
+    // commands that write (aof fix, the drop-in's --fix) read without a map.
+    unsafe { rdbkit_rdb::allow_mapping() };
     let mut argv: Vec<OsString> = std::env::args_os().collect();
     // Invoked as `redis-check-aof` (a symlink or a copy): behave exactly like Redis's tool.
     let argv0 = argv.first().cloned().unwrap_or_default();

@@ -4,9 +4,9 @@
 
 use std::process::Command;
 
-use rdbkit_rdb::crc64;
-use rdbkit_rdb::length::encode_len;
-use rdbkit_rdb::string::{encode, encode_raw};
+use rdbkit_rdb::internals::crc64;
+use rdbkit_rdb::internals::length::encode_len;
+use rdbkit_rdb::internals::string::{encode, encode_raw};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rdbkit");
 

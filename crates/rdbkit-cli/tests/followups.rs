@@ -15,7 +15,7 @@ fn rdb9(body: &[u8]) -> Vec<u8> {
     let mut v = b"REDIS0009".to_vec();
     v.extend_from_slice(body);
     v.push(0xff);
-    let crc = rdbkit_rdb::crc64::crc64(&v);
+    let crc = rdbkit_rdb::internals::crc64::crc64(&v);
     v.extend_from_slice(&crc.to_le_bytes());
     v
 }
@@ -23,7 +23,7 @@ fn rdb9(body: &[u8]) -> Vec<u8> {
 fn string_key(out: &mut Vec<u8>, key: &[u8], val: &[u8]) {
     out.push(0);
     for s in [key, val] {
-        rdbkit_rdb::length::encode_len(s.len() as u64, out);
+        rdbkit_rdb::internals::length::encode_len(s.len() as u64, out);
         out.extend_from_slice(s);
     }
 }

@@ -15,7 +15,7 @@ fn rdb9(body: &[u8]) -> Vec<u8> {
     let mut v = b"REDIS0009".to_vec();
     v.extend_from_slice(body);
     v.push(0xff);
-    let crc = rdbkit_rdb::crc64::crc64(&v);
+    let crc = rdbkit_rdb::internals::crc64::crc64(&v);
     v.extend_from_slice(&crc.to_le_bytes());
     v
 }
@@ -23,7 +23,7 @@ fn rdb9(body: &[u8]) -> Vec<u8> {
 fn string_key(out: &mut Vec<u8>, key: &[u8], val: &[u8]) {
     out.push(0);
     for s in [key, val] {
-        rdbkit_rdb::length::encode_len(s.len() as u64, out);
+        rdbkit_rdb::internals::length::encode_len(s.len() as u64, out);
         out.extend_from_slice(s);
     }
 }
@@ -178,10 +178,10 @@ const BIG: u64 = 5 << 28;
 /// CRC of the whole.
 fn big_string_parts() -> (Vec<u8>, Vec<u8>) {
     let mut head = b"REDIS0009\xfe\x00\x00".to_vec();
-    rdbkit_rdb::length::encode_len(3, &mut head);
+    rdbkit_rdb::internals::length::encode_len(3, &mut head);
     head.extend_from_slice(b"big");
-    rdbkit_rdb::length::encode_len(BIG, &mut head);
-    let mut crc = rdbkit_rdb::crc64::Crc64::new();
+    rdbkit_rdb::internals::length::encode_len(BIG, &mut head);
+    let mut crc = rdbkit_rdb::internals::crc64::Crc64::new();
     crc.update(&head);
     let chunk = vec![b'x'; 1 << 20];
     for _ in 0..BIG >> 20 {

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rdbkit_fuzz_checks::rdb::version_index;
-use rdbkit_rdb::length::read_len;
-use rdbkit_rdb::reader::Cursor;
-use rdbkit_rdb::string::{read_string, RdbString};
+use rdbkit_rdb::internals::length::read_len;
+use rdbkit_rdb::internals::string::{read_string, RdbString};
+use rdbkit_rdb::internals::Cursor;
 use rdbkit_rdb::{Magic, Options, RdbParser, Record, Type};
 
 /// At most this many seeds per target (counting those already there): the first pass over
@@ -75,11 +75,10 @@ fn rdb(out: &mut Out, data: &[u8]) {
     out.put("rdb_file", data);
     let mut p = RdbParser::new(
         data,
-        Options {
-            deep: false,
-            verify_checksum: false,
-            best_effort: true,
-        },
+        Options::default()
+            .deep(false)
+            .verify_checksum(false)
+            .best_effort(true),
     );
     let Ok(h) = p.read_header() else { return };
     let version = version_index(h.magic == Magic::Valkey, h.version);

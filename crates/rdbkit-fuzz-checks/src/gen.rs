@@ -3,9 +3,9 @@
 //! It writes what Redis 7.x writes for the same data (the encodings Redis would pick are not
 //! enforced: a small set may be written as a hash table).
 
-use rdbkit_rdb::length::encode_len;
-pub use rdbkit_rdb::string::{encode as write_string, encode_blob as write_blob};
-use rdbkit_rdb::{crc64, intset, listpack};
+use rdbkit_rdb::internals::length::encode_len;
+pub use rdbkit_rdb::internals::string::{encode as write_string, encode_blob as write_blob};
+use rdbkit_rdb::internals::{crc64, intset, listpack};
 
 use crate::rdb::Ev;
 

@@ -2,16 +2,16 @@
 
 use std::io::{self, Read};
 
-use rdbkit_rdb::entry::{parse_canonical_i64, Entry, IntBuf};
-use rdbkit_rdb::intset::{self, Intset};
-use rdbkit_rdb::length::{encode_len, read_len_or_enc, Len};
-use rdbkit_rdb::listpack::{self, Listpack};
-use rdbkit_rdb::module::{self, ModuleId, ModuleItem};
-use rdbkit_rdb::reader::Cursor;
-use rdbkit_rdb::stream::node::{encode_node, StreamNode};
-use rdbkit_rdb::string::{read_string, RdbString};
-use rdbkit_rdb::ziplist::{self, Ziplist};
-use rdbkit_rdb::zipmap::{self, Zipmap};
+use rdbkit_rdb::internals::entry::{parse_canonical_i64, Entry, IntBuf};
+use rdbkit_rdb::internals::intset::{self, Intset};
+use rdbkit_rdb::internals::length::{encode_len, read_len_or_enc, Len};
+use rdbkit_rdb::internals::listpack::{self, Listpack};
+use rdbkit_rdb::internals::module::{self, ModuleId, ModuleItem};
+use rdbkit_rdb::internals::stream::{encode_node, StreamNode};
+use rdbkit_rdb::internals::string::{read_string, RdbString};
+use rdbkit_rdb::internals::ziplist::{self, Ziplist};
+use rdbkit_rdb::internals::zipmap::{self, Zipmap};
+use rdbkit_rdb::internals::Cursor;
 use rdbkit_rdb::{
     check_rdb_prefix, ChecksumStatus, GroupMeta, Options, RdbParser, RdbReader, Record,
     RecordSource, Scratch, StreamId, StreamMeta, Value, VisitResult, Visitor,
@@ -253,7 +253,7 @@ pub fn run_source<S: RecordSource>(
                         if let ChecksumStatus::Verified(t) = checksum {
                             assert_eq!(
                                 *t,
-                                rdbkit_rdb::crc64::crc64(&data[..=*offset as usize]),
+                                rdbkit_rdb::internals::crc64::crc64(&data[..=*offset as usize]),
                                 "verified checksum is not the data's"
                             );
                         }
@@ -392,46 +392,33 @@ pub fn check_value(v: &Value<'_>, parser_was_deep: bool, scratch: &mut Scratch) 
     }
 }
 
-/// The option sets a whole file is read with.
-fn modes() -> [(Options, bool); 3] {
+/// The option sets a whole file is read with (the last one also accepts Enterprise opcodes).
+fn modes() -> [Options; 3] {
     [
-        (
-            Options {
-                deep: false,
-                verify_checksum: true,
-                best_effort: false,
-            },
-            false,
-        ),
-        (
-            Options {
-                deep: true,
-                verify_checksum: true,
-                best_effort: false,
-            },
-            false,
-        ),
-        (
-            Options {
-                deep: true,
-                verify_checksum: false,
-                best_effort: true,
-            },
-            true,
-        ),
+        Options::default()
+            .deep(false)
+            .verify_checksum(true)
+            .best_effort(false),
+        Options::default()
+            .deep(true)
+            .verify_checksum(true)
+            .best_effort(false),
+        Options::default()
+            .deep(true)
+            .verify_checksum(false)
+            .best_effort(true)
+            .enterprise(true),
     ]
 }
 
 /// Reads `data` through the slice parser and through the `io::Read` parser (fed in small
 /// pieces), returning the slice run after checking both agree.
-pub fn slice_and_stream(data: &[u8], opts: Options, enterprise: bool, check_values: bool) -> Run {
-    let mut p = RdbParser::new(data, opts).enterprise_opcodes(enterprise);
+pub fn slice_and_stream(data: &[u8], opts: Options, check_values: bool) -> Run {
+    let mut p = RdbParser::new(data, opts);
     let slice = run_source(&mut p, data, opts, check_values);
     let step = 1 + data.len() % 61;
     let min_read = 1 + data.first().map_or(0, |&b| b as usize % 23);
-    let mut r = RdbReader::new(Chunked::new(data, step), opts)
-        .enterprise_opcodes(enterprise)
-        .with_min_read(min_read);
+    let mut r = RdbReader::new(Chunked::new(data, step), opts).with_min_read(min_read);
     let stream = run_source(&mut r, data, opts, false);
     if let Some(d) = diff_runs(&slice, &stream) {
         panic!("the io::Read reader disagrees with the slice reader ({opts:?}): {d}");
@@ -481,9 +468,9 @@ pub fn diff_runs(a: &Run, b: &Run) -> Option<String> {
 pub fn file(data: &[u8]) {
     let [plain, deep, lax] = modes();
     // Values are checked once (check_value decodes them both plainly and deeply).
-    let a = slice_and_stream(data, plain.0, plain.1, true);
-    let b = slice_and_stream(data, deep.0, deep.1, false);
-    slice_and_stream(data, lax.0, lax.1, false);
+    let a = slice_and_stream(data, plain, true);
+    let b = slice_and_stream(data, deep, false);
+    slice_and_stream(data, lax, false);
     // Deep validation only refuses more: its records are a prefix of the plain read's.
     assert!(
         b.records.len() <= a.records.len() && a.records[..b.records.len()] == b.records[..],
@@ -502,16 +489,15 @@ pub fn file(data: &[u8]) {
     #[cfg(not(fuzzing))]
     for (threads, batch) in [(2, 1), (3, 2)] {
         let mut n = 0usize;
-        let (_, r) =
-            rdbkit_rdb::parallel::check_batched(data, deep.0, deep.1, threads, batch, |_| n += 1);
+        let (_, r) = rdbkit_rdb::parallel::check_batched(data, deep, threads, batch, |_| n += 1);
         let got = r.err().map(|e| (e.offset, format!("{e:?}")));
         assert_eq!(got, b.error, "parallel check ({threads} threads) disagrees");
         assert!(n >= b.records.len(), "parallel check read fewer records");
     }
     // A stream that holds no string value (each streams through, CRC'd and validated
     // unheld) yields the keys at the offsets the slice parser does and stops where it stops.
-    for (opts, enterprise) in [plain, deep] {
-        streamed_strings_agree(data, opts, enterprise);
+    for opts in [plain, deep] {
+        streamed_strings_agree(data, opts);
     }
     // check_rdb_prefix is the deep read stopped at EOF.
     match (check_rdb_prefix(data, true), b.eof_end) {
@@ -548,11 +534,10 @@ fn key_spans(src: &mut dyn RecordSource) -> (Vec<KeySpan>, Option<u64>) {
 
 /// [`RdbReader::hold_values_up_to`] of 1 byte (every string value streamed through unheld)
 /// agrees with the slice parser on the keys, their spans and where an error stops the read.
-pub fn streamed_strings_agree(data: &[u8], opts: Options, enterprise: bool) {
-    let want = key_spans(&mut RdbParser::new(data, opts).enterprise_opcodes(enterprise));
+pub fn streamed_strings_agree(data: &[u8], opts: Options) {
+    let want = key_spans(&mut RdbParser::new(data, opts));
     let step = 1 + data.len() % 53;
     let mut r = RdbReader::new(Chunked::new(data, step), opts)
-        .enterprise_opcodes(enterprise)
         .with_min_read(1 + data.len() % 7)
         .hold_values_up_to(1);
     let got = key_spans(&mut r);
@@ -795,7 +780,7 @@ pub fn stream_node(data: &[u8]) {
 /// the id's name round-trips; the same bytes as a type-7 value go through the whole-file checks.
 pub fn module(data: &[u8]) {
     let mut c = Cursor::new(data, 0);
-    if let Ok(id) = rdbkit_rdb::length::read_len(&mut c, "module id") {
+    if let Ok(id) = rdbkit_rdb::internals::length::read_len(&mut c, "module id") {
         let id = ModuleId { id };
         assert_eq!(ModuleId::from_name(&id.name(), id.encver()), Some(id));
     }
@@ -832,7 +817,7 @@ fn walk_agrees(data: &[u8]) {
 /// LZF: bytes 0-1 are the expected length (LE), the rest the compressed stream. `validate`
 /// agrees with `decompress_into`; compression round-trips.
 pub fn lzf(data: &[u8]) {
-    use rdbkit_rdb::lzf;
+    use rdbkit_rdb::internals::lzf;
     if data.len() >= 2 {
         let n = u16::from_le_bytes([data[0], data[1]]) as usize;
         let src = &data[2..];

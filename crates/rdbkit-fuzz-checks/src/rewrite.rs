@@ -35,11 +35,10 @@ fn expected_after(v: &OwnedValue, t: &rdbkit_rdb::write::Target) -> OwnedValue {
 
 /// The check (see the module docs).
 pub fn rewrite(data: &[u8]) {
-    let opts = Options {
-        deep: true,
-        verify_checksum: false,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(true)
+        .verify_checksum(false)
+        .best_effort(false);
     let mut p = RdbParser::new(data, opts);
     let mut values = Vec::new();
     while let Some(rec) = p.next() {
@@ -73,11 +72,10 @@ pub fn rewrite(data: &[u8]) {
             let file = wr.finish().expect("Vec");
             let mut rp = RdbParser::new(
                 &file,
-                Options {
-                    deep: true,
-                    verify_checksum: true,
-                    best_effort: false,
-                },
+                Options::default()
+                    .deep(true)
+                    .verify_checksum(true)
+                    .best_effort(false),
             );
             let mut got = None;
             while let Some(rec) = rp.next() {

@@ -97,7 +97,8 @@ fn run_mapped(bytes: &[u8], opts: Options) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gen.rdb");
     std::fs::write(&path, bytes).expect("write");
-    let f = RdbFile::open(&path).expect("open");
+    // SAFETY: a private temporary file nothing else writes.
+    let f = unsafe { RdbFile::open_mmap(&path) }.expect("open");
     let mut p = f.parser(opts);
     checks::run_source(&mut p, f.bytes(), opts, false)
 }
@@ -111,7 +112,7 @@ proptest! {
         // The shared fuzz invariants: slice vs io::Read, deep vs plain, skip vs decode.
         checks::file(&bytes);
 
-        let opts = Options { deep: true, verify_checksum: true, best_effort: false };
+        let opts = Options::default().deep(true).verify_checksum(true).best_effort(false);
         let slice = checks::run_source(&mut RdbParser::new(&bytes, opts), &bytes, opts, true);
         prop_assert!(slice.error.is_none(), "{:?}", slice.error);
         prop_assert_eq!(slice.eof_end, Some(bytes.len() as u64));

@@ -53,10 +53,10 @@ fn rdb_stream_reader_is_linear_with_small_reads() {
     let mut data = b"REDIS0011".to_vec();
     data.push(0);
     data.extend_from_slice(&[1, b'k']);
-    rdbkit_rdb::length::encode_len(size as u64, &mut data);
+    rdbkit_rdb::internals::length::encode_len(size as u64, &mut data);
     data.extend(std::iter::repeat_n(b'x', size));
     data.push(255);
-    let crc = rdbkit_rdb::crc64::crc64(&data);
+    let crc = rdbkit_rdb::internals::crc64::crc64(&data);
     data.extend_from_slice(&crc.to_le_bytes());
     let t = Instant::now();
     let mut r = rdbkit_rdb::RdbReader::new(Drip(&data, 4096), rdbkit_rdb::Options::default());

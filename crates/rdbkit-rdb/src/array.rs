@@ -10,12 +10,12 @@
 //!           tag 2 FLOAT: 8-byte LE IEEE double )
 //! ```
 
+use crate::cursor::Cursor;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::length::{read_count, read_len, read_len_or_enc, Len};
-use crate::reader::Cursor;
 use crate::string::read_string;
-use crate::value::{vis, Visitor, Walk};
+use crate::visit::{vis, Visitor, Walk};
 
 /// `AR_RDB_TAG_SDS`: a heap string.
 pub const TAG_SDS: u64 = 0;

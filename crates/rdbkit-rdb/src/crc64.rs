@@ -18,14 +18,17 @@ impl Default for Crc64 {
 }
 
 impl Crc64 {
+    /// A CRC with nothing fed yet.
     pub fn new() -> Self {
         Crc64 {
             digest: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Redis),
         }
     }
+    /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
         self.digest.update(data);
     }
+    /// The CRC of everything fed so far.
     pub fn finish(&self) -> u64 {
         self.digest.finalize()
     }

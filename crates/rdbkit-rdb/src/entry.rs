@@ -9,7 +9,9 @@ use std::fmt;
 /// stands for its decimal text.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entry<'a> {
+    /// A string element, borrowed.
     Bytes(&'a [u8]),
+    /// An integer element (stored in its integer encoding).
     Int(i64),
 }
 
@@ -71,6 +73,7 @@ impl Default for IntBuf {
 }
 
 impl IntBuf {
+    /// An empty buffer.
     pub const fn new() -> Self {
         IntBuf([0; 20])
     }
@@ -136,12 +139,16 @@ pub fn parse_canonical_i64(b: &[u8]) -> Option<i64> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{container}: {what} (at byte {offset} of the {container})")]
 pub struct BlobError {
+    /// The encoding (`"listpack"`, `"ziplist"`, ...).
     pub container: &'static str,
+    /// Offset within the blob (the decompressed bytes when it was LZF-compressed).
     pub offset: usize,
+    /// What is wrong.
     pub what: Cow<'static, str>,
 }
 
 impl BlobError {
+    /// An error in `container` at byte `offset` of the blob.
     pub fn new(container: &'static str, offset: usize, what: impl Into<Cow<'static, str>>) -> Self {
         BlobError {
             container,

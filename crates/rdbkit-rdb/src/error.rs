@@ -6,54 +6,77 @@ use crate::entry::BlobError;
 
 /// What went wrong. The [`Error`] around it adds where.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// A fixed-size field runs past the end of the input.
     #[error("unexpected end of file: {what} needs {needed} bytes, only {left} left")]
     Truncated {
+        /// The field.
         what: &'static str,
+        /// Bytes it needs.
         needed: u64,
+        /// Bytes left.
         left: u64,
     },
     /// A length prefix asks for more bytes than the input has left.
     #[error("{what} length {len} exceeds the {left} bytes left in the file")]
     BadLength {
+        /// What the length is of.
         what: &'static str,
+        /// The length read.
         len: u64,
+        /// Bytes left.
         left: u64,
     },
     /// A length prefix that is malformed or impossible in its context.
     #[error("{0}")]
     BadEncoding(String),
     #[error("unknown value type {0}")]
+    /// A type byte that no known dialect defines.
     UnknownType(u8),
     #[error("unknown opcode {0}")]
+    /// An opcode byte that no known dialect defines.
     UnknownOpcode(u8),
     /// A type or opcode the format defines but this build cannot read (layout unverified,
     /// pre-release format, or a vendor extension that was not enabled).
     #[error("{0}")]
     Unsupported(String),
     #[error("bad magic: {0}")]
+    /// The header is not `REDIS<digits>` or `VALKEY<digits>` (the reason).
     BadMagic(String),
     #[error("unsupported RDB version {0} (this build reads Redis 1-15 and Valkey 80-81; --best-effort reads newer files with the newest tables)")]
+    /// A version newer than this build reads (without `best_effort`).
     UnsupportedVersion(u32),
     #[error("bad LZF data: {0}")]
+    /// LZF-compressed data that does not decompress.
     Lzf(BlobError),
     /// A compact encoding (listpack, ziplist, intset, zipmap, stream node) is damaged.
     /// `blob_offset` is the file offset of the RDB string holding the blob.
     #[error("{err} (blob stored at byte {blob_offset}{})", if *.compressed { ", LZF-compressed: offset is in the decompressed bytes" } else { "" })]
     Blob {
+        /// What is wrong inside the blob.
         err: BlobError,
+        /// File offset of the RDB string holding the blob.
         blob_offset: u64,
+        /// Whether the blob was LZF-compressed (then the blob error's offset is in the decompressed bytes).
         compressed: bool,
     },
+    /// The CRC-64 trailer does not match the data.
     #[error("checksum mismatch: the file says {expected:016x}, the data gives {computed:016x}")]
-    ChecksumMismatch { expected: u64, computed: u64 },
+    ChecksumMismatch {
+        /// The trailer.
+        expected: u64,
+        /// The CRC-64 of the data.
+        computed: u64,
+    },
     #[error("I/O error: {0}")]
+    /// Reading the input failed.
     Io(#[from] std::io::Error),
     #[error("{0}")]
+    /// A value that decodes but breaks the format's rules (what Redis's sanitizer refuses).
     InvalidValue(String),
-    /// A [`crate::Visitor`] asked to stop (returned [`std::ops::ControlFlow::Break`] from
-    /// [`crate::Visitor::control`]): not damage of the file.
+    /// A [`crate::Visitor`] callback asked to stop (returned [`crate::stop()`]): not damage of
+    /// the file ([`crate::Value::walk`] turns it into [`std::ops::ControlFlow::Break`]).
     #[error("stopped by the visitor")]
     Stopped,
 }
@@ -73,9 +96,13 @@ impl ErrorKind {
 /// being read when known.
 #[derive(Debug)]
 pub struct Error {
+    /// What is wrong.
     pub kind: ErrorKind,
+    /// Absolute byte offset in the input where it was found.
     pub offset: u64,
+    /// The database of the key being read, when known.
     pub db: Option<u64>,
+    /// The key being read, when known.
     pub key: Option<Vec<u8>>,
 }
 
@@ -154,6 +181,7 @@ impl Error {
         self
     }
 
+    /// The same error in database `db` (when it has none yet).
     pub fn in_db(mut self, db: Option<u64>) -> Self {
         if self.db.is_none() {
             self.db = db;
@@ -209,6 +237,7 @@ impl fmt::Display for Error {
     }
 }
 
+/// A result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

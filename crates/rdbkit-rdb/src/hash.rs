@@ -4,12 +4,12 @@
 //! `HASH_2` (absolute int64 expiry after each value, -1 = none). The same type byte 22 means
 //! the pre-GA Redis layout or Valkey's; the caller picks by dialect.
 
+use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::length::{read_count, read_len};
-use crate::reader::Cursor;
 use crate::string::read_string;
-use crate::value::{vis, Dups, Visitor, Walk};
 use crate::version::Type;
+use crate::visit::{vis, Dups, Visitor, Walk};
 
 /// `EB_EXPIRE_TIME_MAX`: field expiries must fit 48 bits.
 pub const EXPIRE_TIME_MAX: i64 = (1 << 48) - 1;
@@ -89,7 +89,7 @@ pub(crate) fn walk_fields<V: Visitor + ?Sized>(
 mod tests {
     use super::*;
     use crate::entry::Entry;
-    use crate::value::{NoVisitor, Scratch, VisitResult};
+    use crate::visit::{NoVisitor, Scratch, VisitResult};
 
     type Triplet = (Vec<u8>, Vec<u8>, Option<i64>);
 

@@ -1,4 +1,4 @@
-//! intset (`src/intset.c`, format-facts §6.3), a zero-copy view.
+//! intset (`src/intset.c`), a zero-copy view.
 //!
 //! `encoding u32 LE (2, 4 or 8 = element width) | length u32 LE | length × signed LE ints`,
 //! strictly ascending.

@@ -1,13 +1,16 @@
 //! RDB length encoding (`rdbLoadLenByRef`): 6-bit, 14-bit big-endian, 0x80 + 32-bit BE,
 //! 0x81 + 64-bit BE, or `11xxxxxx` = "encoded string" marker with a 6-bit encoding id.
 
+use crate::cursor::Cursor;
 use crate::error::{Error, ErrorKind, Result};
-use crate::reader::Cursor;
 
 /// `RDB_ENC_INT8`, `RDB_ENC_INT16`, `RDB_ENC_INT32`, `RDB_ENC_LZF`.
 pub const ENC_INT8: u8 = 0;
+/// Special string encoding 1: a 16-bit integer.
 pub const ENC_INT16: u8 = 1;
+/// Special string encoding 2: a 32-bit integer.
 pub const ENC_INT32: u8 = 2;
+/// Special string encoding 3: an LZF-compressed string.
 pub const ENC_LZF: u8 = 3;
 
 /// A decoded length prefix.

@@ -1,4 +1,4 @@
-//! listpack (Redis 7+ `src/listpack.c`, format-facts §6.4), a zero-copy view.
+//! listpack (Redis 7+ `src/listpack.c`), a zero-copy view.
 //!
 //! `total_bytes u32 LE | num_elements u16 LE (65535 = unknown) | entries | 0xFF`. Each entry is
 //! encoding+data followed by a *backlen*: the size of encoding+data written in 1-5 bytes so it

@@ -1,4 +1,4 @@
-//! Redis's LZF format (liblzf 3.x as vendored in `src/lzf_*.c`), format-facts §3.2.
+//! Redis's LZF format (liblzf 3.x as vendored in `src/lzf_*.c`; read by `rdbLoadLzfStringObject`, `src/rdb.c`).
 //!
 //! A stream is a sequence of instructions, each starting with a control byte:
 //! * `ctrl < 32`: a literal run of `ctrl + 1` bytes that follow;

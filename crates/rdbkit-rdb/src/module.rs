@@ -4,16 +4,22 @@
 
 use std::fmt;
 
+use crate::cursor::Cursor;
 use crate::error::{Error, ErrorKind, Result};
 use crate::length::read_len;
-use crate::reader::Cursor;
 use crate::string::{read_string, RdbString};
 
+/// Module payload opcode: end of the payload.
 pub const OP_EOF: u64 = 0;
+/// Module payload opcode: a signed integer.
 pub const OP_SINT: u64 = 1;
+/// Module payload opcode: an unsigned integer.
 pub const OP_UINT: u64 = 2;
+/// Module payload opcode: a 32-bit float.
 pub const OP_FLOAT: u64 = 3;
+/// Module payload opcode: a 64-bit double.
 pub const OP_DOUBLE: u64 = 4;
+/// Module payload opcode: a string.
 pub const OP_STRING: u64 = 5;
 
 const CHARSET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -21,6 +27,7 @@ const CHARSET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 /// A module type id: name and encoding version.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ModuleId {
+    /// The 64-bit id: a 54-bit name (9 characters of 6 bits) and a 10-bit encoding version.
     pub id: u64,
 }
 
@@ -36,10 +43,12 @@ impl ModuleId {
         out
     }
 
+    /// The module type's 9-character name as text.
     pub fn name_str(&self) -> String {
         String::from_utf8_lossy(&self.name()).into_owned()
     }
 
+    /// The encoding version (the low 10 bits).
     pub fn encver(&self) -> u64 {
         self.id & 1023
     }
@@ -70,8 +79,11 @@ pub enum ModuleItem<'a> {
     Signed(i64),
     /// UINT (also what `RM_SaveSigned` writes in RDB ≥ 9 test modules).
     Unsigned(u64),
+    /// FLOAT: a 32-bit float.
     Float(f32),
+    /// DOUBLE: a 64-bit double.
     Double(f64),
+    /// STRING: a string (possibly LZF-compressed).
     String(RdbString<'a>),
 }
 

@@ -27,11 +27,11 @@ use crate::array::ArrayValue;
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::module::{ModuleId, ModuleItem};
-use crate::parser::Value;
 use crate::stream::node::StreamId;
 use crate::stream::{GroupMeta, StreamMeta};
 use crate::string::RdbString;
-use crate::value::{Scratch, VisitResult, Visitor};
+use crate::value::Value;
+use crate::visit::{Scratch, VisitResult, Visitor};
 
 /// The logical content of one value.
 #[derive(Clone, Debug, PartialEq)]

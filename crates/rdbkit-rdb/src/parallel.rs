@@ -12,8 +12,10 @@ use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::parser::{Header, Options, RdbParser, Record, Value};
-use crate::value::{NoVisitor, Scratch};
+use crate::parser::RdbParser;
+use crate::record::{Header, Options, Record};
+use crate::value::Value;
+use crate::visit::{NoVisitor, Scratch};
 
 /// Values per batch, and value bytes after which a batch is sent early.
 const BATCH_VALUES: usize = 512;
@@ -100,7 +102,7 @@ impl<'a> KeyCheck<'a> {
             }
             let key = key.bytes();
             if let crate::parser::Confirm::Earlier =
-                crate::parser::find_earlier_key(ctx.data, ctx.opts, ctx.enterprise, db, key, offset)
+                crate::parser::find_earlier_key(ctx.data, ctx.opts, db, key, offset)
             {
                 ctx.first
                     .offer(crate::parser::duplicate_key_error(db, key, offset));
@@ -115,7 +117,6 @@ impl<'a> KeyCheck<'a> {
 struct Ctx<'c> {
     data: &'c [u8],
     opts: Options,
-    enterprise: bool,
     first: &'c FirstError,
 }
 
@@ -185,11 +186,10 @@ pub fn max_threads() -> usize {
 pub fn check(
     data: &[u8],
     opts: Options,
-    enterprise: bool,
     threads: usize,
     on_record: impl FnMut(&Record<'_>),
 ) -> (Option<Header>, Result<()>) {
-    check_batched(data, opts, enterprise, threads, BATCH_VALUES, on_record)
+    check_batched(data, opts, threads, BATCH_VALUES, on_record)
 }
 
 /// [`check`] with batches of `batch_values` values (the fuzz targets use tiny batches so the
@@ -198,12 +198,11 @@ pub fn check(
 pub fn check_batched<'a>(
     data: &'a [u8],
     opts: Options,
-    enterprise: bool,
     threads: usize,
     batch_values: usize,
     mut on_record: impl FnMut(&Record<'_>),
 ) -> (Option<Header>, Result<()>) {
-    let opts = Options { deep: true, ..opts };
+    let opts = opts.deep(true);
     let first = FirstError {
         offset: AtomicU64::new(u64::MAX),
         error: Mutex::new(None),
@@ -214,14 +213,12 @@ pub fn check_batched<'a>(
     let rx = Mutex::new(rx);
     let header = std::thread::scope(|s| {
         let mut p = RdbParser::new(data, opts)
-            .enterprise_opcodes(enterprise)
             .defer_values(workers > 0)
             .keys_elsewhere()
             .crc_on_thread(s);
         let ctx = Ctx {
             data,
             opts,
-            enterprise,
             first: &first,
         };
         let mut keys = KeyCheck::new(data.len());
@@ -319,10 +316,7 @@ mod tests {
 
     /// The sequential deep check: the records it yields (as text) and its verdict.
     fn sequential(data: &[u8]) -> (Vec<String>, Option<String>) {
-        let opts = Options {
-            deep: true,
-            ..Options::default()
-        };
+        let opts = Options::default().deep(true);
         let mut p = RdbParser::new(data, opts);
         let mut recs = Vec::new();
         while let Some(r) = p.next() {
@@ -336,7 +330,7 @@ mod tests {
 
     fn parallel(data: &[u8], threads: usize, batch: usize) -> (Vec<String>, Option<String>) {
         let mut recs = Vec::new();
-        let (_, r) = check_batched(data, Options::default(), false, threads, batch, |r| {
+        let (_, r) = check_batched(data, Options::default(), threads, batch, |r| {
             recs.push(text(r))
         });
         (recs, r.err().map(|e| e.to_string()))

@@ -1,17 +1,18 @@
 //! Quicklists: type 14 (v1, 3.2-6.2: nodes are ziplists) and type 18 (v2, 7.0+: per node a
 //! container tag, 1 = PLAIN (the node is one raw element), 2 = PACKED (a listpack)).
 
+use crate::cursor::Cursor;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::length::{read_count, read_len};
 use crate::listpack::Listpack;
-use crate::reader::Cursor;
 use crate::string::{read_string, RdbString};
-use crate::value::{blob_err, vis, Visitor, Walk};
+use crate::visit::{blob_err, vis, Visitor, Walk};
 use crate::ziplist::Ziplist;
 
 /// `QUICKLIST_NODE_CONTAINER_PLAIN` / `_PACKED`.
 pub const CONTAINER_PLAIN: u64 = 1;
+/// A node that holds a ziplist (quicklist v1) or listpack (v2) of elements.
 pub const CONTAINER_PACKED: u64 = 2;
 
 /// One quicklist node as stored: its container and its (possibly LZF-compressed) bytes.
@@ -19,6 +20,7 @@ pub const CONTAINER_PACKED: u64 = 2;
 pub struct Node<'a> {
     /// `CONTAINER_PACKED` for v1 (ziplist) nodes too.
     pub container: u64,
+    /// The node's blob (or, for a PLAIN node, the element itself).
     pub data: RdbString<'a>,
     /// File offset of the node's string.
     pub offset: u64,
@@ -135,7 +137,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{NoVisitor, Scratch};
+    use crate::visit::{NoVisitor, Scratch};
 
     #[test]
     fn nodes_view_and_malformed_container() {
@@ -159,7 +161,7 @@ mod tests {
         // a PLAIN node decodes as one element
         struct Collect(Vec<Vec<u8>>);
         impl Visitor for Collect {
-            fn element(&mut self, e: Entry<'_>) -> crate::value::VisitResult {
+            fn element(&mut self, e: Entry<'_>) -> crate::visit::VisitResult {
                 self.0.push(e.to_cow().into_owned());
                 Ok(())
             }

@@ -18,8 +18,11 @@ use std::borrow::Cow;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::ModuleId;
-use crate::parser::{ChecksumStatus, KeyRecord, ModulePayload, RdbParser, Record, Unit, Value};
+use crate::parser::{RdbParser, Step};
+use crate::record::{ChecksumStatus, KeyRecord, Options, Record};
 use crate::string::RdbString;
+use crate::unit::Unit;
+use crate::value::{ModulePayload, Value};
 use crate::version::Type;
 
 /// A key with its attributes and its (lazily decoded) value, borrowing the input. Like
@@ -71,35 +74,60 @@ pub enum Item<'a> {
     Key(Key<'a>),
     /// An AUX field (`redis-ver`, `ctime`, ...).
     Aux {
+        /// The field name.
         key: Cow<'a, [u8]>,
+        /// The field value.
         value: Cow<'a, [u8]>,
     },
     /// SELECTDB: the keys after it are in `db`.
-    SelectDb { db: u64 },
+    SelectDb {
+        /// The database number.
+        db: u64,
+    },
     /// RESIZEDB: the db's size hints.
-    ResizeDb { db_size: u64, expires_size: u64 },
+    ResizeDb {
+        /// Keys in the db.
+        db_size: u64,
+        /// Keys with an expiry.
+        expires_size: u64,
+    },
     /// SLOT_INFO (cluster): a slot's size hints.
     SlotInfo {
+        /// The slot.
         slot: u64,
+        /// Keys in the slot.
         size: u64,
+        /// Keys with an expiry in the slot.
         expires_size: u64,
     },
     /// MODULE_AUX: a module's auxiliary payload.
     ModuleAux {
+        /// The module type.
         module: ModuleId,
+        /// When the module asked for it to be saved (before or after the keys).
         when: u64,
+        /// The payload, walked on demand.
         payload: ModulePayload<'a>,
     },
     /// A function library's code (Redis 7.0+).
-    Function { code: Cow<'a, [u8]> },
+    Function {
+        /// The library's code.
+        code: Cow<'a, [u8]>,
+    },
     /// A record of another kind, named (`"function-pre-ga"`, `"key-meta"`, `"slot-import"`,
     /// `"hash-template"`, `"enterprise-opcode"`).
-    Other { kind: &'static str },
+    Other {
+        /// What the record is.
+        kind: &'static str,
+    },
     /// The EOF opcode at `offset`, the checksum verdict, and the end of the RDB (past the
     /// trailer).
     Eof {
+        /// File offset of the EOF opcode.
         offset: u64,
+        /// What the CRC-64 trailer says.
         checksum: ChecksumStatus,
+        /// File offset just past the RDB (its trailer included).
         end: u64,
     },
 }
@@ -272,5 +300,38 @@ impl<'a> RdbParser<'a> {
     /// This parser as an [`Iterator`] whose items borrow the data, not the parser.
     pub fn into_records(self) -> Records<'a> {
         Records { parser: self }
+    }
+
+    /// The next record with the data's lifetime (see [`crate::Records`]).
+    pub(crate) fn next_item(&mut self) -> Option<Result<Item<'a>>> {
+        match self.step()? {
+            Err(e) => Some(Err(e)),
+            Ok(Step::Fast(k)) => Some(Ok(Item::Key(k.into()))),
+            Ok(Step::Unit(unit)) => {
+                let saved = Saved::of(&unit);
+                Some(self.finish(unit).and_then(|r| saved.into_item(r)))
+            }
+        }
+    }
+}
+
+impl crate::file::RdbFile {
+    /// The records as a real [`Iterator`]; its items borrow this file, not the iterator, so
+    /// they can be collected:
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Options, RdbFile};
+    /// let file = RdbFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let keys: Vec<Vec<u8>> = file
+    ///     .records(Options::default())
+    ///     .filter_map(|r| r.ok())
+    ///     .filter_map(|r| r.into_key())
+    ///     .map(|k| k.key.to_vec())
+    ///     .collect();
+    /// assert!(!keys.is_empty());
+    /// # Ok::<(), rdbkit_rdb::Error>(())
+    /// ```
+    pub fn records(&self, opts: Options) -> Records<'_> {
+        self.parser(opts).into_records()
     }
 }

@@ -1,160 +1,15 @@
-//! Where the bytes come from: a memory-mapped file ([`RdbFile`]), any slice
+//! Where the bytes come from: a file ([`crate::RdbFile`], in `file.rs`), any slice
 //! ([`RdbParser`]), or any `io::Read` ([`RdbReader`]) — a pipe, `zcat`,
-//! a socket — which buffers just enough for the current record.
+//! a socket — which buffers just enough for the current record; [`RecordSource`] over all of
+//! them, and [`ValueBudget`] to bound what a caller holds.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::Read;
 
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
-use crate::parser::{ChecksumStatus, Core, Options, RdbParser, Record, Unit};
-
-/// An RDB file mapped into memory.
-///
-/// The map is read-only and private to this process. Redis writes a new RDB to a temporary
-/// file and renames it over the old one, which leaves an open map intact. A file truncated
-/// while it is mapped would make later reads fault (SIGBUS) and kill the process: on Linux the
-/// map is protected against that (see `map_guard`): the vanished pages read as zeros and the
-/// parser from [`RdbFile::parser`] reports the file as changed instead of anything it read
-/// ([`RdbFile::check_unchanged`]; callers that parse [`RdbFile::bytes`] themselves should call
-/// it when done). A file rewritten in place at the same size is not detected: read such files
-/// through [`RdbReader`].
-pub struct RdbFile {
-    map: Option<memmap2::Mmap>,
-    /// The bytes of [`RdbFile::from_bytes`].
-    owned: Option<Vec<u8>>,
-    file: Option<File>,
-    slot: Option<&'static crate::map_guard::Slot>,
-}
-
-impl Drop for RdbFile {
-    fn drop(&mut self) {
-        // Before the map goes: the handler must not touch an address range reused later.
-        if let Some(slot) = self.slot.take() {
-            slot.release();
-        }
-    }
-}
-
-impl RdbFile {
-    /// Maps the file at `path` (see the type's documentation for a file changed while it is
-    /// mapped). An I/O error is an [`ErrorKind::Io`] at offset 0.
-    pub fn open(path: impl AsRef<Path>) -> Result<RdbFile> {
-        Ok(Self::open_io(path)?)
-    }
-
-    /// RDB data already in memory (read from a pipe, a network, a decompressor): the same
-    /// parser and iterator as a mapped file, with no map.
-    pub fn from_bytes(bytes: Vec<u8>) -> RdbFile {
-        RdbFile {
-            map: None,
-            owned: Some(bytes),
-            file: None,
-            slot: None,
-        }
-    }
-
-    /// Reads the whole file at `path` into memory ([`RdbFile::from_bytes`]): no map, so a
-    /// file changed by another process while it is read cannot affect what was read.
-    pub fn read(path: impl AsRef<Path>) -> Result<RdbFile> {
-        Ok(Self::from_bytes(std::fs::read(path)?))
-    }
-
-    /// The records as a real [`Iterator`]; its items borrow this file, not the iterator, so
-    /// they can be collected:
-    ///
-    /// ```
-    /// use rdbkit_rdb::{Options, RdbFile};
-    /// let file = RdbFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
-    /// let keys: Vec<Vec<u8>> = file
-    ///     .records(Options::default())
-    ///     .filter_map(|r| r.ok())
-    ///     .filter_map(|r| r.into_key())
-    ///     .map(|k| k.key.to_vec())
-    ///     .collect();
-    /// assert!(!keys.is_empty());
-    /// # Ok::<(), rdbkit_rdb::Error>(())
-    /// ```
-    pub fn records(&self, opts: Options) -> crate::records::Records<'_> {
-        self.parser(opts).into_records()
-    }
-
-    fn open_io(path: impl AsRef<Path>) -> io::Result<RdbFile> {
-        let file = File::open(path)?;
-        if file.metadata()?.len() == 0 {
-            // Zero-length maps are an error on some platforms; an empty file is just empty.
-            return Ok(RdbFile {
-                owned: None,
-                map: None,
-                file: None,
-                slot: None,
-            });
-        }
-        // SAFETY: the map is read-only; the only hazard is another process truncating or
-        // modifying the file while it is mapped, which the type's documentation rules out
-        // (Redis replaces RDB files by rename, never in place).
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        #[cfg(unix)]
-        {
-            // A hint only: sequential read-ahead suits a front-to-back decoder.
-            let _ = map.advise(memmap2::Advice::Sequential);
-        }
-        let slot = crate::map_guard::register(map.as_ptr(), map.len());
-        Ok(RdbFile {
-            owned: None,
-            map: Some(map),
-            file: Some(file),
-            slot,
-        })
-    }
-
-    /// The file's bytes (mapped, or those given to [`RdbFile::from_bytes`]).
-    pub fn bytes(&self) -> &[u8] {
-        match (&self.map, &self.owned) {
-            (Some(m), _) => m,
-            (None, Some(v)) => v,
-            (None, None) => &[],
-        }
-    }
-
-    /// A parser of the bytes that reports the file as changed (see
-    /// [`check_unchanged`](Self::check_unchanged)) instead of what it read from a file
-    /// truncated under it.
-    pub fn parser(&self, opts: Options) -> RdbParser<'_> {
-        RdbParser::new(self.bytes(), opts).guarded_by(self)
-    }
-
-    /// Whether a read of the map faulted (cheap: one atomic load).
-    pub(crate) fn faulted(&self) -> bool {
-        self.slot.is_some_and(|s| s.faulted())
-    }
-
-    /// An error when the file shrank since it was mapped (a read of a vanished page faulted,
-    /// or its size is now smaller): then nothing read from [`bytes`](Self::bytes) can be
-    /// trusted.
-    pub fn check_unchanged(&self) -> Result<()> {
-        let mapped = self.bytes().len() as u64;
-        let now = self
-            .file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map(|m| m.len());
-        let shrank = now.is_some_and(|n| n < mapped);
-        if !self.faulted() && !shrank {
-            return Ok(());
-        }
-        let now = now.map_or_else(|| "unknown".to_string(), |n| format!("{n}"));
-        Err(Error::new(
-            ErrorKind::Io(io::Error::other(format!(
-                "the file shrank from {mapped} to {now} bytes while it was being read (another \
-                 process truncated or is rewriting it): nothing read from it can be trusted; \
-                 read a copy that is not being written"
-            ))),
-            now.parse().unwrap_or(0),
-        ))
-    }
-}
+use crate::parser::RdbParser;
+use crate::record::{Options, Record};
+use crate::unit::{Core, Unit};
 
 /// Smallest read from the underlying source.
 const MIN_READ: usize = 64 * 1024;
@@ -168,7 +23,7 @@ struct StreamedKey {
     type_at: u64,
     key_at: u64,
     value_at: u64,
-    streamed: crate::parser::Streamed,
+    streamed: crate::value::Streamed,
     end: u64,
 }
 
@@ -195,6 +50,24 @@ pub struct RdbReader<R> {
 }
 
 impl<R: Read> RdbReader<R> {
+    /// A reader of `src` (an RDB from its header) read with `opts`: a pipe, `zcat`, a socket
+    /// or a file, holding only the current record.
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Options, RdbReader, Record};
+    /// let f = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let mut reader = RdbReader::new(std::io::BufReader::new(f), Options::default().deep(true));
+    /// let mut keys = 0;
+    /// while let Some(rec) = reader.next() {
+    ///     match rec? {
+    ///         Record::Key(_) => keys += 1,
+    ///         Record::Eof { checksum, .. } => println!("{keys} keys, checksum {checksum:?}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert!(keys > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(src: R, opts: Options) -> Self {
         let mut core = Core::new(opts);
         // A stream cannot be re-read to confirm a duplicate key: 128-bit fingerprints.
@@ -235,14 +108,8 @@ impl<R: Read> RdbReader<R> {
         self
     }
 
-    /// Accept Redis Enterprise opcodes 107 (RAM_LRU) and 121 (SLOT_NUM) instead of failing.
-    pub fn enterprise_opcodes(mut self, yes: bool) -> Self {
-        self.core.set_enterprise(yes);
-        self
-    }
-
     /// The header, once the first record has been read.
-    pub fn header(&self) -> Option<crate::parser::Header> {
+    pub fn header(&self) -> Option<crate::Header> {
         self.core.header()
     }
 
@@ -304,6 +171,7 @@ impl<R: Read> RdbReader<R> {
     }
 
     #[allow(clippy::should_implement_trait)]
+    /// The next record, or `None` after EOF or after an error (the lending form: a record borrows the reader).
     pub fn next(&mut self) -> Option<Result<Record<'_>>> {
         if self.core.is_done() || self.failed {
             return None;
@@ -369,7 +237,7 @@ impl<R: Read> RdbReader<R> {
         let r = self.core.build(
             unit,
             |_| crc_now,
-            |_, _, _| crate::parser::Confirm::CannotReread,
+            |_, _, _| crate::unit::Confirm::CannotReread,
         );
         if r.is_err() {
             self.failed = true;
@@ -392,7 +260,7 @@ impl<R: Read> RdbReader<R> {
         let data = &self.buf[self.start..];
         match data.first().map(|&b| self.core.lookup(b)) {
             Some(crate::version::Lookup::Type(_)) => {
-                let mut c = crate::reader::Cursor::new(&data[1..], at + 1);
+                let mut c = crate::cursor::Cursor::new(&data[1..], at + 1);
                 match crate::string::read_string(&mut c, "key") {
                     Ok(key) => self.core.with_key(e, key, at + 1),
                     Err(_) => e.in_db(self.core.db()),
@@ -417,7 +285,7 @@ impl<R: Read> RdbReader<R> {
             return None;
         }
         let key_at = at + 1;
-        let mut c = crate::reader::Cursor::new(&data[1..], key_at);
+        let mut c = crate::cursor::Cursor::new(&data[1..], key_at);
         let key = match crate::string::read_string(&mut c, "key") {
             Ok(k) => k,
             Err(e) if e.kind.is_out_of_data() => return None,
@@ -544,7 +412,7 @@ impl<R: Read> RdbReader<R> {
             type_at: at,
             key_at,
             value_at,
-            streamed: crate::parser::Streamed {
+            streamed: crate::value::Streamed {
                 len: logical,
                 stored: end - value_at,
             },
@@ -562,7 +430,7 @@ impl<R: Read> RdbReader<R> {
             key: crate::string::RdbString::Raw(&self.held_key),
             key_at: sk.key_at,
             type_at: sk.type_at,
-            value: crate::parser::Value::streamed_string(
+            value: crate::value::Value::streamed_string(
                 sk.type_byte,
                 dialect,
                 sk.value_at,
@@ -580,7 +448,7 @@ impl<R: Read> RdbReader<R> {
         };
         let r = self
             .core
-            .build(unit, |_| 0, |_, _, _| crate::parser::Confirm::CannotReread);
+            .build(unit, |_| 0, |_, _, _| crate::unit::Confirm::CannotReread);
         if r.is_err() {
             self.failed = true;
         }
@@ -641,7 +509,7 @@ impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
         }
         r
     }
-    fn header(&self) -> Option<crate::parser::Header> {
+    fn header(&self) -> Option<crate::Header> {
         self.inner.header()
     }
     fn position(&self) -> u64 {
@@ -651,8 +519,10 @@ impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
 
 /// Either source, for code that takes both (a lending "iterator" of records).
 pub trait RecordSource {
+    /// The next record, or `None` after EOF or after an error.
     fn next_record(&mut self) -> Option<Result<Record<'_>>>;
-    fn header(&self) -> Option<crate::parser::Header>;
+    /// The header, once read.
+    fn header(&self) -> Option<crate::Header>;
     /// Bytes consumed so far.
     fn position(&self) -> u64;
 }
@@ -661,7 +531,7 @@ impl RecordSource for RdbParser<'_> {
     fn next_record(&mut self) -> Option<Result<Record<'_>>> {
         self.next()
     }
-    fn header(&self) -> Option<crate::parser::Header> {
+    fn header(&self) -> Option<crate::Header> {
         RdbParser::header(self)
     }
     fn position(&self) -> u64 {
@@ -673,84 +543,12 @@ impl<R: Read> RecordSource for RdbReader<R> {
     fn next_record(&mut self) -> Option<Result<Record<'_>>> {
         self.next()
     }
-    fn header(&self) -> Option<crate::parser::Header> {
+    fn header(&self) -> Option<crate::Header> {
         RdbReader::header(self)
     }
     fn position(&self) -> u64 {
         RdbReader::position(self)
     }
-}
-
-/// What [`check_rdb_prefix`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PrefixSummary {
-    /// Bytes from 0 through the 8-byte CRC trailer (through the EOF byte when version < 5):
-    /// whatever follows (an AOF's RESP tail) starts here.
-    pub len: usize,
-    pub version: u32,
-    pub keys: u64,
-    pub checksum: ChecksumStatus,
-}
-
-/// Reads the RDB at the start of `data` (an AOF preamble, a `.base.rdb`) through its EOF and
-/// CRC trailer, verifying the checksum, optionally with deep validation.
-pub fn check_rdb_prefix(data: &[u8], deep: bool) -> Result<PrefixSummary> {
-    // A big deep check validates values on every core (same verdict as the loop below).
-    if deep && data.len() >= 8 << 20 {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let opts = Options {
-            deep,
-            verify_checksum: true,
-            best_effort: false,
-        };
-        let (mut keys, mut eof) = (0u64, None);
-        let (header, r) = crate::parallel::check(data, opts, false, threads, |rec| match rec {
-            Record::Key(_) => keys += 1,
-            Record::Eof { checksum, end, .. } => eof = Some((*checksum, *end)),
-            _ => {}
-        });
-        r?;
-        if let Some((checksum, end)) = eof {
-            return Ok(PrefixSummary {
-                len: end as usize,
-                version: header.map_or(0, |h| h.version),
-                keys,
-                checksum,
-            });
-        }
-    }
-    let mut p = RdbParser::new(
-        data,
-        Options {
-            deep,
-            verify_checksum: true,
-            best_effort: false,
-        },
-    );
-    let mut keys = 0u64;
-    while let Some(rec) = p.next() {
-        match rec? {
-            Record::Key(_) => keys += 1,
-            Record::Eof { checksum, end, .. } => {
-                let version = p.header().map(|h| h.version).unwrap_or(0);
-                return Ok(PrefixSummary {
-                    len: end as usize,
-                    version,
-                    keys,
-                    checksum,
-                });
-            }
-            _ => {}
-        }
-    }
-    Err(Error::new(
-        ErrorKind::Truncated {
-            what: "RDB (no EOF opcode)",
-            needed: 1,
-            left: 0,
-        },
-        p.position(),
-    ))
 }
 
 #[cfg(test)]
@@ -813,10 +611,7 @@ mod tests {
                 }
             }
             for deep in [false, true] {
-                let opts = Options {
-                    deep,
-                    ..Options::default()
-                };
+                let opts = Options::default().deep(deep);
                 let want = run(&mut RdbParser::new(&d, opts));
                 let mut r = RdbReader::new(&d[..], opts)
                     .with_min_read(1 + round % 5)

@@ -2,11 +2,11 @@
 //! or LZF-compressed. Reading one never copies: [`RdbString`] borrows from the input and LZF
 //! data is only decompressed when the caller asks, into a buffer the caller reuses.
 
+use crate::cursor::Cursor;
 use crate::entry::{Entry, IntBuf};
 use crate::error::{Error, ErrorKind, Result};
 use crate::length::{read_len_or_enc, Len, ENC_INT16, ENC_INT32, ENC_INT8, ENC_LZF};
 use crate::lzf;
-use crate::reader::Cursor;
 use std::borrow::Cow;
 
 /// LZF output grows at most 264 bytes per 3-byte back-reference: a claimed uncompressed
@@ -14,10 +14,19 @@ use std::borrow::Cow;
 pub const LZF_MAX_RATIO: u64 = 90;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A string as stored in an RDB: plain bytes, an integer encoding, or LZF-compressed.
 pub enum RdbString<'a> {
+    /// Plain bytes.
     Raw(&'a [u8]),
+    /// An integer encoding (rendered as decimal text where bytes are needed).
     Int(i64),
-    Lzf { compressed: &'a [u8], len: usize },
+    /// LZF-compressed: the compressed bytes and the decompressed length.
+    Lzf {
+        /// The compressed bytes.
+        compressed: &'a [u8],
+        /// The decompressed length.
+        len: usize,
+    },
 }
 
 /// Reads one RDB string. `what` names it in errors ("key", "value", "listpack", ...).
@@ -76,10 +85,12 @@ impl<'a> RdbString<'a> {
         }
     }
 
+    /// Whether the string is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Whether the string is LZF-compressed.
     pub fn is_compressed(&self) -> bool {
         matches!(self, RdbString::Lzf { .. })
     }

@@ -18,14 +18,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::cursor::Cursor;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::length::{read_count, read_len};
 use crate::listpack::Listpack;
-use crate::reader::Cursor;
 use crate::string::{read_string, RdbString};
-use crate::value::{blob_err, read_blob, vis, Visitor, Walk};
 use crate::version::Type;
+use crate::visit::{blob_err, read_blob, vis, Visitor, Walk};
 
 /// The field names of one template, in order.
 pub type TemplateFields = [Box<[u8]>];
@@ -37,6 +37,7 @@ pub struct HashTemplates {
 }
 
 impl HashTemplates {
+    /// No templates yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -44,9 +45,11 @@ impl HashTemplates {
     pub fn get(&self, id: u64) -> Option<&TemplateFields> {
         self.map.get(&id).map(|f| &**f)
     }
+    /// Templates registered.
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// Whether no template is registered.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -1,561 +1,513 @@
-//! Walking one value: find its end (skip: lengths only, nothing decompressed), or decode it
-//! into a [`Visitor`] (zero-copy where the file allows; LZF blobs go through a reused
-//! [`Scratch`]), optionally with Redis's deep sanitization rules.
+//! A value as stored ([`Value`]): its type and bytes, located by walking lengths only. Nothing
+//! is decoded until asked: [`Value::view`] (zero-copy views of compact blobs),
+//! [`Value::visit`] (everything, through a [`Visitor`]), [`Value::len`] (the element count
+//! from the encoding's header), [`Value::to_owned_value`](crate::Value::to_owned_value).
 
-use crate::array::ArrayValue;
-use crate::entry::{BlobError, Entry};
-use crate::error::{Error, Result};
-use crate::intset::Intset;
-use crate::length::{read_count, read_len};
-use crate::listpack::Listpack;
-use crate::module::{self, ModuleId, ModuleItem};
-use crate::reader::Cursor;
-use crate::stream::node::StreamId;
-use crate::stream::{GroupMeta, StreamMeta};
+use crate::cursor::Cursor;
+use crate::error::{Error, ErrorKind, Result};
+use crate::length::read_len;
+use crate::module::ModuleId;
 use crate::string::{read_string, RdbString};
 use crate::template::HashTemplates;
-use crate::version::Type;
-use crate::ziplist::Ziplist;
-use crate::zipmap::Zipmap;
-use crate::{array, hash, quicklist, stream, template};
+use crate::version::{Dialect, Type};
+use crate::visit::{self, Scratch, Visitor, Walk};
+use crate::walk;
 
-/// Why a visitor refused an item; the walker turns it into an [`Error`] at the current offset.
-pub type VisitResult = std::result::Result<(), String>;
+/// A module AUX payload or module value payload, walked on demand.
+#[derive(Clone, Copy, Debug)]
+pub struct ModulePayload<'r> {
+    /// The payload's bytes (after the module id for a value).
+    pub data: &'r [u8],
+    /// File offset of `data`.
+    pub offset: u64,
+}
 
-/// Receives the logical content of a value. Every method has a do-nothing default, so a
-/// visitor implements only what it needs.
-#[allow(unused_variables)]
-pub trait Visitor {
-    /// False for visitors that ignore content (a validating walk): plain strings and list
-    /// elements are then only checked (LZF walked without materialising), not decoded.
-    fn wants_content(&self) -> bool {
-        true
-    }
-    /// A string value.
-    fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        Ok(())
-    }
-    /// A list element (head to tail) or a set member.
-    fn element(&mut self, e: Entry<'_>) -> VisitResult {
-        Ok(())
-    }
-    /// A sorted-set member, in file order (see [`Value::zset_needs_sort`](crate::Value::zset_needs_sort)).
-    fn zset_member(&mut self, member: Entry<'_>, score: f64) -> VisitResult {
-        Ok(())
-    }
-    /// A hash field; `expire_ms` is the field's absolute TTL when it has one.
-    fn hash_field(
-        &mut self,
-        field: Entry<'_>,
-        value: Entry<'_>,
-        expire_ms: Option<i64>,
-    ) -> VisitResult {
-        Ok(())
-    }
-    fn module_begin(&mut self, id: ModuleId) -> VisitResult {
-        Ok(())
-    }
-    /// One module payload item; strings arrive decompressed (`RdbString::Raw` or `Int`).
-    fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
-        Ok(())
-    }
-    /// A stream listpack node: its master ID and the listpack's decoded length in bytes
-    /// (before its entries are visited). For memory estimates.
-    fn stream_node(&mut self, master_id: StreamId, listpack_len: usize) -> VisitResult {
-        Ok(())
-    }
-    /// A live (not deleted) stream entry begins.
-    fn stream_entry(&mut self, id: StreamId) -> VisitResult {
-        Ok(())
-    }
-    fn stream_field(&mut self, field: Entry<'_>, value: Entry<'_>) -> VisitResult {
-        Ok(())
-    }
-    /// Stream metadata (after all entries).
-    fn stream_meta(&mut self, meta: &StreamMeta) -> VisitResult {
-        Ok(())
-    }
-    fn stream_group(&mut self, group: &GroupMeta<'_>) -> VisitResult {
-        Ok(())
-    }
-    /// One entry of the current group's PEL.
-    fn stream_pel(
-        &mut self,
-        id: StreamId,
-        delivery_time_ms: i64,
-        delivery_count: u64,
-    ) -> VisitResult {
-        Ok(())
-    }
-    fn stream_consumer(
-        &mut self,
-        name: &[u8],
-        seen_time_ms: i64,
-        active_time_ms: Option<i64>,
-    ) -> VisitResult {
-        Ok(())
-    }
-    /// One ID of the current consumer's PEL.
-    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
-        Ok(())
-    }
-    /// One ID of the current group's NACK zone (Redis 8.8 streams, type 27): a group PEL
-    /// entry that was negatively acknowledged and is owned by no consumer. After the
-    /// consumers, before [`stream_group_end`](Self::stream_group_end).
-    fn stream_nacked(&mut self, id: StreamId) -> VisitResult {
-        Ok(())
-    }
-    fn stream_group_end(&mut self) -> VisitResult {
-        Ok(())
-    }
-    /// A sparse array (Redis 8.8, type 28) begins: its element count and the last insert
-    /// position (`None` when the array has none).
-    fn array_begin(&mut self, count: u64, insert_idx: Option<u64>) -> VisitResult {
-        Ok(())
-    }
-    /// One array element, in file order.
-    fn array_element(&mut self, idx: u64, value: ArrayValue<'_>) -> VisitResult {
-        Ok(())
+impl<'r> ModulePayload<'r> {
+    /// Walks the opcode stream.
+    pub fn for_each(
+        &self,
+        f: impl FnMut(crate::module::ModuleItem<'r>, u64) -> Result<()>,
+    ) -> Result<()> {
+        crate::module::walk(&mut Cursor::new(self.data, self.offset), f)
     }
 }
 
-/// A visitor that ignores everything (a validating walk).
-pub struct NoVisitor;
-impl Visitor for NoVisitor {
-    fn wants_content(&self) -> bool {
-        false
+/// A value as stored: its type and bytes. Nothing is decoded until asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Value<'r> {
+    /// The type (the encoding), as the header's dialect reads the type byte.
+    pub ty: Type,
+    /// The type byte as stored.
+    pub type_byte: u8,
+    /// The file's dialect (magic and version).
+    pub dialect: Dialect,
+    pub(crate) data: &'r [u8],
+    pub(crate) offset: u64,
+    /// The file's hash templates, for the template-encoded hash types.
+    pub(crate) templates: Option<&'r HashTemplates>,
+    /// A string value too big to hold that a stream passed through (see
+    /// [`Value::streamed_len`]): `data` is empty.
+    pub(crate) streamed: Option<Streamed>,
+}
+
+/// A string value that [`crate::RdbReader`] checked as it passed without holding it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Streamed {
+    /// Its logical length.
+    pub(crate) len: u64,
+    /// Bytes it occupies in the file (length prefix included).
+    pub(crate) stored: u64,
+}
+
+impl<'r> Value<'r> {
+    /// The value's bytes as stored (after the key).
+    pub fn raw(&self) -> &'r [u8] {
+        self.data
     }
-}
 
-/// Buffers the walker reuses for LZF-decompressed data and rendered strings.
-#[derive(Default, Debug)]
-pub struct Scratch {
-    pub(crate) a: Vec<u8>,
-    pub(crate) b: Vec<u8>,
-}
-
-impl Scratch {
-    pub fn new() -> Self {
-        Self::default()
+    /// For a string value that a stream ([`crate::RdbReader`]) passed through without holding
+    /// it (a value bigger than [`crate::RdbReader::hold_values_up_to`]): its length. Such a
+    /// value was CRC'd and (deep validation) validated as it passed; its `raw()` is empty, and
+    /// asking for its content (`visit` with a visitor that wants content, `view`, `string`) is
+    /// an error or `None`.
+    pub fn streamed_len(&self) -> Option<u64> {
+        self.streamed.map(|s| s.len)
     }
-}
 
-pub(crate) struct Walk<'w, V: Visitor + ?Sized> {
-    pub v: &'w mut V,
-    pub s: &'w mut Scratch,
-    pub deep: bool,
-}
+    /// Bytes the value occupies in the file (`raw().len()`, or the size of a streamed string).
+    pub fn stored_len(&self) -> u64 {
+        self.streamed.map_or(self.data.len() as u64, |s| s.stored)
+    }
 
-/// What [`stop`] returns: recognised by the walker, never shown.
-const STOP: &str = "\u{0}rdbkit: the visitor stopped the walk";
-
-/// For a [`Visitor`] callback: end the walk early, without it counting as damage. The walk
-/// then ends with an [`ErrorKind::Stopped`](crate::ErrorKind::Stopped) error
-/// ([`Error::is_stopped`]), which [`Value::walk`](crate::Value::walk) turns into
-/// [`ControlFlow::Break`](std::ops::ControlFlow::Break). (Any other `Err` from a callback
-/// means "this value is invalid" and is reported as such.)
-pub fn stop() -> VisitResult {
-    Err(STOP.to_string())
-}
-
-/// Turns a visitor's refusal into an error at `at`.
-#[inline]
-pub(crate) fn vis(r: VisitResult, at: u64) -> Result<()> {
-    r.map_err(|m| {
-        if m == STOP {
-            Error::new(crate::ErrorKind::Stopped, at)
-        } else {
-            Error::invalid(at, m)
+    /// About how many bytes decoding the value's content needs in memory: a string's length
+    /// (decompressed), a compact blob's decompressed size, the sum of a quicklist's nodes
+    /// decompressed, else the stored size (for the plain collection encodings, whose LZF
+    /// elements are decompressed one at a time). For budgets ([`crate::source::ValueBudget`]).
+    pub fn content_len(&self) -> u64 {
+        let stored = self.stored_len();
+        if let Some(s) = self.streamed {
+            return s.len;
         }
-    })
-}
-
-/// A blob error at a blob stored at `at`.
-#[inline]
-pub(crate) fn blob_err(at: u64, compressed: bool) -> impl Fn(BlobError) -> Error {
-    move |e| Error::blob(e, at, compressed)
-}
-
-pub(crate) use crate::dups::Dups;
-
-/// A score as Redis reads it from a ziplist/listpack (`zzlGetScore`: integer, or text parsed
-/// with `strtod`).
-pub(crate) fn entry_score(e: Entry<'_>, at: u64) -> Result<f64> {
-    match e {
-        Entry::Int(i) => Ok(i as f64),
-        Entry::Bytes(b) => parse_score_text(b).ok_or_else(|| {
-            Error::invalid(
-                at,
-                format!(
-                    "zset score {:?} is not a number",
-                    String::from_utf8_lossy(b)
-                ),
-            )
-        }),
-    }
-}
-
-/// Parses a score written by `d2string`/`%.17g` (`inf`, `-inf`, `1e+308`, ...).
-pub(crate) fn parse_score_text(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
-    match s {
-        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => s.parse::<f64>().ok(),
-    }
-}
-
-fn check_score(score: f64, at: u64) -> Result<f64> {
-    if score.is_nan() {
-        return Err(Error::invalid(at, "zset score is NaN"));
-    }
-    Ok(score)
-}
-
-/// Reads a blob string and, when walking, returns its bytes (decompressed into `buf`).
-pub(crate) struct BlobRef<'c> {
-    pub bytes: &'c [u8],
-    pub at: u64,
-    pub compressed: bool,
-}
-
-#[inline]
-pub(crate) fn read_blob<'a, 'c>(
-    c: &mut Cursor<'a>,
-    what: &'static str,
-    buf: Option<&'c mut Vec<u8>>,
-) -> Result<Option<BlobRef<'c>>>
-where
-    'a: 'c,
-{
-    let at = c.offset();
-    let s = read_string(c, what)?;
-    match buf {
-        None => Ok(None),
-        Some(buf) => {
-            let compressed = s.is_compressed();
-            if let RdbString::Int(_) = s {
-                return Err(Error::invalid(
-                    at,
-                    format!("{what} is stored as an integer, not a blob"),
-                ));
-            }
-            let bytes = s.bytes_in(buf, at)?;
-            Ok(Some(BlobRef {
-                bytes,
-                at,
-                compressed,
-            }))
+        if let Some(s) = self.string() {
+            return s.len() as u64;
         }
-    }
-}
-
-/// Walks a value of type `t` starting at the cursor. With `w = None` it only finds the end.
-/// `templates`: the hash templates read so far (needed by types 30 and 32).
-pub(crate) fn walk_in<V: Visitor + ?Sized>(
-    c: &mut Cursor<'_>,
-    t: Type,
-    w: Option<&mut Walk<'_, V>>,
-    templates: Option<&HashTemplates>,
-) -> Result<()> {
-    match t {
-        Type::String => {
-            let at = c.offset();
-            let s = read_string(c, "string value")?;
-            if let Some(w) = w {
-                if !w.v.wants_content() {
-                    // Validate LZF without materialising it (a check, not a decode).
-                    return s.validate(at);
-                }
-                let e = s.entry_in(&mut w.s.a, at)?;
-                vis(w.v.string(e), at)?;
-            }
-            Ok(())
+        if let Some(b) = self.blob() {
+            return (b.len() as u64).max(stored);
         }
-        Type::ListLinked | Type::Set => {
-            let n = read_count(c, if t == Type::Set { "set size" } else { "list length" }, 1)?;
-            let mut dups =
-                Dups::new_deferred(t == Type::Set && w.as_ref().is_some_and(|w| w.deep));
-            match w {
-                None => {
-                    for _ in 0..n {
-                        read_string(c, "element")?;
-                    }
-                }
-                Some(w) if t == Type::ListLinked && !w.v.wants_content() => {
-                    for _ in 0..n {
-                        let at = c.offset();
-                        read_string(c, "element")?.validate(at)?;
-                    }
-                }
-                Some(w) => {
-                    for _ in 0..n {
-                        let at = c.offset();
-                        let e = read_string(c, "element")?.entry_in(&mut w.s.a, at)?;
-                        dups.check(e, "set member", at)?;
-                        vis(w.v.element(e), at)?;
-                    }
+        if let Some(Ok(nodes)) = self.quicklist_nodes() {
+            let mut total = 0u64;
+            for n in nodes {
+                match n {
+                    Ok(n) => total = total.saturating_add(n.data.len() as u64),
+                    Err(_) => break,
                 }
             }
-            dups.finish()
+            return total.max(stored);
         }
-        Type::ZsetText | Type::Zset2 => {
-            let n = read_count(c, "zset size", 2)?;
-            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
-            let mut w = w;
-            for _ in 0..n {
-                let at = c.offset();
-                let m = read_string(c, "zset member")?;
-                let score_at = c.offset();
-                let score = if t == Type::Zset2 {
-                    f64::from_le_bytes(c.array("zset score")?)
-                } else {
-                    let len = c.u8("zset score length")?;
-                    match len {
-                        253 => f64::NAN,
-                        254 => f64::INFINITY,
-                        255 => f64::NEG_INFINITY,
-                        _ => {
-                            let txt = c.take(u64::from(len), "zset score text", score_at)?;
-                            parse_score_text(txt).ok_or_else(|| {
-                                Error::invalid(
-                                    score_at,
-                                    format!("zset score {:?} is not a number", String::from_utf8_lossy(txt)),
-                                )
-                            })?
+        stored
+    }
+
+    /// A string value that a stream passed through (see [`Value::streamed_len`]).
+    pub(crate) fn streamed_string(
+        type_byte: u8,
+        dialect: Dialect,
+        offset: u64,
+        streamed: Streamed,
+    ) -> Value<'static> {
+        Value {
+            ty: Type::String,
+            type_byte,
+            dialect,
+            data: &[],
+            offset,
+            templates: None,
+            streamed: Some(streamed),
+        }
+    }
+
+    fn not_held(&self) -> Error {
+        Error::new(
+            ErrorKind::Unsupported(format!(
+                "this string value of {} bytes was streamed without being held in memory \
+                 (RdbReader::hold_values_up_to): its content is not available",
+                self.streamed.map_or(0, |s| s.len)
+            )),
+            self.offset,
+        )
+    }
+
+    /// File offset of the value's first byte.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn cursor(&self) -> Cursor<'r> {
+        Cursor::new(self.data, self.offset)
+    }
+
+    /// The value's family (string, list, set, zset, hash, stream, array, module).
+    pub fn family(&self) -> crate::Family {
+        self.ty.family_kind()
+    }
+
+    /// Decodes the value into `visitor` (no deep validation): `Continue` when the whole value
+    /// was visited, `Break` when a callback returned [`crate::stop()`]. Any other callback
+    /// `Err` is an [`ErrorKind::InvalidValue`] error.
+    ///
+    /// ```
+    /// use rdbkit_rdb::{Entry, Item, Options, RdbFile, VisitResult, Visitor};
+    /// /// The first element of every list.
+    /// struct First(Option<Vec<u8>>);
+    /// impl Visitor for First {
+    ///     fn element(&mut self, e: Entry<'_>) -> VisitResult {
+    ///         self.0 = Some(e.to_cow().into_owned());
+    ///         rdbkit_rdb::stop() // enough: end the walk, not an error
+    ///     }
+    /// }
+    /// let file = RdbFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/rdb/sample.rdb"))?;
+    /// let mut lists = 0;
+    /// for rec in file.records(Options::default()) {
+    ///     if let Item::Key(k) = rec? {
+    ///         if k.value.family() == rdbkit_rdb::Family::List {
+    ///             lists += 1;
+    ///             let mut first = First(None);
+    ///             k.value.walk(&mut first)?; // ControlFlow::Break after the first element
+    ///             assert!(first.0.is_some());
+    ///         }
+    ///     }
+    /// }
+    /// assert!(lists > 0);
+    /// # Ok::<(), rdbkit_rdb::Error>(())
+    /// ```
+    pub fn walk<V: Visitor + ?Sized>(&self, visitor: &mut V) -> Result<std::ops::ControlFlow<()>> {
+        match self.visit(&mut Scratch::new(), visitor, false) {
+            Ok(()) => Ok(std::ops::ControlFlow::Continue(())),
+            Err(e) if e.is_stopped() => Ok(std::ops::ControlFlow::Break(())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The element count Redis reports for the value: `STRLEN` of a string, `LLEN`, `SCARD`,
+    /// `ZCARD`, `HLEN` (fields, with or without TTL), `XLEN` of a stream, the element count of
+    /// an array; 1 for a module value. Read from the encoding's header or length prefix where
+    /// it stores one (plain encodings, intsets, listpacks/ziplists/zipmaps under 65535
+    /// entries, arrays); a quicklist sums its nodes' headers; otherwise (streams, huge
+    /// compact blobs) the value is walked without decoding its content.
+    pub fn len(&self) -> Result<u64> {
+        use crate::version::Type as T;
+        if let Some(n) = self.streamed_len() {
+            return Ok(n);
+        }
+        let per = match self.ty {
+            T::String => {
+                return match read_string(&mut self.cursor(), "string value")? {
+                    RdbString::Int(i) => Ok(i.to_string().len() as u64),
+                    s => Ok(s.len() as u64),
+                };
+            }
+            T::ListLinked | T::Set | T::ZsetText | T::Zset2 | T::Hash => {
+                return read_len(&mut self.cursor(), "element count");
+            }
+            T::ModulePreGa | T::Module2 => return Ok(1),
+            T::ListZiplist | T::SetIntset | T::SetListpack => Some(1),
+            T::ZsetZiplist | T::ZsetListpack | T::HashZiplist | T::HashListpack => Some(2),
+            T::HashListpackExPreGa | T::HashListpackEx => Some(3),
+            T::HashZipmap => Some(2),
+            _ => None,
+        };
+        if let Some(per) = per {
+            let mut buf = Vec::new();
+            let n = match self.view(&mut buf)? {
+                View::Intset(i) => Some(i.len()),
+                View::Listpack(l) => l.header_count(),
+                View::Ziplist(z) => z.header_count(),
+                View::Zipmap(z) => z.header_count().map(|n| n * 2),
+                _ => None,
+            };
+            if let Some(n) = n {
+                return Ok((n / per) as u64);
+            }
+        }
+        if let Some(nodes) = self.quicklist_nodes() {
+            let mut total = 0u64;
+            let mut buf = Vec::new();
+            for node in nodes? {
+                let node = node?;
+                let n = match node.container {
+                    crate::quicklist::CONTAINER_PACKED => {
+                        let bytes = node.data.bytes_in(&mut buf, node.offset)?;
+                        if self.ty == T::ListQuicklist {
+                            crate::ziplist::Ziplist::new(bytes)
+                                .ok()
+                                .and_then(|z| z.header_count())
+                        } else {
+                            crate::listpack::Listpack::new(bytes)
+                                .ok()
+                                .and_then(|l| l.header_count())
                         }
                     }
+                    _ => Some(1),
                 };
-                if let Some(w) = w.as_deref_mut() {
-                    let score = check_score(score, score_at)?;
-                    let e = m.entry_in(&mut w.s.a, at)?;
-                    dups.check(e, "zset member", at)?;
-                    vis(w.v.zset_member(e, score), at)?;
+                match n {
+                    Some(n) => total += n as u64,
+                    None => return self.len_by_walk(),
                 }
             }
-            dups.finish()
+            return Ok(total);
         }
-        Type::Hash => {
-            let n = read_count(c, "hash size", 2)?;
-            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
-            match w {
-                None => {
-                    for _ in 0..n {
-                        read_string(c, "hash field")?;
-                        read_string(c, "hash value")?;
-                    }
-                }
-                Some(w) => {
-                    for _ in 0..n {
-                        let at = c.offset();
-                        let f = read_string(c, "hash field")?;
-                        let vat = c.offset();
-                        let v = read_string(c, "hash value")?;
-                        let f = f.entry_in(&mut w.s.a, at)?;
-                        let v = v.entry_in(&mut w.s.b, vat)?;
-                        dups.check(f, "hash field", at)?;
-                        vis(w.v.hash_field(f, v, None), at)?;
-                    }
-                }
-            }
-            dups.finish()
-        }
-        Type::ModulePreGa => Err(Error::new(
-            crate::error::ErrorKind::Unsupported(
-                "module value type 6 (MODULE pre-GA, Redis 4.0 release candidates) has no annotations and cannot be read; Redis refuses it too"
-                    .into(),
-            ),
-            c.offset(),
-        )),
-        Type::Module2 => {
-            let at = c.offset();
-            let id = ModuleId { id: read_len(c, "module id")? };
-            walk_module_payload(c, id, at, w)
-        }
-        Type::HashZipmap => {
-            let Some(w) = w else { return read_string(c, "zipmap").map(|_| ()) };
-            let Some(b) = read_blob(c, "zipmap", Some(&mut w.s.a))? else { return Ok(()) };
-            let err = blob_err(b.at, b.compressed);
-            let zm = Zipmap::new(b.bytes).map_err(&err)?;
-            // Redis converts zipmaps on load and so always validates them, deep or not.
-            zm.validate().map_err(&err)?;
-            let mut dups = Dups::new(w.deep);
-            for pair in zm.iter() {
-                let (f, v) = pair.map_err(&err)?;
-                dups.check(Entry::Bytes(f), "hash field", b.at)?;
-                vis(w.v.hash_field(Entry::Bytes(f), Entry::Bytes(v), None), b.at)?;
-            }
-            Ok(())
-        }
-        Type::ListZiplist | Type::ZsetZiplist | Type::HashZiplist => {
-            let Some(w) = w else { return read_string(c, "ziplist").map(|_| ()) };
-            let Some(b) = read_blob(c, "ziplist", Some(&mut w.s.a))? else { return Ok(()) };
-            let err = blob_err(b.at, b.compressed);
-            let zl = Ziplist::new(b.bytes).map_err(&err)?;
-            // Redis converts ziplists to listpacks on load and so always validates them.
-            let count = Some(zl.validate().map_err(&err)?);
-            let it = zl.iter().map(|r| r.map_err(&err));
-            match t {
-                Type::ListZiplist => {
-                    for e in it {
-                        vis(w.v.element(e?), b.at)?;
-                    }
-                    Ok(())
-                }
-                Type::ZsetZiplist => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
-            }
-        }
-        Type::SetIntset => {
-            let Some(w) = w else { return read_string(c, "intset").map(|_| ()) };
-            let Some(b) = read_blob(c, "intset", Some(&mut w.s.a))? else { return Ok(()) };
-            let err = blob_err(b.at, b.compressed);
-            let is = Intset::new(b.bytes).map_err(&err)?;
-            if w.deep {
-                is.validate().map_err(&err)?;
-            } else if is.is_empty() {
-                // Redis's shallow intset check refuses an empty set too.
-                return Err(err(crate::BlobError::new("intset", 0, "empty intset")));
-            }
-            for i in is.iter() {
-                vis(w.v.element(Entry::Int(i)), b.at)?;
-            }
-            Ok(())
-        }
-        Type::HashListpack | Type::ZsetListpack | Type::SetListpack | Type::HashListpackExPreGa | Type::HashListpackEx => {
-            if t == Type::HashListpackEx {
-                c.i64_le("hash min-expire")?;
-            }
-            let Some(w) = w else { return read_string(c, "listpack").map(|_| ()) };
-            let Some(b) = read_blob(c, "listpack", Some(&mut w.s.a))? else { return Ok(()) };
-            let err = blob_err(b.at, b.compressed);
-            let lp = Listpack::new(b.bytes).map_err(&err)?;
-            let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
-            let it = lp.iter().map(|r| r.map_err(&err));
-            match t {
-                Type::SetListpack => {
-                    let mut dups = Dups::new(w.deep);
-                    for e in it {
-                        let e = e?;
-                        dups.check(e, "set member", b.at)?;
-                        vis(w.v.element(e), b.at)?;
-                    }
-                    Ok(())
-                }
-                Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
-                Type::HashListpack => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 3),
-            }
-        }
-        Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
-        Type::HashMetadataPreGa | Type::HashMetadata | Type::ValkeyHash2 => hash::walk_fields(c, t, w),
-        Type::StreamListpacks
-        | Type::StreamListpacks2
-        | Type::StreamListpacks3
-        | Type::StreamListpacks4
-        | Type::StreamListpacks5 => stream::walk(c, t.stream_version(), w),
-        Type::Array => array::walk(c, w),
-        Type::HashTmplLp | Type::HashTmplLpRef | Type::HashTmplArray | Type::HashTmplArrayRef => {
-            template::walk(c, t, w, templates)
-        }
+        self.len_by_walk()
     }
-}
 
-pub(crate) fn walk_module_payload<V: Visitor + ?Sized>(
-    c: &mut Cursor<'_>,
-    id: ModuleId,
-    at: u64,
-    w: Option<&mut Walk<'_, V>>,
-) -> Result<()> {
-    match w {
-        None => module::walk(c, |_, _| Ok(())),
-        Some(w) => {
-            vis(w.v.module_begin(id), at)?;
-            module::walk(c, |item, at| {
-                let item = match item {
-                    ModuleItem::String(s @ RdbString::Lzf { .. }) => {
-                        let b = s.bytes_in(&mut w.s.a, at)?;
-                        return vis(w.v.module_item(ModuleItem::String(RdbString::Raw(b))), at);
-                    }
-                    other => other,
-                };
-                vis(w.v.module_item(item), at)
-            })
-        }
+    /// Whether [`len`](Self::len) is 0 (an empty string; collections are never stored empty,
+    /// except a stream trimmed to nothing).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
-}
 
-fn pairs_as_zset<'e, V: Visitor + ?Sized>(
-    mut it: impl Iterator<Item = Result<Entry<'e>>>,
-    count: Option<usize>,
-    v: &mut V,
-    deep: bool,
-    at: u64,
-) -> Result<()> {
-    if let Some(n) = count {
-        if n % 2 != 0 {
-            return Err(Error::invalid(
-                at,
-                format!("zset blob has {n} entries, not member/score pairs"),
-            ));
+    /// [`len`](Self::len) by walking the value.
+    fn len_by_walk(&self) -> Result<u64> {
+        let mut c = Counter(0);
+        match self.walk(&mut c)? {
+            std::ops::ControlFlow::Continue(()) | std::ops::ControlFlow::Break(()) => Ok(c.0),
         }
     }
-    let mut dups = Dups::new(deep);
-    while let Some(m) = it.next() {
-        let m = m?;
-        let s = it
-            .next()
-            .ok_or_else(|| Error::invalid(at, "zset blob ends with a member without a score"))??;
-        let score = check_score(entry_score(s, at)?, at)?;
-        dups.check(m, "zset member", at)?;
-        vis(v.zset_member(m, score), at)?;
-    }
-    Ok(())
-}
 
-/// Field/value pairs (`tuple` = 2) or field/value/ttl triplets (`tuple` = 3, TTL 0 = none).
-fn pairs_as_hash<'e, V: Visitor + ?Sized>(
-    mut it: impl Iterator<Item = Result<Entry<'e>>>,
-    count: Option<usize>,
-    v: &mut V,
-    deep: bool,
-    at: u64,
-    tuple: usize,
-) -> Result<()> {
-    if let Some(n) = count {
-        if n % tuple != 0 {
-            return Err(Error::invalid(
-                at,
-                format!("hash blob has {n} entries, not a multiple of {tuple}"),
-            ));
-        }
+    /// Decodes the value into `visitor`, reusing `scratch` for LZF data.
+    pub fn visit<V: Visitor + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        visitor: &mut V,
+        deep: bool,
+    ) -> Result<()> {
+        self.decode_len(scratch, visitor, deep).map(|_| ())
     }
-    let mut dups = Dups::new(deep);
-    while let Some(f) = it.next() {
-        let f = f?;
-        let val = it
-            .next()
-            .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a value"))??;
-        let ttl = if tuple == 3 {
-            let t = it
-                .next()
-                .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a TTL"))??;
-            match t {
-                Entry::Int(0) => None,
-                Entry::Int(ms) if ms > 0 && ms <= hash::EXPIRE_TIME_MAX => Some(ms),
-                other => {
-                    return Err(Error::invalid(
-                        at,
-                        format!("hash field TTL {other:?} is not a valid expire time"),
-                    ))
-                }
+
+    /// Like [`visit`](Self::visit), and returns how many bytes the full decode consumed,
+    /// which always equals `raw().len()` (the length the skipping walk found).
+    pub fn decode_len<V: Visitor + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        visitor: &mut V,
+        deep: bool,
+    ) -> Result<usize> {
+        if self.streamed.is_some() {
+            // Already validated while it streamed: a validating walk has nothing to add.
+            return if visitor.wants_content() {
+                Err(self.not_held())
+            } else {
+                Ok(0)
+            };
+        }
+        let mut c = self.cursor();
+        walk::walk_in(
+            &mut c,
+            self.ty,
+            Some(&mut Walk {
+                v: visitor,
+                s: scratch,
+                deep,
+            }),
+            self.templates,
+        )?;
+        Ok(c.pos())
+    }
+
+    /// For strings: the stored string (raw, integer or LZF).
+    pub fn string(&self) -> Option<RdbString<'r>> {
+        if self.ty != Type::String {
+            return None;
+        }
+        read_string(&mut self.cursor(), "string value").ok()
+    }
+
+    /// For the single-blob encodings (ziplist, listpack, intset, zipmap): the stored blob.
+    /// Build a view with e.g. `Listpack::new(blob.bytes_in(&mut buf, value.offset())?)`.
+    pub fn blob(&self) -> Option<RdbString<'r>> {
+        let mut c = self.cursor();
+        match self.ty {
+            Type::HashZipmap
+            | Type::ListZiplist
+            | Type::SetIntset
+            | Type::ZsetZiplist
+            | Type::HashZiplist
+            | Type::HashListpack
+            | Type::ZsetListpack
+            | Type::SetListpack
+            | Type::HashListpackExPreGa => read_string(&mut c, "blob").ok(),
+            Type::HashListpackEx => {
+                c.i64_le("min-expire").ok()?;
+                read_string(&mut c, "blob").ok()
             }
-        } else {
-            None
+            _ => None,
+        }
+    }
+
+    /// A zero-copy view of a string or single-blob value: borrowed from the file when stored
+    /// plainly, from `buf` when LZF-compressed (or an integer rendered as text). Multi-part
+    /// values (quicklists, plain collections, streams, modules) give [`View::Other`]: use
+    /// [`visit`](Self::visit), [`quicklist_nodes`](Self::quicklist_nodes) or
+    /// [`module`](Self::module).
+    pub fn view<'c>(&self, buf: &'c mut Vec<u8>) -> Result<View<'c>>
+    where
+        'r: 'c,
+    {
+        if self.streamed.is_some() {
+            return Err(self.not_held());
+        }
+        let err = |e| Error::blob(e, self.offset, false);
+        if let Some(s) = self.string() {
+            return Ok(View::String(s.bytes_in(buf, self.offset)?));
+        }
+        let Some(blob) = self.blob() else {
+            return Ok(View::Other);
         };
-        dups.check(f, "hash field", at)?;
-        vis(v.hash_field(f, val, ttl), at)?;
+        let bytes = blob.bytes_in(buf, self.offset)?;
+        Ok(match self.ty {
+            Type::SetIntset => View::Intset(crate::intset::Intset::new(bytes).map_err(err)?),
+            Type::HashZipmap => View::Zipmap(crate::zipmap::Zipmap::new(bytes).map_err(err)?),
+            Type::ListZiplist | Type::ZsetZiplist | Type::HashZiplist => {
+                View::Ziplist(crate::ziplist::Ziplist::new(bytes).map_err(err)?)
+            }
+            _ => View::Listpack(crate::listpack::Listpack::new(bytes).map_err(err)?),
+        })
     }
-    Ok(())
+
+    /// For quicklists: the nodes, undecoded.
+    pub fn quicklist_nodes(&self) -> Option<Result<crate::quicklist::Nodes<'r>>> {
+        match self.ty {
+            Type::ListQuicklist => Some(crate::quicklist::Nodes::new(self.cursor(), false)),
+            Type::ListQuicklist2 => Some(crate::quicklist::Nodes::new(self.cursor(), true)),
+            _ => None,
+        }
+    }
+
+    /// For module values: the module id and its payload.
+    pub fn module(&self) -> Option<(ModuleId, ModulePayload<'r>)> {
+        if self.ty != Type::Module2 {
+            return None;
+        }
+        let mut c = self.cursor();
+        let id = ModuleId {
+            id: read_len(&mut c, "module id").ok()?,
+        };
+        let p = c.pos();
+        Some((
+            id,
+            ModulePayload {
+                data: self.data.get(p..)?,
+                offset: self.offset + p as u64,
+            },
+        ))
+    }
+
+    /// `OBJECT ENCODING` as the writing server would have reported it.
+    pub fn encoding(&self) -> &'static str {
+        if self.streamed.is_some() {
+            // Far longer than an embstr; an integer is never streamed.
+            return "raw";
+        }
+        match self.ty {
+            Type::String => match self.string() {
+                Some(RdbString::Int(_)) => "int",
+                Some(RdbString::Raw(b)) if crate::entry::parse_canonical_i64(b).is_some() => "int",
+                Some(s) if s.len() <= 44 => "embstr",
+                _ => "raw",
+            },
+            Type::ListLinked => "linkedlist",
+            Type::ListZiplist => "ziplist",
+            Type::ListQuicklist => "quicklist",
+            Type::ListQuicklist2 => {
+                // 7.2+ saves a listpack-encoded list as a single PACKED node.
+                let single_packed = self.dialect.version >= 11 && {
+                    let mut c = self.cursor();
+                    matches!(read_len(&mut c, "n"), Ok(1)) && matches!(read_len(&mut c, "c"), Ok(2))
+                };
+                if single_packed {
+                    "listpack"
+                } else {
+                    "quicklist"
+                }
+            }
+            Type::Set | Type::ZsetText | Type::Zset2 => {
+                if self.ty == Type::Set {
+                    "hashtable"
+                } else {
+                    "skiplist"
+                }
+            }
+            Type::SetIntset => "intset",
+            Type::SetListpack | Type::ZsetListpack | Type::HashListpack => "listpack",
+            Type::ZsetZiplist | Type::HashZiplist => "ziplist",
+            Type::HashZipmap => "zipmap",
+            Type::Hash | Type::HashMetadata | Type::HashMetadataPreGa | Type::ValkeyHash2 => {
+                "hashtable"
+            }
+            Type::HashListpackEx | Type::HashListpackExPreGa => "listpackex",
+            // OBJECT ENCODING of Redis 8.10's template hashes.
+            Type::HashTmplLp | Type::HashTmplLpRef => "template-listpack",
+            Type::HashTmplArray | Type::HashTmplArrayRef => "template-array",
+            Type::StreamListpacks
+            | Type::StreamListpacks2
+            | Type::StreamListpacks3
+            | Type::StreamListpacks4
+            | Type::StreamListpacks5 => "stream",
+            Type::Array => "array",
+            Type::Module2 | Type::ModulePreGa => "raw",
+        }
+    }
+
+    /// True for the sorted-set encodings whose members are not stored in rank order
+    /// (hash-table order in type 3, highest score first in type 5).
+    pub fn zset_needs_sort(&self) -> bool {
+        matches!(self.ty, Type::ZsetText | Type::Zset2)
+    }
+}
+
+/// See [`Value::view`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum View<'c> {
+    /// A string value: its bytes (decompressed, or an integer rendered as text).
+    String(&'c [u8]),
+    /// An intset (set of integers).
+    Intset(crate::intset::Intset<'c>),
+    /// Listpack sets, zsets (member, score), hashes (field, value[, ttl]).
+    Listpack(crate::listpack::Listpack<'c>),
+    /// A ziplist (lists, zsets and hashes written by Redis < 7.0).
+    Ziplist(crate::ziplist::Ziplist<'c>),
+    /// A zipmap (hashes written by Redis < 2.6).
+    Zipmap(crate::zipmap::Zipmap<'c>),
+    /// Any other encoding: use [`Value::visit`] or the type's accessor.
+    Other,
+}
+
+/// Counts what [`Value::len`] counts, for the encodings it has to walk.
+struct Counter(u64);
+
+impl Visitor for Counter {
+    fn element(&mut self, _: crate::Entry<'_>) -> visit::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn zset_member(&mut self, _: crate::Entry<'_>, _: f64) -> visit::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn hash_field(
+        &mut self,
+        _: crate::Entry<'_>,
+        _: crate::Entry<'_>,
+        _: Option<i64>,
+    ) -> visit::VisitResult {
+        self.0 += 1;
+        Ok(())
+    }
+    fn stream_meta(&mut self, meta: &crate::StreamMeta) -> visit::VisitResult {
+        self.0 = meta.length;
+        visit::stop()
+    }
+    fn array_begin(&mut self, count: u64, _: Option<u64>) -> visit::VisitResult {
+        self.0 = count;
+        visit::stop()
+    }
 }

@@ -33,6 +33,7 @@ pub const REDIS_MAX_VERSION: u32 = 15;
 pub const VALKEY_MAX_VERSION: u32 = 81;
 /// Valkey reserves 12..=79 as Redis-private ("foreign") versions.
 pub const VALKEY_FOREIGN_MIN: u32 = 12;
+/// The last of the versions Valkey reserves as Redis-private.
 pub const VALKEY_FOREIGN_MAX: u32 = 79;
 
 /// Which family of tables a file is read with.
@@ -47,8 +48,11 @@ pub enum Fork {
 /// Magic + version: everything the byte tables depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dialect {
+    /// `REDIS` or `VALKEY`.
     pub magic: Magic,
+    /// The version digits.
     pub version: u32,
+    /// Which fork's meaning the bytes take.
     pub fork: Fork,
     /// True when the version is newer than this build knows and the file is read with the
     /// newest tables anyway (`Options::best_effort`).
@@ -94,6 +98,7 @@ impl Dialect {
         t
     }
 
+    /// What byte `byte` means where a type or opcode is expected.
     pub fn lookup(&self, byte: u8) -> Lookup {
         for row in OPCODES.iter().chain(TYPES.iter()) {
             if row.byte != byte || !self.row_applies(row) {
@@ -131,10 +136,13 @@ impl Dialect {
 /// Result of looking a type-position byte up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
+    /// An opcode.
     Opcode(Opcode),
+    /// A value type.
     Type(Type),
     /// Defined by the format, but this build does not read it; the name says what it is.
     Unsupported(&'static str),
+    /// Not defined by any known dialect.
     Unknown,
 }
 
@@ -189,17 +197,29 @@ const fn unsup(byte: u8, fork: Only, since: u32, name: &'static str) -> Row {
 /// Opcodes (Redis `RDB_OPCODE_*`, Valkey additions, Redis Enterprise extensions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Opcode {
+    /// 0xFF: end of the RDB.
     Eof,
+    /// 0xFE: select a database.
     SelectDb,
+    /// 0xFD: expiry in seconds for the next key.
     ExpireTime,
+    /// 0xFC: expiry in ms for the next key.
     ExpireTimeMs,
+    /// 0xFB: db size hints.
     ResizeDb,
+    /// 0xFA: an AUX field.
     Aux,
+    /// 0xF9: LFU frequency for the next key.
     Freq,
+    /// 0xF8: LRU idle time for the next key.
     Idle,
+    /// 0xF7: a module's AUX payload.
     ModuleAux,
+    /// 0xF6: a Redis 7.0 RC function.
     FunctionPreGa,
+    /// 0xF5: a function library.
     Function2,
+    /// 0xF4: cluster slot size hints.
     SlotInfo,
     /// Redis 8.6+: key metadata before a key.
     KeyMeta,
@@ -246,29 +266,49 @@ static OPCODES: &[Row] = &[
 
 /// Value types (`RDB_TYPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Type {
+    /// Type 0: a string.
     String,
+    /// Type 1: a linked list.
     ListLinked,
+    /// Type 2: a set.
     Set,
     /// Type 3: member + ASCII score.
     ZsetText,
+    /// Type 4: a hash.
     Hash,
     /// Type 5: member + binary double.
     Zset2,
+    /// Type 6: a module value of the 4.0 RCs.
     ModulePreGa,
+    /// Type 7: a module value.
     Module2,
+    /// Type 9: a zipmap hash.
     HashZipmap,
+    /// Type 10: a ziplist list.
     ListZiplist,
+    /// Type 11: an intset.
     SetIntset,
+    /// Type 12: a ziplist zset.
     ZsetZiplist,
+    /// Type 13: a ziplist hash.
     HashZiplist,
+    /// Type 14: a quicklist of ziplists.
     ListQuicklist,
+    /// Type 15: a stream (v1).
     StreamListpacks,
+    /// Type 16: a listpack hash.
     HashListpack,
+    /// Type 17: a listpack zset.
     ZsetListpack,
+    /// Type 18: a quicklist of listpacks.
     ListQuicklist2,
+    /// Type 19: a stream (v2, 7.0).
     StreamListpacks2,
+    /// Type 20: a listpack set.
     SetListpack,
+    /// Type 21: a stream (v3, 7.2).
     StreamListpacks3,
     /// Redis 22 (7.4 RCs): per-field absolute TTL before field, no min-expire.
     HashMetadataPreGa,
@@ -350,6 +390,17 @@ impl Family {
 impl std::fmt::Display for Family {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// `--type string|list|...` on a command line (cargo feature `clap`).
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Family {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Family::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
 
@@ -517,5 +568,21 @@ mod tests {
         assert!(Dialect::new(Magic::Valkey, 11).is_none());
         let be = Dialect::best_effort(Magic::Redis, 99);
         assert_eq!(be.lookup(26), Lookup::Type(Type::StreamListpacks4));
+    }
+}
+
+#[cfg(all(test, feature = "clap"))]
+mod clap_tests {
+    use super::Family;
+
+    #[test]
+    fn every_family_is_a_command_line_value() {
+        for f in Family::ALL {
+            assert_eq!(
+                <Family as clap::ValueEnum>::from_str(f.as_str(), false),
+                Ok(f)
+            );
+        }
+        assert!(<Family as clap::ValueEnum>::from_str("arrays", false).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! ziplist (Redis ≤ 6.2 `src/ziplist.c`, format-facts §6.1), a zero-copy view.
+//! ziplist (Redis ≤ 6.2 `src/ziplist.c`), a zero-copy view.
 //!
 //! `zlbytes u32 LE | zltail u32 LE | zllen u16 LE (0xFFFF = count by walking) | entries | 0xFF`.
 //! Entry = prevlen (1 byte if < 254, else 0xFE + u32 LE) + encoding + data. String lengths in

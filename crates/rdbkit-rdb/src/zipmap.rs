@@ -1,4 +1,4 @@
-//! zipmap (Redis ≤ 2.4 hashes, `src/zipmap.c`, format-facts §6.2), a zero-copy view.
+//! zipmap (Redis ≤ 2.4 hashes, `src/zipmap.c`), a zero-copy view.
 //!
 //! `zmlen u8 (254 = unknown) | (len key, len free value, free bytes)* | 0xFF`, where `len` is
 //! one byte (< 254) or 254 followed by a u32 LE, and `free` is one byte counting unused bytes

@@ -5,13 +5,13 @@
 //! zipmap / stream node are decoded and deep-validated. Each small list, set, hash, zset and
 //! stream in the ground truth (`*.expected.jsonl`) must then turn up among the decoded blobs.
 
-use rdbkit_rdb::entry::Entry;
-use rdbkit_rdb::intset::Intset;
-use rdbkit_rdb::listpack::Listpack;
-use rdbkit_rdb::lzf;
-use rdbkit_rdb::stream::node::StreamNode;
-use rdbkit_rdb::ziplist::Ziplist;
-use rdbkit_rdb::zipmap::Zipmap;
+use rdbkit_rdb::internals::entry::Entry;
+use rdbkit_rdb::internals::intset::Intset;
+use rdbkit_rdb::internals::listpack::Listpack;
+use rdbkit_rdb::internals::lzf;
+use rdbkit_rdb::internals::stream::StreamNode;
+use rdbkit_rdb::internals::ziplist::Ziplist;
+use rdbkit_rdb::internals::zipmap::Zipmap;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -107,6 +107,7 @@ fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
                     View::Zipmap(zm) => zm.iter().collect::<Result<Vec<_>, _>>().unwrap().len(),
                     View::String(s) => s.len(),
                     View::Other => 0,
+                    other => panic!("a view this test does not know: {other:?}"),
                 };
                 let _ = n;
                 out.push(format!(
@@ -187,11 +188,10 @@ fn rdb_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-const DEEP: Options = Options {
-    deep: true,
-    verify_checksum: true,
-    best_effort: false,
-};
+const DEEP: Options = Options::new()
+    .deep(true)
+    .verify_checksum(true)
+    .best_effort(false);
 
 #[test]
 fn server_corpus_decodes_identically_every_way() {
@@ -326,11 +326,10 @@ fn mutated_files_never_panic() {
                 data.truncate((rand() as usize) % data.len());
             }
             for deep in [false, true] {
-                let opts = Options {
-                    deep,
-                    verify_checksum: false,
-                    best_effort: false,
-                };
+                let opts = Options::default()
+                    .deep(deep)
+                    .verify_checksum(false)
+                    .best_effort(false);
                 let mut p = RdbParser::new(&data, opts);
                 while let Some(r) = p.next() {
                     if let Ok(Record::Key(k)) = r {

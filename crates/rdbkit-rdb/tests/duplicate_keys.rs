@@ -5,10 +5,7 @@
 use rdbkit_rdb::{Options, RdbParser, RdbReader, Record, RecordSource};
 
 fn deep() -> Options {
-    Options {
-        deep: true,
-        ..Options::default()
-    }
+    Options::default().deep(true)
 }
 
 /// The verdict of every reader: the slice parser, the streaming reader fed in small pieces,
@@ -28,7 +25,7 @@ fn verdict(data: &[u8]) -> Result<u64, String> {
     assert_eq!(slice, stream, "stream disagrees");
     for threads in [1, 2, 3] {
         let mut keys = 0;
-        let (_, r) = rdbkit_rdb::parallel::check_batched(data, deep(), false, threads, 1, |r| {
+        let (_, r) = rdbkit_rdb::parallel::check_batched(data, deep(), threads, 1, |r| {
             keys += u64::from(matches!(r, Record::Key(_)));
         });
         let got = r.map(|()| keys).map_err(|e| e.to_string());
@@ -46,7 +43,7 @@ fn file(body: &[u8]) -> Vec<u8> {
     let mut v = b"REDIS0009".to_vec();
     v.extend_from_slice(body);
     v.push(0xff);
-    let crc = rdbkit_rdb::crc64::crc64(&v);
+    let crc = rdbkit_rdb::internals::crc64::crc64(&v);
     v.extend_from_slice(&crc.to_le_bytes());
     v
 }
@@ -114,10 +111,10 @@ fn lzf_and_long_keys_are_compared_decompressed() {
     b.extend_from_slice(&key);
     b.extend_from_slice(&[1, b'v']);
     b.push(0);
-    let lzf = rdbkit_rdb::lzf::compress(&key).expect("compressible");
+    let lzf = rdbkit_rdb::internals::lzf::compress(&key).expect("compressible");
     b.push(0xc3);
-    rdbkit_rdb::length::encode_len(lzf.len() as u64, &mut b);
-    rdbkit_rdb::length::encode_len(100, &mut b);
+    rdbkit_rdb::internals::length::encode_len(lzf.len() as u64, &mut b);
+    rdbkit_rdb::internals::length::encode_len(100, &mut b);
     b.extend_from_slice(&lzf);
     b.extend_from_slice(&[1, b'w']);
     let e = verdict(&file(&b)).unwrap_err();

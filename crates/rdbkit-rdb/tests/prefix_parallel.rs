@@ -1,8 +1,9 @@
 //! `check_rdb_prefix` on a big input (≥ 8 MiB) validates values on every core: it must give the
 //! sequential deep read's verdict, on a sound file followed by an AOF tail and on damaged copies.
 
-use rdbkit_rdb::string::{encode, encode_raw};
-use rdbkit_rdb::{check_rdb_prefix, crc64, Options, RdbParser};
+use rdbkit_rdb::internals::crc64;
+use rdbkit_rdb::internals::string::{encode, encode_raw};
+use rdbkit_rdb::{check_rdb_prefix, Options, RdbParser};
 
 /// ~10 MiB: 30 000 string keys with compressible 1 KiB values (LZF-encoded), then EOF + CRC.
 fn big_rdb() -> Vec<u8> {
@@ -24,10 +25,7 @@ fn big_rdb() -> Vec<u8> {
 
 /// The sequential deep read: the error (offset, text) it stops on, if any.
 fn sequential(data: &[u8]) -> Option<(u64, String)> {
-    let opts = Options {
-        deep: true,
-        ..Options::default()
-    };
+    let opts = Options::default().deep(true);
     let mut p = RdbParser::new(data, opts);
     while let Some(r) = p.next() {
         if let Err(e) = r {

@@ -6,11 +6,12 @@
 //! payload bytes marked "Redis test vector" are the DUMP payloads (type byte + value, without
 //! the RDB-version/CRC footer) of Redis's own hash-template test suite (RESTORE tests).
 
-use rdbkit_rdb::length::encode_len;
-use rdbkit_rdb::string::{encode, encode_raw};
+use rdbkit_rdb::internals::crc64;
+use rdbkit_rdb::internals::length::encode_len;
+use rdbkit_rdb::internals::string::{encode, encode_raw};
 use rdbkit_rdb::{
-    crc64, ArrayValue, Entry, Options, RdbParser, RdbReader, Record, Scratch, StreamId,
-    VisitResult, Visitor,
+    ArrayValue, Entry, Options, RdbParser, RdbReader, Record, Scratch, StreamId, VisitResult,
+    Visitor,
 };
 
 /// Everything a visitor sees, as text.
@@ -161,10 +162,7 @@ fn good_body() -> Vec<u8> {
 
 /// Every key: name, encoding and what a visitor saw; decode consumes what skip found.
 fn read_all(data: &[u8], deep: bool) -> Result<Vec<String>, rdbkit_rdb::Error> {
-    let opts = Options {
-        deep,
-        ..Options::default()
-    };
+    let opts = Options::default().deep(deep);
     let mut p = RdbParser::new(data, opts);
     let mut out = Vec::new();
     let mut s = Scratch::new();
@@ -238,11 +236,7 @@ fn streaming_reader_agrees_and_truncation_never_panics() {
     }
     assert_eq!(n, 7);
     for cut in 0..f.len() - 1 {
-        let opts = Options {
-            deep: true,
-            verify_checksum: false,
-            ..Options::default()
-        };
+        let opts = Options::default().deep(true).verify_checksum(false);
         let mut p = RdbParser::new(&f[..cut], opts);
         let mut failed = false;
         while let Some(r) = p.next() {
@@ -339,12 +333,12 @@ fn malformed_templates() {
         assert!(e.contains("not strictly sorted"), "{e}");
     }
     // REF listpack with the wrong number of values, or a non-integer id
-    let short = rdbkit_rdb::listpack::encode_entries(&[Entry::Int(5), Entry::Int(1)]);
+    let short = rdbkit_rdb::internals::listpack::encode_entries(&[Entry::Int(5), Entry::Int(1)]);
     let mut v = Vec::new();
     encode_raw(&short, &mut v);
     let e = err_of(15, &with(&t5, 30, &v), false);
     assert!(e.contains("1 values for 2 template fields"), "{e}");
-    let long = rdbkit_rdb::listpack::encode_entries(&[
+    let long = rdbkit_rdb::internals::listpack::encode_entries(&[
         Entry::Int(5),
         Entry::Int(1),
         Entry::Int(2),
@@ -354,8 +348,11 @@ fn malformed_templates() {
     encode_raw(&long, &mut v);
     let e = err_of(15, &with(&t5, 30, &v), false);
     assert!(e.contains("3 values for 2"), "{e}");
-    let strid =
-        rdbkit_rdb::listpack::encode_entries(&[Entry::Bytes(b"x"), Entry::Int(1), Entry::Int(2)]);
+    let strid = rdbkit_rdb::internals::listpack::encode_entries(&[
+        Entry::Bytes(b"x"),
+        Entry::Int(1),
+        Entry::Int(2),
+    ]);
     let mut v = Vec::new();
     encode_raw(&strid, &mut v);
     let e = err_of(15, &with(&t5, 30, &v), false);

@@ -49,11 +49,11 @@ struct Summary {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = Options {
-        deep: !args.shallow,
-        verify_checksum: true,
-        best_effort: args.best_effort,
-    };
+    let opts = Options::default()
+        .deep(!args.shallow)
+        .verify_checksum(true)
+        .best_effort(args.best_effort)
+        .enterprise(args.enterprise);
     let mut sum = Summary::default();
     // stdin, pipes and compressed input (content-detected) stream; files are mapped.
     let mut inp = match crate::input::open(&args.file) {
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> ExitCode {
     let compressed = inp.codec.is_some();
     let stream = inp.take_stream();
     let (r, header, total) = if let Some(mut stream) = stream {
-        let mut p = RdbReader::new(&mut stream, opts).enterprise_opcodes(args.enterprise);
+        let mut p = RdbReader::new(&mut stream, opts);
         let r = scan(&mut p, &mut sum);
         let header = p.header();
         drop(p);
@@ -103,10 +103,9 @@ pub fn run(args: Args) -> ExitCode {
                     .threads
                     .unwrap_or(usize::MAX)
                     .clamp(1, rdbkit_rdb::parallel::max_threads());
-                let (h, r) =
-                    rdbkit_rdb::parallel::check(f.bytes(), opts, args.enterprise, threads, |rec| {
-                        tally(rec, &mut sum)
-                    });
+                let (h, r) = rdbkit_rdb::parallel::check(f.bytes(), opts, threads, |rec| {
+                    tally(rec, &mut sum)
+                });
                 // A file truncated under the map: that, not what was read from it.
                 let r = f.check_unchanged().and(r);
                 (r, h, Some(f.bytes().len() as u64))
@@ -114,10 +113,7 @@ pub fn run(args: Args) -> ExitCode {
             Ok(f) => {
                 // The CRC runs on a second core while this one decodes.
                 let (r, h) = std::thread::scope(|s| {
-                    let mut p = f
-                        .parser(opts)
-                        .enterprise_opcodes(args.enterprise)
-                        .crc_on_thread(s);
+                    let mut p = f.parser(opts).crc_on_thread(s);
                     let r = scan(&mut p, &mut sum);
                     (r, p.header())
                 });

@@ -339,16 +339,15 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         filter: &filter,
         db_written: None,
     };
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(false);
     let mut progress = Progress::new(inp.size, args.quiet || args.json);
     if inp.is_rdb() {
         let name = inp.name.clone();
         let filtering = filter_active(&args.filter);
-        inp.with_rdb(opts, false, |src| {
+        inp.with_rdb(opts, |src| {
             from_rdb(src, &mut conv, &name, filtering, &mut progress)
         })
         .map_err(|e| Fail::Usage(e.to_string()))??;
@@ -513,6 +512,12 @@ fn from_rdb<W: Write>(
             Record::HashTemplate { .. }
             | Record::SlotImport { .. }
             | Record::EnterpriseOpcode { .. } => {}
+            // A record kind newer than this writer: refused by name, never dropped silently.
+            other => {
+                return Err(Fail::Damaged(format!(
+                    "{name}: a record this converter does not know: {other:?}"
+                )))
+            }
         }
     }
     Ok(())

@@ -57,7 +57,7 @@ pub struct Args {
     /// Refuse, with an error naming the key and its offset, an RDB value that needs more than
     /// this many bytes in memory (its decompressed size), checked before loading an RDB file.
     /// Default 512 MiB, Redis's limit on one string (`proto-max-bulk-len`).
-    #[arg(long, default_value_t = rdbkit_rdb::source::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
     pub max_value_bytes: u64,
     /// The old data set.
     pub a: PathBuf,
@@ -83,13 +83,12 @@ fn check_budget(p: &std::path::Path, name: &str, budget: u64) -> Result<(), Stri
     let Ok(f) = rdbkit_rdb::RdbFile::open(p) else {
         return Ok(());
     };
-    let opts = Options {
-        deep: false,
-        verify_checksum: false,
-        best_effort: true,
-    };
-    let mut parser = f.parser(opts).enterprise_opcodes(true);
-    let mut src = rdbkit_rdb::source::ValueBudget::new(&mut parser, budget, "--max-value-bytes");
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(false)
+        .best_effort(true);
+    let mut parser = f.parser(opts.enterprise(true));
+    let mut src = rdbkit_rdb::ValueBudget::new(&mut parser, budget, "--max-value-bytes");
     use rdbkit_rdb::RecordSource as _;
     while let Some(r) = src.next_record() {
         if let Err(e) = r {
@@ -111,12 +110,6 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     if args.a.as_os_str() == "-" && args.b.as_os_str() == "-" {
         return Err(Failure::Usage("only one side can be standard input".into()));
-    }
-    if args.decode.enterprise {
-        // The loader does not take Enterprise opcodes yet (they travel beside `Options`).
-        return Err(Failure::Usage(
-            "--enterprise is not supported by diff yet".into(),
-        ));
     }
     let opts = args.decode.options(false);
     let (a, b) = match (

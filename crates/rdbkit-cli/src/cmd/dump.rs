@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rdbkit_rdb::source::ValueBudget;
+use rdbkit_rdb::ValueBudget;
 use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
 
 use crate::jsonl;
@@ -67,7 +67,7 @@ pub struct Args {
     /// this many bytes in memory to print (its decompressed size); a stream never buffers
     /// more than about this much for one record. Default 512 MiB, Redis's limit on one
     /// string (`proto-max-bulk-len`).
-    #[arg(long, default_value_t = rdbkit_rdb::source::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
     pub max_value_bytes: u64,
     /// --format resp: one RESTORE key ttl payload REPLACE ABSTTL [IDLETIME|FREQ] per key
     /// (exact encoding, faster to load), falling back to commands for a key whose payload
@@ -108,11 +108,11 @@ impl From<crate::resp_out::DumpFail> for Fail {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = Options {
-        deep: args.deep,
-        verify_checksum: !args.no_checksum,
-        best_effort: args.best_effort,
-    };
+    let opts = Options::default()
+        .deep(args.deep)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(args.best_effort)
+        .enterprise(args.enterprise);
     let filter = match crate::filter::Filter::new(&args.filter) {
         Ok(f) => f,
         Err(e) => {
@@ -165,7 +165,6 @@ pub fn run(args: Args) -> ExitCode {
             Some(mut stream) => {
                 let r = {
                     let mut rd = rdbkit_rdb::RdbReader::new(&mut stream, opts)
-                        .enterprise_opcodes(args.enterprise)
                         .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
                     let mut src = ValueBudget::new(&mut rd, budget, FLAG);
                     dump(&mut src, &mut out, args.deep, &how, 0)
@@ -188,10 +187,7 @@ pub fn run(args: Args) -> ExitCode {
                             && how.restore.is_none()
                             && matches!(how.format, Format::Jsonl)
                         {
-                            let p = f
-                                .parser(opts)
-                                .enterprise_opcodes(args.enterprise)
-                                .defer_values(true);
+                            let p = f.parser(opts).defer_values(true);
                             let accepts = |k: &rdbkit_rdb::Key<'_>| {
                                 filter.accepts(
                                     k.db,
@@ -216,7 +212,7 @@ pub fn run(args: Args) -> ExitCode {
                             Err(e) => Err(e),
                             Ok(None) => Ok(()),
                             Ok(Some(from)) => {
-                                let mut p = f.parser(opts).enterprise_opcodes(args.enterprise);
+                                let mut p = f.parser(opts);
                                 let mut src = ValueBudget::new(&mut p, budget, FLAG);
                                 dump(&mut src, &mut out, args.deep, &how, from)
                             }

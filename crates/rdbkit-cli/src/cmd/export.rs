@@ -303,7 +303,7 @@ fn export_one(
     if inp.is_rdb() {
         let mut progress = Progress::new(inp.size, args.quiet);
         let r = inp
-            .with_rdb(ropts, false, |src| w.walk(src, None, &mut progress))
+            .with_rdb(ropts, |src| w.walk(src, None, &mut progress))
             .map_err(|e| Fail(2, e.0))?;
         progress.finish();
         r?;

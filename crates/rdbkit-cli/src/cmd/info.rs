@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let mut header = None;
         let mut progress = Progress::new(inp.size, args.quiet);
         let name = inp.name.clone();
-        let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
+        let r = inp.with_rdb(opts, |src| {
             let mut cur_db = 0u64;
             loop {
                 let rec = match src.next_record() {

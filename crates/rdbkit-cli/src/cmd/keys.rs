@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     };
     let result = if inp.is_rdb() {
         let mut progress = Progress::new(inp.size, args.quiet);
-        let r = inp.with_rdb(opts, args.decode.enterprise, |src| {
+        let r = inp.with_rdb(opts, |src| {
             while let Some(rec) = src.next_record() {
                 if let Record::Key(k) = rec.map_err(|e| Failure::Rdb(e).in_file(&name))? {
                     progress.set(k.end);

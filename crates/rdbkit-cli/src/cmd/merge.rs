@@ -71,11 +71,10 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn opts(args: &Args) -> Options {
-    Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    }
+    Options::default()
+        .deep(false)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(false)
 }
 
 fn merge(args: &Args) -> Result<(), Fail> {
@@ -93,7 +92,7 @@ fn merge(args: &Args) -> Result<(), Fail> {
     for (i, path) in args.inputs.iter().enumerate() {
         let inp = crate::input::open(path).map_err(|e| Fail::Usage(e.to_string()))?;
         let name = inp.name.clone();
-        inp.with_rdb(opts(args), false, |src| -> Result<(), Fail> {
+        inp.with_rdb(opts(args), |src| -> Result<(), Fail> {
             while let Some(rec) = src.next_record() {
                 let rec =
                     rec.map_err(|e| Fail::Damaged(format!("{name}: {e}; nothing written")))?;
@@ -152,7 +151,7 @@ fn merge(args: &Args) -> Result<(), Fail> {
     for (i, path) in args.inputs.iter().enumerate() {
         let inp = crate::input::open(path).map_err(|e| Fail::Usage(e.to_string()))?;
         let name = inp.name.clone();
-        inp.with_rdb(opts(args), false, |src| -> Result<(), Fail> {
+        inp.with_rdb(opts(args), |src| -> Result<(), Fail> {
             while let Some(rec) = src.next_record() {
                 let rec =
                     rec.map_err(|e| Fail::Damaged(format!("{name}: {e}; nothing written")))?;

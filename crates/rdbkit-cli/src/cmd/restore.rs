@@ -585,11 +585,10 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
     };
     fleet.skip_existing = args.skip_existing;
     out.cluster = cluster;
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(false);
     let mut run = Run {
         fleet,
         target,
@@ -672,7 +671,7 @@ fn restore_rdb(
         }
         let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
         again
-            .with_rdb(opts, false, |src| check_existing_rdb(src, run, &name))
+            .with_rdb(opts, |src| check_existing_rdb(src, run, &name))
             .map_err(|e| Fail::Usage(e.to_string()))??;
     } else if !run.target.has_field_ttl() && !args.drop_field_ttls && args.input.as_os_str() != "-"
     {
@@ -680,14 +679,14 @@ fn restore_rdb(
         // file's version can hold them.
         let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
         again
-            .with_rdb(opts, false, |src| check_field_ttls_rdb(src, run, &name))
+            .with_rdb(opts, |src| check_field_ttls_rdb(src, run, &name))
             .map_err(|e| Fail::Usage(e.to_string()))??;
     }
     // A file was checked for field TTLs above; standard input cannot be.
     let checked = args.input.as_os_str() != "-";
     let mut progress = Progress::new(size, args.quiet || args.json);
     let r = inp
-        .with_rdb(opts, false, |src| {
+        .with_rdb(opts, |src| {
             send_rdb(src, run, &name, &mut progress, checked)
         })
         .map_err(|e| Fail::Usage(e.to_string()))?;

@@ -340,7 +340,7 @@ pub fn run(args: Args) -> ExitCode {
         .as_ref()
         .map(|_| Collector::new(&sep, args.prefix_depth, filter.now_ms));
     let mut header = None;
-    let r = inp.with_rdb(opts, false, |src| -> Result<(), String> {
+    let r = inp.with_rdb(opts, |src| -> Result<(), String> {
         let mut scratch = Scratch::new();
         while let Some(rec) = src.next_record() {
             let k = match rec {

@@ -360,13 +360,12 @@ fn split(args: &Args) -> Result<(), Fail> {
     }
     let inp = crate::input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
     let name = inp.name.clone();
-    let opts = Options {
-        deep: false,
-        verify_checksum: !args.no_checksum,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(false);
     let (outs, other_db, unowned) = inp
-        .with_rdb(opts, false, |src| {
+        .with_rdb(opts, |src| {
             split_stream(src, &name, &parts, &owner, forced, args)
         })
         .map_err(|e| Fail::Usage(format!("{e} (split reads RDB files: convert an AOF first)")))??;

@@ -736,7 +736,8 @@ impl Model {
                 let is_int = match v.string() {
                     Some(RdbString::Int(_)) => true,
                     Some(RdbString::Raw(b)) => {
-                        b.len() <= 20 && rdbkit_rdb::entry::parse_canonical_i64(b).is_some()
+                        b.len() <= 20
+                            && rdbkit_rdb::internals::entry::parse_canonical_i64(b).is_some()
                     }
                     _ => false,
                 };
@@ -819,7 +820,8 @@ impl Model {
                 let mut zl_total = 0u64;
                 if let Some(Ok(it)) = v.quicklist_nodes() {
                     for node in it.flatten() {
-                        let packed = node.container == rdbkit_rdb::quicklist::CONTAINER_PACKED;
+                        let packed =
+                            node.container == rdbkit_rdb::internals::quicklist::CONTAINER_PACKED;
                         let len = node.data.len() as u64;
                         nodes.push((len, packed));
                         zl_total += len;

@@ -171,7 +171,7 @@ fn payload_body(p: &[u8]) -> Result<(u16, &[u8]), Flow> {
     let (body, tail) = p.split_at(p.len() - 10);
     let ver = u16::from_le_bytes([tail[0], tail[1]]);
     let crc = u64::from_le_bytes(tail[2..10].try_into().unwrap_or_default());
-    if crc != 0 && rdbkit_rdb::crc64::crc64(&p[..p.len() - 8]) != crc {
+    if crc != 0 && rdbkit_rdb::internals::crc64::crc64(&p[..p.len() - 8]) != crc {
         return fail("DUMP payload version or checksum are wrong (CRC mismatch)");
     }
     Ok((ver, body))
@@ -195,11 +195,10 @@ pub fn decode_payload(p: &[u8]) -> Result<MValue, Flow> {
     let mut rec = vec![0xFE, 0x00, body[0], 0x01, b'k'];
     rec.extend_from_slice(&body[1..]);
     let rdb = synthetic_rdb(ver, &rec);
-    let opts = Options {
-        deep: true,
-        verify_checksum: false,
-        best_effort: false,
-    };
+    let opts = Options::default()
+        .deep(true)
+        .verify_checksum(false)
+        .best_effort(false);
     let mut parser = RdbParser::new(&rdb, opts);
     let mut scratch = Scratch::new();
     while let Some(r) = parser.next() {
@@ -428,11 +427,10 @@ pub fn function(rp: &mut Replayer, c: &Cmd) -> R {
         "RESTORE" => {
             let (ver, body) = payload_body(c.arg(1)?)?;
             let rdb = synthetic_rdb(ver, body);
-            let opts = Options {
-                deep: false,
-                verify_checksum: false,
-                best_effort: false,
-            };
+            let opts = Options::default()
+                .deep(false)
+                .verify_checksum(false)
+                .best_effort(false);
             let mut parser = RdbParser::new(&rdb, opts);
             let mut libs = Vec::new();
             while let Some(r) = parser.next() {

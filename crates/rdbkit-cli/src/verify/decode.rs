@@ -17,11 +17,10 @@ use crate::archive::{self, Found};
 use crate::input::{self, Codec, Rest, Sniffed};
 
 /// Full decode: deep validation of every value, the CRC-64 compared.
-const DEEP: Options = Options {
-    deep: true,
-    verify_checksum: true,
-    best_effort: false,
-};
+const DEEP: Options = Options::new()
+    .deep(true)
+    .verify_checksum(true)
+    .best_effort(false);
 
 /// Counts the bytes read through it.
 struct Counted<R> {
@@ -449,11 +448,10 @@ fn checksum_text(c: ChecksumStatus) -> String {
 fn rdb_part_stats(o: &mut Outcome, bytes: &[u8]) {
     let mut p = RdbParser::new(
         bytes,
-        Options {
-            deep: false,
-            verify_checksum: false,
-            best_effort: false,
-        },
+        Options::default()
+            .deep(false)
+            .verify_checksum(false)
+            .best_effort(false),
     );
     let checksum = o.checksum.take();
     let _ = scan(&mut p, o);

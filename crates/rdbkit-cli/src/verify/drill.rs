@@ -68,12 +68,11 @@ fn plain_rdb_header(path: &Path) -> Option<(rdbkit_rdb::Magic, u32)> {
     if !inp.is_rdb() || inp.gzip || inp.name == "-" {
         return None;
     }
-    let opts = Options {
-        deep: false,
-        verify_checksum: false,
-        best_effort: true,
-    };
-    inp.with_rdb(opts, false, |src| {
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(false)
+        .best_effort(true);
+    inp.with_rdb(opts, |src| {
         let _ = src.next_record();
         src.header().map(|h| (h.magic, h.version))
     })
@@ -84,12 +83,11 @@ fn plain_rdb_header(path: &Path) -> Option<(rdbkit_rdb::Magic, u32)> {
 /// The databases holding keys in an RDB file.
 fn dbs_of(path: &Path) -> Result<Vec<u64>, String> {
     let inp = crate::input::open(path).map_err(|e| e.to_string())?;
-    let opts = Options {
-        deep: false,
-        verify_checksum: true,
-        best_effort: false,
-    };
-    inp.with_rdb(opts, false, |src| {
+    let opts = Options::default()
+        .deep(false)
+        .verify_checksum(true)
+        .best_effort(false);
+    inp.with_rdb(opts, |src| {
         let mut dbs = Vec::new();
         while let Some(r) = src.next_record() {
             if let Record::Key(k) = r.map_err(|e| e.to_string())? {

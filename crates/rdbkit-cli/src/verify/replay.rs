@@ -12,11 +12,10 @@ use super::{Kind, Outcome};
 use crate::model::Dataset;
 
 /// The replay reads the data set only: the check has already validated it.
-const OPTS: Options = Options {
-    deep: false,
-    verify_checksum: false,
-    best_effort: false,
-};
+const OPTS: Options = Options::new()
+    .deep(false)
+    .verify_checksum(false)
+    .best_effort(false);
 
 /// The data set an AOF (any layout, gzip'd or not) or an RDB holds: an AOF replayed on top of
 /// its RDB part. `now_ms` anchors relative expiries (EXPIRE, SETEX) written before any `#TS:`

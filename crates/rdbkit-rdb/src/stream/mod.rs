@@ -10,12 +10,12 @@ pub mod node;
 
 use std::collections::HashSet;
 
+use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::length::{read_count, read_len};
 use crate::listpack::Listpack;
-use crate::reader::Cursor;
 use crate::string::{read_string, RdbString};
-use crate::value::{blob_err, read_blob, vis, Visitor, Walk};
+use crate::visit::{blob_err, read_blob, vis, Visitor, Walk};
 use node::{StreamId, StreamNode};
 
 /// Stream-level metadata.
@@ -314,7 +314,7 @@ fn skip_idmp(c: &mut Cursor<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{NoVisitor, Scratch};
+    use crate::visit::{NoVisitor, Scratch};
 
     /// An empty stream (no nodes) with one group whose consumer owns an ID the group PEL lacks.
     fn stream_bytes(version: u8, consumer_id: u64) -> Vec<u8> {
@@ -421,7 +421,7 @@ mod tests {
         #[derive(Default)]
         struct Ids(Vec<String>);
         impl Visitor for Ids {
-            fn stream_entry(&mut self, id: StreamId) -> crate::value::VisitResult {
+            fn stream_entry(&mut self, id: StreamId) -> crate::visit::VisitResult {
                 self.0.push(id.to_string());
                 Ok(())
             }
@@ -429,7 +429,7 @@ mod tests {
                 &mut self,
                 f: crate::Entry<'_>,
                 v: crate::Entry<'_>,
-            ) -> crate::value::VisitResult {
+            ) -> crate::visit::VisitResult {
                 self.0.push(format!("{:?}={:?}", f.to_cow(), v.to_cow()));
                 Ok(())
             }

@@ -1,4 +1,4 @@
-//! One stream node (`src/t_stream.c`, format-facts §6.6): the master ID (the rax key, 16 bytes,
+//! One stream node (`src/t_stream.c`): the master ID (the rax key, 16 bytes,
 //! big-endian ms then seq) plus a listpack holding delta-encoded entries.
 //!
 //! Listpack layout:

@@ -1,5 +1,5 @@
 //! Re-encoding a logical value ([`OwnedValue`]) into the encoding a target's own `SAVE` would
-//! choose with its default thresholds ([`Thresholds`]).
+//! choose with its default thresholds ([`crate::write::Thresholds`]).
 
 use std::fmt;
 

@@ -32,8 +32,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod encode;
-pub mod target;
+mod encode;
+mod target;
 
 use std::fmt;
 use std::io::{self, Write};

@@ -6,11 +6,10 @@ use crate::{Options, RdbParser, Record};
 use proptest::prelude::*;
 
 fn deep() -> Options {
-    Options {
-        deep: true,
-        verify_checksum: true,
-        best_effort: false,
-    }
+    Options::default()
+        .deep(true)
+        .verify_checksum(true)
+        .best_effort(false)
 }
 
 /// Writes `values` for `t`, reads the file back with deep validation and the checksum, and
@@ -321,7 +320,7 @@ fn scores_read_back() {
         123456789.125,
     ] {
         let txt = score_text(s);
-        let back = crate::value::parse_score_text(&txt).unwrap();
+        let back = crate::walk::parse_score_text(&txt).unwrap();
         assert_eq!(
             back.to_bits(),
             s.to_bits(),

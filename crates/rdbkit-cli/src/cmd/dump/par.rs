@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::Mutex;
 
-use rdbkit_rdb::value::NoVisitor;
+use rdbkit_rdb::NoVisitor;
 use rdbkit_rdb::{Item, Key, KeyRecord, RdbParser, Scratch};
 
 use crate::jsonl;

@@ -5,6 +5,7 @@
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Clone, Debug)]
+/// A bounds-checked read position in `data`, which starts at file offset `base`.
 pub struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
@@ -13,6 +14,7 @@ pub struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor at the start of `data`, whose first byte is at file offset `base`.
     pub fn new(data: &'a [u8], base: u64) -> Self {
         Cursor { data, pos: 0, base }
     }
@@ -24,21 +26,25 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
+    /// Bytes consumed so far (the position within `data`).
     pub fn pos(&self) -> usize {
         self.pos
     }
 
     #[inline]
+    /// Bytes left after the position.
     pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
     #[inline]
+    /// The whole slice the cursor reads.
     pub fn data(&self) -> &'a [u8] {
         self.data
     }
 
     #[inline]
+    /// Reads one byte; `what` names the field in the error.
     pub fn u8(&mut self, what: &'static str) -> Result<u8> {
         match self.data.get(self.pos) {
             Some(&b) => {
@@ -50,6 +56,7 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
+    /// The next byte, without consuming it.
     pub fn peek(&self) -> Option<u8> {
         self.data.get(self.pos).copied()
     }
@@ -66,6 +73,7 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
+    /// Reads `N` bytes as an array; `what` names the field in the error.
     pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N]> {
         let s = self.fixed(N, what)?;
         let mut a = [0u8; N];
@@ -93,14 +101,17 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
+    /// Reads a little-endian `i64`.
     pub fn i64_le(&mut self, what: &'static str) -> Result<i64> {
         Ok(i64::from_le_bytes(self.array(what)?))
     }
 
+    /// Reads a little-endian `u64`.
     pub fn u64_le(&mut self, what: &'static str) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
+    /// A [`ErrorKind::Truncated`] error for `what` needing `needed` bytes at the position.
     pub fn truncated(&self, what: &'static str, needed: u64) -> Error {
         Error::new(
             ErrorKind::Truncated {

@@ -1,0 +1,363 @@
+//! Walking one value: find its end (skip: lengths only, nothing decompressed), or decode it
+//! into a [`Visitor`] (zero-copy where the file allows; LZF blobs go through a reused
+//! [`Scratch`]), optionally with Redis's deep sanitization rules.
+//! The dispatch over every type and encoding lives here (`walk_in`); each encoding's own walker
+//! is in its module.
+
+use crate::cursor::Cursor;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::intset::Intset;
+use crate::length::{read_count, read_len};
+use crate::listpack::Listpack;
+use crate::module::{self, ModuleId, ModuleItem};
+use crate::string::{read_string, RdbString};
+use crate::template::HashTemplates;
+use crate::version::Type;
+use crate::visit::{blob_err, read_blob, vis, Dups, Visitor, Walk};
+use crate::ziplist::Ziplist;
+use crate::zipmap::Zipmap;
+use crate::{array, hash, quicklist, stream, template};
+
+/// A score as Redis reads it from a ziplist/listpack (`zzlGetScore`: integer, or text parsed
+/// with `strtod`).
+pub(crate) fn entry_score(e: Entry<'_>, at: u64) -> Result<f64> {
+    match e {
+        Entry::Int(i) => Ok(i as f64),
+        Entry::Bytes(b) => parse_score_text(b).ok_or_else(|| {
+            Error::invalid(
+                at,
+                format!(
+                    "zset score {:?} is not a number",
+                    String::from_utf8_lossy(b)
+                ),
+            )
+        }),
+    }
+}
+
+/// Parses a score written by `d2string`/`%.17g` (`inf`, `-inf`, `1e+308`, ...).
+pub(crate) fn parse_score_text(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
+    match s {
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => s.parse::<f64>().ok(),
+    }
+}
+
+fn check_score(score: f64, at: u64) -> Result<f64> {
+    if score.is_nan() {
+        return Err(Error::invalid(at, "zset score is NaN"));
+    }
+    Ok(score)
+}
+/// Walks a value of type `t` starting at the cursor. With `w = None` it only finds the end.
+/// `templates`: the hash templates read so far (needed by types 30 and 32).
+pub(crate) fn walk_in<V: Visitor + ?Sized>(
+    c: &mut Cursor<'_>,
+    t: Type,
+    w: Option<&mut Walk<'_, V>>,
+    templates: Option<&HashTemplates>,
+) -> Result<()> {
+    match t {
+        Type::String => {
+            let at = c.offset();
+            let s = read_string(c, "string value")?;
+            if let Some(w) = w {
+                if !w.v.wants_content() {
+                    // Validate LZF without materialising it (a check, not a decode).
+                    return s.validate(at);
+                }
+                let e = s.entry_in(&mut w.s.a, at)?;
+                vis(w.v.string(e), at)?;
+            }
+            Ok(())
+        }
+        Type::ListLinked | Type::Set => {
+            let n = read_count(c, if t == Type::Set { "set size" } else { "list length" }, 1)?;
+            let mut dups =
+                Dups::new_deferred(t == Type::Set && w.as_ref().is_some_and(|w| w.deep));
+            match w {
+                None => {
+                    for _ in 0..n {
+                        read_string(c, "element")?;
+                    }
+                }
+                Some(w) if t == Type::ListLinked && !w.v.wants_content() => {
+                    for _ in 0..n {
+                        let at = c.offset();
+                        read_string(c, "element")?.validate(at)?;
+                    }
+                }
+                Some(w) => {
+                    for _ in 0..n {
+                        let at = c.offset();
+                        let e = read_string(c, "element")?.entry_in(&mut w.s.a, at)?;
+                        dups.check(e, "set member", at)?;
+                        vis(w.v.element(e), at)?;
+                    }
+                }
+            }
+            dups.finish()
+        }
+        Type::ZsetText | Type::Zset2 => {
+            let n = read_count(c, "zset size", 2)?;
+            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
+            let mut w = w;
+            for _ in 0..n {
+                let at = c.offset();
+                let m = read_string(c, "zset member")?;
+                let score_at = c.offset();
+                let score = if t == Type::Zset2 {
+                    f64::from_le_bytes(c.array("zset score")?)
+                } else {
+                    let len = c.u8("zset score length")?;
+                    match len {
+                        253 => f64::NAN,
+                        254 => f64::INFINITY,
+                        255 => f64::NEG_INFINITY,
+                        _ => {
+                            let txt = c.take(u64::from(len), "zset score text", score_at)?;
+                            parse_score_text(txt).ok_or_else(|| {
+                                Error::invalid(
+                                    score_at,
+                                    format!("zset score {:?} is not a number", String::from_utf8_lossy(txt)),
+                                )
+                            })?
+                        }
+                    }
+                };
+                if let Some(w) = w.as_deref_mut() {
+                    let score = check_score(score, score_at)?;
+                    let e = m.entry_in(&mut w.s.a, at)?;
+                    dups.check(e, "zset member", at)?;
+                    vis(w.v.zset_member(e, score), at)?;
+                }
+            }
+            dups.finish()
+        }
+        Type::Hash => {
+            let n = read_count(c, "hash size", 2)?;
+            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
+            match w {
+                None => {
+                    for _ in 0..n {
+                        read_string(c, "hash field")?;
+                        read_string(c, "hash value")?;
+                    }
+                }
+                Some(w) => {
+                    for _ in 0..n {
+                        let at = c.offset();
+                        let f = read_string(c, "hash field")?;
+                        let vat = c.offset();
+                        let v = read_string(c, "hash value")?;
+                        let f = f.entry_in(&mut w.s.a, at)?;
+                        let v = v.entry_in(&mut w.s.b, vat)?;
+                        dups.check(f, "hash field", at)?;
+                        vis(w.v.hash_field(f, v, None), at)?;
+                    }
+                }
+            }
+            dups.finish()
+        }
+        Type::ModulePreGa => Err(Error::new(
+            crate::error::ErrorKind::Unsupported(
+                "module value type 6 (MODULE pre-GA, Redis 4.0 release candidates) has no annotations and cannot be read; Redis refuses it too"
+                    .into(),
+            ),
+            c.offset(),
+        )),
+        Type::Module2 => {
+            let at = c.offset();
+            let id = ModuleId { id: read_len(c, "module id")? };
+            walk_module_payload(c, id, at, w)
+        }
+        Type::HashZipmap => {
+            let Some(w) = w else { return read_string(c, "zipmap").map(|_| ()) };
+            let Some(b) = read_blob(c, "zipmap", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let zm = Zipmap::new(b.bytes).map_err(&err)?;
+            // Redis converts zipmaps on load and so always validates them, deep or not.
+            zm.validate().map_err(&err)?;
+            let mut dups = Dups::new(w.deep);
+            for pair in zm.iter() {
+                let (f, v) = pair.map_err(&err)?;
+                dups.check(Entry::Bytes(f), "hash field", b.at)?;
+                vis(w.v.hash_field(Entry::Bytes(f), Entry::Bytes(v), None), b.at)?;
+            }
+            Ok(())
+        }
+        Type::ListZiplist | Type::ZsetZiplist | Type::HashZiplist => {
+            let Some(w) = w else { return read_string(c, "ziplist").map(|_| ()) };
+            let Some(b) = read_blob(c, "ziplist", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let zl = Ziplist::new(b.bytes).map_err(&err)?;
+            // Redis converts ziplists to listpacks on load and so always validates them.
+            let count = Some(zl.validate().map_err(&err)?);
+            let it = zl.iter().map(|r| r.map_err(&err));
+            match t {
+                Type::ListZiplist => {
+                    for e in it {
+                        vis(w.v.element(e?), b.at)?;
+                    }
+                    Ok(())
+                }
+                Type::ZsetZiplist => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
+            }
+        }
+        Type::SetIntset => {
+            let Some(w) = w else { return read_string(c, "intset").map(|_| ()) };
+            let Some(b) = read_blob(c, "intset", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let is = Intset::new(b.bytes).map_err(&err)?;
+            if w.deep {
+                is.validate().map_err(&err)?;
+            } else if is.is_empty() {
+                // Redis's shallow intset check refuses an empty set too.
+                return Err(err(crate::BlobError::new("intset", 0, "empty intset")));
+            }
+            for i in is.iter() {
+                vis(w.v.element(Entry::Int(i)), b.at)?;
+            }
+            Ok(())
+        }
+        Type::HashListpack | Type::ZsetListpack | Type::SetListpack | Type::HashListpackExPreGa | Type::HashListpackEx => {
+            if t == Type::HashListpackEx {
+                c.i64_le("hash min-expire")?;
+            }
+            let Some(w) = w else { return read_string(c, "listpack").map(|_| ()) };
+            let Some(b) = read_blob(c, "listpack", Some(&mut w.s.a))? else { return Ok(()) };
+            let err = blob_err(b.at, b.compressed);
+            let lp = Listpack::new(b.bytes).map_err(&err)?;
+            let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
+            let it = lp.iter().map(|r| r.map_err(&err));
+            match t {
+                Type::SetListpack => {
+                    let mut dups = Dups::new(w.deep);
+                    for e in it {
+                        let e = e?;
+                        dups.check(e, "set member", b.at)?;
+                        vis(w.v.element(e), b.at)?;
+                    }
+                    Ok(())
+                }
+                Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
+                Type::HashListpack => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 3),
+            }
+        }
+        Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
+        Type::HashMetadataPreGa | Type::HashMetadata | Type::ValkeyHash2 => hash::walk_fields(c, t, w),
+        Type::StreamListpacks
+        | Type::StreamListpacks2
+        | Type::StreamListpacks3
+        | Type::StreamListpacks4
+        | Type::StreamListpacks5 => stream::walk(c, t.stream_version(), w),
+        Type::Array => array::walk(c, w),
+        Type::HashTmplLp | Type::HashTmplLpRef | Type::HashTmplArray | Type::HashTmplArrayRef => {
+            template::walk(c, t, w, templates)
+        }
+    }
+}
+
+pub(crate) fn walk_module_payload<V: Visitor + ?Sized>(
+    c: &mut Cursor<'_>,
+    id: ModuleId,
+    at: u64,
+    w: Option<&mut Walk<'_, V>>,
+) -> Result<()> {
+    match w {
+        None => module::walk(c, |_, _| Ok(())),
+        Some(w) => {
+            vis(w.v.module_begin(id), at)?;
+            module::walk(c, |item, at| {
+                let item = match item {
+                    ModuleItem::String(s @ RdbString::Lzf { .. }) => {
+                        let b = s.bytes_in(&mut w.s.a, at)?;
+                        return vis(w.v.module_item(ModuleItem::String(RdbString::Raw(b))), at);
+                    }
+                    other => other,
+                };
+                vis(w.v.module_item(item), at)
+            })
+        }
+    }
+}
+
+fn pairs_as_zset<'e, V: Visitor + ?Sized>(
+    mut it: impl Iterator<Item = Result<Entry<'e>>>,
+    count: Option<usize>,
+    v: &mut V,
+    deep: bool,
+    at: u64,
+) -> Result<()> {
+    if let Some(n) = count {
+        if n % 2 != 0 {
+            return Err(Error::invalid(
+                at,
+                format!("zset blob has {n} entries, not member/score pairs"),
+            ));
+        }
+    }
+    let mut dups = Dups::new(deep);
+    while let Some(m) = it.next() {
+        let m = m?;
+        let s = it
+            .next()
+            .ok_or_else(|| Error::invalid(at, "zset blob ends with a member without a score"))??;
+        let score = check_score(entry_score(s, at)?, at)?;
+        dups.check(m, "zset member", at)?;
+        vis(v.zset_member(m, score), at)?;
+    }
+    Ok(())
+}
+
+/// Field/value pairs (`tuple` = 2) or field/value/ttl triplets (`tuple` = 3, TTL 0 = none).
+fn pairs_as_hash<'e, V: Visitor + ?Sized>(
+    mut it: impl Iterator<Item = Result<Entry<'e>>>,
+    count: Option<usize>,
+    v: &mut V,
+    deep: bool,
+    at: u64,
+    tuple: usize,
+) -> Result<()> {
+    if let Some(n) = count {
+        if n % tuple != 0 {
+            return Err(Error::invalid(
+                at,
+                format!("hash blob has {n} entries, not a multiple of {tuple}"),
+            ));
+        }
+    }
+    let mut dups = Dups::new(deep);
+    while let Some(f) = it.next() {
+        let f = f?;
+        let val = it
+            .next()
+            .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a value"))??;
+        let ttl = if tuple == 3 {
+            let t = it
+                .next()
+                .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a TTL"))??;
+            match t {
+                Entry::Int(0) => None,
+                Entry::Int(ms) if ms > 0 && ms <= hash::EXPIRE_TIME_MAX => Some(ms),
+                other => {
+                    return Err(Error::invalid(
+                        at,
+                        format!("hash field TTL {other:?} is not a valid expire time"),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        dups.check(f, "hash field", at)?;
+        vis(v.hash_field(f, val, ttl), at)?;
+    }
+    Ok(())
+}
