@@ -120,7 +120,7 @@ pub struct FilterArgs {
     #[arg(long = "db", value_name = "N")]
     pub db: Vec<u64>,
     /// Only keys of this type: string, list, set, zset, hash, stream, module (repeatable).
-    #[arg(long = "type", value_name = "T", value_parser = ["string", "list", "set", "zset", "hash", "stream", "module"])]
+    #[arg(long = "type", value_name = "T", value_parser = ["string", "list", "set", "zset", "hash", "stream", "array", "module"])]
     pub types: Vec<String>,
     /// Only keys matching this Redis glob (as `SCAN MATCH`: `*`, `?`, `[a-z]`, `[^x]`, `\` escapes).
     #[arg(long = "match", value_name = "GLOB")]

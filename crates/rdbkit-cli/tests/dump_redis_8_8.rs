@@ -155,3 +155,28 @@ fn diff_and_resp_dump_of_arrays() {
     );
     assert!(!resp.contains("\r\narr\r\n"), "{resp}");
 }
+
+/// `--type array` selects the arrays (it was refused: the filter knew no "array" family), and
+/// `--type module` does not take arrays for module values.
+#[test]
+fn type_filter_knows_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v15.rdb");
+    std::fs::write(&path, rdb()).unwrap();
+    let keys = |ty: &str| {
+        let out = Command::new(BIN)
+            .args(["keys", "--type", ty])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{ty}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(keys("array"), "arr\n");
+    assert_eq!(keys("module"), "");
+    assert_eq!(keys("hash"), "refarr\nreflp\n");
+}

@@ -30,6 +30,9 @@ pub enum Canon {
     Stream(Vec<(String, Vec<Vec<u8>>)>),
     /// Module values: the type is compared, not the content.
     Module,
+    /// Redis 8.8 arrays: the type is compared, not the content (no server that holds arrays
+    /// is available to test a content comparison against).
+    Array,
     /// A key of an AOF backup whose value the replay cannot reproduce (why, and where): never
     /// reported equal.
     Unknown(String),
@@ -45,6 +48,7 @@ impl Canon {
             Canon::Hash(_) => "hash",
             Canon::Stream(_) => "stream",
             Canon::Module => "module",
+            Canon::Array => "array",
             Canon::Unknown(_) => "unknown",
         }
     }
@@ -56,7 +60,7 @@ impl Canon {
             Canon::Zset(v) => v.len(),
             Canon::Hash(v) => v.len(),
             Canon::Stream(v) => v.len(),
-            Canon::Module | Canon::Unknown(_) => 0,
+            Canon::Module | Canon::Array | Canon::Unknown(_) => 0,
         }
     }
 }
@@ -115,13 +119,16 @@ impl Visitor for Collect {
 }
 
 fn canon_of(k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<Canon, String> {
-    let start = match k.value.ty.family() {
-        "string" => Canon::Str(Vec::new()),
-        "list" => Canon::List(Vec::new()),
-        "set" => Canon::Set(BTreeSet::new()),
-        "zset" => Canon::Zset(BTreeMap::new()),
-        "hash" => Canon::Hash(BTreeMap::new()),
-        "stream" => Canon::Stream(Vec::new()),
+    use rdbkit_rdb::Family;
+    let start = match k.value.ty.family_kind() {
+        Family::String => Canon::Str(Vec::new()),
+        Family::List => Canon::List(Vec::new()),
+        Family::Set => Canon::Set(BTreeSet::new()),
+        Family::Zset => Canon::Zset(BTreeMap::new()),
+        Family::Hash => Canon::Hash(BTreeMap::new()),
+        Family::Stream => Canon::Stream(Vec::new()),
+        Family::Array => return Ok(Canon::Array),
+        // Family::Module, and whatever family a later format adds: type compared only.
         _ => return Ok(Canon::Module),
     };
     let mut c = Collect { v: start };
@@ -415,7 +422,8 @@ fn canon_of_model(v: &MValue) -> Canon {
                 })
                 .collect(),
         ),
-        MValue::Array { .. } | MValue::Module { .. } => Canon::Module,
+        MValue::Array { .. } => Canon::Array,
+        MValue::Module { .. } => Canon::Module,
         // Never equal to what the server holds: the backup does not know the value.
         MValue::Unknown { reason, .. } => Canon::Unknown(reason.clone()),
     }
@@ -731,7 +739,10 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
              to within {PTTL_SLACK_MS} ms"
         ));
     }
-    if b.keys.values().any(|e| e.value == Canon::Module) {
+    if b.keys
+        .values()
+        .any(|e| matches!(e.value, Canon::Module | Canon::Array))
+    {
         d.notes
             .push("module and array values: only their presence and type were compared".into());
     }
@@ -851,7 +862,7 @@ fn compare_db(
             let family = exp.value.family();
             let server_family = ty.as_str();
             // A module value's TYPE is the module's own type name.
-            let builtin = ["string", "list", "set", "zset", "hash", "stream"];
+            let builtin = ["string", "list", "set", "zset", "hash", "stream", "array"];
             let same_type = if family == "module" {
                 !builtin.contains(&server_family)
             } else {
