@@ -133,7 +133,7 @@ COLLECT = r"""(() => {
     crumbs: [...document.querySelectorAll('#crumbs span')].map(s => s.textContent),
     tip: document.getElementById('tip').textContent,
     dbs: named('g-db'), types: named('g-type'), encodings: named('g-enc'), ttl: named('g-ttl'),
-    top: rows('top'), top_by_elements: rows('tope'),
+    top: rows('top'), top_by_elements: rows('tope'), files: rows('files'),
     images: document.images.length, scripts: document.scripts.length,
     pwned: window.__pwned === undefined ? null : String(window.__pwned),
   };

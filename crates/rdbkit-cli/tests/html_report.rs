@@ -494,3 +494,410 @@ fn size_html_renders_in_headless_chromium() {
         );
     }
 }
+
+/// `size --json` of one file (top 200, depth `depth`, reference time NOW).
+fn size_json<P: AsRef<Path>>(files: &[P], depth: usize, extra: &[&str]) -> Value {
+    let mut a: Vec<String> = vec!["size".into()];
+    a.extend(
+        files
+            .iter()
+            .map(|f| f.as_ref().to_str().unwrap().to_string()),
+    );
+    let d = depth.to_string();
+    let now = NOW.to_string();
+    a.extend(
+        [
+            "-q",
+            "--json",
+            "--top",
+            "200",
+            "--prefix-depth",
+            d.as_str(),
+            "--now",
+            now.as_str(),
+        ]
+        .iter()
+        .map(|x| x.to_string()),
+    );
+    a.extend(extra.iter().map(|x| x.to_string()));
+    let args: Vec<&str> = a.iter().map(String::as_str).collect();
+    json_of(&args)
+}
+
+/// prefix -> (keys, memory, bytes, elements) of a `size --json` report.
+fn prefix_map(j: &Value) -> BTreeMap<String, [u64; 4]> {
+    j["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let n = |f: &str| p[f].as_u64().unwrap();
+            (
+                s(&p["prefix"]),
+                [n("keys"), n("memory"), n("bytes"), n("elements")],
+            )
+        })
+        .collect()
+}
+
+const SUMS: [&str; 4] = ["keys", "memory", "bytes", "elements"];
+
+/// The JSON-level checks of a report over `parts`: its totals are the sums of each part's
+/// `size --json`, `files` is each part's report, every biggest key is labelled with the part
+/// that holds it (with that part's figures), the prefixes are the sums of the parts'.
+fn check_multi_json(multi: &Value, parts: &[PathBuf], singles: &[Value]) {
+    for f in SUMS.iter().chain(&["dataset"]) {
+        let sum: u64 = singles
+            .iter()
+            .map(|j| j["total"][f].as_u64().unwrap())
+            .sum();
+        assert_eq!(multi["total"][f].as_u64().unwrap(), sum, "total {f}");
+    }
+    let files = multi["files"].as_array().unwrap();
+    assert_eq!(files.len(), parts.len());
+    for ((f, p), j) in files.iter().zip(parts).zip(singles) {
+        assert_eq!(s(&f["file"]), p.to_str().unwrap());
+        for k in SUMS.iter().chain(&["dataset"]) {
+            assert_eq!(f[k], j["total"][k], "{}: {k}", p.display());
+        }
+        assert_eq!(f["model"], j["model"], "{}", p.display());
+    }
+    // prefixes: the sums of the parts' (every prefix listed: fewer than --top 200 * 5)
+    let mut want: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    for j in singles {
+        assert!(j["prefixes"].as_array().unwrap().len() < 1000);
+        for (p, v) in prefix_map(j) {
+            let e = want.entry(p).or_default();
+            for (a, b) in e.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+    }
+    assert_eq!(prefix_map(multi), want, "prefixes summed over the files");
+    // the biggest keys: labelled with their file, as that file's report lists them
+    for list in ["top", "top_by_elements"] {
+        let rows = multi[list].as_array().unwrap();
+        assert!(!rows.is_empty());
+        for r in rows {
+            let i = parts
+                .iter()
+                .position(|p| p.to_str().unwrap() == s(&r["file"]))
+                .unwrap_or_else(|| panic!("{list}: {r} names no input file"));
+            let mut bare = r.clone();
+            bare.as_object_mut().unwrap().remove("file");
+            assert!(
+                singles[i][list].as_array().unwrap().contains(&bare),
+                "{list}: {r} is not in {}'s report",
+                parts[i].display()
+            );
+        }
+        // ranked over all files: none of a file's keys beats the last one listed
+        let last = rows.last().unwrap();
+        let by = if list == "top" { "memory" } else { "elements" };
+        let floor = last[by].as_u64().unwrap();
+        if rows.len() == 200 {
+            for j in singles {
+                for r in j[list].as_array().unwrap() {
+                    assert!(
+                        r[by].as_u64().unwrap() <= floor
+                            || rows
+                                .iter()
+                                .any(|m| { m["key"] == r["key"] && m["db"] == r["db"] })
+                    );
+                }
+            }
+        } else {
+            let n: usize = singles
+                .iter()
+                .map(|j| j[list].as_array().unwrap().len())
+                .sum();
+            assert_eq!(rows.len(), n, "{list}: every key of every file");
+        }
+    }
+}
+
+/// A part of a split backup whose keys, types and memory are those of `merged`'s report
+/// (same writer, same model).
+fn check_against_merged(multi: &Value, merged: &Value) {
+    assert_eq!(multi["total"], merged["total"], "totals vs the merged file");
+    assert_eq!(
+        prefix_map(multi),
+        prefix_map(merged),
+        "prefixes vs the merged file"
+    );
+    for g in ["dbs", "types", "encodings"] {
+        assert_eq!(multi[g], merged[g], "{g} vs the merged file");
+    }
+}
+
+#[test]
+fn size_html_over_several_files() {
+    let Some(corpus) = common::corpus_dir() else {
+        skip("the shared corpus (../shared/corpus) is missing");
+        return;
+    };
+    let tmp = TempDir::new("html-multi");
+    // the three slot-range parts of one backup, and the file they merge back into
+    let base = corpus.join("rdb/7.0.15/base.rdb");
+    let parts_dir = tmp.join("parts");
+    let out = run_rdbkit([
+        "split".as_ref(),
+        base.as_os_str(),
+        parts_dir.as_os_str(),
+        "--slots".as_ref(),
+        "0-5460,5461-10922,10923-16383".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "split: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(&parts_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    parts.sort();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    let merged = tmp.join("merged.rdb");
+    let mut margs = vec!["merge".as_ref(), "-o".as_ref(), merged.as_os_str()];
+    margs.extend(parts.iter().map(|p| p.as_os_str()));
+    let out = run_rdbkit(margs);
+    assert!(
+        out.status.success(),
+        "merge: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let page = tmp.join("cluster.html");
+    let prefs: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
+    let multi = size_json(&prefs, 1, &["--html", page.to_str().unwrap()]);
+    let singles: Vec<Value> = parts.iter().map(|p| size_json(&[p], 1, &[])).collect();
+    check_multi_json(&multi, &parts, &singles);
+    let merged1 = size_json(&[&merged], 1, &[]);
+    check_against_merged(&multi, &merged1);
+    let merged2 = size_json(&[&merged], 2, &[]);
+    check_against_merged(&size_json(&prefs, 2, &[]), &merged2);
+    assert!(page.is_file());
+
+    // two server versions' backups in one report: each file estimated with its own model
+    let versions = [
+        corpus.join("rdb/6.2.14/base.rdb"),
+        corpus.join("rdb/valkey-8.1.8/base.rdb"),
+    ];
+    let page2 = tmp.join("versions.html");
+    let vref: Vec<&Path> = versions.iter().map(PathBuf::as_path).collect();
+    let multi2 = size_json(&vref, 1, &["--html", page2.to_str().unwrap()]);
+    let singles2: Vec<Value> = versions.iter().map(|p| size_json(&[p], 1, &[])).collect();
+    check_multi_json(&multi2, &versions, &singles2);
+    assert_ne!(singles2[0]["model"], singles2[1]["model"]);
+    assert_eq!(
+        s(&multi2["model"]),
+        format!("{}, {}", s(&singles2[0]["model"]), s(&singles2[1]["model"]))
+    );
+
+    // the table: the same aggregate, a row per file
+    let out = run_rdbkit([
+        "size".as_ref(),
+        parts[0].as_os_str(),
+        parts[1].as_os_str(),
+        "-q".as_ref(),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let keys = singles[0]["total"]["keys"].as_u64().unwrap()
+        + singles[1]["total"]["keys"].as_u64().unwrap();
+    assert!(text.starts_with(&format!("total: {keys} keys")), "{text}");
+    assert!(text.contains("\nper file\n"), "{text}");
+    // --csv has no file column: refused with several files
+    let out = run_rdbkit([
+        "size".as_ref(),
+        parts[0].as_os_str(),
+        parts[1].as_os_str(),
+        "--csv".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+
+    // a damaged file among them: exit 2 naming it, nothing printed, the page left as it was
+    let bytes = std::fs::read(&parts[1]).unwrap();
+    let bad = tmp.join("damaged.rdb");
+    std::fs::write(&bad, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    std::fs::write(&page, b"the previous report").unwrap();
+    let out = run_rdbkit([
+        "size".as_ref(),
+        parts[0].as_os_str(),
+        bad.as_os_str(),
+        parts[2].as_os_str(),
+        "-q".as_ref(),
+        "--html".as_ref(),
+        page.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(bad.to_str().unwrap()), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(&page).unwrap(), b"the previous report");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".rdbkit-report-")
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+    // the page again, for the browser
+    let again = size_json(&prefs, 1, &["--html", page.to_str().unwrap()]);
+    assert_eq!(again["total"], multi["total"]);
+
+    // the pages in a real browser
+    let Some(chromium) = common::find_tool("chromium") else {
+        skip("chromium is not installed (apt-get install chromium; .ci/run installs it)");
+        return;
+    };
+    let Some(python) = common::find_tool("python3") else {
+        skip("python3 is missing");
+        return;
+    };
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report-multi");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut cmd = Command::new(python);
+    cmd.arg(ws().join("crates/rdbkit-cli/tests/html_browser.py"))
+        .arg(&chromium)
+        .arg(tmp.join("profile"))
+        .arg(&shots)
+        .arg(&page)
+        .arg(&page2);
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(600));
+    assert!(
+        out.status.success(),
+        "html_browser.py: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.len(), 2);
+    for (r, (files, singles, merged)) in results.iter().zip([
+        (&parts[..], &singles, Some(&merged)),
+        (&versions[..], &singles2, None),
+    ]) {
+        let what = format!("{files:?}");
+        assert_eq!(r["errors"], serde_json::json!([]), "{what}: console errors");
+        assert_eq!(r["requests"], serde_json::json!([r["url"]]), "{what}");
+        let b = &r["before"];
+        // one row of facts per file, as `info --json` and `size --json` of that file say
+        let rows = b["files"].as_array().unwrap();
+        assert_eq!(rows.len(), files.len() + 1, "{what}: {rows:?}");
+        for ((row, f), j) in rows.iter().zip(files).zip(singles.iter()) {
+            let info = json_of(&["info", f.to_str().unwrap(), "--json"]);
+            assert_eq!(s(&row[0]), f.to_str().unwrap());
+            assert_eq!(
+                s(&row[1]),
+                format!("{} ({})", info["rdb_version"], s(&info["magic"]))
+            );
+            assert_eq!(s(&row[2]), s(&info["writer"]), "{what}");
+            match info["ctime_utc"].as_str() {
+                Some(c) => assert_eq!(s(&row[3]), c, "{what}"),
+                None => assert_eq!(s(&row[3]), "", "{what}"),
+            }
+            assert_eq!(info["checksum"]["status"], "ok");
+            assert!(
+                s(&row[4]).starts_with("verified")
+                    && s(&row[4]).contains(info["checksum"]["crc64"].as_str().unwrap()),
+                "{what}: {}",
+                row[4]
+            );
+            let t = &j["total"];
+            assert_eq!(s(&row[5]), s(&t["keys"]));
+            assert_eq!(row[6], t["memory"]);
+            assert_eq!(row[7], t["bytes"]);
+            assert_eq!(s(&row[8]), s(&t["elements"]));
+        }
+        let total = rows.last().unwrap();
+        let sum = |f: &str| -> u64 {
+            singles
+                .iter()
+                .map(|j| j["total"][f].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(s(&total[5]), sum("keys").to_string());
+        assert_eq!(total[6].as_u64().unwrap(), sum("memory"));
+        assert_eq!(total[7].as_u64().unwrap(), sum("bytes"));
+        assert_eq!(s(&total[8]), sum("elements").to_string());
+        assert_eq!(s(&b["facts"]["keys"]), sum("keys").to_string());
+        // the biggest keys, each with its file
+        let want_top = if merged.is_some() { &multi } else { &multi2 };
+        for (got, list) in [
+            (&b["top"], "top"),
+            (&b["top_by_elements"], "top_by_elements"),
+        ] {
+            let got = got.as_array().unwrap();
+            let want = want_top[list].as_array().unwrap();
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                let expect = serde_json::json!([
+                    s(&w["db"]),
+                    w["type"],
+                    w["encoding"],
+                    w["memory"],
+                    w["bytes"],
+                    s(&w["elements"]),
+                    w["file"],
+                    w["key"]
+                ]);
+                assert_eq!(g, &expect, "{what}: {list}");
+            }
+        }
+        if let Some(m) = merged {
+            // the treemap, breakdowns, histogram and zoom are the merged file's
+            let case = Case {
+                file: m.to_path_buf(),
+                now: NOW,
+                page: page.clone(),
+                j1: merged1.clone(),
+                j2: merged2.clone(),
+                info: Value::Null,
+            };
+            let want: BTreeMap<String, u64> = merged1["prefixes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["memory"].as_u64().unwrap() > 0)
+                .map(|p| (s(&p["prefix"]), p["memory"].as_u64().unwrap()))
+                .collect();
+            assert_eq!(cells(b), want, "top-level treemap vs the merged file");
+            check_tiling(b, &what);
+            let c = &r["clicked"];
+            let p = s(&c["prefix"]);
+            let want2: BTreeMap<String, u64> = merged2["prefixes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|q| s(&q["prefix"]).starts_with(&p) && q["memory"].as_u64().unwrap() > 0)
+                .map(|q| (s(&q["prefix"]), q["memory"].as_u64().unwrap()))
+                .collect();
+            assert_eq!(cells(&r["after"]), want2, "zoomed into {p}");
+            check_group(&b["dbs"], &merged1["dbs"], |k| format!("db {k}"), &what);
+            check_group(&b["types"], &merged1["types"], str::to_string, &what);
+            check_group(
+                &b["encodings"],
+                &merged1["encodings"],
+                str::to_string,
+                &what,
+            );
+            let ttl = expected_ttl(&case);
+            let got = b["ttl"].as_object().unwrap();
+            assert_eq!(got.len(), ttl.len());
+            for (label, (k, m)) in &ttl {
+                assert_eq!(s(&got[label][1]), k.to_string(), "keys expiring {label}");
+                assert_eq!(
+                    got[label][2].as_u64().unwrap(),
+                    *m,
+                    "memory expiring {label}"
+                );
+            }
+        }
+    }
+}

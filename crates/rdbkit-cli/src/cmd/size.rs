@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use rdbkit_rdb::{Record, Scratch};
 use serde_json::json;
 
-use crate::export::html::{Collector, Sums};
+use crate::export::html::{Collector, FileFacts, Sums};
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
 use crate::memory::{Allocator, Model, Server, Shape};
@@ -48,6 +48,13 @@ Examples:
   rdbkit size dump.rdb --model valkey-8.1 --allocator libc
   rdbkit size dump.rdb.gz --prefix-separator : --prefix-depth 2 --json
   rdbkit size dump.rdb --csv --type hash > hashes.csv
+  rdbkit size shard-*.rdb --html cluster.html
+
+Several files (every shard of a cluster): one report over all of them — totals, groups, \
+prefixes and the biggest keys aggregated across the files (each file's keys estimated with its \
+own writer's model unless --model), plus a per-file table; --json adds `files` (each file's \
+totals) and a `file` to every biggest key. --csv takes one file. A damaged file stops \
+everything: nothing is printed or written, the message names the file, exit status 2.
 
 Exit status: 0 success; 1 usage error or the input cannot be opened; 2 the file is damaged or \
 unsupported.")]
@@ -89,8 +96,10 @@ pub struct Args {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
-    /// RDB file (also gzip'd, or `-` for standard input).
-    pub file: PathBuf,
+    /// RDB file(s) (also compressed, or `-` for standard input). Several files (every shard
+    /// of a cluster, every part of a split backup): one report over all of them.
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// What `size` ranks by.
@@ -160,6 +169,8 @@ struct KeyRow {
     memory: u64,
     dataset: u64,
     expire: Option<i64>,
+    /// the input it was read from (its index on the command line)
+    file: usize,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -181,10 +192,10 @@ impl Total {
     }
 }
 
-/// (score, smaller (db, key) ranks higher, slot in `rows`)
-type Ranked = (u64, Reverse<(u64, Vec<u8>)>, usize);
+/// (score, smaller (db, key, file index) ranks higher, slot in `rows`)
+type Ranked = (u64, Reverse<(u64, Vec<u8>, usize)>, usize);
 
-/// Keeps the N largest by a score, ties broken by (db, key) for stable output.
+/// Keeps the N largest by a score, ties broken by (db, key, file) for stable output.
 struct Top {
     n: usize,
     heap: BinaryHeap<Reverse<Ranked>>,
@@ -199,11 +210,12 @@ impl Top {
             rows: Vec::new(),
         }
     }
-    fn offer(&mut self, score: u64, row: impl FnOnce() -> KeyRow, db: u64, key: &[u8]) {
+    fn offer(&mut self, score: u64, row: impl FnOnce() -> KeyRow, at: (u64, &[u8], usize)) {
         if self.n == 0 {
             return;
         }
-        let ord = (score, Reverse((db, key.to_vec())));
+        let (db, key, file) = at;
+        let ord = (score, Reverse((db, key.to_vec(), file)));
         if self.heap.len() == self.n {
             match self.heap.peek() {
                 Some(Reverse((s, k, _))) if (*s, k.clone()) >= ord => return,
@@ -311,11 +323,25 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (inp, opts) = match input::open_for_reading(&args.file, args.no_checksum) {
-        Ok(o) => o,
-        Err(f) => return crate::failure::exit("size", Err(f)),
-    };
-    let name = inp.name.clone();
+    let multi = args.files.len() > 1;
+    if multi && args.csv {
+        return crate::failure::exit(
+            "size",
+            Err(crate::failure::Failure::Usage(
+                "--csv takes one file (its columns are redis-rdb-tools', with no file column); \
+                 `rdbkit export FILE... --format csv` writes the keys of several files with their source"
+                    .into(),
+            )),
+        );
+    }
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return crate::failure::exit(
+            "size",
+            Err(crate::failure::Failure::Usage(
+                "standard input (`-`) can be read only once".into(),
+            )),
+        );
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut ranked = Top::new(args.top);
@@ -325,148 +351,213 @@ pub fn run(args: Args) -> ExitCode {
     let mut per_enc: BTreeMap<(&'static str, &'static str), Total> = BTreeMap::new();
     let mut per_prefix: BTreeMap<Vec<u8>, Total> = BTreeMap::new();
     let mut all = Total::default();
-    let mut progress = Progress::new(inp.size, args.quiet);
     if args.csv {
         let _ = out.write_all(
             b"database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,file_bytes\n",
         );
     }
     let sep = args.prefix_separator.as_bytes().to_vec();
-    let mut writer: Option<(bool, String)> = None;
-    let mut model: Option<Model> = None;
-    // the HTML page's prefix tree, expiry histogram and file facts
+    // the HTML page's prefix tree, expiry histogram and file facts (over every file)
     let mut html = args
         .html
         .as_ref()
         .map(|_| Collector::new(&sep, args.prefix_depth, filter.now_ms));
-    let mut header = None;
-    let r = inp.with_rdb(opts, |src| -> Result<(), String> {
-        let mut scratch = Scratch::new();
-        while let Some(rec) = src.next_record() {
-            let k = match rec {
-                Err(e) => return Err(format!("{name}: {e}")),
-                Ok(Record::Key(k)) => k,
-                Ok(Record::Aux { key, value }) => {
-                    if let Some(h) = html.as_mut() {
-                        h.aux(&key, &value);
+    // each file read: its name, totals, model and writer
+    let mut files: Vec<FileDone> = Vec::new();
+    let mut result: Result<Result<(), String>, input::InputError> = Ok(Ok(()));
+    for (fi, path) in args.files.iter().enumerate() {
+        let (inp, opts) = match input::open_for_reading(path, args.no_checksum) {
+            Ok(o) => o,
+            Err(f) => return crate::failure::exit("size", Err(f)),
+        };
+        let name = inp.name.clone();
+        let mut progress = Progress::new(inp.size, args.quiet);
+        let mut writer: Option<(bool, String)> = None;
+        let mut model: Option<Model> = None;
+        let mut header = None;
+        let mut file_total = Total::default();
+        let r = inp.with_rdb(opts, |src| -> Result<(), String> {
+            let mut scratch = Scratch::new();
+            while let Some(rec) = src.next_record() {
+                let k = match rec {
+                    Err(e) => return Err(format!("{name}: {e}")),
+                    Ok(Record::Key(k)) => k,
+                    Ok(Record::Aux { key, value }) => {
+                        if let Some(h) = html.as_mut() {
+                            h.aux(&key, &value);
+                        }
+                        let v = String::from_utf8_lossy(&value).into_owned();
+                        match &key[..] {
+                            b"valkey-ver" => writer = Some((true, v)),
+                            b"redis-ver" if writer.is_none() => writer = Some((false, v)),
+                            _ => {}
+                        }
+                        continue;
                     }
-                    let v = String::from_utf8_lossy(&value).into_owned();
-                    match &key[..] {
-                        b"valkey-ver" => writer = Some((true, v)),
-                        b"redis-ver" if writer.is_none() => writer = Some((false, v)),
-                        _ => {}
+                    Ok(Record::Eof { checksum, .. }) => {
+                        if let Some(h) = html.as_mut() {
+                            h.checksum(&checksum);
+                        }
+                        continue;
                     }
+                    Ok(_) => continue,
+                };
+                let m = *model.get_or_insert_with(|| {
+                    choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str())))
+                });
+                progress.set(k.end);
+                let ty = k.value.ty.family();
+                let bytes = k.end - k.offset;
+                if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(bytes)) {
                     continue;
                 }
-                Ok(Record::Eof { checksum, .. }) => {
-                    if let Some(h) = html.as_mut() {
-                        h.checksum(&checksum);
-                    }
+                let mut shape = Shape::new(m, k.value.ty);
+                match k.value.streamed_len() {
+                    // A string too big to hold that the stream passed through (checked as it
+                    // passed): its length is all the model needs.
+                    Some(len) => shape.streamed_string(len),
+                    None => k
+                        .value
+                        .visit(&mut scratch, &mut shape, false)
+                        .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?,
+                }
+                let row = KeyRow {
+                    db: k.db,
+                    key: k.key.to_vec(),
+                    ty,
+                    encoding: k.value.encoding(),
+                    bytes,
+                    elements: shape.n,
+                    largest: shape.largest,
+                    memory: m.usage(&k, &shape),
+                    dataset: m.dataset(&k, &shape),
+                    expire: k.expire_ms,
+                    file: fi,
+                };
+                if args.csv {
+                    let line = format!(
+                        "{},{},{},{},{},{},{},{},{}\n",
+                        row.db,
+                        row.ty,
+                        csv_field(&escape_key(&row.key)),
+                        row.memory,
+                        row.encoding,
+                        row.elements,
+                        row.largest,
+                        row.expire
+                            .map(crate::filter::format_utc)
+                            .unwrap_or_default(),
+                        row.bytes
+                    );
+                    out.write_all(line.as_bytes())
+                        .map_err(crate::failure::sentinel::io_msg)?;
                     continue;
                 }
-                Ok(_) => continue,
-            };
-            let m = *model.get_or_insert_with(|| {
-                choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str())))
-            });
-            progress.set(k.end);
-            let ty = k.value.ty.family();
-            let bytes = k.end - k.offset;
-            if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(bytes)) {
-                continue;
+                per_db.entry(row.db).or_default().add(&row);
+                per_type.entry(row.ty).or_default().add(&row);
+                per_enc.entry((row.ty, row.encoding)).or_default().add(&row);
+                if args.prefix_depth > 0 {
+                    per_prefix
+                        .entry(prefix_of(&row.key, &sep, args.prefix_depth))
+                        .or_default()
+                        .add(&row);
+                }
+                all.add(&row);
+                file_total.add(&row);
+                if let Some(h) = html.as_mut() {
+                    let s = Sums {
+                        keys: 1,
+                        memory: row.memory,
+                        bytes: row.bytes,
+                        elements: row.elements,
+                    };
+                    h.add(&row.key, row.expire, s);
+                }
+                let (score, e, db) = (args.by.of_row(&row), row.elements, row.db);
+                let key = row.key.clone();
+                if args.by != By::Elements {
+                    let dup = KeyRow {
+                        key: key.clone(),
+                        ..row
+                    };
+                    by_elements.offer(e, || dup, (db, &key, fi));
+                }
+                ranked.offer(score, || row, (db, &key, fi));
             }
-            let mut shape = Shape::new(m, k.value.ty);
-            match k.value.streamed_len() {
-                // A string too big to hold that the stream passed through (checked as it
-                // passed): its length is all the model needs.
-                Some(len) => shape.streamed_string(len),
-                None => k
-                    .value
-                    .visit(&mut scratch, &mut shape, false)
-                    .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?,
+            header = src.header();
+            Ok(())
+        });
+        progress.finish();
+        match r {
+            Ok(Ok(())) => {}
+            failed => {
+                // a damaged file: nothing is written (the page nor the report), the message
+                // names the file
+                result = failed;
+                break;
             }
-            let row = KeyRow {
-                db: k.db,
-                key: k.key.to_vec(),
-                ty,
-                encoding: k.value.encoding(),
-                bytes,
-                elements: shape.n,
-                largest: shape.largest,
-                memory: m.usage(&k, &shape),
-                dataset: m.dataset(&k, &shape),
-                expire: k.expire_ms,
-            };
-            if args.csv {
-                let line = format!(
-                    "{},{},{},{},{},{},{},{},{}\n",
-                    row.db,
-                    row.ty,
-                    csv_field(&escape_key(&row.key)),
-                    row.memory,
-                    row.encoding,
-                    row.elements,
-                    row.largest,
-                    row.expire
-                        .map(crate::filter::format_utc)
-                        .unwrap_or_default(),
-                    row.bytes
-                );
-                out.write_all(line.as_bytes())
-                    .map_err(crate::failure::sentinel::io_msg)?;
-                continue;
-            }
-            per_db.entry(row.db).or_default().add(&row);
-            per_type.entry(row.ty).or_default().add(&row);
-            per_enc.entry((row.ty, row.encoding)).or_default().add(&row);
-            if args.prefix_depth > 0 {
-                per_prefix
-                    .entry(prefix_of(&row.key, &sep, args.prefix_depth))
-                    .or_default()
-                    .add(&row);
-            }
-            all.add(&row);
-            if let Some(h) = html.as_mut() {
-                let s = Sums {
-                    keys: 1,
-                    memory: row.memory,
-                    bytes: row.bytes,
-                    elements: row.elements,
-                };
-                h.add(&row.key, row.expire, s);
-            }
-            let (score, e, db) = (args.by.of_row(&row), row.elements, row.db);
-            let key = row.key.clone();
-            if args.by != By::Elements {
-                let dup = KeyRow {
-                    key: key.clone(),
-                    ..row
-                };
-                by_elements.offer(e, || dup, db, &key);
-            }
-            ranked.offer(score, || row, db, &key);
         }
-        header = src.header();
-        Ok(())
-    });
-    progress.finish();
-    let model = model
-        .unwrap_or_else(|| choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str()))));
-    let result = r.map(|inner| {
+        let model = model
+            .unwrap_or_else(|| choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str()))));
+        let writer = writer
+            .as_ref()
+            .map(|(v, s)| format!("{} {s}", if *v { "valkey" } else { "redis" }));
+        if let Some(h) = html.as_mut() {
+            h.end_file(FileFacts {
+                name: &name,
+                header,
+                writer: writer.clone(),
+                model: model.server.to_string(),
+                allocator: alloc_name(model.alloc),
+                totals: Sums {
+                    keys: file_total.keys,
+                    memory: file_total.memory,
+                    bytes: file_total.bytes,
+                    elements: file_total.elements,
+                },
+            });
+        }
+        files.push(FileDone {
+            name,
+            total: file_total,
+            model,
+            writer,
+        });
+    }
+    let result = result.map(|inner| {
         inner?;
         if args.csv {
             return Ok(());
         }
+        // the model(s): one per file (its writer's) unless --model names one
+        let mut servers: Vec<String> = Vec::new();
+        for f in &files {
+            let s = f.model.server.to_string();
+            if !servers.contains(&s) {
+                servers.push(s);
+            }
+        }
+        let model_name = servers.join(", ");
+        let model_desc = format!("{model_name}, {}", alloc_name(args.allocator));
         let by = args.by;
         let top = ranked.sorted();
         let top_e = by_elements.sorted();
         let mut prefixes: Vec<(&Vec<u8>, &Total)> = per_prefix.iter().collect();
         prefixes.sort_by(|a, b| by.of_total(b.1).cmp(&by.of_total(a.1)).then(a.0.cmp(b.0)));
+        let file_totals: Vec<(String, Total)> = if multi {
+            files.iter().map(|f| (f.name.clone(), f.total)).collect()
+        } else {
+            Vec::new()
+        };
         let text = if args.json || args.html.is_some() {
             let row = |r: &KeyRow| {
-                json!({"db": r.db, "key": escape_key(&r.key), "type": r.ty, "encoding": r.encoding,
+                let mut o = json!({"db": r.db, "key": escape_key(&r.key), "type": r.ty, "encoding": r.encoding,
                        "memory": r.memory, "bytes": r.bytes, "elements": r.elements,
-                       "len_largest_element": r.largest})
+                       "len_largest_element": r.largest});
+                if multi {
+                    o["file"] = json!(files[r.file].name);
+                }
+                o
             };
             let tot = |t: &Total| {
                 json!({"keys": t.keys, "memory": t.memory, "bytes": t.bytes, "elements": t.elements})
@@ -474,8 +565,8 @@ pub fn run(args: Args) -> ExitCode {
             let mut total = tot(&all);
             total["dataset"] = json!(all.dataset);
             let mut j = json!({
-                "model": model.server.to_string(),
-                "allocator": match model.alloc { Allocator::Jemalloc => "jemalloc", Allocator::Libc => "libc" },
+                "model": model_name,
+                "allocator": alloc_name(args.allocator),
                 "by": by.name(),
                 "total": total,
                 "top": top.iter().map(row).collect::<Vec<_>>(),
@@ -492,6 +583,19 @@ pub fn run(args: Args) -> ExitCode {
             if by != By::Elements {
                 j["top_by_elements"] = json!(top_e.iter().map(row).collect::<Vec<_>>());
             }
+            if multi {
+                j["files"] = json!(files
+                    .iter()
+                    .map(|f| {
+                        let mut o = tot(&f.total);
+                        o["file"] = json!(f.name);
+                        o["dataset"] = json!(f.total.dataset);
+                        o["model"] = json!(f.model.server.to_string());
+                        o["writer"] = json!(f.writer);
+                        o
+                    })
+                    .collect::<Vec<_>>());
+            }
             if let Some(path) = &args.html {
                 let drawn = prefixes.len().min(crate::export::html::MAX_PREFIXES);
                 let rest = prefixes[drawn..].iter().fold(Total::default(), |mut a, (_, t)| {
@@ -500,10 +604,16 @@ pub fn run(args: Args) -> ExitCode {
                     a
                 });
                 let mut h = j.clone();
-                h["file"] = json!(name);
-                h["writer"] = json!(writer
-                    .as_ref()
-                    .map(|(v, s)| format!("{} {s}", if *v { "valkey" } else { "redis" })));
+                match &files[..] {
+                    [one] => {
+                        h["file"] = json!(one.name);
+                        h["writer"] = json!(one.writer);
+                    }
+                    _ => {
+                        h["file"] = json!(format!("{} files", files.len()));
+                        h["writer"] = serde_json::Value::Null;
+                    }
+                }
                 h["other"] = json!({"prefixes": prefixes.len() - drawn, "keys": rest.keys, "memory": rest.memory});
                 if args.json {
                     h["prefixes"] = json!(prefixes.iter().take(drawn).map(|(p, t)| {
@@ -513,7 +623,7 @@ pub fn run(args: Args) -> ExitCode {
                     }).collect::<Vec<_>>());
                 }
                 if let Some(c) = html.take() {
-                    c.finish(&mut h, header, &name);
+                    c.finish(&mut h);
                 }
                 crate::export::html::write(path, &crate::export::html::render(&h))
                     .map_err(|e| format!("\u{0}writing {}: {e}", path.display()))?;
@@ -521,12 +631,13 @@ pub fn run(args: Args) -> ExitCode {
             if args.json {
                 serde_json::to_string_pretty(&j).unwrap_or_default() + "\n"
             } else {
-                table(model, by, &all, &top, &top_e, &Groups {
+                table(&model_desc, by, &all, &top, &top_e, &Groups {
                     per_db: &per_db,
                     per_type: &per_type,
                     per_enc: &per_enc,
                     prefixes: &prefixes,
                     n_prefixes: per_prefix.len(),
+                    files: &file_totals,
                 }, args.top)
             }
         } else {
@@ -536,14 +647,30 @@ pub fn run(args: Args) -> ExitCode {
                 per_enc: &per_enc,
                 prefixes: &prefixes,
                 n_prefixes: per_prefix.len(),
+                files: &file_totals,
             };
-            table(model, by, &all, &top, &top_e, &groups, args.top)
+            table(&model_desc, by, &all, &top, &top_e, &groups, args.top)
         };
         out.write_all(text.as_bytes())
             .map_err(crate::failure::sentinel::io_msg)
     });
     let flushed = out.flush();
     crate::failure::sentinel::finish(result, flushed)
+}
+
+/// One input file once read: its name, totals, model and writer.
+struct FileDone {
+    name: String,
+    total: Total,
+    model: Model,
+    writer: Option<String>,
+}
+
+fn alloc_name(a: Allocator) -> &'static str {
+    match a {
+        Allocator::Jemalloc => "jemalloc",
+        Allocator::Libc => "libc",
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -560,10 +687,12 @@ struct Groups<'a> {
     per_enc: &'a BTreeMap<(&'static str, &'static str), Total>,
     prefixes: &'a [(&'a Vec<u8>, &'a Total)],
     n_prefixes: usize,
+    /// each file's totals, when there are several
+    files: &'a [(String, Total)],
 }
 
 fn table(
-    model: Model,
+    model: &str,
     by: By,
     all: &Total,
     top: &[KeyRow],
@@ -585,13 +714,23 @@ fn table(
         let _ = writeln!(s, "\n{title}");
         let _ = writeln!(
             s,
-            "{:>4} {:<7} {:<11} {:>10} {:>10} {:>10}  key",
-            "db", "type", "encoding", "memory", "bytes", "elements"
+            "{:>4} {:<7} {:<11} {:>10} {:>10} {:>10}  key{}",
+            "db",
+            "type",
+            "encoding",
+            "memory",
+            "bytes",
+            "elements",
+            if g.files.is_empty() { "" } else { "  [file]" }
         );
         for r in v {
+            let file = match g.files.get(r.file) {
+                Some((name, _)) => format!("  [{name}]"),
+                None => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "{:>4} {:<7} {:<11} {:>10} {:>10} {:>10}  {}",
+                "{:>4} {:<7} {:<11} {:>10} {:>10} {:>10}  {}{file}",
                 r.db,
                 r.ty,
                 r.encoding,
@@ -633,6 +772,9 @@ fn table(
             );
         }
     };
+    if !g.files.is_empty() {
+        group(&mut s, "per file", g.files.to_vec());
+    }
     group(
         &mut s,
         "per database",

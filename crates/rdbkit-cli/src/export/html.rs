@@ -41,6 +41,7 @@ td:first-child,th:first-child,td.k,th:last-child:not(:empty){text-align:left}td.
 </style></head><body>
 <h1>rdbkit memory report</h1>
 <table id="facts"></table>
+<div id="perfile"></div>
 <h2>Estimated memory by key prefix</h2>
 <div id="crumbs"></div>
 <div id="tip">hover a rectangle for its size; click a bold one to zoom into its prefixes, another to list its biggest keys</div>
@@ -63,6 +64,16 @@ const t=R.total,F=R.facts||{};
  add("checksum","checksum",F.checksum);add("keys","keys",t.keys);
  add("memory","estimated memory","~"+human(t.memory)+" (model "+R.model+", "+R.allocator+")");
  add("bytes","serialized",human(t.bytes)+", "+t.elements+" elements")}
+// several files (every shard of a cluster): one row of facts per file, then the totals
+const MULTI=!!(R.files&&R.files.length>1);
+if(MULTI){const pf=document.getElementById("perfile");pf.appendChild(el("h2","Files"));const tb=el("table");tb.id="files";
+  tb.appendChild(el("tr"));["file","RDB version","written by","created","checksum","keys","memory","bytes","elements"].forEach(h=>tb.lastChild.appendChild(el("th",h)));
+  const row=(f,name)=>{const r=el("tr");r.dataset.name=name;
+    [f.file,f.rdb_version!=null?f.rdb_version+" ("+f.magic+")":"",f.writer||"unknown",f.ctime_utc||"",f.checksum||"",String(f.keys)].forEach((c,i)=>r.appendChild(el("td",c,i==0?"k":undefined)));
+    r.appendChild(num(f.memory));r.appendChild(num(f.bytes));r.appendChild(el("td",String(f.elements)));tb.appendChild(r)};
+  R.files.forEach((f,i)=>row(f,String(i)));
+  row({file:"total ("+R.files.length+" files)",keys:t.keys,memory:t.memory,bytes:t.bytes,elements:t.elements},"total");
+  pf.appendChild(tb)}
 // squarified treemap
 function squarify(items,x,y,w,h,out){
   items=items.filter(d=>d.v>0);let total=items.reduce((s,d)=>s+d.v,0);
@@ -112,8 +123,9 @@ if(R.expiry){const tb=el("table");tb.id="g-ttl";tb.appendChild(el("tr"));["time 
   for(const b of R.expiry.buckets){const r=el("tr");r.dataset.name=b.label;r.appendChild(el("td",b.label));r.appendChild(el("td",String(b.keys)));r.appendChild(num(b.memory));
     const bar=el("span","","bar");bar.style.width=Math.round(200*b.keys/max)+"px";const td=el("td");td.appendChild(bar);r.appendChild(td);tb.appendChild(r)}
   const e=document.getElementById("expiry");e.appendChild(tb);e.appendChild(el("p","relative to "+R.expiry.now_utc))}
-function keys(id,rows){const tb=el("table");tb.appendChild(el("tr"));["db","type","encoding","memory","bytes","elements","key"].forEach(h=>tb.lastChild.appendChild(el("th",h)));
-  for(const k of rows){const r=el("tr");[k.db,k.type,k.encoding].forEach(c=>r.appendChild(el("td",String(c))));r.appendChild(num(k.memory));r.appendChild(num(k.bytes));r.appendChild(el("td",String(k.elements)));r.appendChild(el("td",k.key,"k"));tb.appendChild(r)}
+function keys(id,rows){const tb=el("table");tb.appendChild(el("tr"));["db","type","encoding","memory","bytes","elements"].concat(MULTI?["file"]:[],["key"]).forEach(h=>tb.lastChild.appendChild(el("th",h)));
+  for(const k of rows){const r=el("tr");[k.db,k.type,k.encoding].forEach(c=>r.appendChild(el("td",String(c))));r.appendChild(num(k.memory));r.appendChild(num(k.bytes));r.appendChild(el("td",String(k.elements)));
+    if(MULTI)r.appendChild(el("td",k.file,"k"));r.appendChild(el("td",k.key,"k"));tb.appendChild(r)}
   document.getElementById(id).appendChild(tb)}
 keys("top",R.top);keys("tope",R.top_by_elements||R.top);
 // drawn last, once the page is laid out (a scroll bar narrows the treemap)
@@ -204,6 +216,8 @@ pub struct Collector {
     root: Sums,
     ctime: Option<i64>,
     checksum: Option<String>,
+    /// the facts of each file read so far ([`Collector::end_file`])
+    files: Vec<serde_json::Value>,
     buf: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -222,6 +236,7 @@ impl Collector {
             root: Sums::default(),
             ctime: None,
             checksum: None,
+            files: Vec::new(),
             buf: Vec::new(),
             ends: Vec::new(),
         }
@@ -284,22 +299,52 @@ impl Collector {
         }
     }
 
-    /// Adds `facts`, `expiry` and `tree` to the page's data.
-    pub fn finish(self, h: &mut serde_json::Value, header: Option<Header>, file: &str) {
-        let total = &h["total"];
-        h["facts"] = json!({
-            "file": file,
+    /// The end of one input file: its facts (name, header, writer, the ctime and checksum
+    /// verdict seen since the previous file, the memory model, its totals) are kept for the
+    /// page, and the next file starts with none.
+    pub fn end_file(&mut self, f: FileFacts<'_>) {
+        let header = f.header;
+        self.files.push(json!({
+            "file": f.name,
             "rdb_version": header.map(|h| h.version),
             "magic": header.map(|h| h.magic.to_string()),
-            "writer": h["writer"],
-            "checksum": self.checksum,
-            "ctime_utc": self.ctime.map(|c| format_utc(c.saturating_mul(1000))),
-            "keys": total["keys"],
-            "memory": total["memory"],
-            "bytes": total["bytes"],
-            "model": h["model"],
-            "allocator": h["allocator"],
-        });
+            "writer": f.writer,
+            "checksum": self.checksum.take(),
+            "ctime_utc": self.ctime.take().map(|c| format_utc(c.saturating_mul(1000))),
+            "keys": f.totals.keys,
+            "memory": f.totals.memory,
+            "bytes": f.totals.bytes,
+            "elements": f.totals.elements,
+            "model": f.model,
+            "allocator": f.allocator,
+        }));
+    }
+
+    /// Adds `facts` (the one file's, or for several files their totals), `files` (one entry
+    /// per file, [`Collector::end_file`]), `expiry` and `tree` to the page's data.
+    pub fn finish(mut self, h: &mut serde_json::Value) {
+        let total = &h["total"];
+        h["facts"] = match &self.files[..] {
+            [one] => {
+                let mut f = one.clone();
+                if let Some(o) = f.as_object_mut() {
+                    o.remove("elements");
+                }
+                f
+            }
+            _ => json!({
+                "file": format!("{} files", self.files.len()),
+                "files": self.files.len(),
+                "writer": distinct(&self.files, "writer"),
+                "checksum": distinct(&self.files, "checksum"),
+                "keys": total["keys"],
+                "memory": total["memory"],
+                "bytes": total["bytes"],
+                "model": h["model"],
+                "allocator": h["allocator"],
+            }),
+        };
+        h["files"] = json!(std::mem::take(&mut self.files));
         let mut buckets = vec![("no expiry", self.expiry[0]), ("expired", self.expiry[1])];
         buckets.extend(
             HORIZONS
@@ -417,6 +462,38 @@ impl Collector {
         }
         json!({"separator": escape_key(&self.sep), "depth": self.depth, "nodes": nodes})
     }
+}
+
+/// The distinct values of `field` among `files`, in order, joined with `; ` (a checksum
+/// verdict without its CRC).
+fn distinct(files: &[serde_json::Value], field: &str) -> Option<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for f in files {
+        let v = match f[field].as_str() {
+            Some(v) => v.split(" (CRC").next().unwrap_or(v).to_string(),
+            None => "unknown".to_string(),
+        };
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    (!seen.is_empty()).then(|| seen.join("; "))
+}
+
+/// What [`Collector::end_file`] records of one input file besides what the collector saw.
+pub struct FileFacts<'a> {
+    /// How the file was named on the command line.
+    pub name: &'a str,
+    /// The RDB header (version and magic), once read.
+    pub header: Option<Header>,
+    /// The writer (`redis 7.0.15`, `valkey 8.1.8`), when the file names it.
+    pub writer: Option<String>,
+    /// The memory model the file's keys were estimated with.
+    pub model: String,
+    /// The allocator of the model.
+    pub allocator: &'static str,
+    /// The file's totals (keys that passed the filters).
+    pub totals: Sums,
 }
 
 /// A group of one level: (hash of the parent prefix, parent prefix, prefix, totals).
