@@ -17,6 +17,10 @@ pub const EXIT_CODES: &str = "Exit status, every subcommand:
   2  an input is damaged or unsupported (an AOF whose commands can't be replayed included);
      `verify`: a backup is damaged or unreadable, or the server can't be reached;
      `diff`: an error
+  3  `convert`/`split`/`merge`: a value the target cannot hold and --drop does not name;
+     `restore`: keys exist (nothing written in either case)
+  4  `restore`: the server refused a key or the connection was lost mid-way
+130  `convert`: interrupted (the temporary file is removed)
   (1 also: an input of a kind the subcommand does not take, e.g. `dump`/`size` of an AOF)
 `aof check`/`aof fix` and the `redis-check-aof` drop-in keep redis-check-aof's codes:
 0 valid or fixed, 1 not valid / refused / declined, 2 unreadable.";
@@ -43,6 +47,13 @@ pub enum Failure {
     /// arguments, an unreadable input, an unreachable server); `aof check`/`aof fix`: a file
     /// that cannot be read (redis-check-aof's codes).
     Trouble(String),
+    /// The subcommand refuses what the input holds (nothing written): `convert`, `split`,
+    /// `merge`: a value the target cannot hold; `restore`: keys that exist: exit 3.
+    Refused(String),
+    /// `restore`: the server refused a key or the connection was lost mid-way: exit 4.
+    Server(String),
+    /// Stopped by a signal (Ctrl-C, SIGTERM), its temporary output removed: exit 130.
+    Interrupted(String),
     /// A negative answer the subcommand has already reported (the files differ, a policy
     /// failed, an AOF is not valid), or a status decided by rules of its own (the
     /// `redis-check-aof` drop-in): this status, nothing more printed.
@@ -56,6 +67,9 @@ impl Failure {
             Failure::Write(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
             Failure::Usage(_) | Failure::Open(_) | Failure::Write(_) | Failure::Output(_) => 1,
             Failure::Damaged(_) | Failure::Rdb(_) | Failure::Trouble(_) => 2,
+            Failure::Refused(_) => 3,
+            Failure::Server(_) => 4,
+            Failure::Interrupted(_) => 130,
             Failure::Reported(c) => *c,
         }
     }
@@ -86,7 +100,10 @@ impl fmt::Display for Failure {
             | Failure::Open(m)
             | Failure::Output(m)
             | Failure::Damaged(m)
-            | Failure::Trouble(m) => f.write_str(m),
+            | Failure::Trouble(m)
+            | Failure::Refused(m)
+            | Failure::Server(m)
+            | Failure::Interrupted(m) => f.write_str(m),
             Failure::Write(e) => write!(f, "writing output: {e}"),
             Failure::Rdb(e) => write!(f, "{e}"),
             Failure::Reported(c) => write!(f, "exit status {c}"),
@@ -110,8 +127,9 @@ pub fn flushed(result: Result<(), Failure>, out: &mut impl io::Write) -> Result<
 }
 
 /// The exit status of a subcommand's outcome; a failure's message is printed here, once, as
-/// one line on standard error: `rdbkit SUBCOMMAND: ...` for a usage error, `rdbkit: ...`
-/// otherwise (the message names the file).
+/// one line on standard error: `rdbkit SUBCOMMAND: ...` for what concerns the command itself
+/// (a usage error, a refusal, a server's failure, an interruption), `rdbkit: ...` for what
+/// concerns a file (the message names it).
 pub fn exit(subcommand: &str, outcome: Result<(), Failure>) -> ExitCode {
     let Err(f) = outcome else {
         return ExitCode::SUCCESS;
@@ -119,7 +137,9 @@ pub fn exit(subcommand: &str, outcome: Result<(), Failure>) -> ExitCode {
     match &f {
         Failure::Reported(_) => {}
         Failure::Write(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        Failure::Usage(m) => eprintln!("rdbkit {subcommand}: {m}"),
+        Failure::Usage(m) | Failure::Refused(m) | Failure::Server(m) | Failure::Interrupted(m) => {
+            eprintln!("rdbkit {subcommand}: {m}")
+        }
         _ => eprintln!("rdbkit: {f}"),
     }
     ExitCode::from(f.code_in(subcommand))
@@ -141,6 +161,9 @@ mod tests {
         );
         assert_eq!(Failure::Damaged("x".into()).code(), 2);
         assert_eq!(Failure::Trouble("x".into()).code(), 2);
+        assert_eq!(Failure::Refused("x".into()).code(), 3);
+        assert_eq!(Failure::Server("x".into()).code(), 4);
+        assert_eq!(Failure::Interrupted("x".into()).code(), 130);
         assert_eq!(Failure::Usage("x".into()).code_in("diff"), 2);
         assert_eq!(Failure::Reported(1).code_in("diff"), 1);
         assert_eq!(Failure::Usage("x".into()).code_in("keys"), 1);

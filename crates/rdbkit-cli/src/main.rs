@@ -1,7 +1,7 @@
 //! `rdbkit`: a thin command line over the rdbkit libraries. Each subcommand lives in its own
 //! module under `cmd/` and exposes `Args` (clap) and `run(args) -> Result<(), Failure>`; the
-//! outcome becomes the exit status once, here ([`failure::exit`]). (Subcommands not yet moved
-//! to [`Failure`] still return their `ExitCode`.)
+//! outcome becomes the exit status once, here ([`failure::exit`]). (`size`, not yet moved to
+//! [`Failure`], still returns its `ExitCode` through `failure::sentinel`.)
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -140,8 +140,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(argv);
     if let Some(size) = &cli.spill_limit {
         if let Err(e) = archive::set_spill_limit(size) {
-            eprintln!("rdbkit: {e}");
-            return ExitCode::from(2);
+            return failure::exit("", Err(Failure::Trouble(e)));
         }
     }
     let (name, outcome) = match cli.command {
@@ -159,14 +158,15 @@ fn main() -> ExitCode {
             cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
         ),
         // Not yet on `Failure` (their owners' files): they print and choose their status.
-        Command::Dump(a) => return cmd::dump::run(a),
-        Command::Check(a) => return cmd::check::run(a),
+        Command::Dump(a) => ("dump", cmd::dump::run(a)),
+        Command::Check(a) => ("check", cmd::check::run(a)),
+        Command::Convert(a) => ("convert", cmd::convert::run(a)),
+        Command::Restore(a) => ("restore", cmd::restore::run(a)),
+        Command::Split(a) => ("split", cmd::split::run(a)),
+        Command::Merge(a) => ("merge", cmd::merge::run(a)),
+        Command::Export(a) => ("export", cmd::export::run(a)),
+        // Not yet on `Failure` (its owner's file): it prints and chooses its status.
         Command::Size(a) => return cmd::size::run(a),
-        Command::Convert(a) => return cmd::convert::run(a),
-        Command::Restore(a) => return cmd::restore::run(a),
-        Command::Split(a) => return cmd::split::run(a),
-        Command::Merge(a) => return cmd::merge::run(a),
-        Command::Export(a) => return cmd::export::run(a),
     };
     failure::exit(name, outcome)
 }

@@ -11,10 +11,10 @@
 //! ```
 
 use crate::cursor::Cursor;
-use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::length::{read_count, read_len, read_len_or_enc, Len};
 use crate::string::read_string;
+use crate::types::ArrayValue;
 use crate::visit::{vis, Visitor, Walk};
 
 /// `AR_RDB_TAG_SDS`: a heap string.
@@ -25,17 +25,6 @@ pub const TAG_INT: u64 = 1;
 pub const TAG_FLOAT: u64 = 2;
 /// `AR_RDB_TAG_SMALLSTR`: a short string (stored inline in memory; an RDB string on disk).
 pub const TAG_SMALLSTR: u64 = 3;
-
-/// One array element as stored.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ArrayValue<'a> {
-    /// Tags 0 and 3 (the string may be an RDB integer-encoded string).
-    Str(Entry<'a>),
-    /// Tag 1.
-    Int(i64),
-    /// Tag 2.
-    Float(f64),
-}
 
 pub(crate) fn walk<V: Visitor + ?Sized>(
     c: &mut Cursor<'_>,

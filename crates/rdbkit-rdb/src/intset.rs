@@ -66,11 +66,14 @@ impl<'a> Intset<'a> {
         self.width
     }
 
+    /// The number of elements (the header's length).
     #[inline]
     pub fn len(&self) -> usize {
         self.data.len() / self.width
     }
 
+    /// Whether the intset holds no element (an intset Redis rejects; see
+    /// [`validate`](Self::validate)).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
@@ -84,6 +87,7 @@ impl<'a> Intset<'a> {
         }
     }
 
+    /// The element at position `i` in stored order, `None` past the end.
     #[inline]
     pub fn get(&self, i: usize) -> Option<i64> {
         let start = i.checked_mul(self.width)?;

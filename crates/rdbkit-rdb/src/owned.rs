@@ -23,13 +23,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::array::ArrayValue;
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::module::{ModuleId, ModuleItem};
-use crate::stream::node::StreamId;
-use crate::stream::{GroupMeta, StreamMeta};
 use crate::string::RdbString;
+use crate::types::{ArrayValue, GroupMeta, StreamId, StreamMeta};
 use crate::value::Value;
 use crate::visit::{Scratch, VisitResult, Visitor};
 

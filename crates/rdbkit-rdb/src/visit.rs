@@ -3,14 +3,12 @@
 //! `vis`, `blob_err`, `read_blob`). A leaf for the encodings: they import this module, never
 //! `value` or `walk` (which import them).
 
-use crate::array::ArrayValue;
 use crate::cursor::Cursor;
 use crate::entry::{BlobError, Entry};
 use crate::error::{Error, Result};
 use crate::module::{ModuleId, ModuleItem};
-use crate::stream::node::StreamId;
-use crate::stream::{GroupMeta, StreamMeta};
 use crate::string::{read_string, RdbString};
+use crate::types::{ArrayValue, GroupMeta, StreamId, StreamMeta};
 
 /// Why a visitor refused an item; the walker turns it into an [`Error`] at the current offset.
 pub type VisitResult = std::result::Result<(), String>;

@@ -27,6 +27,8 @@ pub struct Ziplist<'a> {
 }
 
 impl<'a> Ziplist<'a> {
+    /// Checks the header and the end byte (`deep = 0`); the entries are checked by
+    /// [`validate`](Self::validate) or as they are iterated.
     pub fn new(blob: &'a [u8]) -> Result<Self, BlobError> {
         if blob.len() < HEADER_SIZE + 1 {
             return Err(err(

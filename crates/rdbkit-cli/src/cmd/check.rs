@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use rdbkit_rdb::{ChecksumStatus, Options, RdbFile, RdbReader, Record, RecordSource};
+use rdbkit_rdb::{ChecksumStatus, RdbFile, RdbReader, Record, RecordSource};
+
+use crate::decode_args::{DecodeArgs, ThreadArgs};
+use crate::failure::Failure;
 
 #[derive(clap::Args)]
 #[command(
@@ -13,22 +15,17 @@ use rdbkit_rdb::{ChecksumStatus, Options, RdbFile, RdbReader, Record, RecordSour
 2 the file is damaged, truncated, has a bad checksum, or uses a format this build does not read."
 )]
 pub struct Args {
-    /// Skip deep validation of compact encodings (faster; the checksum is still verified).
-    #[arg(long)]
-    pub shallow: bool,
-    /// Read an RDB version newer than this build knows, stopping at the first unknown byte.
-    #[arg(long)]
-    pub best_effort: bool,
-    /// Accept Redis Enterprise opcodes 107 and 121.
-    #[arg(long)]
-    pub enterprise: bool,
+    /// --shallow (skip deep validation; deep by default), --no-checksum, --best-effort,
+    /// --enterprise: the decode flags every subcommand shares.
+    #[command(flatten)]
+    pub decode: DecodeArgs,
     /// Print nothing when the file is sound.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Threads that validate values in a deep check of a file (default and maximum: one per
-    /// core; 1 is the sequential check).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// --threads N: threads that validate values in a deep check of a file (default and
+    /// maximum: one per core; 1 is the sequential check).
+    #[command(flatten)]
+    pub threads: ThreadArgs,
     /// The RDB file, or `-` for standard input. An AOF (a file, a manifest, an
     /// appendonlydir/, or a 4.0–6.2 AOF with an RDB preamble) is checked as `rdbkit aof check`
     /// does.
@@ -48,22 +45,23 @@ struct Summary {
     end: u64,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let opts = Options::default()
-        .deep(!args.shallow)
-        .verify_checksum(true)
-        .best_effort(args.best_effort)
-        .enterprise(args.enterprise);
+/// Runs `rdbkit check`: the summary (unless `--quiet`) when the file is sound, else the
+/// failure (exit 2 for a damaged file, 1 for one that cannot be opened).
+pub fn run(args: Args) -> Result<(), Failure> {
+    let opts = args.decode.options(true);
     let mut sum = Summary::default();
     // stdin, pipes and compressed input (content-detected) stream; files are mapped.
     let mut inp = match crate::input::open(&args.file) {
         Ok(inp) => inp,
         Err(e) => {
-            eprintln!("rdbkit: {e}");
             // 1: can't be opened; 2: opened, but its content (an archive, a compressed
             // stream) is damaged or refused.
             let opens = args.file.as_os_str() == "-" || std::fs::File::open(&args.file).is_ok();
-            return ExitCode::from(if opens { 2 } else { 1 });
+            return Err(if opens {
+                Failure::Damaged(e.0)
+            } else {
+                Failure::Open(e.0)
+            });
         }
     };
     let name = inp.name.clone();
@@ -79,27 +77,22 @@ pub fn run(args: Args) -> ExitCode {
         drop(p);
         if r.is_ok() && compressed {
             // The RDB is whole; the compressed stream must end cleanly too (gzip -t).
-            if let Err(e) = crate::input::finish_stream(&name, &mut stream) {
-                eprintln!("rdbkit: {e}");
-                return ExitCode::from(2);
-            }
+            crate::input::finish_stream(&name, &mut stream).map_err(|e| Failure::Damaged(e.0))?;
         }
         (r, header, None)
     } else {
         let Some(path) = inp.path() else {
-            return ExitCode::from(1);
+            return Err(Failure::Reported(1));
         };
         match RdbFile::open(path) {
-            Err(e) => {
-                eprintln!("rdbkit: {name}: {e}");
-                return ExitCode::from(1);
-            }
+            Err(e) => return Err(Failure::Open(format!("{name}: {e}"))),
             Ok(f) if opts.deep => {
                 // Records are read on this core; values are validated on every core; the CRC
                 // runs on another thread meanwhile.
                 // Capped at the cores available, as `verify -j` is at the backups given: a
                 // huge request (`--threads 100000`) must not try to spawn that many threads.
                 let threads = args
+                    .threads
                     .threads
                     .unwrap_or(usize::MAX)
                     .clamp(1, rdbkit_rdb::parallel::max_threads());
@@ -121,43 +114,33 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     };
-    if let Err(e) = r {
-        eprintln!("rdbkit: {name}: {e}");
-        return ExitCode::from(2);
-    }
+    r.map_err(|e| Failure::Damaged(format!("{name}: {e}")))?;
     if !args.quiet {
         print_summary(&name, header, &sum, total);
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// An AOF (any layout, or a single file with an RDB preamble) given to `rdbkit check`: the
 /// same verdict as `rdbkit aof check` (which validates an RDB part deeply too), with this
 /// command's exit codes.
-fn check_aof(args: &Args, mut inp: crate::input::Input) -> ExitCode {
+fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
     let name = inp.name.clone();
     let kind = inp.kind.name();
     // A stream (a pipe, stdin, a compressed file) is read once into a private temporary file:
     // the AOF checker works on a file's bytes.
     let mut temp = None;
     // An archive read up to an appendonlydir/'s manifest: the checker reads files.
-    if let Err(e) = inp.unpack() {
-        eprintln!("rdbkit: {e}");
-        return ExitCode::from(2);
-    }
+    inp.unpack().map_err(|e| Failure::Damaged(e.0))?;
     if let Some(mut stream) = inp.take_stream() {
-        match crate::input::stream_to_temp(&name, &mut stream) {
-            Ok(t) => temp = Some(t),
-            Err(e) => {
-                eprintln!("rdbkit: {e}");
-                return ExitCode::from(2);
-            }
-        }
+        let t =
+            crate::input::stream_to_temp(&name, &mut stream).map_err(|e| Failure::Damaged(e.0))?;
+        temp = Some(t);
     }
     let path = match (&temp, inp.path()) {
         (Some(t), _) => t.path().to_path_buf(),
         (None, Some(p)) => p.to_path_buf(),
-        (None, None) => return ExitCode::from(1),
+        (None, None) => return Err(Failure::Reported(1)),
     };
     let r = rdbkit_aof::report::check_path(&path, rdbkit_aof::check::CheckOptions::default());
     let valid = r.strict_valid();
@@ -169,10 +152,11 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> ExitCode {
         }
         print!("{text}");
     }
+    // The verdict is printed above: the status only.
     match (&r.layout, valid) {
-        (_, true) => ExitCode::SUCCESS,
-        (Err(_), _) if !args.file.exists() => ExitCode::from(1),
-        _ => ExitCode::from(2),
+        (_, true) => Ok(()),
+        (Err(_), _) if !args.file.exists() => Err(Failure::Reported(1)),
+        _ => Err(Failure::Reported(2)),
     }
 }
 

@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rdbkit_rdb::write::{strip, Loss, RdbWriter, Target, WriteError, SERVER_NAMES, TARGETS};
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 
+use crate::failure::Failure;
 use crate::filter::{escape_key, Filter};
 use crate::input::{self, Progress};
 
@@ -111,44 +111,18 @@ struct Summary {
 /// file (an existing OUT is never touched before the final rename).
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-fn check_interrupt() -> Result<(), Fail> {
+fn check_interrupt() -> Result<(), Failure> {
     if INTERRUPTED.load(Ordering::Relaxed) {
-        Err(Fail::Interrupted)
+        Err(Failure::Interrupted(
+            "interrupted: nothing written (the temporary file is removed)".into(),
+        ))
     } else {
         Ok(())
     }
 }
 
-enum Fail {
-    /// Exit 1.
-    Usage(String),
-    /// Exit 130: Ctrl-C.
-    Interrupted,
-    /// Exit 2.
-    Damaged(String),
-    /// Exit 3.
-    Refused(String),
-}
-
-impl Fail {
-    fn code(&self) -> u8 {
-        match self {
-            Fail::Usage(_) => 1,
-            Fail::Damaged(_) => 2,
-            Fail::Refused(_) => 3,
-            Fail::Interrupted => 130,
-        }
-    }
-    fn msg(&self) -> &str {
-        match self {
-            Fail::Usage(m) | Fail::Damaged(m) | Fail::Refused(m) => m,
-            Fail::Interrupted => "interrupted: nothing written (the temporary file is removed)",
-        }
-    }
-}
-
-fn io_fail(what: &str) -> impl Fn(io::Error) -> Fail + '_ {
-    move |e| Fail::Usage(format!("{what}: {e}"))
+fn io_fail(what: &str) -> impl Fn(io::Error) -> Failure + '_ {
+    move |e| Failure::Usage(format!("{what}: {e}"))
 }
 
 /// The conversion state shared by the RDB and AOF paths.
@@ -167,12 +141,12 @@ struct Conv<'a, W: Write> {
 
 impl<W: Write> Conv<'_, W> {
     /// Accepts `loss` (counted) or refuses naming `what`.
-    fn accept(&mut self, loss: Loss, what: &str) -> Result<(), Fail> {
+    fn accept(&mut self, loss: Loss, what: &str) -> Result<(), Failure> {
         if self.allowed.contains(&loss) {
             *self.sum.dropped.entry(loss.name()).or_default() += 1;
             Ok(())
         } else {
-            Err(Fail::Refused(format!(
+            Err(Failure::Refused(format!(
                 "{what}: target {} cannot hold it: {}; nothing written (--drop {} to convert without it)",
                 self.target.name,
                 loss.describe(),
@@ -181,7 +155,7 @@ impl<W: Write> Conv<'_, W> {
         }
     }
 
-    fn select(&mut self, db: u64) -> Result<(), Fail> {
+    fn select(&mut self, db: u64) -> Result<(), Failure> {
         if self.db_written != Some(db) {
             self.w.select_db(db).map_err(io_fail("writing"))?;
             self.db_written = Some(db);
@@ -197,7 +171,7 @@ impl<W: Write> Conv<'_, W> {
         lru: Option<u64>,
         lfu: Option<u8>,
         mut v: OwnedValue,
-    ) -> Result<(), Fail> {
+    ) -> Result<(), Failure> {
         let family = v.family();
         let what = || format!("db {db} key \"{}\" ({family})", escape_key(key));
         if let Some(l) = rdbkit_rdb::write::loss(&v, &self.target) {
@@ -213,23 +187,17 @@ impl<W: Write> Conv<'_, W> {
                 self.sum.re_encoded += 1;
                 Ok(())
             }
-            Err(WriteError::Io(e)) => Err(Fail::Usage(format!("writing: {e}"))),
-            Err(WriteError::Loss(l)) => Err(Fail::Refused(format!("{}: {l}", what()))),
+            Err(WriteError::Io(e)) => Err(Failure::Usage(format!("writing: {e}"))),
+            Err(WriteError::Loss(l)) => Err(Failure::Refused(format!("{}: {l}", what()))),
         }
     }
 }
 
-pub fn run(args: Args) -> ExitCode {
-    match convert(&args) {
-        Ok(sum) => {
-            print_summary(&args, &sum);
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            eprintln!("rdbkit convert: {}", f.msg());
-            ExitCode::from(f.code())
-        }
-    }
+/// Runs `convert`: the summary when the file is written.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let sum = convert(&args)?;
+    print_summary(&args, &sum);
+    Ok(())
 }
 
 /// The `--drop` kind for an AOF's value-unknown keys: a limit of the replay, not of the
@@ -237,7 +205,7 @@ pub fn run(args: Args) -> ExitCode {
 const VALUE_UNKNOWN: &str = "value-unknown";
 
 /// The losses `--drop` names, and whether it names [`VALUE_UNKNOWN`] (`all` names every kind).
-fn parse_drops(kinds: &[String]) -> Result<(Vec<Loss>, bool), Fail> {
+fn parse_drops(kinds: &[String]) -> Result<(Vec<Loss>, bool), Failure> {
     let mut out = Vec::new();
     let mut unknown = false;
     for k in kinds {
@@ -251,7 +219,7 @@ fn parse_drops(kinds: &[String]) -> Result<(Vec<Loss>, bool), Fail> {
             out.push(l);
         } else {
             let names: Vec<&str> = Loss::ALL.iter().map(|l| l.name()).collect();
-            return Err(Fail::Usage(format!(
+            return Err(Failure::Usage(format!(
                 "--drop {k:?}: not a kind of loss (one of {}, {VALUE_UNKNOWN}, all)",
                 names.join(", ")
             )));
@@ -267,26 +235,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn convert(args: &Args) -> Result<Summary, Fail> {
+fn convert(args: &Args) -> Result<Summary, Failure> {
     let target = Target::by_name(&args.target).ok_or_else(|| {
         let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
-        Fail::Usage(format!(
+        Failure::Usage(format!(
             "--target {:?}: unknown (one of {}, or a server name such as redis-6.2, valkey-8.1; see --help)",
             args.target,
             names.join(", ")
         ))
     })?;
     let (allowed, drop_unknown) = parse_drops(&args.drop)?;
-    let filter = Filter::new(&args.filter).map_err(Fail::Usage)?;
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
     let out_path = &args.output;
     if args.input.as_os_str() != "-" && same_file(&args.input, out_path) {
-        return Err(Fail::Usage(format!(
+        return Err(Failure::Usage(format!(
             "{}: OUT is the input file; the input is never modified",
             out_path.display()
         )));
     }
     if out_path.exists() && !args.force {
-        return Err(Fail::Usage(format!(
+        return Err(Failure::Usage(format!(
             "{}: exists; not overwritten (--force to replace it)",
             out_path.display()
         )));
@@ -295,7 +263,7 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let inp = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+    let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
     // A temporary file beside OUT: removed on any failure (dropped), renamed on success.
     let tmp = tempfile::Builder::new()
         .prefix(&format!(
@@ -308,7 +276,7 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         .suffix(".rdbkit-tmp")
         .tempfile_in(&dir)
         .map_err(|e| {
-            Fail::Usage(format!(
+            Failure::Usage(format!(
                 "{}: cannot create a file there: {e}",
                 dir.display()
             ))
@@ -350,11 +318,11 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
         inp.with_rdb(opts, |src| {
             from_rdb(src, &mut conv, &name, filtering, &mut progress)
         })
-        .map_err(|e| Fail::Usage(e.to_string()))??;
+        .map_err(|e| Failure::Usage(e.to_string()))??;
     } else {
         let ds = inp
             .load(opts, filter.now_ms)
-            .map_err(|e| Fail::Damaged(e.to_string()))?;
+            .map_err(|e| Failure::Damaged(e.to_string()))?;
         from_replay(ds, &mut conv)?;
     }
     progress.finish();
@@ -364,16 +332,16 @@ fn convert(args: &Args) -> Result<Summary, Fail> {
     sum.bytes = bufw.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
     let file = bufw
         .into_inner()
-        .map_err(|e| Fail::Usage(format!("writing: {}", e.error())))?;
+        .map_err(|e| Failure::Usage(format!("writing: {}", e.error())))?;
     file.sync_all().map_err(io_fail("fsync"))?;
     drop(file);
     if args.force {
         tmp.persist(out_path)
-            .map_err(|e| Fail::Usage(format!("{}: {}", out_path.display(), e.error)))?;
+            .map_err(|e| Failure::Usage(format!("{}: {}", out_path.display(), e.error)))?;
     } else {
         // Never replaces a file that appeared meanwhile.
         tmp.persist_noclobber(out_path)
-            .map_err(|e| Fail::Usage(format!("{}: {}", out_path.display(), e.error)))?;
+            .map_err(|e| Failure::Usage(format!("{}: {}", out_path.display(), e.error)))?;
     }
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
@@ -395,8 +363,8 @@ fn from_rdb<W: Write>(
     name: &str,
     filtering: bool,
     progress: &mut Progress,
-) -> Result<(), Fail> {
-    let damaged = |e: rdbkit_rdb::Error| Fail::Damaged(format!("{name}: {e}"));
+) -> Result<(), Failure> {
+    let damaged = |e: rdbkit_rdb::Error| Failure::Damaged(format!("{name}: {e}"));
     let mut scratch = Scratch::new();
     // RESIZEDB is written only when nothing is filtered out (it would be wrong otherwise; it
     // is a hint the server does without).
@@ -437,12 +405,12 @@ fn from_rdb<W: Write>(
                 Err(WriteError::Loss(l)) => {
                     conv.accept(l, &format!("module AUX of {}", module.name_str()))?
                 }
-                Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+                Err(WriteError::Io(e)) => return Err(Failure::Usage(format!("writing: {e}"))),
             },
             Record::Function { code } => match conv.w.function(&code) {
                 Ok(()) => conv.sum.functions += 1,
                 Err(WriteError::Loss(l)) => conv.accept(l, "a function library")?,
-                Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+                Err(WriteError::Io(e)) => return Err(Failure::Usage(format!("writing: {e}"))),
             },
             Record::FunctionPreGa { name, .. } => conv.accept(
                 Loss::Functions,
@@ -470,7 +438,9 @@ fn from_rdb<W: Write>(
                             l,
                             &format!("db {} key \"{}\" metadata", k.db, escape_key(k.key)),
                         )?,
-                        Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+                        Err(WriteError::Io(e)) => {
+                            return Err(Failure::Usage(format!("writing: {e}")))
+                        }
                     }
                 }
                 conv.select(k.db)?;
@@ -514,7 +484,7 @@ fn from_rdb<W: Write>(
             | Record::EnterpriseOpcode { .. } => {}
             // A record kind newer than this writer: refused by name, never dropped silently.
             other => {
-                return Err(Fail::Damaged(format!(
+                return Err(Failure::Damaged(format!(
                     "{name}: a record this converter does not know: {other:?}"
                 )))
             }
@@ -524,12 +494,12 @@ fn from_rdb<W: Write>(
 }
 
 /// Writes a replayed data set (an AOF's offline rewrite).
-fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> Result<(), Fail> {
+fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> Result<(), Failure> {
     for code in &ds.functions {
         match conv.w.function(code) {
             Ok(()) => conv.sum.functions += 1,
             Err(WriteError::Loss(l)) => conv.accept(l, "a function library")?,
-            Err(WriteError::Io(e)) => return Err(Fail::Usage(format!("writing: {e}"))),
+            Err(WriteError::Io(e)) => return Err(Failure::Usage(format!("writing: {e}"))),
         }
     }
     for (db, keys) in ds.dbs {
@@ -542,7 +512,7 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
                     *conv.sum.dropped.entry(VALUE_UNKNOWN).or_default() += 1;
                     continue;
                 }
-                return Err(Fail::Refused(format!(
+                return Err(Failure::Refused(format!(
                     "db {db} key \"{}\": value unknown ({reason}); the replay cannot \
                      reproduce it; nothing written (--drop {VALUE_UNKNOWN} to convert without it)",
                     escape_key(&key)

@@ -2,11 +2,12 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_rdb::ValueBudget;
-use rdbkit_rdb::{Options, Record, RecordSource, Scratch};
+use rdbkit_rdb::{Record, RecordSource, Scratch};
 
+use crate::decode_args::{DecodeArgs, ThreadArgs};
+use crate::failure::{flushed, Failure};
 use crate::jsonl;
 
 mod par;
@@ -39,18 +40,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: Format,
-    /// Validate every value like `sanitize-dump-payload yes` while dumping.
-    #[arg(long)]
-    pub deep: bool,
-    /// Do not verify the CRC-64 trailer.
-    #[arg(long)]
-    pub no_checksum: bool,
-    /// Read an RDB version newer than this build knows, stopping at the first unknown byte.
-    #[arg(long)]
-    pub best_effort: bool,
-    /// Accept Redis Enterprise opcodes 107 and 121.
-    #[arg(long)]
-    pub enterprise: bool,
+    /// --deep (validate every value while dumping; shallow by default), --no-checksum,
+    /// --best-effort, --enterprise: the decode flags every subcommand shares.
+    #[command(flatten)]
+    pub decode: DecodeArgs,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
     /// --format resp: no command larger than this many bytes (a single larger element gets
@@ -78,11 +71,12 @@ pub struct Args {
     /// valkey-8.1, ...; see `rdbkit convert --help`). Default: the file's own version.
     #[arg(long, value_name = "TARGET", requires = "restore")]
     pub target: Option<String>,
-    /// --format jsonl of a file: threads that decode and format values (default and maximum:
-    /// one per core; 1 is the sequential dump). The output is the same whatever the number.
-    /// Standard input, compressed input and --format resp are dumped on one thread.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// --threads N: with --format jsonl of a file, threads that decode and format values
+    /// (default and maximum: one per core; 1 is the sequential dump). The output is the same
+    /// whatever the number. Standard input, compressed input and --format resp are dumped on
+    /// one thread.
+    #[command(flatten)]
+    pub threads: ThreadArgs,
     /// Tests only: keys per batch of a parallel dump (default 1024), so that small files are
     /// spread over the workers too.
     #[arg(long, hide = true, value_name = "N")]
@@ -91,52 +85,27 @@ pub struct Args {
     pub file: PathBuf,
 }
 
-enum Fail {
-    Open(String),
-    Rdb(rdbkit_rdb::Error),
-    Write(io::Error),
-}
-
-impl From<crate::resp_out::DumpFail> for Fail {
-    fn from(e: crate::resp_out::DumpFail) -> Fail {
-        match e {
-            crate::resp_out::DumpFail::Rdb(e) => Fail::Rdb(e),
-            crate::resp_out::DumpFail::Write(e) => Fail::Write(e),
-            other => Fail::Open(other.to_string()),
-        }
-    }
-}
-
-pub fn run(args: Args) -> ExitCode {
-    let opts = Options::default()
-        .deep(args.deep)
-        .verify_checksum(!args.no_checksum)
-        .best_effort(args.best_effort)
-        .enterprise(args.enterprise);
-    let filter = match crate::filter::Filter::new(&args.filter) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("rdbkit dump: {e}");
-            return ExitCode::from(1);
-        }
-    };
+/// Runs `rdbkit dump`: keys before a damage are written, then the damage is the failure
+/// (exit 2); a reader that goes away is success.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let deep = args.decode.deep_or(false);
+    let opts = args.decode.options(false);
+    let filter = crate::filter::Filter::new(&args.filter).map_err(Failure::Usage)?;
     let target = match &args.target {
         None => None,
-        Some(t) => match rdbkit_rdb::write::Target::by_name(t) {
-            Some(t) => Some(t),
-            None => {
-                eprintln!("rdbkit dump: --target {t:?}: unknown (see rdbkit convert --help)");
-                return ExitCode::from(1);
-            }
-        },
+        Some(t) => Some(rdbkit_rdb::write::Target::by_name(t).ok_or_else(|| {
+            Failure::Usage(format!(
+                "--target {t:?}: unknown (see rdbkit convert --help)"
+            ))
+        })?),
     };
     if args.restore && !matches!(args.format, Format::Resp) {
-        eprintln!("rdbkit dump: --restore needs --format resp");
-        return ExitCode::from(1);
+        return Err(Failure::Usage("--restore needs --format resp".into()));
     }
     // Capped at the cores available (at least 4, so that the parallel path can be tested on
     // any machine): a huge request must not try to spawn that many threads.
     let threads = args
+        .threads
         .threads
         .unwrap_or_else(rdbkit_rdb::parallel::max_threads)
         .clamp(1, rdbkit_rdb::parallel::max_threads().max(4));
@@ -154,8 +123,8 @@ pub fn run(args: Args) -> ExitCode {
     let budget = args.max_value_bytes;
     const FLAG: &str = "--max-value-bytes";
     let r = match crate::input::open(&args.file) {
-        Err(e) => Err(Fail::Open(e.to_string())),
-        Ok(inp) if !inp.is_rdb() => Err(Fail::Open(format!(
+        Err(e) => Err(Failure::from(e)),
+        Ok(inp) if !inp.is_rdb() => Err(Failure::Open(format!(
             "{}: this is an AOF ({}), not an RDB file (for AOFs: rdbkit aof dump)",
             inp.name,
             inp.kind.name()
@@ -167,19 +136,18 @@ pub fn run(args: Args) -> ExitCode {
                     let mut rd = rdbkit_rdb::RdbReader::new(&mut stream, opts)
                         .max_record_bytes(budget.saturating_add(1 << 20), FLAG);
                     let mut src = ValueBudget::new(&mut rd, budget, FLAG);
-                    dump(&mut src, &mut out, args.deep, &how, 0)
+                    dump(&mut src, &mut out, deep, &how, 0)
                 };
                 // A compressed stream is read to its end: a damaged trailer is damage.
                 r.and_then(|()| {
-                    crate::input::finish_stream(&inp.name, &mut stream)
-                        .map_err(|e| Fail::Open(e.to_string()))
+                    crate::input::finish_stream(&inp.name, &mut stream).map_err(Failure::from)
                 })
             }
             None => {
                 // A file, or an archive's member unpacked to its temporary copy.
                 let path = inp.path().unwrap_or(&args.file).to_path_buf();
                 match rdbkit_rdb::RdbFile::open(&path) {
-                    Err(e) => Err(Fail::Open(format!("{}: {e}", inp.name))),
+                    Err(e) => Err(Failure::Open(format!("{}: {e}", inp.name))),
                     Ok(f) => {
                         // In parallel first (jsonl); what it stops at is left to the
                         // sequential dump, which skips the keys already written.
@@ -199,11 +167,11 @@ pub fn run(args: Args) -> ExitCode {
                             };
                             let batch_keys = args.batch_keys.unwrap_or(par::BATCH_KEYS).max(1);
                             match par::dump_jsonl(
-                                p, &accepts, args.deep, budget, threads, batch_keys, &mut out,
+                                p, &accepts, deep, budget, threads, batch_keys, &mut out,
                             ) {
                                 Ok(par::Outcome::Done) => Ok(None),
                                 Ok(par::Outcome::Stopped { from }) => Ok(Some(from)),
-                                Err(e) => Err(Fail::Write(e)),
+                                Err(e) => Err(Failure::Write(e)),
                             }
                         } else {
                             Ok(Some(0))
@@ -214,7 +182,7 @@ pub fn run(args: Args) -> ExitCode {
                             Ok(Some(from)) => {
                                 let mut p = f.parser(opts);
                                 let mut src = ValueBudget::new(&mut p, budget, FLAG);
-                                dump(&mut src, &mut out, args.deep, &how, from)
+                                dump(&mut src, &mut out, deep, &how, from)
                             }
                         }
                     }
@@ -222,31 +190,10 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     };
-    let flushed = out.flush();
-    finish(r, flushed, &args.file)
-}
-
-/// The exit status and message of a dump that ended with `r` and a final flush.
-fn finish(r: Result<(), Fail>, flushed: io::Result<()>, file: &std::path::Path) -> ExitCode {
-    let name = crate::escape::path(file);
-    match (r, flushed) {
-        (Err(Fail::Open(e)), _) => {
-            eprintln!("rdbkit: {e}");
-            ExitCode::from(1)
-        }
-        (Err(Fail::Write(e)), _) | (Ok(()), Err(e)) => {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("rdbkit: writing output: {e}");
-            ExitCode::from(1)
-        }
-        (Err(Fail::Rdb(e)), _) => {
-            eprintln!("rdbkit: {name}: {e}");
-            ExitCode::from(2)
-        }
-        (Ok(()), Ok(())) => ExitCode::SUCCESS,
-    }
+    // The damage names the file (as `escape::path` spells it); a flush error counts only
+    // when the dump itself succeeded.
+    let name = crate::escape::path(&args.file);
+    flushed(r.map_err(|f| f.in_file(&name)), &mut out)
 }
 
 /// Format and filter of a dump.
@@ -268,7 +215,7 @@ fn dump(
     deep: bool,
     how: &How<'_>,
     skip_before: u64,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     if let Some(target) = how.restore {
         let r = crate::restore_out::dump_restore(
             src,
@@ -279,7 +226,7 @@ fn dump(
             how.functions,
             target,
         )
-        .map_err(Fail::from)?;
+        .map_err(open_unless_rdb_or_write)?;
         if r.stream_meta > 0 {
             eprintln!(
                 "rdbkit: {} stream(s) restored without the metadata the target's stream format has no place for",
@@ -310,7 +257,7 @@ fn dump(
             how.max_items,
             how.functions,
         )
-        .map_err(Fail::from)?;
+        .map_err(open_unless_rdb_or_write)?;
         if skipped.modules > 0 {
             eprintln!(
                 "rdbkit: {} module key(s) skipped: RESP cannot recreate module values",
@@ -328,7 +275,7 @@ fn dump(
     let mut scratch = Scratch::new();
     let mut line = Vec::with_capacity(4096);
     while let Some(rec) = src.next_record() {
-        if let Record::Key(k) = rec.map_err(Fail::Rdb)? {
+        if let Record::Key(k) = rec.map_err(Failure::Rdb)? {
             if k.offset < skip_before {
                 continue;
             }
@@ -341,9 +288,19 @@ fn dump(
             }
             line.clear();
             jsonl::write_key(&mut line, &k, &mut scratch, deep)
-                .map_err(|e| Fail::Rdb(e.in_key(Some(k.db), k.key)))?;
-            out.write_all(&line).map_err(Fail::Write)?;
+                .map_err(|e| Failure::Rdb(e.in_key(Some(k.db), k.key)))?;
+            out.write_all(&line).map_err(Failure::Write)?;
         }
     }
     Ok(())
+}
+
+/// A failure of the RESP writers as `dump` reports it: a damaged input ([`Failure::Rdb`],
+/// exit 2) and an output error ([`Failure::Write`]) as they are; anything else stopped the
+/// dump before it could read the input (exit 1, as an input that cannot be opened).
+fn open_unless_rdb_or_write(f: Failure) -> Failure {
+    match f {
+        f @ (Failure::Rdb(_) | Failure::Write(_)) => f,
+        other => Failure::Open(other.to_string()),
+    }
 }

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use rdbkit_rdb::write::{RdbWriter, Target, WriteError};
 use rdbkit_rdb::{RdbParser, Record, RecordSource, Scratch};
 
 use crate::cmd::size::prefix_of;
 use crate::export::{partition_name, sync_dir, Codec, Format, Options, Table, TableKind, Values};
+use crate::failure::Failure;
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
 use crate::memory::{Allocator, Model, Server, Shape};
@@ -95,49 +95,36 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
-/// A failure: the exit status and the message.
-struct Fail(u8, String);
-
-impl From<String> for Fail {
-    /// Messages starting with NUL are output errors (exit 1), others damaged input (exit 2).
-    fn from(m: String) -> Fail {
-        match m.strip_prefix('\u{0}') {
-            Some(rest) => Fail(1, rest.to_string()),
-            None => Fail(2, m),
-        }
+/// A failure of the table writers (`crate::export`), whose messages mark an output error with
+/// a leading NUL: that is an output that cannot be written (exit 1), any other a damaged
+/// input (exit 2).
+fn table_failure(m: String) -> Failure {
+    match m.strip_prefix('\u{0}') {
+        Some(rest) => Failure::Output(rest.to_string()),
+        None => Failure::Damaged(m),
     }
 }
 
-pub fn run(args: Args) -> ExitCode {
-    match export(&args) {
-        Ok(lines) => {
-            if !args.quiet {
-                for l in lines {
-                    eprintln!("{l}");
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(Fail(code, m)) => {
-            if !m.is_empty() {
-                eprintln!("rdbkit export: {m}");
-            }
-            ExitCode::from(code)
+/// Runs `rdbkit export`: one line per input on stderr (unless `--quiet`) when every input was
+/// exported; nothing is exported when one fails.
+pub fn run(args: Args) -> Result<(), Failure> {
+    let lines = export(&args)?;
+    if !args.quiet {
+        for l in lines {
+            eprintln!("{l}");
         }
     }
+    Ok(())
 }
 
 /// The partition name of each input.
-fn names(args: &Args) -> Result<Vec<String>, Fail> {
+fn names(args: &Args) -> Result<Vec<String>, Failure> {
     if !args.name.is_empty() && args.name.len() != args.files.len() {
-        return Err(Fail(
-            1,
-            format!(
-                "--name gives {} names for {} inputs",
-                args.name.len(),
-                args.files.len()
-            ),
-        ));
+        return Err(Failure::Usage(format!(
+            "--name gives {} names for {} inputs",
+            args.name.len(),
+            args.files.len()
+        )));
     }
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
@@ -152,12 +139,9 @@ fn names(args: &Args) -> Result<Vec<String>, Fail> {
         };
         let n = partition_name(&raw);
         if !seen.insert(n.clone()) {
-            return Err(Fail(
-                1,
-                format!(
-                    "two inputs get the partition name backup={n}; name them with --name a,b,..."
-                ),
-            ));
+            return Err(Failure::Usage(format!(
+                "two inputs get the partition name backup={n}; name them with --name a,b,..."
+            )));
         }
         out.push(n);
     }
@@ -176,28 +160,24 @@ fn partition(root: &Path, t: TableKind, name: &str) -> PathBuf {
     root.join(t.name()).join(format!("backup={name}"))
 }
 
-fn export(args: &Args) -> Result<Vec<String>, Fail> {
-    let filter = Filter::new(&args.filter).map_err(|e| Fail(1, e))?;
+fn export(args: &Args) -> Result<Vec<String>, Failure> {
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
     if args.batch_rows == 0 || args.row_group_mib == 0 {
-        return Err(Fail(
-            1,
+        return Err(Failure::Usage(
             "--batch-rows and --row-group-mib must be > 0".into(),
         ));
     }
     let names = names(args)?;
     let tabs = tables(args);
-    let exists = |names: &[String]| -> Result<(), Fail> {
+    let exists = |names: &[String]| -> Result<(), Failure> {
         for n in names {
             for t in &tabs {
                 let p = partition(&args.output, *t, n);
                 if p.exists() {
-                    return Err(Fail(
-                        1,
-                        format!(
-                            "{} exists: not overwritten (remove it, or export under another --name)",
-                            p.display()
-                        ),
-                    ));
+                    return Err(Failure::Usage(format!(
+                        "{} exists: not overwritten (remove it, or export under another --name)",
+                        p.display()
+                    )));
                 }
             }
         }
@@ -206,18 +186,15 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
     exists(&names)?;
     let created = !args.output.exists();
     std::fs::create_dir_all(&args.output)
-        .map_err(|e| Fail(1, format!("creating {}: {e}", args.output.display())))?;
+        .map_err(|e| Failure::Output(format!("creating {}: {e}", args.output.display())))?;
     let staging = tempfile::Builder::new()
         .prefix(".rdbkit-export-")
         .tempdir_in(&args.output)
         .map_err(|e| {
-            Fail(
-                1,
-                format!(
-                    "creating a staging folder in {}: {e}",
-                    args.output.display()
-                ),
-            )
+            Failure::Output(format!(
+                "creating a staging folder in {}: {e}",
+                args.output.display()
+            ))
         })?;
     // Ctrl-C / SIGTERM: the staging folder goes too
     crate::archive::register_temp(staging.path());
@@ -228,7 +205,7 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
         row_group_bytes: args.row_group_mib.saturating_mul(1 << 20),
     };
     let mut report = Vec::new();
-    let result = (|| -> Result<(), Fail> {
+    let result = (|| -> Result<(), Failure> {
         for (file, name) in args.files.iter().zip(&names) {
             let n = export_one(args, &filter, opts, file, name, staging.path())?;
             report.push(format!(
@@ -244,11 +221,11 @@ fn export(args: &Args) -> Result<Vec<String>, Fail> {
                 let to = partition(&args.output, *t, n);
                 let parent = args.output.join(t.name());
                 std::fs::create_dir_all(&parent)
-                    .map_err(|e| Fail(1, format!("creating {}: {e}", parent.display())))?;
+                    .map_err(|e| Failure::Output(format!("creating {}: {e}", parent.display())))?;
                 std::fs::rename(partition(staging.path(), *t, n), &to)
-                    .map_err(|e| Fail(1, format!("moving into {}: {e}", to.display())))?;
+                    .map_err(|e| Failure::Output(format!("moving into {}: {e}", to.display())))?;
                 sync_dir(&parent)
-                    .map_err(|e| Fail(1, format!("syncing {}: {e}", parent.display())))?;
+                    .map_err(|e| Failure::Output(format!("syncing {}: {e}", parent.display())))?;
             }
         }
         let _ = sync_dir(&args.output);
@@ -270,9 +247,9 @@ fn export_one(
     file: &Path,
     name: &str,
     staging: &Path,
-) -> Result<u64, Fail> {
-    let (inp, ropts) =
-        input::open_for_reading(file, args.no_checksum).map_err(|f| Fail(1, f.to_string()))?;
+) -> Result<u64, Failure> {
+    let (inp, ropts) = input::open_for_reading(file, args.no_checksum)
+        .map_err(|f| Failure::Open(f.to_string()))?;
     let source = file.display().to_string();
     let part =
         |t: TableKind| partition(staging, t, name).join(format!("part-0.{}", opts.format.ext()));
@@ -282,11 +259,11 @@ fn export_one(
         opts,
         part(TableKind::Keys),
     )
-    .map_err(Fail::from)?;
+    .map_err(table_failure)?;
     let mut values = if args.values {
         let mut v = Vec::new();
         for t in TableKind::VALUES {
-            v.push(Table::create(t, args.prefix_depth, opts, part(t)).map_err(Fail::from)?);
+            v.push(Table::create(t, args.prefix_depth, opts, part(t)).map_err(table_failure)?);
         }
         Some(Values::new(v, &source))
     } else {
@@ -304,21 +281,23 @@ fn export_one(
         let mut progress = Progress::new(inp.size, args.quiet);
         let r = inp
             .with_rdb(ropts, |src| w.walk(src, None, &mut progress))
-            .map_err(|e| Fail(2, e.0))?;
+            .map_err(|e| Failure::Damaged(e.0))?;
         progress.finish();
         r?;
     } else {
-        let ds = inp.load(ropts, filter.now_ms).map_err(|e| Fail(2, e.0))?;
+        let ds = inp
+            .load(ropts, filter.now_ms)
+            .map_err(|e| Failure::Damaged(e.0))?;
         let bytes = replay_to_rdb(&source, ds)?;
         let mut p = RdbParser::new(&bytes, ropts);
         let mut progress = Progress::new(None, true);
         w.walk(&mut p, Some(()), &mut progress)?;
     }
     let n = w.exported;
-    keys.finish().map_err(Fail::from)?;
+    keys.finish().map_err(table_failure)?;
     if let Some(v) = values {
         for t in v.tables {
-            t.finish().map_err(Fail::from)?;
+            t.finish().map_err(table_failure)?;
         }
     }
     Ok(n)
@@ -326,29 +305,30 @@ fn export_one(
 
 /// A replayed AOF as an RDB in memory (the newest Redis format, which holds every type the
 /// replay models but Valkey arrays): the keys table is measured on it as on any RDB.
-fn replay_to_rdb(source: &str, ds: crate::model::Dataset) -> Result<Vec<u8>, Fail> {
-    let target = Target::by_name("rdb-15").ok_or_else(|| Fail(1, "no rdb-15 target".into()))?;
-    let io = |e: std::io::Error| Fail(1, format!("{source}: encoding the replay: {e}"));
+fn replay_to_rdb(source: &str, ds: crate::model::Dataset) -> Result<Vec<u8>, Failure> {
+    let target =
+        Target::by_name("rdb-15").ok_or_else(|| Failure::Output("no rdb-15 target".into()))?;
+    let io = |e: std::io::Error| Failure::Output(format!("{source}: encoding the replay: {e}"));
     let mut w = RdbWriter::new(Vec::new(), target).map_err(io)?;
     for (db, keys) in &ds.dbs {
         w.select_db(*db).map_err(io)?;
         for (key, mk) in keys {
             let what = || format!("{source}: db {db} key \"{}\"", escape_key(key));
             let Some(v) = crate::cmd::convert::model_to_owned(&mk.value) else {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "{}: the replay has no value to export (a module value, or a value it \
+                return Err(Failure::Damaged(format!(
+                    "{}: the replay has no value to export (a module value, or a value it \
                          could not reproduce)",
-                        what()
-                    ),
-                ));
+                    what()
+                )));
             };
             match w.key(key, mk.expire_ms, None, None, &v) {
                 Ok(_) => {}
                 Err(WriteError::Io(e)) => return Err(io(e)),
                 Err(WriteError::Loss(l)) => {
-                    return Err(Fail(2, format!("{}: cannot be exported: {l}", what())))
+                    return Err(Failure::Damaged(format!(
+                        "{}: cannot be exported: {l}",
+                        what()
+                    )))
                 }
             }
         }
@@ -372,7 +352,7 @@ impl Walk<'_> {
         src: &mut dyn RecordSource,
         replayed: Option<()>,
         progress: &mut Progress,
-    ) -> Result<(), Fail> {
+    ) -> Result<(), Failure> {
         let name = self.source;
         let sep = self.args.prefix_separator.as_bytes().to_vec();
         let mut writer: Option<(bool, String)> = None;
@@ -380,7 +360,7 @@ impl Walk<'_> {
         let mut scratch = Scratch::new();
         while let Some(rec) = src.next_record() {
             let k = match rec {
-                Err(e) => return Err(Fail(2, format!("{name}: {e}; nothing exported"))),
+                Err(e) => return Err(Failure::Damaged(format!("{name}: {e}; nothing exported"))),
                 Ok(Record::Key(k)) => k,
                 Ok(Record::Aux { key, value }) => {
                     let v = String::from_utf8_lossy(&value).into_owned();
@@ -415,10 +395,10 @@ impl Walk<'_> {
                 continue;
             }
             let in_key = |e: rdbkit_rdb::Error| {
-                Fail(
-                    2,
-                    format!("{name}: {}; nothing exported", e.in_key(Some(k.db), k.key)),
-                )
+                Failure::Damaged(format!(
+                    "{name}: {}; nothing exported",
+                    e.in_key(Some(k.db), k.key)
+                ))
             };
             let mut shape = Shape::new(m, k.value.ty);
             k.value
@@ -438,13 +418,13 @@ impl Walk<'_> {
             for d in 1..=self.args.prefix_depth {
                 t.str(11 + d, &escape_key(&prefix_of(k.key, &sep, d)));
             }
-            t.end_row().map_err(Fail::from)?;
+            t.end_row().map_err(table_failure)?;
             self.exported += 1;
             if let Some(v) = self.values.as_deref_mut() {
                 v.begin(k.db, k.key, ty == "list");
                 if let Err(e) = k.value.visit(&mut scratch, v, false) {
                     return Err(match v.take_error() {
-                        Some(w) => Fail::from(w),
+                        Some(w) => table_failure(w),
                         None => in_key(e),
                     });
                 }

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_rdb::write::{Target, WriteError};
 use rdbkit_rdb::{Options, Record, Scratch};
 
-use super::split::{AtomicRdb, Fail};
+use super::split::AtomicRdb;
+use crate::failure::Failure;
 use crate::filter::escape_key;
 
 /// Which copy of a key present in several inputs is kept.
@@ -60,14 +60,8 @@ pub struct Args {
 }
 
 /// Runs `merge`.
-pub fn run(args: Args) -> ExitCode {
-    match merge(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("rdbkit merge: {}", f.msg());
-            ExitCode::from(f.code())
-        }
-    }
+pub fn run(args: Args) -> Result<(), Failure> {
+    merge(&args)
 }
 
 fn opts(args: &Args) -> Options {
@@ -77,10 +71,10 @@ fn opts(args: &Args) -> Options {
         .best_effort(false)
 }
 
-fn merge(args: &Args) -> Result<(), Fail> {
+fn merge(args: &Args) -> Result<(), Failure> {
     for i in &args.inputs {
         if i.as_os_str() == "-" {
-            return Err(Fail::Usage(
+            return Err(Failure::Usage(
                 "merge reads every input twice: `-` cannot be one".into(),
             ));
         }
@@ -90,12 +84,12 @@ fn merge(args: &Args) -> Result<(), Fail> {
     let mut newest: Option<Target> = None;
     let mut dups = 0u64;
     for (i, path) in args.inputs.iter().enumerate() {
-        let inp = crate::input::open(path).map_err(|e| Fail::Usage(e.to_string()))?;
+        let inp = crate::input::open(path).map_err(|e| Failure::Usage(e.to_string()))?;
         let name = inp.name.clone();
-        inp.with_rdb(opts(args), |src| -> Result<(), Fail> {
+        inp.with_rdb(opts(args), |src| -> Result<(), Failure> {
             while let Some(rec) = src.next_record() {
                 let rec =
-                    rec.map_err(|e| Fail::Damaged(format!("{name}: {e}; nothing written")))?;
+                    rec.map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing written")))?;
                 if let Record::Key(k) = rec {
                     let id = (k.db, k.key.to_vec());
                     match owner.get_mut(&id) {
@@ -106,7 +100,7 @@ fn merge(args: &Args) -> Result<(), Fail> {
                             dups += 1;
                             match args.on_duplicate {
                                 OnDuplicate::Fail => {
-                                    return Err(Fail::Usage(format!(
+                                    return Err(Failure::Usage(format!(
                                         "db {} key \"{}\" is in {} and in {name}; nothing written \
                                          (--on-duplicate first|last to choose)",
                                         k.db,
@@ -132,16 +126,18 @@ fn merge(args: &Args) -> Result<(), Fail> {
             }
             Ok(())
         })
-        .map_err(|e| Fail::Usage(format!("{e} (merge reads RDB files: convert an AOF first)")))??;
+        .map_err(|e| {
+            Failure::Usage(format!("{e} (merge reads RDB files: convert an AOF first)"))
+        })??;
     }
     let target = match &args.target {
         Some(t) => Target::by_name(t).ok_or_else(|| {
-            Fail::Usage(format!(
+            Failure::Usage(format!(
                 "--target {t:?}: unknown (see rdbkit convert --help)"
             ))
         })?,
         None => newest.ok_or_else(|| {
-            Fail::Usage("no writer for the inputs' RDB version: --target to choose one".into())
+            Failure::Usage("no writer for the inputs' RDB version: --target to choose one".into())
         })?,
     };
     let mut out = AtomicRdb::create(&args.output, target, args.force)?;
@@ -149,27 +145,27 @@ fn merge(args: &Args) -> Result<(), Fail> {
     let mut functions: Vec<Vec<u8>> = Vec::new();
     // Pass 2: write the winners, input by input.
     for (i, path) in args.inputs.iter().enumerate() {
-        let inp = crate::input::open(path).map_err(|e| Fail::Usage(e.to_string()))?;
+        let inp = crate::input::open(path).map_err(|e| Failure::Usage(e.to_string()))?;
         let name = inp.name.clone();
-        inp.with_rdb(opts(args), |src| -> Result<(), Fail> {
+        inp.with_rdb(opts(args), |src| -> Result<(), Failure> {
             while let Some(rec) = src.next_record() {
                 let rec =
-                    rec.map_err(|e| Fail::Damaged(format!("{name}: {e}; nothing written")))?;
+                    rec.map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing written")))?;
                 match rec {
                     Record::Aux { key, value } if i == 0 => out
                         .w
                         .aux(&key, &value)
-                        .map_err(|e| Fail::Usage(format!("writing: {e}")))?,
+                        .map_err(|e| Failure::Usage(format!("writing: {e}")))?,
                     Record::Function { code }
                         if !functions.iter().any(|f| f.as_slice() == code.as_ref()) =>
                     {
                         match out.w.function(&code) {
                             Ok(()) => functions.push(code.to_vec()),
                             Err(WriteError::Io(e)) => {
-                                return Err(Fail::Usage(format!("writing: {e}")))
+                                return Err(Failure::Usage(format!("writing: {e}")))
                             }
                             Err(WriteError::Loss(l)) => {
-                                return Err(Fail::Refused(format!(
+                                return Err(Failure::Refused(format!(
                                     "a function library of {name}: {}",
                                     l.describe()
                                 )))
@@ -185,7 +181,7 @@ fn merge(args: &Args) -> Result<(), Fail> {
             }
             Ok(())
         })
-        .map_err(|e| Fail::Usage(e.to_string()))??;
+        .map_err(|e| Failure::Usage(e.to_string()))??;
     }
     let keys = out.keys;
     let bytes = out.commit()?;

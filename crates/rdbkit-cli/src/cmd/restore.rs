@@ -9,13 +9,13 @@ pub mod tls;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Instant;
 
 use rdbkit_rdb::write::{dump_payload, dump_payload_raw, loss, strip, Loss, Target};
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 use redis::{ConnectionInfo, IntoConnectionInfo};
 
+use crate::failure::Failure;
 use crate::filter::Filter;
 use crate::input::{self, Progress};
 use crate::model::MKey;
@@ -106,33 +106,6 @@ pub struct Args {
     pub input: PathBuf,
     /// The server: redis://[[user]:password@]host:port[/db], or rediss:// for TLS.
     pub url: String,
-}
-
-enum Fail {
-    /// 1: nothing written.
-    Usage(String),
-    /// 2: the backup is damaged.
-    Damaged(String),
-    /// 3: keys exist (nothing written).
-    Exists(String),
-    /// 4: server refusal or connection lost.
-    Server(String),
-}
-
-impl Fail {
-    fn code(&self) -> u8 {
-        match self {
-            Fail::Usage(_) => 1,
-            Fail::Damaged(_) => 2,
-            Fail::Exists(_) => 3,
-            Fail::Server(_) => 4,
-        }
-    }
-    fn msg(&self) -> &str {
-        match self {
-            Fail::Usage(m) | Fail::Damaged(m) | Fail::Exists(m) | Fail::Server(m) => m,
-        }
-    }
 }
 
 /// What a run did besides the server's replies.
@@ -294,14 +267,14 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn dest_db(&mut self, db: u64) -> Result<u64, Fail> {
+    fn dest_db(&mut self, db: u64) -> Result<u64, Failure> {
         if self.to_db.is_none() && !self.fleet.is_cluster() {
             return Ok(db);
         }
         match self.only_db {
             None => self.only_db = Some(db),
             Some(d) if d != db => {
-                return Err(Fail::Usage(format!(
+                return Err(Failure::Usage(format!(
                     "the backup holds keys of db {d} and db {db}, and the target has one database \
                      ({}): choose one with --db N",
                     if self.fleet.is_cluster() {
@@ -316,10 +289,10 @@ impl Run<'_> {
         Ok(self.to_db.unwrap_or(0))
     }
 
-    fn net(&mut self) -> Fail {
+    fn net(&mut self) -> Failure {
         match self.fleet.failed.take() {
-            Some(f) => Fail::Server(f.msg().to_string()),
-            None => Fail::Server("the connection failed".into()),
+            Some(f) => Failure::Server(f.msg().to_string()),
+            None => Failure::Server("the connection failed".into()),
         }
     }
 
@@ -333,8 +306,8 @@ impl Run<'_> {
         idle: Option<u64>,
         freq: Option<u8>,
         payload: Option<Vec<u8>>,
-        model: impl FnOnce(&mut Scratch) -> Result<MKey, Fail>,
-    ) -> Result<(), Fail> {
+        model: impl FnOnce(&mut Scratch) -> Result<MKey, Failure>,
+    ) -> Result<(), Failure> {
         let db = self.dest_db(db)?;
         if expire_ms.is_some_and(|e| e <= self.now_ms) {
             // The server would answer OK and create nothing: not sent, counted.
@@ -372,7 +345,7 @@ impl Run<'_> {
                     self.fleet.tally.skipped_existing += 1;
                     return Ok(());
                 }
-                return Err(Fail::Server(format!(
+                return Err(Failure::Server(format!(
                     "db {db} key {}: exists on the server (created since the check); stopped",
                     show_key(key)
                 )));
@@ -391,7 +364,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn function(&mut self, code: &[u8]) -> Result<(), Fail> {
+    fn function(&mut self, code: &[u8]) -> Result<(), Failure> {
         if !self.functions {
             return Ok(());
         }
@@ -417,7 +390,7 @@ fn rdb_payload(
     k: &rdbkit_rdb::KeyRecord<'_>,
     name: &str,
     run: &mut Run<'_>,
-) -> Result<Option<Vec<u8>>, Fail> {
+) -> Result<Option<Vec<u8>>, Failure> {
     let t = run.target;
     let v = &k.value;
     if t.reads(v.ty, v.type_byte) {
@@ -436,7 +409,13 @@ fn rdb_payload(
 /// Makes `v` fit the target where restore may: stream metadata the target has no place for is
 /// stripped (counted); field TTLs it cannot keep are stripped with --drop-field-ttls (fields
 /// already expired are left out, counted), else refused naming the key.
-fn fit(v: &mut OwnedValue, t: &Target, run: &mut Run<'_>, db: u64, key: &[u8]) -> Result<(), Fail> {
+fn fit(
+    v: &mut OwnedValue,
+    t: &Target,
+    run: &mut Run<'_>,
+    db: u64,
+    key: &[u8],
+) -> Result<(), Failure> {
     match loss(v, t) {
         Some(Loss::StreamMeta) => {
             strip(v, t);
@@ -457,8 +436,8 @@ fn fit(v: &mut OwnedValue, t: &Target, run: &mut Run<'_>, db: u64, key: &[u8]) -
 }
 
 /// The refusal of a hash with field TTLs the server cannot keep.
-fn field_ttl_refusal(run: &Run<'_>, db: u64, key: &[u8]) -> Fail {
-    Fail::Usage(format!(
+fn field_ttl_refusal(run: &Run<'_>, db: u64, key: &[u8]) -> Failure {
+    Failure::Usage(format!(
         "db {db} key {}: a hash with field TTLs (Redis 7.4+), and {} ({}) has no field TTLs; \
          nothing written (--drop-field-ttls restores such hashes without them)",
         show_key(key),
@@ -499,20 +478,16 @@ fn header_may_hold_field_ttls(h: rdbkit_rdb::Header) -> bool {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args) -> Result<(), Failure> {
     let started = Instant::now();
     let mut out = Outcome::default();
     let r = restore(&args, &mut out);
     let secs = started.elapsed().as_secs_f64();
     print_summary(&args, &out, secs, r.as_ref().err());
     match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            if !args.json {
-                eprintln!("rdbkit restore: {}", f.msg());
-            }
-            ExitCode::from(f.code())
-        }
+        // --json: the summary holds the error and the status; nothing more is printed.
+        Err(f) if args.json => Err(Failure::Reported(f.code())),
+        r => r,
     }
 }
 
@@ -525,13 +500,13 @@ struct Outcome {
     cluster: bool,
 }
 
-fn connection_info(args: &Args) -> Result<ConnectionInfo, Fail> {
+fn connection_info(args: &Args) -> Result<ConnectionInfo, Failure> {
     let info = args
         .url
         .as_str()
         .into_connection_info()
-        .map_err(|e| Fail::Usage(format!("bad server URL: {e}")))?;
-    let mut info = tls::apply(info, &args.tls).map_err(Fail::Usage)?;
+        .map_err(|e| Failure::Usage(format!("bad server URL: {e}")))?;
+    let mut info = tls::apply(info, &args.tls).map_err(Failure::Usage)?;
     if info.redis_settings().password().is_none() {
         let pw = std::env::var("RDBKIT_PASSWORD")
             .ok()
@@ -543,7 +518,7 @@ fn connection_info(args: &Args) -> Result<ConnectionInfo, Fail> {
         }
     }
     if !args.allow_remote && !crate::verify::against::is_local(info.addr()) {
-        return Err(Fail::Usage(format!(
+        return Err(Failure::Usage(format!(
             "refusing to write to {}: not a loopback address (127.0.0.0/8, ::1, localhost); pass \
              --allow-remote to restore into another host",
             info.addr()
@@ -552,25 +527,25 @@ fn connection_info(args: &Args) -> Result<ConnectionInfo, Fail> {
     Ok(info)
 }
 
-fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
-    let filter = Filter::new(&args.filter).map_err(Fail::Usage)?;
+fn restore(args: &Args, out: &mut Outcome) -> Result<(), Failure> {
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
     let forced = match &args.target {
         None => None,
         Some(t) => Some(Target::by_name(t).ok_or_else(|| {
-            Fail::Usage(format!(
+            Failure::Usage(format!(
                 "--target {t:?}: unknown (see rdbkit convert --help)"
             ))
         })?),
     };
     let info = connection_info(args)?;
     let url_db = url_names_db(&args.url);
-    let inp = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
-    let mut con = net::open(&info).map_err(Fail::Usage)?;
-    let (fork, version, detected) = server_version(&mut con).map_err(Fail::Usage)?;
+    let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut con = net::open(&info).map_err(Failure::Usage)?;
+    let (fork, version, detected) = server_version(&mut con).map_err(Failure::Usage)?;
     let target = match forced.or_else(|| target_for(&fork, &version)) {
         Some(t) => t,
         None => {
-            return Err(Fail::Usage(format!(
+            return Err(Failure::Usage(format!(
                 "{fork} {version}: no RDB version known for it (--target to choose one)"
             )))
         }
@@ -579,7 +554,7 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
     out.local.target = target.name.to_string();
     let cluster = args.cluster || detected;
     let mut fleet = if cluster {
-        Fleet::cluster(info.clone(), con, args.window, args.allow_remote).map_err(Fail::Usage)?
+        Fleet::cluster(info.clone(), con, args.window, args.allow_remote).map_err(Failure::Usage)?
     } else {
         Fleet::single(info.clone(), con, args.window)
     };
@@ -613,11 +588,11 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Fail> {
     };
     let r = match r {
         Ok(()) => run.fleet.drain().map_err(|_| run.net()),
-        Err(e @ (Fail::Damaged(_) | Fail::Usage(_) | Fail::Exists(_))) => {
+        Err(e @ (Failure::Damaged(_) | Failure::Usage(_) | Failure::Refused(_))) => {
             // What was queued before a damaged key is sound: send it and read every reply.
             let _ = run.fleet.drain();
             match run.fleet.failed.take() {
-                Some(f) => Err(Fail::Server(format!("{}; and {}", e.msg(), f.msg()))),
+                Some(f) => Err(Failure::Server(format!("{e}; and {}", f.msg()))),
                 None => Err(e),
             }
         }
@@ -648,8 +623,8 @@ fn url_names_db(url: &str) -> bool {
         .is_some_and(|(_, p)| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn damaged(name: &str, e: rdbkit_rdb::Error) -> Fail {
-    Fail::Damaged(format!("{name}: {e}; stopped before that key"))
+fn damaged(name: &str, e: rdbkit_rdb::Error) -> Failure {
+    Failure::Damaged(format!("{name}: {e}; stopped before that key"))
 }
 
 fn restore_rdb(
@@ -657,30 +632,30 @@ fn restore_rdb(
     inp: input::Input,
     opts: Options,
     run: &mut Run<'_>,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     let name = inp.name.clone();
     let size = inp.size;
     if !args.replace && !args.skip_existing {
         // The existing-key check: a first pass over the keys (the input opened again).
         if args.input.as_os_str() == "-" {
-            return Err(Fail::Usage(
+            return Err(Failure::Usage(
                 "standard input is read once and the default policy checks every key before \
                  writing: pass --replace or --skip-existing, or give a file"
                     .into(),
             ));
         }
-        let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+        let again = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
         again
             .with_rdb(opts, |src| check_existing_rdb(src, run, &name))
-            .map_err(|e| Fail::Usage(e.to_string()))??;
+            .map_err(|e| Failure::Usage(e.to_string()))??;
     } else if !run.target.has_field_ttl() && !args.drop_field_ttls && args.input.as_os_str() != "-"
     {
         // No existing-key pass to look for field TTLs on the way: a pass of its own, when the
         // file's version can hold them.
-        let again = input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+        let again = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
         again
             .with_rdb(opts, |src| check_field_ttls_rdb(src, run, &name))
-            .map_err(|e| Fail::Usage(e.to_string()))??;
+            .map_err(|e| Failure::Usage(e.to_string()))??;
     }
     // A file was checked for field TTLs above; standard input cannot be.
     let checked = args.input.as_os_str() != "-";
@@ -689,7 +664,7 @@ fn restore_rdb(
         .with_rdb(opts, |src| {
             send_rdb(src, run, &name, &mut progress, checked)
         })
-        .map_err(|e| Fail::Usage(e.to_string()))?;
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     progress.finish();
     r
 }
@@ -700,7 +675,7 @@ fn check_field_ttls_rdb(
     src: &mut dyn RecordSource,
     run: &mut Run<'_>,
     name: &str,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     loop {
         // The header is known once the first record is read.
         let hdr = src.header();
@@ -734,7 +709,7 @@ fn check_existing_rdb(
     src: &mut dyn RecordSource,
     run: &mut Run<'_>,
     name: &str,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     let mut n = 0usize;
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
@@ -768,7 +743,7 @@ fn check_existing_rdb(
     finish_check(run)
 }
 
-fn finish_check(run: &mut Run<'_>) -> Result<(), Fail> {
+fn finish_check(run: &mut Run<'_>) -> Result<(), Failure> {
     run.fleet.drain().map_err(|_| run.net())?;
     run.only_db = None;
     let t = &run.fleet.tally;
@@ -778,7 +753,7 @@ fn finish_check(run: &mut Run<'_>) -> Result<(), Fail> {
             .iter()
             .map(|(db, k)| format!("db {db} {}", show_key(k)))
             .collect();
-        return Err(Fail::Exists(format!(
+        return Err(Failure::Refused(format!(
             "{} key(s) of the backup exist on the server ({}{}); nothing written (--replace to \
              overwrite them, --skip-existing to keep them)",
             t.existing_count,
@@ -799,7 +774,7 @@ fn send_rdb(
     name: &str,
     progress: &mut Progress,
     checked: bool,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     // Standard input is read once: whether it may hold field TTLs the server cannot keep is
     // decided from its header before the first thing is sent (its first key or function).
     let mut decided = checked || run.target.has_field_ttl() || run.drop_field_ttls;
@@ -810,7 +785,7 @@ fn send_rdb(
         if !decided && matches!(rec, Record::Key(_) | Record::Function { .. }) {
             decided = true;
             if let Some(h) = hdr.filter(|&h| header_may_hold_field_ttls(h)) {
-                return Err(Fail::Usage(format!(
+                return Err(Failure::Usage(format!(
                     "{name}: an RDB {} may hold hash field TTLs, which {} ({}) cannot keep, and \
                      standard input cannot be checked before writing; nothing written (give a \
                      file, or --drop-field-ttls to restore such hashes without them)",
@@ -861,10 +836,10 @@ fn restore_aof(
     inp: input::Input,
     opts: Options,
     run: &mut Run<'_>,
-) -> Result<(), Fail> {
+) -> Result<(), Failure> {
     let ds = inp
         .load(opts, run.filter.now_ms)
-        .map_err(|e| Fail::Damaged(format!("{e}; nothing written")))?;
+        .map_err(|e| Failure::Damaged(format!("{e}; nothing written")))?;
     let accepted = |run: &Run<'_>, db: u64, key: &[u8], mk: &MKey| {
         run.filter
             .accepts(db, key, mk.value.type_name(), mk.expire_ms, None)
@@ -931,7 +906,7 @@ fn restore_aof(
     Ok(())
 }
 
-fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
+fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Failure>) {
     let t = &o.tally;
     let keys = t.restored + t.as_commands;
     let rate = if secs > 0.0 { keys as f64 / secs } else { 0.0 };
@@ -948,7 +923,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Fail>) {
             "cluster": o.cluster,
             "ok": err.is_none(),
             "exit_code": err.map_or(0, |e| e.code()),
-            "error": err.map(|e| e.msg().to_string()),
+            "error": err.map(|e| e.to_string()),
             "keys_restored": t.restored,
             "keys_as_commands": t.as_commands,
             "keys_skipped_existing": t.skipped_existing,

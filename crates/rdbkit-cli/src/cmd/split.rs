@@ -5,11 +5,11 @@
 
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use rdbkit_rdb::write::{RdbWriter, Target, WriteError};
 use rdbkit_rdb::{KeyRecord, Options, Record, RecordSource, Scratch};
 
+use crate::failure::Failure;
 use crate::filter::escape_key;
 
 #[derive(clap::Args)]
@@ -58,33 +58,6 @@ pub struct Args {
     pub outdir: PathBuf,
 }
 
-/// A failure with its exit status.
-pub enum Fail {
-    /// 1.
-    Usage(String),
-    /// 2.
-    Damaged(String),
-    /// 3.
-    Refused(String),
-}
-
-impl Fail {
-    /// The exit status.
-    pub fn code(&self) -> u8 {
-        match self {
-            Fail::Usage(_) => 1,
-            Fail::Damaged(_) => 2,
-            Fail::Refused(_) => 3,
-        }
-    }
-    /// The message.
-    pub fn msg(&self) -> &str {
-        match self {
-            Fail::Usage(m) | Fail::Damaged(m) | Fail::Refused(m) => m,
-        }
-    }
-}
-
 /// An RDB being written to a temporary file beside its final path.
 pub struct AtomicRdb {
     /// The final path.
@@ -101,9 +74,9 @@ pub struct AtomicRdb {
 
 impl AtomicRdb {
     /// Refuses an existing `path` unless `force`; creates the temporary file in its directory.
-    pub fn create(path: &Path, target: Target, force: bool) -> Result<AtomicRdb, Fail> {
+    pub fn create(path: &Path, target: Target, force: bool) -> Result<AtomicRdb, Failure> {
         if path.exists() && !force {
-            return Err(Fail::Usage(format!(
+            return Err(Failure::Usage(format!(
                 "{}: exists; not overwritten (--force to replace it)",
                 path.display()
             )));
@@ -121,7 +94,7 @@ impl AtomicRdb {
             .suffix(".rdbkit-tmp")
             .tempfile_in(&dir)
             .map_err(|e| {
-                Fail::Usage(format!(
+                Failure::Usage(format!(
                     "{}: cannot create a file there: {e}",
                     dir.display()
                 ))
@@ -129,14 +102,14 @@ impl AtomicRdb {
         let file = tmp
             .as_file()
             .try_clone()
-            .map_err(|e| Fail::Usage(format!("temporary file: {e}")))?;
+            .map_err(|e| Failure::Usage(format!("temporary file: {e}")))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
         }
         let w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
-            .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
         Ok(AtomicRdb {
             path: path.to_path_buf(),
             tmp,
@@ -149,8 +122,8 @@ impl AtomicRdb {
 
     /// Writes one key of the input: its stored bytes when the target reads them, re-encoded
     /// otherwise.
-    pub fn key(&mut self, k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<(), Fail> {
-        let io = |e: io::Error| Fail::Usage(format!("writing: {e}"));
+    pub fn key(&mut self, k: &KeyRecord<'_>, scratch: &mut Scratch) -> Result<(), Failure> {
+        let io = |e: io::Error| Failure::Usage(format!("writing: {e}"));
         if self.db != Some(k.db) {
             self.w.select_db(k.db).map_err(io)?;
             self.db = Some(k.db);
@@ -171,12 +144,12 @@ impl AtomicRdb {
         } else {
             let owned = v
                 .to_owned_value_in(scratch)
-                .map_err(|e| Fail::Damaged(format!("{}", e.in_key(Some(k.db), k.key))))?;
+                .map_err(|e| Failure::Damaged(format!("{}", e.in_key(Some(k.db), k.key))))?;
             match self.w.key(k.key, k.expire_ms, k.lru_idle, k.lfu_freq, &owned) {
                 Ok(_) => {}
                 Err(WriteError::Io(e)) => return Err(io(e)),
                 Err(WriteError::Loss(l)) => {
-                    return Err(Fail::Refused(format!(
+                    return Err(Failure::Refused(format!(
                         "db {} key \"{}\": target {} cannot hold it: {}; nothing written (rdbkit convert --drop {} first)",
                         k.db,
                         escape_key(k.key),
@@ -193,25 +166,25 @@ impl AtomicRdb {
 
     /// EOF + checksum, fsync, rename into place (never over a file that appeared meanwhile
     /// unless `force`). Returns the bytes written.
-    pub fn commit(self) -> Result<u64, Fail> {
+    pub fn commit(self) -> Result<u64, Failure> {
         let p = self.path.display().to_string();
         let bytes = self.w.bytes_written();
         let bufw = self
             .w
             .finish()
-            .map_err(|e| Fail::Usage(format!("{p}: {e}")))?;
+            .map_err(|e| Failure::Usage(format!("{p}: {e}")))?;
         let file = bufw
             .into_inner()
-            .map_err(|e| Fail::Usage(format!("{p}: {}", e.error())))?;
+            .map_err(|e| Failure::Usage(format!("{p}: {}", e.error())))?;
         file.sync_all()
-            .map_err(|e| Fail::Usage(format!("{p}: fsync: {e}")))?;
+            .map_err(|e| Failure::Usage(format!("{p}: fsync: {e}")))?;
         drop(file);
         let r = if self.force {
             self.tmp.persist(&self.path).map(|_| ())
         } else {
             self.tmp.persist_noclobber(&self.path).map(|_| ())
         };
-        r.map_err(|e| Fail::Usage(format!("{p}: {}", e.error)))?;
+        r.map_err(|e| Failure::Usage(format!("{p}: {}", e.error)))?;
         if let Some(d) = self.path.parent() {
             if let Ok(d) = std::fs::File::open(if d.as_os_str().is_empty() {
                 Path::new(".")
@@ -234,8 +207,8 @@ pub fn key_slot(key: &[u8]) -> u16 {
 /// Output file names with their slot ranges.
 type Parts = Vec<(String, Vec<(u16, u16)>)>;
 
-fn parse_slots(s: &str) -> Result<Parts, Fail> {
-    let bad = |p: &str| Fail::Usage(format!("--slots: {p:?} is not a slot range (0-16383)"));
+fn parse_slots(s: &str) -> Result<Parts, Failure> {
+    let bad = |p: &str| Failure::Usage(format!("--slots: {p:?} is not a slot range (0-16383)"));
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut ranges = Vec::new();
@@ -251,15 +224,15 @@ fn parse_slots(s: &str) -> Result<Parts, Fail> {
         out.push((format!("slots-{}.rdb", part.replace('+', "_")), ranges));
     }
     if out.is_empty() {
-        return Err(Fail::Usage("--slots: no range".into()));
+        return Err(Failure::Usage("--slots: no range".into()));
     }
     Ok(out)
 }
 
 /// The masters of a nodes.conf / `CLUSTER NODES` text with their slot ranges.
-fn parse_nodes(path: &Path) -> Result<Parts, Fail> {
+fn parse_nodes(path: &Path) -> Result<Parts, Failure> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -277,7 +250,7 @@ fn parse_nodes(path: &Path) -> Result<Parts, Fail> {
             match (a.parse::<u16>(), b.parse::<u16>()) {
                 (Ok(a), Ok(b)) if a <= b && b <= 16383 => ranges.push((a, b)),
                 _ => {
-                    return Err(Fail::Usage(format!(
+                    return Err(Failure::Usage(format!(
                         "{} line {}: bad slot range {r:?}",
                         path.display(),
                         n + 1
@@ -295,7 +268,7 @@ fn parse_nodes(path: &Path) -> Result<Parts, Fail> {
         out.push((name, ranges));
     }
     if out.is_empty() {
-        return Err(Fail::Usage(format!(
+        return Err(Failure::Usage(format!(
             "{}: no master with slots in it",
             path.display()
         )));
@@ -309,28 +282,22 @@ pub fn target_of(magic: rdbkit_rdb::Magic, version: u32) -> Option<Target> {
 }
 
 /// Runs `split`.
-pub fn run(args: Args) -> ExitCode {
-    match split(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("rdbkit split: {}", f.msg());
-            ExitCode::from(f.code())
-        }
-    }
+pub fn run(args: Args) -> Result<(), Failure> {
+    split(&args)
 }
 
-fn split(args: &Args) -> Result<(), Fail> {
+fn split(args: &Args) -> Result<(), Failure> {
     let parts = match (&args.slots, &args.nodes) {
         (Some(s), _) => parse_slots(s)?,
         (None, Some(n)) => parse_nodes(n)?,
-        (None, None) => return Err(Fail::Usage("--slots or --nodes is needed".into())),
+        (None, None) => return Err(Failure::Usage("--slots or --nodes is needed".into())),
     };
     let mut owner = vec![usize::MAX; 16384];
     for (i, (name, ranges)) in parts.iter().enumerate() {
         for &(a, b) in ranges {
             for s in a..=b {
                 if owner[s as usize] != usize::MAX {
-                    return Err(Fail::Usage(format!(
+                    return Err(Failure::Usage(format!(
                         "slot {s} is in two outputs ({} and {name})",
                         parts[owner[s as usize]].0
                     )));
@@ -342,23 +309,23 @@ fn split(args: &Args) -> Result<(), Fail> {
     let forced = match &args.target {
         None => None,
         Some(t) => Some(Target::by_name(t).ok_or_else(|| {
-            Fail::Usage(format!(
+            Failure::Usage(format!(
                 "--target {t:?}: unknown (see rdbkit convert --help)"
             ))
         })?),
     };
     std::fs::create_dir_all(&args.outdir)
-        .map_err(|e| Fail::Usage(format!("{}: {e}", args.outdir.display())))?;
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.outdir.display())))?;
     for (name, _) in &parts {
         let p = args.outdir.join(name);
         if p.exists() && !args.force {
-            return Err(Fail::Usage(format!(
+            return Err(Failure::Usage(format!(
                 "{}: exists; not overwritten (--force to replace it)",
                 p.display()
             )));
         }
     }
-    let inp = crate::input::open(&args.input).map_err(|e| Fail::Usage(e.to_string()))?;
+    let inp = crate::input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
     let name = inp.name.clone();
     let opts = Options::default()
         .deep(false)
@@ -368,7 +335,9 @@ fn split(args: &Args) -> Result<(), Fail> {
         .with_rdb(opts, |src| {
             split_stream(src, &name, &parts, &owner, forced, args)
         })
-        .map_err(|e| Fail::Usage(format!("{e} (split reads RDB files: convert an AOF first)")))??;
+        .map_err(|e| {
+            Failure::Usage(format!("{e} (split reads RDB files: convert an AOF first)"))
+        })??;
     let mut written = Vec::new();
     for o in outs {
         let keys = o.keys;
@@ -407,15 +376,15 @@ fn split_stream(
     owner: &[usize],
     forced: Option<Target>,
     args: &Args,
-) -> Result<Split, Fail> {
-    let damaged = |e: rdbkit_rdb::Error| Fail::Damaged(format!("{name}: {e}; nothing written"));
-    let io = |e: io::Error| Fail::Usage(format!("writing: {e}"));
+) -> Result<Split, Failure> {
+    let damaged = |e: rdbkit_rdb::Error| Failure::Damaged(format!("{name}: {e}; nothing written"));
+    let io = |e: io::Error| Failure::Usage(format!("writing: {e}"));
     let mut outs: Vec<AtomicRdb> = Vec::new();
     let mut scratch = Scratch::new();
     let (mut other_db, mut unowned) = (0u64, 0u64);
     // Aux fields and functions seen before the outputs exist (the header's version is known
     // once the first record is read).
-    let open = |outs: &mut Vec<AtomicRdb>, t: Target| -> Result<(), Fail> {
+    let open = |outs: &mut Vec<AtomicRdb>, t: Target| -> Result<(), Failure> {
         if outs.is_empty() {
             for (n, _) in parts {
                 outs.push(AtomicRdb::create(&args.outdir.join(n), t, args.force)?);
@@ -430,7 +399,7 @@ fn split_stream(
                 let t = forced
                     .or_else(|| target_of(h.magic, h.version))
                     .ok_or_else(|| {
-                        Fail::Usage(format!(
+                        Failure::Usage(format!(
                             "{name}: no writer for RDB version {}: --target to choose one",
                             h.version
                         ))
@@ -467,7 +436,7 @@ fn split_stream(
                         Ok(()) => {}
                         Err(WriteError::Io(e)) => return Err(io(e)),
                         Err(WriteError::Loss(l)) => {
-                            return Err(Fail::Refused(format!(
+                            return Err(Failure::Refused(format!(
                                 "a function library: the target cannot hold it: {}",
                                 l.describe()
                             )))
@@ -492,7 +461,7 @@ fn split_stream(
         }
     }
     if outs.is_empty() {
-        return Err(Fail::Damaged(format!("{name}: no records")));
+        return Err(Failure::Damaged(format!("{name}: no records")));
     }
     Ok((outs, other_db, unowned))
 }

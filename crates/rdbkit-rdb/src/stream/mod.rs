@@ -16,29 +16,9 @@ use crate::length::{read_count, read_len};
 use crate::listpack::Listpack;
 use crate::string::{read_string, RdbString};
 use crate::visit::{blob_err, read_blob, vis, Visitor, Walk};
-use node::{StreamId, StreamNode};
+use node::StreamNode;
 
-/// Stream-level metadata.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamMeta {
-    /// 1 (Redis 5-6.2), 2 (7.0), 3 (7.2+), 4 (8.6, IDMP), 5 (8.8, NACK zones).
-    pub version: u8,
-    pub length: u64,
-    pub last_id: StreamId,
-    /// v2+ only.
-    pub first_id: Option<StreamId>,
-    pub max_deleted_id: Option<StreamId>,
-    pub entries_added: Option<u64>,
-}
-
-/// A consumer group header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GroupMeta<'a> {
-    pub name: &'a [u8],
-    pub last_delivered_id: StreamId,
-    /// v2+ only; `Some(u64::MAX)` is Redis's "invalid/unknown" (-1).
-    pub entries_read: Option<u64>,
-}
+pub use crate::types::{GroupMeta, StreamId, StreamMeta};
 
 fn read_id_lens(c: &mut Cursor<'_>, what: &'static str) -> Result<StreamId> {
     let ms = read_len(c, what)?;

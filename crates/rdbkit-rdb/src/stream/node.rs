@@ -13,7 +13,7 @@
 
 use crate::entry::{BlobError, Entry};
 use crate::listpack::{self, Listpack, ListpackIter};
-use std::fmt;
+pub use crate::types::StreamId;
 
 const CONTAINER: &str = "stream node";
 /// Entry flag: deleted (tombstone kept until the node is rewritten).
@@ -24,43 +24,6 @@ pub const FLAG_SAMEFIELDS: i64 = 2;
 #[inline]
 fn err(offset: usize, what: impl Into<std::borrow::Cow<'static, str>>) -> BlobError {
     BlobError::new(CONTAINER, offset, what)
-}
-
-/// A stream entry ID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct StreamId {
-    pub ms: u64,
-    pub seq: u64,
-}
-
-impl StreamId {
-    /// Decodes the 16-byte big-endian form used for rax keys and PEL entries.
-    #[inline]
-    pub fn from_be_bytes(b: &[u8; 16]) -> Self {
-        let mut ms = [0u8; 8];
-        let mut seq = [0u8; 8];
-        ms.copy_from_slice(&b[..8]);
-        seq.copy_from_slice(&b[8..]);
-        StreamId {
-            ms: u64::from_be_bytes(ms),
-            seq: u64::from_be_bytes(seq),
-        }
-    }
-
-    /// The 16-byte big-endian form.
-    #[inline]
-    pub fn to_be_bytes(&self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.ms.to_be_bytes());
-        b[8..].copy_from_slice(&self.seq.to_be_bytes());
-        b
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
 }
 
 /// A parsed stream node: the master entry has been read; entries are read on demand.
@@ -165,6 +128,7 @@ impl<'a> StreamNode<'a> {
         })
     }
 
+    /// The node's master ID (its rax key): entry IDs are stored as deltas from it.
     #[inline]
     pub fn master_id(&self) -> StreamId {
         self.master
@@ -351,6 +315,7 @@ impl std::iter::FusedIterator for StreamEntries<'_> {}
 /// One entry of a stream node.
 #[derive(Clone, Copy, Debug)]
 pub struct StreamEntry<'a> {
+    /// The entry's ID (the node's master ID plus the stored deltas).
     pub id: StreamId,
     /// Flag bit 0: deleted entries stay in the node until it is rewritten; XRANGE skips them.
     pub deleted: bool,
@@ -384,6 +349,7 @@ impl<'a> StreamEntry<'a> {
         }
     }
 
+    /// The number of (field, value) pairs of the entry.
     #[inline]
     pub fn num_fields(&self) -> usize {
         self.num_fields
