@@ -177,6 +177,18 @@ impl Filter {
         self.dbs.is_empty() || self.dbs.contains(&db)
     }
 
+    /// [`accepts`](Self::accepts) for a key record of an RDB: its db, name, family, expiry and
+    /// stored size.
+    pub fn accepts_key(&self, k: &rdbkit_rdb::KeyRecord<'_>) -> bool {
+        self.accepts(
+            k.db,
+            k.key,
+            k.value.ty.family(),
+            k.expire_ms,
+            Some(k.end - k.offset),
+        )
+    }
+
     /// The key passes every filter. `size` is its serialized size (None: not known, e.g. a key
     /// of a replayed AOF; then `--min-size` lets it through only when it is 0).
     pub fn accepts(

@@ -684,13 +684,7 @@ fn check_field_ttls_rdb(
         }
         let Some(rec) = src.next_record() else { break };
         if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
-            if !run.filter.accepts(
-                k.db,
-                k.key,
-                k.value.ty.family(),
-                k.expire_ms,
-                Some(k.end - k.offset),
-            ) {
+            if !run.filter.accepts_key(&k) {
                 continue;
             }
             let db = run.dest_db(k.db)?;
@@ -713,13 +707,7 @@ fn check_existing_rdb(
     let mut n = 0usize;
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
-            if !run.filter.accepts(
-                k.db,
-                k.key,
-                k.value.ty.family(),
-                k.expire_ms,
-                Some(k.end - k.offset),
-            ) {
+            if !run.filter.accepts_key(&k) {
                 continue;
             }
             let db = run.dest_db(k.db)?;
@@ -796,13 +784,7 @@ fn send_rdb(
         match rec {
             Record::Key(k) => {
                 progress.set(k.end);
-                if !run.filter.accepts(
-                    k.db,
-                    k.key,
-                    k.value.ty.family(),
-                    k.expire_ms,
-                    Some(k.end - k.offset),
-                ) {
+                if !run.filter.accepts_key(&k) {
                     run.local.filtered += 1;
                     continue;
                 }
