@@ -101,6 +101,23 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
+    /// The common RDB string: a 6-bit length prefix (`00xxxxxx`) and that many bytes, all
+    /// inside the input. Consumes and returns the bytes; `None` (nothing consumed) for any
+    /// other prefix or a string that does not fit, which the general reader then handles,
+    /// errors included.
+    #[inline(always)]
+    pub fn short_string(&mut self) -> Option<&'a [u8]> {
+        let &b = self.data.get(self.pos)?;
+        if b >= 0x40 {
+            return None;
+        }
+        let start = self.pos + 1;
+        let end = start + usize::from(b);
+        let s = self.data.get(start..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
     /// Reads a little-endian `i64`.
     pub fn i64_le(&mut self, what: &'static str) -> Result<i64> {
         Ok(i64::from_le_bytes(self.array(what)?))

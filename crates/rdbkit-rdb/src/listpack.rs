@@ -108,6 +108,22 @@ impl<'a> Listpack<'a> {
         Ok(count)
     }
 
+    /// [`validate`](Self::validate) and [`iter`](Self::iter) in one walk: yields every element
+    /// with its backlen checked, then (at the terminator) the terminator and header-count
+    /// checks. It yields exactly the error `validate` returns, at the same point of the walk,
+    /// and the elements `iter` yields before it. After the walk, [`CheckedIter::count`] is
+    /// what `validate` returns.
+    #[inline]
+    pub fn checked_iter(&self) -> CheckedIter<'a> {
+        CheckedIter {
+            lp: *self,
+            pos: HEADER_SIZE,
+            count: 0,
+            done: false,
+            failed: false,
+        }
+    }
+
     /// The whole blob, header and terminator included.
     #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
@@ -403,6 +419,80 @@ impl<'a> Iterator for ListpackIter<'a> {
 }
 
 impl std::iter::FusedIterator for ListpackIter<'_> {}
+
+/// A deep-validating iterator; see [`Listpack::checked_iter`].
+#[derive(Clone, Debug)]
+pub struct CheckedIter<'a> {
+    lp: Listpack<'a>,
+    pos: usize,
+    count: usize,
+    done: bool,
+    failed: bool,
+}
+
+impl CheckedIter<'_> {
+    /// Elements yielded so far (after a complete walk without error: the listpack's count).
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the walk yielded an error (and so ended).
+    #[inline]
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    #[cold]
+    fn fail<T>(&mut self, e: BlobError) -> Option<Result<T, BlobError>> {
+        self.done = true;
+        self.failed = true;
+        Some(Err(e))
+    }
+}
+
+impl<'a> Iterator for CheckedIter<'a> {
+    type Item = Result<Entry<'a>, BlobError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let blob = self.lp.blob;
+        let pos = self.pos;
+        // pos <= blob.len() - 1 holds until done, as in `validate`.
+        if blob[pos] == EOF {
+            self.done = true;
+            if let Err(e) = check_terminator(blob, pos) {
+                return self.fail(e);
+            }
+            if let Some(h) = self.lp.header_count() {
+                if h != self.count {
+                    let n = self.count;
+                    return self.fail(err(
+                        4,
+                        format!("header says {h} elements but the listpack holds {n}"),
+                    ));
+                }
+            }
+            return None;
+        }
+        match decode_entry(blob, pos) {
+            Ok((e, size)) => {
+                if let Err(x) = check_backlen(blob, pos, size) {
+                    return self.fail(x);
+                }
+                self.pos = pos + size + backlen_size(size);
+                self.count += 1;
+                Some(Ok(e))
+            }
+            Err(x) => self.fail(x),
+        }
+    }
+}
+
+impl std::iter::FusedIterator for CheckedIter<'_> {}
 
 /// Appends one element encoded like Redis's `lpAppend`: canonical decimal strings (see
 /// [`parse_canonical_i64`]) become the smallest integer encoding, other strings use the 6-,

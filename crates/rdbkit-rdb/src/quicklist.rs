@@ -115,6 +115,18 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         // Empty nodes are legal-but-skipped (Redis drops them on load); iteration yields nothing.
         if v2 {
             let lp = Listpack::new(bytes).map_err(&err)?;
+            if w.deep && !w.v.wants_content() {
+                // A check: one validating walk instead of `validate` and then `iter`.
+                let mut it = lp.checked_iter();
+                let r = (|| {
+                    for e in it.by_ref() {
+                        vis(w.v.element(e.map_err(&err)?), at)?;
+                    }
+                    Ok(())
+                })();
+                crate::visit::finish_checked(r, it, &err, false, 1, at)?;
+                continue;
+            }
             if w.deep {
                 lp.validate().map_err(&err)?;
             }

@@ -32,6 +32,15 @@ pub enum RdbString<'a> {
 /// Reads one RDB string. `what` names it in errors ("key", "value", "listpack", ...).
 #[inline]
 pub fn read_string<'a>(c: &mut Cursor<'a>, what: &'static str) -> Result<RdbString<'a>> {
+    // Most members and keys: a 6-bit length and the bytes, one bounds check.
+    if let Some(s) = c.short_string() {
+        return Ok(RdbString::Raw(s));
+    }
+    read_string_slow(c, what)
+}
+
+/// Every other form of [`read_string`], and its errors.
+fn read_string_slow<'a>(c: &mut Cursor<'a>, what: &'static str) -> Result<RdbString<'a>> {
     let at = c.offset();
     match read_len_or_enc(c)? {
         Len::Plain(n) => Ok(RdbString::Raw(c.take(n, what, at)?)),

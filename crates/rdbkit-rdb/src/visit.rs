@@ -167,6 +167,51 @@ pub(crate) fn vis(r: VisitResult, at: u64) -> Result<()> {
     })
 }
 
+/// The end of a single validating walk ([`crate::listpack::Listpack::checked_iter`]) that stands for
+/// `validate`, then the element count's tuple check, then the iteration: `r` is what the
+/// iteration part returned. A structural error the walk met is the verdict; an error of the
+/// iteration part (a duplicate, a bad score or TTL, a visitor's refusal) is only reported
+/// once the rest of the listpack has been walked without a structural error and the count
+/// makes whole tuples, exactly as the two walks would report.
+pub(crate) fn finish_checked(
+    r: Result<()>,
+    mut it: crate::listpack::CheckedIter<'_>,
+    err: &impl Fn(crate::BlobError) -> Error,
+    zset: bool,
+    tuple: usize,
+    at: u64,
+) -> Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if it.failed() => Err(e),
+        Err(e) => {
+            for x in it.by_ref() {
+                x.map_err(err)?;
+            }
+            check_tuples(it.count(), zset, tuple, at)?;
+            Err(e)
+        }
+    }
+}
+
+/// A blob's entry count must make whole member/score pairs (`zset`) or field/value(/TTL)
+/// tuples.
+pub(crate) fn check_tuples(n: usize, zset: bool, tuple: usize, at: u64) -> Result<()> {
+    if n % tuple == 0 {
+        Ok(())
+    } else if zset {
+        Err(Error::invalid(
+            at,
+            format!("zset blob has {n} entries, not member/score pairs"),
+        ))
+    } else {
+        Err(Error::invalid(
+            at,
+            format!("hash blob has {n} entries, not a multiple of {tuple}"),
+        ))
+    }
+}
+
 /// A blob error at a blob stored at `at`.
 #[inline]
 pub(crate) fn blob_err(at: u64, compressed: bool) -> impl Fn(BlobError) -> Error {

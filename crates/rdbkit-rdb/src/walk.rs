@@ -233,21 +233,30 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
             let Some(b) = read_blob(c, "listpack", Some(&mut w.s.a))? else { return Ok(()) };
             let err = blob_err(b.at, b.compressed);
             let lp = Listpack::new(b.bytes).map_err(&err)?;
+            let tuple = match t {
+                Type::SetListpack => 1,
+                Type::ZsetListpack | Type::HashListpack => 2,
+                _ => 3,
+            };
+            if w.deep && !w.v.wants_content() {
+                // A check: one validating walk instead of `validate` and then `iter`.
+                let mut it = lp.checked_iter();
+                let r = {
+                    let it = it.by_ref().map(|r| r.map_err(&err));
+                    match t {
+                        Type::SetListpack => set_members(it, &mut *w.v, true, b.at),
+                        Type::ZsetListpack => pairs_as_zset(it, None, &mut *w.v, true, b.at),
+                        _ => pairs_as_hash(it, None, &mut *w.v, true, b.at, tuple),
+                    }
+                };
+                return crate::visit::finish_checked(r, it, &err, t == Type::ZsetListpack, tuple, b.at);
+            }
             let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
             let it = lp.iter().map(|r| r.map_err(&err));
             match t {
-                Type::SetListpack => {
-                    let mut dups = Dups::new(w.deep);
-                    for e in it {
-                        let e = e?;
-                        dups.check(e, "set member", b.at)?;
-                        vis(w.v.element(e), b.at)?;
-                    }
-                    Ok(())
-                }
+                Type::SetListpack => set_members(it, &mut *w.v, w.deep, b.at),
                 Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
-                Type::HashListpack => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 3),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, tuple),
             }
         }
         Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
@@ -288,6 +297,21 @@ pub(crate) fn walk_module_payload<V: Visitor + ?Sized>(
     }
 }
 
+fn set_members<'e, V: Visitor + ?Sized>(
+    it: impl Iterator<Item = Result<Entry<'e>>>,
+    v: &mut V,
+    deep: bool,
+    at: u64,
+) -> Result<()> {
+    let mut dups = Dups::new(deep);
+    for e in it {
+        let e = e?;
+        dups.check(e, "set member", at)?;
+        vis(v.element(e), at)?;
+    }
+    Ok(())
+}
+
 fn pairs_as_zset<'e, V: Visitor + ?Sized>(
     mut it: impl Iterator<Item = Result<Entry<'e>>>,
     count: Option<usize>,
@@ -296,12 +320,7 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized>(
     at: u64,
 ) -> Result<()> {
     if let Some(n) = count {
-        if n % 2 != 0 {
-            return Err(Error::invalid(
-                at,
-                format!("zset blob has {n} entries, not member/score pairs"),
-            ));
-        }
+        crate::visit::check_tuples(n, true, 2, at)?;
     }
     let mut dups = Dups::new(deep);
     while let Some(m) = it.next() {
@@ -326,12 +345,7 @@ fn pairs_as_hash<'e, V: Visitor + ?Sized>(
     tuple: usize,
 ) -> Result<()> {
     if let Some(n) = count {
-        if n % tuple != 0 {
-            return Err(Error::invalid(
-                at,
-                format!("hash blob has {n} entries, not a multiple of {tuple}"),
-            ));
-        }
+        crate::visit::check_tuples(n, false, tuple, at)?;
     }
     let mut dups = Dups::new(deep);
     while let Some(f) = it.next() {
