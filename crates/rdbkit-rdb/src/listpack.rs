@@ -233,13 +233,27 @@ fn bad_backlen(blob: &[u8], at: usize, n: usize, size: usize) -> BlobError {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn check_backlen(blob: &[u8], pos: usize, size: usize) -> Result<(), BlobError> {
     let at = pos + size;
-    let n = backlen_size(size);
-    if n == 1 && blob[at] as usize == size {
-        return Ok(()); // the common case: entries up to 127 bytes
+    if size <= 127 {
+        // the common case: entries up to 127 bytes, a 1-byte backlen
+        if blob[at] as usize == size {
+            return Ok(());
+        }
+    } else if size < 16383 {
+        // 128..16382 bytes: two bytes, the high 7 bits first (decode_entry checked at + 2
+        // <= terminator)
+        if blob[at] as usize == size >> 7 && blob[at + 1] as usize == (size & 127) | 128 {
+            return Ok(());
+        }
     }
+    check_backlen_slow(blob, at, size)
+}
+
+#[inline(never)]
+fn check_backlen_slow(blob: &[u8], at: usize, size: usize) -> Result<(), BlobError> {
+    let n = backlen_size(size);
     let bytes = &blob[at..at + n]; // decode_entry checked at + n <= terminator
     let (expect, _) = backlen_bytes(size);
     if bytes == &expect[..n] {
