@@ -111,7 +111,7 @@ impl<'a> Listpack<'a> {
     /// [`validate`](Self::validate) and [`iter`](Self::iter) in one walk: yields every element
     /// with its backlen checked, then (at the terminator) the terminator and header-count
     /// checks. It yields exactly the error `validate` returns, at the same point of the walk,
-    /// and the elements `iter` yields before it. After the walk, [`CheckedIter::count`] is
+    /// and the elements `iter` yields before it. After the walk, [`CheckedIter::elements`] is
     /// what `validate` returns.
     #[inline]
     pub fn checked_iter(&self) -> CheckedIter<'a> {
@@ -446,8 +446,9 @@ pub struct CheckedIter<'a> {
 
 impl CheckedIter<'_> {
     /// Elements yielded so far (after a complete walk without error: the listpack's count).
+    /// (Not `count`, which `Iterator::count` would shadow on a value.)
     #[inline]
-    pub fn count(&self) -> usize {
+    pub fn elements(&self) -> usize {
         self.count
     }
 

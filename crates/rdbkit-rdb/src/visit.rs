@@ -188,7 +188,7 @@ pub(crate) fn finish_checked(
             for x in it.by_ref() {
                 x.map_err(err)?;
             }
-            check_tuples(it.count(), zset, tuple, at)?;
+            check_tuples(it.elements(), zset, tuple, at)?;
             Err(e)
         }
     }

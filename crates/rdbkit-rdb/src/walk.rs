@@ -375,3 +375,126 @@ fn pairs_as_hash<'e, V: Visitor + ?Sized>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::visit::{NoVisitor, Scratch};
+    use proptest::prelude::*;
+
+    /// Wants content: takes the two-walk path (`validate`, then `iter`).
+    struct Content;
+    impl Visitor for Content {}
+
+    fn deep_walk<V: Visitor>(v: &mut V, t: Type, value: &[u8]) -> Result<()> {
+        let mut s = Scratch::new();
+        let mut w = Walk {
+            v,
+            s: &mut s,
+            deep: true,
+        };
+        walk_in(&mut Cursor::new(value, 100), t, Some(&mut w), None)
+    }
+
+    fn verdict(r: Result<()>) -> Option<(u64, String)> {
+        r.err().map(|e| (e.offset, e.to_string()))
+    }
+
+    /// The single validating walk of a check gives the two walks' verdict, whatever the damage.
+    fn same_verdict(t: Type, lp: &[u8]) -> Option<(u64, String)> {
+        let mut value = Vec::new();
+        if t == Type::ListQuicklist2 {
+            value.push(1); // one node
+            value.push(crate::quicklist::CONTAINER_PACKED as u8);
+        }
+        if t == Type::HashListpackEx {
+            value.extend_from_slice(&0i64.to_le_bytes()); // min-expire
+        }
+        crate::string::encode_raw(lp, &mut value);
+        let one = verdict(deep_walk(&mut NoVisitor, t, &value));
+        let two = verdict(deep_walk(&mut Content, t, &value));
+        assert_eq!(one, two, "{t:?} {lp:02x?}");
+        one
+    }
+
+    #[test]
+    fn error_order_of_the_single_walk() {
+        let fix = |mut lp: Vec<u8>| {
+            let n = lp.len() as u32;
+            lp[..4].copy_from_slice(&n.to_le_bytes());
+            lp
+        };
+        // a duplicate field, then a bad backlen: the structural error wins
+        let mut lp = crate::listpack::encode(&[b"f", b"1", b"f", b"2", b"g", b"3"]);
+        let last = lp.len() - 2;
+        lp[last] = 9;
+        let v = same_verdict(Type::HashListpack, &lp).unwrap();
+        assert!(v.1.contains("backlen"), "{v:?}");
+        // a duplicate and a header count that is wrong: the count wins
+        let mut lp = crate::listpack::encode(&[b"f", b"1", b"f", b"2"]);
+        lp[4] = 6;
+        let v = same_verdict(Type::HashListpack, &lp).unwrap();
+        assert!(v.1.contains("header says 6"), "{v:?}");
+        // a duplicate and an odd count: the tuple check wins
+        let lp = crate::listpack::encode(&[b"f", b"1", b"f", b"2", b"x"]);
+        let v = same_verdict(Type::HashListpack, &lp).unwrap();
+        assert!(v.1.contains("not a multiple of 2"), "{v:?}");
+        let lp = crate::listpack::encode(&[b"m", b"1", b"m", b"2", b"x"]);
+        let v = same_verdict(Type::ZsetListpack, &lp).unwrap();
+        assert!(v.1.contains("not member/score pairs"), "{v:?}");
+        // only a duplicate
+        let lp = crate::listpack::encode(&[b"a", b"b", b"a"]);
+        let v = same_verdict(Type::SetListpack, &lp).unwrap();
+        assert!(v.1.contains("duplicate set member"), "{v:?}");
+        // a bad score before a terminator in the middle
+        let mut lp = crate::listpack::encode(&[b"m", b"abc", b"n", b"1"]);
+        let at = lp.len() - 3;
+        lp[at] = 0xFF;
+        let v = same_verdict(Type::ZsetListpack, &fix(lp)).unwrap();
+        assert!(v.1.contains("terminator"), "{v:?}");
+        // valid values
+        for t in [Type::HashListpack, Type::ZsetListpack, Type::SetListpack] {
+            let lp = crate::listpack::encode(&[b"a", b"1", b"b", b"2"]);
+            assert_eq!(same_verdict(t, &lp), None);
+        }
+        let lp = crate::listpack::encode(&[b"a", b"1", b"0", b"b", b"2", b"0"]);
+        assert_eq!(same_verdict(Type::HashListpackEx, &lp), None);
+        assert_eq!(same_verdict(Type::ListQuicklist2, &lp), None);
+    }
+
+    fn element() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"a".to_vec()),
+            Just(b"b".to_vec()),
+            Just(b"0".to_vec()),
+            Just(b"1.5".to_vec()),
+            Just(b"nan".to_vec()),
+            Just(b"-7".to_vec()),
+            Just(b"1700000000000".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..200),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn single_walk_gives_the_two_walks_verdict(
+            items in proptest::collection::vec(element(), 0..12),
+            t in prop_oneof![
+                Just(Type::SetListpack),
+                Just(Type::ZsetListpack),
+                Just(Type::HashListpack),
+                Just(Type::HashListpackEx),
+                Just(Type::ListQuicklist2),
+            ],
+            damage in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        ) {
+            let refs: Vec<&[u8]> = items.iter().map(|x| x.as_slice()).collect();
+            let mut lp = crate::listpack::encode(&refs);
+            for (i, b) in damage {
+                let i = 4 + i % (lp.len() - 4);
+                lp[i] = b;
+            }
+            same_verdict(t, &lp);
+        }
+    }
+}
