@@ -323,6 +323,22 @@ pub fn check_value(v: &Value<'_>, parser_was_deep: bool, scratch: &mut Scratch) 
     }
     let mut deep = Collect::default();
     let rd = v.decode_len(scratch, &mut deep, true);
+    // A check (a visitor that wants no content) takes its own paths (one validating listpack
+    // walk, LZF strings validated without decompressing): the same verdict, error and offset.
+    let rc = v.decode_len(scratch, &mut rdbkit_rdb::NoVisitor, true);
+    match (&rd, &rc) {
+        (Ok(_), Ok(_)) => {}
+        (Err(a), Err(b)) => assert_eq!(
+            (a.offset, a.to_string()),
+            (b.offset, b.to_string()),
+            "a check and a deep decode report different errors"
+        ),
+        _ => panic!(
+            "a check and a deep decode disagree: {:?} vs {:?}",
+            rd.as_ref().err(),
+            rc.as_ref().err()
+        ),
+    }
     match &rd {
         Ok(n) => {
             assert_eq!(*n, raw_len, "deep decoding ends elsewhere than skipping");
@@ -636,6 +652,25 @@ pub fn listpack(data: &[u8]) {
             let rest: Vec<_> = lp.iter_at(at).map(|r| r.expect("resumed walk")).collect();
             assert_eq!(logical(&rest), logical(&items[i..]));
         }
+    }
+    // The single validating walk: `validate`'s verdict, `iter`'s elements.
+    let mut ci = lp.checked_iter();
+    let mut walked = Vec::new();
+    let mut walk_err = None;
+    for r in ci.by_ref() {
+        match r {
+            Ok(e) => walked.push(e),
+            Err(e) => walk_err = Some(e),
+        }
+    }
+    match (lp.validate(), walk_err) {
+        (Ok(n), None) => {
+            assert_eq!(ci.elements(), n);
+            let items = items.as_ref().expect("a validated listpack iterates");
+            assert_eq!(logical(&walked), logical(items));
+        }
+        (Err(a), Some(b)) => assert_eq!(a, b, "checked_iter and validate report different errors"),
+        (a, b) => panic!("checked_iter and validate disagree: {a:?} vs {b:?}"),
     }
     match lp.validate() {
         Ok(n) => {

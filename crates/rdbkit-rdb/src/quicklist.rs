@@ -118,12 +118,18 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             if w.deep && !w.v.wants_content() {
                 // A check: one validating walk instead of `validate` and then `iter`.
                 let mut it = lp.checked_iter();
-                let r = (|| {
+                let r = 'walk: {
                     for e in it.by_ref() {
-                        vis(w.v.element(e.map_err(&err)?), at)?;
+                        let e = match e {
+                            Ok(e) => e,
+                            Err(x) => break 'walk Err(err(x)),
+                        };
+                        if let Err(x) = vis(w.v.element(e), at) {
+                            break 'walk Err(x);
+                        }
                     }
                     Ok(())
-                })();
+                };
                 crate::visit::finish_checked(r, it, &err, false, 1, at)?;
                 continue;
             }
