@@ -197,7 +197,7 @@ pub(crate) fn finish_checked(
 /// A blob's entry count must make whole member/score pairs (`zset`) or field/value(/TTL)
 /// tuples.
 pub(crate) fn check_tuples(n: usize, zset: bool, tuple: usize, at: u64) -> Result<()> {
-    if n % tuple == 0 {
+    if n.is_multiple_of(tuple) {
         Ok(())
     } else if zset {
         Err(Error::invalid(
