@@ -386,7 +386,8 @@ pub fn check_layout_parallel(
         }
         return m.finish();
     }
-    let datas: Vec<Result<FileData, Error>> = files.iter().map(|f| FileData::open(&f.path)).collect();
+    let datas: Vec<Result<FileData, Error>> =
+        files.iter().map(|f| FileData::open(&f.path)).collect();
     let n = files.len();
     let verdict = |i: usize| -> Option<PartVerdict> {
         let d = datas.get(i)?.as_ref().ok()?;
@@ -402,7 +403,11 @@ pub fn check_layout_parallel(
         Ok(r) => r,
         Err(p) => std::panic::resume_unwind(p),
     };
-    for ((f, d), v) in files.iter().zip(datas).zip(std::iter::once(first).chain(rest)) {
+    for ((f, d), v) in files
+        .iter()
+        .zip(datas)
+        .zip(std::iter::once(first).chain(rest))
+    {
         match (d, v) {
             (Err(e), _) => m.missing(f, e),
             (Ok(_), Some(v)) => m.add(f, v),
