@@ -8,7 +8,7 @@ use crate::cnum::{self, c_str};
 use crate::commands;
 use crate::error::Error;
 use crate::manifest;
-use crate::multipart::{AofFile, FileData, Layout, Role};
+use crate::multipart::{AofFile, Layout};
 use crate::rdb_prefix::{self, RdbPrefix, RdbPrefixError};
 use crate::resp::{
     annotation_timestamp, has_rdb_magic, plain_header, Core, LineState, Parsed, RespError,
@@ -102,6 +102,19 @@ pub fn check_single(
     opts: CheckOptions,
     line: &mut u64,
 ) -> SingleCheck {
+    check_single_with(data, preamble, None, last_file, opts, line)
+}
+
+/// [`check_single`], given the deep validation of the RDB part when it was already made
+/// (`prefix`: what [`rdb_prefix::check`]`(data, true)` returned; used only with `preamble`).
+pub fn check_single_with(
+    data: &[u8],
+    preamble: bool,
+    prefix: Option<Result<RdbPrefix, RdbPrefixError>>,
+    last_file: bool,
+    opts: CheckOptions,
+    line: &mut u64,
+) -> SingleCheck {
     let size = data.len() as u64;
     let mut out = SingleCheck {
         size,
@@ -118,7 +131,7 @@ pub fn check_single(
     }
     let mut pos = 0usize;
     if preamble {
-        match rdb_prefix::check(data, true) {
+        match prefix.unwrap_or_else(|| rdb_prefix::check(data, true)) {
             Ok(p) => {
                 pos = p.len;
                 out.rdb = Some(p);
@@ -255,103 +268,11 @@ pub struct StrictVerdict {
     pub refusal: Option<String>,
 }
 
-/// Strict check of a resolved layout (the tool's `checkMultiPartAof`/`checkOldStyleAof`).
+/// Strict check of a resolved layout (the tool's `checkMultiPartAof`/`checkOldStyleAof`). The
+/// base and the incr files are checked at the same time, and joined in load order (see
+/// [`crate::parts`]).
 pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict, Error> {
-    let files = layout.files();
-    let mut line = 1u64;
-    let mut out = StrictVerdict {
-        files: Vec::new(),
-        valid: true,
-        fixable: None,
-        refusal: None,
-    };
-    for (i, f) in files.iter().enumerate() {
-        let last = i + 1 == files.len();
-        let data = FileData::open(&f.path)?;
-        let bytes = data.bytes();
-        let preamble = f.role != Role::Incr && is_rdb(bytes);
-        let c = check_single(bytes, preamble, last, opts, &mut line);
-        let damaged_manifest = last && c.diff() > 0 && is_damaged_manifest(&f.name, bytes, &c);
-        let stop = c.stop.clone();
-        let diff = c.diff();
-        out.files.push(FileVerdict {
-            file: f.clone(),
-            last,
-            check: c,
-        });
-        match stop {
-            Stop::Empty => {}
-            Stop::Checked if diff == 0 => {}
-            Stop::Checked => {
-                out.valid = false;
-                if opts.to_timestamp != 0 {
-                    // Like the tool: timestamp mode cuts at annotations, it doesn't repair.
-                    out.refusal = Some(format!(
-                        "{} is damaged; timestamp mode doesn't repair (fix it without a timestamp first)",
-                        f.name
-                    ));
-                } else if damaged_manifest {
-                    out.refusal = Some(format!(
-                        "{} is an AOF manifest whose first line is damaged, not an AOF: repair it by hand \
-                         (redis-check-aof --fix would truncate it to {} bytes)",
-                        f.name,
-                        out.files.last().map_or(0, |v| v.check.ok_up_to)
-                    ));
-                } else if let Some(why) = last
-                    .then(|| refuse_cut(bytes, out.files.last().map_or(0, |v| v.check.ok_up_to)))
-                    .flatten()
-                {
-                    out.refusal = Some(format!("{}: {why}", f.name));
-                } else if last {
-                    out.fixable = Some((i, out.files.last().map_or(0, |v| v.check.ok_up_to)));
-                } else {
-                    out.refusal = Some(format!(
-                        "{} is damaged but is not the last file; only the last file may be cut",
-                        f.name
-                    ));
-                }
-                break;
-            }
-            Stop::RdbInvalid(e) => {
-                out.valid = false;
-                out.refusal = Some(format!(
-                    "the RDB part of {} is not sane ({e}); it can't be fixed by truncation",
-                    f.name
-                ));
-                break;
-            }
-            Stop::TimestampCut { offset, .. } => {
-                out.valid = false;
-                out.fixable = Some((i, offset));
-                break;
-            }
-            Stop::NothingBeforeTimestamp { .. } => {
-                out.valid = false;
-                out.refusal = Some(format!(
-                    "{} has nothing before timestamp {}",
-                    f.name, opts.to_timestamp
-                ));
-                break;
-            }
-            Stop::TimestampNotLast { offset } => {
-                out.valid = false;
-                out.refusal = Some(format!(
-                    "the cut for timestamp {} falls in {} at offset {offset}, which is not the last file",
-                    opts.to_timestamp, f.name
-                ));
-                break;
-            }
-            Stop::InvalidTimestampAnnotation { offset } => {
-                out.valid = false;
-                out.refusal = Some(format!(
-                    "{}: invalid timestamp annotation at offset {offset}",
-                    f.name
-                ));
-                break;
-            }
-        }
-    }
-    Ok(out)
+    crate::parts::check_layout_parallel(layout, opts, crate::parts::Want::STRICT).0
 }
 
 // ---- the server's own verdict on load ------------------------------------------------------------
@@ -440,12 +361,21 @@ fn server_argc(data: &[u8], pos: &mut usize, cap: usize) -> Option<Result<i64, C
 
 /// What the server (7.x, `aof-load-truncated yes`) does with one file's bytes `data`.
 pub fn server_load(data: &[u8]) -> Load {
+    server_load_after(data, None)
+}
+
+/// [`server_load`], given where the RDB part ends when a deep validation of it passed
+/// (`rdb_len`: the [`RdbPrefix::len`] of [`rdb_prefix::check`]`(data, true)`): the server's
+/// shallower reading of it then passes to the same end, and is not made again.
+pub fn server_load_after(data: &[u8], rdb_len: Option<usize>) -> Load {
     const BUF: usize = 1024;
     if data.is_empty() {
         return Load::Empty;
     }
     let mut pos = 0usize;
-    if rdbkit_rdb::is_rdb_magic(data) {
+    if let Some(len) = rdb_len.filter(|_| rdbkit_rdb::is_rdb_magic(data)) {
+        pos = len;
+    } else if rdbkit_rdb::is_rdb_magic(data) {
         match rdb_prefix::check(data, false) {
             Ok(p) => pos = p.len,
             Err(e) => {
@@ -615,65 +545,14 @@ pub fn server_verdict_for_path(path: &std::path::Path) -> ServerVerdict {
 
 use ServerVerdict::Refuses;
 
-/// The server's verdict on a resolved layout (`loadAppendOnlyFiles`).
+/// The server's verdict on a resolved layout (`loadAppendOnlyFiles`): every file is opened
+/// first, then loaded in order (see [`crate::parts`]).
 pub fn server_verdict(layout: &Layout) -> ServerVerdict {
-    let files = layout.files();
-    if files.is_empty() {
-        return ServerVerdict::StartsEmpty {
-            reason: "the manifest lists no base or incr file".into(),
-        };
-    }
-    let mut datas = Vec::new();
-    for f in files {
-        match FileData::open(&f.path) {
-            Ok(d) => datas.push(d),
-            Err(e) => {
-                return Refuses {
-                    file: Some(f.name.clone()),
-                    offset: None,
-                    reason: format!("can't open: {e}"),
-                }
-            }
-        }
-    }
-    if datas.iter().all(|d| d.bytes().is_empty()) {
-        return ServerVerdict::StartsEmpty {
-            reason: "every AOF file is empty".into(),
-        };
-    }
-    let mut verdict = ServerVerdict::Loads;
-    for (i, (f, d)) in files.iter().zip(&datas).enumerate() {
-        let last = i + 1 == files.len();
-        match server_load(d.bytes()) {
-            Load::Empty | Load::Loaded { .. } => {}
-            Load::Truncated {
-                valid_up_to,
-                reason,
-                ..
-            } => {
-                if !last {
-                    return Refuses {
-                        file: Some(f.name.clone()),
-                        offset: Some(valid_up_to),
-                        reason: format!("{reason}; the truncated file is not the last file"),
-                    };
-                }
-                verdict = ServerVerdict::TruncatesAndLoads {
-                    file: f.name.clone(),
-                    offset: valid_up_to,
-                    reason,
-                };
-            }
-            Load::Failed { offset, reason } => {
-                return Refuses {
-                    file: Some(f.name.clone()),
-                    offset: Some(offset),
-                    reason,
-                }
-            }
-        }
-    }
-    verdict
+    let want = crate::parts::Want {
+        strict: false,
+        server: true,
+    };
+    crate::parts::check_layout_parallel(layout, CheckOptions::default(), want).1
 }
 
 /// True when `data` (checked as an AOF) is really a manifest whose first line is damaged:

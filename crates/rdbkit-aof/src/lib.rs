@@ -8,6 +8,7 @@
 //!   exact grammar;
 //! - [`manifest`]: the 7.x manifest with the server's rules;
 //! - [`multipart`]: which files make up a data set, in load order;
+//! - [`parts`]: a data set checked part by part in load order (archives, parallel checks);
 //! - [`check`]: the strict `redis-check-aof` 7.4 verdict and the server's lenient one on load;
 //! - [`fix`]: truncation under a lock, re-verified right before the cut (with an optional saved
 //!   tail, fsync'd);
@@ -30,6 +31,7 @@ pub mod escape;
 pub mod fix;
 pub mod manifest;
 pub mod multipart;
+pub mod parts;
 pub mod rdb_prefix;
 pub mod report;
 pub mod resp;

@@ -33,13 +33,47 @@ impl Report {
 /// Checks `path` (a file, a manifest, an `appendonlydir/` or a data directory).
 pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
     let layout = multipart::resolve(path);
-    // The two verdicts read the same files independently: the server's on a second thread
-    // (halves the wall time of `rdbkit aof check` on a 2-core machine).
+    // The tool recognises a manifest by content only: an empty manifest is "an empty AOF" to
+    // it, a manifest with a damaged first line a malformed AOF.
+    let tool_layout = multipart::resolve_with(path, multipart::Sniff::Tool);
+    let (strict, server) = match (&layout, tool_layout) {
+        // The same files for both (the usual case): every part checked once for both
+        // verdicts, the base at the same time as the incr files (see `crate::parts`).
+        (Ok(l), Ok(t)) if l.files() == t.files() => {
+            let (strict, server) =
+                crate::parts::check_layout_parallel(&t, opts, crate::parts::Want::BOTH);
+            (strict.map(|v| (t, v)).map_err(|e| e.to_string()), server)
+        }
+        (_, tool_layout) => two_verdicts(&layout, tool_layout, opts),
+    };
+    let (strict_layout, strict) = match strict {
+        Ok((l, v)) => (Some(l), Ok(v)),
+        Err(e) => (None, Err(e)),
+    };
+    Report {
+        path: path.to_path_buf(),
+        layout: layout.map_err(|e| e.to_string()),
+        strict_layout,
+        strict,
+        server,
+    }
+}
+
+type Strict = Result<(Layout, StrictVerdict), String>;
+
+/// The two verdicts when the tool and the server see different files (a damaged or empty
+/// manifest): each on its own.
+fn two_verdicts(
+    layout: &Result<Layout, Error>,
+    tool_layout: Result<Layout, Error>,
+    opts: CheckOptions,
+) -> (Strict, ServerVerdict) {
+    // The two verdicts read the same files independently: the server's on a second thread.
     // Files read into memory (a fixing process, see `multipart::read_without_mapping`): one
     // verdict after the other, so one copy of a file is held at a time.
     let parallel = !multipart::reads_without_mapping();
-    let (strict, server) = std::thread::scope(|s| {
-        let server_of = || match &layout {
+    std::thread::scope(|s| {
+        let server_of = || match layout {
             Ok(l) => check::server_verdict(l),
             Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
                 file: None,
@@ -53,9 +87,7 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
             },
         };
         let server = parallel.then(|| s.spawn(server_of));
-        // The tool recognises a manifest by content only: an empty manifest is "an empty AOF"
-        // to it, a manifest with a damaged first line a malformed AOF.
-        let strict = match multipart::resolve_with(path, multipart::Sniff::Tool) {
+        let strict = match tool_layout {
             Ok(l) => check::check_layout(&l, opts)
                 .map(|v| (l, v))
                 .map_err(|e| e.to_string()),
@@ -70,18 +102,7 @@ pub fn check_path(path: &Path, opts: CheckOptions) -> Report {
             None => server_of(),
         };
         (strict, server)
-    });
-    let (strict_layout, strict) = match strict {
-        Ok((l, v)) => (Some(l), Ok(v)),
-        Err(e) => (None, Err(e)),
-    };
-    Report {
-        path: path.to_path_buf(),
-        layout: layout.map_err(|e| e.to_string()),
-        strict_layout,
-        strict,
-        server,
-    }
+    })
 }
 
 /// `show` prints a name: escaped in text, as it is in JSON (whose strings are escaped).

@@ -760,6 +760,11 @@ pub struct PartsRead {
 }
 
 impl Paused {
+    /// The manifest's bytes, as the archive holds them.
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
     /// The `appendonlydir/` as a member name (`appendonlydir/`, or `.` at the archive's root).
     pub fn dir_member(&self) -> String {
         match self.manifest.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -577,6 +577,27 @@ impl Input {
         Ok(())
     }
 
+    /// An archive paused at an `appendonlydir/`'s manifest (see [`archive::Paused`]), to
+    /// look at before [`Input::take_archive`].
+    pub fn paused_archive(&self) -> Option<&archive::Paused> {
+        match &self.src {
+            Src::Archive(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Takes an archive paused at an `appendonlydir/`'s manifest, for a consumer that reads
+    /// its parts in one pass itself (the AOF check); the input is left empty.
+    pub fn take_archive(&mut self) -> Option<Box<archive::Paused>> {
+        match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
+            Src::Archive(p) => Some(p),
+            other => {
+                self.src = other;
+                None
+            }
+        }
+    }
+
     /// The path to read for a file input (a member unpacked from an archive: its temporary
     /// copy, alive as long as this input); `None` for a stream.
     pub fn path(&self) -> Option<&Path> {
@@ -733,7 +754,11 @@ impl Read for Failed {
 /// After an archive's `appendonlydir/` was read in one pass: the other backups it holds (an
 /// RDB: said on stderr, the AOF is what a server with `appendonly yes` loads; another AOF: an
 /// error, as when the archive is unpacked), and how the parts were read.
-fn report_streamed(archive: &str, dir: &str, read: &archive::PartsRead) -> Result<(), InputError> {
+pub fn report_streamed(
+    archive: &str,
+    dir: &str,
+    read: &archive::PartsRead,
+) -> Result<(), InputError> {
     let names = |aof: bool| {
         let mut v: Vec<&str> = read
             .others

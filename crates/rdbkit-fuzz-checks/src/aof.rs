@@ -318,8 +318,47 @@ fn check_once(data: &[u8], opts: CheckOptions) {
 /// and with a `--truncate-to-timestamp` taken from the file's first `#TS:`.
 pub fn check(data: &[u8]) {
     check_once(data, CheckOptions::default());
+    parts_agree(data);
     if let Some(ts) = first_timestamp(data).filter(|&t| t != 0) {
         check_once(data, CheckOptions { to_timestamp: ts });
+    }
+}
+
+/// The per-part check (`rdbkit_aof::parts`: both verdicts from one reading, the server's
+/// reading of an RDB part taken from the deep check when it passes) gives, for the file as a
+/// base, a last incr file or a single file, exactly the separate `check_single` (its line
+/// counter shifted by the lines before it) and `server_load`.
+fn parts_agree(data: &[u8]) {
+    use rdbkit_aof::multipart::{AofFile, Role};
+    use rdbkit_aof::parts::{check_part, MultiCheck, Want};
+    let opts = CheckOptions::default();
+    for role in [Role::Base, Role::Incr, Role::Single] {
+        let f = AofFile {
+            name: "f".into(),
+            path: "f".into(),
+            role,
+        };
+        let v = check_part(&f, data, true, opts, Want::BOTH);
+        let mut line = 0;
+        let preamble = role != Role::Incr && is_rdb(data);
+        let want = check_single(data, preamble, true, opts, &mut line);
+        assert_eq!(v.strict.as_ref(), Some(&want), "check_part's strict verdict, {role:?}");
+        assert_eq!(v.load.as_ref(), Some(&server_load(data)), "check_part's load, {role:?}");
+        // Shifted by the 6 lines of a sound first part.
+        let mut m = MultiCheck::new(2, opts);
+        let first = AofFile {
+            name: "a".into(),
+            path: "a".into(),
+            role: Role::Base,
+        };
+        let ping = b"*1\r\n$4\r\nPING\r\n#TS:1\r\n*1\r\n$4\r\nPING\r\n";
+        m.add(&first, check_part(&first, ping, false, opts, m.want()));
+        m.add(&f, v);
+        let (strict, _) = m.finish();
+        let strict = strict.expect("no file is missing");
+        let fv = strict.files.get(1).expect("the first part is sound");
+        assert_eq!(fv.check.ok_up_to_line, want.ok_up_to_line + 1 + 6);
+        assert_eq!(fv.check.size, want.size);
     }
 }
 

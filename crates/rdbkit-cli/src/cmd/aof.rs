@@ -63,6 +63,10 @@ pub enum DumpFormat {
 pub fn run(c: Command) -> Result<(), Failure> {
     match c {
         Command::Check { path, json } => {
+            if let Some((text, valid)) = check_archive_path(&path, json)? {
+                print!("{text}");
+                return verdict(valid);
+            }
             // `-`, a pipe or a FIFO: read once into a private temporary file (the checker
             // works on a file's bytes), reported under the name given.
             let temp = match crate::input::stream_of(&path) {
@@ -343,4 +347,131 @@ fn verdict(valid: bool) -> Result<(), Failure> {
     } else {
         Err(Failure::Reported(1))
     }
+}
+
+/// `aof check` of a tar archive (a file whose content is one, compressed or not; not a pipe,
+/// which is read as an AOF stream as before): the `appendonlydir/` it holds checked in one
+/// pass ([`check_archive`]), or — an archive without a manifest, or with a damaged one — its
+/// backup unpacked to the private temporary directory and checked there, paths shown as
+/// `ARCHIVE:MEMBER`. The report's text (JSON with `json`) and whether redis-check-aof finds
+/// it valid; `None`: not an archive.
+fn check_archive_path(
+    path: &std::path::Path,
+    json: bool,
+) -> Result<Option<(String, bool)>, Failure> {
+    let is_file = path.as_os_str() != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if !is_file {
+        return Ok(None);
+    }
+    let head = crate::input::sniff(path).map(|s| crate::archive::is_tar(&s.head));
+    if !head.unwrap_or(false) {
+        return Ok(None);
+    }
+    let mut inp = crate::input::open(path).map_err(|e| Failure::Damaged(e.0))?;
+    let opts = CheckOptions::default();
+    if inp.paused_archive().is_some_and(one_pass) {
+        if let Some(p) = inp.take_archive() {
+            let r = check_archive(p, opts).map_err(Failure::Damaged)?;
+            return Ok(Some((render(&r, json), r.strict_valid())));
+        }
+    }
+    inp.unpack().map_err(|e| Failure::Damaged(e.0))?;
+    let Some(p) = inp.path() else {
+        return Err(Failure::Damaged(format!(
+            "{}: the archive holds no AOF to check",
+            inp.name
+        )));
+    };
+    let r = report::check_path(p, opts);
+    let valid = r.strict_valid();
+    Ok(Some((inp.rewrite(&render(&r, json)), valid)))
+}
+
+fn render(r: &report::Report, json: bool) -> String {
+    if json {
+        format!("{}\n", report::json(r))
+    } else {
+        report::human(r)
+    }
+}
+
+/// Whether an archive paused at an `appendonlydir/`'s manifest can be checked in one pass
+/// ([`check_archive`]): its manifest parses (a damaged one is checked as the unpacked
+/// directory is: the tool then reads the manifest itself as an AOF).
+pub fn one_pass(p: &crate::archive::Paused) -> bool {
+    rdbkit_aof::manifest::parse(p.manifest_bytes()).is_ok()
+}
+
+/// Checks the `appendonlydir/` of an archive paused at its manifest in one pass, as the
+/// archive is read: each part (base, then incr files, in manifest order; a part the archive
+/// holds early is unpacked to the private temporary directory and checked when its turn comes)
+/// goes through [`rdbkit_aof::parts`], which gives both verdicts exactly as checking the
+/// unpacked directory does. Files are named `ARCHIVE:MEMBER`. `Err`: the archive itself is
+/// damaged or refused (a member cut short, a hostile member...), one line naming the member.
+pub fn check_archive(
+    p: Box<crate::archive::Paused>,
+    opts: CheckOptions,
+) -> Result<report::Report, String> {
+    use std::path::Path;
+    let archive = p.spilled.archive.clone();
+    let dir_member = p.dir_member();
+    let m = rdbkit_aof::manifest::parse(p.manifest_bytes())
+        .map_err(|e| format!("{archive}:{}: manifest: {e}", p.manifest.display()))?;
+    let shown = |rel: &Path| PathBuf::from(format!("{archive}:{}", rel.display()));
+    let manifest_path = shown(&p.manifest);
+    let files = multipart::files_of(&manifest_path, &m);
+    let dir = p
+        .manifest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from(&archive), shown);
+    let mut mc = rdbkit_aof::parts::MultiCheck::new(files.len(), opts);
+    let mut handed = 0usize;
+    let read = p.replay_parts(&mut |name, bytes| {
+        let Some(f) = files.get(handed) else {
+            return Err(format!("{name}: not a part of the manifest"));
+        };
+        if f.path != Path::new(name) {
+            return Err(format!(
+                "{name}: handed over in place of {}",
+                f.path.display()
+            ));
+        }
+        handed += 1;
+        let w = mc.want();
+        let v = rdbkit_aof::parts::check_part(f, bytes, handed == files.len(), opts, w);
+        mc.add(f, v);
+        Ok(())
+    });
+    match read {
+        Ok(read) => crate::input::report_streamed(&archive, &dir_member, &read).map_err(|e| e.0)?,
+        Err(e) => {
+            // A part the manifest names and the archive lacks: as the unpacked directory's
+            // check says it (every verdict sees the part missing); any other error is the
+            // archive's own damage.
+            let f = files.get(handed).filter(|f| {
+                e == rdbkit_aof::Error::io(&f.path, io::Error::from_raw_os_error(2)).to_string()
+            });
+            match f {
+                Some(f) => mc.missing(
+                    f,
+                    rdbkit_aof::Error::io(&f.path, io::Error::from_raw_os_error(2)),
+                ),
+                None => return Err(e),
+            }
+        }
+    }
+    let layout = multipart::Layout::MultiPart {
+        manifest_path,
+        manifest: m,
+        files,
+    };
+    let (strict, server) = mc.finish();
+    Ok(report::Report {
+        path: dir,
+        layout: Ok(layout.clone()),
+        strict_layout: strict.is_ok().then(|| layout.clone()),
+        strict: strict.map_err(|e| e.to_string()),
+        server,
+    })
 }

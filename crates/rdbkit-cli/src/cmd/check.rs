@@ -130,7 +130,25 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
     // A stream (a pipe, stdin, a compressed file) is read once into a private temporary file:
     // the AOF checker works on a file's bytes.
     let mut temp = None;
-    // An archive read up to an appendonlydir/'s manifest: the checker reads files.
+    // An archive read up to an appendonlydir/'s manifest: its parts are checked as they come,
+    // in one pass (see `aof::check_archive`).
+    if inp.paused_archive().is_some_and(crate::cmd::aof::one_pass) {
+        if let Some(p) = inp.take_archive() {
+            let opts = rdbkit_aof::check::CheckOptions::default();
+            let r = crate::cmd::aof::check_archive(p, opts).map_err(Failure::Damaged)?;
+            let valid = r.strict_valid();
+            if !args.quiet || !valid {
+                println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
+                print!("{}", rdbkit_aof::report::human(&r));
+            }
+            return if valid {
+                Ok(())
+            } else {
+                Err(Failure::Reported(2))
+            };
+        }
+    }
+    // Otherwise (a damaged manifest): unpacked, the checker reads files.
     inp.unpack().map_err(|e| Failure::Damaged(e.0))?;
     if let Some(mut stream) = inp.take_stream() {
         let t =
