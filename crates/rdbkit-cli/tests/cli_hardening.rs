@@ -167,18 +167,13 @@ fn size_follows_the_exit_code_table() {
     }
 }
 
-/// A sound RDB (version 9, checksum disabled) holding the given keys in db 0, each = "v".
+/// A sound RDB (version 9) holding the given keys in db 0, each = "v".
 fn rdb_with_keys(keys: &[&[u8]]) -> Vec<u8> {
-    let mut b = b"REDIS0009\xfe\x00".to_vec();
+    let mut b = b"\xfe\x00".to_vec();
     for k in keys {
-        b.push(0); // string
-        b.push(k.len() as u8);
-        b.extend_from_slice(k);
-        b.extend_from_slice(b"\x01v");
+        rdbkit_testkit::rdb::string_key(&mut b, k, b"v");
     }
-    b.push(0xff);
-    b.extend_from_slice(&[0; 8]);
-    b
+    rdbkit_testkit::rdb::file(9, &b)
 }
 
 #[test]

@@ -9,8 +9,14 @@
 //! A corpus is a directory holding `rdb/README.md`. Without one a test is skipped with a
 //! message on stderr; with `CI=true` its absence is a failure (a panic naming the path), so CI
 //! never passes by skipping.
+//!
+//! [`visit::Recorder`] is the value-recording visitor (tests, fuzz checks), [`rdb`] the
+//! hand-written test RDB files.
 
 #![deny(missing_docs)]
+
+pub mod rdb;
+pub mod visit;
 
 use std::path::{Path, PathBuf};
 
