@@ -353,11 +353,7 @@ fn dump_budget_on_a_file() {
 fn file_truncated_under_check_is_a_clean_error() {
     use std::os::unix::process::ExitStatusExt;
     let tmp = TempDir::new("truncunder");
-    let mut body = vec![0xfe, 0];
-    for i in 0..200_000 {
-        string_key(&mut body, format!("key:{i:08}").as_bytes(), &[b'v'; 200]);
-    }
-    let data = rdb9(&body);
+    let data = common::many_keys_rdb();
     let path = tmp.join("t.rdb");
     let mut shrank = 0;
     for round in 0..12u64 {
