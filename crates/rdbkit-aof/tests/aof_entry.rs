@@ -12,42 +12,12 @@ fn corpus() -> Option<PathBuf> {
     rdbkit_testkit::corpus_dir()
 }
 
-fn bytes_of(v: &serde_json::Value) -> Vec<u8> {
-    match v {
-        serde_json::Value::String(s) => s.as_bytes().to_vec(),
-        serde_json::Value::Object(o) => base64(o["base64"].as_str().unwrap()),
-        other => panic!("not a byte string: {other}"),
-    }
-}
-
-fn base64(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = A.iter().position(|&a| a == c).expect("base64 digit") as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 #[test]
 fn items_of_every_layout_equal_the_ground_truth() {
     let Some(corpus) = corpus() else { return };
     let aof_dir = corpus.join("aof");
     let mut layouts = 0;
-    let mut versions: Vec<_> = std::fs::read_dir(&aof_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    versions.sort();
+    let versions = rdbkit_testkit::sorted_subdirs(&aof_dir);
     for ver in versions {
         let mut metas: Vec<_> = std::fs::read_dir(&ver)
             .unwrap()
@@ -70,7 +40,11 @@ fn items_of_every_layout_equal_the_ground_truth() {
                     .filter(|l| !l.is_empty())
                     .map(|l| {
                         let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                        v.as_array().unwrap().iter().map(bytes_of).collect()
+                        v.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(rdbkit_testkit::json_bytes)
+                            .collect()
                     })
                     .collect();
             // The RDB parts' key counts, read by the decoder on its own.

@@ -250,12 +250,12 @@ impl Spilled {
             if m.head.is_empty() {
                 continue;
             }
-            let found = match crate::input::kind_of(&m.head) {
-                Some(crate::input::Kind::Rdb) => Found::Rdb {
+            let found = match crate::sniff::kind_of(&m.head) {
+                Some(crate::sniff::Kind::Rdb) => Found::Rdb {
                     member: m.name.clone(),
                     path: m.path.clone(),
                 },
-                Some(crate::input::Kind::Aof) => Found::Aof {
+                Some(crate::sniff::Kind::Aof) => Found::Aof {
                     member: m.name.clone(),
                     path: m.path.clone(),
                 },
@@ -657,8 +657,8 @@ pub fn spill_streaming(
             manifest_dirs.push(dir.clone());
         }
         if let Some(cb) = stream_rdb.as_mut() {
-            let standalone = crate::input::kind_of(ctx.head) == Some(crate::input::Kind::Rdb)
-                && !crate::input::aux_is(ctx.head, b"aof-base", b"1")
+            let standalone = crate::sniff::kind_of(ctx.head) == Some(crate::sniff::Kind::Rdb)
+                && !crate::sniff::aux_is(ctx.head, b"aof-base", b"1")
                 && !manifest_dirs.contains(&dir);
             if standalone {
                 let mut data = io::Cursor::new(ctx.head).chain(r);
@@ -801,9 +801,9 @@ impl Paused {
             .unwrap_or_default();
         let mut out = PartsRead::default();
         // Backups outside the directory: (member, is an AOF).
-        let other = |rel: &Path, head: &[u8]| match crate::input::kind_of(head) {
-            Some(crate::input::Kind::Rdb) => Some((rel.display().to_string(), false)),
-            Some(crate::input::Kind::Aof) => Some((rel.display().to_string(), true)),
+        let other = |rel: &Path, head: &[u8]| match crate::sniff::kind_of(head) {
+            Some(crate::sniff::Kind::Rdb) => Some((rel.display().to_string(), false)),
+            Some(crate::sniff::Kind::Aof) => Some((rel.display().to_string(), true)),
             Some(_) => Some((
                 match rel.parent() {
                     Some(p) if !p.as_os_str().is_empty() => format!("{}/", p.display()),

@@ -111,13 +111,6 @@ impl fmt::Display for Failure {
     }
 }
 
-impl From<crate::input::InputError> for Failure {
-    /// An input that cannot be opened (exit 1).
-    fn from(e: crate::input::InputError) -> Failure {
-        Failure::Open(e.0)
-    }
-}
-
 /// Flushes `out` after the work: a write error of the flush counts only when the work
 /// itself succeeded (its own failure is the one to report).
 pub fn flushed(result: Result<(), Failure>, out: &mut impl io::Write) -> Result<(), Failure> {
@@ -167,44 +160,5 @@ mod tests {
         assert_eq!(Failure::Usage("x".into()).code_in("diff"), 2);
         assert_eq!(Failure::Reported(1).code_in("diff"), 1);
         assert_eq!(Failure::Usage("x".into()).code_in("keys"), 1);
-    }
-}
-
-/// An adapter for `size` (its owner's file, not yet on [`Failure`]): its old scheme of a
-/// message string in which a leading NUL marks an output error, turned into a [`Failure`]
-/// and then the exit status by [`exit`].
-pub mod sentinel {
-    use std::io;
-    use std::process::ExitCode;
-
-    use super::Failure;
-
-    const PIPE: &str = "\u{0}pipe";
-
-    /// An output error as a marked message (a closed pipe is success).
-    pub fn io_msg(e: io::Error) -> String {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            PIPE.into()
-        } else {
-            format!("\u{0}writing output: {e}")
-        }
-    }
-
-    /// The exit status of an outcome in the old scheme: an input error (1), a marked output
-    /// error (1, or 0 for a closed pipe), a damaged input (2).
-    pub fn finish(
-        result: Result<Result<(), String>, crate::input::InputError>,
-        flushed: io::Result<()>,
-    ) -> ExitCode {
-        let outcome = match result {
-            Err(e) => Err(Failure::from(e)),
-            Ok(Err(m)) if m == PIPE => Ok(()),
-            Ok(Err(m)) => match m.strip_prefix('\u{0}') {
-                Some(m) => Err(Failure::Output(m.to_string())),
-                None => Err(Failure::Damaged(m)),
-            },
-            Ok(Ok(())) => flushed.map_err(Failure::Write),
-        };
-        super::exit("size", outcome)
     }
 }

@@ -189,6 +189,12 @@ impl Filter {
         )
     }
 
+    /// [`accepts`](Self::accepts) for a key of a data set in memory (a replayed AOF, `diff`'s
+    /// sides): its type and expiry; its serialized size is not known.
+    pub fn accepts_mkey(&self, db: u64, key: &[u8], k: &crate::model::MKey) -> bool {
+        self.accepts(db, key, k.value.type_name(), k.expire_ms, None)
+    }
+
     /// The key passes every filter. `size` is its serialized size (None: not known, e.g. a key
     /// of a replayed AOF; then `--min-size` lets it through only when it is 0).
     pub fn accepts(

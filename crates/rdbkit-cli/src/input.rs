@@ -31,27 +31,9 @@ use std::rc::Rc;
 use rdbkit_rdb::{Options, RdbFile, RdbParser, RdbReader, Record, RecordSource, Scratch};
 
 use crate::archive::{self, Found, Spilled};
+use crate::failure::Failure;
 use crate::model::{self, Dataset, Replayer};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Rdb,
-    /// A single AOF file: RESP, maybe after an RDB preamble.
-    Aof,
-    Manifest,
-    Dir,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Rdb => "rdb",
-            Kind::Aof => "aof",
-            Kind::Manifest => "aof-manifest",
-            Kind::Dir => "aof-dir",
-        }
-    }
-}
+pub use crate::sniff::{kind_of, Kind};
 
 /// A compression layer, recognised by its magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,51 +230,14 @@ impl std::fmt::Display for InputError {
     }
 }
 
+impl From<InputError> for Failure {
+    /// An input that cannot be opened (exit 1).
+    fn from(e: InputError) -> Failure {
+        Failure::Open(e.0)
+    }
+}
+
 const SNIFF: usize = 4096;
-
-/// The kind of data that starts with `head` (decompressed), or `None` when it is neither an
-/// RDB, an AOF nor a manifest. The one sniffer of rdbkit: every subcommand and `verify` use it.
-pub fn kind_of(head: &[u8]) -> Option<Kind> {
-    if rdbkit_rdb::is_rdb_magic(head) {
-        return Some(if says_aof_preamble(head) {
-            Kind::Aof
-        } else {
-            Kind::Rdb
-        });
-    }
-    if rdbkit_aof::manifest::looks_like_manifest(head) {
-        return Some(Kind::Manifest);
-    }
-    match head.first() {
-        Some(b'*') | Some(b'#') => Some(Kind::Aof),
-        _ => None,
-    }
-}
-
-/// Whether an RDB's leading aux fields say `aof-preamble 1`: Redis 4.0–6.2 write it into the
-/// RDB image that starts a rewritten single-file AOF (and 0 into a `dump.rdb`), so the file is
-/// an AOF whose RESP tail must be read too. (7.x writes `aof-base` into a multi-part base,
-/// which is a whole RDB on its own.) Aux fields come first; the scan stops at the first other
-/// record or at the end of `head`.
-fn says_aof_preamble(head: &[u8]) -> bool {
-    aux_is(head, b"aof-preamble", b"1")
-}
-
-/// Whether the leading aux fields of the RDB that starts with `head` set `key` to `value`
-/// (the scan stops at the first other record or at the end of `head`).
-pub fn aux_is(head: &[u8], key: &[u8], value: &[u8]) -> bool {
-    let opts = Options::default()
-        .deep(false)
-        .verify_checksum(false)
-        .best_effort(true);
-    let mut p = RdbParser::new(head, opts);
-    while let Some(Ok(Record::Aux { key: k, value: v })) = p.next() {
-        if k.as_ref() == key {
-            return v.as_ref() == value;
-        }
-    }
-    false
-}
 
 /// Reads up to `n` bytes (fewer only at the end of the input).
 pub fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
@@ -304,10 +249,7 @@ pub fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
 /// [`open`] for the reading subcommands (`info`, `keys`, `size`): also their decode options
 /// (shallow; the checksum verified unless `no_checksum`). An input that cannot be opened is a
 /// [`Failure::Open`](crate::failure::Failure::Open) (exit status 1).
-pub fn open_for_reading(
-    path: &Path,
-    no_checksum: bool,
-) -> Result<(Input, Options), crate::failure::Failure> {
+pub fn open_for_reading(path: &Path, no_checksum: bool) -> Result<(Input, Options), Failure> {
     let inp = open(path)?;
     let opts = Options::default()
         .deep(false)

@@ -1,7 +1,6 @@
 //! `rdbkit`: a thin command line over the rdbkit libraries. Each subcommand lives in its own
 //! module under `cmd/` and exposes `Args` (clap) and `run(args) -> Result<(), Failure>`; the
-//! outcome becomes the exit status once, here ([`failure::exit`]). (`size`, not yet moved to
-//! [`Failure`], still returns its `ExitCode` through `failure::sentinel`.)
+//! outcome becomes the exit status once, here ([`failure::exit`]).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -22,6 +21,7 @@ mod model;
 mod progress;
 mod resp_out;
 mod restore_out;
+mod sniff;
 mod time;
 mod verify;
 
@@ -157,7 +157,6 @@ fn main() -> ExitCode {
             "redis-check-aof",
             cmd::aof::drop_in(&OsString::from("redis-check-aof"), args),
         ),
-        // Not yet on `Failure` (their owners' files): they print and choose their status.
         Command::Dump(a) => ("dump", cmd::dump::run(a)),
         Command::Check(a) => ("check", cmd::check::run(a)),
         Command::Convert(a) => ("convert", cmd::convert::run(a)),
@@ -165,8 +164,7 @@ fn main() -> ExitCode {
         Command::Split(a) => ("split", cmd::split::run(a)),
         Command::Merge(a) => ("merge", cmd::merge::run(a)),
         Command::Export(a) => ("export", cmd::export::run(a)),
-        // Not yet on `Failure` (its owner's file): it prints and chooses its status.
-        Command::Size(a) => return cmd::size::run(a),
+        Command::Size(a) => ("size", cmd::size::run(a)),
     };
     failure::exit(name, outcome)
 }

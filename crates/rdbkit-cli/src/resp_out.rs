@@ -401,8 +401,7 @@ pub fn dump_resp<S: rdbkit_rdb::RecordSource + ?Sized>(
     while let Some(rec) = src.next_record() {
         match rec.map_err(Failure::Rdb)? {
             rdbkit_rdb::Record::Key(k) => {
-                let ty = k.value.ty.family();
-                if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
+                if !filter.accepts_key(&k) {
                     continue;
                 }
                 let m = crate::model::from_record(&k, &mut scratch).map_err(Failure::Rdb)?;

@@ -55,13 +55,7 @@ pub fn dump_restore<S: RecordSource + ?Sized>(
         match rec.map_err(DumpFail::Rdb)? {
             Record::Key(k) => {
                 let v = &k.value;
-                if !filter.accepts(
-                    k.db,
-                    k.key,
-                    v.ty.family(),
-                    k.expire_ms,
-                    Some(k.end - k.offset),
-                ) {
+                if !filter.accepts_key(&k) {
                     continue;
                 }
                 let t = target

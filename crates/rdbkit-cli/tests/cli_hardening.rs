@@ -49,6 +49,7 @@ fn a_closed_stdout_is_a_quiet_exit_0_for_every_subcommand() {
         vec!["info", "--json", aof],
         vec!["check", rdb],
         vec!["size", rdb],
+        vec!["size", "--csv", rdb],
         vec!["diff", rdb, rdb],
         vec!["verify", rdb],
         vec!["verify", "--json", rdb, aof],
@@ -85,18 +86,127 @@ fn keys_and_info_share_the_exit_codes() {
     assert!(help.contains("Exit status, every subcommand"), "{help}");
 }
 
-/// A sound RDB (version 9, checksum disabled) holding the given keys in db 0, each = "v".
-fn rdb_with_keys(keys: &[&[u8]]) -> Vec<u8> {
-    let mut b = b"REDIS0009\xfe\x00".to_vec();
-    for k in keys {
-        b.push(0); // string
-        b.push(k.len() as u8);
-        b.extend_from_slice(k);
-        b.extend_from_slice(b"\x01v");
+/// `size` on the one table (it was the last subcommand on a scheme of its own): usage errors
+/// are 1 with the subcommand named, an input that cannot be opened or is an AOF 1, a damaged
+/// RDB 2 (also after a sound one), an unwritable report or standard output 1.
+#[test]
+fn size_follows_the_exit_code_table() {
+    let rdb = testdata("rdb/sample.rdb");
+    let rdb = rdb.to_str().unwrap();
+    let t = TempDir::new("size-codes");
+    let damaged = t.join("damaged.rdb");
+    std::fs::write(&damaged, b"REDIS0009\xfe\x00\x00\x05").unwrap();
+    let damaged = damaged.to_str().unwrap();
+    let aof = testdata("aof/appendonlydir");
+    let html = t.join("no-such-dir/report.html");
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["size", "--now", "yesterday", rdb],
+            1,
+            "rdbkit size: bad time",
+        ),
+        (
+            vec!["size", "--max-memory", "lots", rdb],
+            1,
+            "rdbkit size: bad size",
+        ),
+        (
+            vec!["size", "--csv", rdb, rdb],
+            1,
+            "rdbkit size: --csv takes one file",
+        ),
+        (vec!["size", "-", "-"], 1, "rdbkit size: standard input"),
+        (
+            vec!["size", "/nonexistent/x.rdb"],
+            1,
+            "rdbkit: /nonexistent/x.rdb: ",
+        ),
+        (vec!["size", aof.to_str().unwrap()], 1, "this is an AOF"),
+        (
+            vec!["size", damaged],
+            2,
+            "damaged.rdb: at byte 12 (db 0): key length 5",
+        ),
+        (vec!["size", rdb, damaged], 2, "damaged.rdb: at byte 12"),
+        (
+            vec!["size", "--html", html.to_str().unwrap(), rdb],
+            1,
+            "rdbkit: writing ",
+        ),
+        (vec!["size", rdb], 0, ""),
+    ];
+    for (args, code, message) in cases {
+        let out = run_rdbkit(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        if code == 0 {
+            assert!(err.is_empty(), "{args:?}: {err}");
+        } else {
+            assert_eq!(err.lines().count(), 1, "one line: {args:?}: {err}");
+        }
     }
-    b.push(0xff);
-    b.extend_from_slice(&[0; 8]);
-    b
+    assert!(!html.exists());
+    // Standard output that cannot be written (a full disk): exit 1, the reason printed.
+    if Path::new("/dev/full").exists() {
+        for csv in [false, true] {
+            let mut cmd = Command::new(rdbkit_bin());
+            cmd.arg("size");
+            if csv {
+                cmd.arg("--csv");
+            }
+            let out = cmd
+                .arg(rdb)
+                .stdout(std::fs::File::create("/dev/full").unwrap())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "csv {csv}: {err}");
+            assert!(err.starts_with("rdbkit: writing output: "), "{err}");
+        }
+    }
+}
+
+/// One spelling for accepting the loss of hash field TTLs: `--drop field-ttl`, as `convert`
+/// has it; `restore`'s old `--drop-field-ttls` is still accepted (hidden), to the same effect:
+/// both runs against a port nothing listens on end the same way.
+#[test]
+fn drop_field_ttl_is_spelled_one_way() {
+    let convert = String::from_utf8_lossy(&run_rdbkit(["convert", "--help"]).stdout).into_owned();
+    assert!(convert.contains("field-ttl"), "{convert}");
+    let restore = String::from_utf8_lossy(&run_rdbkit(["restore", "--help"]).stdout).into_owned();
+    assert!(restore.contains("--drop <KIND>"), "{restore}");
+    assert!(!restore.contains("--drop-field-ttls"), "{restore}");
+    let rdb = testdata("rdb/sample.rdb");
+    let url = format!("redis://127.0.0.1:{}", common::free_port());
+    let run = |flags: &[&str]| {
+        let mut a = vec!["restore"];
+        a.extend(flags);
+        a.extend([rdb.to_str().unwrap(), url.as_str()]);
+        let o = run_rdbkit(&a);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let new = run(&["--drop", "field-ttl"]);
+    let old = run(&["--drop-field-ttls"]);
+    assert!(!new.1.contains("unexpected argument"), "{new:?}");
+    assert_eq!(new, old);
+    assert_ne!(new.0, Some(0), "nothing listens there: {new:?}");
+    // Other kinds of loss are not restore's: refused by name.
+    let (code, err) = run(&["--drop", "streams"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("field-ttl"), "{err}");
+}
+
+/// A sound RDB (version 9) holding the given keys in db 0, each = "v".
+fn rdb_with_keys(keys: &[&[u8]]) -> Vec<u8> {
+    let mut b = b"\xfe\x00".to_vec();
+    for k in keys {
+        rdbkit_testkit::rdb::string_key(&mut b, k, b"v");
+    }
+    rdbkit_testkit::rdb::file(9, &b)
 }
 
 #[test]

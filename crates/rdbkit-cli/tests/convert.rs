@@ -26,25 +26,11 @@ fn all_files(corpus: &Path) -> Vec<(PathBuf, PathBuf, Option<PathBuf>)> {
         repo().join("testdata/rdb/sample.expected.jsonl"),
         None,
     )];
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    for d in dirs {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "rdb"))
-            .collect();
-        files.sort();
-        for f in files {
-            let exp = f.with_extension("expected.jsonl");
-            let meta = f.with_extension("meta.json");
-            if exp.is_file() {
-                out.push((f, exp, meta.is_file().then_some(meta)));
-            }
+    for f in common::corpus_rdbs(corpus) {
+        let exp = f.with_extension("expected.jsonl");
+        let meta = f.with_extension("meta.json");
+        if exp.is_file() {
+            out.push((f, exp, meta.is_file().then_some(meta)));
         }
     }
     out
@@ -1122,22 +1108,7 @@ fn converted_files_load_in_real_servers() {
         let Some(bin) = kind.require() else { continue };
         let target = format!("rdb-{}", kind.rdb_version());
         for src in &files {
-            let expected_path = src.with_extension("expected.jsonl");
-            let expected = read_jsonl(&std::fs::read_to_string(&expected_path).unwrap());
-            let mut want: Vec<Value> = expected
-                .into_iter()
-                .filter(|j| j["type"] != "stream" || kind.rdb_version() >= 9)
-                .collect();
-            for j in &mut want {
-                if j["type"] == "hash" {
-                    for p in j["value"].as_array_mut().unwrap() {
-                        p.as_array_mut().unwrap().truncate(2);
-                    }
-                }
-                normalize(j, false);
-                comparable(j);
-            }
-            let want = keyed(want);
+            let want = want_on_server(src, kind.rdb_version());
             for mode in [&[][..], &["--re-encode"][..]] {
                 let dir = TempDir::new("convert-live");
                 let out = dir.join("dump.rdb");
@@ -1375,13 +1346,7 @@ fn aof_corpus_converts_to_its_data_set() {
     let aof = corpus.join("../aof");
     let dir = TempDir::new("convert-aofs");
     let (mut ok, mut unsupported) = (0, Vec::new());
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(&aof)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    versions.sort();
+    let versions = rdbkit_testkit::sorted_subdirs(&aof);
     for v in versions {
         for e in std::fs::read_dir(&v).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

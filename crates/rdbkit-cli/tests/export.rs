@@ -122,31 +122,18 @@ fn every_corpus_rdb_reads_back_equal_in_duckdb_and_pyarrow() {
     let Some(corpus) = corpus() else { return };
     let tmp = TempDir::new("export-corpus");
     let (mut n, mut with_keys) = (0, 0);
-    let mut versions: Vec<_> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    versions.sort();
-    for v in versions {
-        let mut files: Vec<_> = std::fs::read_dir(&v)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "rdb"))
-            .collect();
-        files.sort();
-        for f in files {
-            let exp = f.with_extension("expected.jsonl");
-            let name = format!(
-                "{}-{}",
-                v.file_name().unwrap().to_string_lossy(),
-                f.file_stem().unwrap().to_string_lossy()
-            );
-            if check_file(&py, &tmp, &f, &name, exp.is_file().then_some(exp.as_path())) > 0 {
-                with_keys += 1;
-            }
-            n += 1;
+    for f in common::corpus_rdbs(&corpus) {
+        let exp = f.with_extension("expected.jsonl");
+        let version = f.parent().and_then(|v| v.file_name()).unwrap();
+        let name = format!(
+            "{}-{}",
+            version.to_string_lossy(),
+            f.file_stem().unwrap().to_string_lossy()
+        );
+        if check_file(&py, &tmp, &f, &name, exp.is_file().then_some(exp.as_path())) > 0 {
+            with_keys += 1;
         }
+        n += 1;
     }
     assert!(n >= 90, "only {n} corpus files found");
     // every file went into one folder: DuckDB reads all of them as one table (a file without

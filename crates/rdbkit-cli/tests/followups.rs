@@ -8,25 +8,9 @@ use std::io::Write;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use rdbkit_testkit::rdb::string_key;
+
 use common::{rdbkit_bin, run_rdbkit, run_with_timeout, Rng, TempDir};
-
-/// An RDB 9 file of `body`, with its CRC.
-fn rdb9(body: &[u8]) -> Vec<u8> {
-    let mut v = b"REDIS0009".to_vec();
-    v.extend_from_slice(body);
-    v.push(0xff);
-    let crc = rdbkit_rdb::internals::crc64::crc64(&v);
-    v.extend_from_slice(&crc.to_le_bytes());
-    v
-}
-
-fn string_key(out: &mut Vec<u8>, key: &[u8], val: &[u8]) {
-    out.push(0);
-    for s in [key, val] {
-        rdbkit_rdb::internals::length::encode_len(s.len() as u64, out);
-        out.extend_from_slice(s);
-    }
-}
 
 /// An RDB holding `big` (a 20 MiB string, over the 16 MiB a stream holds) between ordinary
 /// keys, in db 0 and db 3.
@@ -38,7 +22,7 @@ fn rdb_with_big_string() -> Vec<u8> {
     string_key(&mut body, b"mid", &rng.bytes(5000));
     body.extend_from_slice(b"\xfe\x03");
     string_key(&mut body, b"other", b"12345");
-    rdb9(&body)
+    rdbkit_testkit::rdb::file(9, &body)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -109,11 +93,7 @@ fn size_of_a_streamed_big_string_matches_the_file() {
 fn file_truncated_under_verify_says_it_shrank() {
     use std::os::unix::process::ExitStatusExt;
     let tmp = TempDir::new("verify-trunc");
-    let mut body = vec![0xfe, 0];
-    for i in 0..200_000 {
-        string_key(&mut body, format!("key:{i:08}").as_bytes(), &[b'v'; 200]);
-    }
-    let data = rdb9(&body);
+    let data = common::many_keys_rdb();
     let path = tmp.join("t.rdb");
     let mut shrank = 0;
     for round in 0..12u64 {

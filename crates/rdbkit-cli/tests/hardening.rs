@@ -8,24 +8,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use rdbkit_testkit::rdb::string_key;
+
 use common::{free_port, run_rdbkit, run_with_timeout, ServerKind, TempDir};
 
 /// An RDB 9 file (the newest version all three test servers read) of `body`, with its CRC.
 fn rdb9(body: &[u8]) -> Vec<u8> {
-    let mut v = b"REDIS0009".to_vec();
-    v.extend_from_slice(body);
-    v.push(0xff);
-    let crc = rdbkit_rdb::internals::crc64::crc64(&v);
-    v.extend_from_slice(&crc.to_le_bytes());
-    v
-}
-
-fn string_key(out: &mut Vec<u8>, key: &[u8], val: &[u8]) {
-    out.push(0);
-    for s in [key, val] {
-        rdbkit_rdb::internals::length::encode_len(s.len() as u64, out);
-        out.extend_from_slice(s);
-    }
+    rdbkit_testkit::rdb::file(9, body)
 }
 
 /// Starts `bin` on `dir/file` and returns (whether it came up, its log). A server that loads
@@ -364,11 +353,7 @@ fn dump_budget_on_a_file() {
 fn file_truncated_under_check_is_a_clean_error() {
     use std::os::unix::process::ExitStatusExt;
     let tmp = TempDir::new("truncunder");
-    let mut body = vec![0xfe, 0];
-    for i in 0..200_000 {
-        string_key(&mut body, format!("key:{i:08}").as_bytes(), &[b'v'; 200]);
-    }
-    let data = rdb9(&body);
+    let data = common::many_keys_rdb();
     let path = tmp.join("t.rdb");
     let mut shrank = 0;
     for round in 0..12u64 {

@@ -236,22 +236,70 @@ fn check_tiling(view: &Value, what: &str) {
     );
 }
 
-fn check_rows(got: &Value, want: &Value, what: &str) {
+/// The page's rows of biggest keys `got` are `want` (size --json's `top` rows): db, type,
+/// encoding, memory, bytes, elements, (with `with_file`, the file,) key.
+fn check_rows(got: &Value, want: &Value, with_file: bool, what: &str) {
     let got = got.as_array().unwrap();
     let want = want.as_array().unwrap();
     assert_eq!(got.len(), want.len(), "{what}: rows");
     for (g, w) in got.iter().zip(want) {
-        let expect = serde_json::json!([
-            s(&w["db"]),
-            w["type"],
-            w["encoding"],
-            w["memory"],
-            w["bytes"],
-            s(&w["elements"]),
-            w["key"]
-        ]);
-        assert_eq!(g, &expect, "{what}");
+        let mut expect = vec![
+            s(&w["db"]).into(),
+            w["type"].clone(),
+            w["encoding"].clone(),
+            w["memory"].clone(),
+            w["bytes"].clone(),
+            s(&w["elements"]).into(),
+        ];
+        if with_file {
+            expect.push(w["file"].clone());
+        }
+        expect.push(w["key"].clone());
+        assert_eq!(g, &Value::Array(expect), "{what}");
     }
+}
+
+/// chromium and python3, or `None` (skipped with a message; with CI=true a failure).
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let Some(chromium) = common::find_tool("chromium") else {
+        skip("chromium is not installed (apt-get install chromium; .ci/run installs it)");
+        return None;
+    };
+    let Some(python) = common::find_tool("python3") else {
+        skip("python3 is missing");
+        return None;
+    };
+    Some((chromium, python))
+}
+
+/// Opens `pages` in headless chromium (`html_browser.py`, its profile in `tmp`), screenshots
+/// into `target/tmp/<shots>/`; returns that folder and what the script measured, one object a
+/// page.
+fn browse(
+    (chromium, python): &(PathBuf, PathBuf),
+    tmp: &TempDir,
+    shots: &str,
+    pages: &[&Path],
+) -> (PathBuf, Vec<Value>) {
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shots);
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut cmd = Command::new(python);
+    cmd.arg(ws().join("crates/rdbkit-cli/tests/html_browser.py"))
+        .arg(chromium)
+        .arg(tmp.join("profile"))
+        .arg(&shots)
+        .args(pages);
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(600));
+    assert!(
+        out.status.success(),
+        "html_browser.py: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.len(), pages.len());
+    (shots, results)
 }
 
 fn check_group(got: &Value, want: &Value, name: impl Fn(&str) -> String, what: &str) {
@@ -384,8 +432,8 @@ fn check_page(case: &Case, r: &Value) {
             "{what}: memory expiring {label}"
         );
     }
-    check_rows(&b["top"], &j1["top"], &what);
-    check_rows(&b["top_by_elements"], &j1["top_by_elements"], &what);
+    check_rows(&b["top"], &j1["top"], false, &what);
+    check_rows(&b["top_by_elements"], &j1["top_by_elements"], false, &what);
 }
 
 /// Corpus files to render: `base.rdb` of every server version (and Valkey), else nothing.
@@ -407,14 +455,7 @@ fn corpus_files() -> Vec<PathBuf> {
 
 #[test]
 fn size_html_renders_in_headless_chromium() {
-    let Some(chromium) = common::find_tool("chromium") else {
-        skip("chromium is not installed (apt-get install chromium; .ci/run installs it)");
-        return;
-    };
-    let Some(python) = common::find_tool("python3") else {
-        skip("python3 is missing");
-        return;
-    };
+    let Some(tools) = browser() else { return };
     let tmp = TempDir::new("html-report");
     let mut cases = vec![prepare(&tmp, 0, &ws().join("testdata/rdb/sample.rdb"), NOW)];
     for f in corpus_files() {
@@ -425,24 +466,8 @@ fn size_html_renders_in_headless_chromium() {
         let n = cases.len();
         cases.push(prepare(&tmp, n, &h, far_now()));
     }
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
-    let mut cmd = Command::new(python);
-    cmd.arg(ws().join("crates/rdbkit-cli/tests/html_browser.py"))
-        .arg(&chromium)
-        .arg(tmp.join("profile"))
-        .arg(&shots)
-        .args(cases.iter().map(|c| &c.page));
-    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(600));
-    assert!(
-        out.status.success(),
-        "html_browser.py: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(results.len(), cases.len());
+    let pages: Vec<&Path> = cases.iter().map(|c| c.page.as_path()).collect();
+    let (shots, results) = browse(&tools, &tmp, "html-report", &pages);
     let mut zoomed = 0;
     for (i, (case, r)) in cases.iter().zip(&results).enumerate() {
         check_page(case, r);
@@ -752,33 +777,8 @@ fn size_html_over_several_files() {
     assert_eq!(again["total"], multi["total"]);
 
     // the pages in a real browser
-    let Some(chromium) = common::find_tool("chromium") else {
-        skip("chromium is not installed (apt-get install chromium; .ci/run installs it)");
-        return;
-    };
-    let Some(python) = common::find_tool("python3") else {
-        skip("python3 is missing");
-        return;
-    };
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report-multi");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
-    let mut cmd = Command::new(python);
-    cmd.arg(ws().join("crates/rdbkit-cli/tests/html_browser.py"))
-        .arg(&chromium)
-        .arg(tmp.join("profile"))
-        .arg(&shots)
-        .arg(&page)
-        .arg(&page2);
-    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(600));
-    assert!(
-        out.status.success(),
-        "html_browser.py: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(results.len(), 2);
+    let Some(tools) = browser() else { return };
+    let (_, results) = browse(&tools, &tmp, "html-report-multi", &[&page, &page2]);
     for (r, (files, singles, merged)) in results.iter().zip([
         (&parts[..], &singles, Some(&merged)),
         (&versions[..], &singles2, None),
@@ -833,22 +833,7 @@ fn size_html_over_several_files() {
             (&b["top"], "top"),
             (&b["top_by_elements"], "top_by_elements"),
         ] {
-            let got = got.as_array().unwrap();
-            let want = want_top[list].as_array().unwrap();
-            assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(want) {
-                let expect = serde_json::json!([
-                    s(&w["db"]),
-                    w["type"],
-                    w["encoding"],
-                    w["memory"],
-                    w["bytes"],
-                    s(&w["elements"]),
-                    w["file"],
-                    w["key"]
-                ]);
-                assert_eq!(g, &expect, "{what}: {list}");
-            }
+            check_rows(got, &want_top[list], true, &format!("{what}: {list}"));
         }
         if let Some(m) = merged {
             // the treemap, breakdowns, histogram and zoom are the merged file's

@@ -781,13 +781,7 @@ fn archived_appendonlydirs_stream_in_manifest_order() {
     require_tool("tar");
     let zstd = require_tool("zstd").is_some();
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(corpus.join("aof"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    versions.sort();
+    let versions = rdbkit_testkit::sorted_subdirs(&corpus.join("aof"));
     for v in versions {
         for variant in ["mp-rdb", "mp-aof", "mp-ts"] {
             let d = v.join(variant).join("appendonlydir");

@@ -9,31 +9,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use rdbkit_rdb::{Options, OwnedArrayValue, OwnedModuleItem, OwnedValue, RdbFile, StreamId};
 use serde_json::Value as Json;
-
-fn rdb_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            rdb_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rdb")
-            && p.with_extension("expected.jsonl").is_file()
-        {
-            out.push(p);
-        }
-    }
-}
 
 /// A byte string as the CLI writes it (the one rule, shared with `rdbkit aof dump`).
 fn bytes(b: &[u8]) -> String {
@@ -190,8 +171,10 @@ fn owned_values_in_the_jsonl_shape_equal_dump_and_the_ground_truth() {
     let Some(corpus) = corpus_dir() else {
         return;
     };
-    let mut files = Vec::new();
-    rdb_files(&corpus.join("rdb"), &mut files);
+    let files: Vec<_> = rdbkit_testkit::files_under(&corpus.join("rdb"), "rdb")
+        .into_iter()
+        .filter(|p| p.with_extension("expected.jsonl").is_file())
+        .collect();
     assert!(files.len() > 50, "{} corpus RDBs", files.len());
     let (mut keys, mut families) = (0usize, std::collections::BTreeSet::new());
     for path in &files {

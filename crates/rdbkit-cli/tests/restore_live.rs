@@ -155,12 +155,10 @@ fn every_corpus_file_restores_into_real_servers() {
 #[test]
 fn match_restores_only_matching_keys_and_touches_nothing_else() {
     let Some(corpus) = corpus_rdb() else { return };
-    let Some(bin) = ServerKind::Redis70.require() else {
+    let Some((_dir, server)) = common::redis70("restore-match") else {
         return;
     };
     let rdb = corpus.join("7.0.15/base.rdb");
-    let dir = TempDir::new("restore-match");
-    let server = Server::start(&bin, dir.path(), &[]);
     let mut c = server.client();
     // Keys of our own, one of them named like a backup key that the pattern leaves out.
     let all = truth(&rdb);
@@ -210,7 +208,7 @@ fn match_restores_only_matching_keys_and_touches_nothing_else() {
 #[test]
 fn existing_keys_default_skip_and_replace() {
     let Some(corpus) = corpus_rdb() else { return };
-    let Some(bin) = ServerKind::Redis70.require() else {
+    let Some((_dir, server)) = common::redis70("restore-exists") else {
         return;
     };
     let rdb = corpus.join("7.0.15/base.rdb");
@@ -221,8 +219,6 @@ fn existing_keys_default_skip_and_replace() {
         .expect("a string")
         .key
         .clone();
-    let dir = TempDir::new("restore-exists");
-    let server = Server::start(&bin, dir.path(), &[]);
     let mut c = server.client();
     c.ok(args!["SET", victim.clone(), "mine"]);
     let u = url(server.port);
@@ -257,13 +253,11 @@ fn existing_keys_default_skip_and_replace() {
 #[test]
 fn auth_password_env_and_acl_user() {
     let Some(corpus) = corpus_rdb() else { return };
-    let Some(bin) = ServerKind::Redis70.require() else {
+    let Some((_dir, server)) = common::redis70("restore-auth") else {
         return;
     };
     let rdb = corpus.join("7.0.15/mini.rdb");
     let r = rdb.to_str().unwrap();
-    let dir = TempDir::new("restore-auth");
-    let server = Server::start(&bin, dir.path(), &[]);
     server
         .client()
         .ok(args!["CONFIG", "SET", "requirepass", "s3cret-pw"]);
@@ -333,13 +327,11 @@ fn auth_password_env_and_acl_user() {
 #[test]
 fn damaged_backup_stops_before_the_damaged_key() {
     let Some(corpus) = corpus_rdb() else { return };
-    let Some(bin) = ServerKind::Redis70.require() else {
+    let Some((_dir, server)) = common::redis70("restore-damaged") else {
         return;
     };
     let rdb = corpus.join("7.0.15/corrupt/truncated_mid_key.rdb");
     let r = rdb.to_str().unwrap();
-    let dir = TempDir::new("restore-damaged");
-    let server = Server::start(&bin, dir.path(), &[]);
     let mut c = server.client();
     let u = url(server.port);
     let o = restore(&[r, &u], &[]);
@@ -1410,13 +1402,13 @@ fn cluster_moved_mid_restore_and_the_default_policy() {
 /// refused before anything is written, naming a field-TTL hash, whether the existing-key check
 /// reads it (default policy), a pass of its own does (--replace) or it comes on standard input;
 /// keys without field TTLs (a `listpackex` hash whose TTLs were all removed included) pass
-/// without the flag; with --drop-field-ttls the whole backup lands, the server's keyspace equal to
-/// the ground truth without field TTLs, and the hashes that lost them are counted. The same for
-/// a 7.4.1 multi-part AOF (replayed).
+/// without the flag; with --drop field-ttl (or the old --drop-field-ttls) the whole backup
+/// lands, the server's keyspace equal to the ground truth without field TTLs, and the hashes that
+/// lost them are counted. The same for a 7.4.1 multi-part AOF (replayed).
 #[test]
 fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
     let Some(corpus) = corpus_rdb() else { return };
-    let Some(bin) = ServerKind::Redis70.require() else {
+    let Some((_dir, server)) = common::redis70("restore-hfe") else {
         return;
     };
     let rdb = corpus.join("7.4.1/base.rdb");
@@ -1443,15 +1435,13 @@ fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
     }
     let want = parse_dump(&jl).unwrap();
     let with_ttl: Vec<&str> = ["hfe:keyttl:", "hfe:large:", "hfe:small:"].to_vec();
-    let dir = TempDir::new("restore-hfe");
-    let server = Server::start(&bin, dir.path(), &[]);
     let u = url(server.port);
     let mut c = server.client();
 
     let refused = |o: &Output, what: &str, c: &mut Client| {
         assert_eq!(o.status.code(), Some(1), "{what}: {}", text(o));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("--drop-field-ttls"), "{what}: {err}");
+        assert!(err.contains("--drop field-ttl"), "{what}: {err}");
         assert!(err.contains("nothing written"), "{what}: {err}");
         assert_eq!(c.ok(args!["DBSIZE"]).int(), 0, "{what}: nothing written");
     };
@@ -1485,7 +1475,7 @@ fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
     assert_eq!(json_of(&o)["keys_restored"], 1, "{}", text(&o));
     clean(&mut c, true);
 
-    let o = restore(&["--json", "--drop-field-ttls", r, &u], &[]);
+    let o = restore(&["--json", "--drop", "field-ttl", r, &u], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     assert_eq!(j["hashes_field_ttls_dropped"], 3, "{j}");
@@ -1495,7 +1485,7 @@ fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
         "{j}"
     );
     let got = read_keyspace(&mut c, false);
-    assert_same_keyspace("--drop-field-ttls", &want, &got, false);
+    assert_same_keyspace("--drop field-ttl", &want, &got, false);
     for k in &with_ttl {
         assert!(
             got.iter().any(|g| g.key.starts_with(k.as_bytes())),
@@ -1504,7 +1494,7 @@ fn field_ttls_into_an_older_server_refused_up_front_or_dropped() {
     }
 
     // An AOF (7.4.1 multi-part, HPEXPIREAT replayed): refused up front the same way, restored
-    // without field TTLs with the flag.
+    // without field TTLs with the flag (here its old spelling, a hidden alias).
     clean(&mut c, true);
     let aof = corpus
         .parent()

@@ -133,13 +133,7 @@ fn info_field(info: &str, name: &str) -> Option<String> {
 /// loads: every variant but `modules` (needs the test modules) and `empty`.
 fn loadable(corpus: &Path, max: u32, valkey: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(corpus.join("rdb"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = rdbkit_testkit::sorted_subdirs(&corpus.join("rdb"));
     for d in dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
             .unwrap()

@@ -6,123 +6,18 @@ use rdbkit_rdb::internals::entry::{parse_canonical_i64, Entry, IntBuf};
 use rdbkit_rdb::internals::intset::{self, Intset};
 use rdbkit_rdb::internals::length::{encode_len, read_len_or_enc, Len};
 use rdbkit_rdb::internals::listpack::{self, Listpack};
-use rdbkit_rdb::internals::module::{self, ModuleId, ModuleItem};
+use rdbkit_rdb::internals::module::{self, ModuleId};
 use rdbkit_rdb::internals::stream::{encode_node, StreamNode};
 use rdbkit_rdb::internals::string::{read_string, RdbString};
 use rdbkit_rdb::internals::ziplist::{self, Ziplist};
 use rdbkit_rdb::internals::zipmap::{self, Zipmap};
 use rdbkit_rdb::internals::Cursor;
 use rdbkit_rdb::{
-    check_rdb_prefix, ChecksumStatus, GroupMeta, Options, RdbParser, RdbReader, Record,
-    RecordSource, Scratch, StreamId, StreamMeta, Value, VisitResult, Visitor,
+    check_rdb_prefix, ChecksumStatus, Options, RdbParser, RdbReader, Record, RecordSource, Scratch,
+    StreamId, Value,
 };
-
-// ---- a visitor that keeps everything -------------------------------------------------------
-
-/// One thing a [`Visitor`] was told, owned.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Ev {
-    Str(Vec<u8>),
-    Elem(Vec<u8>),
-    /// Member and the score's bits (so -0.0 and 0.0 differ, and NaN equals itself).
-    Zset(Vec<u8>, u64),
-    Field(Vec<u8>, Vec<u8>, Option<i64>),
-    ModuleBegin(u64),
-    ModuleItem(String),
-    StreamEntry(StreamId),
-    StreamField(Vec<u8>, Vec<u8>),
-    Other(String),
-}
-
-/// Collects every event of a value walk.
-#[derive(Default, Debug)]
-pub struct Collect {
-    pub events: Vec<Ev>,
-}
-
-fn owned(e: Entry<'_>) -> Vec<u8> {
-    e.to_cow().into_owned()
-}
-
-impl Visitor for Collect {
-    fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        self.events.push(Ev::Str(owned(s)));
-        Ok(())
-    }
-    fn element(&mut self, e: Entry<'_>) -> VisitResult {
-        self.events.push(Ev::Elem(owned(e)));
-        Ok(())
-    }
-    fn zset_member(&mut self, member: Entry<'_>, score: f64) -> VisitResult {
-        self.events.push(Ev::Zset(owned(member), score.to_bits()));
-        Ok(())
-    }
-    fn hash_field(
-        &mut self,
-        field: Entry<'_>,
-        value: Entry<'_>,
-        expire_ms: Option<i64>,
-    ) -> VisitResult {
-        self.events
-            .push(Ev::Field(owned(field), owned(value), expire_ms));
-        Ok(())
-    }
-    fn module_begin(&mut self, id: ModuleId) -> VisitResult {
-        self.events.push(Ev::ModuleBegin(id.id));
-        Ok(())
-    }
-    fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
-        self.events.push(Ev::ModuleItem(format!("{item:?}")));
-        Ok(())
-    }
-    fn stream_entry(&mut self, id: StreamId) -> VisitResult {
-        self.events.push(Ev::StreamEntry(id));
-        Ok(())
-    }
-    fn stream_field(&mut self, field: Entry<'_>, value: Entry<'_>) -> VisitResult {
-        self.events
-            .push(Ev::StreamField(owned(field), owned(value)));
-        Ok(())
-    }
-    fn stream_meta(&mut self, meta: &StreamMeta) -> VisitResult {
-        self.events.push(Ev::Other(format!("{meta:?}")));
-        Ok(())
-    }
-    fn stream_group(&mut self, group: &GroupMeta<'_>) -> VisitResult {
-        self.events.push(Ev::Other(format!("{group:?}")));
-        Ok(())
-    }
-    fn stream_pel(
-        &mut self,
-        id: StreamId,
-        delivery_time_ms: i64,
-        delivery_count: u64,
-    ) -> VisitResult {
-        self.events.push(Ev::Other(format!(
-            "pel {id} {delivery_time_ms} {delivery_count}"
-        )));
-        Ok(())
-    }
-    fn stream_consumer(
-        &mut self,
-        name: &[u8],
-        seen_time_ms: i64,
-        active_time_ms: Option<i64>,
-    ) -> VisitResult {
-        self.events.push(Ev::Other(format!(
-            "consumer {name:?} {seen_time_ms} {active_time_ms:?}"
-        )));
-        Ok(())
-    }
-    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
-        self.events.push(Ev::Other(format!("cpel {id}")));
-        Ok(())
-    }
-    fn stream_group_end(&mut self) -> VisitResult {
-        self.events.push(Ev::Other("group end".into()));
-        Ok(())
-    }
-}
+use rdbkit_testkit::visit::owned;
+pub use rdbkit_testkit::visit::{Ev, Recorder};
 
 // ---- whole files -----------------------------------------------------------------------------
 
@@ -316,12 +211,12 @@ fn describe(rec: &Record<'_>) -> String {
 /// Decodes one value every way the API offers and checks they agree.
 pub fn check_value(v: &Value<'_>, parser_was_deep: bool, scratch: &mut Scratch) {
     let raw_len = v.raw().len();
-    let mut shallow = Collect::default();
+    let mut shallow = Recorder::default();
     let rs = v.decode_len(scratch, &mut shallow, false);
     if let Ok(n) = &rs {
         assert_eq!(*n, raw_len, "decoding ends elsewhere than skipping");
     }
-    let mut deep = Collect::default();
+    let mut deep = Recorder::default();
     let rd = v.decode_len(scratch, &mut deep, true);
     // A check (a visitor that wants no content) takes its own paths (one validating listpack
     // walk, LZF strings validated without decompressing): the same verdict, error and offset.
@@ -941,7 +836,7 @@ pub fn encodings(data: &[u8]) {
         let f = single_value_file(5, 3, &payload);
         let mut p = RdbParser::new(&f, Options::default());
         if let Some(Ok(Record::Key(k))) = p.next() {
-            let mut col = Collect::default();
+            let mut col = Recorder::default();
             let r = k
                 .value
                 .visit(&mut Scratch::new(), &mut col, false)

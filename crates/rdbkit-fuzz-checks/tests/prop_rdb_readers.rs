@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use rdbkit_fuzz_checks::gen::{GenFile, GenKey, GenValue};
-use rdbkit_fuzz_checks::rdb::{self as checks, Collect, Run};
+use rdbkit_fuzz_checks::rdb::{self as checks, Recorder, Run};
 use rdbkit_rdb::{Options, RdbFile, RdbParser, RdbReader, Record, Scratch};
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -136,7 +136,7 @@ proptest! {
                     prop_assert_eq!(k.db, want.db);
                     prop_assert_eq!(k.key, &want.key[..]);
                     prop_assert_eq!(k.expire_ms, want.expire_ms);
-                    let mut c = Collect::default();
+                    let mut c = Recorder::default();
                     k.value.visit(&mut scratch, &mut c, true).expect("visit");
                     prop_assert_eq!(c.events, want.value.events());
                 }

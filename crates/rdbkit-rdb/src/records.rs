@@ -63,8 +63,8 @@ impl<'a> From<KeyRecord<'a>> for Key<'a> {
     }
 }
 
-/// One thing in the file, as [`Records`] yields it: the records of [`Record`] with the
-/// input's lifetime. The rarer records (Redis 7.0 RC functions, key metadata, slot imports,
+/// One thing in the file, as [`Records`] yields it: the records of [`Record`] (whose variants
+/// document the fields) with the input's lifetime. The rarer records (Redis 7.0 RC functions, key metadata, slot imports,
 /// hash templates, Enterprise opcodes) come as [`Item::Other`]; read them with the lending
 /// [`RdbParser::next`].
 #[derive(Clone, Debug)]
@@ -72,48 +72,35 @@ impl<'a> From<KeyRecord<'a>> for Key<'a> {
 pub enum Item<'a> {
     /// A key with its value.
     Key(Key<'a>),
-    /// An AUX field (`redis-ver`, `ctime`, ...).
+    /// [`Record::Aux`].
+    #[allow(missing_docs)]
     Aux {
-        /// The field name.
         key: Cow<'a, [u8]>,
-        /// The field value.
         value: Cow<'a, [u8]>,
     },
-    /// SELECTDB: the keys after it are in `db`.
-    SelectDb {
-        /// The database number.
-        db: u64,
-    },
-    /// RESIZEDB: the db's size hints.
-    ResizeDb {
-        /// Keys in the db.
-        db_size: u64,
-        /// Keys with an expiry.
-        expires_size: u64,
-    },
-    /// SLOT_INFO (cluster): a slot's size hints.
+    /// [`Record::SelectDb`].
+    #[allow(missing_docs)]
+    SelectDb { db: u64 },
+    /// [`Record::ResizeDb`].
+    #[allow(missing_docs)]
+    ResizeDb { db_size: u64, expires_size: u64 },
+    /// [`Record::SlotInfo`].
+    #[allow(missing_docs)]
     SlotInfo {
-        /// The slot.
         slot: u64,
-        /// Keys in the slot.
         size: u64,
-        /// Keys with an expiry in the slot.
         expires_size: u64,
     },
-    /// MODULE_AUX: a module's auxiliary payload.
+    /// [`Record::ModuleAux`].
+    #[allow(missing_docs)]
     ModuleAux {
-        /// The module type.
         module: ModuleId,
-        /// When the module asked for it to be saved (before or after the keys).
         when: u64,
-        /// The payload, walked on demand.
         payload: ModulePayload<'a>,
     },
-    /// A function library's code (Redis 7.0+).
-    Function {
-        /// The library's code.
-        code: Cow<'a, [u8]>,
-    },
+    /// [`Record::Function`].
+    #[allow(missing_docs)]
+    Function { code: Cow<'a, [u8]> },
     /// A record of another kind, named (`"function-pre-ga"`, `"key-meta"`, `"slot-import"`,
     /// `"hash-template"`, `"enterprise-opcode"`).
     Other {

@@ -312,13 +312,7 @@ fn check_file(rdb: &Path, tally: &mut Tally) {
 fn corpus_blobs_match_ground_truth() {
     let Some(corpus) = corpus() else { return };
     let mut tally = Tally::default();
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(corpus.join("rdb"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    versions.sort();
+    let versions = rdbkit_testkit::sorted_subdirs(&corpus.join("rdb"));
     for v in &versions {
         for variant in ["mini", "nocompress", "base", "nochecksum"] {
             let f = v.join(format!("{variant}.rdb"));

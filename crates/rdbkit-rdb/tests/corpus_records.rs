@@ -7,75 +7,14 @@
 //!
 //! Needs `../shared/corpus` (or `RDBKIT_CORPUS`); with `CI=true` its absence fails the test.
 
-use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rdbkit_rdb::{
-    Entry, GroupMeta, ModuleId, ModuleItem, Options, RdbFile, RdbParser, RdbReader, Record,
-    RecordSource, Scratch, StreamId, StreamMeta, View, VisitResult, Visitor,
-};
+use rdbkit_rdb::{Options, RdbFile, RdbParser, RdbReader, Record, RecordSource, Scratch, View};
+use rdbkit_testkit::visit::Recorder;
 
 fn corpus() -> Option<PathBuf> {
     rdbkit_testkit::corpus_dir()
-}
-
-/// Writes everything a visitor sees as text.
-struct Digest(String);
-
-impl Visitor for Digest {
-    fn string(&mut self, s: Entry<'_>) -> VisitResult {
-        write!(self.0, "s{s:?};").ok();
-        Ok(())
-    }
-    fn element(&mut self, e: Entry<'_>) -> VisitResult {
-        write!(self.0, "e{:?};", e.to_cow()).ok();
-        Ok(())
-    }
-    fn zset_member(&mut self, m: Entry<'_>, score: f64) -> VisitResult {
-        write!(self.0, "z{:?}={};", m.to_cow(), score.to_bits()).ok();
-        Ok(())
-    }
-    fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, ttl: Option<i64>) -> VisitResult {
-        write!(self.0, "h{:?}={:?}@{ttl:?};", f.to_cow(), v.to_cow()).ok();
-        Ok(())
-    }
-    fn module_begin(&mut self, id: ModuleId) -> VisitResult {
-        write!(self.0, "m{id:?};").ok();
-        Ok(())
-    }
-    fn module_item(&mut self, item: ModuleItem<'_>) -> VisitResult {
-        write!(self.0, "i{item:?};").ok();
-        Ok(())
-    }
-    fn stream_entry(&mut self, id: StreamId) -> VisitResult {
-        write!(self.0, "x{id};").ok();
-        Ok(())
-    }
-    fn stream_field(&mut self, f: Entry<'_>, v: Entry<'_>) -> VisitResult {
-        write!(self.0, "f{:?}={:?};", f.to_cow(), v.to_cow()).ok();
-        Ok(())
-    }
-    fn stream_meta(&mut self, m: &StreamMeta) -> VisitResult {
-        write!(self.0, "M{m:?};").ok();
-        Ok(())
-    }
-    fn stream_group(&mut self, g: &GroupMeta<'_>) -> VisitResult {
-        write!(self.0, "G{g:?};").ok();
-        Ok(())
-    }
-    fn stream_pel(&mut self, id: StreamId, t: i64, n: u64) -> VisitResult {
-        write!(self.0, "P{id}/{t}/{n};").ok();
-        Ok(())
-    }
-    fn stream_consumer(&mut self, name: &[u8], seen: i64, active: Option<i64>) -> VisitResult {
-        write!(self.0, "C{name:?}/{seen}/{active:?};").ok();
-        Ok(())
-    }
-    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
-        write!(self.0, "c{id};").ok();
-        Ok(())
-    }
 }
 
 /// Every record as text (keys with their decoded values), then the error if any.
@@ -86,7 +25,7 @@ fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
         match r {
             Err(e) => return (out, Some(e.to_string())),
             Ok(Record::Key(k)) => {
-                let mut d = Digest(String::new());
+                let mut d = Recorder::default();
                 let used = k
                     .value
                     .decode_len(&mut scratch, &mut d, false)
@@ -111,7 +50,7 @@ fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
                 };
                 let _ = n;
                 out.push(format!(
-                    "K db={} key={:?} exp={:?} idle={:?} freq={:?} ty={:?} enc={} at={}..{} {}",
+                    "K db={} key={:?} exp={:?} idle={:?} freq={:?} ty={:?} enc={} at={}..{} {:?}",
                     k.db,
                     k.key,
                     k.expire_ms,
@@ -121,7 +60,7 @@ fn records(src: &mut impl RecordSource) -> (Vec<String>, Option<String>) {
                     k.value.encoding(),
                     k.offset,
                     k.end,
-                    d.0
+                    d.events
                 ));
             }
             Ok(other) => out.push(format!("{other:?}")),
@@ -333,7 +272,7 @@ fn mutated_files_never_panic() {
                 let mut p = RdbParser::new(&data, opts);
                 while let Some(r) = p.next() {
                     if let Ok(Record::Key(k)) = r {
-                        let mut d = Digest(String::new());
+                        let mut d = Recorder::default();
                         let _ = k.value.visit(&mut scratch, &mut d, deep);
                     }
                 }

@@ -39,22 +39,9 @@ fn verdict(data: &[u8]) -> Result<u64, String> {
     slice
 }
 
+/// An RDB 9 file of `body`.
 fn file(body: &[u8]) -> Vec<u8> {
-    let mut v = b"REDIS0009".to_vec();
-    v.extend_from_slice(body);
-    v.push(0xff);
-    let crc = rdbkit_rdb::internals::crc64::crc64(&v);
-    v.extend_from_slice(&crc.to_le_bytes());
-    v
-}
-
-fn string_key(out: &mut Vec<u8>, key: &[u8], val: &[u8]) {
-    out.push(0);
-    for s in [key, val] {
-        assert!(s.len() < 64);
-        out.push(s.len() as u8);
-        out.extend_from_slice(s);
-    }
+    rdbkit_testkit::rdb::file(9, body)
 }
 
 #[test]
@@ -79,20 +66,20 @@ fn same_key_in_other_dbs_is_fine_and_the_first_repeat_is_reported() {
     for db in [0u8, 1, 2] {
         b.extend_from_slice(&[0xfe, db]);
         for i in 0..3000 {
-            string_key(&mut b, format!("key:{i}").as_bytes(), b"v");
+            rdbkit_testkit::rdb::string_key(&mut b, format!("key:{i}").as_bytes(), b"v");
         }
     }
     // db 0 again (a second SELECTDB of a db): its keys are still db 0's.
     let sound = file(&b);
     assert_eq!(verdict(&sound), Ok(9000));
     b.extend_from_slice(&[0xfe, 0]);
-    string_key(&mut b, b"new", b"v");
+    rdbkit_testkit::rdb::string_key(&mut b, b"new", b"v");
     let at = b.len() + 9;
     // An expiry before the repeated key: the record (and the error) starts at the expiry.
     b.push(0xfc);
     b.extend_from_slice(&4_102_444_800_000i64.to_le_bytes());
-    string_key(&mut b, b"key:2999", b"other value");
-    string_key(&mut b, b"key:5", b"a later repeat is not reported");
+    rdbkit_testkit::rdb::string_key(&mut b, b"key:2999", b"other value");
+    rdbkit_testkit::rdb::string_key(&mut b, b"key:5", b"a later repeat is not reported");
     let e = verdict(&file(&b)).unwrap_err();
     assert!(
         e.starts_with(&format!(
@@ -126,11 +113,11 @@ fn a_repeat_before_damage_is_the_verdict() {
     // key:7 repeated, then (in the same batch of the parallel check) an unknown type byte.
     let mut b = vec![0xfe, 0];
     for i in 0..10 {
-        string_key(&mut b, format!("key:{i}").as_bytes(), b"v");
+        rdbkit_testkit::rdb::string_key(&mut b, format!("key:{i}").as_bytes(), b"v");
     }
     let at = 9 + b.len();
-    string_key(&mut b, b"key:7", b"again");
-    string_key(&mut b, b"key:11", b"v");
+    rdbkit_testkit::rdb::string_key(&mut b, b"key:7", b"again");
+    rdbkit_testkit::rdb::string_key(&mut b, b"key:11", b"v");
     b.push(99);
     let e = verdict(&file(&b)).unwrap_err();
     assert!(
@@ -141,9 +128,9 @@ fn a_repeat_before_damage_is_the_verdict() {
     );
     // Damage first, then a repeat: the damage.
     let mut b = vec![0xfe, 0];
-    string_key(&mut b, b"a", b"v");
+    rdbkit_testkit::rdb::string_key(&mut b, b"a", b"v");
     b.push(99);
-    string_key(&mut b, b"a", b"v");
+    rdbkit_testkit::rdb::string_key(&mut b, b"a", b"v");
     let e = verdict(&file(&b)).unwrap_err();
     assert!(e.contains("unknown") || e.contains("type 99"), "{e}");
 }

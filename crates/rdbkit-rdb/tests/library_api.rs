@@ -8,25 +8,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rdbkit_rdb::{Family, Item, Options, RdbFile, Record};
+use rdbkit_testkit::{files_under, json_bytes as bytes_of};
 
 fn corpus() -> Option<PathBuf> {
     rdbkit_testkit::corpus_dir()
-}
-
-fn rdb_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            rdb_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rdb") {
-            out.push(p);
-        }
-    }
 }
 
 /// (db, key bytes, type byte, offset, end, expire) of every key, and the error text if any.
@@ -35,8 +20,7 @@ type Keys = Vec<(u64, Vec<u8>, u8, u64, u64, Option<i64>)>;
 #[test]
 fn records_iterator_agrees_with_the_lending_parser() {
     let Some(corpus) = corpus() else { return };
-    let mut files = Vec::new();
-    rdb_files(&corpus.join("rdb"), &mut files);
+    let files = files_under(&corpus.join("rdb"), "rdb");
     assert!(files.len() > 50, "{} files", files.len());
     for path in &files {
         let file = RdbFile::open(path).unwrap();
@@ -99,31 +83,6 @@ fn records_iterator_agrees_with_the_lending_parser() {
     }
 }
 
-/// A ground-truth byte string: a JSON string, or `{"base64": ...}` (decoded here).
-fn bytes_of(v: &serde_json::Value) -> Vec<u8> {
-    match v {
-        serde_json::Value::String(s) => s.as_bytes().to_vec(),
-        serde_json::Value::Object(o) => base64(o["base64"].as_str().unwrap()),
-        other => panic!("not a byte string: {other}"),
-    }
-}
-
-fn base64(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter(|&c| c != b'=') {
-        let v = A.iter().position(|&a| a == c).expect("base64 digit") as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// The element count the ground truth shows for a key.
 fn expected_len(ty: &str, v: &serde_json::Value) -> Option<u64> {
     Some(match ty {
@@ -138,8 +97,7 @@ fn expected_len(ty: &str, v: &serde_json::Value) -> Option<u64> {
 #[test]
 fn len_and_family_equal_the_ground_truth() {
     let Some(corpus) = corpus() else { return };
-    let mut files = Vec::new();
-    rdb_files(&corpus.join("rdb"), &mut files);
+    let files = files_under(&corpus.join("rdb"), "rdb");
     let mut checked = 0;
     for path in &files {
         let truth = path.with_extension("expected.jsonl");
@@ -234,8 +192,7 @@ fn by_rank(a: &(Vec<u8>, f64), b: &(Vec<u8>, f64)) -> std::cmp::Ordering {
 fn owned_values_equal_the_ground_truth() {
     use rdbkit_rdb::OwnedValue;
     let Some(corpus) = corpus() else { return };
-    let mut files = Vec::new();
-    rdb_files(&corpus.join("rdb"), &mut files);
+    let files = files_under(&corpus.join("rdb"), "rdb");
     let mut checked = 0;
     for path in &files {
         let Ok(text) = std::fs::read_to_string(path.with_extension("expected.jsonl")) else {

@@ -9,61 +9,31 @@
 use rdbkit_rdb::internals::crc64;
 use rdbkit_rdb::internals::length::encode_len;
 use rdbkit_rdb::internals::string::{encode, encode_raw};
-use rdbkit_rdb::{
-    ArrayValue, Entry, Options, RdbParser, RdbReader, Record, Scratch, StreamId, VisitResult,
-    Visitor,
-};
+use rdbkit_rdb::{Entry, Options, RdbParser, RdbReader, Record, Scratch};
+use rdbkit_testkit::rdb::file;
+use rdbkit_testkit::visit::{Ev, Recorder};
 
-/// Everything a visitor sees, as text.
-#[derive(Default)]
-struct Digest(Vec<String>);
-
-fn txt(e: Entry<'_>) -> String {
-    String::from_utf8_lossy(&e.to_cow()).into_owned()
-}
-
-impl Visitor for Digest {
-    fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, ttl: Option<i64>) -> VisitResult {
-        self.0.push(format!("{}={} {ttl:?}", txt(f), txt(v)));
-        Ok(())
-    }
-    fn array_begin(&mut self, count: u64, insert_idx: Option<u64>) -> VisitResult {
-        self.0.push(format!("array {count} {insert_idx:?}"));
-        Ok(())
-    }
-    fn array_element(&mut self, idx: u64, v: ArrayValue<'_>) -> VisitResult {
-        self.0.push(match v {
-            ArrayValue::Str(e) => format!("{idx}:s:{}", txt(e)),
-            ArrayValue::Int(i) => format!("{idx}:i:{i}"),
-            ArrayValue::Float(d) => format!("{idx}:f:{d}"),
-        });
-        Ok(())
-    }
-    fn stream_pel(&mut self, id: StreamId, _t: i64, n: u64) -> VisitResult {
-        self.0.push(format!("pel {id} {n}"));
-        Ok(())
-    }
-    fn stream_consumer_pel(&mut self, id: StreamId) -> VisitResult {
-        self.0.push(format!("cpel {id}"));
-        Ok(())
-    }
-    fn stream_nacked(&mut self, id: StreamId) -> VisitResult {
-        self.0.push(format!("nack {id}"));
-        Ok(())
-    }
-    fn stream_group_end(&mut self) -> VisitResult {
-        self.0.push("group end".into());
-        Ok(())
-    }
-}
-
-fn file(version: u32, body: &[u8]) -> Vec<u8> {
-    let mut v = format!("REDIS{version:04}").into_bytes();
-    v.extend_from_slice(body);
-    v.push(0xff);
-    let c = crc64::crc64(&v);
-    v.extend_from_slice(&c.to_le_bytes());
-    v
+/// What the tests assert on of what a visitor saw (hash fields, arrays, PELs, NACK zones), as
+/// text.
+fn digest(events: &[Ev]) -> Vec<String> {
+    let txt = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    events
+        .iter()
+        .filter_map(|e| {
+            Some(match e {
+                Ev::Field(f, v, ttl) => format!("{}={} {ttl:?}", txt(f), txt(v)),
+                Ev::ArrayBegin(count, insert_idx) => format!("array {count} {insert_idx:?}"),
+                Ev::ArrayStr(idx, s) => format!("{idx}:s:{}", txt(s)),
+                Ev::ArrayInt(idx, i) => format!("{idx}:i:{i}"),
+                Ev::ArrayFloat(idx, d) => format!("{idx}:f:{}", f64::from_bits(*d)),
+                Ev::StreamPel(id, _t, n) => format!("pel {id} {n}"),
+                Ev::StreamConsumerPel(id) => format!("cpel {id}"),
+                Ev::StreamNacked(id) => format!("nack {id}"),
+                Ev::StreamGroupEnd => "group end".into(),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 fn template(id: u64, fields: &[&[u8]], out: &mut Vec<u8>) {
@@ -76,9 +46,7 @@ fn template(id: u64, fields: &[&[u8]], out: &mut Vec<u8>) {
 }
 
 fn key(ty: u8, name: &str, value: &[u8], out: &mut Vec<u8>) {
-    out.push(ty);
-    encode_raw(name.as_bytes(), out);
-    out.extend_from_slice(value);
+    rdbkit_testkit::rdb::key(ty, name.as_bytes(), value, out)
 }
 
 fn id16(ms: u64, seq: u64) -> Vec<u8> {
@@ -169,7 +137,7 @@ fn read_all(data: &[u8], deep: bool) -> Result<Vec<String>, rdbkit_rdb::Error> {
     while let Some(r) = p.next() {
         match r? {
             Record::Key(k) => {
-                let mut d = Digest::default();
+                let mut d = Recorder::default();
                 let n = k.value.decode_len(&mut s, &mut d, deep)?;
                 assert_eq!(n, k.value.raw().len());
                 out.push(format!(
@@ -177,7 +145,7 @@ fn read_all(data: &[u8], deep: bool) -> Result<Vec<String>, rdbkit_rdb::Error> {
                     String::from_utf8_lossy(k.key),
                     k.value.ty.family(),
                     k.value.encoding(),
-                    d.0.join(", ")
+                    digest(&d.events).join(", ")
                 ));
             }
             Record::HashTemplate { id, fields } => {
@@ -229,7 +197,7 @@ fn streaming_reader_agrees_and_truncation_never_panics() {
     let mut n = 0;
     while let Some(rec) = r.next() {
         if let Record::Key(k) = rec.unwrap() {
-            let mut d = Digest::default();
+            let mut d = Recorder::default();
             k.value.visit(&mut Scratch::new(), &mut d, true).unwrap();
             n += 1;
         }

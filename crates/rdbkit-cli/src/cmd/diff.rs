@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let kb = b.dbs.get(&db).unwrap_or(&empty);
         let keys: BTreeSet<&Vec<u8>> = ka.keys().chain(kb.keys()).collect();
         for key in keys {
-            let pass = |k: &MKey| filter.accepts(db, key, k.value.type_name(), k.expire_ms, None);
+            let pass = |k: &MKey| filter.accepts_mkey(db, key, k);
             let (va, vb) = (
                 ka.get(key).filter(|k| pass(k)),
                 kb.get(key).filter(|k| pass(k)),

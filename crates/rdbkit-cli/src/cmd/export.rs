@@ -388,10 +388,7 @@ impl Walk<'_> {
             progress.set(k.end);
             let ty = k.value.ty.family();
             let bytes = k.end - k.offset;
-            if !self
-                .filter
-                .accepts(k.db, k.key, ty, k.expire_ms, Some(bytes))
-            {
+            if !self.filter.accepts_key(&k) {
                 continue;
             }
             let in_key = |e: rdbkit_rdb::Error| {

@@ -76,9 +76,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             while let Some(rec) = src.next_record() {
                 if let Record::Key(k) = rec.map_err(|e| Failure::Rdb(e).in_file(&name))? {
                     progress.set(k.end);
-                    let ty = k.value.ty.family();
-                    if filter.accepts(k.db, k.key, ty, k.expire_ms, Some(k.end - k.offset)) {
-                        print(&mut out, k.db, k.key, ty)?;
+                    if filter.accepts_key(&k) {
+                        print(&mut out, k.db, k.key, k.value.ty.family())?;
                     }
                 }
             }
@@ -94,9 +93,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             Ok(ds) => (|| {
                 for (db, keys) in &ds.dbs {
                     for (key, k) in keys {
-                        let ty = k.value.type_name();
-                        if filter.accepts(*db, key, ty, k.expire_ms, None) {
-                            print(&mut out, *db, key, ty)?;
+                        if filter.accepts_mkey(*db, key, k) {
+                            print(&mut out, *db, key, k.value.type_name())?;
                         }
                     }
                 }

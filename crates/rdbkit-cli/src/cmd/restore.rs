@@ -45,7 +45,7 @@ Cluster (--cluster, or found with INFO cluster): keys go to the master owning th
 
 Hash field TTLs (Redis 7.4+) into a server without them (Redis before 7.4, Valkey before 9): \
 the backup is checked first and refused naming the first such key (exit 1, nothing written), \
-unless --drop-field-ttls restores those hashes without their field TTLs (counted).
+unless --drop field-ttl restores those hashes without their field TTLs (counted).
 
 Keys the server cannot take as a RESTORE payload (payloads over 512 MB) are recreated with the \
 commands of `dump --format resp`. Module values \
@@ -84,10 +84,14 @@ pub struct Args {
     /// Do not load the backup's function libraries.
     #[arg(long)]
     pub no_functions: bool,
-    /// Restore hashes with field TTLs (Redis 7.4+) into a server without them: the fields keep
-    /// their values and lose their TTLs (fields already expired are left out). Without it such
-    /// a backup is refused before anything is written.
-    #[arg(long)]
+    /// Accept these losses (as `convert --drop`): field-ttl restores hashes with field TTLs
+    /// (Redis 7.4+) into a server without them: the fields keep their values and lose their
+    /// TTLs (fields already expired are left out). Without it such a backup is refused before
+    /// anything is written.
+    #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = ["field-ttl"])]
+    pub drop: Vec<String>,
+    /// The old spelling of `--drop field-ttl` (hidden; still accepted).
+    #[arg(long, hide = true)]
     pub drop_field_ttls: bool,
     /// Do not verify the backup's CRC-64 trailer.
     #[arg(long)]
@@ -439,7 +443,7 @@ fn fit(
 fn field_ttl_refusal(run: &Run<'_>, db: u64, key: &[u8]) -> Failure {
     Failure::Usage(format!(
         "db {db} key {}: a hash with field TTLs (Redis 7.4+), and {} ({}) has no field TTLs; \
-         nothing written (--drop-field-ttls restores such hashes without them)",
+         nothing written (--drop field-ttl restores such hashes without them)",
         show_key(key),
         if run.local.server.is_empty() {
             "the server"
@@ -478,7 +482,8 @@ fn header_may_hold_field_ttls(h: rdbkit_rdb::Header) -> bool {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> Result<(), Failure> {
+pub fn run(mut args: Args) -> Result<(), Failure> {
+    args.drop_field_ttls |= args.drop.iter().any(|d| d == "field-ttl");
     let started = Instant::now();
     let mut out = Outcome::default();
     let r = restore(&args, &mut out);
@@ -776,7 +781,7 @@ fn send_rdb(
                 return Err(Failure::Usage(format!(
                     "{name}: an RDB {} may hold hash field TTLs, which {} ({}) cannot keep, and \
                      standard input cannot be checked before writing; nothing written (give a \
-                     file, or --drop-field-ttls to restore such hashes without them)",
+                     file, or --drop field-ttl to restore such hashes without them)",
                     h.version, run.local.server, run.target.name
                 )));
             }
@@ -973,7 +978,7 @@ fn print_summary(args: &Args, o: &Outcome, secs: f64, err: Option<&Failure>) {
     if o.local.field_ttls_dropped > 0 {
         let _ = writeln!(
             s,
-            "  {} hash(es) restored without their field TTLs (--drop-field-ttls)",
+            "  {} hash(es) restored without their field TTLs (--drop field-ttl)",
             o.local.field_ttls_dropped
         );
     }

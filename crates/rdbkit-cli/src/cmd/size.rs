@@ -8,12 +8,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rdbkit_rdb::{Record, Scratch};
 use serde_json::json;
 
 use crate::export::html::{Collector, FileFacts, Sums};
+use crate::failure::Failure;
 use crate::filter::{escape_key, Filter, FilterArgs};
 use crate::input::{self, Progress};
 use crate::memory::{Allocator, Model, Server, Shape};
@@ -315,32 +315,22 @@ fn choose_model(args: &Args, writer: Option<(bool, &str)>) -> Model {
     }
 }
 
-pub fn run(args: Args) -> ExitCode {
-    let filter = match Filter::new(&args.filter) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("rdbkit size: {e}");
-            return ExitCode::from(1);
-        }
-    };
+/// Runs `rdbkit size`: the report of every file read, or the first file's failure (nothing
+/// written then but the CSV rows already streamed).
+pub fn run(args: Args) -> Result<(), Failure> {
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
     let multi = args.files.len() > 1;
     if multi && args.csv {
-        return crate::failure::exit(
-            "size",
-            Err(crate::failure::Failure::Usage(
-                "--csv takes one file (its columns are redis-rdb-tools', with no file column); \
-                 `rdbkit export FILE... --format csv` writes the keys of several files with their source"
-                    .into(),
-            )),
-        );
+        return Err(Failure::Usage(
+            "--csv takes one file (its columns are redis-rdb-tools', with no file column); \
+             `rdbkit export FILE... --format csv` writes the keys of several files with their source"
+                .into(),
+        ));
     }
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
-        return crate::failure::exit(
-            "size",
-            Err(crate::failure::Failure::Usage(
-                "standard input (`-`) can be read only once".into(),
-            )),
-        );
+        return Err(Failure::Usage(
+            "standard input (`-`) can be read only once".into(),
+        ));
     }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -364,23 +354,20 @@ pub fn run(args: Args) -> ExitCode {
         .map(|_| Collector::new(&sep, args.prefix_depth, filter.now_ms));
     // each file read: its name, totals, model and writer
     let mut files: Vec<FileDone> = Vec::new();
-    let mut result: Result<Result<(), String>, input::InputError> = Ok(Ok(()));
+    let mut result: Result<(), Failure> = Ok(());
     for (fi, path) in args.files.iter().enumerate() {
-        let (inp, opts) = match input::open_for_reading(path, args.no_checksum) {
-            Ok(o) => o,
-            Err(f) => return crate::failure::exit("size", Err(f)),
-        };
+        let (inp, opts) = input::open_for_reading(path, args.no_checksum)?;
         let name = inp.name.clone();
         let mut progress = Progress::new(inp.size, args.quiet);
         let mut writer: Option<(bool, String)> = None;
         let mut model: Option<Model> = None;
         let mut header = None;
         let mut file_total = Total::default();
-        let r = inp.with_rdb(opts, |src| -> Result<(), String> {
+        let r = inp.with_rdb(opts, |src| -> Result<(), Failure> {
             let mut scratch = Scratch::new();
             while let Some(rec) = src.next_record() {
                 let k = match rec {
-                    Err(e) => return Err(format!("{name}: {e}")),
+                    Err(e) => return Err(Failure::Rdb(e).in_file(&name)),
                     Ok(Record::Key(k)) => k,
                     Ok(Record::Aux { key, value }) => {
                         if let Some(h) = html.as_mut() {
@@ -408,7 +395,7 @@ pub fn run(args: Args) -> ExitCode {
                 progress.set(k.end);
                 let ty = k.value.ty.family();
                 let bytes = k.end - k.offset;
-                if !filter.accepts(k.db, k.key, ty, k.expire_ms, Some(bytes)) {
+                if !filter.accepts_key(&k) {
                     continue;
                 }
                 let mut shape = Shape::new(m, k.value.ty);
@@ -419,7 +406,7 @@ pub fn run(args: Args) -> ExitCode {
                     None => k
                         .value
                         .visit(&mut scratch, &mut shape, false)
-                        .map_err(|e| format!("{name}: {}", e.in_key(Some(k.db), k.key)))?,
+                        .map_err(|e| Failure::Rdb(e.in_key(Some(k.db), k.key)).in_file(&name))?,
                 }
                 let row = KeyRow {
                     db: k.db,
@@ -449,8 +436,7 @@ pub fn run(args: Args) -> ExitCode {
                             .unwrap_or_default(),
                         row.bytes
                     );
-                    out.write_all(line.as_bytes())
-                        .map_err(crate::failure::sentinel::io_msg)?;
+                    out.write_all(line.as_bytes()).map_err(Failure::Write)?;
                     continue;
                 }
                 per_db.entry(row.db).or_default().add(&row);
@@ -488,14 +474,11 @@ pub fn run(args: Args) -> ExitCode {
             Ok(())
         });
         progress.finish();
-        match r {
-            Ok(Ok(())) => {}
-            failed => {
-                // a damaged file: nothing is written (the page nor the report), the message
-                // names the file
-                result = failed;
-                break;
-            }
+        if let Err(f) = r.map_err(Failure::from).and_then(|r| r) {
+            // a damaged file: nothing is written (the page nor the report), the message
+            // names the file
+            result = Err(f);
+            break;
         }
         let model = model
             .unwrap_or_else(|| choose_model(&args, writer.as_ref().map(|(v, s)| (*v, s.as_str()))));
@@ -524,8 +507,7 @@ pub fn run(args: Args) -> ExitCode {
             writer,
         });
     }
-    let result = result.map(|inner| {
-        inner?;
+    let result = result.and_then(|()| {
         if args.csv {
             return Ok(());
         }
@@ -626,7 +608,7 @@ pub fn run(args: Args) -> ExitCode {
                     c.finish(&mut h);
                 }
                 crate::export::html::write(path, &crate::export::html::render(&h))
-                    .map_err(|e| format!("\u{0}writing {}: {e}", path.display()))?;
+                    .map_err(|e| Failure::Output(format!("writing {}: {e}", path.display())))?;
             }
             if args.json {
                 serde_json::to_string_pretty(&j).unwrap_or_default() + "\n"
@@ -651,11 +633,9 @@ pub fn run(args: Args) -> ExitCode {
             };
             table(&model_desc, by, &all, &top, &top_e, &groups, args.top)
         };
-        out.write_all(text.as_bytes())
-            .map_err(crate::failure::sentinel::io_msg)
+        out.write_all(text.as_bytes()).map_err(Failure::Write)
     });
-    let flushed = out.flush();
-    crate::failure::sentinel::finish(result, flushed)
+    crate::failure::flushed(result, &mut out)
 }
 
 /// One input file once read: its name, totals, model and writer.

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+mod apply;
 mod bits;
 mod hash;
 mod hll;
@@ -178,7 +179,7 @@ impl From<OwnedValue> for MValue {
                         OwnedModuleItem::Float(f) => format!("float {f:?}"),
                         OwnedModuleItem::Double(d) => format!("double {d:?}"),
                         OwnedModuleItem::String(b) => {
-                            format!("string {}", crate::filter::escape_key(&b))
+                            format!("string {}", crate::escape::bytes(&b))
                         }
                     })
                     .collect(),

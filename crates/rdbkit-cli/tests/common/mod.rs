@@ -1529,3 +1529,41 @@ pub fn assert_same_keyspace(
 pub fn corpus_dir() -> Option<PathBuf> {
     rdbkit_testkit::corpus_dir()
 }
+
+/// Every `*.rdb` of the corpus's version directories (`rdb/<version>/*.rdb`, not the
+/// `corrupt/` and other subdirectories), sorted by version directory, then by name.
+pub fn corpus_rdbs(rdb_dir: &Path) -> Vec<PathBuf> {
+    rdbkit_testkit::sorted_subdirs(rdb_dir)
+        .iter()
+        .flat_map(|d| {
+            let mut f: Vec<PathBuf> = std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rdb"))
+                .collect();
+            f.sort();
+            f
+        })
+        .collect()
+}
+
+/// Debian's Redis 7.0 started on a free loopback port in a fresh temporary directory named
+/// `name`, or `None` when it is not installed (skipped with a message; with CI=true a failure,
+/// as [`ServerKind::require`] says). The server stops when dropped, before its directory.
+pub fn redis70(name: &str) -> Option<(TempDir, Server)> {
+    let bin = ServerKind::Redis70.require()?;
+    let dir = TempDir::new(name);
+    let server = Server::start(&bin, dir.path(), &[]);
+    Some((dir, server))
+}
+
+/// An RDB 9 of 200,000 string keys (`key:00000000` ...) of 200 bytes each in db 0, about 44
+/// MB: big enough that a file truncated under a reader shrinks while it works.
+pub fn many_keys_rdb() -> Vec<u8> {
+    let mut body = vec![0xfe, 0];
+    for i in 0..200_000 {
+        rdbkit_testkit::rdb::string_key(&mut body, format!("key:{i:08}").as_bytes(), &[b'v'; 200]);
+    }
+    rdbkit_testkit::rdb::file(9, &body)
+}
