@@ -237,8 +237,10 @@ fn put_restore(
         0
     };
     let n = 4 + usize::from(replace) + usize::from(abs.is_some()) + extra;
-    put_array(out, n);
-    put_bulk(out, b"RESTORE");
+    out.reserve(64 + key.len() + payload.len());
+    // At most 8 arguments: one digit.
+    out.extend_from_slice(&[b'*', b'0' + n as u8]);
+    out.extend_from_slice(b"\r\n$7\r\nRESTORE\r\n");
     put_bulk(out, key);
     match abs {
         Some(e) => {
@@ -246,14 +248,14 @@ fn put_restore(
             put_uint(&mut ttl, e.max(1) as u64);
             put_bulk(out, &ttl);
         }
-        None => put_bulk(out, b"0"),
+        None => out.extend_from_slice(b"$1\r\n0\r\n"),
     }
     payload.put(out, t);
     if replace {
-        put_bulk(out, b"REPLACE");
+        out.extend_from_slice(b"$7\r\nREPLACE\r\n");
     }
     if abs.is_some() {
-        put_bulk(out, b"ABSTTL");
+        out.extend_from_slice(b"$6\r\nABSTTL\r\n");
     }
     if modern {
         let mut num = Vec::with_capacity(20);
@@ -327,9 +329,26 @@ struct Run<'a> {
     now_ms: i64,
     /// --drop-field-ttls.
     drop_field_ttls: bool,
+    /// `target.reads(ty, type_byte)` by type byte, as last asked (the answer depends on the
+    /// two only; a file has one type per type byte, so it is computed about once per type).
+    reads_cache: [Option<(rdbkit_rdb::Type, bool)>; 256],
 }
 
 impl Run<'_> {
+    /// Whether the target reads a value stored as `ty` under `type_byte` (its bytes can be
+    /// passed through): `Target::reads`, remembered per type byte.
+    fn reads(&mut self, ty: rdbkit_rdb::Type, type_byte: u8) -> bool {
+        let slot = &mut self.reads_cache[type_byte as usize];
+        match *slot {
+            Some((t, r)) if t == ty => r,
+            _ => {
+                let r = self.target.reads(ty, type_byte);
+                *slot = Some((ty, r));
+                r
+            }
+        }
+    }
+
     fn dest_db(&mut self, db: u64) -> Result<u64, Failure> {
         if self.to_db.is_none() && !self.fleet.is_cluster() {
             return Ok(db);
@@ -458,7 +477,7 @@ fn rdb_payload<'k>(
 ) -> Result<Option<Payload<'k>>, Failure> {
     let t = run.target;
     let v = &k.value;
-    if t.reads(v.ty, v.type_byte) {
+    if run.reads(v.ty, v.type_byte) {
         return Ok(Some(Payload::Raw {
             type_byte: v.type_byte,
             raw: v.raw(),
@@ -528,7 +547,7 @@ fn rdb_key_has_field_ttl(
     if run.drop_field_ttls
         || t.has_field_ttl()
         || k.value.ty.family() != "hash"
-        || t.reads(k.value.ty, k.value.type_byte)
+        || run.reads(k.value.ty, k.value.type_byte)
         || k.expire_ms.is_some_and(|e| e <= run.now_ms)
     {
         return Ok(false);
@@ -648,6 +667,7 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Failure> {
         scratch: Scratch::new(),
         now_ms: crate::filter::now_ms(),
         drop_field_ttls: args.drop_field_ttls,
+        reads_cache: [None; 256],
     };
     let r = if inp.is_rdb() {
         restore_rdb(args, inp, opts, &mut run)

@@ -264,6 +264,10 @@ pub fn key_slot(key: &[u8]) -> u16 {
 
 /// Appends the decimal digits of `n`.
 pub fn put_uint(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
