@@ -25,8 +25,6 @@ use net::{pack, put_array, put_bulk, put_bulk_len, put_uint, Fleet, Kind};
 
 /// Redis's default `proto-max-bulk-len` (512 MB): a larger payload is sent as commands.
 const MAX_PAYLOAD: usize = 512 << 20;
-/// Keys per EXISTS batch of the existing-key check.
-const EXISTS_BATCH: usize = 1000;
 
 #[derive(clap::Args)]
 #[command(
@@ -785,14 +783,14 @@ fn check_field_ttls_rdb(
     Ok(())
 }
 
-/// Checks every key the filters accept with EXISTS, in batches; fails naming the first few.
+/// Checks every key the filters accept with EXISTS, pipelined (as many in flight as the window
+/// allows, no round trip per batch); fails naming the first few.
 /// Also refuses a hash whose field TTLs the target cannot keep, naming it.
 fn check_existing_rdb(
     src: &mut dyn RecordSource,
     run: &mut Run<'_>,
     name: &str,
 ) -> Result<(), Failure> {
-    let mut n = 0usize;
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
             if !run.filter.accepts_key(&k) {
@@ -805,10 +803,6 @@ fn check_existing_rdb(
             run.fleet
                 .send_with(Kind::Exists, db, k.key, |out| put_exists(out, k.key))
                 .map_err(|_| run.net())?;
-            n += 1;
-            if n.is_multiple_of(EXISTS_BATCH) {
-                run.fleet.drain().map_err(|_| run.net())?;
-            }
         }
     }
     finish_check(run)
@@ -935,7 +929,6 @@ fn restore_aof(
         }
     }
     if !args.replace && !args.skip_existing {
-        let mut n = 0usize;
         for (db, keys) in &ds.dbs {
             for (key, mk) in keys {
                 if !accepted(run, *db, key, mk) {
@@ -945,10 +938,6 @@ fn restore_aof(
                 run.fleet
                     .send_with(Kind::Exists, d, key, |out| put_exists(out, key))
                     .map_err(|_| run.net())?;
-                n += 1;
-                if n.is_multiple_of(EXISTS_BATCH) {
-                    run.fleet.drain().map_err(|_| run.net())?;
-                }
             }
         }
         finish_check(run)?;
