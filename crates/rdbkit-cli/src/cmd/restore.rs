@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rdbkit_rdb::write::{dump_payload, dump_payload_raw, loss, strip, Loss, Target};
+use rdbkit_rdb::write::{dump_payload, loss, strip, Loss, Target};
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 use redis::{ConnectionInfo, IntoConnectionInfo};
 
@@ -21,12 +21,10 @@ use crate::input::{self, Progress};
 use crate::model::MKey;
 use crate::verify::against::show_key;
 pub use net::key_slot;
-use net::{pack, Fleet, Kind};
+use net::{pack, put_array, put_bulk, put_bulk_len, put_uint, Fleet, Kind};
 
 /// Redis's default `proto-max-bulk-len` (512 MB): a larger payload is sent as commands.
 const MAX_PAYLOAD: usize = 512 << 20;
-/// Keys per EXISTS batch of the existing-key check.
-const EXISTS_BATCH: usize = 1000;
 
 #[derive(clap::Args)]
 #[command(
@@ -176,50 +174,115 @@ pub fn target_for(fork: &str, version: &str) -> Option<Target> {
     Target::by_name(best?.1)
 }
 
-/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s | FREQ n]` (+ PEXPIREAT before 5.0).
-fn restore_cmds(
+/// A key's RESTORE payload.
+enum Payload<'a> {
+    /// The value as stored in the input (type byte and encoding the server reads): framed with
+    /// the target's version and the CRC-64 straight into the output buffer, never copied alone.
+    Raw { type_byte: u8, raw: &'a [u8] },
+    /// A payload re-encoded for the target.
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    /// The payload's length in bytes.
+    fn len(&self) -> usize {
+        match self {
+            Payload::Raw { raw, .. } => 1 + raw.len() + 10,
+            Payload::Owned(p) => p.len(),
+        }
+    }
+
+    /// Appends the payload as one bulk string argument. A raw payload is the DUMP format:
+    /// type byte, value, RDB version (2 bytes LE), CRC-64 of all of it (8 bytes LE).
+    fn put(&self, out: &mut Vec<u8>, t: &Target) {
+        match self {
+            Payload::Raw { type_byte, raw } => {
+                put_bulk_len(out, self.len());
+                let start = out.len();
+                out.push(*type_byte);
+                out.extend_from_slice(raw);
+                out.extend_from_slice(&(t.version as u16).to_le_bytes());
+                let crc = rdbkit_rdb::internals::crc64::crc64(&out[start..]);
+                out.extend_from_slice(&crc.to_le_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Payload::Owned(p) => put_bulk(out, p),
+        }
+    }
+}
+
+/// ABSTTL, IDLETIME and FREQ came with Redis 5.0 (RDB 9).
+fn modern(t: &Target) -> bool {
+    t.is_valkey() || t.version >= 9
+}
+
+/// Appends `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s | FREQ n]` to `out`, packed;
+/// before 5.0 the TTL is set by a PEXPIREAT of its own (`expire_cmd`).
+#[allow(clippy::too_many_arguments)]
+fn put_restore(
+    out: &mut Vec<u8>,
     t: &Target,
     key: &[u8],
     expire_ms: Option<i64>,
     idle: Option<u64>,
     freq: Option<u8>,
-    payload: &[u8],
+    payload: &Payload<'_>,
     replace: bool,
-) -> Vec<Vec<u8>> {
-    let modern = t.is_valkey() || t.version >= 9;
-    let ttl = match expire_ms {
-        Some(e) if modern => e.max(1).to_string(),
-        _ => "0".to_string(),
+) {
+    let modern = modern(t);
+    let abs = expire_ms.filter(|_| modern);
+    let extra = if !modern {
+        0
+    } else if idle.is_some() || freq.is_some() {
+        2
+    } else {
+        0
     };
-    let mut args: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+    let n = 4 + usize::from(replace) + usize::from(abs.is_some()) + extra;
+    out.reserve(64 + key.len() + payload.len());
+    // At most 8 arguments: one digit.
+    out.extend_from_slice(&[b'*', b'0' + n as u8]);
+    out.extend_from_slice(b"\r\n$7\r\nRESTORE\r\n");
+    put_bulk(out, key);
+    match abs {
+        Some(e) => {
+            let mut ttl = Vec::with_capacity(20);
+            put_uint(&mut ttl, e.max(1) as u64);
+            put_bulk(out, &ttl);
+        }
+        None => out.extend_from_slice(b"$1\r\n0\r\n"),
+    }
+    payload.put(out, t);
     if replace {
-        args.push(b"REPLACE");
+        out.extend_from_slice(b"$7\r\nREPLACE\r\n");
     }
-    let idle_s;
-    let freq_s;
+    if abs.is_some() {
+        out.extend_from_slice(b"$6\r\nABSTTL\r\n");
+    }
     if modern {
-        if expire_ms.is_some() {
-            args.push(b"ABSTTL");
-        }
+        let mut num = Vec::with_capacity(20);
         if let Some(i) = idle {
-            idle_s = i.to_string();
-            args.push(b"IDLETIME");
-            args.push(idle_s.as_bytes());
+            put_uint(&mut num, i);
+            put_bulk(out, b"IDLETIME");
+            put_bulk(out, &num);
         } else if let Some(f) = freq {
-            freq_s = f.to_string();
-            args.push(b"FREQ");
-            args.push(freq_s.as_bytes());
+            put_uint(&mut num, u64::from(f));
+            put_bulk(out, b"FREQ");
+            put_bulk(out, &num);
         }
     }
-    let mut out = vec![pack(&args)];
-    if let (Some(e), false) = (expire_ms, modern) {
-        out.push(pack(&[
+}
+
+/// The PEXPIREAT that sets a restored key's TTL on a server before 5.0 (no ABSTTL).
+fn expire_cmd(t: &Target, key: &[u8], expire_ms: Option<i64>) -> Option<Vec<u8>> {
+    match expire_ms {
+        Some(e) if !modern(t) => Some(pack(&[
             b"PEXPIREAT".as_slice(),
             key,
             e.to_string().as_bytes(),
-        ]));
+        ])),
+        _ => None,
     }
-    out
 }
 
 /// The commands of `dump --format resp` that recreate one key (None: nothing can).
@@ -268,9 +331,26 @@ struct Run<'a> {
     now_ms: i64,
     /// --drop-field-ttls.
     drop_field_ttls: bool,
+    /// `target.reads(ty, type_byte)` by type byte, as last asked (the answer depends on the
+    /// two only; a file has one type per type byte, so it is computed about once per type).
+    reads_cache: [Option<(rdbkit_rdb::Type, bool)>; 256],
 }
 
 impl Run<'_> {
+    /// Whether the target reads a value stored as `ty` under `type_byte` (its bytes can be
+    /// passed through): `Target::reads`, remembered per type byte.
+    fn reads(&mut self, ty: rdbkit_rdb::Type, type_byte: u8) -> bool {
+        let slot = &mut self.reads_cache[type_byte as usize];
+        match *slot {
+            Some((t, r)) if t == ty => r,
+            _ => {
+                let r = self.target.reads(ty, type_byte);
+                *slot = Some((ty, r));
+                r
+            }
+        }
+    }
+
     fn dest_db(&mut self, db: u64) -> Result<u64, Failure> {
         if self.to_db.is_none() && !self.fleet.is_cluster() {
             return Ok(db);
@@ -309,7 +389,7 @@ impl Run<'_> {
         expire_ms: Option<i64>,
         idle: Option<u64>,
         freq: Option<u8>,
-        payload: Option<Vec<u8>>,
+        payload: Option<Payload<'_>>,
         model: impl FnOnce(&mut Scratch) -> Result<MKey, Failure>,
     ) -> Result<(), Failure> {
         let db = self.dest_db(db)?;
@@ -319,14 +399,16 @@ impl Run<'_> {
             return Ok(());
         }
         if let Some(p) = payload.filter(|p| p.len() <= MAX_PAYLOAD) {
-            let cmds = restore_cmds(&self.target, key, expire_ms, idle, freq, &p, self.replace);
-            let n = cmds.len();
-            for (i, c) in cmds.into_iter().enumerate() {
-                let kind = if i == 0 { Kind::Restore } else { Kind::Control };
-                let _ = n;
-                if self.fleet.send(kind, db, key, c).is_err() {
-                    return Err(self.net());
-                }
+            let (t, replace) = (self.target, self.replace);
+            let sent = self.fleet.send_with(Kind::Restore, db, key, |out| {
+                put_restore(out, &t, key, expire_ms, idle, freq, &p, replace)
+            });
+            let sent = sent.and_then(|()| match expire_cmd(&t, key, expire_ms) {
+                Some(c) => self.fleet.send(Kind::Control, db, key, &c),
+                None => Ok(()),
+            });
+            if sent.is_err() {
+                return Err(self.net());
             }
             return Ok(());
         }
@@ -338,7 +420,7 @@ impl Run<'_> {
         if !self.replace {
             // Commands would overwrite: the key must not exist (asked now, in order).
             self.fleet
-                .send(Kind::Exists, db, key, pack(&[b"EXISTS".as_slice(), key]))
+                .send_with(Kind::Exists, db, key, |out| put_exists(out, key))
                 .map_err(|_| self.net())?;
             let before = self.fleet.tally.existing_count;
             self.fleet.drain().map_err(|_| self.net())?;
@@ -359,7 +441,7 @@ impl Run<'_> {
         for (i, c) in cmds.into_iter().enumerate() {
             if self
                 .fleet
-                .send(Kind::Cmd { last: i == last }, db, key, c)
+                .send(Kind::Cmd { last: i == last }, db, key, &c)
                 .is_err()
             {
                 return Err(self.net());
@@ -390,22 +472,25 @@ impl Run<'_> {
 
 /// The payload of an RDB key for `t` (None: only commands can recreate it). Field TTLs the
 /// target cannot keep are dropped (`drop_ttls`, counted) or refused (naming the key).
-fn rdb_payload(
-    k: &rdbkit_rdb::KeyRecord<'_>,
+fn rdb_payload<'k>(
+    k: &rdbkit_rdb::KeyRecord<'k>,
     name: &str,
     run: &mut Run<'_>,
-) -> Result<Option<Vec<u8>>, Failure> {
+) -> Result<Option<Payload<'k>>, Failure> {
     let t = run.target;
     let v = &k.value;
-    if t.reads(v.ty, v.type_byte) {
-        return Ok(Some(dump_payload_raw(v.type_byte, v.raw(), &t)));
+    if run.reads(v.ty, v.type_byte) {
+        return Ok(Some(Payload::Raw {
+            type_byte: v.type_byte,
+            raw: v.raw(),
+        }));
     }
     let mut owned = v
         .to_owned_value_in(&mut run.scratch)
         .map_err(|e| damaged(name, e.in_key(Some(k.db), k.key)))?;
     fit(&mut owned, &t, run, k.db, k.key)?;
     Ok(match loss(&owned, &t) {
-        None => dump_payload(&owned, &t, true).ok(),
+        None => dump_payload(&owned, &t, true).ok().map(Payload::Owned),
         Some(_) => None,
     })
 }
@@ -464,7 +549,7 @@ fn rdb_key_has_field_ttl(
     if run.drop_field_ttls
         || t.has_field_ttl()
         || k.value.ty.family() != "hash"
-        || t.reads(k.value.ty, k.value.type_byte)
+        || run.reads(k.value.ty, k.value.type_byte)
         || k.expire_ms.is_some_and(|e| e <= run.now_ms)
     {
         return Ok(false);
@@ -585,6 +670,7 @@ fn restore(args: &Args, out: &mut Outcome) -> Result<(), Failure> {
         scratch: Scratch::new(),
         now_ms: crate::filter::now_ms(),
         drop_field_ttls: args.drop_field_ttls,
+        reads_cache: [None; 256],
     };
     let r = if inp.is_rdb() {
         restore_rdb(args, inp, opts, &mut run)
@@ -702,14 +788,14 @@ fn check_field_ttls_rdb(
     Ok(())
 }
 
-/// Checks every key the filters accept with EXISTS, in batches; fails naming the first few.
+/// Checks every key the filters accept with EXISTS, pipelined (as many in flight as the window
+/// allows, no round trip per batch); fails naming the first few.
 /// Also refuses a hash whose field TTLs the target cannot keep, naming it.
 fn check_existing_rdb(
     src: &mut dyn RecordSource,
     run: &mut Run<'_>,
     name: &str,
 ) -> Result<(), Failure> {
-    let mut n = 0usize;
     while let Some(rec) = src.next_record() {
         if let Record::Key(k) = rec.map_err(|e| damaged(name, e))? {
             if !run.filter.accepts_key(&k) {
@@ -720,20 +806,18 @@ fn check_existing_rdb(
                 return Err(field_ttl_refusal(run, db, k.key));
             }
             run.fleet
-                .send(
-                    Kind::Exists,
-                    db,
-                    k.key,
-                    pack(&[b"EXISTS".as_slice(), k.key]),
-                )
+                .send_with(Kind::Exists, db, k.key, |out| put_exists(out, k.key))
                 .map_err(|_| run.net())?;
-            n += 1;
-            if n.is_multiple_of(EXISTS_BATCH) {
-                run.fleet.drain().map_err(|_| run.net())?;
-            }
         }
     }
     finish_check(run)
+}
+
+/// Appends `EXISTS key`, packed.
+fn put_exists(out: &mut Vec<u8>, key: &[u8]) {
+    put_array(out, 2);
+    put_bulk(out, b"EXISTS");
+    put_bulk(out, key);
 }
 
 fn finish_check(run: &mut Run<'_>) -> Result<(), Failure> {
@@ -850,7 +934,6 @@ fn restore_aof(
         }
     }
     if !args.replace && !args.skip_existing {
-        let mut n = 0usize;
         for (db, keys) in &ds.dbs {
             for (key, mk) in keys {
                 if !accepted(run, *db, key, mk) {
@@ -858,12 +941,8 @@ fn restore_aof(
                 }
                 let d = run.dest_db(*db)?;
                 run.fleet
-                    .send(Kind::Exists, d, key, pack(&[b"EXISTS".as_slice(), key]))
+                    .send_with(Kind::Exists, d, key, |out| put_exists(out, key))
                     .map_err(|_| run.net())?;
-                n += 1;
-                if n.is_multiple_of(EXISTS_BATCH) {
-                    run.fleet.drain().map_err(|_| run.net())?;
-                }
             }
         }
         finish_check(run)?;
@@ -881,7 +960,7 @@ fn restore_aof(
             let payload = match crate::cmd::convert::model_to_owned(&mk.value) {
                 Some(mut v) if mk.expire_ms.is_none_or(|e| e > run.now_ms) => {
                     fit(&mut v, &t, run, *db, key)?;
-                    dump_payload(&v, &t, true).ok()
+                    dump_payload(&v, &t, true).ok().map(Payload::Owned)
                 }
                 _ => None,
             };
@@ -1020,6 +1099,80 @@ mod tests {
         // A minor release between table entries takes the one below it.
         assert_eq!(t("redis", "7.1.0"), Some("rdb-10"));
         assert_eq!(t("redis", "2.4.0"), None);
+    }
+
+    /// The RESTORE framed straight into the output buffer is byte for byte the command packed
+    /// from its arguments, the payload sealed by the writer's `dump_payload_raw`.
+    #[test]
+    fn restore_framed_in_place_as_packed_from_its_arguments() {
+        let raw: &[u8] = b"\x05hello";
+        for name in [
+            "rdb-6",
+            "rdb-9",
+            "rdb-10",
+            "rdb-12",
+            "valkey-8.1",
+            "valkey-9.0",
+        ] {
+            let Some(t) = Target::by_name(name) else {
+                continue;
+            };
+            for (expire, idle, freq, replace) in [
+                (None, None, None, false),
+                (Some(1_700_000_000_123i64), None, None, true),
+                (Some(-5), Some(12u64), None, false),
+                (None, None, Some(7u8), true),
+                (Some(9), Some(0), Some(3), true),
+            ] {
+                let payload = rdbkit_rdb::write::dump_payload_raw(0, raw, &t);
+                let m = modern(&t);
+                let ttl = match expire {
+                    Some(e) if m => e.max(1).to_string(),
+                    _ => "0".to_string(),
+                };
+                let mut args: Vec<Vec<u8>> = vec![
+                    b"RESTORE".to_vec(),
+                    b"k:1".to_vec(),
+                    ttl.into_bytes(),
+                    payload.clone(),
+                ];
+                if replace {
+                    args.push(b"REPLACE".to_vec());
+                }
+                if m {
+                    if expire.is_some() {
+                        args.push(b"ABSTTL".to_vec());
+                    }
+                    if let Some(i) = idle {
+                        args.push(b"IDLETIME".to_vec());
+                        args.push(i.to_string().into_bytes());
+                    } else if let Some(f) = freq {
+                        args.push(b"FREQ".to_vec());
+                        args.push(f.to_string().into_bytes());
+                    }
+                }
+                let want = pack(&args);
+                for p in [
+                    Payload::Raw { type_byte: 0, raw },
+                    Payload::Owned(payload.clone()),
+                ] {
+                    assert_eq!(p.len(), payload.len());
+                    let mut out = b"prefix".to_vec();
+                    put_restore(&mut out, &t, b"k:1", expire, idle, freq, &p, replace);
+                    assert_eq!(&out[6..], &want[..], "{name} {expire:?} {idle:?} {freq:?}");
+                }
+                assert_eq!(
+                    expire_cmd(&t, b"k:1", expire).is_some(),
+                    expire.is_some() && !m
+                );
+            }
+        }
+        let mut n = Vec::new();
+        for v in [0u64, 7, 10, 12345, u64::MAX] {
+            n.clear();
+            put_uint(&mut n, v);
+            assert_eq!(n, v.to_string().into_bytes());
+        }
     }
 
     #[test]

@@ -33,10 +33,56 @@ pub enum Kind {
 struct Pending {
     kind: Kind,
     db: u64,
-    key: Vec<u8>,
+    /// The length of its key, whose bytes are in the node's `key_ring`.
+    key_len: usize,
     len: usize,
     /// The packed command, kept in cluster mode to be re-sent after MOVED/ASK.
     cmd: Option<Vec<u8>>,
+}
+
+/// The keys of the pending commands, oldest first, end to end in one buffer (no allocation
+/// per command).
+#[derive(Default)]
+struct KeyRing {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl KeyRing {
+    fn push(&mut self, key: &[u8]) {
+        self.buf.extend_from_slice(key);
+    }
+
+    /// The oldest key, `len` bytes long.
+    fn front(&self, len: usize) -> &[u8] {
+        &self.buf[self.head..self.head + len]
+    }
+
+    /// Forgets the oldest key.
+    fn pop(&mut self, len: usize) {
+        self.head += len;
+        if self.head >= self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        } else if self.head >= 1 << 20 && self.head * 2 >= self.buf.len() {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    /// Forgets the newest `len` bytes of keys.
+    fn truncate_back(&mut self, len: usize) {
+        self.buf.truncate(self.buf.len() - len);
+        if self.head >= self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.head = 0;
+    }
 }
 
 /// One server connection with its pipeline.
@@ -48,6 +94,8 @@ pub struct Node {
     /// Commands waiting for their reply, oldest first: the first `pending.len() - queued` were
     /// handed to the socket (whole or in part), the last `queued` are still in `out`.
     pending: VecDeque<Pending>,
+    /// The keys of `pending`.
+    key_ring: KeyRing,
     /// How many of the newest `pending` entries were never handed to the socket.
     queued: usize,
     /// Bytes handed to the socket whose replies are still owed.
@@ -67,6 +115,7 @@ impl Node {
             con,
             out: Vec::new(),
             pending: VecDeque::new(),
+            key_ring: KeyRing::default(),
             queued: 0,
             inflight: 0,
             db,
@@ -91,6 +140,7 @@ impl Node {
     /// Forgets every command waiting for a reply and everything not yet sent.
     fn clear(&mut self) {
         self.pending.clear();
+        self.key_ring.clear();
         self.out.clear();
         self.queued = 0;
         self.inflight = 0;
@@ -212,15 +262,52 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc16(k) % 16384
 }
 
+/// Appends the decimal digits of `n`.
+pub fn put_uint(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `*n\r\n`, the header of a command of `n` arguments.
+pub fn put_array(out: &mut Vec<u8>, n: usize) {
+    out.push(b'*');
+    put_uint(out, n as u64);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the header of a bulk string of `len` bytes: `$len\r\n`.
+pub fn put_bulk_len(out: &mut Vec<u8>, len: usize) {
+    out.push(b'$');
+    put_uint(out, len as u64);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one bulk string argument.
+pub fn put_bulk(out: &mut Vec<u8>, a: &[u8]) {
+    put_bulk_len(out, a.len());
+    out.extend_from_slice(a);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Packs one command (RESP multibulk).
 pub fn pack<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut b = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
-    b.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    put_array(&mut b, args.len());
     for a in args {
-        let a = a.as_ref();
-        b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        b.extend_from_slice(a);
-        b.extend_from_slice(b"\r\n");
+        put_bulk(&mut b, a.as_ref());
     }
     b
 }
@@ -369,17 +456,29 @@ impl Fleet {
         }
     }
 
-    /// Queues one command for `key` of `db` on the node that owns it.
-    pub fn send(&mut self, kind: Kind, db: u64, key: &[u8], cmd: Vec<u8>) -> Result<(), ()> {
+    /// Queues one packed command for `key` of `db` on the node that owns it.
+    pub fn send(&mut self, kind: Kind, db: u64, key: &[u8], cmd: &[u8]) -> Result<(), ()> {
+        self.send_with(kind, db, key, |out| out.extend_from_slice(cmd))
+    }
+
+    /// Queues one command for `key` of `db` on the node that owns it, `write` appending it
+    /// (packed) straight to the node's output buffer.
+    pub fn send_with(
+        &mut self,
+        kind: Kind,
+        db: u64,
+        key: &[u8],
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), ()> {
         let n = self.route(key);
-        self.send_to(n, kind, db, key, cmd)
+        self.send_to(n, kind, db, key, write)
     }
 
     /// Queues a command on every node (function libraries).
     pub fn send_all(&mut self, kind: Kind, cmd: &[u8]) -> Result<(), ()> {
         for n in 0..self.nodes.len() {
             let db = self.nodes[n].db.unwrap_or(0);
-            self.send_to(n, kind, db, b"", cmd.to_vec())?;
+            self.send_to(n, kind, db, b"", |out| out.extend_from_slice(cmd))?;
         }
         Ok(())
     }
@@ -390,17 +489,17 @@ impl Fleet {
         kind: Kind,
         db: u64,
         key: &[u8],
-        cmd: Vec<u8>,
+        write: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), ()> {
         if self.failed.is_some() {
             return Err(());
         }
         if !self.is_cluster() && self.nodes[n].db != Some(db) {
             let sel = pack(&[b"SELECT".to_vec(), db.to_string().into_bytes()]);
-            self.push(n, Kind::Control, db, b"", sel);
+            self.push(n, Kind::Control, db, b"", &sel);
             self.nodes[n].db = Some(db);
         }
-        self.push(n, kind, db, key, cmd);
+        self.push_with(n, kind, db, key, write);
         let node = &self.nodes[n];
         if node.out.len() >= FLUSH_AT {
             self.flush(n)?;
@@ -415,17 +514,31 @@ impl Fleet {
         Ok(())
     }
 
-    fn push(&mut self, n: usize, kind: Kind, db: u64, key: &[u8], cmd: Vec<u8>) {
+    fn push(&mut self, n: usize, kind: Kind, db: u64, key: &[u8], cmd: &[u8]) {
+        self.push_with(n, kind, db, key, |out| out.extend_from_slice(cmd));
+    }
+
+    fn push_with(
+        &mut self,
+        n: usize,
+        kind: Kind,
+        db: u64,
+        key: &[u8],
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
         let cluster = self.is_cluster();
         let node = &mut self.nodes[n];
-        node.out.extend_from_slice(&cmd);
+        let start = node.out.len();
+        write(&mut node.out);
+        let len = node.out.len() - start;
         node.queued += 1;
+        node.key_ring.push(key);
         node.pending.push_back(Pending {
             kind,
             db,
-            key: key.to_vec(),
-            len: cmd.len(),
-            cmd: cluster.then_some(cmd),
+            key_len: key.len(),
+            len,
+            cmd: cluster.then(|| node.out[start..].to_vec()),
         });
     }
 
@@ -480,12 +593,28 @@ impl Fleet {
         };
         let r = node.con.recv_response();
         node.inflight = node.inflight.saturating_sub(p.len);
+        // The common replies, without copying the key out.
+        match (&r, p.kind) {
+            (Ok(Value::Okay), Kind::Restore) => {
+                node.key_ring.pop(p.key_len);
+                node.keys += 1;
+                self.tally.restored += 1;
+                return Ok(());
+            }
+            (Ok(Value::Int(0)), Kind::Exists) | (Ok(Value::Okay), Kind::Control) => {
+                node.key_ring.pop(p.key_len);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let key = node.key_ring.front(p.key_len).to_vec();
+        node.key_ring.pop(p.key_len);
         let addr = node.addr.clone();
         let who = || {
-            if p.key.is_empty() {
+            if key.is_empty() {
                 String::new()
             } else {
-                format!("db {} key {}: ", p.db, show_key(&p.key))
+                format!("db {} key {}: ", p.db, show_key(&key))
             }
         };
         let (code, err, detail) = match r {
@@ -498,7 +627,7 @@ impl Fleet {
                 if i > 0 {
                     self.tally.existing_count += 1;
                     if self.tally.existing.len() < 10 {
-                        self.tally.existing.push((p.db, p.key));
+                        self.tally.existing.push((p.db, key));
                     }
                 }
                 return Ok(());
@@ -546,7 +675,7 @@ impl Fleet {
                 self.tally.redirects += 1;
                 return Ok(());
             }
-            return self.redirect(&detail, code == "ASK", p);
+            return self.redirect(&detail, code == "ASK", p, &key);
         }
         if self.skip_existing && code == "BUSYKEY" && p.kind == Kind::Restore {
             self.tally.skipped_existing += 1;
@@ -572,7 +701,7 @@ impl Fleet {
         )))
     }
 
-    fn redirect(&mut self, err: &str, ask: bool, p: Pending) -> Result<(), ()> {
+    fn redirect(&mut self, err: &str, ask: bool, p: Pending, key: &[u8]) -> Result<(), ()> {
         self.tally.redirects += 1;
         let target = err.split_whitespace().nth(1).unwrap_or("");
         let slot: Option<usize> = err.split_whitespace().next().and_then(|s| s.parse().ok());
@@ -602,9 +731,9 @@ impl Fleet {
             )));
         };
         if ask {
-            self.push(idx, Kind::Control, p.db, b"", pack(&[b"ASKING"]));
+            self.push(idx, Kind::Control, p.db, b"", &pack(&[b"ASKING"]));
         }
-        self.push(idx, p.kind, p.db, &p.key, cmd);
+        self.push(idx, p.kind, p.db, key, &cmd);
         Ok(())
     }
 
@@ -634,6 +763,8 @@ impl Fleet {
         for n in 0..self.nodes.len() {
             let node = &mut self.nodes[n];
             let sent = node.pending.len() - node.queued;
+            let unsent_keys: usize = node.pending.iter().skip(sent).map(|p| p.key_len).sum();
+            node.key_ring.truncate_back(unsent_keys);
             node.pending.truncate(sent);
             node.queued = 0;
             node.out.clear();
