@@ -31,7 +31,15 @@ pub(super) const BATCH_KEYS: usize = 1024;
 /// Output buffers up to this capacity are reused by later batches.
 const SPARE_MAX: usize = 16 * BATCH_BYTES;
 /// Batches in flight (queued, being formatted, or formatted and waiting their turn) per worker.
-const IN_FLIGHT_PER_WORKER: usize = 4;
+pub(super) const IN_FLIGHT_PER_WORKER: usize = 4;
+
+/// Batch size and window of a parallel dump (other than the defaults in tests only).
+pub(super) struct Tuning {
+    /// At most this many keys per batch ([`BATCH_KEYS`]).
+    pub batch_keys: usize,
+    /// Batches in flight per worker ([`IN_FLIGHT_PER_WORKER`]).
+    pub window: usize,
+}
 
 /// How a parallel dump ended.
 pub(super) enum Outcome {
@@ -167,7 +175,7 @@ pub(super) fn dump_jsonl<'a>(
     deep: bool,
     budget: u64,
     workers: usize,
-    batch_keys: usize,
+    tuning: Tuning,
     out: &mut impl Write,
 ) -> std::io::Result<Outcome> {
     let sh = Shared {
@@ -177,7 +185,8 @@ pub(super) fn dump_jsonl<'a>(
         spare: Mutex::new(Vec::new()),
     };
     let workers = workers.max(1);
-    let in_flight = IN_FLIGHT_PER_WORKER * workers;
+    let Tuning { batch_keys, window } = tuning;
+    let in_flight = window.max(1) * workers;
     let (job_tx, job_rx) = sync_channel::<(u64, Vec<Job<'a>>)>(in_flight);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = channel::<Done>();
