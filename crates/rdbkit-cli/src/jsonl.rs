@@ -51,7 +51,8 @@ pub fn write_f64(out: &mut Vec<u8>, d: f64) {
 fn write_f64_dyadic(out: &mut Vec<u8>, d: f64) -> bool {
     const SCALE: f64 = 1024.0;
     let t = d * SCALE; // exact: a power of two (d is finite; overflow is caught below)
-    if !(t.abs() < (1u64 << 53) as f64) || t != t.trunc() {
+                       // (An overflow to infinity fails the first test.)
+    if t.abs() >= (1u64 << 53) as f64 || t != t.trunc() {
         return false;
     }
     let m = t.abs() as u64; // exact: an integer below 2^53
@@ -62,7 +63,7 @@ fn write_f64_dyadic(out: &mut Vec<u8>, d: f64) -> bool {
     if frac == 0 {
         frac_digits = 1; // "x.0"
     } else {
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             frac_digits -= 1;
         }
