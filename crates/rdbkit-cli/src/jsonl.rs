@@ -34,10 +34,65 @@ pub fn write_f64(out: &mut Vec<u8>, d: f64) {
         out.extend_from_slice(b"\"inf\"");
     } else if d == f64::NEG_INFINITY {
         out.extend_from_slice(b"\"-inf\"");
-    } else {
+    } else if !write_f64_dyadic(out, d) {
         // `{:?}` is the shortest round-trip form and always valid JSON for finite values.
-        out.extend_from_slice(format!("{d:?}").as_bytes());
+        use std::io::Write as _;
+        let _ = write!(out, "{d:?}");
     }
+}
+
+/// The fast path of [`write_f64`], byte for byte what `{:?}` prints, for the common scores:
+/// a multiple of 1/1024 below 2^43 in magnitude whose exact decimal has at most 15 significant
+/// digits. Such a decimal is the shortest that reads back as `d` (another decimal of at most
+/// 15 digits is at least 10^(E-14) away, more than half an ulp), and `{:?}` prints the shortest
+/// digits in positional form for 1e-4 <= |d| < 1e16 (|d| >= 2^-10 here) with at least one
+/// fractional digit. Returns false, writing nothing, for any other double.
+/// Measured: `format!` was ~250 instructions a score, ~11 % of a dump of zset-heavy files.
+fn write_f64_dyadic(out: &mut Vec<u8>, d: f64) -> bool {
+    const SCALE: f64 = 1024.0;
+    let t = d * SCALE; // exact: a power of two (d is finite; overflow is caught below)
+                       // (An overflow to infinity fails the first test.)
+    if t.abs() >= (1u64 << 53) as f64 || t != t.trunc() {
+        return false;
+    }
+    let m = t.abs() as u64; // exact: an integer below 2^53
+    let int = m >> 10;
+    // The fraction m mod 1024 over 1024 is frac·5^10 over 10^10: ten decimal digits.
+    let mut frac = (m & 1023) * 9_765_625;
+    let mut frac_digits = 10u32;
+    if frac == 0 {
+        frac_digits = 1; // "x.0"
+    } else {
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            frac_digits -= 1;
+        }
+    }
+    let int_digits = if int == 0 { 0 } else { int.ilog10() + 1 };
+    let sig = if m == 0 {
+        1
+    } else if int == 0 {
+        // Leading zeros of the fraction are not significant.
+        frac.ilog10() + 1
+    } else {
+        int_digits + if m & 1023 == 0 { 0 } else { frac_digits }
+    };
+    if sig > 15 {
+        return false;
+    }
+    if d.is_sign_negative() {
+        out.push(b'-');
+    }
+    write_u64(out, int);
+    out.push(b'.');
+    let mut buf = [b'0'; 10];
+    let mut f = frac;
+    for b in buf[..frac_digits as usize].iter_mut().rev() {
+        *b = b'0' + (f % 10) as u8;
+        f /= 10;
+    }
+    out.extend_from_slice(&buf[..frac_digits as usize]);
+    true
 }
 
 fn write_u64(out: &mut Vec<u8>, mut v: u64) {
@@ -480,5 +535,79 @@ mod tests {
         let mut o = Vec::new();
         write_f64(&mut o, f64::NEG_INFINITY);
         assert_eq!(o, b"\"-inf\"");
+    }
+
+    /// The fast path prints exactly what `{:?}` prints, on every kind of double: dyadic
+    /// scores of every size, their neighbours, powers of ten, and random bit patterns.
+    #[test]
+    fn doubles_fast_path_is_debug() {
+        let check = |d: f64| {
+            if !d.is_finite() {
+                return;
+            }
+            let mut o = Vec::new();
+            write_f64(&mut o, d);
+            assert_eq!(
+                std::str::from_utf8(&o).unwrap(),
+                format!("{d:?}"),
+                "{:x}",
+                d.to_bits()
+            );
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // The fast path is taken for scores like these (and not for 0.1).
+        for (d, fast) in [(19.25, true), (-0.0, true), (514.125, true), (0.1, false)] {
+            assert_eq!(write_f64_dyadic(&mut Vec::new(), d), fast, "{d}");
+        }
+        for d in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            19.25,
+            1e15,
+            1e16,
+            1e-4,
+            9.5e-4,
+            2f64.powi(-10),
+        ] {
+            check(d);
+        }
+        for e in -12..60 {
+            let p = 2f64.powi(e);
+            for d in [
+                p,
+                -p,
+                p * 3.0,
+                p - 1.0,
+                p + 1.0,
+                p / 1024.0,
+                p * 1023.0 / 1024.0,
+            ] {
+                check(d);
+                check(f64::from_bits(d.to_bits() + 1));
+                check(f64::from_bits(d.to_bits().wrapping_sub(1)));
+            }
+        }
+        for e in -20..20 {
+            check(10f64.powi(e));
+            check(-(10f64.powi(e)) * 1.5);
+        }
+        for _ in 0..200_000 {
+            let r = next();
+            // Dyadic numbers of every magnitude and fraction width.
+            let bits = (r >> 58) as u32;
+            let m = (next() >> (11 + bits)) as i64 - (1i64 << (52 - bits));
+            let scale = 2f64.powi((r % 14) as i32);
+            check(m as f64 / scale);
+            check(f64::from_bits(next()));
+        }
     }
 }

@@ -69,6 +69,9 @@ const VARIANTS: &[&[&str]] = &[
     &["--threads", "2"],
     &["--threads", "3", "--batch-keys", "1"],
     &["--threads", "4", "--batch-keys", "3"],
+    // A window of one batch per worker: the reading thread formats many batches itself, and
+    // its batches and the workers' interleave (and stop) in every order.
+    &["--threads", "2", "--batch-keys", "2", "--window", "1"],
 ];
 
 fn same_as_sequential(file: &Path, extra: &[&str]) -> (Vec<u8>, Option<i32>) {

@@ -81,6 +81,10 @@ pub struct Args {
     /// spread over the workers too.
     #[arg(long, hide = true, value_name = "N")]
     pub batch_keys: Option<usize>,
+    /// Tests only: batches in flight per worker of a parallel dump (default 4); a window of 1
+    /// makes the reading thread format batches itself often.
+    #[arg(long, hide = true, value_name = "N")]
+    pub window: Option<usize>,
     /// The RDB file (also gzip'd), or `-` for standard input.
     pub file: PathBuf,
 }
@@ -167,7 +171,16 @@ pub fn run(args: Args) -> Result<(), Failure> {
                             };
                             let batch_keys = args.batch_keys.unwrap_or(par::BATCH_KEYS).max(1);
                             match par::dump_jsonl(
-                                p, &accepts, deep, budget, threads, batch_keys, &mut out,
+                                p,
+                                &accepts,
+                                deep,
+                                budget,
+                                threads,
+                                par::Tuning {
+                                    batch_keys,
+                                    window: args.window.unwrap_or(par::IN_FLIGHT_PER_WORKER),
+                                },
+                                &mut out,
                             ) {
                                 Ok(par::Outcome::Done) => Ok(None),
                                 Ok(par::Outcome::Stopped { from }) => Ok(Some(from)),

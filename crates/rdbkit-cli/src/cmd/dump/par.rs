@@ -28,8 +28,18 @@ use crate::jsonl;
 /// Stored value bytes after which a batch is handed out (and at most [`BATCH_KEYS`] keys).
 const BATCH_BYTES: usize = 256 << 10;
 pub(super) const BATCH_KEYS: usize = 1024;
+/// Output buffers up to this capacity are reused by later batches.
+const SPARE_MAX: usize = 16 * BATCH_BYTES;
 /// Batches in flight (queued, being formatted, or formatted and waiting their turn) per worker.
-const IN_FLIGHT_PER_WORKER: usize = 4;
+pub(super) const IN_FLIGHT_PER_WORKER: usize = 4;
+
+/// Batch size and window of a parallel dump (other than the defaults in tests only).
+pub(super) struct Tuning {
+    /// At most this many keys per batch ([`BATCH_KEYS`]).
+    pub batch_keys: usize,
+    /// Batches in flight per worker ([`IN_FLIGHT_PER_WORKER`]).
+    pub window: usize,
+}
 
 /// How a parallel dump ended.
 pub(super) enum Outcome {
@@ -58,11 +68,31 @@ struct Shared {
     deep: bool,
     budget: u64,
     cancel: AtomicBool,
+    /// Output buffers written out, for the next batches (at most one per batch in flight):
+    /// no allocation, page faults or regrowth per batch.
+    spare: Mutex<Vec<Vec<u8>>>,
 }
 
-/// Formats one batch: the lines of its printed keys, up to the first key that fails.
-fn format_batch(jobs: &[Job<'_>], sh: &Shared, scratch: &mut Scratch) -> (Vec<u8>, Option<u64>) {
-    let mut out = Vec::with_capacity(jobs.iter().map(|j| j.key.value.raw().len()).sum::<usize>());
+impl Shared {
+    fn buffer(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+}
+
+/// Formats one batch into `out` (a recycled buffer, cleared here): the lines of its printed
+/// keys, up to the first key that fails.
+fn format_batch(
+    jobs: &[Job<'_>],
+    sh: &Shared,
+    scratch: &mut Scratch,
+    mut out: Vec<u8>,
+) -> (Vec<u8>, Option<u64>) {
+    out.clear();
+    out.reserve(jobs.iter().map(|j| j.key.value.raw().len()).sum::<usize>());
     for job in jobs {
         let k = &job.key;
         if sh.cancel.load(Ordering::Relaxed) || k.value.content_len() > sh.budget {
@@ -100,7 +130,7 @@ fn worker(rx: &Mutex<Receiver<(u64, Vec<Job<'_>>)>>, tx: Sender<Done>, sh: &Shar
     loop {
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok((seq, jobs)) = next else { return };
-        let (out, stop) = format_batch(&jobs, sh, &mut scratch);
+        let (out, stop) = format_batch(&jobs, sh, &mut scratch, sh.buffer());
         drop(jobs);
         if tx.send(Done { seq, out, stop }).is_err() {
             return;
@@ -116,7 +146,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn take(&mut self, d: Done, out: &mut impl Write) -> std::io::Result<()> {
+    fn take(&mut self, d: Done, out: &mut impl Write, sh: &Shared) -> std::io::Result<()> {
         self.waiting.insert(d.seq, d);
         while self.stop.is_none() {
             let Some(d) = self.waiting.remove(&self.next) else {
@@ -125,6 +155,13 @@ impl Writer {
             self.next += 1;
             out.write_all(&d.out)?;
             self.stop = d.stop;
+            // A buffer grown by a huge value is freed, not kept for the rest of the dump.
+            if d.out.capacity() <= SPARE_MAX {
+                sh.spare
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(d.out);
+            }
         }
         Ok(())
     }
@@ -138,16 +175,18 @@ pub(super) fn dump_jsonl<'a>(
     deep: bool,
     budget: u64,
     workers: usize,
-    batch_keys: usize,
+    tuning: Tuning,
     out: &mut impl Write,
 ) -> std::io::Result<Outcome> {
     let sh = Shared {
         deep,
         budget,
         cancel: AtomicBool::new(false),
+        spare: Mutex::new(Vec::new()),
     };
     let workers = workers.max(1);
-    let in_flight = IN_FLIGHT_PER_WORKER * workers;
+    let Tuning { batch_keys, window } = tuning;
+    let in_flight = window.max(1) * workers;
     let (job_tx, job_rx) = sync_channel::<(u64, Vec<Job<'a>>)>(in_flight);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = channel::<Done>();
@@ -184,18 +223,44 @@ pub(super) fn dump_jsonl<'a>(
             // Keys before this offset are in a batch already.
             let mut handed = 0u64;
             let mut reader_stop = None;
+            let mut scratch = Scratch::new();
             let mut send = |batch: Vec<Job<'a>>, w: &mut Writer, sent: &mut u64| {
-                // Keep at most `in_flight` batches out: write finished ones meanwhile.
-                while *sent - w.next >= in_flight as u64 && w.stop.is_none() {
-                    match done_rx.recv() {
-                        Ok(d) => w.take(d, out)?,
-                        Err(_) => break,
+                while let Ok(d) = done_rx.try_recv() {
+                    w.take(d, out, &sh)?;
+                }
+                if w.stop.is_some() {
+                    return Ok(());
+                }
+                let out_now = *sent - w.next;
+                if out_now >= in_flight as u64 {
+                    // The queue is full (a slow batch holds the ones after it back): this
+                    // thread formats the batch itself rather than wait, up to twice as many
+                    // in flight; beyond that it waits for the writer to move on.
+                    if out_now < 2 * in_flight as u64 {
+                        let (buf, stop) = format_batch(&batch, &sh, &mut scratch, sh.buffer());
+                        let seq = *sent;
+                        *sent += 1;
+                        return w.take(
+                            Done {
+                                seq,
+                                out: buf,
+                                stop,
+                            },
+                            out,
+                            &sh,
+                        );
+                    }
+                    while *sent - w.next >= in_flight as u64 && w.stop.is_none() {
+                        match done_rx.recv() {
+                            Ok(d) => w.take(d, out, &sh)?,
+                            Err(_) => break,
+                        }
+                    }
+                    if w.stop.is_some() {
+                        return Ok(());
                     }
                 }
-                while let Ok(d) = done_rx.try_recv() {
-                    w.take(d, out)?;
-                }
-                if w.stop.is_none() && job_tx.send((*sent, batch)).is_ok() {
+                if job_tx.send((*sent, batch)).is_ok() {
                     *sent += 1;
                 }
                 Ok::<(), std::io::Error>(())
@@ -235,7 +300,7 @@ pub(super) fn dump_jsonl<'a>(
             drop(job_tx);
             while w.next < sent && w.stop.is_none() {
                 match done_rx.recv() {
-                    Ok(d) => w.take(d, out)?,
+                    Ok(d) => w.take(d, out, &sh)?,
                     Err(_) => break,
                 }
             }
