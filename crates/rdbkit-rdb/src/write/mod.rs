@@ -33,6 +33,7 @@
 //! ```
 
 mod encode;
+mod lzf;
 mod target;
 
 use std::fmt;
@@ -42,7 +43,7 @@ use crate::crc64::{crc64, Crc64};
 use crate::length::encode_len;
 use crate::module::ModuleId;
 use crate::owned::OwnedValue;
-use crate::string::encode as encode_string;
+use lzf::encode_string;
 
 pub use encode::{encode_value, loss, score_text, strip, types, Loss};
 pub use target::{Target, Thresholds, SERVER_NAMES, TARGETS};
@@ -104,6 +105,8 @@ pub struct RdbWriter<W: Write> {
     compress: bool,
     bytes: u64,
     buf: Vec<u8>,
+    /// A re-encoded value's bytes, reused from key to key.
+    body: Vec<u8>,
 }
 
 impl<W: Write> RdbWriter<W> {
@@ -117,6 +120,7 @@ impl<W: Write> RdbWriter<W> {
             compress: true,
             bytes: 0,
             buf: Vec::with_capacity(1 << 16),
+            body: Vec::new(),
         };
         let header = target.header();
         w.put(&header)?;
@@ -274,15 +278,30 @@ impl<W: Write> RdbWriter<W> {
         lfu_freq: Option<u8>,
         value: &OwnedValue,
     ) -> Result<u8, WriteError> {
-        let mut body = Vec::new();
-        let ty = encode_value(value, &self.target, self.compress, &mut body)
-            .map_err(WriteError::Loss)?;
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let ty = encode_value(value, &self.target, self.compress, &mut body);
+        let r = self.key_encoded(key, expire_ms, lru_idle, lfu_freq, ty, &body);
+        self.body = body;
+        r
+    }
+
+    fn key_encoded(
+        &mut self,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        ty: Result<u8, Loss>,
+        body: &[u8],
+    ) -> Result<u8, WriteError> {
+        let ty = ty.map_err(WriteError::Loss)?;
         self.buf.clear();
         self.key_attrs(expire_ms, lru_idle, lfu_freq);
         self.buf.push(ty);
         encode_string(key, self.compress, &mut self.buf);
         self.flush_buf()?;
-        self.put(&body)?;
+        self.put(body)?;
         Ok(ty)
     }
 
