@@ -477,16 +477,17 @@ fn from_rdb(
                 let v = &k.value;
                 let through = !conv.re_encode && conv.reads(v.ty, v.type_byte);
                 if through {
+                    // A big value with nothing waiting before it goes straight to the file
+                    // (no copy into the fragment).
+                    let direct = v.raw().len() >= DIRECT_BYTES && pipe.direct();
+                    let raw: &[u8] = if direct { &[] } else { v.raw() };
                     conv.w
-                        .key_raw(
-                            k.key,
-                            k.expire_ms,
-                            k.lru_idle,
-                            k.lfu_freq,
-                            v.type_byte,
-                            v.raw(),
-                        )
+                        .key_raw(k.key, k.expire_ms, k.lru_idle, k.lfu_freq, v.type_byte, raw)
                         .map_err(io_fail("writing"))?;
+                    if direct {
+                        pipe.bytes(conv.w.take_fragment())?;
+                        pipe.out.put_fragment(v.raw()).map_err(io_fail("writing"))?;
+                    }
                     conv.sum.keys_written += 1;
                     conv.sum.passed_through += 1;
                     continue;
@@ -531,6 +532,9 @@ fn from_rdb(
     Ok(())
 }
 
+/// A passed-through value of this size or more goes straight to the file when nothing waits
+/// before it (as [`RdbWriter`] writes such values without staging them).
+const DIRECT_BYTES: usize = 64 << 10;
 /// A fragment writer hands its bytes on once it holds this much.
 const FRAGMENT_BYTES: usize = 1 << 20;
 /// A batch of keys to re-encode is sent to the workers at this many keys ...
@@ -651,12 +655,17 @@ impl Pipeline {
         if b.is_empty() {
             return Ok(());
         }
-        if self.cur.jobs.is_empty() && self.flight.is_none() {
+        if self.direct() {
             return self.out.put_fragment(&b).map_err(io_fail("writing"));
         }
         self.cur.bytes += b.len();
         self.cur.segs.push(Seg::Bytes(b));
         Ok(())
+    }
+
+    /// True when output goes to the file at once (nothing is waiting for a worker).
+    fn direct(&self) -> bool {
+        self.cur.jobs.is_empty() && self.flight.is_none()
     }
 
     fn job(&mut self, job: Job) {

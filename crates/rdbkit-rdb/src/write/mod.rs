@@ -112,10 +112,15 @@ pub struct RdbWriter<W: Write> {
     body: Vec<u8>,
     /// Output not yet given to `out` (nor to the CRC): up to [`STAGE`] bytes.
     staged: Vec<u8>,
+    /// False for a [`fragment`](RdbWriter::fragment) writer: its bytes are CRC'd where
+    /// they are put.
+    digest: bool,
 }
 
 /// The staging buffer's size.
 const STAGE: usize = 1 << 20;
+/// Writes of this size or more skip the staging buffer (one copy fewer for big values).
+const DIRECT: usize = 64 << 10;
 
 impl<W: Write> RdbWriter<W> {
     /// Starts a file: writes the header (`REDIS0009`, `VALKEY080`, ...). LZF compression is
@@ -130,6 +135,7 @@ impl<W: Write> RdbWriter<W> {
             buf: Vec::with_capacity(1 << 16),
             body: Vec::new(),
             staged: Vec::with_capacity(STAGE),
+            digest: true,
         };
         let header = target.header();
         w.put(&header)?;
@@ -149,6 +155,7 @@ impl<W: Write> RdbWriter<W> {
             buf: Vec::with_capacity(1 << 10),
             body: Vec::new(),
             staged: Vec::new(),
+            digest: false,
         }
     }
 
@@ -178,13 +185,15 @@ impl<W: Write> RdbWriter<W> {
     /// write (per-record CRC calls and writes were 20 % of a pass-through conversion).
     fn put(&mut self, b: &[u8]) -> io::Result<()> {
         self.bytes += b.len() as u64;
-        if self.staged.len() + b.len() <= STAGE {
+        if self.staged.len() + b.len() <= STAGE && b.len() < DIRECT {
             self.staged.extend_from_slice(b);
             return Ok(());
         }
         self.drain()?;
-        if b.len() >= STAGE {
-            self.crc.update(b);
+        if b.len() >= DIRECT {
+            if self.digest {
+                self.crc.update(b);
+            }
             return self.out.write_all(b);
         }
         self.staged.extend_from_slice(b);
@@ -196,7 +205,9 @@ impl<W: Write> RdbWriter<W> {
         if self.staged.is_empty() {
             return Ok(());
         }
-        self.crc.update(&self.staged);
+        if self.digest {
+            self.crc.update(&self.staged);
+        }
         let r = self.out.write_all(&self.staged);
         self.staged.clear();
         r
