@@ -7,7 +7,7 @@
 //! is replaced only with `--force`; IN is never modified.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -137,9 +137,23 @@ struct Conv<'a, W: Write> {
     filter: &'a Filter,
     /// The db last written with SELECTDB.
     db_written: Option<u64>,
+    /// [`Target::reads`] per type byte, once asked (a table walk per key otherwise).
+    reads_cache: [Option<(rdbkit_rdb::Type, bool)>; 256],
 }
 
 impl<W: Write> Conv<'_, W> {
+    /// [`Target::reads`], cached per type byte.
+    fn reads(&mut self, ty: rdbkit_rdb::Type, type_byte: u8) -> bool {
+        match self.reads_cache[type_byte as usize] {
+            Some((t, r)) if t == ty => r,
+            _ => {
+                let r = self.target.reads(ty, type_byte);
+                self.reads_cache[type_byte as usize] = Some((ty, r));
+                r
+            }
+        }
+    }
+
     /// Accepts `loss` (counted) or refuses naming `what`.
     fn accept(&mut self, loss: Loss, what: &str) -> Result<(), Failure> {
         if self.allowed.contains(&loss) {
@@ -294,11 +308,12 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
         file.set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(io_fail("temporary file"))?;
     }
-    let w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
-        .map_err(io_fail("writing"))?
-        .compress(!args.no_compress);
+    // The file's writer stages 1 MiB before each write: no BufWriter in between (it would
+    // copy every chunk once more).
+    let out = RdbWriter::new(file, target).map_err(io_fail("writing"))?;
+    let mut pipe = Pipeline::new(out, !args.no_compress);
     let mut conv = Conv {
-        w,
+        w: RdbWriter::<Vec<u8>>::fragment(target).compress(!args.no_compress),
         target,
         allowed,
         drop_unknown,
@@ -306,6 +321,7 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
         sum: Summary::default(),
         filter: &filter,
         db_written: None,
+        reads_cache: [None; 256],
     };
     let opts = Options::default()
         .deep(false)
@@ -316,23 +332,25 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
         let name = inp.name.clone();
         let filtering = filter_active(&args.filter);
         inp.with_rdb(opts, |src| {
-            from_rdb(src, &mut conv, &name, filtering, &mut progress)
+            let r = from_rdb(src, &mut conv, &mut pipe, &name, filtering, &mut progress);
+            // Keys still being re-encoded come before whatever stopped the loop: their
+            // verdict (a damaged value, a refused loss) is the one to report.
+            let done = pipe.finish_batches(&mut conv, &name);
+            done.and(r)
         })
         .map_err(|e| Failure::Usage(e.to_string()))??;
     } else {
         let ds = inp
             .load(opts, filter.now_ms)
             .map_err(|e| Failure::Damaged(e.to_string()))?;
-        from_replay(ds, &mut conv)?;
+        from_replay(ds, &mut conv, &mut pipe)?;
     }
     progress.finish();
     check_interrupt()?;
+    pipe.bytes(conv.w.take_fragment())?;
     let mut sum = std::mem::take(&mut conv.sum);
-    let bufw = conv.w.finish().map_err(io_fail("writing"))?;
-    sum.bytes = bufw.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
-    let file = bufw
-        .into_inner()
-        .map_err(|e| Failure::Usage(format!("writing: {}", e.error())))?;
+    let file = pipe.out.finish().map_err(io_fail("writing"))?;
+    sum.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     file.sync_all().map_err(io_fail("fsync"))?;
     drop(file);
     if args.force {
@@ -357,9 +375,10 @@ fn filter_active(a: &crate::filter::FilterArgs) -> bool {
         || a.skip_expired
 }
 
-fn from_rdb<W: Write>(
+fn from_rdb(
     src: &mut dyn RecordSource,
-    conv: &mut Conv<'_, W>,
+    conv: &mut Conv<'_, Vec<u8>>,
+    pipe: &mut Pipeline,
     name: &str,
     filtering: bool,
     progress: &mut Progress,
@@ -372,6 +391,12 @@ fn from_rdb<W: Write>(
     let mut pending_meta: Option<(u64, Vec<u8>)> = None;
     while let Some(rec) = src.next_record() {
         check_interrupt()?;
+        if conv.w.fragment_len() >= FRAGMENT_BYTES {
+            pipe.bytes(conv.w.take_fragment())?;
+        }
+        if pipe.full() {
+            pipe.launch(conv, name)?;
+        }
         let rec = rec.map_err(damaged)?;
         match rec {
             Record::Aux { key, value } => conv.w.aux(&key, &value).map_err(io_fail("writing"))?,
@@ -450,20 +475,34 @@ fn from_rdb<W: Write>(
                     }
                 }
                 let v = &k.value;
-                let through = !conv.re_encode && conv.target.reads(v.ty, v.type_byte);
+                let through = !conv.re_encode && conv.reads(v.ty, v.type_byte);
                 if through {
+                    // A big value with nothing waiting before it goes straight to the file
+                    // (no copy into the fragment).
+                    let direct = v.raw().len() >= DIRECT_BYTES && pipe.direct();
+                    let raw: &[u8] = if direct { &[] } else { v.raw() };
                     conv.w
-                        .key_raw(
-                            k.key,
-                            k.expire_ms,
-                            k.lru_idle,
-                            k.lfu_freq,
-                            v.type_byte,
-                            v.raw(),
-                        )
+                        .key_raw(k.key, k.expire_ms, k.lru_idle, k.lfu_freq, v.type_byte, raw)
                         .map_err(io_fail("writing"))?;
+                    if direct {
+                        pipe.bytes(conv.w.take_fragment())?;
+                        pipe.out.put_fragment(v.raw()).map_err(io_fail("writing"))?;
+                    }
                     conv.sum.keys_written += 1;
                     conv.sum.passed_through += 1;
+                    continue;
+                }
+                if let Some(d) = rdbkit_rdb::write::Detached::new(v) {
+                    // Decoded and re-encoded on a worker; written here in file order.
+                    pipe.bytes(conv.w.take_fragment())?;
+                    pipe.job(Job {
+                        db: k.db,
+                        key: k.key.to_vec(),
+                        expire_ms: k.expire_ms,
+                        lru: k.lru_idle,
+                        lfu: k.lfu_freq,
+                        value: d,
+                    });
                     continue;
                 }
                 let owned = v
@@ -493,8 +532,264 @@ fn from_rdb<W: Write>(
     Ok(())
 }
 
+/// A passed-through value of this size or more goes straight to the file when nothing waits
+/// before it (as [`RdbWriter`] writes such values without staging them).
+const DIRECT_BYTES: usize = 64 << 10;
+/// A fragment writer hands its bytes on once it holds this much.
+const FRAGMENT_BYTES: usize = 1 << 20;
+/// A batch of keys to re-encode is sent to the workers at this many keys ...
+const BATCH_KEYS: usize = 2048;
+/// ... or this many bytes held (value bytes and the output waiting behind them): with one
+/// batch being encoded while the next is read, memory stays at about twice this plus the
+/// largest value.
+const BATCH_BYTES: usize = 8 << 20;
+
+/// A key to re-encode on a worker: the stored value's bytes, detached from the input.
+struct Job {
+    db: u64,
+    key: Vec<u8>,
+    expire_ms: Option<i64>,
+    lru: Option<u64>,
+    lfu: Option<u8>,
+    value: rdbkit_rdb::write::Detached,
+}
+
+/// What a worker made of a [`Job`]; the main thread acts on it in file order, as the
+/// sequential conversion did key by key.
+enum Done {
+    /// The value does not decode: the decoder's located error.
+    Damaged(rdbkit_rdb::Error),
+    /// An empty collection (the servers drop them on load).
+    Empty,
+    /// The target cannot hold the key at all (`loss` is to be accepted or refused).
+    Dropped { family: &'static str, loss: Loss },
+    /// The key's record (attributes, type, key, value), after accepting `loss` if any.
+    Written {
+        family: &'static str,
+        loss: Option<Loss>,
+        record: Vec<u8>,
+    },
+    /// The encoder refused what was left after stripping.
+    Refused { family: &'static str, loss: Loss },
+}
+
+/// Decodes and re-encodes one key, as [`from_rdb`] and [`Conv::owned_key`] do inline.
+fn run_job(
+    job: &Job,
+    target: &Target,
+    scratch: &mut Scratch,
+    frag: &mut RdbWriter<Vec<u8>>,
+) -> Done {
+    let mut v = match job.value.value().to_owned_value_in(scratch) {
+        Ok(v) => v,
+        Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
+    };
+    let family = v.family();
+    if v.is_empty() && family != "string" && family != "stream" {
+        return Done::Empty;
+    }
+    let loss = rdbkit_rdb::write::loss(&v, target);
+    if let Some(l) = loss {
+        if strip(&mut v, target).is_some() {
+            return Done::Dropped { family, loss: l };
+        }
+    }
+    match frag.key(&job.key, job.expire_ms, job.lru, job.lfu, &v) {
+        Ok(_) => Done::Written {
+            family,
+            loss,
+            record: frag.take_fragment(),
+        },
+        Err(WriteError::Loss(l)) => Done::Refused { family, loss: l },
+        // A Vec never fails.
+        Err(WriteError::Io(e)) => unreachable!("writing to memory: {e}"),
+    }
+}
+
+/// One piece of the output in file order: bytes ready, or the record of the batch's job i.
+enum Seg {
+    Bytes(Vec<u8>),
+    Job(usize),
+}
+
+/// The batch being filled.
+#[derive(Default)]
+struct Batch {
+    segs: Vec<Seg>,
+    jobs: Vec<Job>,
+    bytes: usize,
+}
+
+/// A batch sent to the workers: its segments and the thread that encodes its jobs.
+struct InFlight {
+    segs: Vec<Seg>,
+    jobs: std::thread::JoinHandle<(Vec<Job>, Vec<Done>)>,
+}
+
+/// Re-encoding on worker threads with the output in file order: the main thread reads and
+/// passes records through into batches; each batch's keys to re-encode are encoded by
+/// `workers` threads while the next batch is read; a batch is written (and its verdicts
+/// applied) once its jobs are done.
+struct Pipeline {
+    out: RdbWriter<std::fs::File>,
+    compress: bool,
+    workers: usize,
+    cur: Batch,
+    flight: Option<InFlight>,
+}
+
+impl Pipeline {
+    fn new(out: RdbWriter<std::fs::File>, compress: bool) -> Self {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Pipeline {
+            out,
+            compress,
+            workers,
+            cur: Batch::default(),
+            flight: None,
+        }
+    }
+
+    /// Output bytes that come next in file order.
+    fn bytes(&mut self, b: Vec<u8>) -> Result<(), Failure> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        if self.direct() {
+            return self.out.put_fragment(&b).map_err(io_fail("writing"));
+        }
+        self.cur.bytes += b.len();
+        self.cur.segs.push(Seg::Bytes(b));
+        Ok(())
+    }
+
+    /// True when output goes to the file at once (nothing is waiting for a worker).
+    fn direct(&self) -> bool {
+        self.cur.jobs.is_empty() && self.flight.is_none()
+    }
+
+    fn job(&mut self, job: Job) {
+        self.cur.bytes += job.value.len() + job.key.len();
+        self.cur.segs.push(Seg::Job(self.cur.jobs.len()));
+        self.cur.jobs.push(job);
+    }
+
+    fn full(&self) -> bool {
+        self.cur.jobs.len() >= BATCH_KEYS || self.cur.bytes >= BATCH_BYTES
+    }
+
+    /// Writes the batch in flight (waiting for its workers), then sends the current one.
+    fn launch<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
+        self.land(conv, name)?;
+        let batch = std::mem::take(&mut self.cur);
+        if batch.jobs.is_empty() {
+            return self.write_segs(batch.segs, Vec::new(), Vec::new(), conv, name);
+        }
+        let target = conv.target;
+        let compress = self.compress;
+        let workers = self.workers.min(batch.jobs.len()).max(1);
+        let jobs = batch.jobs;
+        let handle = std::thread::spawn(move || {
+            let chunk = jobs.len().div_ceil(workers);
+            let done: Vec<Done> = std::thread::scope(|s| {
+                let parts: Vec<_> = jobs
+                    .chunks(chunk)
+                    .map(|part| {
+                        s.spawn(move || {
+                            let mut scratch = Scratch::new();
+                            let mut frag =
+                                RdbWriter::<Vec<u8>>::fragment(target).compress(compress);
+                            part.iter()
+                                .map(|j| run_job(j, &target, &mut scratch, &mut frag))
+                                .collect::<Vec<Done>>()
+                        })
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("a re-encoding worker panicked"))
+                    .collect()
+            });
+            (jobs, done)
+        });
+        self.flight = Some(InFlight {
+            segs: batch.segs,
+            jobs: handle,
+        });
+        Ok(())
+    }
+
+    /// Waits for the batch in flight and writes it.
+    fn land<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
+        if let Some(f) = self.flight.take() {
+            let (jobs, done) = f.jobs.join().expect("a re-encoding worker panicked");
+            self.write_segs(f.segs, jobs, done, conv, name)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every batch (the one in flight, then the current one).
+    fn finish_batches<W: Write>(
+        &mut self,
+        conv: &mut Conv<'_, W>,
+        name: &str,
+    ) -> Result<(), Failure> {
+        self.launch(conv, name)?;
+        self.land(conv, name)
+    }
+
+    /// Writes a batch's segments in order, applying each job's verdict as the sequential
+    /// conversion would have at that key.
+    fn write_segs<W: Write>(
+        &mut self,
+        segs: Vec<Seg>,
+        jobs: Vec<Job>,
+        done: Vec<Done>,
+        conv: &mut Conv<'_, W>,
+        name: &str,
+    ) -> Result<(), Failure> {
+        let mut done: Vec<Option<Done>> = done.into_iter().map(Some).collect();
+        for seg in segs {
+            match seg {
+                Seg::Bytes(b) => self.out.put_fragment(&b).map_err(io_fail("writing"))?,
+                Seg::Job(i) => {
+                    let job = &jobs[i];
+                    let what = |family: &str| {
+                        format!("db {} key \"{}\" ({family})", job.db, escape_key(&job.key))
+                    };
+                    match done[i].take().expect("one verdict per job") {
+                        Done::Damaged(e) => return Err(Failure::Damaged(format!("{name}: {e}"))),
+                        Done::Empty => *conv.sum.dropped.entry("empty").or_default() += 1,
+                        Done::Dropped { family, loss } => conv.accept(loss, &what(family))?,
+                        Done::Refused { family, loss } => {
+                            return Err(Failure::Refused(format!("{}: {loss}", what(family))))
+                        }
+                        Done::Written {
+                            family,
+                            loss,
+                            record,
+                        } => {
+                            if let Some(l) = loss {
+                                conv.accept(l, &what(family))?;
+                            }
+                            self.out.put_fragment(&record).map_err(io_fail("writing"))?;
+                            conv.sum.keys_written += 1;
+                            conv.sum.re_encoded += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes a replayed data set (an AOF's offline rewrite).
-fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> Result<(), Failure> {
+fn from_replay(
+    ds: crate::model::Dataset,
+    conv: &mut Conv<'_, Vec<u8>>,
+    pipe: &mut Pipeline,
+) -> Result<(), Failure> {
     for code in &ds.functions {
         match conv.w.function(code) {
             Ok(()) => conv.sum.functions += 1,
@@ -505,6 +800,9 @@ fn from_replay<W: Write>(ds: crate::model::Dataset, conv: &mut Conv<'_, W>) -> R
     for (db, keys) in ds.dbs {
         for (key, mk) in keys {
             check_interrupt()?;
+            if conv.w.fragment_len() >= FRAGMENT_BYTES {
+                pipe.bytes(conv.w.take_fragment())?;
+            }
             if let crate::model::MValue::Unknown { reason, .. } = &mk.value {
                 // Nothing to write, and nothing may be lost silently: refused (exit 3)
                 // unless --drop names it.

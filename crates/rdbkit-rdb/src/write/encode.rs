@@ -3,11 +3,11 @@
 
 use std::fmt;
 
+use super::lzf::{encode_blob, encode_string};
 use crate::entry::{parse_canonical_i64, Entry};
 use crate::length::encode_len;
 use crate::owned::{sort_zset, OwnedArrayValue, OwnedModuleItem, OwnedStream, OwnedValue};
 use crate::stream::node::StreamId;
-use crate::string::{encode as encode_string, encode_blob};
 use crate::{intset, listpack, ziplist};
 
 use super::target::Target;
