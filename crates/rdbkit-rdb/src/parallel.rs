@@ -12,7 +12,7 @@ use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::parser::RdbParser;
+use crate::parser::{RdbParser, Step};
 use crate::record::{Header, Options, Record};
 use crate::value::Value;
 use crate::visit::{NoVisitor, Scratch};
@@ -50,27 +50,26 @@ impl KeyName<'_> {
     }
 }
 
-/// Keys per batch of the duplicate-key check.
-const KEY_BATCH: usize = 256;
-
-/// The duplicate-key check of the deep check, on the reading thread, in batches: the
-/// fingerprints of a batch of keys are computed, their table slots read (independent loads: the
-/// processor waits for their cache misses together, not one per key), then inserted. A
-/// candidate is confirmed by re-reading the data up to it and offered as an error at its
-/// record's offset, so the verdict is still the lowest-offset error.
-struct KeyCheck<'a> {
-    set: crate::dups::KeySet,
-    /// (fingerprint, db, record offset, key) of keys not inserted yet.
-    pending: Vec<(u64, u64, u64, KeyName<'a>)>,
-    /// Most keys a RESIZEDB hint may size the set for.
+/// The duplicate-key check of the deep check, deferred: the reading thread appends each key's
+/// fingerprint to [`crate::dups::KeyPrints`] (a store to one of 256 partitions; the hash-table
+/// insert it replaced was a cache miss a key on this thread); the partitions are searched for
+/// equal fingerprints on every core once the records are read. Equal fingerprints are
+/// confirmed by re-reading the data, and the first real duplicate in file order is offered at
+/// its record's offset, so the verdict is still the lowest-offset error, as in the sequential
+/// check (which tests each key as it comes).
+struct KeyCheck {
+    prints: crate::dups::KeyPrints,
+    /// Offset of the last key record pushed: the re-read stops there.
+    last: Option<u64>,
+    /// Most keys a RESIZEDB hint may size the store for.
     hint_cap: u64,
 }
 
-impl<'a> KeyCheck<'a> {
+impl KeyCheck {
     fn new(data_len: usize) -> Self {
         KeyCheck {
-            set: crate::dups::KeySet::new(),
-            pending: Vec::with_capacity(KEY_BATCH),
+            prints: crate::dups::KeyPrints::new(),
+            last: None,
             hint_cap: data_len as u64 / 3,
         }
     }
@@ -78,42 +77,55 @@ impl<'a> KeyCheck<'a> {
     fn reserve(&mut self, keys: u64) {
         let n = keys.min(self.hint_cap);
         self.hint_cap -= n;
-        self.set.reserve(n as usize);
+        self.prints.reserve(n as usize);
     }
 
-    /// Queues a key; checks the batch when full. False when a duplicate was found.
-    fn push(&mut self, db: u64, offset: u64, key: KeyName<'a>, ctx: &Ctx<'_>) -> bool {
-        let (h, _) = self.set.fingerprint(db, key.bytes());
-        self.pending.push((h, db, offset, key));
-        self.pending.len() < KEY_BATCH || self.flush(ctx)
+    #[inline]
+    fn push(&mut self, db: u64, offset: u64, key: &[u8]) {
+        let h = self.prints.fingerprint(db, key);
+        self.prints.push(h);
+        self.last = Some(offset);
     }
 
-    /// Checks the queued keys. False when a duplicate was found (and offered).
-    fn flush(&mut self, ctx: &Ctx<'_>) -> bool {
-        let mut warm = 0u64;
-        for p in &self.pending {
-            warm ^= self.set.touch(p.0);
+    /// Searches the fingerprints on `threads` threads; offers the first duplicate key, if any.
+    fn finish(&self, threads: usize, ctx: &Ctx<'_>) {
+        let Some(last) = self.last else { return };
+        let repeats = self.prints.repeats(threads);
+        if repeats.is_empty() {
+            return;
         }
-        std::hint::black_box(warm);
-        let mut ok = true;
-        for (h, db, offset, key) in self.pending.drain(..) {
-            if !ok || self.set.insert_fp(h, 0) {
+        if let Some(e) = self.confirm(&repeats, last, ctx) {
+            ctx.first.offer(e);
+        }
+    }
+
+    /// Re-reads the key records through offset `last`: the first one whose fingerprint is one
+    /// of `repeats` and whose (db, key) an earlier record holds, as a duplicate-key error.
+    /// Only the keys with a repeated fingerprint are kept (a chance collision: one pair).
+    fn confirm(&self, repeats: &[u64], last: u64, ctx: &Ctx<'_>) -> Option<Error> {
+        let opts = ctx.opts.deep(false).verify_checksum(false);
+        let mut p = RdbParser::new(ctx.data, opts);
+        let mut seen: std::collections::HashMap<u64, Vec<(u64, Vec<u8>)>> = Default::default();
+        while let Some(Ok(rec)) = p.next() {
+            let Record::Key(k) = rec else { continue };
+            if k.offset > last {
+                break;
+            }
+            let h = self.prints.fingerprint(k.db, k.key);
+            if repeats.binary_search(&h).is_err() {
                 continue;
             }
-            let key = key.bytes();
-            if let crate::parser::Confirm::Earlier =
-                crate::parser::find_earlier_key(ctx.data, ctx.opts, db, key, offset)
-            {
-                ctx.first
-                    .offer(crate::parser::duplicate_key_error(db, key, offset));
-                ok = false;
+            let earlier = seen.entry(h).or_default();
+            if earlier.iter().any(|(db, key)| *db == k.db && key == k.key) {
+                return Some(crate::parser::duplicate_key_error(k.db, k.key, k.offset));
             }
+            earlier.push((k.db, k.key.to_vec()));
         }
-        ok
+        None
     }
 }
 
-/// What a flush of the key check needs.
+/// What the duplicate-key check's confirmation needs.
 struct Ctx<'c> {
     data: &'c [u8],
     opts: Options,
@@ -237,13 +249,33 @@ pub fn check_batched<'a>(
         let mut batch = Batch::new();
         let range = data.as_ptr_range();
         loop {
-            let (db, key) = match p.next() {
+            p.fast_run(|rec| {
+                if let Record::Key(k) = rec {
+                    keys.push(k.db, k.offset, k.key);
+                }
+                on_record(rec);
+            });
+            let unit = match p.step() {
                 None => break,
                 Some(Err(e)) => {
                     first.offer(e);
                     break;
                 }
-                Some(Ok(rec)) => {
+                // The lean path of most records on files of small strings: a plain string key
+                // and value, whose value deep validation has nothing to add to (never deferred).
+                Some(Ok(Step::Fast(k))) => {
+                    keys.push(k.db, k.offset, k.key);
+                    on_record(&Record::Key(k));
+                    continue;
+                }
+                Some(Ok(Step::Unit(u))) => u,
+            };
+            let (db, key) = match p.finish(unit) {
+                Err(e) => {
+                    first.offer(e);
+                    break;
+                }
+                Ok(rec) => {
                     on_record(&rec);
                     match rec {
                         Record::Key(k) => {
@@ -255,9 +287,7 @@ pub fn check_batched<'a>(
                             } else {
                                 KeyName::Owned(k.key.to_vec())
                             };
-                            if !keys.push(k.db, k.offset, key.clone(), &ctx) {
-                                break;
-                            }
+                            keys.push(k.db, k.offset, key.bytes());
                             (k.db, key)
                         }
                         Record::ResizeDb { db_size, .. } => {
@@ -283,11 +313,12 @@ pub fn check_batched<'a>(
                 }
             }
         }
-        keys.flush(&ctx);
         validate(batch, &mut scratch, &first);
         drop(tx);
         // Help drain what is still queued.
         worker(&rx, &first);
+        // Every core searches the key fingerprints (the value pool has ended).
+        keys.finish(workers + 1, &ctx);
         p.header()
     });
     let err = first.error.into_inner().unwrap_or_else(|p| p.into_inner());
