@@ -351,6 +351,83 @@ impl<'a> RdbParser<'a> {
     }
 }
 
+impl<'a> RdbParser<'a> {
+    /// The lean path of [`crate::parallel`] on files of small strings: reads the run of
+    /// records from here on that are a string key without attributes, a key of one length byte
+    /// (under 64 bytes, plain) and a value of one length byte or an 8/16/32-bit integer, giving
+    /// each to `f` as it is built, with the parser's state kept in registers across the run
+    /// (the general `next` builds, wraps and moves each record: ~120 instructions a key on
+    /// such a file, callgrind). Stops before the first other record (an attribute, an opcode,
+    /// another type or encoding, damage, the end of the data), which the general path then
+    /// reads and reports as always. Deep validation has nothing to add for such a value; the
+    /// caller checks duplicate keys (only with [`keys_elsewhere`](Self::keys_elsewhere)).
+    #[inline]
+    pub(crate) fn fast_run(&mut self, mut f: impl FnMut(&Record<'a>)) {
+        if self.core.done
+            || self.failed
+            || self.guard.is_some()
+            || (self.core.opts.deep && !self.core.keys_elsewhere)
+            || self.core.attrs.first_offset.is_some()
+        {
+            return;
+        }
+        let Some(h) = self.core.header.as_ref() else {
+            return;
+        };
+        let dialect = h.dialect;
+        let db = self.core.db.unwrap_or(0);
+        let data: &'a [u8] = self.data;
+        let table = &*self.core.table;
+        self.deferred = None;
+        let mut at = self.pos;
+        let mut last = None;
+        while let Some(&b) = data.get(at) {
+            if !matches!(table[usize::from(b)], Lookup::Type(Type::String)) {
+                break;
+            }
+            let Some((key, kend)) = short_raw(data, at + 1) else {
+                break;
+            };
+            let Some(&vb) = data.get(kend) else { break };
+            let vend = kend
+                + match vb {
+                    0..=0x3f => 1 + usize::from(vb),
+                    0xc0 => 2,
+                    0xc1 => 3,
+                    0xc2 => 5,
+                    _ => break,
+                };
+            let Some(vdata) = data.get(kend..vend) else {
+                break;
+            };
+            f(&Record::Key(KeyRecord {
+                db,
+                key,
+                expire_ms: None,
+                lru_idle: None,
+                lfu_freq: None,
+                value: Value {
+                    ty: Type::String,
+                    type_byte: b,
+                    dialect,
+                    data: vdata,
+                    offset: kend as u64,
+                    templates: None,
+                    streamed: None,
+                },
+                offset: at as u64,
+                end: vend as u64,
+            }));
+            last = Some(at);
+            at = vend;
+        }
+        if let Some(l) = last {
+            self.core.unit_at = l as u64;
+            self.pos = at;
+        }
+    }
+}
+
 /// A raw string with a 6-bit length at `p`: its bytes and the position after it.
 #[inline(always)]
 fn short_raw(d: &[u8], p: usize) -> Option<(&[u8], usize)> {
