@@ -461,6 +461,14 @@ impl KeyPrints {
         }
     }
 
+    /// An empty store with the same seed (for another thread: their fingerprints compare).
+    pub fn sibling(&self) -> Self {
+        KeyPrints {
+            parts: Box::new(std::array::from_fn(|_| Vec::new())),
+            seed: self.seed,
+        }
+    }
+
     /// The fingerprint of (db, key).
     #[inline]
     pub fn fingerprint(&self, db: u64, key: &[u8]) -> u64 {
@@ -490,22 +498,31 @@ impl KeyPrints {
     }
 
     /// The fingerprints pushed more than once (sorted, each once), searched on `threads`
-    /// threads of `scope` (the calling one included): the partitions are handed out one at a
-    /// time, and each is put into a table of twice its size, which stays in cache.
-    pub fn repeats(&self, threads: usize) -> Vec<u64> {
+    /// threads (the calling one included): the partitions are handed out one at a time, and
+    /// each is put into a table of twice its size (reused: see [`part_repeats`]). `others`
+    /// are [`sibling`](Self::sibling)s filled on other threads: their partitions join this
+    /// one's.
+    pub fn repeats(&self, others: &[KeyPrints], threads: usize) -> Vec<u64> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Mutex;
+        let total = self.count() + others.iter().map(KeyPrints::count).sum::<usize>();
         // Below this many keys a thread costs more than it saves.
-        let threads = if self.count() < 1 << 16 { 1 } else { threads };
+        let threads = if total < 1 << 16 { 1 } else { threads };
         let next = AtomicUsize::new(0);
         let found = Mutex::new(Vec::new());
         let run = || {
             let mut table: Vec<u64> = Vec::new();
             let mut mine = Vec::new();
+            let mut parts: Vec<&[u64]> = Vec::with_capacity(1 + others.len());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(part) = self.parts.get(i) else { break };
-                part_repeats(part, &mut table, &mut mine);
+                if i >= KEY_PARTS {
+                    break;
+                }
+                parts.clear();
+                parts.push(&self.parts[i]);
+                parts.extend(others.iter().map(|o| o.parts[i].as_slice()));
+                part_repeats(i, &parts, &mut table, &mut mine);
             }
             if !mine.is_empty() {
                 found
@@ -530,19 +547,27 @@ impl KeyPrints {
     }
 }
 
-/// Appends to `out` the fingerprints that occur more than once in `part` (one partition:
-/// equal top bits, so the table is indexed by the low bits). `table` is reused.
-fn part_repeats(part: &[u64], table: &mut Vec<u64>, out: &mut Vec<u64>) {
-    if part.len() < 2 {
+/// Appends to `out` the fingerprints that occur more than once in `parts` (one partition,
+/// from several threads' stores, all with the top bits `id`). `table` is reused from partition to partition without clearing it:
+/// a slot is taken only when it holds a fingerprint of this partition (its top bits are `id`),
+/// so what earlier partitions left reads as empty (clearing it was a `memset` of 16 bytes a
+/// key). Each partition is searched once.
+fn part_repeats(id: usize, parts: &[&[u64]], table: &mut Vec<u64>, out: &mut Vec<u64>) {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
+    if n < 2 {
         return;
     }
-    let size = (2 * part.len()).next_power_of_two();
-    table.clear();
-    table.resize(size, 0);
-    let mask = size - 1;
-    // 0 marks an empty slot: a fingerprint 0 is counted aside.
+    let want = (2 * n).next_power_of_two();
+    if table.len() < want {
+        table.clear();
+        table.resize(want, 0);
+    }
+    let mask = table.len() - 1;
+    let id = id as u64;
+    let mine = |t: u64| t != 0 && t >> (64 - KEY_PART_BITS) == id;
+    // 0 marks an empty slot (partition 0): a fingerprint 0 is counted aside.
     let mut zeros = 0usize;
-    for &h in part {
+    for &h in parts.iter().flat_map(|p| p.iter()) {
         if h == 0 {
             zeros += 1;
             continue;
@@ -550,7 +575,7 @@ fn part_repeats(part: &[u64], table: &mut Vec<u64>, out: &mut Vec<u64>) {
         let mut slot = (h as usize) & mask;
         loop {
             let t = table[slot];
-            if t == 0 {
+            if !mine(t) {
                 table[slot] = h;
                 break;
             }
@@ -808,7 +833,7 @@ mod tests {
                     kp.push(h);
                 }
                 assert_eq!(kp.count(), n);
-                assert!(kp.repeats(threads).is_empty(), "{n}");
+                assert!(kp.repeats(&[], threads).is_empty(), "{n}");
                 // Repeats anywhere, a triple, and fingerprint 0 (the table's empty mark).
                 if n >= 300 {
                     for &h in [hs[0], hs[n / 2], hs[n / 2], hs[n - 1], 0, 0].iter() {
@@ -816,7 +841,23 @@ mod tests {
                     }
                     let mut want = vec![hs[0], hs[n / 2], hs[n - 1], 0];
                     want.sort_unstable();
-                    assert_eq!(kp.repeats(threads), want, "{n}");
+                    assert_eq!(kp.repeats(&[], threads), want, "{n}");
+                    // Split over siblings (other threads' stores): the same repeats.
+                    let mut a = kp.sibling();
+                    let mut b = kp.sibling();
+                    for (i, &h) in hs
+                        .iter()
+                        .chain(&[hs[0], hs[n / 2], hs[n / 2], hs[n - 1], 0, 0])
+                        .enumerate()
+                    {
+                        if i % 3 == 0 {
+                            a.push(h)
+                        } else {
+                            b.push(h)
+                        }
+                    }
+                    let empty = kp.sibling();
+                    assert_eq!(empty.repeats(&[a, b], threads), want, "{n}");
                 }
             }
         }
