@@ -460,6 +460,82 @@ mod tests {
             .collect()
     }
 
+    /// A file of small string keys (the lean path) in three dbs, some with an expiry or with
+    /// values the lean path leaves to the general one (long, LZF-able, integers), and a key
+    /// repeated in `dup_db` when given.
+    fn small_strings(dup_db: Option<u8>) -> Vec<u8> {
+        let mut b = b"REDIS0011".to_vec();
+        for db in 0u8..3 {
+            b.extend_from_slice(&[0xfe, db]);
+            for i in 0..5000u32 {
+                if i % 97 == 0 {
+                    b.push(0xfc);
+                    b.extend_from_slice(&4_102_444_800_000i64.to_le_bytes());
+                }
+                b.push(0);
+                crate::string::encode_raw(format!("key:{i}").as_bytes(), &mut b);
+                match i % 5 {
+                    0 => b.extend_from_slice(&[0xc0, 7]),
+                    1 => b.extend_from_slice(&[0xc1, 7, 1]),
+                    2 => b.extend_from_slice(&[0xc2, 7, 1, 2, 3]),
+                    3 => crate::string::encode_raw(&[b'v'; 100], &mut b),
+                    _ => crate::string::encode_raw(b"value", &mut b),
+                }
+            }
+            if dup_db == Some(db) {
+                b.push(0);
+                crate::string::encode_raw(b"key:4321", &mut b);
+                crate::string::encode_raw(b"again", &mut b);
+            }
+        }
+        b.push(0xff);
+        let crc = crate::crc64::crc64(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// The lean path gives the sequential records and verdict (duplicates included, found by
+    /// the deferred key check), and `check_counting` the same key counts per db.
+    #[test]
+    fn lean_path_and_counting() {
+        for dup in [None, Some(0), Some(2)] {
+            let f = small_strings(dup);
+            let (recs, verdict) = sequential(&f);
+            assert_eq!(verdict.is_some(), dup.is_some(), "{verdict:?}");
+            for (threads, batch) in [(1, 512), (2, 1), (3, 2), (2, 512)] {
+                let (got, v) = parallel(&f, threads, batch);
+                assert_eq!(v, verdict, "{threads} {batch}");
+                if verdict.is_none() {
+                    assert_eq!(got, recs);
+                }
+            }
+            let mut want = std::collections::BTreeMap::new();
+            for r in &recs {
+                if let Some(db) = r.strip_prefix("key ").map(|t| t.split(' ').nth(2).unwrap()) {
+                    *want.entry(db.parse::<u64>().unwrap()).or_insert(0u64) += 1;
+                }
+            }
+            for threads in [1, 2] {
+                let counts = std::cell::RefCell::new(std::collections::BTreeMap::new());
+                let (_, r) = check_counting(
+                    &f,
+                    Options::default(),
+                    threads,
+                    |r| {
+                        if let Record::Key(k) = r {
+                            *counts.borrow_mut().entry(k.db).or_insert(0u64) += 1;
+                        }
+                    },
+                    |db, n| *counts.borrow_mut().entry(db).or_insert(0u64) += n,
+                );
+                assert_eq!(r.err().map(|e| e.to_string()), verdict);
+                if verdict.is_none() {
+                    assert_eq!(counts.into_inner(), want);
+                }
+            }
+        }
+    }
+
     /// Same verdict as the sequential check, on sound files and on many damaged copies (bytes
     /// overwritten inside values, so that value validation on the pool finds the damage), with
     /// batches of one to three values so the pool does the work.
