@@ -375,16 +375,6 @@ impl KeySet {
         (h, h2)
     }
 
-    /// Reads the slot where fingerprint `h` starts probing: a batch of such independent loads
-    /// lets the processor wait for many cache misses at once before the inserts need them.
-    #[inline]
-    pub fn touch(&self, h: u64) -> u64 {
-        match self.table.len() {
-            0 => 0,
-            n => self.table[(h as usize) & (n - 1)],
-        }
-    }
-
     /// [`insert`](Self::insert) of a [`fingerprint`](Self::fingerprint).
     #[inline]
     pub fn insert_fp(&mut self, h: u64, h2: u64) -> bool {
@@ -442,6 +432,162 @@ impl KeySet {
                 self.second[slot] = old2[i];
             }
         }
+    }
+}
+
+/// Bits of a key fingerprint that pick its partition in [`KeyPrints`].
+const KEY_PART_BITS: u32 = 8;
+const KEY_PARTS: usize = 1 << KEY_PART_BITS;
+
+/// The deferred duplicate-key check of the parallel deep check ([`crate::parallel`]): the
+/// reading thread only appends each key's 64-bit fingerprint of (db, key) to one of 256
+/// partitions (by its top bits: no table, no cache miss per key); at the end the partitions
+/// are searched for equal fingerprints on every core ([`KeyPrints::repeats`]), each in a small
+/// table that stays in cache. Memory: 8 bytes a key (bounded by the file: a key record takes at
+/// least 3 bytes). An equal pair is only a candidate: the caller confirms it byte for byte by
+/// re-reading the file, so a chance 64-bit collision never reports a false duplicate.
+pub(crate) struct KeyPrints {
+    parts: Box<[Vec<u64>; KEY_PARTS]>,
+    seed: u64,
+}
+
+impl KeyPrints {
+    /// Empty, with a per-process random seed that a crafted file cannot aim at.
+    pub fn new() -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        KeyPrints {
+            parts: Box::new(std::array::from_fn(|_| Vec::new())),
+            seed: RandomState::new().hash_one(0x6b65_7973_u64) | 1,
+        }
+    }
+
+    /// An empty store with the same seed (for another thread: their fingerprints compare).
+    pub fn sibling(&self) -> Self {
+        KeyPrints {
+            parts: Box::new(std::array::from_fn(|_| Vec::new())),
+            seed: self.seed,
+        }
+    }
+
+    /// The fingerprint of (db, key).
+    #[inline]
+    pub fn fingerprint(&self, db: u64, key: &[u8]) -> u64 {
+        hash(key, fold(self.seed ^ db, K2))
+    }
+
+    /// Appends a fingerprint.
+    #[inline]
+    pub fn push(&mut self, h: u64) {
+        self.parts[(h >> (64 - KEY_PART_BITS)) as usize].push(h);
+    }
+
+    /// Makes room for `more` keys (the RESIZEDB hint; the caller bounds it by what the input
+    /// can hold).
+    pub fn reserve(&mut self, more: usize) {
+        let each = more / KEY_PARTS;
+        // Partitions differ by a few standard deviations (sqrt(each)) at most.
+        let each = each + each / 16 + 64;
+        for p in self.parts.iter_mut() {
+            p.reserve(each);
+        }
+    }
+
+    /// Fingerprints pushed.
+    pub fn count(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    /// The fingerprints pushed more than once (sorted, each once), searched on `threads`
+    /// threads (the calling one included): the partitions are handed out one at a time, and
+    /// each is put into a table of twice its size (reused: see [`part_repeats`]). `others`
+    /// are [`sibling`](Self::sibling)s filled on other threads: their partitions join this
+    /// one's.
+    pub fn repeats(&self, others: &[KeyPrints], threads: usize) -> Vec<u64> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        let total = self.count() + others.iter().map(KeyPrints::count).sum::<usize>();
+        // Below this many keys a thread costs more than it saves.
+        let threads = if total < 1 << 16 { 1 } else { threads };
+        let next = AtomicUsize::new(0);
+        let found = Mutex::new(Vec::new());
+        let run = || {
+            let mut table: Vec<u64> = Vec::new();
+            let mut mine = Vec::new();
+            let mut parts: Vec<&[u64]> = Vec::with_capacity(1 + others.len());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= KEY_PARTS {
+                    break;
+                }
+                parts.clear();
+                parts.push(&self.parts[i]);
+                parts.extend(others.iter().map(|o| o.parts[i].as_slice()));
+                part_repeats(i, &parts, &mut table, &mut mine);
+            }
+            if !mine.is_empty() {
+                found
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .append(&mut mine);
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads.min(KEY_PARTS) {
+                // A thread the system refuses is one fewer helper.
+                if std::thread::Builder::new().spawn_scoped(s, run).is_err() {
+                    break;
+                }
+            }
+            run();
+        });
+        let mut v = found.into_inner().unwrap_or_else(|p| p.into_inner());
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// Appends to `out` the fingerprints that occur more than once in `parts` (one partition,
+/// from several threads' stores, all with the top bits `id`). `table` is reused from partition to partition without clearing it:
+/// a slot is taken only when it holds a fingerprint of this partition (its top bits are `id`),
+/// so what earlier partitions left reads as empty (clearing it was a `memset` of 16 bytes a
+/// key). Each partition is searched once.
+fn part_repeats(id: usize, parts: &[&[u64]], table: &mut Vec<u64>, out: &mut Vec<u64>) {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
+    if n < 2 {
+        return;
+    }
+    let want = (2 * n).next_power_of_two();
+    if table.len() < want {
+        table.clear();
+        table.resize(want, 0);
+    }
+    let mask = table.len() - 1;
+    let id = id as u64;
+    let mine = |t: u64| t != 0 && t >> (64 - KEY_PART_BITS) == id;
+    // 0 marks an empty slot (partition 0): a fingerprint 0 is counted aside.
+    let mut zeros = 0usize;
+    for &h in parts.iter().flat_map(|p| p.iter()) {
+        if h == 0 {
+            zeros += 1;
+            continue;
+        }
+        let mut slot = (h as usize) & mask;
+        loop {
+            let t = table[slot];
+            if !mine(t) {
+                table[slot] = h;
+                break;
+            }
+            if t == h {
+                out.push(h);
+                break;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+    if zeros > 1 {
+        out.push(0);
     }
 }
 
@@ -665,6 +811,60 @@ mod tests {
         assert_ne!(hash(b"", s), hash(b"\0", s));
         assert_ne!(hash(b"abcdefgh", s), hash(b"abcdefgh\0", s));
         assert_ne!(hash(b"abcdefghi", s), hash(b"abcdefghj", s));
+    }
+
+    #[test]
+    fn key_prints_find_every_repeat_and_no_other() {
+        let kp0 = KeyPrints::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for n in [0usize, 1, 2, 300, 70_000, 200_000] {
+            for threads in [1, 2, 3] {
+                let mut kp = KeyPrints::new();
+                kp.reserve(n);
+                let hs: Vec<u64> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x
+                    })
+                    .collect();
+                for &h in &hs {
+                    kp.push(h);
+                }
+                assert_eq!(kp.count(), n);
+                assert!(kp.repeats(&[], threads).is_empty(), "{n}");
+                // Repeats anywhere, a triple, and fingerprint 0 (the table's empty mark).
+                if n >= 300 {
+                    for &h in [hs[0], hs[n / 2], hs[n / 2], hs[n - 1], 0, 0].iter() {
+                        kp.push(h);
+                    }
+                    let mut want = vec![hs[0], hs[n / 2], hs[n - 1], 0];
+                    want.sort_unstable();
+                    assert_eq!(kp.repeats(&[], threads), want, "{n}");
+                    // Split over siblings (other threads' stores): the same repeats.
+                    let mut a = kp.sibling();
+                    let mut b = kp.sibling();
+                    for (i, &h) in hs
+                        .iter()
+                        .chain(&[hs[0], hs[n / 2], hs[n / 2], hs[n - 1], 0, 0])
+                        .enumerate()
+                    {
+                        if i % 3 == 0 {
+                            a.push(h)
+                        } else {
+                            b.push(h)
+                        }
+                    }
+                    let empty = kp.sibling();
+                    assert_eq!(empty.repeats(&[a, b], threads), want, "{n}");
+                }
+            }
+        }
+        // (db, key) fingerprints: the db counts, every key byte counts.
+        assert_ne!(kp0.fingerprint(0, b"k1"), kp0.fingerprint(1, b"k1"));
+        assert_ne!(kp0.fingerprint(0, b"k1"), kp0.fingerprint(0, b"k2"));
+        assert_eq!(kp0.fingerprint(3, b"key"), kp0.fingerprint(3, b"key"));
     }
 
     #[test]

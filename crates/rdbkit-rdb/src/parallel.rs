@@ -8,14 +8,18 @@
 //! bounded: a few batches of value references are in flight, never the file's keys.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 
+use crate::dups::KeyPrints;
 use crate::error::{Error, Result};
-use crate::parser::RdbParser;
+use crate::parser::{RdbParser, Step};
 use crate::record::{Header, Options, Record};
 use crate::value::Value;
 use crate::visit::{NoVisitor, Scratch};
+
+/// Bytes of small string records the lean path reads before it hands their keys over.
+const RUN_BYTES: usize = 256 << 10;
 
 /// Values per batch, and value bytes after which a batch is sent early.
 const BATCH_VALUES: usize = 512;
@@ -38,6 +42,9 @@ struct Job<'a> {
 
 struct Batch<'a> {
     jobs: Vec<Job<'a>>,
+    /// Runs of small string keys read by the lean path ([`RdbParser::fast_run`]): their bytes
+    /// and db, for the thread that takes the batch to fingerprint the keys.
+    runs: Vec<(&'a [u8], u64)>,
     bytes: usize,
 }
 
@@ -50,27 +57,26 @@ impl KeyName<'_> {
     }
 }
 
-/// Keys per batch of the duplicate-key check.
-const KEY_BATCH: usize = 256;
-
-/// The duplicate-key check of the deep check, on the reading thread, in batches: the
-/// fingerprints of a batch of keys are computed, their table slots read (independent loads: the
-/// processor waits for their cache misses together, not one per key), then inserted. A
-/// candidate is confirmed by re-reading the data up to it and offered as an error at its
-/// record's offset, so the verdict is still the lowest-offset error.
-struct KeyCheck<'a> {
-    set: crate::dups::KeySet,
-    /// (fingerprint, db, record offset, key) of keys not inserted yet.
-    pending: Vec<(u64, u64, u64, KeyName<'a>)>,
-    /// Most keys a RESIZEDB hint may size the set for.
+/// The duplicate-key check of the deep check, deferred: the reading thread appends each key's
+/// fingerprint to [`crate::dups::KeyPrints`] (a store to one of 256 partitions; the hash-table
+/// insert it replaced was a cache miss a key on this thread); the partitions are searched for
+/// equal fingerprints on every core once the records are read. Equal fingerprints are
+/// confirmed by re-reading the data, and the first real duplicate in file order is offered at
+/// its record's offset, so the verdict is still the lowest-offset error, as in the sequential
+/// check (which tests each key as it comes).
+struct KeyCheck {
+    prints: KeyPrints,
+    /// Offset of the last key record pushed: the re-read stops there.
+    last: Option<u64>,
+    /// Most keys a RESIZEDB hint may size the store for.
     hint_cap: u64,
 }
 
-impl<'a> KeyCheck<'a> {
+impl KeyCheck {
     fn new(data_len: usize) -> Self {
         KeyCheck {
-            set: crate::dups::KeySet::new(),
-            pending: Vec::with_capacity(KEY_BATCH),
+            prints: KeyPrints::new(),
+            last: None,
             hint_cap: data_len as u64 / 3,
         }
     }
@@ -78,42 +84,56 @@ impl<'a> KeyCheck<'a> {
     fn reserve(&mut self, keys: u64) {
         let n = keys.min(self.hint_cap);
         self.hint_cap -= n;
-        self.set.reserve(n as usize);
+        self.prints.reserve(n as usize);
     }
 
-    /// Queues a key; checks the batch when full. False when a duplicate was found.
-    fn push(&mut self, db: u64, offset: u64, key: KeyName<'a>, ctx: &Ctx<'_>) -> bool {
-        let (h, _) = self.set.fingerprint(db, key.bytes());
-        self.pending.push((h, db, offset, key));
-        self.pending.len() < KEY_BATCH || self.flush(ctx)
+    #[inline]
+    fn push(&mut self, db: u64, offset: u64, key: &[u8]) {
+        let h = self.prints.fingerprint(db, key);
+        self.prints.push(h);
+        self.last = Some(offset);
     }
 
-    /// Checks the queued keys. False when a duplicate was found (and offered).
-    fn flush(&mut self, ctx: &Ctx<'_>) -> bool {
-        let mut warm = 0u64;
-        for p in &self.pending {
-            warm ^= self.set.touch(p.0);
+    /// Searches the fingerprints (with those other threads took: `others`) on `threads`
+    /// threads; offers the first duplicate key, if any.
+    fn finish(&self, others: &[KeyPrints], threads: usize, ctx: &Ctx<'_>) {
+        let Some(last) = self.last else { return };
+        let repeats = self.prints.repeats(others, threads);
+        if repeats.is_empty() {
+            return;
         }
-        std::hint::black_box(warm);
-        let mut ok = true;
-        for (h, db, offset, key) in self.pending.drain(..) {
-            if !ok || self.set.insert_fp(h, 0) {
+        if let Some(e) = self.confirm(&repeats, last, ctx) {
+            ctx.first.offer(e);
+        }
+    }
+
+    /// Re-reads the key records through offset `last`: the first one whose fingerprint is one
+    /// of `repeats` and whose (db, key) an earlier record holds, as a duplicate-key error.
+    /// Only the keys with a repeated fingerprint are kept (a chance collision: one pair).
+    fn confirm(&self, repeats: &[u64], last: u64, ctx: &Ctx<'_>) -> Option<Error> {
+        let opts = ctx.opts.deep(false).verify_checksum(false);
+        let mut p = RdbParser::new(ctx.data, opts);
+        let mut seen: std::collections::HashMap<u64, Vec<(u64, Vec<u8>)>> = Default::default();
+        while let Some(Ok(rec)) = p.next() {
+            let Record::Key(k) = rec else { continue };
+            if k.offset > last {
+                break;
+            }
+            let h = self.prints.fingerprint(k.db, k.key);
+            if repeats.binary_search(&h).is_err() {
                 continue;
             }
-            let key = key.bytes();
-            if let crate::parser::Confirm::Earlier =
-                crate::parser::find_earlier_key(ctx.data, ctx.opts, db, key, offset)
-            {
-                ctx.first
-                    .offer(crate::parser::duplicate_key_error(db, key, offset));
-                ok = false;
+            let earlier = seen.entry(h).or_default();
+            if earlier.iter().any(|(db, key)| *db == k.db && key == k.key) {
+                return Some(crate::parser::duplicate_key_error(k.db, k.key, k.offset));
             }
+            earlier.push((k.db, k.key.to_vec()));
         }
-        ok
+        None
     }
 }
 
-/// What a flush of the key check needs.
+/// What the duplicate-key check's confirmation needs.
 struct Ctx<'c> {
     data: &'c [u8],
     opts: Options,
@@ -124,6 +144,7 @@ impl Batch<'_> {
     fn new() -> Self {
         Batch {
             jobs: Vec::with_capacity(BATCH_VALUES),
+            runs: Vec::new(),
             bytes: 0,
         }
     }
@@ -145,7 +166,10 @@ impl FirstError {
     }
 }
 
-fn validate(batch: Batch<'_>, scratch: &mut Scratch, first: &FirstError) {
+fn validate(batch: Batch<'_>, scratch: &mut Scratch, first: &FirstError, prints: &mut KeyPrints) {
+    for &(run, db) in &batch.runs {
+        crate::parser::fast_run_keys(run, |key| prints.push(prints.fingerprint(db, key)));
+    }
     for job in batch.jobs {
         // Everything from here on lies after an error already found: it can't come first.
         if job.value.offset() > first.offset.load(Ordering::Relaxed) {
@@ -162,14 +186,29 @@ fn validate(batch: Batch<'_>, scratch: &mut Scratch, first: &FirstError) {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError) {
+/// Validates batches until the channel closes; returns the key fingerprints of the runs it took.
+fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError, mut prints: KeyPrints) -> KeyPrints {
     let mut scratch = Scratch::new();
     loop {
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         match next {
-            Ok(b) => validate(b, &mut scratch, first),
-            Err(_) => return,
+            Ok(b) => validate(b, &mut scratch, first, &mut prints),
+            Err(_) => return prints,
         }
+    }
+}
+
+/// Hands the batch to the pool, or validates it here when the pool is busy (rather than wait).
+fn send<'a>(
+    tx: &SyncSender<Batch<'a>>,
+    batch: &mut Batch<'a>,
+    scratch: &mut Scratch,
+    first: &FirstError,
+    prints: &mut KeyPrints,
+) {
+    let full = std::mem::replace(batch, Batch::new());
+    if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = tx.try_send(full) {
+        validate(b, scratch, first, prints);
     }
 }
 
@@ -192,15 +231,49 @@ pub fn check(
     check_batched(data, opts, threads, BATCH_VALUES, on_record)
 }
 
+/// [`check`] for a caller that only counts keys (`rdbkit check`'s summary): the records of
+/// plain string keys without attributes and with small values (most keys of a file of small
+/// strings, read by a lean path) are not given to `on_record` one by one; `on_keys(db, n)`
+/// gets their number instead, run by run, in file order with the other records. The verdict
+/// is [`check`]'s. (A call of `on_record` per such key was ~40 instructions of the ~100 a key
+/// the reading thread spends on such a file, callgrind.)
+pub fn check_counting(
+    data: &[u8],
+    opts: Options,
+    threads: usize,
+    on_record: impl FnMut(&Record<'_>),
+    on_keys: impl FnMut(u64, u64),
+) -> (Option<Header>, Result<()>) {
+    check_inner(data, opts, threads, BATCH_VALUES, on_record, Some(on_keys))
+}
+
 /// [`check`] with batches of `batch_values` values (the fuzz targets use tiny batches so the
 /// pool sees work on small inputs).
 #[doc(hidden)]
-pub fn check_batched<'a>(
+pub fn check_batched(
+    data: &[u8],
+    opts: Options,
+    threads: usize,
+    batch_values: usize,
+    on_record: impl FnMut(&Record<'_>),
+) -> (Option<Header>, Result<()>) {
+    check_inner(
+        data,
+        opts,
+        threads,
+        batch_values,
+        on_record,
+        None::<fn(u64, u64)>,
+    )
+}
+
+fn check_inner<'a>(
     data: &'a [u8],
     opts: Options,
     threads: usize,
     batch_values: usize,
     mut on_record: impl FnMut(&Record<'_>),
+    mut on_keys: Option<impl FnMut(u64, u64)>,
 ) -> (Option<Header>, Result<()>) {
     let opts = opts.deep(true);
     let first = FirstError {
@@ -222,28 +295,65 @@ pub fn check_batched<'a>(
             first: &first,
         };
         let mut keys = KeyCheck::new(data.len());
+        let mut pool = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (rx, first) = (&rx, &first);
+            let prints = keys.prints.sibling();
             // A thread the system refuses (limits, memory) is one fewer helper, not a panic:
             // the calling thread validates whatever the pool does not take.
-            if std::thread::Builder::new()
-                .spawn_scoped(s, move || worker(rx, first))
-                .is_err()
-            {
-                break;
+            match std::thread::Builder::new().spawn_scoped(s, move || worker(rx, first, prints)) {
+                Ok(h) => pool.push(h),
+                Err(_) => break,
             }
         }
         let mut scratch = Scratch::new();
         let mut batch = Batch::new();
         let range = data.as_ptr_range();
         loop {
-            let (db, key) = match p.next() {
+            // The pool fingerprints the run's keys (a second walk of its bytes, cheaper than
+            // fingerprints here: this thread is the one that bounds the check).
+            let run = match &mut on_keys {
+                None => p.fast_run(RUN_BYTES, &mut on_record),
+                Some(count) => {
+                    let mut n = 0u64;
+                    let r = p.fast_run(RUN_BYTES, |_| n += 1);
+                    if let Some((_, db, _)) = r {
+                        count(db, n);
+                    }
+                    r
+                }
+            };
+            if let Some((run, db, last)) = run {
+                keys.last = Some(last);
+                batch.bytes += run.len();
+                batch.runs.push((run, db));
+                if batch.runs.len() + batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES
+                {
+                    send(&tx, &mut batch, &mut scratch, &first, &mut keys.prints);
+                }
+                continue;
+            }
+            let unit = match p.step() {
                 None => break,
                 Some(Err(e)) => {
                     first.offer(e);
                     break;
                 }
-                Some(Ok(rec)) => {
+                // The lean path of most records on files of small strings: a plain string key
+                // and value, whose value deep validation has nothing to add to (never deferred).
+                Some(Ok(Step::Fast(k))) => {
+                    keys.push(k.db, k.offset, k.key);
+                    on_record(&Record::Key(k));
+                    continue;
+                }
+                Some(Ok(Step::Unit(u))) => u,
+            };
+            let (db, key) = match p.finish(unit) {
+                Err(e) => {
+                    first.offer(e);
+                    break;
+                }
+                Ok(rec) => {
                     on_record(&rec);
                     match rec {
                         Record::Key(k) => {
@@ -255,9 +365,7 @@ pub fn check_batched<'a>(
                             } else {
                                 KeyName::Owned(k.key.to_vec())
                             };
-                            if !keys.push(k.db, k.offset, key.clone(), &ctx) {
-                                break;
-                            }
+                            keys.push(k.db, k.offset, key.bytes());
                             (k.db, key)
                         }
                         Record::ResizeDb { db_size, .. } => {
@@ -273,21 +381,29 @@ pub fn check_batched<'a>(
             };
             batch.bytes += value.raw().len();
             batch.jobs.push(Job { value, db, key });
-            if batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES {
-                let full = std::mem::replace(&mut batch, Batch::new());
-                // The pool is busy: this thread validates the batch itself rather than wait.
-                if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) =
-                    tx.try_send(full)
-                {
-                    validate(b, &mut scratch, &first);
-                }
+            if batch.runs.len() + batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES {
+                send(&tx, &mut batch, &mut scratch, &first, &mut keys.prints);
             }
         }
-        keys.flush(&ctx);
-        validate(batch, &mut scratch, &first);
+        validate(batch, &mut scratch, &first, &mut keys.prints);
         drop(tx);
         // Help drain what is still queued.
-        worker(&rx, &first);
+        let mine = worker(
+            &rx,
+            &first,
+            std::mem::replace(&mut keys.prints, KeyPrints::new()),
+        );
+        keys.prints = mine;
+        // A worker that panicked: the panic goes on (as the scope's end would pass it on).
+        let mut others = Vec::with_capacity(pool.len());
+        for h in pool {
+            match h.join() {
+                Ok(kp) => others.push(kp),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        // Every core searches the key fingerprints (the value pool has ended).
+        keys.finish(&others, workers + 1, &ctx);
         p.header()
     });
     let err = first.error.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -342,6 +458,82 @@ mod tests {
             .iter()
             .map(|f| std::fs::read(root.join(f)).unwrap())
             .collect()
+    }
+
+    /// A file of small string keys (the lean path) in three dbs, some with an expiry or with
+    /// values the lean path leaves to the general one (long, LZF-able, integers), and a key
+    /// repeated in `dup_db` when given.
+    fn small_strings(dup_db: Option<u8>) -> Vec<u8> {
+        let mut b = b"REDIS0011".to_vec();
+        for db in 0u8..3 {
+            b.extend_from_slice(&[0xfe, db]);
+            for i in 0..5000u32 {
+                if i % 97 == 0 {
+                    b.push(0xfc);
+                    b.extend_from_slice(&4_102_444_800_000i64.to_le_bytes());
+                }
+                b.push(0);
+                crate::string::encode_raw(format!("key:{i}").as_bytes(), &mut b);
+                match i % 5 {
+                    0 => b.extend_from_slice(&[0xc0, 7]),
+                    1 => b.extend_from_slice(&[0xc1, 7, 1]),
+                    2 => b.extend_from_slice(&[0xc2, 7, 1, 2, 3]),
+                    3 => crate::string::encode_raw(&[b'v'; 100], &mut b),
+                    _ => crate::string::encode_raw(b"value", &mut b),
+                }
+            }
+            if dup_db == Some(db) {
+                b.push(0);
+                crate::string::encode_raw(b"key:4321", &mut b);
+                crate::string::encode_raw(b"again", &mut b);
+            }
+        }
+        b.push(0xff);
+        let crc = crate::crc64::crc64(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// The lean path gives the sequential records and verdict (duplicates included, found by
+    /// the deferred key check), and `check_counting` the same key counts per db.
+    #[test]
+    fn lean_path_and_counting() {
+        for dup in [None, Some(0), Some(2)] {
+            let f = small_strings(dup);
+            let (recs, verdict) = sequential(&f);
+            assert_eq!(verdict.is_some(), dup.is_some(), "{verdict:?}");
+            for (threads, batch) in [(1, 512), (2, 1), (3, 2), (2, 512)] {
+                let (got, v) = parallel(&f, threads, batch);
+                assert_eq!(v, verdict, "{threads} {batch}");
+                if verdict.is_none() {
+                    assert_eq!(got, recs);
+                }
+            }
+            let mut want = std::collections::BTreeMap::new();
+            for r in &recs {
+                if let Some(db) = r.strip_prefix("key ").map(|t| t.split(' ').nth(2).unwrap()) {
+                    *want.entry(db.parse::<u64>().unwrap()).or_insert(0u64) += 1;
+                }
+            }
+            for threads in [1, 2] {
+                let counts = std::cell::RefCell::new(std::collections::BTreeMap::new());
+                let (_, r) = check_counting(
+                    &f,
+                    Options::default(),
+                    threads,
+                    |r| {
+                        if let Record::Key(k) = r {
+                            *counts.borrow_mut().entry(k.db).or_insert(0u64) += 1;
+                        }
+                    },
+                    |db, n| *counts.borrow_mut().entry(db).or_insert(0u64) += n,
+                );
+                assert_eq!(r.err().map(|e| e.to_string()), verdict);
+                if verdict.is_none() {
+                    assert_eq!(counts.into_inner(), want);
+                }
+            }
+        }
     }
 
     /// Same verdict as the sequential check, on sound files and on many damaged copies (bytes

@@ -351,6 +351,126 @@ impl<'a> RdbParser<'a> {
     }
 }
 
+impl<'a> RdbParser<'a> {
+    /// The lean path of [`crate::parallel`] on files of small strings: reads the run of
+    /// records from here on that are a string key without attributes, a key of one length byte
+    /// (under 64 bytes, plain) and a value of one length byte or an 8/16/32-bit integer, giving
+    /// each to `f` as it is built, with the parser's state kept in registers across the run
+    /// (the general `next` builds, wraps and moves each record: ~120 instructions a key on
+    /// such a file, callgrind). Stops before the first other record (an attribute, an opcode,
+    /// another type or encoding, damage, the end of the data), which the general path then
+    /// reads and reports as always. Deep validation has nothing to add for such a value; the
+    /// caller checks duplicate keys (only with [`keys_elsewhere`](Self::keys_elsewhere)).
+    ///
+    /// Stops after `limit` bytes too (at a record's end). Returns the run's bytes (`None` when
+    /// it read nothing), its db, and the offset of its last record.
+    #[inline]
+    pub(crate) fn fast_run(
+        &mut self,
+        limit: usize,
+        mut f: impl FnMut(&Record<'a>),
+    ) -> Option<(&'a [u8], u64, u64)> {
+        if self.core.done
+            || self.failed
+            || self.guard.is_some()
+            || (self.core.opts.deep && !self.core.keys_elsewhere)
+            || self.core.attrs.first_offset.is_some()
+        {
+            return None;
+        }
+        let h = self.core.header.as_ref()?;
+        let dialect = h.dialect;
+        let db = self.core.db.unwrap_or(0);
+        let data: &'a [u8] = self.data;
+        let table = &*self.core.table;
+        self.deferred = None;
+        let start = self.pos;
+        let stop = start.saturating_add(limit);
+        let mut at = start;
+        let mut last = None;
+        // One record for the run, its changing fields updated in place (building, then
+        // dropping, a record per key was ~13 instructions more a key).
+        let mut rec = Record::Key(KeyRecord {
+            db,
+            key: &[],
+            expire_ms: None,
+            lru_idle: None,
+            lfu_freq: None,
+            value: Value {
+                ty: Type::String,
+                type_byte: 0,
+                dialect,
+                data: &[],
+                offset: 0,
+                templates: None,
+                streamed: None,
+            },
+            offset: 0,
+            end: 0,
+        });
+        while let Some(&b) = data.get(at) {
+            if !matches!(table[usize::from(b)], Lookup::Type(Type::String)) {
+                break;
+            }
+            let Some((key, kend)) = short_raw(data, at + 1) else {
+                break;
+            };
+            let Some(&vb) = data.get(kend) else { break };
+            let vend = kend
+                + match vb {
+                    0..=0x3f => 1 + usize::from(vb),
+                    0xc0 => 2,
+                    0xc1 => 3,
+                    0xc2 => 5,
+                    _ => break,
+                };
+            let Some(vdata) = data.get(kend..vend) else {
+                break;
+            };
+            if let Record::Key(k) = &mut rec {
+                k.key = key;
+                k.value.type_byte = b;
+                k.value.data = vdata;
+                k.value.offset = kend as u64;
+                k.offset = at as u64;
+                k.end = vend as u64;
+            }
+            f(&rec);
+            last = Some(at);
+            at = vend;
+            if at >= stop {
+                break;
+            }
+        }
+        let l = last?;
+        self.core.unit_at = l as u64;
+        self.pos = at;
+        Some((data.get(start..at)?, db, l as u64))
+    }
+}
+
+/// The keys of a run that [`RdbParser::fast_run`] read (its bytes as returned), given to `f`
+/// in order: the same walk without building records, for the thread that fingerprints them.
+#[inline]
+pub(crate) fn fast_run_keys(run: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut at = 0;
+    while at < run.len() {
+        let Some((key, kend)) = short_raw(run, at + 1) else {
+            return;
+        };
+        let Some(&vb) = run.get(kend) else { return };
+        at = kend
+            + match vb {
+                0..=0x3f => 1 + usize::from(vb),
+                0xc0 => 2,
+                0xc1 => 3,
+                0xc2 => 5,
+                _ => return,
+            };
+        f(key);
+    }
+}
+
 /// A raw string with a 6-bit length at `p`: its bytes and the position after it.
 #[inline(always)]
 fn short_raw(d: &[u8], p: usize) -> Option<(&[u8], usize)> {
