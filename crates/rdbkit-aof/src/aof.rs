@@ -21,9 +21,10 @@ use std::path::{Path, PathBuf};
 
 use rdbkit_rdb::{OwnedValue, RdbParser, Records};
 
-use crate::check::{check_layout, CheckOptions, StrictVerdict};
+use crate::check::{CheckOptions, StrictVerdict};
 use crate::error::Error;
 use crate::multipart::{resolve, AofFile, FileData, Layout};
+use crate::parts::check_layout;
 use crate::resp::{has_rdb_magic, Item, SliceReader};
 
 /// An AOF data set, its files open (mapped, or read with

@@ -1,14 +1,13 @@
 //! Two verdicts on an AOF:
-//! - **strict**: exactly `redis-check-aof` 7.4's (`check_single` per file, `check_layout` for a
+//! - **strict**: exactly `redis-check-aof` 7.4's (`check_single` per file, `parts::check_layout` for a
 //!   data set): the last sound offset (`ok_up_to`), the running `ok_up_to_line`, the reason;
 //! - **lenient**: what the server itself does on start (`server_load`): load, truncate a short
 //!   tail (`aof-load-truncated yes`, the default) or refuse.
 
 use crate::cnum::{self, c_str};
 use crate::commands;
-use crate::error::Error;
 use crate::manifest;
-use crate::multipart::{AofFile, Layout};
+use crate::multipart::AofFile;
 use crate::rdb_prefix::{self, RdbPrefix, RdbPrefixError};
 use crate::resp::{
     annotation_timestamp, has_rdb_magic, plain_header, Core, LineState, Parsed, RespError,
@@ -268,13 +267,6 @@ pub struct StrictVerdict {
     pub refusal: Option<String>,
 }
 
-/// Strict check of a resolved layout (the tool's `checkMultiPartAof`/`checkOldStyleAof`). The
-/// base and the incr files are checked at the same time, and joined in load order (see
-/// [`crate::parts`]).
-pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict, Error> {
-    crate::parts::check_layout_parallel(layout, opts, crate::parts::Want::STRICT).0
-}
-
 // ---- the server's own verdict on load ------------------------------------------------------------
 
 /// What the server (7.x, `aof-load-truncated yes`) does with one file.
@@ -524,35 +516,6 @@ pub enum ServerVerdict {
         /// The server's reason.
         reason: String,
     },
-}
-
-/// The server's verdict on a data set given by `path` (file, manifest, or directory).
-pub fn server_verdict_for_path(path: &std::path::Path) -> ServerVerdict {
-    match crate::multipart::resolve(path) {
-        Ok(layout) => server_verdict(&layout),
-        Err(Error::Manifest { source, .. }) => Refuses {
-            file: None,
-            offset: None,
-            reason: format!("AOF manifest error: {source}"),
-        },
-        Err(e) => Refuses {
-            file: None,
-            offset: None,
-            reason: e.to_string(),
-        },
-    }
-}
-
-use ServerVerdict::Refuses;
-
-/// The server's verdict on a resolved layout (`loadAppendOnlyFiles`): every file is opened
-/// first, then loaded in order (see [`crate::parts`]).
-pub fn server_verdict(layout: &Layout) -> ServerVerdict {
-    let want = crate::parts::Want {
-        strict: false,
-        server: true,
-    };
-    crate::parts::check_layout_parallel(layout, CheckOptions::default(), want).1
 }
 
 /// True when `data` (checked as an AOF) is really a manifest whose first line is damaged:

@@ -1,5 +1,5 @@
 //! Checking a data set part by part, in manifest order, with the verdicts of
-//! [`check_layout`](crate::check::check_layout) and [`server_verdict`](crate::check::server_verdict).
+//! [`check_layout`] and [`server_verdict`].
 //!
 //! Each part (the base — an RDB or an AOF — or a RESP incr file) is checked on its own by
 //! [`check_part`], from its bytes and its place in the data set: its role and whether it is the
@@ -62,7 +62,7 @@ impl Want {
         strict: true,
         server: true,
     };
-    /// The strict verdict only ([`check_layout`](crate::check::check_layout)).
+    /// The strict verdict only ([`check_layout`]).
     pub const STRICT: Want = Want {
         strict: true,
         server: false,
@@ -415,4 +415,39 @@ pub fn check_layout_parallel(
         }
     }
     m.finish()
+}
+
+// ---- whole layouts (moved here from `check`: they join the parts) ----------------------------
+
+/// Strict check of a resolved layout (the tool's `checkMultiPartAof`/`checkOldStyleAof`). The
+/// base and the incr files are checked at the same time, and joined in load order .
+pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict, Error> {
+    check_layout_parallel(layout, opts, Want::STRICT).0
+}
+
+/// The server's verdict on a data set given by `path` (file, manifest, or directory).
+pub fn server_verdict_for_path(path: &std::path::Path) -> ServerVerdict {
+    match crate::multipart::resolve(path) {
+        Ok(layout) => server_verdict(&layout),
+        Err(crate::error::Error::Manifest { source, .. }) => ServerVerdict::Refuses {
+            file: None,
+            offset: None,
+            reason: format!("AOF manifest error: {source}"),
+        },
+        Err(e) => ServerVerdict::Refuses {
+            file: None,
+            offset: None,
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// The server's verdict on a resolved layout (`loadAppendOnlyFiles`): every file is opened
+/// first, then loaded in order .
+pub fn server_verdict(layout: &Layout) -> ServerVerdict {
+    let want = Want {
+        strict: false,
+        server: true,
+    };
+    check_layout_parallel(layout, CheckOptions::default(), want).1
 }

@@ -74,7 +74,7 @@ fn two_verdicts(
     let parallel = !multipart::reads_without_mapping();
     std::thread::scope(|s| {
         let server_of = || match layout {
-            Ok(l) => check::server_verdict(l),
+            Ok(l) => crate::parts::server_verdict(l),
             Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
                 file: None,
                 offset: None,
@@ -88,7 +88,7 @@ fn two_verdicts(
         };
         let server = parallel.then(|| s.spawn(server_of));
         let strict = match tool_layout {
-            Ok(l) => check::check_layout(&l, opts)
+            Ok(l) => crate::parts::check_layout(&l, opts)
                 .map(|v| (l, v))
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

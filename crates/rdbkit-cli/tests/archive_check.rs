@@ -174,7 +174,11 @@ fn archived_appendonlydir_checks_like_the_directory_in_one_pass() {
             let on_dir = rdbkit_env(&[cmd, &[d]].concat(), &spill);
             assert_eq!(
                 on_dir.status.code(),
-                Some(if cmd == ["check"] && *code != 0 { 2 } else { *code }),
+                Some(if cmd == ["check"] && *code != 0 {
+                    2
+                } else {
+                    *code
+                }),
                 "{cmd:?} {case}: {}",
                 text(&on_dir.stdout)
             );
@@ -215,7 +219,9 @@ fn archived_appendonlydir_checks_like_the_directory_in_one_pass() {
                     if *case != "missing" {
                         let n = present.len();
                         let said = if order == "in-order" || n < 2 {
-                            format!("{n} part(s) read in one pass in manifest order; nothing unpacked")
+                            format!(
+                                "{n} part(s) read in one pass in manifest order; nothing unpacked"
+                            )
                         } else {
                             format!("{n} part(s) read in one pass: 1 streamed, {} ", n - 1)
                         };

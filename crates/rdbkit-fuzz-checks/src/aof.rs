@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use rdbkit_aof::check::{
-    check_layout, check_single, is_rdb, server_load, CheckOptions, Load, Stop,
-};
+use rdbkit_aof::check::{check_single, is_rdb, server_load, CheckOptions, Load, Stop};
 use rdbkit_aof::fix;
 use rdbkit_aof::manifest::{self, FileType, Manifest};
 use rdbkit_aof::multipart::{AofFile, Layout, Role};
+use rdbkit_aof::parts::check_layout;
 use rdbkit_aof::resp::{
     annotation_timestamp, has_rdb_magic, Item, RespError, RespErrorKind, SliceReader, StreamError,
     StreamReader,
@@ -342,8 +341,16 @@ fn parts_agree(data: &[u8]) {
         let mut line = 0;
         let preamble = role != Role::Incr && is_rdb(data);
         let want = check_single(data, preamble, true, opts, &mut line);
-        assert_eq!(v.strict.as_ref(), Some(&want), "check_part's strict verdict, {role:?}");
-        assert_eq!(v.load.as_ref(), Some(&server_load(data)), "check_part's load, {role:?}");
+        assert_eq!(
+            v.strict.as_ref(),
+            Some(&want),
+            "check_part's strict verdict, {role:?}"
+        );
+        assert_eq!(
+            v.load.as_ref(),
+            Some(&server_load(data)),
+            "check_part's load, {role:?}"
+        );
         // Shifted by the 6 lines of a sound first part.
         let mut m = MultiCheck::new(2, opts);
         let first = AofFile {

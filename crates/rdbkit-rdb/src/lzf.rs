@@ -245,13 +245,13 @@ const LONG: [u8; 256] = {
 /// `expected_len`.
 ///
 /// A big string value's whole cost in a deep check, so branch-free table-driven loops (the
-/// control byte gives the instruction's size and output, [`STEP`], [`OUT`], [`LONG`]) that
+/// control byte gives the instruction's size and output, `STEP`, `OUT`, `LONG`) that
 /// keep only what cannot be checked later: positions and output only grow, so "`ip` never
 /// passed the end" and "output never passed `expected_len`" hold for every instruction when
-/// they hold after the last. Phase 1, the first [`MAX_OFF`] bytes of output, ORs each
+/// they hold after the last. Phase 1, the first `MAX_OFF` bytes of output, ORs each
 /// back-reference's "distance reaches before the start" into a flag; phase 2 needs not even
-/// that (no distance exceeds [`MAX_OFF`]): two loads and three table lookups an instruction.
-/// When a phase's end state fails, the checking walk ([`next_op`]) takes over from where the
+/// that (no distance exceeds `MAX_OFF`): two loads and three table lookups an instruction.
+/// When a phase's end state fails, the checking walk (`next_op`) takes over from where the
 /// phase began (an error-free prefix), finding the first error with its exact offset and
 /// message; when both pass, it finishes the last byte or two.
 pub fn validate(src: &[u8], expected_len: usize) -> Result<(), BlobError> {

@@ -529,7 +529,7 @@ fn verify_aof_dir(o: &mut Outcome, path: &Path) {
             }
         }
     }
-    let v = match check::check_layout(&layout, CheckOptions::default()) {
+    let v = match rdbkit_aof::parts::check_layout(&layout, CheckOptions::default()) {
         Ok(v) => v,
         Err(e) => {
             o.damage = damage(None, e.to_string());

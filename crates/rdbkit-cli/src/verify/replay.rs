@@ -93,7 +93,7 @@ fn file_label(o: &Outcome, file: &str) -> String {
 pub fn server_verdict(o: &Outcome) -> Option<String> {
     let verdict = match o.kind? {
         Kind::Rdb => return None,
-        Kind::AofDir => check::server_verdict_for_path(&o.backup.path),
+        Kind::AofDir => rdbkit_aof::parts::server_verdict_for_path(&o.backup.path),
         Kind::Aof => {
             let data = read_whole(&o.backup.path)?;
             match check::server_load(&data) {
