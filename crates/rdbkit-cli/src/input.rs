@@ -570,6 +570,46 @@ impl Input {
         opts: Options,
         f: impl FnOnce(&mut dyn RecordSource) -> T,
     ) -> Result<T, InputError> {
+        self.with_rdb_within(opts, None, f)
+    }
+
+    /// [`with_rdb`](Self::with_rdb) for commands that write what they read (convert, split,
+    /// merge, restore): every value's bytes must reach them, so a stream holds each value whole
+    /// up to `max_value_bytes` (`--max-value-bytes`) and refuses a bigger one with an error
+    /// naming the key — never a value streamed past them, written as nothing. A file is mapped
+    /// and needs no limit.
+    pub fn with_rdb_values<T>(
+        self,
+        opts: Options,
+        max_value_bytes: u64,
+        f: impl FnOnce(&mut dyn RecordSource) -> T,
+    ) -> Result<T, InputError> {
+        self.with_rdb_within(opts, Some(max_value_bytes), f)
+    }
+
+    fn with_rdb_within<T>(
+        self,
+        opts: Options,
+        budget: Option<u64>,
+        f: impl FnOnce(&mut dyn RecordSource) -> T,
+    ) -> Result<T, InputError> {
+        const FLAG: &str = "--max-value-bytes";
+        fn held<R: std::io::Read, T>(
+            r: R,
+            opts: Options,
+            budget: Option<u64>,
+            f: impl FnOnce(&mut dyn RecordSource) -> T,
+        ) -> T {
+            match budget {
+                None => f(&mut RdbReader::new(r, opts)),
+                Some(b) => {
+                    let mut reader = RdbReader::new(r, opts)
+                        .hold_values_up_to(b)
+                        .max_record_bytes(b.saturating_add(1 << 20), FLAG);
+                    f(&mut rdbkit_rdb::ValueBudget::new(&mut reader, b, FLAG))
+                }
+            }
+        }
         if self.kind != Kind::Rdb {
             return Err(InputError(format!(
                 "{}: this is an AOF ({}), not an RDB file",
@@ -584,20 +624,14 @@ impl Input {
                 let mut parser = file.parser(opts);
                 Ok(f(&mut parser))
             }
-            Src::Stream(r) => {
-                let mut reader = RdbReader::new(r, opts);
-                Ok(f(&mut reader))
-            }
+            Src::Stream(r) => Ok(held(r, opts, budget, f)),
             Src::Archive(_) => Err(InputError(format!(
                 "{}: this is an AOF ({}), not an RDB file",
                 self.name,
                 self.kind.name()
             ))),
             Src::Compressed(mut c) => {
-                let t = {
-                    let mut reader = RdbReader::new(&mut *c, opts);
-                    f(&mut reader)
-                };
+                let t = held(&mut *c, opts, budget, f);
                 finish_stream(&self.name, &mut *c)?;
                 Ok(t)
             }
@@ -627,6 +661,7 @@ impl Input {
             Some(sp) => InputError(sp.rewrite(&e.0)),
             None => e,
         };
+        rp.redis_7_0 = aof_server_is_redis_7_0();
         match (self.kind, self.src) {
             (Kind::Manifest | Kind::Dir, Src::Path(p)) => {
                 let layout = rdbkit_aof::multipart::resolve(&p)
@@ -817,6 +852,7 @@ pub fn load_bytes(
     now_ms: i64,
 ) -> Result<Dataset, InputError> {
     let mut rp = Replayer::new(now_ms);
+    rp.redis_7_0 = aof_server_is_redis_7_0();
     replay_bytes(name, bytes, opts, None, &mut rp)?;
     Ok(rp.ds)
 }
@@ -838,6 +874,16 @@ fn not_rdb_or_aof(kind: Kind, name: &str, bytes: &[u8]) -> Result<(), InputError
 }
 
 /// Loads an RDB (or RDB preamble) then replays any RESP commands after it.
+/// `RDBKIT_AOF_SERVER=redis-7.0`: the AOF is replayed as Redis 7.0.x loads it, where it differs
+/// from 7.2+ and Valkey (the default; see the README's "AOF replay").
+fn aof_server_is_redis_7_0() -> bool {
+    std::env::var("RDBKIT_AOF_SERVER").is_ok_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        let v = v.strip_prefix("redis-").unwrap_or(&v);
+        v == "7.0" || v.starts_with("7.0.")
+    })
+}
+
 fn replay_bytes(
     name: &str,
     bytes: &[u8],

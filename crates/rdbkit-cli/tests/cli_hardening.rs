@@ -8,7 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{rdbkit_bin, run_rdbkit, TempDir};
+use common::{rdbkit_bin, run_rdbkit, run_with_timeout, TempDir};
+use std::time::Duration;
 
 fn testdata(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -289,4 +290,106 @@ fn manifest_names_dot_dotdot_and_empty_are_refused_with_the_reason() {
             String::from_utf8_lossy(&[&out.stdout[..], &out.stderr[..]].concat()).into_owned();
         assert!(all.contains("can't be '.', '..' or empty"), "{name}: {all}");
     }
+}
+
+/// A string value bigger than a stream holds (16 MiB) read from a pipe by a command that writes
+/// it: every byte reaches the output (it was once streamed past and written as nothing, exit 0),
+/// and one over `--max-value-bytes` is refused, naming the key, with no output left.
+#[test]
+fn writers_from_a_pipe_keep_big_values_whole() {
+    let dir = TempDir::new("big-pipe");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let big: Vec<u8> = (0..(17usize << 20))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut b = Vec::new();
+    rdbkit_testkit::rdb::string_key(&mut b, b"big", &big);
+    rdbkit_testkit::rdb::string_key(&mut b, b"small", b"v");
+    let rdb = rdbkit_testkit::rdb::file(9, &b);
+    let out = dir.path().join("out.rdb");
+    let run = |args: &[&std::ffi::OsStr]| {
+        run_with_timeout(
+            Command::new(rdbkit_bin()).args(args),
+            Some(&rdb),
+            Duration::from_secs(120),
+        )
+    };
+    let o = run(&[
+        "convert".as_ref(),
+        "-".as_ref(),
+        out.as_os_str(),
+        "--target".as_ref(),
+        "rdb-9".as_ref(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The same as converting the file itself (mapped, never streamed).
+    let src = dir.path().join("in.rdb");
+    std::fs::write(&src, &rdb).unwrap();
+    let from_file = dir.path().join("from-file.rdb");
+    let o = run_rdbkit([
+        "convert".as_ref(),
+        src.as_os_str(),
+        from_file.as_os_str(),
+        "--target".as_ref(),
+        "rdb-9".as_ref(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let piped = std::fs::read(&out).unwrap();
+    assert!(piped.len() > big.len(), "{} bytes written", piped.len());
+    assert!(
+        piped == std::fs::read(&from_file).unwrap(),
+        "pipe and file convert alike"
+    );
+    let parts = dir.path().join("parts");
+    let o = run(&[
+        "split".as_ref(),
+        "-".as_ref(),
+        parts.as_os_str(),
+        "--slots".as_ref(),
+        "0-16383".as_ref(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let part = std::fs::read(parts.join("slots-0-16383.rdb")).unwrap();
+    assert!(
+        part.windows(1 << 12).any(|w| w == &big[..1 << 12]) && part.len() > big.len(),
+        "the split part holds the big value ({} bytes)",
+        part.len()
+    );
+    let refused = dir.path().join("refused.rdb");
+    let o = run(&[
+        "convert".as_ref(),
+        "-".as_ref(),
+        refused.as_os_str(),
+        "--target".as_ref(),
+        "rdb-9".as_ref(),
+        "--max-value-bytes".as_ref(),
+        "1000000".as_ref(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("\"big\"") && err.contains("--max-value-bytes"),
+        "{err}"
+    );
+    assert!(!refused.exists());
 }

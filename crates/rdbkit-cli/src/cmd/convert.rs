@@ -21,6 +21,11 @@ use crate::input::{self, Progress};
 #[derive(clap::Args)]
 #[command(after_help = after_help())]
 pub struct Args {
+    /// From a pipe or a compressed stream, hold each value whole up to this many bytes (its
+    /// decompressed size) and refuse a bigger one, naming the key; a file is mapped and needs no
+    /// limit. Default 512 MiB, Redis's limit on one string (`proto-max-bulk-len`).
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    pub max_value_bytes: u64,
     /// The target: rdb-6 .. rdb-15, valkey-9.0, or a server name (redis-6.2, redis-7.0,
     /// valkey-8.1, ...; see below).
     #[arg(long, value_name = "TARGET")]
@@ -331,7 +336,7 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
     if inp.is_rdb() {
         let name = inp.name.clone();
         let filtering = filter_active(&args.filter);
-        inp.with_rdb(opts, |src| {
+        inp.with_rdb_values(opts, args.max_value_bytes, |src| {
             let r = from_rdb(src, &mut conv, &mut pipe, &name, filtering, &mut progress);
             // Keys still being re-encoded come before whatever stopped the loop: their
             // verdict (a damaged value, a refused loss) is the one to report.

@@ -36,6 +36,11 @@ Exit status: 0 written; 1 bad arguments, an input not readable, OUT exists (with
 could not be written, or a key present twice (without --on-duplicate); 2 an input is damaged \
 (nothing written); 3 the target cannot hold a key (nothing written).")]
 pub struct Args {
+    /// From a pipe or a compressed stream, hold each value whole up to this many bytes (its
+    /// decompressed size) and refuse a bigger one, naming the key; a file is mapped and needs no
+    /// limit. Default 512 MiB, Redis's limit on one string (`proto-max-bulk-len`).
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    pub max_value_bytes: u64,
     /// The file to write.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
@@ -86,46 +91,51 @@ fn merge(args: &Args) -> Result<(), Failure> {
     for (i, path) in args.inputs.iter().enumerate() {
         let inp = crate::input::open(path).map_err(|e| Failure::Usage(e.to_string()))?;
         let name = inp.name.clone();
-        inp.with_rdb(opts(args), |src| -> Result<(), Failure> {
-            while let Some(rec) = src.next_record() {
-                let rec =
-                    rec.map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing written")))?;
-                if let Record::Key(k) = rec {
-                    let id = (k.db, k.key.to_vec());
-                    match owner.get_mut(&id) {
-                        None => {
-                            owner.insert(id, i);
-                        }
-                        Some(prev) => {
-                            dups += 1;
-                            match args.on_duplicate {
-                                OnDuplicate::Fail => {
-                                    return Err(Failure::Usage(format!(
+        inp.with_rdb_values(
+            opts(args),
+            args.max_value_bytes,
+            |src| -> Result<(), Failure> {
+                while let Some(rec) = src.next_record() {
+                    let rec =
+                        rec.map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing written")))?;
+                    if let Record::Key(k) = rec {
+                        let id = (k.db, k.key.to_vec());
+                        match owner.get_mut(&id) {
+                            None => {
+                                owner.insert(id, i);
+                            }
+                            Some(prev) => {
+                                dups += 1;
+                                match args.on_duplicate {
+                                    OnDuplicate::Fail => {
+                                        return Err(Failure::Usage(format!(
                                         "db {} key \"{}\" is in {} and in {name}; nothing written \
                                          (--on-duplicate first|last to choose)",
                                         k.db,
                                         escape_key(k.key),
                                         args.inputs[*prev].display()
                                     )))
+                                    }
+                                    OnDuplicate::First => {}
+                                    OnDuplicate::Last => *prev = i,
                                 }
-                                OnDuplicate::First => {}
-                                OnDuplicate::Last => *prev = i,
                             }
                         }
                     }
                 }
-            }
-            if let Some(h) = src.header() {
-                if let Some(t) = Target::by_version(h.magic, h.version) {
-                    let newer = newest
-                        .is_none_or(|n| (t.is_valkey(), t.version) > (n.is_valkey(), n.version));
-                    if newer {
-                        newest = Some(t);
+                if let Some(h) = src.header() {
+                    if let Some(t) = Target::by_version(h.magic, h.version) {
+                        let newer = newest.is_none_or(|n| {
+                            (t.is_valkey(), t.version) > (n.is_valkey(), n.version)
+                        });
+                        if newer {
+                            newest = Some(t);
+                        }
                     }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .map_err(|e| {
             Failure::Usage(format!("{e} (merge reads RDB files: convert an AOF first)"))
         })??;
@@ -147,40 +157,44 @@ fn merge(args: &Args) -> Result<(), Failure> {
     for (i, path) in args.inputs.iter().enumerate() {
         let inp = crate::input::open(path).map_err(|e| Failure::Usage(e.to_string()))?;
         let name = inp.name.clone();
-        inp.with_rdb(opts(args), |src| -> Result<(), Failure> {
-            while let Some(rec) = src.next_record() {
-                let rec =
-                    rec.map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing written")))?;
-                match rec {
-                    Record::Aux { key, value } if i == 0 => out
-                        .w
-                        .aux(&key, &value)
-                        .map_err(|e| Failure::Usage(format!("writing: {e}")))?,
-                    Record::Function { code }
-                        if !functions.iter().any(|f| f.as_slice() == code.as_ref()) =>
-                    {
-                        match out.w.function(&code) {
-                            Ok(()) => functions.push(code.to_vec()),
-                            Err(WriteError::Io(e)) => {
-                                return Err(Failure::Usage(format!("writing: {e}")))
-                            }
-                            Err(WriteError::Loss(l)) => {
-                                return Err(Failure::Refused(format!(
-                                    "a function library of {name}: {}",
-                                    l.describe()
-                                )))
+        inp.with_rdb_values(
+            opts(args),
+            args.max_value_bytes,
+            |src| -> Result<(), Failure> {
+                while let Some(rec) = src.next_record() {
+                    let rec =
+                        rec.map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing written")))?;
+                    match rec {
+                        Record::Aux { key, value } if i == 0 => out
+                            .w
+                            .aux(&key, &value)
+                            .map_err(|e| Failure::Usage(format!("writing: {e}")))?,
+                        Record::Function { code }
+                            if !functions.iter().any(|f| f.as_slice() == code.as_ref()) =>
+                        {
+                            match out.w.function(&code) {
+                                Ok(()) => functions.push(code.to_vec()),
+                                Err(WriteError::Io(e)) => {
+                                    return Err(Failure::Usage(format!("writing: {e}")))
+                                }
+                                Err(WriteError::Loss(l)) => {
+                                    return Err(Failure::Refused(format!(
+                                        "a function library of {name}: {}",
+                                        l.describe()
+                                    )))
+                                }
                             }
                         }
+                        Record::Key(k) if owner.get(&(k.db, k.key.to_vec())) == Some(&i) => {
+                            out.key(&k, &mut scratch)?;
+                        }
+                        Record::Eof { .. } => break,
+                        _ => {}
                     }
-                    Record::Key(k) if owner.get(&(k.db, k.key.to_vec())) == Some(&i) => {
-                        out.key(&k, &mut scratch)?;
-                    }
-                    Record::Eof { .. } => break,
-                    _ => {}
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .map_err(|e| Failure::Usage(e.to_string()))??;
     }
     let keys = out.keys;

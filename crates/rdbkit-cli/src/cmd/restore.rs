@@ -61,6 +61,11 @@ Examples:
   rdbkit restore --cluster dump.rdb redis://127.0.0.1:7000"
 )]
 pub struct Args {
+    /// From a pipe or a compressed stream, hold each value whole up to this many bytes (its
+    /// decompressed size) and refuse a bigger one, naming the key; a file is mapped and needs no
+    /// limit. Default 512 MiB, Redis's limit on one string (`proto-max-bulk-len`).
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    pub max_value_bytes: u64,
     /// Overwrite keys that exist on the server.
     #[arg(long, conflicts_with = "skip_existing")]
     pub replace: bool,
@@ -752,7 +757,7 @@ fn restore_rdb(
     let checked = args.input.as_os_str() != "-";
     let mut progress = Progress::new(size, args.quiet || args.json);
     let r = inp
-        .with_rdb(opts, |src| {
+        .with_rdb_values(opts, args.max_value_bytes, |src| {
             send_rdb(src, run, &name, &mut progress, checked)
         })
         .map_err(|e| Failure::Usage(e.to_string()))?;

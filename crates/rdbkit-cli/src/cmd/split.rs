@@ -28,6 +28,11 @@ Exit status: 0 written; 1 bad arguments, input not readable, an output exists (w
 --force) or could not be written; 2 the input is damaged (nothing written); 3 the target \
 cannot hold a key (nothing written).")]
 pub struct Args {
+    /// From a pipe or a compressed stream, hold each value whole up to this many bytes (its
+    /// decompressed size) and refuse a bigger one, naming the key; a file is mapped and needs no
+    /// limit. Default 512 MiB, Redis's limit on one string (`proto-max-bulk-len`).
+    #[arg(long, default_value_t = rdbkit_rdb::DEFAULT_MAX_VALUE_BYTES, value_name = "BYTES")]
+    pub max_value_bytes: u64,
     /// Slot ranges, one output each: `0-5460,5461-10922,10923-16383`; `a-b+c-d` puts two
     /// ranges into one output.
     #[arg(
@@ -332,7 +337,7 @@ fn split(args: &Args) -> Result<(), Failure> {
         .verify_checksum(!args.no_checksum)
         .best_effort(false);
     let (outs, other_db, unowned) = inp
-        .with_rdb(opts, |src| {
+        .with_rdb_values(opts, args.max_value_bytes, |src| {
             split_stream(src, &name, &parts, &owner, forced, args)
         })
         .map_err(|e| {

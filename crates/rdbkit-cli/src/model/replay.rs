@@ -126,6 +126,10 @@ pub struct Replayer {
     /// The AOF is a single file (a server before 7.0 wrote it): where servers differ, the
     /// replay follows 6.2 (XCLAIM keeps a pending entry whose message was deleted).
     pub pre_7_0: bool,
+    /// The server that loads the AOF is Redis 7.0.x (`RDBKIT_AOF_SERVER=redis-7.0`): XCLAIM
+    /// creates its consumer only when it claims an entry. Redis 7.2+ and Valkey (the default)
+    /// create it even when every ID names a deleted message.
+    pub redis_7_0: bool,
 }
 
 /// Integer argument, parsed like Redis's `string2ll`.
@@ -205,6 +209,7 @@ impl Replayer {
             unknown_commands: BTreeMap::new(),
             commands: 0,
             pre_7_0: false,
+            redis_7_0: false,
         }
     }
 
@@ -387,6 +392,48 @@ mod tests {
         // Unknown commands are an error naming them.
         let err = r.apply(&[b"NOSUCHCMD", b"x"]).unwrap_err();
         assert!(err.0.contains("NOSUCHCMD"), "{err}");
+    }
+
+    /// A rewrite's XCLAIM of a pending entry whose message was deleted: 7.2+ and Valkey create
+    /// the consumer anyway, 7.0 does not (found by live_replay against Valkey 8.1).
+    #[test]
+    fn xclaim_of_a_deleted_message_and_the_consumer() {
+        for (redis_7_0, expect) in [(false, vec!["c0"]), (true, vec![])] {
+            let mut r = Replayer::new(0);
+            r.redis_7_0 = redis_7_0;
+            run(
+                &mut r,
+                &[
+                    &["XADD", "s", "5-0", "f", "v"],
+                    &["XGROUP", "CREATE", "s", "g", "0"],
+                    &[
+                        "XCLAIM",
+                        "s",
+                        "g",
+                        "c0",
+                        "0",
+                        "1-0",
+                        "TIME",
+                        "7",
+                        "RETRYCOUNT",
+                        "1",
+                        "JUSTID",
+                        "FORCE",
+                    ],
+                ],
+            );
+            let MValue::Stream(st) = &r.ds.dbs[&0][b"s".as_slice()].value else {
+                panic!("not a stream")
+            };
+            let g = &st.groups[b"g".as_slice()];
+            let names: Vec<String> = g
+                .consumers
+                .keys()
+                .map(|k| String::from_utf8_lossy(k).into())
+                .collect();
+            assert_eq!(names, expect, "redis_7_0 = {redis_7_0}");
+            assert!(g.pel.is_empty());
+        }
     }
 
     #[test]

@@ -326,6 +326,7 @@ pub fn xclaim(rp: &mut Replayer, c: &Cmd) -> R {
     }
     let now = rp.now_ms;
     let pre7 = rp.pre_7_0;
+    let redis_7_0 = rp.redis_7_0;
     let (mut force, mut justid, mut time, mut retry, mut lastid) = (false, false, None, None, None);
     while i < c.a.len() {
         match c.word(i).as_str() {
@@ -366,6 +367,12 @@ pub fn xclaim(rp: &mut Replayer, c: &Cmd) -> R {
         if l > g.last_delivered_id {
             g.last_delivered_id = l;
         }
+    }
+    // 7.2+ and Valkey create the consumer before looking at the IDs (a rewrite's XCLAIM of a
+    // pending entry whose message was deleted still leaves the consumer); 7.0 and 6.2 only
+    // when an entry is claimed.
+    if !pre7 && !redis_7_0 {
+        g.consumers.entry(consumer.to_vec()).or_insert(());
     }
     let delivery = match time {
         Some(t) if t >= 0 && t <= now => t,
