@@ -25,6 +25,9 @@ struct StreamedKey {
     value_at: u64,
     streamed: crate::value::Streamed,
     end: u64,
+    /// The value's LZF data is damaged: reported after the key's duplicate check, as the slice
+    /// parser orders them (the key is noted before the value is validated).
+    value_err: Option<Error>,
 }
 
 /// Parses an RDB from any `io::Read`, holding only the current record (plus read-ahead) in
@@ -355,6 +358,9 @@ impl<R: Read> RdbReader<R> {
                 e.in_db(db)
             }
         };
+        // Damaged LZF data: the rest still streams through (a short value is reported first),
+        // then the key's duplicate check, then this (the slice parser's order).
+        let mut value_err = None;
         loop {
             let avail = (self.buf.len() - self.start) as u64;
             let n = avail.min(left) as usize;
@@ -363,7 +369,8 @@ impl<R: Read> RdbReader<R> {
             if let Some((v, _)) = lzf.as_mut() {
                 if let Err(e) = v.feed(piece) {
                     let e = Error::new(ErrorKind::Lzf(e), value_at);
-                    return Some(Err(key_ctx(e, &self.held_key, self.core.db())));
+                    value_err = Some(key_ctx(e, &self.held_key, self.core.db()));
+                    lzf = None;
                 }
             }
             self.start += n;
@@ -404,7 +411,7 @@ impl<R: Read> RdbReader<R> {
         if let Some((v, _)) = &lzf {
             if let Err(e) = v.finish() {
                 let e = Error::new(ErrorKind::Lzf(e), value_at);
-                return Some(Err(key_ctx(e, &self.held_key, self.core.db())));
+                value_err = Some(key_ctx(e, &self.held_key, self.core.db()));
             }
         }
         Some(Ok(StreamedKey {
@@ -417,11 +424,16 @@ impl<R: Read> RdbReader<R> {
                 stored: end - value_at,
             },
             end,
+            value_err,
         }))
     }
 
     /// The record of a key whose string value streamed through.
-    fn streamed_record(&mut self, sk: StreamedKey) -> Result<Record<'_>> {
+    fn streamed_record(&mut self, mut sk: StreamedKey) -> Result<Record<'_>> {
+        let value_err = sk.value_err.take();
+        if value_err.is_some() {
+            self.failed = true;
+        }
         let Some(dialect) = self.core.header().map(|h| h.dialect) else {
             self.failed = true;
             return Err(Error::invalid(sk.type_at, "internal: no header"));
@@ -452,7 +464,10 @@ impl<R: Read> RdbReader<R> {
         if r.is_err() {
             self.failed = true;
         }
-        r
+        match value_err {
+            Some(e) if r.is_ok() => Err(e),
+            _ => r,
+        }
     }
 }
 
