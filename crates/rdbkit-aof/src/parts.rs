@@ -427,9 +427,15 @@ pub fn check_layout(layout: &Layout, opts: CheckOptions) -> Result<StrictVerdict
 
 /// The server's verdict on a data set given by `path` (file, manifest, or directory).
 pub fn server_verdict_for_path(path: &std::path::Path) -> ServerVerdict {
-    match crate::multipart::resolve(path) {
-        Ok(layout) => server_verdict(&layout),
-        Err(crate::error::Error::Manifest { source, .. }) => ServerVerdict::Refuses {
+    server_verdict_of(&crate::multipart::resolve(path))
+}
+
+/// The server's verdict on a data set whose layout may not have resolved: a manifest it cannot
+/// parse, or a file it cannot open, makes it refuse to start.
+pub fn server_verdict_of(layout: &Result<Layout, Error>) -> ServerVerdict {
+    match layout {
+        Ok(layout) => server_verdict(layout),
+        Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
             file: None,
             offset: None,
             reason: format!("AOF manifest error: {source}"),

@@ -73,19 +73,7 @@ fn two_verdicts(
     // verdict after the other, so one copy of a file is held at a time.
     let parallel = !multipart::reads_without_mapping();
     std::thread::scope(|s| {
-        let server_of = || match layout {
-            Ok(l) => crate::parts::server_verdict(l),
-            Err(Error::Manifest { source, .. }) => ServerVerdict::Refuses {
-                file: None,
-                offset: None,
-                reason: format!("AOF manifest error: {source}"),
-            },
-            Err(e) => ServerVerdict::Refuses {
-                file: None,
-                offset: None,
-                reason: e.to_string(),
-            },
-        };
+        let server_of = || crate::parts::server_verdict_of(layout);
         let server = parallel.then(|| s.spawn(server_of));
         let strict = match tool_layout {
             Ok(l) => crate::parts::check_layout(&l, opts)
