@@ -101,15 +101,31 @@ is kept).",
 
 /// What was done, for the summary.
 #[derive(Default)]
-struct Summary {
-    keys_written: u64,
+pub(crate) struct Summary {
+    pub(crate) keys_written: u64,
     passed_through: u64,
     re_encoded: u64,
-    filtered: u64,
+    pub(crate) filtered: u64,
     /// Loss kind -> keys (or records) affected.
-    dropped: BTreeMap<&'static str, u64>,
-    functions: u64,
-    bytes: u64,
+    pub(crate) dropped: BTreeMap<&'static str, u64>,
+    pub(crate) functions: u64,
+    pub(crate) bytes: u64,
+    /// Keys written per db, in the order the dbs came (`restore --sync` checks `DBSIZE`).
+    pub(crate) per_db: Vec<(u64, u64)>,
+}
+
+impl Summary {
+    /// Counts one key written into `db`.
+    fn wrote(&mut self, db: u64) {
+        self.keys_written += 1;
+        match self.per_db.last_mut() {
+            Some((d, n)) if *d == db => *n += 1,
+            _ => match self.per_db.iter_mut().find(|(d, _)| *d == db) {
+                Some((_, n)) => *n += 1,
+                None => self.per_db.push((db, 1)),
+            },
+        }
+    }
 }
 
 /// Set by Ctrl-C / SIGTERM: the conversion stops at the next record and removes its temporary
@@ -202,7 +218,7 @@ impl<W: Write> Conv<'_, W> {
         self.select(db)?;
         match self.w.key(key, expire_ms, lru, lfu, &v) {
             Ok(_) => {
-                self.sum.keys_written += 1;
+                self.sum.wrote(db);
                 self.sum.re_encoded += 1;
                 Ok(())
             }
@@ -315,49 +331,25 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
     }
     // The file's writer stages 1 MiB before each write: no BufWriter in between (it would
     // copy every chunk once more).
-    let out = RdbWriter::new(file, target).map_err(io_fail("writing"))?;
-    let mut pipe = Pipeline::new(out, !args.no_compress);
-    let mut conv = Conv {
-        w: RdbWriter::<Vec<u8>>::fragment(target).compress(!args.no_compress),
+    let plan = Plan {
         target,
         allowed,
         drop_unknown,
         re_encode: args.re_encode,
-        sum: Summary::default(),
+        compress: !args.no_compress,
         filter: &filter,
-        db_written: None,
-        reads_cache: [None; 256],
+        filtering: filter_active(&args.filter),
+        opts: Options::default()
+            .deep(false)
+            .verify_checksum(!args.no_checksum)
+            .best_effort(false),
+        max_value_bytes: args.max_value_bytes,
+        quiet: args.quiet || args.json,
     };
-    let opts = Options::default()
-        .deep(false)
-        .verify_checksum(!args.no_checksum)
-        .best_effort(false);
-    let mut progress = Progress::new(inp.size, args.quiet || args.json);
-    if inp.is_rdb() {
-        let name = inp.name.clone();
-        let filtering = filter_active(&args.filter);
-        inp.with_rdb_values(opts, args.max_value_bytes, |src| {
-            let r = from_rdb(src, &mut conv, &mut pipe, &name, filtering, &mut progress);
-            // Keys still being re-encoded come before whatever stopped the loop: their
-            // verdict (a damaged value, a refused loss) is the one to report.
-            let done = pipe.finish_batches(&mut conv, &name);
-            done.and(r)
-        })
-        .map_err(|e| Failure::Usage(e.to_string()))??;
-    } else {
-        let ds = inp
-            .load(opts, filter.now_ms)
-            .map_err(|e| Failure::Damaged(e.to_string()))?;
-        from_replay(ds, &mut conv, &mut pipe)?;
-    }
-    progress.finish();
-    check_interrupt()?;
-    pipe.bytes(conv.w.take_fragment())?;
-    let mut sum = std::mem::take(&mut conv.sum);
-    let file = pipe.out.finish().map_err(io_fail("writing"))?;
+    let (mut sum, _) = write_rdb(inp, Box::new(file), plan)?;
+    let file = tmp.as_file();
     sum.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     file.sync_all().map_err(io_fail("fsync"))?;
-    drop(file);
     if args.force {
         tmp.persist(out_path)
             .map_err(|e| Failure::Usage(format!("{}: {}", out_path.display(), e.error)))?;
@@ -370,6 +362,84 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
         let _ = d.sync_all();
     }
     Ok(sum)
+}
+
+/// Where a conversion's RDB goes: the temporary file of `convert`, or the replica's socket of
+/// `restore --sync`.
+pub(crate) type Sink = Box<dyn Write + Send>;
+
+/// What a conversion writes, besides its input and its output.
+pub(crate) struct Plan<'a> {
+    /// The RDB version and fork written.
+    pub(crate) target: Target,
+    /// The losses accepted (counted), the others refused.
+    pub(crate) allowed: Vec<Loss>,
+    /// An AOF's value-unknown keys are left out (counted) rather than refused.
+    pub(crate) drop_unknown: bool,
+    /// Re-encode values the target could read as stored.
+    pub(crate) re_encode: bool,
+    /// LZF-compress re-encoded strings.
+    pub(crate) compress: bool,
+    /// The keys written.
+    pub(crate) filter: &'a Filter,
+    /// Some filter is active (RESIZEDB and slot sizes are then left out).
+    pub(crate) filtering: bool,
+    /// The reader's options.
+    pub(crate) opts: Options,
+    /// `--max-value-bytes`.
+    pub(crate) max_value_bytes: u64,
+    /// No progress bar.
+    pub(crate) quiet: bool,
+}
+
+/// Writes the data set of `inp` as one RDB for `plan.target` into `sink` (header to CRC
+/// trailer, flushed) and returns what was written and the sink; the one conversion pipeline of
+/// `convert` and `restore --sync`.
+pub(crate) fn write_rdb(
+    inp: input::Input,
+    sink: Sink,
+    plan: Plan<'_>,
+) -> Result<(Summary, Sink), Failure> {
+    let target = plan.target;
+    let out = RdbWriter::new(sink, target).map_err(io_fail("writing"))?;
+    let mut pipe = Pipeline::new(out, plan.compress);
+    let mut conv = Conv {
+        w: RdbWriter::<Vec<u8>>::fragment(target).compress(plan.compress),
+        target,
+        allowed: plan.allowed,
+        drop_unknown: plan.drop_unknown,
+        re_encode: plan.re_encode,
+        sum: Summary::default(),
+        filter: plan.filter,
+        db_written: None,
+        reads_cache: [None; 256],
+    };
+    let opts = plan.opts;
+    let mut progress = Progress::new(inp.size, plan.quiet);
+    if inp.is_rdb() {
+        let name = inp.name.clone();
+        let filtering = plan.filtering;
+        inp.with_rdb_values(opts, plan.max_value_bytes, |src| {
+            let r = from_rdb(src, &mut conv, &mut pipe, &name, filtering, &mut progress);
+            // Keys still being re-encoded come before whatever stopped the loop: their
+            // verdict (a damaged value, a refused loss) is the one to report.
+            let done = pipe.finish_batches(&mut conv, &name);
+            done.and(r)
+        })
+        .map_err(|e| Failure::Usage(e.to_string()))??;
+    } else {
+        let ds = inp
+            .load(opts, plan.filter.now_ms)
+            .map_err(|e| Failure::Damaged(e.to_string()))?;
+        from_replay(ds, &mut conv, &mut pipe)?;
+    }
+    progress.finish();
+    check_interrupt()?;
+    pipe.bytes(conv.w.take_fragment())?;
+    let mut sum = std::mem::take(&mut conv.sum);
+    sum.bytes = pipe.out.bytes_written();
+    let sink = pipe.out.finish().map_err(io_fail("writing"))?;
+    Ok((sum, sink))
 }
 
 fn filter_active(a: &crate::filter::FilterArgs) -> bool {
@@ -493,7 +563,7 @@ fn from_rdb(
                         pipe.bytes(conv.w.take_fragment())?;
                         pipe.out.put_fragment(v.raw()).map_err(io_fail("writing"))?;
                     }
-                    conv.sum.keys_written += 1;
+                    conv.sum.wrote(k.db);
                     conv.sum.passed_through += 1;
                     continue;
                 }
@@ -636,7 +706,7 @@ struct InFlight {
 /// `workers` threads while the next batch is read; a batch is written (and its verdicts
 /// applied) once its jobs are done.
 struct Pipeline {
-    out: RdbWriter<std::fs::File>,
+    out: RdbWriter<Sink>,
     compress: bool,
     workers: usize,
     cur: Batch,
@@ -644,7 +714,7 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    fn new(out: RdbWriter<std::fs::File>, compress: bool) -> Self {
+    fn new(out: RdbWriter<Sink>, compress: bool) -> Self {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pipeline {
             out,
@@ -778,7 +848,7 @@ impl Pipeline {
                                 conv.accept(l, &what(family))?;
                             }
                             self.out.put_fragment(&record).map_err(io_fail("writing"))?;
-                            conv.sum.keys_written += 1;
+                            conv.sum.wrote(job.db);
                             conv.sum.re_encoded += 1;
                         }
                     }

@@ -5,6 +5,7 @@
 //! whose payload the server cannot take.
 
 mod net;
+mod replica;
 pub mod tls;
 
 use std::io::Write;
@@ -105,6 +106,26 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Restore the whole (filtered) backup by replication: the server becomes a replica of
+    /// rdbkit for one full sync and loads the converted RDB itself, then `REPLICAOF NO ONE`.
+    /// A standalone master with no data (else --flush) and no replicas (else --force) only.
+    #[arg(long, conflicts_with_all = ["cluster", "replace", "skip_existing", "no_functions"])]
+    pub sync: bool,
+    /// --sync: the ADDR:PORT rdbkit listens on and names in REPLICAOF (default 127.0.0.1 and a
+    /// free port when the server is on a loopback address; required otherwise).
+    #[arg(long, value_name = "ADDR:PORT", requires = "sync")]
+    pub listen: Option<String>,
+    /// --sync: replace what the server holds (a full sync flushes every db); without it a
+    /// server with any key or function library is refused, nothing changed.
+    #[arg(long, requires = "sync")]
+    pub flush: bool,
+    /// --sync: go on although replicas are attached to the server (they are disconnected and
+    /// resynchronised with the restored data).
+    #[arg(long, requires = "sync")]
+    pub force: bool,
+    /// --sync: at most this many seconds for the server's load after the transfer.
+    #[arg(long, default_value_t = 3600, value_name = "SECS", requires = "sync")]
+    pub sync_timeout: u64,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
     #[command(flatten)]
@@ -574,6 +595,9 @@ fn header_may_hold_field_ttls(h: rdbkit_rdb::Header) -> bool {
 /// Runs the command.
 pub fn run(mut args: Args) -> Result<(), Failure> {
     args.drop_field_ttls |= args.drop.iter().any(|d| d == "field-ttl");
+    if args.sync {
+        return replica::run(&args);
+    }
     let started = Instant::now();
     let mut out = Outcome::default();
     let r = restore(&args, &mut out);

@@ -1,0 +1,729 @@
+//! `rdbkit restore --sync`: a full restore by replication. rdbkit plays a master for one
+//! full synchronisation: it listens on a local port, tells the target `REPLICAOF host port`,
+//! answers the replica handshake (`PING`, `AUTH`, `REPLCONF ...`, `PSYNC`/`SYNC`) with
+//! `+FULLRESYNC <replid> 0` and streams the backup converted on the fly for the target
+//! (`convert`'s pipeline: [`crate::cmd::convert::write_rdb`]), in the EOF-marker format when
+//! the replica announced `capa eof` (else a length-prefixed bulk written to a temporary file
+//! first). The server then loads the RDB itself, as a replica does — the same load as a
+//! restart, without the per-`RESTORE` work of a pipelined restore. rdbkit waits until the
+//! replica reports the link up and the load finished, checks the key count of every db while
+//! the server is still a replica (no key expires there), and sends `REPLICAOF NO ONE`. On any
+//! failure after `REPLICAOF` it sends `REPLICAOF NO ONE` and reports the server's state.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use redis::{ConnectionAddr, ConnectionInfo};
+
+use crate::cmd::convert::{write_rdb, Plan, Summary};
+use crate::failure::Failure;
+use crate::filter::Filter;
+use crate::input;
+
+use super::{connection_info, server_version, target_for, url_names_db, Args};
+
+/// How long the server has to connect to rdbkit and send `PSYNC` after `REPLICAOF`.
+const HANDSHAKE: Duration = Duration::from_secs(30);
+/// A replica's handshake commands are short; a longer one is refused.
+const MAX_ARG: usize = 64 << 10;
+
+/// What a synchronisation did, for the summary.
+#[derive(Default)]
+struct SyncReport {
+    server: String,
+    target: String,
+    listen: String,
+    /// `eof` (streamed) or `bulk` (length-prefixed from a temporary file).
+    format: &'static str,
+    sum: Summary,
+    /// Keys per db on the server after the load.
+    loaded: Vec<(u64, u64)>,
+    transfer_secs: f64,
+    load_secs: f64,
+    /// The server's state when a failure came after `REPLICAOF`.
+    state: Option<String>,
+}
+
+/// Runs `restore --sync`.
+pub(super) fn run(args: &Args) -> Result<(), Failure> {
+    let started = Instant::now();
+    let mut rep = SyncReport::default();
+    let r = sync(args, &mut rep);
+    let secs = started.elapsed().as_secs_f64();
+    print_summary(args, &rep, secs, r.as_ref().err());
+    match r {
+        Err(f) if args.json => Err(Failure::Reported(f.code())),
+        r => r,
+    }
+}
+
+/// The flags a full synchronisation cannot honour.
+fn refuse_flags(args: &Args) -> Result<(), Failure> {
+    let bad = [
+        (
+            args.cluster,
+            "--cluster (a cluster node cannot be made a replica of rdbkit)",
+        ),
+        (
+            args.replace,
+            "--replace (a full sync replaces the whole data set: --flush)",
+        ),
+        (
+            args.skip_existing,
+            "--skip-existing (a full sync replaces the whole data set)",
+        ),
+        (args.no_functions, "--no-functions"),
+        (
+            url_names_db(&args.url),
+            "a /db in the URL (each key keeps its own db)",
+        ),
+    ];
+    for (set, what) in bad {
+        if set {
+            return Err(Failure::Usage(format!("--sync does not go with {what}")));
+        }
+    }
+    Ok(())
+}
+
+/// One field of an `INFO` reply.
+fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(str::trim)
+    })
+}
+
+/// The keys per db of `INFO keyspace` (`db0:keys=3,expires=0,...`).
+fn keyspace(con: &mut redis::Connection) -> Result<Vec<(u64, u64)>, String> {
+    let info: String = redis::cmd("INFO")
+        .arg("keyspace")
+        .query(con)
+        .map_err(|e| format!("INFO keyspace: {e}"))?;
+    let mut out = Vec::new();
+    for l in info.lines() {
+        let Some((db, rest)) = l.trim().split_once(':') else {
+            continue;
+        };
+        let Some(db) = db.strip_prefix("db").and_then(|d| d.parse::<u64>().ok()) else {
+            continue;
+        };
+        let keys = rest
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("keys="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if keys > 0 {
+            out.push((db, keys));
+        }
+    }
+    Ok(out)
+}
+
+fn info(con: &mut redis::Connection, section: &str) -> Result<String, String> {
+    redis::cmd("INFO")
+        .arg(section)
+        .query(con)
+        .map_err(|e| format!("INFO {section}: {e}"))
+}
+
+/// Refuses a target that a full synchronisation must not touch: a cluster node, a replica, a
+/// master with replicas (unless `--force`), a non-empty data set (unless `--flush`).
+fn preconditions(con: &mut redis::Connection, args: &Args, cluster: bool) -> Result<(), Failure> {
+    if cluster {
+        return Err(Failure::Usage(
+            "--sync: the server runs in cluster mode, where REPLICAOF cannot point a node at \
+             rdbkit; restore without --sync (pipelined RESTORE, slot routing)"
+                .into(),
+        ));
+    }
+    let repl = info(con, "replication").map_err(Failure::Usage)?;
+    if field(&repl, "role") != Some("master") {
+        return Err(Failure::Usage(format!(
+            "--sync: the server is a replica (of {}:{}); a full sync would detach it from its \
+             master. Restore into the master, or without --sync",
+            field(&repl, "master_host").unwrap_or("?"),
+            field(&repl, "master_port").unwrap_or("?")
+        )));
+    }
+    let replicas = field(&repl, "connected_slaves")
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    if replicas > 0 && !args.force {
+        return Err(Failure::Usage(format!(
+            "--sync: the server has {replicas} replica(s) attached; while it is a replica of \
+             rdbkit they are disconnected, and then fully resynchronised with the restored data \
+             set (and a Sentinel watching it may see its master turn into a replica and fail \
+             over); --force to go on"
+        )));
+    }
+    let tls_repl: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("tls-replication")
+        .query(con)
+        .unwrap_or_default();
+    if tls_repl.get(1).is_some_and(|v| v == "yes") {
+        return Err(Failure::Usage(
+            "--sync: the server has tls-replication yes: it would connect to rdbkit with TLS,              which rdbkit does not serve; restore without --sync"
+                .into(),
+        ));
+    }
+    let keys = keyspace(con).map_err(Failure::Usage)?;
+    let functions: Vec<redis::Value> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query(con)
+        .unwrap_or_default();
+    if (!keys.is_empty() || !functions.is_empty()) && !args.flush {
+        let dbs: Vec<String> = keys.iter().map(|(d, n)| format!("db {d}: {n}")).collect();
+        let mut what = dbs.join(", ");
+        if !functions.is_empty() {
+            if !what.is_empty() {
+                what.push_str(", ");
+            }
+            what.push_str(&format!("{} function librar(ies)", functions.len()));
+        }
+        return Err(Failure::Refused(format!(
+            "--sync: the server is not empty ({what}); a full sync replaces its whole data set. \
+             Nothing changed; --flush to replace it, or restore without --sync"
+        )));
+    }
+    Ok(())
+}
+
+/// The address rdbkit listens on and names in `REPLICAOF`: `--listen`, else 127.0.0.1 (port
+/// chosen by the system) when the server is on this machine.
+fn listen_addr(args: &Args, info: &ConnectionInfo) -> Result<String, Failure> {
+    if let Some(l) = &args.listen {
+        return Ok(l.clone());
+    }
+    match info.addr() {
+        ConnectionAddr::Tcp(..) if crate::verify::against::is_local(info.addr()) => {
+            Ok("127.0.0.1:0".into())
+        }
+        _ => Err(Failure::Usage(
+            "--sync: the server is not on a loopback address: give --listen ADDR:PORT, an \
+             address of this machine the server can connect to"
+                .into(),
+        )),
+    }
+}
+
+/// 40 random hex characters (a replication ID, the EOF mark).
+fn random_hex40() -> String {
+    let mut s = String::with_capacity(48);
+    while s.len() < 40 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()));
+        s.push_str(&format!("{:016x}", h.finish()));
+    }
+    s.truncate(40);
+    s
+}
+
+/// One command of the replica: a RESP array of bulk strings, or an inline command.
+fn read_command(r: &mut BufReader<TcpStream>) -> Result<Vec<Vec<u8>>, String> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        r.by_ref()
+            .take(MAX_ARG as u64)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("reading the replica's handshake: {e}"))?;
+        if line.is_empty() {
+            return Err("the server closed its connection to rdbkit during the handshake".into());
+        }
+        if !line.ends_with(b"\n") {
+            return Err("the replica sent a handshake line too long".into());
+        }
+        let l = trim_crlf(&line);
+        if !l.is_empty() {
+            break;
+        }
+    }
+    let l = trim_crlf(&line).to_vec();
+    let Some(n) = l.strip_prefix(b"*") else {
+        return Ok(l
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|a| !a.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect());
+    };
+    let n: usize = parse_num(n)
+        .filter(|&n| n <= 64)
+        .ok_or("a bad handshake command")?;
+    let mut args = Vec::with_capacity(n);
+    for _ in 0..n {
+        line.clear();
+        r.by_ref()
+            .take(64)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("reading the replica's handshake: {e}"))?;
+        let len = trim_crlf(&line)
+            .strip_prefix(b"$")
+            .and_then(parse_num)
+            .filter(|&n| n <= MAX_ARG)
+            .ok_or("a bad handshake argument")?;
+        let mut a = vec![0; len + 2];
+        r.read_exact(&mut a)
+            .map_err(|e| format!("reading the replica's handshake: {e}"))?;
+        a.truncate(len);
+        args.push(a);
+    }
+    Ok(args)
+}
+
+fn trim_crlf(l: &[u8]) -> &[u8] {
+    let l = l.strip_suffix(b"\n").unwrap_or(l);
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+fn parse_num(b: &[u8]) -> Option<usize> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// The replica's connection after its `PSYNC`/`SYNC`: whether it takes the EOF-marker format,
+/// and whether it asked with `PSYNC` (then it expects `+FULLRESYNC`).
+struct Replica {
+    stream: TcpStream,
+    eof: bool,
+    psync: bool,
+}
+
+/// Waits for the server to connect and answers its handshake up to `PSYNC`/`SYNC`.
+fn accept_replica(listener: &TcpListener) -> Result<Replica, String> {
+    let deadline = Instant::now() + HANDSHAKE;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("listening: {e}"))?;
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "the server did not connect to rdbkit within {} s after REPLICAOF \
+                         (can it reach {}? see its log)",
+                        HANDSHAKE.as_secs(),
+                        listener.local_addr().map_or("?".into(), |a| a.to_string())
+                    ));
+                }
+                // Polling the listener (accept has no timeout of its own).
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accepting the server's connection: {e}")),
+        }
+    };
+    let fail = |e: std::io::Error| format!("the server's connection to rdbkit: {e}");
+    stream.set_nonblocking(false).map_err(fail)?;
+    stream.set_read_timeout(Some(HANDSHAKE)).map_err(fail)?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(120)))
+        .map_err(fail)?;
+    let _ = stream.set_nodelay(true);
+    let mut r = BufReader::new(stream.try_clone().map_err(fail)?);
+    let mut w = stream.try_clone().map_err(fail)?;
+    let mut eof = false;
+    loop {
+        let cmd = read_command(&mut r)?;
+        let name = cmd
+            .first()
+            .map(|c| c.to_ascii_uppercase())
+            .unwrap_or_default();
+        let reply: &[u8] = match name.as_slice() {
+            b"PING" => b"+PONG\r\n",
+            b"AUTH" => b"+OK\r\n",
+            b"REPLCONF" => {
+                let mut it = cmd.iter().skip(1);
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    if k.eq_ignore_ascii_case(b"capa") && v.eq_ignore_ascii_case(b"eof") {
+                        eof = true;
+                    }
+                }
+                b"+OK\r\n"
+            }
+            b"PSYNC" | b"SYNC" => {
+                if r.buffer().is_empty() {
+                    return Ok(Replica {
+                        stream,
+                        eof,
+                        psync: name == b"PSYNC",
+                    });
+                }
+                return Err("the replica sent more after PSYNC than a replica does".into());
+            }
+            _ => b"-ERR rdbkit serves a full synchronisation only\r\n",
+        };
+        w.write_all(reply).map_err(fail)?;
+    }
+}
+
+/// A stream writer counting nothing itself: the socket as the conversion's sink.
+fn sink_of(s: &TcpStream) -> Result<crate::cmd::convert::Sink, String> {
+    Ok(Box::new(s.try_clone().map_err(|e| {
+        format!("the server's connection to rdbkit: {e}")
+    })?))
+}
+
+/// Streams the converted backup to the replica: `+FULLRESYNC`, then the RDB in the EOF-marker
+/// format, or (a replica without `capa eof`) written to a temporary file first and sent as a
+/// length-prefixed bulk (the file is removed when done or on failure).
+fn transfer(rep: &mut Replica, inp: input::Input, plan: Plan<'_>) -> Result<Summary, Failure> {
+    let io = |e: std::io::Error| Failure::Server(format!("sending to the server: {e}"));
+    if rep.psync {
+        let head = format!("+FULLRESYNC {} 0\r\n", random_hex40());
+        rep.stream.write_all(head.as_bytes()).map_err(io)?;
+    }
+    if rep.eof {
+        let mark = random_hex40();
+        rep.stream
+            .write_all(format!("$EOF:{mark}\r\n").as_bytes())
+            .map_err(io)?;
+        let sink = sink_of(&rep.stream).map_err(Failure::Server)?;
+        let (sum, mut sink) = write_rdb(inp, sink, plan)?;
+        sink.write_all(mark.as_bytes()).map_err(io)?;
+        sink.flush().map_err(io)?;
+        return Ok(sum);
+    }
+    // The length must come first: the RDB goes to a temporary file, with a newline to the
+    // replica every second meanwhile (as a master does during its BGSAVE) so it does not time
+    // out.
+    let tmp = tempfile::Builder::new()
+        .prefix(".rdbkit-sync.")
+        .suffix(".rdb")
+        .tempfile()
+        .map_err(|e| Failure::Usage(format!("a temporary file for the RDB: {e}")))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| Failure::Usage(format!("the temporary file: {e}")))?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut keepalive = rep.stream.try_clone().map_err(io)?;
+    let sum = std::thread::scope(|s| {
+        let ticker = s.spawn(|| {
+            let mut last = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if last.elapsed() >= Duration::from_secs(1) {
+                    if keepalive.write_all(b"\n").is_err() {
+                        break;
+                    }
+                    last = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let r = write_rdb(inp, Box::new(file), plan);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = ticker.join();
+        r
+    })?
+    .0;
+    let mut f = tmp
+        .reopen()
+        .map_err(|e| Failure::Usage(format!("the temporary file: {e}")))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    rep.stream
+        .write_all(format!("${len}\r\n").as_bytes())
+        .map_err(io)?;
+    std::io::copy(&mut f, &mut rep.stream).map_err(io)?;
+    rep.stream.flush().map_err(io)?;
+    Ok(sum)
+}
+
+/// Waits until the server reports the link to rdbkit up and nothing loading, or fails when the
+/// server drops the connection (it refused the RDB: its log says why) or `timeout` passes.
+fn wait_loaded(
+    con: &mut redis::Connection,
+    rep: &mut Replica,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let deadline = Instant::now() + timeout;
+    let _ = rep.stream.set_nonblocking(true);
+    let mut buf = [0u8; 4096];
+    loop {
+        // The replica's REPLCONF ACKs are read and dropped; end of stream means it gave up.
+        match rep.stream.read(&mut buf) {
+            Ok(0) => {
+                return Err(Failure::Server(
+                    "the server closed the replication link before reporting the load done (it \
+                     refused or failed to load the RDB: see its log)"
+                        .into(),
+                ))
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                return Err(Failure::Server(format!(
+                    "the replication link broke before the load was done: {e}"
+                )))
+            }
+        }
+        let all = info(con, "all").map_err(Failure::Server)?;
+        let up = field(&all, "master_link_status") == Some("up")
+            && field(&all, "master_port") == Some(port.to_string().as_str())
+            && field(&all, "loading") == Some("0");
+        if up {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::Server(format!(
+                "the server did not report the load done within {} s (--sync-timeout)",
+                timeout.as_secs()
+            )));
+        }
+        // Polling INFO: the server reports the load's end nowhere else.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `REPLICAOF NO ONE` (`SLAVEOF` before Redis 5), retried while the server answers `LOADING`
+/// (bounded).
+fn detach(con: &mut redis::Connection) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r: redis::RedisResult<String> = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(con);
+        let r = match r {
+            Err(e) if e.to_string().contains("unknown command") => {
+                redis::cmd("SLAVEOF").arg("NO").arg("ONE").query(con)
+            }
+            r => r,
+        };
+        match r {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == Some("LOADING") && Instant::now() < deadline => {
+                // The server answers LOADING until its load ends: asked again.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// After a failure past `REPLICAOF`: makes the server a master again and says what it holds.
+fn recover(con: &mut redis::Connection, master: &str) -> String {
+    match detach(con) {
+        Ok(()) => {
+            let role = info(con, "replication")
+                .ok()
+                .and_then(|i| field(&i, "role").map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            let keys = keyspace(con)
+                .map(|k| k.iter().map(|(_, n)| n).sum::<u64>().to_string())
+                .unwrap_or_else(|_| "?".into());
+            format!("REPLICAOF NO ONE sent: the server is a {role} again and holds {keys} key(s)")
+        }
+        Err(e) => format!(
+            "REPLICAOF NO ONE failed ({e}): the server may still be a replica of {master}, \
+             where nothing listens any more: run REPLICAOF NO ONE on it (REPLICAOF is not kept \
+             across a restart unless CONFIG REWRITE was run)"
+        ),
+    }
+}
+
+/// A failure with the server's state appended.
+fn noted(f: Failure, state: &str) -> Failure {
+    match f {
+        Failure::Damaged(m) => Failure::Damaged(format!("{m}; {state}")),
+        Failure::Refused(m) => Failure::Refused(format!("{m}; {state}")),
+        Failure::Usage(m) => Failure::Usage(format!("{m}; {state}")),
+        Failure::Interrupted(m) => Failure::Interrupted(format!("{m}; {state}")),
+        f => Failure::Server(format!("{f}; {state}")),
+    }
+}
+
+fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
+    refuse_flags(args)?;
+    let mut fargs = args.filter.clone();
+    // Keys whose TTL has passed are not sent (a replica would load them, and DBSIZE would
+    // count them), as the pipelined restore leaves them out.
+    fargs.skip_expired = true;
+    let filter = Filter::new(&fargs).map_err(Failure::Usage)?;
+    let forced = match &args.target {
+        None => None,
+        Some(t) => Some(rdbkit_rdb::write::Target::by_name(t).ok_or_else(|| {
+            Failure::Usage(format!(
+                "--target {t:?}: unknown (see rdbkit convert --help)"
+            ))
+        })?),
+    };
+    let info_c = connection_info(args)?;
+    let listen = listen_addr(args, &info_c)?;
+    let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut con = super::net::open(&info_c).map_err(Failure::Usage)?;
+    let (fork, version, cluster) = server_version(&mut con).map_err(Failure::Usage)?;
+    let target = forced
+        .or_else(|| target_for(&fork, &version))
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "{fork} {version}: no RDB version known for it (--target to choose one)"
+            ))
+        })?;
+    out.server = format!("{fork} {version}");
+    out.target = target.name.to_string();
+    preconditions(&mut con, args, cluster)?;
+    let mut allowed = vec![rdbkit_rdb::write::Loss::StreamMeta];
+    if args.drop_field_ttls {
+        allowed.push(rdbkit_rdb::write::Loss::FieldTtl);
+    }
+    let plan = Plan {
+        target,
+        allowed,
+        drop_unknown: false,
+        re_encode: false,
+        compress: true,
+        filter: &filter,
+        filtering: true,
+        opts: rdbkit_rdb::Options::default()
+            .deep(false)
+            .verify_checksum(!args.no_checksum)
+            .best_effort(false),
+        max_value_bytes: args.max_value_bytes,
+        quiet: args.quiet || args.json,
+    };
+    let listener = TcpListener::bind(&listen)
+        .map_err(|e| Failure::Usage(format!("--sync: cannot listen on {listen}: {e}")))?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| Failure::Usage(format!("listening: {e}")))?;
+    let host = local.ip().to_string();
+    let port = local.port();
+    out.listen = format!("{host}:{port}");
+    let r: redis::RedisResult<String> =
+        redis::cmd("REPLICAOF").arg(&host).arg(port).query(&mut con);
+    let r = match r {
+        Err(e) if e.to_string().contains("unknown command") => {
+            redis::cmd("SLAVEOF").arg(&host).arg(port).query(&mut con)
+        }
+        r => r,
+    };
+    if let Err(e) = r {
+        // Refused: the server did not change (a failed REPLICAOF leaves it as it was).
+        return Err(Failure::Usage(format!(
+            "REPLICAOF {host} {port}: {e}; the server is unchanged"
+        )));
+    }
+    let t0 = Instant::now();
+    let r = (|| {
+        let mut rep = accept_replica(&listener).map_err(Failure::Server)?;
+        drop(listener);
+        out.format = if rep.eof { "eof" } else { "bulk" };
+        out.sum = transfer(&mut rep, inp, plan)?;
+        out.transfer_secs = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let timeout = Duration::from_secs(args.sync_timeout);
+        wait_loaded(&mut con, &mut rep, port, timeout)?;
+        out.load_secs = t1.elapsed().as_secs_f64();
+        // Counted while the server is still a replica: no key expires there meanwhile.
+        out.loaded = keyspace(&mut con).map_err(Failure::Server)?;
+        Ok::<_, Failure>(rep)
+    })();
+    match r {
+        Err(f) => {
+            let state = recover(&mut con, &out.listen);
+            out.state = Some(state.clone());
+            Err(noted(f, &state))
+        }
+        Ok(rep) => {
+            let d = detach(&mut con);
+            drop(rep);
+            if let Err(e) = d {
+                let state = format!(
+                    "the data is loaded, but REPLICAOF NO ONE failed ({e}): the server is still \
+                     a replica of {}, where nothing listens any more: run REPLICAOF NO ONE on it",
+                    out.listen
+                );
+                out.state = Some(state.clone());
+                return Err(Failure::Server(state));
+            }
+            let mut written = out.sum.per_db.clone();
+            written.sort_unstable();
+            written.retain(|&(_, n)| n > 0);
+            if written != out.loaded {
+                return Err(Failure::Server(format!(
+                    "the server loaded {} but rdbkit wrote {}; the server is a master again",
+                    show_counts(&out.loaded),
+                    show_counts(&written)
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn show_counts(c: &[(u64, u64)]) -> String {
+    if c.is_empty() {
+        return "no keys".into();
+    }
+    let v: Vec<String> = c.iter().map(|(d, n)| format!("db {d}: {n}")).collect();
+    v.join(", ")
+}
+
+fn print_summary(args: &Args, r: &SyncReport, secs: f64, err: Option<&Failure>) {
+    let keys = r.sum.keys_written;
+    let rate = if secs > 0.0 { keys as f64 / secs } else { 0.0 };
+    let dropped: serde_json::Map<String, serde_json::Value> = r
+        .sum
+        .dropped
+        .iter()
+        .map(|(k, n)| (k.to_string(), serde_json::json!(n)))
+        .collect();
+    if args.json {
+        let per_db: serde_json::Map<String, serde_json::Value> = r
+            .loaded
+            .iter()
+            .map(|(d, n)| (d.to_string(), serde_json::json!(n)))
+            .collect();
+        let j = serde_json::json!({
+            "input": args.input.display().to_string(),
+            "mode": "sync",
+            "server": r.server,
+            "target": r.target,
+            "listen": r.listen,
+            "format": r.format,
+            "ok": err.is_none(),
+            "exit_code": err.map_or(0, |e| e.code()),
+            "error": err.map(|e| e.to_string()),
+            "server_state": r.state,
+            "keys_restored": keys,
+            "keys_per_db": per_db,
+            "keys_filtered_out": r.sum.filtered,
+            "dropped": dropped,
+            "functions_loaded": r.sum.functions,
+            "bytes_sent": r.sum.bytes,
+            "transfer_seconds": (r.transfer_secs * 1000.0).round() / 1000.0,
+            "load_seconds": (r.load_secs * 1000.0).round() / 1000.0,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "keys_per_second": rate.round(),
+        });
+        println!("{j}");
+        return;
+    }
+    let mut s = std::io::stdout().lock();
+    let _ = writeln!(
+        s,
+        "{} -> {} ({}, RDB {}) by replication from {}: {} keys restored ({}), {} filtered out or \
+         expired, {} function libraries; {} bytes sent in {:.3}s, loaded in {:.3}s, {:.3}s in all \
+         ({:.0} keys/s)",
+        args.input.display(),
+        args.url.rsplit('@').next().unwrap_or(&args.url),
+        if r.server.is_empty() { "?" } else { &r.server },
+        if r.target.is_empty() { "?" } else { &r.target },
+        if r.listen.is_empty() { "?" } else { &r.listen },
+        keys,
+        show_counts(&r.loaded),
+        r.sum.filtered,
+        r.sum.functions,
+        r.sum.bytes,
+        r.transfer_secs,
+        r.load_secs,
+        secs,
+        rate
+    );
+    for (k, n) in &r.sum.dropped {
+        let _ = writeln!(s, "  {n} left out: {k}");
+    }
+}
