@@ -818,45 +818,6 @@ fn aof_directories_restore_like_the_server_loads_them() {
     }
 }
 
-/// A key's type and content as text, in an order that does not depend on the server's hash
-/// tables (sets and hashes sorted).
-fn canon(c: &mut Client, k: &[u8]) -> String {
-    let t = c.ok(args!["TYPE", k.to_vec()]).text();
-    let k = k.to_vec();
-    let v = match t.as_str() {
-        "string" => format!("{:?}", c.ok(args!["GET", k]).bytes()),
-        "list" => format!("{:?}", c.ok(args!["LRANGE", k, 0, -1])),
-        "set" => {
-            let mut m: Vec<Vec<u8>> = c
-                .ok(args!["SMEMBERS", k])
-                .array()
-                .iter()
-                .map(|r| r.bytes())
-                .collect();
-            m.sort();
-            format!("{m:?}")
-        }
-        "zset" => format!("{:?}", c.ok(args!["ZRANGE", k, 0, -1, "WITHSCORES"])),
-        "hash" => {
-            let a = c.ok(args!["HGETALL", k]);
-            let mut m: Vec<(Vec<u8>, Vec<u8>)> = a
-                .array()
-                .chunks(2)
-                .map(|p| (p[0].bytes(), p[1].bytes()))
-                .collect();
-            m.sort();
-            format!("{m:?}")
-        }
-        "stream" => format!(
-            "{:?} {:?}",
-            c.ok(args!["XRANGE", k.clone(), "-", "+"]),
-            c.ok(args!["XINFO", "GROUPS", k])
-        ),
-        other => other.to_string(),
-    };
-    format!("{t} {v}")
-}
-
 /// Redis 6.2 (RDB 9): every corpus base/lfu file of RDB 9 or older restores (exit 0) and each
 /// key (type, content, TTL or not) equals what the same 6.2 binary holds after loading the file
 /// itself (the keyspace reader of tests/common needs 7.0's PEXPIRETIME); a 7.0 backup is restored into
@@ -920,8 +881,8 @@ fn redis_6_2_takes_older_files_and_downgraded_payloads() {
                     cursor = r.array()[0].bytes();
                     for k in r.array()[1].array() {
                         let k = k.bytes();
-                        let want = canon(&mut oc, &k);
-                        let got = canon(&mut c, &k);
+                        let want = common::canon(&mut oc, &k);
+                        let got = common::canon(&mut c, &k);
                         assert!(
                             want == got,
                             "{ctx} db {db} key {}: {got} != {want}",

@@ -141,9 +141,9 @@ fn every_corpus_file_restores_by_replication() {
 }
 
 /// Redis 6.2.14 (RDB 9): every corpus file of RDB 9 or older restored by replication; each key
-/// has the DUMP (type, encoding and content as the server holds it) and TTL-or-not of the same
-/// binary loading the file itself (the keyspace reader of tests/common needs 7.0's PEXPIRETIME).
-/// A 7.0 file (RDB 10) is converted for RDB 9 on the way and all its keys arrive.
+/// has the type, content and TTL-or-not it has in the same binary loading the file itself (the keyspace reader of tests/common needs 7.0's PEXPIRETIME).
+/// A 7.0 file (RDB 10) is converted for RDB 9 on the way and all its keys arrive (its function
+/// libraries left out and counted).
 #[test]
 fn redis_6_2_restores_by_replication() {
     let Some(corpus) = corpus_rdb() else { return };
@@ -176,9 +176,13 @@ fn redis_6_2_restores_by_replication() {
                 cursor = r.array()[0].bytes();
                 for k in r.array()[1].array() {
                     let k = k.bytes();
-                    let want = oc.ok(args!["DUMP", k.clone()]).bytes();
-                    let got = c.ok(args!["DUMP", k.clone()]).bytes();
-                    assert!(want == got, "{ctx} db {db} key {}", common::show(&k));
+                    let want = common::canon(&mut oc, &k);
+                    let got = common::canon(&mut c, &k);
+                    assert!(
+                        want == got,
+                        "{ctx} db {db} key {}: {got} != {want}",
+                        common::show(&k)
+                    );
                     let wt = oc.ok(args!["PTTL", k.clone()]).int();
                     let gt = c.ok(args!["PTTL", k.clone()]).int();
                     assert_eq!(wt < 0, gt < 0, "{ctx} db {db} key {}", common::show(&k));
@@ -202,6 +206,8 @@ fn redis_6_2_restores_by_replication() {
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     assert_eq!(j["target"], "rdb-9");
+    // Function libraries 6.2 cannot load are left out, counted (as the pipelined restore).
+    assert!(j["dropped"]["functions"].as_u64().unwrap() > 0, "{j}");
     let expected = std::fs::read_to_string(rdb.with_extension("expected.jsonl"))
         .unwrap()
         .lines()
@@ -317,7 +323,12 @@ fn a_failure_mid_transfer_leaves_a_master() {
     let mut c = server.client();
     c.ok(args!["SET", "mine", "keep"]);
     let damaged = corpus.join("7.0.15/corrupt/truncated_mid_key.rdb");
-    let o = sync(&["--flush", "--json", damaged.to_str().unwrap(), &url(server.port)]);
+    let o = sync(&[
+        "--flush",
+        "--json",
+        damaged.to_str().unwrap(),
+        &url(server.port),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let j = json_of(&o);
     let err = j["error"].as_str().unwrap();
@@ -330,7 +341,12 @@ fn a_failure_mid_transfer_leaves_a_master() {
     assert_eq!(c.ok(args!["GET", "mine"]).bytes(), b"keep");
     // It still takes a sound backup afterwards.
     let rdb = corpus.join("7.0.15/mini.rdb");
-    let o = sync(&["--flush", "--json", rdb.to_str().unwrap(), &url(server.port)]);
+    let o = sync(&[
+        "--flush",
+        "--json",
+        rdb.to_str().unwrap(),
+        &url(server.port),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(c.ok(args!["EXISTS", "mine"]).int(), 0);
     server.shutdown();

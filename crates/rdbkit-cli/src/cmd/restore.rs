@@ -50,6 +50,17 @@ Keys the server cannot take as a RESTORE payload (payloads over 512 MB) are recr
 commands of `dump --format resp`. Module values \
 and 8.8 arrays that the server cannot take are skipped and counted.
 
+Full restore by replication (--sync): the server becomes a replica of rdbkit for one full \
+sync (REPLICAOF; rdbkit listens on 127.0.0.1, or --listen ADDR:PORT for a remote server) and \
+loads the backup, converted on the fly for it (filters apply), as a replica loads its master's \
+RDB: as fast as a restart. Then REPLICAOF NO ONE, and the key count of every db is checked. \
+A standalone master only: refused for a cluster node or a replica, for a server holding any key \
+or function library (exit 3, nothing changed; --flush to replace its data set) and for one with \
+replicas attached (--force). With repl-diskless-load disabled (the default) the server writes \
+the received RDB over its dbfilename (dump.rdb); with appendonly yes it rewrites its AOF after \
+the load. On a failure after REPLICAOF the server is made a master again (REPLICAOF NO ONE) and \
+the message says what it holds.
+
 Exit status: 0 restored; 1 bad arguments, backup not readable, server unreachable, \
 authentication or TLS failed, or field TTLs the server cannot keep (nothing written); 2 the backup is damaged (keys before the damage were \
 restored, the summary says how many); 3 existing keys (default policy; nothing written); 4 the \
@@ -59,7 +70,8 @@ mid-way (the summary says how many keys were confirmed).
 Examples:
   rdbkit restore backup.rdb.gz redis://127.0.0.1:6379 --match 'user:42*'
   RDBKIT_PASSWORD=... rdbkit restore --replace dump.rdb redis://admin@127.0.0.1:6379/0
-  rdbkit restore --cluster dump.rdb redis://127.0.0.1:7000"
+  rdbkit restore --cluster dump.rdb redis://127.0.0.1:7000
+  rdbkit restore --sync dump.rdb redis://127.0.0.1:6379      # a fresh server, by replication"
 )]
 pub struct Args {
     /// From a pipe or a compressed stream, hold each value whole up to this many bytes (its

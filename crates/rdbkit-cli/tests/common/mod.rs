@@ -883,6 +883,45 @@ fn parse_score(b: &[u8]) -> f64 {
     }
 }
 
+/// A key's type and content as text, in an order that does not depend on the server's hash
+/// tables (sets and hashes sorted).
+pub fn canon(c: &mut Client, k: &[u8]) -> String {
+    let t = c.ok(args!["TYPE", k.to_vec()]).text();
+    let k = k.to_vec();
+    let v = match t.as_str() {
+        "string" => format!("{:?}", c.ok(args!["GET", k]).bytes()),
+        "list" => format!("{:?}", c.ok(args!["LRANGE", k, 0, -1])),
+        "set" => {
+            let mut m: Vec<Vec<u8>> = c
+                .ok(args!["SMEMBERS", k])
+                .array()
+                .iter()
+                .map(|r| r.bytes())
+                .collect();
+            m.sort();
+            format!("{m:?}")
+        }
+        "zset" => format!("{:?}", c.ok(args!["ZRANGE", k, 0, -1, "WITHSCORES"])),
+        "hash" => {
+            let a = c.ok(args!["HGETALL", k]);
+            let mut m: Vec<(Vec<u8>, Vec<u8>)> = a
+                .array()
+                .chunks(2)
+                .map(|p| (p[0].bytes(), p[1].bytes()))
+                .collect();
+            m.sort();
+            format!("{m:?}")
+        }
+        "stream" => format!(
+            "{:?} {:?}",
+            c.ok(args!["XRANGE", k.clone(), "-", "+"]),
+            c.ok(args!["XINFO", "GROUPS", k])
+        ),
+        other => other.to_string(),
+    };
+    format!("{t} {v}")
+}
+
 /// Reads every key of every database (0..16) with its type, expiry, value and, when asked,
 /// `OBJECT ENCODING`. Sorted by (db, key bytes). Reads only: nothing is propagated to the AOF.
 pub fn read_keyspace(c: &mut Client, with_encoding: bool) -> Vec<KeyRec> {

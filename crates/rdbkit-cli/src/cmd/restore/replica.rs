@@ -361,11 +361,23 @@ fn accept_replica(listener: &TcpListener) -> Result<Replica, String> {
     }
 }
 
-/// A stream writer counting nothing itself: the socket as the conversion's sink.
-fn sink_of(s: &TcpStream) -> Result<crate::cmd::convert::Sink, String> {
-    Ok(Box::new(s.try_clone().map_err(|e| {
-        format!("the server's connection to rdbkit: {e}")
-    })?))
+/// The socket as the conversion's sink, counting the bytes that went through it.
+struct Counted {
+    out: TcpStream,
+    n: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let k = self.out.write(b)?;
+        self.n
+            .fetch_add(k as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(k)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Streams the converted backup to the replica: `+FULLRESYNC`, then the RDB in the EOF-marker
@@ -382,8 +394,13 @@ fn transfer(rep: &mut Replica, inp: input::Input, plan: Plan<'_>) -> Result<Summ
         rep.stream
             .write_all(format!("$EOF:{mark}\r\n").as_bytes())
             .map_err(io)?;
-        let sink = sink_of(&rep.stream).map_err(Failure::Server)?;
-        let (sum, mut sink) = write_rdb(inp, sink, plan)?;
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sink = Box::new(Counted {
+            out: rep.stream.try_clone().map_err(io)?,
+            n: n.clone(),
+        });
+        let (mut sum, mut sink) = write_rdb(inp, sink, plan)?;
+        sum.bytes = n.load(std::sync::atomic::Ordering::Relaxed);
         sink.write_all(mark.as_bytes()).map_err(io)?;
         sink.flush().map_err(io)?;
         return Ok(sum);
@@ -402,7 +419,7 @@ fn transfer(rep: &mut Replica, inp: input::Input, plan: Plan<'_>) -> Result<Summ
         .map_err(|e| Failure::Usage(format!("the temporary file: {e}")))?;
     let done = std::sync::atomic::AtomicBool::new(false);
     let mut keepalive = rep.stream.try_clone().map_err(io)?;
-    let sum = std::thread::scope(|s| {
+    let mut sum = std::thread::scope(|s| {
         let ticker = s.spawn(|| {
             let mut last = Instant::now();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
@@ -425,6 +442,7 @@ fn transfer(rep: &mut Replica, inp: input::Input, plan: Plan<'_>) -> Result<Summ
         .reopen()
         .map_err(|e| Failure::Usage(format!("the temporary file: {e}")))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    sum.bytes = len;
     rep.stream
         .write_all(format!("${len}\r\n").as_bytes())
         .map_err(io)?;
@@ -565,7 +583,12 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     out.server = format!("{fork} {version}");
     out.target = target.name.to_string();
     preconditions(&mut con, args, cluster)?;
-    let mut allowed = vec![rdbkit_rdb::write::Loss::StreamMeta];
+    // As the pipelined restore: stream metadata the target has no place for is stripped, and
+    // function libraries a server before 7.0 cannot load are left out (both counted).
+    let mut allowed = vec![
+        rdbkit_rdb::write::Loss::StreamMeta,
+        rdbkit_rdb::write::Loss::Functions,
+    ];
     if args.drop_field_ttls {
         allowed.push(rdbkit_rdb::write::Loss::FieldTtl);
     }
@@ -725,5 +748,123 @@ fn print_summary(args: &Args, r: &SyncReport, secs: f64, err: Option<&Failure>) 
     );
     for (k, n) in &r.sum.dropped {
         let _ = writeln!(s, "  {n} left out: {k}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads what `transfer` sends for a replica with or without `capa eof`.
+    fn transferred(eof: bool) -> (Vec<u8>, Summary) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (stream, _) = l.accept().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            client.read_to_end(&mut v).unwrap();
+            v
+        });
+        let mut rep = Replica {
+            stream,
+            eof,
+            psync: true,
+        };
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rdb/sample.rdb");
+        let inp = input::open(&path).unwrap();
+        let filter = Filter::new(&crate::filter::FilterArgs {
+            skip_expired: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let plan = Plan {
+            target: rdbkit_rdb::write::Target::by_name("rdb-10").unwrap(),
+            allowed: vec![rdbkit_rdb::write::Loss::StreamMeta],
+            drop_unknown: false,
+            re_encode: false,
+            compress: true,
+            filter: &filter,
+            filtering: true,
+            opts: rdbkit_rdb::Options::default().deep(false),
+            max_value_bytes: 1 << 20,
+            quiet: true,
+        };
+        let sum = transfer(&mut rep, inp, plan).unwrap();
+        drop(rep);
+        (reader.join().unwrap(), sum)
+    }
+
+    /// `+FULLRESYNC <40 hex> 0`, then the same RDB as an EOF-marked stream (`$EOF:<mark>`, the
+    /// RDB, the mark) or a length-prefixed bulk from the temporary file; the RDB is whole (its
+    /// CRC-64 checks) and its size is the summary's byte count.
+    #[test]
+    fn eof_marked_and_length_prefixed_transfers_carry_the_same_rdb() {
+        let (a, sa) = transferred(true);
+        let (b, sb) = transferred(false);
+        let head = |v: &[u8]| {
+            let end = v.windows(2).position(|w| w == b"\r\n").unwrap();
+            let line = std::str::from_utf8(&v[..end]).unwrap().to_string();
+            (line, end + 2)
+        };
+        let mut rdbs = Vec::new();
+        for (v, eof) in [(&a, true), (&b, false)] {
+            let (line, at) = head(v);
+            let id = line
+                .strip_prefix("+FULLRESYNC ")
+                .unwrap()
+                .strip_suffix(" 0")
+                .unwrap();
+            assert_eq!(id.len(), 40);
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
+            let mut rest = &v[at..];
+            while rest.first() == Some(&b'\n') {
+                rest = &rest[1..]; // keep-alive newlines while the file is written
+            }
+            let (line, at) = head(rest);
+            let body = &rest[at..];
+            let rdb = if eof {
+                let mark = line.strip_prefix("$EOF:").unwrap();
+                assert_eq!(mark.len(), 40);
+                body.strip_suffix(mark.as_bytes()).unwrap().to_vec()
+            } else {
+                let len: usize = line.strip_prefix('$').unwrap().parse().unwrap();
+                assert_eq!(body.len(), len);
+                body.to_vec()
+            };
+            rdbs.push(rdb);
+        }
+        assert_eq!(rdbs[0], rdbs[1]);
+        assert!(rdbs[0].starts_with(b"REDIS0010"));
+        assert_eq!(sa.bytes, rdbs[0].len() as u64);
+        assert_eq!(sb.bytes, rdbs[0].len() as u64);
+        assert_eq!(sa.keys_written, sb.keys_written);
+        assert!(sa.keys_written > 0);
+        // The stream parses to its end, CRC-64 included.
+        let mut n = 0;
+        let mut p = rdbkit_rdb::RdbParser::new(&rdbs[0], rdbkit_rdb::Options::default());
+        while let Some(r) = p.next() {
+            if let rdbkit_rdb::Record::Key(_) = r.unwrap() {
+                n += 1;
+            }
+        }
+        assert_eq!(n, sa.keys_written);
+    }
+
+    #[test]
+    fn handshake_commands_resp_and_inline() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        c.write_all(b"*3\r\n$8\r\nREPLCONF\r\n$4\r\ncapa\r\n$3\r\neof\r\n\r\nPING\r\n*2\r\n$1\r\nx\r\n$99999999\r\n")
+            .unwrap();
+        let mut r = BufReader::new(s);
+        assert_eq!(
+            read_command(&mut r).unwrap(),
+            vec![b"REPLCONF".to_vec(), b"capa".to_vec(), b"eof".to_vec()]
+        );
+        assert_eq!(read_command(&mut r).unwrap(), vec![b"PING".to_vec()]);
+        // An argument longer than a handshake has is refused, not allocated.
+        assert!(read_command(&mut r).is_err());
     }
 }
