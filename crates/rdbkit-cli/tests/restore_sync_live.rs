@@ -389,3 +389,95 @@ fn match_restores_exactly_the_filtered_keys() {
     assert_eq!(role_and_keys(&mut c).0, "master");
     server.shutdown();
 }
+
+/// The server stopped mid-transfer: rdbkit reads the backup from a pipe, half of it written;
+/// once the server's log shows it receiving the RDB, the server is shut down and the rest is
+/// written. rdbkit's next write to the server fails: exit 4, and the error says that
+/// `REPLICAOF NO ONE` could not be sent, so the server's state is for the operator to check.
+#[test]
+fn the_server_stopped_mid_transfer() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let dir = TempDir::new("sync-stop");
+    let server = Server::start(&bin, dir.path(), &[]);
+    let rdb = common::many_keys_rdb();
+    let mut child = Command::new(common::rdbkit_bin())
+        .args(["restore", "--sync", "--json", "-", &url(server.port)])
+        .env_remove("RDBKIT_PASSWORD")
+        .env_remove("REDISCLI_AUTH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&rdb[..rdb.len() / 2]).unwrap();
+    // Bounded wait on the real condition: the server says it receives the streamed RDB.
+    let mut receiving = false;
+    for _ in 0..1500 {
+        if std::fs::read_to_string(&server.log)
+            .unwrap_or_default()
+            .contains("receiving streamed RDB")
+        {
+            receiving = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(receiving, "the server receives: {}", server.log_tail(20));
+    server.shutdown();
+    // rdbkit may already have given up reading: a failed write here is expected.
+    let _ = stdin.write_all(&rdb[rdb.len() / 2..]);
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let j = json_of(&o);
+    let err = j["error"].as_str().unwrap();
+    assert!(err.contains("sending the RDB to the server"), "{j}");
+    assert!(err.contains("REPLICAOF NO ONE failed"), "{j}");
+    assert!(j["server_state"].as_str().is_some(), "{j}");
+}
+
+/// A server with `requirepass`: the password from RDBKIT_PASSWORD serves the control
+/// connection, and the server's replica connection to rdbkit needs none; every key arrives.
+/// A wrong password: exit 1, the server unchanged (a master, empty).
+#[test]
+fn password_for_the_control_connection() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.0.15/mini.rdb");
+    let dir = TempDir::new("sync-auth");
+    let server = Server::start(&bin, dir.path(), &[]);
+    let mut c = server.client();
+    c.ok(args!["CONFIG", "SET", "requirepass", "s3cret"]);
+    let run = |pw: &str| {
+        let mut c = Command::new(common::rdbkit_bin());
+        c.args([
+            "restore",
+            "--sync",
+            "--json",
+            rdb.to_str().unwrap(),
+            &url(server.port),
+        ]);
+        c.env("RDBKIT_PASSWORD", pw).env_remove("REDISCLI_AUTH");
+        run_with_timeout(&mut c, None, Duration::from_secs(300))
+    };
+    let o = run("wrong");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(role_and_keys(&mut c), ("master".to_string(), 0));
+    let o = run("s3cret");
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    let (role, keys) = role_and_keys(&mut c);
+    assert_eq!(role, "master");
+    assert!(keys > 0);
+    assert_eq!(j["keys_restored"].as_u64().unwrap(), keys);
+    // The password off again, so the helper's SHUTDOWN is obeyed.
+    c.ok(args!["CONFIG", "SET", "requirepass", ""]);
+    server.shutdown();
+}

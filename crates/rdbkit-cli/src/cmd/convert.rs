@@ -132,6 +132,17 @@ impl Summary {
 /// file (an existing OUT is never touched before the final rename).
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// From now on Ctrl-C / SIGTERM stop a conversion at its next record instead of ending the
+/// process (`convert` removes its temporary file, `restore --sync` detaches the server).
+pub(crate) fn stop_on_interrupt() {
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+}
+
+/// Whether Ctrl-C / SIGTERM came since [`stop_on_interrupt`].
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
 fn check_interrupt() -> Result<(), Failure> {
     if INTERRUPTED.load(Ordering::Relaxed) {
         Err(Failure::Interrupted(
@@ -317,7 +328,7 @@ fn convert(args: &Args) -> Result<Summary, Failure> {
             ))
         })?;
     // Ctrl-C / SIGTERM stop at the next record; the temporary file is then dropped (removed).
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    stop_on_interrupt();
     let file = tmp
         .as_file()
         .try_clone()

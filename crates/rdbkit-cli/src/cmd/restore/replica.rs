@@ -480,6 +480,11 @@ fn wait_loaded(
                 )))
             }
         }
+        if crate::cmd::convert::interrupted() {
+            return Err(Failure::Interrupted(
+                "interrupted while the server was loading".into(),
+            ));
+        }
         let all = info(con, "all").map_err(Failure::Server)?;
         let up = field(&all, "master_link_status") == Some("up")
             && field(&all, "master_port") == Some(port.to_string().as_str())
@@ -629,12 +634,22 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
             "REPLICAOF {host} {port}: {e}; the server is unchanged"
         )));
     }
+    // Ctrl-C / SIGTERM from here on: stop, and make the server a master again.
+    crate::cmd::convert::stop_on_interrupt();
     let t0 = Instant::now();
     let r = (|| {
         let mut rep = accept_replica(&listener).map_err(Failure::Server)?;
         drop(listener);
         out.format = if rep.eof { "eof" } else { "bulk" };
-        out.sum = transfer(&mut rep, inp, plan)?;
+        out.sum = transfer(&mut rep, inp, plan).map_err(|f| match f {
+            // The conversion's sink is the server's connection: a write that fails is the
+            // server's side (exit 4), not a file of ours.
+            Failure::Usage(m) if m.starts_with("writing: ") => Failure::Server(format!(
+                "sending the RDB to the server: {}",
+                &m["writing: ".len()..]
+            )),
+            f => f,
+        })?;
         out.transfer_secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let timeout = Duration::from_secs(args.sync_timeout);
