@@ -658,16 +658,21 @@ fn connection_info(args: &Args) -> Result<ConnectionInfo, Failure> {
     Ok(info)
 }
 
-fn restore(args: &Args, out: &mut Outcome) -> Result<(), Failure> {
-    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
-    let forced = match &args.target {
-        None => None,
-        Some(t) => Some(Target::by_name(t).ok_or_else(|| {
+/// The payload version `--target` names, if given.
+fn forced_target(args: &Args) -> Result<Option<Target>, Failure> {
+    match &args.target {
+        None => Ok(None),
+        Some(t) => Target::by_name(t).map(Some).ok_or_else(|| {
             Failure::Usage(format!(
                 "--target {t:?}: unknown (see rdbkit convert --help)"
             ))
-        })?),
-    };
+        }),
+    }
+}
+
+fn restore(args: &Args, out: &mut Outcome) -> Result<(), Failure> {
+    let filter = Filter::new(&args.filter).map_err(Failure::Usage)?;
+    let forced = forced_target(args)?;
     let info = connection_info(args)?;
     let url_db = url_names_db(&args.url);
     let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;

@@ -23,7 +23,7 @@ use crate::failure::Failure;
 use crate::filter::Filter;
 use crate::input;
 
-use super::{connection_info, server_version, target_for, url_names_db, Args};
+use super::{connection_info, forced_target, server_version, target_for, url_names_db, Args};
 
 /// How long the server has to connect to rdbkit and send `PSYNC` after `REPLICAOF`.
 const HANDSHAKE: Duration = Duration::from_secs(30);
@@ -503,19 +503,21 @@ fn wait_loaded(
     }
 }
 
-/// `REPLICAOF NO ONE` (`SLAVEOF` before Redis 5), retried while the server answers `LOADING`
-/// (bounded).
+/// `REPLICAOF a b` (`SLAVEOF a b` on a server before Redis 5, which does not know REPLICAOF).
+fn replicaof(con: &mut redis::Connection, a: &str, b: &str) -> redis::RedisResult<String> {
+    match redis::cmd("REPLICAOF").arg(a).arg(b).query(con) {
+        Err(e) if e.to_string().contains("unknown command") => {
+            redis::cmd("SLAVEOF").arg(a).arg(b).query(con)
+        }
+        r => r,
+    }
+}
+
+/// `REPLICAOF NO ONE`, retried while the server answers `LOADING` (bounded).
 fn detach(con: &mut redis::Connection) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let r: redis::RedisResult<String> = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(con);
-        let r = match r {
-            Err(e) if e.to_string().contains("unknown command") => {
-                redis::cmd("SLAVEOF").arg("NO").arg("ONE").query(con)
-            }
-            r => r,
-        };
-        match r {
+        match replicaof(con, "NO", "ONE") {
             Ok(_) => return Ok(()),
             Err(e) if e.code() == Some("LOADING") && Instant::now() < deadline => {
                 // The server answers LOADING until its load ends: asked again.
@@ -565,14 +567,7 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     // count them), as the pipelined restore leaves them out.
     fargs.skip_expired = true;
     let filter = Filter::new(&fargs).map_err(Failure::Usage)?;
-    let forced = match &args.target {
-        None => None,
-        Some(t) => Some(rdbkit_rdb::write::Target::by_name(t).ok_or_else(|| {
-            Failure::Usage(format!(
-                "--target {t:?}: unknown (see rdbkit convert --help)"
-            ))
-        })?),
-    };
+    let forced = forced_target(args)?;
     let info_c = connection_info(args)?;
     let listen = listen_addr(args, &info_c)?;
     let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -622,15 +617,7 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     let host = local.ip().to_string();
     let port = local.port();
     out.listen = format!("{host}:{port}");
-    let r: redis::RedisResult<String> =
-        redis::cmd("REPLICAOF").arg(&host).arg(port).query(&mut con);
-    let r = match r {
-        Err(e) if e.to_string().contains("unknown command") => {
-            redis::cmd("SLAVEOF").arg(&host).arg(port).query(&mut con)
-        }
-        r => r,
-    };
-    if let Err(e) = r {
+    if let Err(e) = replicaof(&mut con, &host, &port.to_string()) {
         // Refused: the server did not change (a failed REPLICAOF leaves it as it was).
         return Err(Failure::Usage(format!(
             "REPLICAOF {host} {port}: {e}; the server is unchanged"
