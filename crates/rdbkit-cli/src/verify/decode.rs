@@ -746,42 +746,25 @@ fn set_strict(o: &mut Outcome, v: Result<check::StrictVerdict, rdbkit_aof::Error
     }
 }
 
-/// Every key of an RDB backup (plain, compressed or read from a pipe), decoded with deep
-/// validation and the checksums; `f` sees each key record. Errors say where and why.
+/// Every key of an RDB backup (plain, compressed, read from a pipe, or in an archive), decoded
+/// with deep validation and the checksums; `f` sees each key record. Errors say where and why.
 pub fn for_each_key(
-    path: &std::path::Path,
+    inp: input::Input,
     mut f: impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
 ) -> Result<(), String> {
-    let name = path.display().to_string();
-    fn drive(
-        p: &mut impl RecordSource,
-        f: &mut impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
-    ) -> Result<bool, String> {
-        while let Some(rec) = p.next_record() {
-            match rec.map_err(|e| e.to_string())? {
-                Record::Key(k) => f(&k)?,
-                Record::Eof { .. } => return Ok(true),
-                _ => {}
+    let name = inp.name.clone();
+    let done = inp
+        .with_rdb(DEEP, |p| {
+            while let Some(rec) = p.next_record() {
+                match rec.map_err(|e| format!("{name}: {e}"))? {
+                    Record::Key(k) => f(&k)?,
+                    Record::Eof { .. } => return Ok(true),
+                    _ => {}
+                }
             }
-        }
-        Ok(false)
-    }
-    let s = input::sniff(path).map_err(|e| format!("can't read: {e}"))?;
-    let done = if s.codec.is_none() && s.regular {
-        let map = RdbFile::open(path).map_err(|e| format!("{name}: can't read: {e}"))?;
-        let mut p = map.parser(DEEP);
-        drive(&mut p, &mut f).map_err(|e| format!("{name}: {e}"))?
-    } else {
-        let mut r = s.rest.with_head(s.head);
-        let done = {
-            let mut rd = RdbReader::new(&mut r, DEEP);
-            drive(&mut rd, &mut f).map_err(|e| format!("{name}: {e}"))?
-        };
-        if s.codec.is_some() {
-            input::finish_stream(&name, &mut r).map_err(|e| e.to_string())?;
-        }
-        done
-    };
+            Ok::<bool, String>(false)
+        })
+        .map_err(|e| e.0)??;
     if done {
         Ok(())
     } else {

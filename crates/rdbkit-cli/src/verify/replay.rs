@@ -23,8 +23,14 @@ const OPTS: Options = Options::new()
 /// an error naming the command, the file and the byte offset.
 pub fn load(path: &Path, now_ms: i64) -> Result<Dataset, String> {
     crate::input::open(path)
-        .and_then(|i| i.load(OPTS, now_ms))
         .map_err(|e| e.to_string())
+        .and_then(|i| load_input(i, now_ms))
+}
+
+/// [`load`] of an input already opened (an archive is read once: it was opened to learn its
+/// kind).
+pub fn load_input(inp: crate::input::Input, now_ms: i64) -> Result<Dataset, String> {
+    inp.load(OPTS, now_ms).map_err(|e| e.to_string())
 }
 
 /// Where an AOF's keys are counted from, once it is known sound: its path (a file, a manifest,
