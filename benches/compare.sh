@@ -14,7 +14,7 @@
 #   rdbkit check F                 vs rdbkit check --threads 1 F and --shallow F (parallel scaling
 #                                  and the cost of deep validation)
 #   rdbkit export F (Parquet keys table) vs rdbkit dump jsonl; rdbkit size --html vs rdbkit size
-#   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone
+#   rdbkit verify DIR.tar.zst      vs rdbkit verify DIR (unpacked) + zstd -d alone (and check)
 #   rdbkit convert F (same version, pass-through) vs cp F; rdbkit convert F --target rdb-9
 #                                  (re-encode) vs redis-server loading F + SAVE (today's way)
 #   rdbkit restore F into a fresh local server vs rdbkit dump --format resp F | redis-cli --pipe
@@ -557,6 +557,13 @@ if { [ "$ONLY" = all ] || [ "$ONLY" = aof ] || [ "$ONLY" = archive ]; } && [ -d 
     "$(ratio "$us_arch" "$((us_dir + us_zstd))") of d+z"
   row "aof-multi" "rdbkit verify dir" "$us_dir" "$bytes" - "$rss_dir" "1.0x"
   row "aof-multi.tar.zst" "zstd -d (alone)" "$us_zstd" "$bytes" - "$RSS_A" -
+  # `check` of the same archive: read in one pass as `aof check` reads it, vs the dir.
+  run_a() { run_once "$RDBKIT" check -q "$arch"; }
+  run_b() { run_once "$RDBKIT" check -q "$DATA/aof-multi"; }
+  pair
+  row "aof-multi.tar.zst" "rdbkit check (1 pass)" "$MED_A" "$bytes" - "$RSS_A" \
+    "$(ratio "$MED_A" "$((MED_B + us_zstd))") of d+z"
+  row "aof-multi" "rdbkit check dir" "$MED_B" "$bytes" - "$RSS_B" "1.0x"
   # The same directory archived manifest first, parts in load order: `info` replays it in one
   # pass, nothing unpacked to disk; vs `info` on the unpacked directory.
   ord=$DATA/aof-multi.ordered.tar.zst

@@ -8,9 +8,13 @@
 //! anywhere; only a part that comes early (before the manifest, or before a part that loads
 //! earlier) is written to a private temporary directory (mode 0700, made on first use, removed
 //! when the [`Spilled`] is dropped or on an interrupt) and handed over when its turn comes.
-//! Consumers that read files (the AOF checker, `verify`) unpack every backup member — content
-//! starting with an RDB magic, a manifest, RESP, or empty (an incr file with no command yet) —
-//! with [`spill_streaming`] / [`Paused::unpack`]; other members are read through and skipped. The total
+//! `verify` reads every backup of an archive in that pass ([`open_streaming`],
+//! [`Paused::replay_parts_with`]): a standalone RDB member as it is read, the
+//! `appendonlydir/`'s parts as they are handed over; it unpacks only a single-file AOF or a
+//! second `appendonlydir/`. Consumers that read files (the AOF checker of a damaged manifest)
+//! unpack every backup member — content starting with an RDB magic, a manifest, RESP, or empty
+//! (an incr file with no command yet) — with [`Paused::unpack`]; other members are read through
+//! and skipped. The total
 //! written is capped ([`spill_limit`]: `--spill-limit`, `RDBKIT_SPILL_LIMIT`).
 //!
 //! A hostile archive never writes outside that directory: a member with an absolute path, a
@@ -156,7 +160,7 @@ pub struct Spilled {
     pub members: Vec<Member>,
     /// Members read through and not kept (not part of a backup), with why.
     pub skipped: Vec<String>,
-    /// Standalone RDB members read in place (see [`spill_streaming`]), in archive order.
+    /// Standalone RDB members read in place (see [`open_streaming`]), in archive order.
     pub streamed: Vec<String>,
     /// Bytes written to the temporary directory.
     pub bytes: u64,
@@ -225,7 +229,7 @@ impl Spilled {
         let dirs: Vec<String> = self
             .members
             .iter()
-            .filter(|m| looks_like_manifest(&m.head))
+            .filter(|m| is_manifest(Path::new(&m.name), &m.head))
             .map(|m| parent_of(&m.name))
             .collect();
         let mut seen_dirs: Vec<&String> = Vec::new();
@@ -265,6 +269,13 @@ impl Spilled {
         }
         out
     }
+}
+
+/// Whether a member is an AOF manifest: named `*.manifest` (as the server and `verify` on a
+/// directory find it, so a manifest whose first line is damaged is still one: the data set is
+/// then refused as the server refuses it), or with a manifest's content.
+fn is_manifest(rel: &Path, head: &[u8]) -> bool {
+    rel.extension().is_some_and(|x| x == "manifest") || looks_like_manifest(head)
 }
 
 fn parent_of(name: &str) -> String {
@@ -316,7 +327,7 @@ fn safe_relative(raw: &[u8]) -> Result<PathBuf, String> {
 const HEAD: usize = 4096;
 
 /// Called with a standalone RDB member (its name and its data, read in place), see
-/// [`spill_streaming`].
+/// [`open_streaming`].
 pub type StreamRdb<'a> = &'a mut dyn FnMut(&str, &mut dyn Read);
 
 /// Counts the bytes read through a borrowed reader.
@@ -499,7 +510,7 @@ fn walk(
             .map_err(|err| what(&format!("can't be read: {err}")))?;
         let keep = head.is_empty()
             || rdbkit_rdb::is_rdb_magic(&head)
-            || looks_like_manifest(&head)
+            || is_manifest(&rel, &head)
             || matches!(head.first(), Some(b'*') | Some(b'#'));
         let mut read = head.len() as u64;
         let flow = if keep {
@@ -634,44 +645,10 @@ impl Spilled {
     }
 }
 
-/// Reads the archive from `r` once and writes its backup members to a new private temporary
-/// directory (`name` names the archive in messages; at most `limit` bytes are written), except
-/// that a standalone RDB member — an RDB (no `aof-preamble` 1, no `aof-base`
-/// 1: not the base of an `appendonlydir/`) outside any directory whose manifest came before
-/// it — is given to `stream_rdb` as it is read, in one pass, instead of being written out. Its
-/// name is then in [`Spilled::streamed`].
-pub fn spill_streaming(
-    name: &str,
-    r: impl Read + 'static,
-    limit: u64,
-    mut stream_rdb: Option<StreamRdb<'_>>,
-) -> Result<Spilled, String> {
-    let mut out = Spilled::new(name);
-    let mut ts = TarStream::new(Box::new(r));
-    let mut manifest_dirs: Vec<PathBuf> = Vec::new();
-    let mut last = String::from("(the start)");
-    let mut skipped = Vec::new();
-    walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
-        let dir = ctx.rel.parent().map(Path::to_path_buf).unwrap_or_default();
-        if looks_like_manifest(ctx.head) {
-            manifest_dirs.push(dir.clone());
-        }
-        if let Some(cb) = stream_rdb.as_mut() {
-            let standalone = crate::sniff::kind_of(ctx.head) == Some(crate::sniff::Kind::Rdb)
-                && !crate::sniff::aux_is(ctx.head, b"aof-base", b"1")
-                && !manifest_dirs.contains(&dir);
-            if standalone {
-                let mut data = io::Cursor::new(ctx.head).chain(r);
-                cb(&ctx.rel.display().to_string(), &mut data);
-                out.streamed.push(ctx.rel.display().to_string());
-                return Ok(Flow::Next);
-            }
-        }
-        out.write(ctx, r, limit)?;
-        Ok(Flow::Next)
-    })?;
-    out.skipped = skipped;
-    Ok(out)
+/// The error a part the manifest names and the archive lacks gives (`name`: its
+/// `ARCHIVE:MEMBER` name), as reading the unpacked directory says it.
+pub fn missing_part(name: &str) -> String {
+    rdbkit_aof::Error::io(Path::new(name), io::Error::from_raw_os_error(2)).to_string()
 }
 
 /// An archive read up to the manifest of an `appendonlydir/` (the members before it written to
@@ -704,16 +681,40 @@ const MAX_MANIFEST: u64 = 64 << 20;
 /// Reads the archive `r` up to the first manifest named `*.manifest` (an `appendonlydir/`: a
 /// server with `appendonly yes` loads it, whatever else the archive holds), writing the backup
 /// members before it to the temporary directory (within `limit` bytes); an archive with no
-/// such manifest is read to its end, as [`spill_streaming`] does.
+/// such manifest is read to its end.
 pub fn open(name: &str, r: Box<dyn Read>, limit: u64) -> Result<Opened, String> {
+    open_streaming(name, r, limit, None)
+}
+
+/// Whether a member is a standalone RDB (a `dump.rdb`): RDB content that is not the base of an
+/// `appendonlydir/` (no `aof-preamble` 1, no `aof-base` 1), in a directory whose manifest (if
+/// any) was not met before it.
+fn standalone_rdb(ctx: &MemberCtx<'_>, manifest_dirs: &[PathBuf]) -> bool {
+    let dir = ctx.rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    crate::sniff::kind_of(ctx.head) == Some(crate::sniff::Kind::Rdb)
+        && !crate::sniff::aux_is(ctx.head, b"aof-base", b"1")
+        && !manifest_dirs.contains(&dir)
+}
+
+/// [`open`], handing a standalone RDB member (see [`standalone_rdb`]) met before the manifest
+/// to `stream_rdb` as it is read (its name is then in [`Spilled::streamed`]), instead of
+/// writing it out: `verify` reads a whole data directory's archive (`dump.rdb` +
+/// `appendonlydir/`) in one pass.
+pub fn open_streaming(
+    name: &str,
+    r: Box<dyn Read>,
+    limit: u64,
+    mut stream_rdb: Option<StreamRdb<'_>>,
+) -> Result<Opened, String> {
     let mut sp = Spilled::new(name);
     let mut ts = TarStream::new(r);
     let mut last = String::from("(the start)");
     let mut manifest: Option<(PathBuf, Vec<u8>)> = None;
     let mut skipped = Vec::new();
     let ended = walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
+        // By its name, as the server finds it (a damaged one too: it then refuses it).
         let named = ctx.rel.extension().is_some_and(|x| x == "manifest");
-        if named && looks_like_manifest(ctx.head) && !sp.has(ctx.rel) {
+        if named && !sp.has(ctx.rel) {
             if ctx.size > MAX_MANIFEST {
                 return Err(ctx.what(&format!(
                     "a manifest of {} bytes: refused (more than {MAX_MANIFEST} bytes is not a \
@@ -723,6 +724,14 @@ pub fn open(name: &str, r: Box<dyn Read>, limit: u64) -> Result<Opened, String> 
             }
             manifest = Some((ctx.rel.to_path_buf(), ctx.read_all(r)?));
             return Ok(Flow::Pause);
+        }
+        if let Some(cb) = stream_rdb.as_mut() {
+            if !sp.has(ctx.rel) && standalone_rdb(ctx, &[]) {
+                let mut data = io::Cursor::new(ctx.head).chain(r);
+                cb(&ctx.rel.display().to_string(), &mut data);
+                sp.streamed.push(ctx.rel.display().to_string());
+                return Ok(Flow::Next);
+            }
         }
         sp.write(ctx, r, limit)?;
         Ok(Flow::Next)
@@ -757,6 +766,9 @@ pub struct PartsRead {
     pub spilled_bytes: u64,
     /// Other backups met after the manifest: (member, is an AOF).
     pub others: Vec<(String, bool)>,
+    /// The first part the manifest names and the archive lacks (`ARCHIVE:MEMBER`), if any
+    /// ([`Paused::replay_parts_with`] only: [`Paused::replay_parts`] makes it an error).
+    pub missing: Option<String>,
 }
 
 impl Paused {
@@ -780,7 +792,25 @@ impl Paused {
     /// the cap) and handed over when its turn comes. Members outside the directory are read
     /// through (backups among them are listed in [`PartsRead::others`]). Errors are one line
     /// naming the archive and member.
-    pub fn replay_parts(mut self, on_part: OnPart<'_>) -> Result<PartsRead, String> {
+    pub fn replay_parts(self, on_part: OnPart<'_>) -> Result<PartsRead, String> {
+        let (read, _) = self.replay_parts_with(on_part, None)?;
+        match read.missing {
+            Some(part) => Err(missing_part(&part)),
+            None => Ok(read),
+        }
+    }
+
+    /// [`replay_parts`](Self::replay_parts) for a consumer of every backup the archive holds
+    /// (`verify`): with `on_other`, a standalone RDB member met after the manifest is handed to
+    /// it as it is read, and the other backup members outside the `appendonlydir/` (a
+    /// single-file AOF, another `appendonlydir/`) are written to the temporary directory; the
+    /// [`Spilled`] returned holds them (and keeps them until it is dropped). A part the archive
+    /// lacks ends the parts handed over and is named in [`PartsRead::missing`].
+    pub fn replay_parts_with(
+        mut self,
+        on_part: OnPart<'_>,
+        mut on_other: Option<StreamRdb<'_>>,
+    ) -> Result<(PartsRead, Spilled), String> {
         let archive = self.spilled.archive.clone();
         let shown = |p: &Path| format!("{archive}:{}", p.display());
         let m = rdbkit_aof::manifest::parse(&self.manifest_bytes).map_err(|source| {
@@ -866,7 +896,7 @@ impl Paused {
                     None if ctx.rel == manifest => Err(ctx.what(
                         "a second member with this name: refused (which one is the backup?)",
                     )),
-                    None if in_dir && looks_like_manifest(ctx.head) => Err(ctx.what(&format!(
+                    None if in_dir && is_manifest(ctx.rel, ctx.head) => Err(ctx.what(&format!(
                         "a second manifest beside {}: refused (which one is the backup?)",
                         manifest.display()
                     ))),
@@ -879,25 +909,40 @@ impl Paused {
                         if !ctx.head.is_empty() {
                             out.others.extend(other(ctx.rel, ctx.head));
                         }
+                        let Some(cb) = on_other.as_mut() else {
+                            return Ok(Flow::Next);
+                        };
+                        if sp.has(ctx.rel) {
+                            return Err(ctx.what(
+                                "a second member with this name: refused (which one is the \
+                                 backup?)",
+                            ));
+                        }
+                        let manifest_dirs: Vec<PathBuf> = sp
+                            .members
+                            .iter()
+                            .filter(|m| is_manifest(Path::new(&m.name), &m.head))
+                            .map(|m| PathBuf::from(parent_of(&m.name)))
+                            .collect();
+                        if standalone_rdb(ctx, &manifest_dirs) {
+                            let mut data = io::Cursor::new(ctx.head).chain(r);
+                            cb(&ctx.rel.display().to_string(), &mut data);
+                            sp.streamed.push(ctx.rel.display().to_string());
+                        } else {
+                            sp.write(ctx, r, limit)?;
+                        }
                         Ok(Flow::Next)
                     }
                 }
             },
         )?;
         self.spilled.skipped.extend(skipped);
-        if let Some(f) = parts.get(next) {
-            // As reading the unpacked directory says it.
-            return Err(rdbkit_aof::Error::io(
-                Path::new(&shown(&f.path)),
-                io::Error::from_raw_os_error(2),
-            )
-            .to_string());
-        }
-        Ok(out)
+        out.missing = parts.get(next).map(|f| shown(&f.path));
+        Ok((out, self.spilled))
     }
 
-    /// Reads the rest of the archive writing every backup member out (the manifest too), as
-    /// [`spill_streaming`] does: for consumers that read files (the AOF checker).
+    /// Reads the rest of the archive writing every backup member out (the manifest too): for
+    /// consumers that read files (the AOF checker on a damaged manifest).
     pub fn unpack(mut self) -> Result<Spilled, String> {
         let archive = self.spilled.archive.clone();
         let ctx = MemberCtx {

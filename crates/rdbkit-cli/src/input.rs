@@ -857,6 +857,29 @@ pub fn load_bytes(
     Ok(rp.ds)
 }
 
+/// An AOF data set replayed part by part, in load order (an archive's parts as they come out
+/// of it), as [`Input::load`] replays a directory's files.
+pub struct PartsReplay(Replayer);
+
+impl PartsReplay {
+    /// A replay anchoring relative expiries at `now_ms` (see [`Input::load`]).
+    pub fn new(now_ms: i64) -> PartsReplay {
+        let mut rp = Replayer::new(now_ms);
+        rp.redis_7_0 = aof_server_is_redis_7_0();
+        PartsReplay(rp)
+    }
+
+    /// Replays the next part (`name` names it in errors).
+    pub fn part(&mut self, name: &str, bytes: &[u8], opts: Options) -> Result<(), InputError> {
+        replay_bytes(name, bytes, opts, None, &mut self.0)
+    }
+
+    /// The data set.
+    pub fn finish(self) -> Dataset {
+        self.0.ds
+    }
+}
+
 /// Content sniffed as neither RDB nor AOF (read as an RDB so that the decoder names the
 /// problem) must not load as an empty AOF: an empty pipe or file is an error, not "no keys".
 fn not_rdb_or_aof(kind: Kind, name: &str, bytes: &[u8]) -> Result<(), InputError> {

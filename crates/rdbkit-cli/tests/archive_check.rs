@@ -262,3 +262,257 @@ fn archived_appendonlydir_checks_like_the_directory_in_one_pass() {
         "the private temporary directories are removed"
     );
 }
+
+/// `verify --json`'s verdicts, each with what differs between a backup and its archived copy
+/// taken out: its name, notes, times, the archive's compression and the path forms (`dir` for the directory, `ARCHIVE:`
+/// `appendonlydir` for the archive are both shown as `@`; `damage.file` names the member in an
+/// archive, the file in a directory, nothing for the directory itself).
+fn verify_view(o: &Output, names: &[&str]) -> (Option<i32>, Vec<String>) {
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("verify --json: {e}: {}", text(&o.stdout)));
+    let list = j["backups"].as_array().cloned().unwrap_or_default();
+    let view = list
+        .into_iter()
+        .map(|mut b| {
+            let m = b.as_object_mut().unwrap();
+            for k in [
+                "name",
+                "path",
+                "notes",
+                "seconds",
+                "mtime",
+                "save_time",
+                "age_seconds",
+                "series",
+                "save_time_source",
+                "gzip",
+            ] {
+                m.remove(k);
+            }
+            if let Some(d) = m.get_mut("damage").and_then(|d| d.as_object_mut()) {
+                let f = d["file"].as_str().map(|f| f.replace("appendonlydir/", ""));
+                d.insert("file".into(), f.filter(|f| !f.is_empty()).into());
+            }
+            let mut t = b.to_string();
+            for n in names {
+                t = t.replace(n, "@");
+            }
+            t
+        })
+        .collect();
+    (o.status.code(), view)
+}
+
+/// `verify` of an archived `appendonlydir/` gives the verdicts of `verify` of the unpacked
+/// directory — exit status, damage (file, offset, reason), key counts after the replay, the
+/// commands, the checksum and the server's verdict — on the live copies (good, a flipped byte in
+/// the last incr file, in the base RDB, the last command cut, the last incr file missing, a
+/// member the manifest does not name), archived by GNU `tar` in load order and reversed, and by
+/// Python's `tarfile` (manifest first, the parts reversed), with every compressor at hand. In
+/// load order nothing is written: `TMPDIR` is a path that does not exist (any temporary file
+/// would fail the run). A truncated archive is damage naming the member cut short.
+#[test]
+fn archived_appendonlydir_verifies_like_the_directory_in_one_pass() {
+    let t = TempDir::new("archive-verify");
+    let Some(aofdir) = live_appendonlydir(&t) else {
+        return;
+    };
+    require_tool("tar");
+    let python = require_tool("python3");
+    let (manifest, parts) = load_order(&aofdir);
+    let base = parts[0].clone();
+    let last = parts[parts.len() - 1].clone();
+    let copies = t.join("copies");
+    let mk = |name: &str| {
+        let d = copies.join(name).join("appendonlydir");
+        copy_dir(&aofdir, &d);
+        d
+    };
+    let mut cases = vec![("good", 0)];
+    mk("good");
+    let d = mk("flip-incr");
+    let b = std::fs::read(d.join(&last)).unwrap();
+    flip_at(
+        &d.join(&last),
+        b.iter().rposition(|&c| c == b'$').unwrap(),
+        b'!',
+    );
+    cases.push(("flip-incr", 2));
+    let d = mk("flip-base");
+    let len = std::fs::metadata(d.join(&base)).unwrap().len() as usize;
+    flip_at(&d.join(&base), len / 2, 0xff);
+    cases.push(("flip-base", 2));
+    let d = mk("cut");
+    let b = std::fs::read(d.join(&last)).unwrap();
+    std::fs::write(d.join(&last), &b[..b.len() - 5]).unwrap();
+    cases.push(("cut", 2));
+    let d = mk("missing");
+    std::fs::remove_file(d.join(&last)).unwrap();
+    cases.push(("missing", 2));
+    let d = mk("extra");
+    std::fs::write(d.join("appendonly.aof.99.incr.aof"), b"garbage, not named").unwrap();
+    cases.push(("extra", 0));
+
+    let spill = t.join("spill");
+    std::fs::create_dir_all(&spill).unwrap();
+    let nowhere = t.join("no-such-tmpdir");
+    let mut kinds: Vec<(&str, &str)> = vec![("", "tar"), ("-z", "tar.gz")];
+    if require_tool("zstd").is_some() {
+        kinds.push(("--zstd", "tar.zst"));
+    }
+    let mut runs = 0;
+    for (case, code) in &cases {
+        let parent = copies.join(case);
+        let dir = parent.join("appendonlydir");
+        let on_dir = rdbkit_env(&["verify", "--json", s(&dir)], &nowhere);
+        let want = verify_view(&on_dir, &[s(&dir)]);
+        assert_eq!(want.0, Some(*code), "{case}: {}", text(&on_dir.stdout));
+        let present: Vec<String> = parts
+            .iter()
+            .filter(|p| dir.join(p).exists())
+            .map(|p| format!("appendonlydir/{p}"))
+            .collect();
+        let mut in_order = vec![format!("appendonlydir/{manifest}")];
+        in_order.extend(present.iter().cloned());
+        if *case == "extra" {
+            in_order.push("appendonlydir/appendonly.aof.99.incr.aof".into());
+        }
+        let mut reversed = in_order.clone();
+        reversed[1..].reverse();
+        let mut archives: Vec<(PathBuf, bool)> = Vec::new(); // (archive, in load order)
+        for (flag, ext) in &kinds {
+            for (order, members) in [("in-order", &in_order), ("reversed", &reversed)] {
+                let a = parent.join(format!("v-{order}.{ext}"));
+                let mut args = vec!["--no-recursion", "-c"];
+                if !flag.is_empty() {
+                    args.push(flag);
+                }
+                args.extend(["-f", s(&a)]);
+                args.extend(members.iter().map(String::as_str));
+                let st = Command::new("tar")
+                    .args(&args)
+                    .current_dir(&parent)
+                    .status()
+                    .expect("tar");
+                assert!(st.success(), "tar {args:?}");
+                archives.push((a, order == "in-order"));
+            }
+        }
+        if let Some(py) = &python {
+            // Python's tarfile: the directory, the manifest, then the parts in reverse order.
+            let a = parent.join("v-python.tar");
+            let mut members = vec!["appendonlydir".to_string()];
+            members.extend(reversed.iter().cloned());
+            let list = members
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let code = format!(
+                "import tarfile,os\nos.chdir({:?})\nwith tarfile.open({:?},'w') as t:\n    for m in [{list}]: t.add(m, recursive=False)\n",
+                s(&parent),
+                s(&a)
+            );
+            let st = Command::new(py)
+                .args(["-c", &code])
+                .status()
+                .expect("python3");
+            assert!(st.success(), "python tarfile");
+            archives.push((a, present.len() < 2));
+        }
+        for (a, in_order) in &archives {
+            let file = a.file_name().unwrap().to_str().unwrap();
+            let member = format!("{file}:appendonlydir");
+            // In load order nothing may be written: a TMPDIR that does not exist proves it.
+            let tmp = if *in_order { &nowhere } else { &spill };
+            let o = rdbkit_env(&["verify", "--json", s(a)], tmp);
+            let got = verify_view(&o, &[&member]);
+            let what = format!("{case} {file}");
+            assert_eq!(got, want, "{what}: {}", text(&o.stderr));
+            let note = text(&o.stdout);
+            if *in_order && *case != "missing" {
+                assert!(
+                    note.contains("read in one pass in manifest order, nothing unpacked"),
+                    "{what}: {note}"
+                );
+            }
+            assert!(!note.contains(s(&spill)), "{what}: a temp path: {note}");
+            // The text report says the same (exit status, damage line).
+            let o = rdbkit_env(&["verify", s(a)], tmp);
+            assert_eq!(o.status.code(), Some(*code), "{what}: {}", text(&o.stdout));
+            runs += 1;
+        }
+    }
+    assert!(runs >= 30, "{runs}");
+    assert!(!nowhere.exists());
+
+    // A truncated archive: damage naming the member cut short (exit 2).
+    let whole = copies.join("good/v-in-order.tar");
+    let bytes = std::fs::read(&whole).unwrap();
+    let member = format!("appendonlydir/{last}");
+    let header = bytes
+        .windows(member.len())
+        .position(|w| w == member.as_bytes())
+        .expect("the last part's header");
+    let size = std::fs::metadata(aofdir.join(&last)).unwrap().len() as usize;
+    let cut = t.join("cut.tar");
+    std::fs::write(&cut, &bytes[..header + 512 + size / 2]).unwrap();
+    let o = rdbkit_env(&["verify", s(&cut)], &nowhere);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!("member {member} ")) && out.contains("truncated"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+}
+
+/// Every `appendonlydir/` of the corpus (Redis 7.0 → 8.0, Valkey 8.0/8.1: good ones and the
+/// damaged cases with the servers' ground truth) gives the same `verify` verdicts archived
+/// (`tar`, in the directory's order) as unpacked.
+#[test]
+fn corpus_appendonlydirs_verify_the_same_archived() {
+    let Some(corpus) = corpus_dir() else {
+        return;
+    };
+    require_tool("tar");
+    let t = TempDir::new("archive-verify-corpus");
+    let tmp = t.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut n = 0;
+    for v in rdbkit_testkit::sorted_subdirs(&corpus.join("aof")) {
+        let Ok(cases) = std::fs::read_dir(v.join("cases")) else {
+            continue;
+        };
+        let mut cases: Vec<PathBuf> = cases.flatten().map(|e| e.path()).collect();
+        cases.sort();
+        for case in cases {
+            let dir = case.join("appendonlydir");
+            if !dir.is_dir() {
+                continue;
+            }
+            let a = t.join(format!("c{n}.tar"));
+            let st = Command::new("tar")
+                .args(["-cf", s(&a), "appendonlydir"])
+                .current_dir(&case)
+                .status()
+                .expect("tar");
+            assert!(st.success());
+            let want = verify_view(
+                &rdbkit_env(&["verify", "--json", s(&dir)], &tmp),
+                &[s(&dir)],
+            );
+            let o = rdbkit_env(&["verify", "--json", s(&a)], &tmp);
+            let got = verify_view(&o, &[&format!("c{n}.tar:appendonlydir")]);
+            assert_eq!(got, want, "{}: {}", case.display(), text(&o.stderr));
+            std::fs::remove_file(&a).unwrap();
+            n += 1;
+        }
+    }
+    assert!(n >= 100, "{n} corpus appendonlydirs");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temporary files removed"
+    );
+}

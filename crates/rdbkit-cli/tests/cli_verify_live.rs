@@ -306,6 +306,56 @@ fn against_every_db_and_aof_backups_on_each_server() {
             assert_eq!(j["server_keys"], expected_keys, "{j}");
             assert_eq!(j["replayed"], backup == &aof, "{j}");
         }
+        // The whole data directory archived (dump.rdb + the AOF): the AOF is compared (what
+        // `appendonly yes` loads), the archive read once; an appendonlydir/ whose parts come in
+        // load order (manifest, base, incr files by sequence) is replayed without a temporary
+        // file: a TMPDIR that does not exist proves it.
+        let archive = tmp.join("data.tar.gz");
+        // (A dump.rdb before the manifest is unpacked while the archive is read up to it: it
+        // comes after, here, as in `tar cf data.tar appendonlydir dump.rdb`.)
+        let mut members = Vec::new();
+        if aof.is_dir() {
+            let mut files: Vec<String> = std::fs::read_dir(&aof)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let seq = |f: &str| -> u64 {
+                f.split('.')
+                    .filter_map(|x| x.parse().ok())
+                    .next()
+                    .unwrap_or(0)
+            };
+            files.sort_by_key(|f| (!f.ends_with(".manifest"), !f.contains(".base."), seq(f)));
+            members.extend(files.iter().map(|f| format!("appendonlydir/{f}")));
+        } else {
+            members.push("appendonly.aof".into());
+        }
+        members.push("dump.rdb".into());
+        let st = std::process::Command::new("tar")
+            .args(["--no-recursion", "-czf", archive.to_str().unwrap()])
+            .args(&members)
+            .current_dir(tmp.path())
+            .status()
+            .expect("tar");
+        assert!(st.success());
+        let mut cmd = std::process::Command::new(rdbkit_bin());
+        cmd.args([
+            "verify",
+            archive.to_str().unwrap(),
+            "--against",
+            &url,
+            "--json",
+        ]);
+        if kind != ServerKind::Redis62 {
+            cmd.env("TMPDIR", tmp.join("no-such-tmpdir"));
+        }
+        let o = run_with_timeout(&mut cmd, None, std::time::Duration::from_secs(120));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        assert_eq!(o.status.code(), Some(0), "{}: archive: {j}", kind.name());
+        assert_eq!(j["backup_keys"], expected_keys, "{j}");
+        assert_eq!(j["replayed"], true, "{j}");
 
         c.ok(args!["SELECT", 2]);
         c.ok(args!["FLUSHDB"]);
@@ -641,5 +691,113 @@ fn against_redis_6_2_with_binary_keys_compares_expiries_through_pttl() {
     let (code, j) = against(&backup, &url, &[]);
     assert_eq!(code, Some(1), "{j}");
     assert!(j.to_string().contains("expiry differs"), "{j}");
+    server.shutdown();
+}
+
+/// `verify --against` over TLS, with `restore`'s flags: Debian's redis-server 7.0 loads
+/// testdata/rdb/sample.rdb and listens with `--tls-port` (certificates made with the openssl
+/// CLI, client certificates required). With `--cacert` and `--cert`/`--key` the comparison runs
+/// over TLS and says equal; without the client certificate, or with a CA that did not sign the
+/// server's certificate, it can't connect (exit 2, naming the server, never a password); TLS
+/// flags on a redis:// URL or without `--against` are refused (exit 2); `--tls` on a redis://
+/// URL and `--insecure` connect once the server stops asking for client certificates.
+#[test]
+fn against_over_tls_with_restores_flags() {
+    let Some(bin) = require_tool("redis-server") else {
+        return;
+    };
+    let Some(ossl) = require_tool("openssl") else {
+        return;
+    };
+    let tmp = TempDir::new("verify-tls");
+    let certs = tmp.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    make_certs(&ossl, &certs);
+    let p = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let backup = testdata("rdb/sample.rdb");
+    let data = tmp.join("srv");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(&backup, data.join("dump.rdb")).unwrap();
+    let tls_port = free_port().to_string();
+    let server = Server::start(
+        &bin,
+        &data,
+        &[
+            "--dbfilename",
+            "dump.rdb",
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &p("server.crt"),
+            "--tls-key-file",
+            &p("server.key"),
+            "--tls-ca-cert-file",
+            &p("ca.crt"),
+            "--tls-auth-clients",
+            "yes",
+        ],
+    );
+    let mut c = server.client();
+    assert_eq!(c.cmd(args!["DBSIZE"]).int(), 66, "the server loaded it");
+    let tls_url = format!("rediss://127.0.0.1:{tls_port}");
+    let (ca, cert, key) = (p("ca.crt"), p("client.crt"), p("client.key"));
+    let full = ["--cacert", ca.as_str(), "--cert", &cert, "--key", &key];
+    let (code, j) = against(&backup, &tls_url, &full);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!((&j["equal"], &j["compared"]), (&true.into(), &71.into()));
+    // A change made through the server is seen over TLS too.
+    c.ok(args!["SET", "str:int:255", "256"]);
+    let (code, j) = against(&backup, &tls_url, &full);
+    assert_eq!(code, Some(1), "{j}");
+    assert!(j["different"].to_string().contains("str:int:255"), "{j}");
+    c.ok(args!["SET", "str:int:255", "255"]);
+
+    let other = p("other-ca.crt");
+    let run = |a: &[&str]| {
+        let mut args = vec!["verify", backup.to_str().unwrap()];
+        args.extend_from_slice(a);
+        run_rdbkit(&args)
+    };
+    for (what, flags) in [
+        ("no client certificate", vec!["--cacert", ca.as_str()]),
+        (
+            "wrong CA",
+            vec!["--cacert", &other, "--cert", &cert, "--key", &key],
+        ),
+    ] {
+        let mut a = vec!["--against", tls_url.as_str()];
+        a.extend(flags);
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(2), "{what}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("can't connect"), "{what}: {err}");
+    }
+    let plain = format!("redis://127.0.0.1:{}", server.port);
+    let o = run(&["--against", &plain, "--cacert", &ca]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("need TLS"),
+        "{o:?}"
+    );
+    let o = run(&["--cacert", &ca]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--against"),
+        "{o:?}"
+    );
+
+    c.ok(args!["CONFIG", "SET", "tls-auth-clients", "no"]);
+    let plain_form = format!("redis://127.0.0.1:{tls_port}");
+    let (code, j) = against(&backup, &plain_form, &["--tls", "--cacert", &ca]);
+    assert_eq!((code, &j["equal"]), (Some(0), &true.into()), "--tls: {j}");
+    let (code, j) = against(&backup, &tls_url, &["--insecure"]);
+    assert_eq!(
+        (code, &j["equal"]),
+        (Some(0), &true.into()),
+        "--insecure: {j}"
+    );
+    // Without --insecure or the CA, the self-made CA is not trusted.
+    let o = run(&["--against", &tls_url]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
     server.shutdown();
 }

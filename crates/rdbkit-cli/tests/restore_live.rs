@@ -15,8 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_same_keyspace, parse_dump, read_keyspace, run_with_timeout, Client, KeyRec, Server,
-    ServerKind, TempDir,
+    assert_same_keyspace, make_certs, parse_dump, read_keyspace, run_with_timeout, Client, KeyRec,
+    Server, ServerKind, TempDir,
 };
 use serde_json::Value as J;
 
@@ -941,78 +941,6 @@ fn expired_keys_are_counted_not_sent() {
         "absolute expiry kept: {ttl}"
     );
     dst.shutdown();
-}
-
-/// Runs `openssl ARGS...` in `dir`; panics with its output on failure.
-fn openssl(openssl: &Path, dir: &Path, args: &[&str]) {
-    let o = Command::new(openssl)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A throwaway CA (P-256), a server certificate for IP 127.0.0.1 and a client certificate,
-/// both signed by it; and a second CA that signed neither. Files in `dir`.
-fn make_certs(ossl: &Path, dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    for ca in ["ca", "other-ca"] {
-        let mut a = vec!["req", "-x509", "-days", "2", "-subj"];
-        let subj = format!("/CN=rdbkit test {ca}");
-        a.push(&subj);
-        a.extend(ec);
-        let (k, c) = (format!("{ca}.key"), format!("{ca}.crt"));
-        a.extend(["-keyout", &k, "-out", &c]);
-        openssl(ossl, dir, &a);
-    }
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for who in ["server", "client"] {
-        let (k, r, c, e) = (
-            format!("{who}.key"),
-            format!("{who}.csr"),
-            format!("{who}.crt"),
-            format!("{who}.ext"),
-        );
-        let subj = format!("/CN=rdbkit test {who}");
-        let mut a = vec!["req", "-new", "-subj", &subj];
-        a.extend(ec);
-        a.extend(["-keyout", &k, "-out", &r]);
-        openssl(ossl, dir, &a);
-        openssl(
-            ossl,
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &r,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-extfile",
-                &e,
-                "-out",
-                &c,
-            ],
-        );
-    }
 }
 
 /// `rediss://` into Debian's redis-server 7.0 listening with `--tls-port` (certificates made

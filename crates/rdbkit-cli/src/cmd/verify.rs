@@ -51,8 +51,8 @@ pub struct Args {
     pub quiet: bool,
     /// Compare the backup (an RDB, or an AOF replayed) key by key with a live server:
     /// redis://[:PASSWORD@]127.0.0.1:6379[/db]. Every db the backup or the server holds, or
-    /// the URL's db and --db ones. Read-only (INFO, SELECT, SCAN, TYPE, DBSIZE, typed reads);
-    /// the password is never printed.
+    /// the URL's db and --db ones; rediss://... (or --tls) for TLS. Read-only (INFO, SELECT,
+    /// SCAN, TYPE, DBSIZE, typed reads); the password is never printed.
     #[arg(long, value_name = "URL")]
     pub against: Option<String>,
     /// With --against: compare db N only (repeatable; also the URL's /N).
@@ -68,6 +68,10 @@ pub struct Args {
     /// With --against: allow a host other than loopback.
     #[arg(long, requires = "against")]
     pub allow_remote: bool,
+    /// With --against: TLS (a rediss:// URL, or --tls), as `restore` connects: --cacert,
+    /// --cert/--key, --insecure.
+    #[command(flatten)]
+    pub tls: crate::cmd::restore::tls::TlsArgs,
     /// Restore drill: load each backup into a throwaway --server on 127.0.0.1, time the load,
     /// compare every key, stop it (see docs/backup-verification.md).
     #[arg(long, requires = "server", conflicts_with = "against")]
@@ -103,6 +107,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     if let Some(url) = &args.against {
         return run_against(&args, url);
+    }
+    let t = &args.tls;
+    if t.tls || t.cacert.is_some() || t.cert.is_some() || t.insecure {
+        return Err(Failure::Trouble(
+            "--tls/--cacert/--cert/--key/--insecure go with --against (the server compared)".into(),
+        ));
     }
     let t0 = Instant::now();
     let cpu0 = cpu_seconds();
@@ -199,6 +209,7 @@ fn run_against(args: &Args, url: &str) -> Result<(), Failure> {
         allow_remote: args.allow_remote,
         dbs: args.against_db.clone(),
         timeout: std::time::Duration::from_secs(args.timeout),
+        tls: args.tls.clone(),
     };
     match against::compare(backup, url, &opts) {
         Ok(d) => {

@@ -332,9 +332,15 @@ pub fn connect(
     url: &str,
     allow_remote: bool,
     timeout: Duration,
+    tls: &crate::cmd::restore::tls::TlsArgs,
 ) -> Result<redis::Connection, String> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("bad server URL {}: {e}", redact(url)))?;
+    let info = crate::cmd::restore::tls::apply(info, tls)?;
     let client =
-        redis::Client::open(url).map_err(|e| format!("bad server URL {}: {e}", redact(url)))?;
+        redis::Client::open(info).map_err(|e| format!("bad server URL {}: {e}", redact(url)))?;
     let info = client.get_connection_info();
     if !allow_remote && !is_local(info.addr()) {
         return Err(format!(
@@ -431,7 +437,7 @@ fn canon_of_model(v: &MValue) -> Canon {
 
 /// Reads the backup: an RDB streamed (deep validation, checksums), an AOF replayed.
 fn read_backup(
-    path: &std::path::Path,
+    inp: crate::input::Input,
     is_aof: bool,
     want: &dyn Fn(u64) -> bool,
     sample: Option<usize>,
@@ -448,7 +454,7 @@ fn read_backup(
         rng: Rng(seed | 1),
     };
     if is_aof {
-        let ds = super::replay::load(path, now_ms())?;
+        let ds = super::replay::load_input(inp, now_ms())?;
         for (db, keys) in &ds.dbs {
             if !want(*db) {
                 continue;
@@ -473,7 +479,7 @@ fn read_backup(
         return Ok(out);
     }
     let mut scratch = Scratch::new();
-    super::decode::for_each_key(path, |k| {
+    super::decode::for_each_key(inp, |k| {
         if !want(k.db) {
             return Ok(());
         }
@@ -646,6 +652,8 @@ pub struct Options {
     pub dbs: Vec<u64>,
     /// Connect and read timeout.
     pub timeout: Duration,
+    /// TLS (`--tls`, `--cacert`, `--cert`/`--key`, `--insecure`: `restore`'s flags).
+    pub tls: crate::cmd::restore::tls::TlsArgs,
 }
 
 /// SCAN calls allowed per db before giving up on a server that never returns cursor 0: far
@@ -672,10 +680,9 @@ fn server_dbs(con: &mut redis::Connection, timeout: Duration) -> Result<BTreeSet
 
 /// Compares the backup with the server: every db either holds (or the named ones).
 pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Diff, String> {
-    let is_aof = match crate::input::open(backup) {
-        Ok(i) => !i.is_rdb(),
-        Err(e) => return Err(e.to_string()),
-    };
+    // Opened once: an archive is read in one pass, the kind learnt on the way.
+    let inp = crate::input::open(backup).map_err(|e| e.to_string())?;
+    let is_aof = !inp.is_rdb();
     let mut named: BTreeSet<u64> = opts.dbs.iter().copied().collect();
     if let Some(db) = db_in_url(url)? {
         named.insert(db);
@@ -686,8 +693,8 @@ pub fn compare(backup: &std::path::Path, url: &str, opts: &Options) -> Result<Di
     // verdict, whatever the server.
     let seed = now_ms() as u64;
     let want = |db: u64| named.is_empty() || named.contains(&db);
-    let b = read_backup(backup, is_aof, &want, opts.sample, seed)?;
-    let mut con = connect(url, opts.allow_remote, timeout)?;
+    let b = read_backup(inp, is_aof, &want, opts.sample, seed)?;
+    let mut con = connect(url, opts.allow_remote, timeout, &opts.tls)?;
     let dbs: BTreeSet<u64> = if named.is_empty() {
         let mut s = server_dbs(&mut con, timeout)?;
         s.extend(b.per_db.keys().copied());

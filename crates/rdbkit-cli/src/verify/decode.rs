@@ -178,8 +178,12 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
     vec![o]
 }
 
-/// A tar archive: its backup members unpacked to a private temporary directory, then one
-/// verdict per backup it holds (an RDB and an AOF are two backups).
+/// A tar archive, read once: one verdict per backup it holds (an RDB and an AOF are two
+/// backups). A standalone RDB member is verified as it is read; an `appendonlydir/` is checked
+/// and replayed part by part in manifest order as the archive is read (see
+/// [`verify_paused`]); only what can't be read that way (a part the archive holds early, a
+/// single-file AOF, a second `appendonlydir/`, a damaged manifest) is unpacked to a private
+/// temporary directory, removed after.
 fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
     let b = o.backup.clone();
     let limit = match archive::spill_limit() {
@@ -191,37 +195,59 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
     };
     let gzip = o.gzip;
     let notes = o.notes.clone();
-    let sub_backup = |member: &str, path: &Path, is_dir: bool| Backup {
-        path: path.to_path_buf(),
-        name: format!("{}:{member}", b.name),
-        series: format!("{}:{member}", b.series),
-        name_time: b.name_time,
-        mtime: b.mtime,
-        is_dir,
+    let mut verdicts: Vec<Verdicts> = Vec::new();
+    let opened = {
+        // A standalone RDB is verified as the archive is read (one pass, nothing written).
+        let mut on_rdb = |member: &str, r: &mut dyn Read| {
+            verdicts.push(verify_rdb_member(&b, member, r));
+        };
+        archive::open_streaming(&b.name, s.rest.with_head(s.head), limit, Some(&mut on_rdb))
     };
-    // (member, is an AOF, read in place, its verdicts)
-    let mut verdicts: Vec<(String, bool, bool, Vec<Outcome>)> = Vec::new();
-    // A standalone RDB is verified as the archive is read (one pass, nothing written).
-    let mut on_rdb = |member: &str, r: &mut dyn Read| {
-        let mut x = Outcome::new(sub_backup(member, &b.path, false));
-        verify_rdb_reader(&mut x, r);
-        verdicts.push((member.to_string(), false, true, vec![x]));
+    let read = match opened {
+        Ok(archive::Opened::Spilled(sp)) => Ok(sp),
+        Ok(archive::Opened::Paused(p)) if !crate::cmd::aof::one_pass(&p) => p.unpack(),
+        Ok(archive::Opened::Paused(p)) => verify_paused(*p, &b, &mut verdicts),
+        Err(e) => Err(e),
     };
-    let sp = archive::spill_streaming(&b.name, s.rest.with_head(s.head), limit, Some(&mut on_rdb));
-    let sp = match sp {
+    let sp = match read {
         Ok(sp) => sp,
         Err(e) => {
             o.damage = damage(None, e);
             return vec![o];
         }
     };
+    let streamed_dir = verdicts
+        .iter()
+        .find(|v| matches!(v.how, How::OnePass(_)))
+        .map(|v| v.member.clone());
     for f in sp.backups() {
-        let x = verify_decode(&sub_backup(
+        // The parts of the appendonlydir/ read in one pass (those the archive held early).
+        let in_streamed = streamed_dir.as_deref().is_some_and(|d| {
+            let parent = Path::new(f.member().trim_end_matches('/')).parent();
+            parent.map(|p| format!("{}/", p.display())).as_deref() == Some(d)
+                || (d == "." && parent.is_some_and(|p| p.as_os_str().is_empty()))
+        });
+        if in_streamed {
+            continue;
+        }
+        let mut x = verify_decode(&sub_backup(
+            &b,
             f.member(),
             f.path(),
             matches!(f, Found::AofDir { .. }),
         ));
-        verdicts.push((f.member().to_string(), f.is_aof(), false, x));
+        for x in &mut x {
+            // Said while its files are still there.
+            if !x.valid() {
+                x.server_verdict = replay::server_verdict(x);
+            }
+        }
+        verdicts.push(Verdicts {
+            member: f.member().to_string(),
+            is_aof: f.is_aof(),
+            how: How::Unpacked,
+            outcomes: x,
+        });
     }
     if verdicts.is_empty() {
         o.damage = damage(
@@ -237,24 +263,27 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         );
         return vec![o];
     }
-    let both = verdicts.iter().any(|v| v.1) && verdicts.iter().any(|v| !v.1);
+    let both = verdicts.iter().any(|v| v.is_aof) && verdicts.iter().any(|v| !v.is_aof);
     let mut out = Vec::new();
-    for (member, is_aof, in_place, xs) in verdicts {
-        for mut x in xs {
+    for v in verdicts {
+        let member = v.member;
+        for mut x in v.outcomes {
             x.backup.path = b.path.clone();
             x.gzip = gzip;
             let mut n = notes.clone();
-            n.push(if in_place {
-                format!(
+            n.push(match &v.how {
+                How::InPlace => format!(
                     "in the archive {}: member {member} (read in place, nothing unpacked)",
                     b.name
-                )
-            } else {
-                format!(
+                ),
+                How::OnePass(note) => {
+                    format!("in the archive {}: member {member} ({note})", b.name)
+                }
+                How::Unpacked => format!(
                     "in the archive {}: member {member} ({} bytes of backup members unpacked \
                      to a private temporary directory, removed after)",
                     b.name, sp.bytes
-                )
+                ),
             });
             if both {
                 n.push(
@@ -265,10 +294,14 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
             }
             n.append(&mut x.notes);
             x.notes = n.into_iter().map(|t| sp.rewrite(&t)).collect();
+            x.server_verdict = x.server_verdict.map(|t| sp.rewrite(&t));
+            x.keys_error = x.keys_error.map(|t| sp.rewrite(&t));
             if let Some(d) = &mut x.damage {
                 d.reason = sp.rewrite(&d.reason);
                 d.file = Some(match &d.file {
-                    Some(inner) if is_aof && member.ends_with('/') => format!("{member}{inner}"),
+                    Some(inner) if v.is_aof && member.ends_with('/') => {
+                        format!("{member}{inner}")
+                    }
                     Some(inner) => sp.rewrite(inner),
                     None => member.clone(),
                 });
@@ -277,6 +310,151 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         }
     }
     out
+}
+
+/// How a backup in an archive was read, for its note.
+enum How {
+    /// A standalone RDB, verified as it was read.
+    InPlace,
+    /// An `appendonlydir/`, its parts checked and replayed as they were read (how many, and
+    /// how many unpacked first).
+    OnePass(String),
+    /// Unpacked to the private temporary directory, then verified there.
+    Unpacked,
+}
+
+/// The verdicts on one backup inside an archive.
+struct Verdicts {
+    member: String,
+    is_aof: bool,
+    how: How,
+    outcomes: Vec<Outcome>,
+}
+
+/// The backup of member `member` of the archive `b`, found at `path`.
+fn sub_backup(b: &Backup, member: &str, path: &Path, is_dir: bool) -> Backup {
+    Backup {
+        path: path.to_path_buf(),
+        name: format!("{}:{member}", b.name),
+        series: format!("{}:{member}", b.series),
+        name_time: b.name_time,
+        mtime: b.mtime,
+        is_dir,
+    }
+}
+
+/// A standalone RDB member, verified as it is read.
+fn verify_rdb_member(b: &Backup, member: &str, r: &mut dyn Read) -> Verdicts {
+    let mut x = Outcome::new(sub_backup(b, member, &b.path, false));
+    verify_rdb_reader(&mut x, r);
+    Verdicts {
+        member: member.to_string(),
+        is_aof: false,
+        how: How::InPlace,
+        outcomes: vec![x],
+    }
+}
+
+/// The `appendonlydir/` of an archive paused at its (parsed) manifest, verified in one pass:
+/// each part, as it comes out of the archive in manifest order, is checked
+/// ([`rdbkit_aof::parts`], the verdicts of checking the unpacked directory), its RDB part's
+/// aux fields and counts read, and replayed (the keys of a sound AOF). Standalone RDBs after
+/// the manifest are verified as they are read; other backups are unpacked (returned in the
+/// [`archive::Spilled`]). `Err`: the archive itself is damaged or refused.
+fn verify_paused(
+    p: archive::Paused,
+    b: &Backup,
+    verdicts: &mut Vec<Verdicts>,
+) -> Result<archive::Spilled, String> {
+    use rdbkit_aof::parts::{check_part, MultiCheck};
+    let archive_name = p.spilled.archive.clone();
+    let dir_member = p.dir_member();
+    let m = rdbkit_aof::manifest::parse(p.manifest_bytes())
+        .map_err(|e| format!("{archive_name}:{}: manifest: {e}", p.manifest.display()))?;
+    let manifest_path =
+        std::path::PathBuf::from(format!("{archive_name}:{}", p.manifest.display()));
+    let files = multipart::files_of(&manifest_path, &m);
+    let opts = CheckOptions::default();
+    let mut x = Outcome::new(sub_backup(b, &dir_member, &b.path, true));
+    x.kind = Some(Kind::AofDir);
+    let mut mc = MultiCheck::new(files.len(), opts);
+    let mut keys = replay::PartsCount::new();
+    let mut handed = 0usize;
+    let mut after: Vec<Verdicts> = Vec::new();
+    let read = {
+        let mut on_part = |name: &str, bytes: &[u8]| {
+            let Some(f) = files.get(handed) else {
+                return Err(format!("{name}: not a part of the manifest"));
+            };
+            handed += 1;
+            x.size += bytes.len() as u64;
+            if f.role == Role::Base && check::is_rdb(bytes) {
+                rdb_part_stats(&mut x, bytes);
+            }
+            let w = mc.want();
+            mc.add(f, check_part(f, bytes, handed == files.len(), opts, w));
+            // The keys are counted for a sound data set only: stop replaying once the
+            // check has failed.
+            if mc.want().strict {
+                keys.part(&x, name, bytes);
+            } else {
+                keys.abandon();
+            }
+            Ok(())
+        };
+        let mut on_other = |member: &str, r: &mut dyn Read| {
+            after.push(verify_rdb_member(b, member, r));
+        };
+        p.replay_parts_with(&mut on_part, Some(&mut on_other))
+    };
+    let (read, sp) = read?;
+    if let Some(f) = read.missing.as_ref().and_then(|_| files.get(handed)) {
+        // A part the manifest names and the archive lacks: as the unpacked directory's check
+        // says it.
+        mc.missing(
+            f,
+            rdbkit_aof::Error::io(&f.path, io::Error::from_raw_os_error(2)),
+        );
+        keys.abandon();
+        // The parts after it that the archive holds (unpacked, waiting for their turn) count
+        // in the size, as the directory's files do.
+        for f in files.iter().skip(handed + 1) {
+            let held = sp
+                .members
+                .iter()
+                .find(|m| format!("{archive_name}:{}", m.name) == f.path.display().to_string());
+            if let Some(m) = held {
+                x.size += std::fs::metadata(&m.path).map_or(0, |md| md.len());
+            }
+        }
+    }
+    x.data_bytes = x.size;
+    let (strict, server) = mc.finish();
+    set_strict(&mut x, strict);
+    keys.finish(&mut x);
+    if !x.valid() {
+        let label = |f: &str| format!("{archive_name}:{dir_member}{f}");
+        x.server_verdict = Some(replay::describe(&x, server, &label));
+    }
+    let parts = read.streamed + read.spilled;
+    let note = if read.spilled == 0 {
+        format!("{parts} part(s) read in one pass in manifest order, nothing unpacked")
+    } else {
+        format!(
+            "{parts} part(s) read in one pass: {} streamed, {} ({} bytes) unpacked to a private \
+             temporary directory first because the archive holds them before the manifest or \
+             before a part that loads earlier, removed after",
+            read.streamed, read.spilled, read.spilled_bytes
+        )
+    };
+    verdicts.push(Verdicts {
+        member: dir_member,
+        is_aof: true,
+        how: How::OnePass(note),
+        outcomes: vec![x],
+    });
+    verdicts.append(&mut after);
+    Ok(sp)
 }
 
 fn verify_plain_rdb(o: &mut Outcome) {
@@ -529,7 +707,15 @@ fn verify_aof_dir(o: &mut Outcome, path: &Path) {
             }
         }
     }
-    let v = match rdbkit_aof::parts::check_layout(&layout, CheckOptions::default()) {
+    set_strict(
+        o,
+        rdbkit_aof::parts::check_layout(&layout, CheckOptions::default()),
+    );
+}
+
+/// The strict (redis-check-aof) verdict on an `appendonlydir/` into the outcome.
+fn set_strict(o: &mut Outcome, v: Result<check::StrictVerdict, rdbkit_aof::Error>) {
+    let v = match v {
         Ok(v) => v,
         Err(e) => {
             o.damage = damage(None, e.to_string());
@@ -560,42 +746,25 @@ fn verify_aof_dir(o: &mut Outcome, path: &Path) {
     }
 }
 
-/// Every key of an RDB backup (plain, compressed or read from a pipe), decoded with deep
-/// validation and the checksums; `f` sees each key record. Errors say where and why.
+/// Every key of an RDB backup (plain, compressed, read from a pipe, or in an archive), decoded
+/// with deep validation and the checksums; `f` sees each key record. Errors say where and why.
 pub fn for_each_key(
-    path: &std::path::Path,
+    inp: input::Input,
     mut f: impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
 ) -> Result<(), String> {
-    let name = path.display().to_string();
-    fn drive(
-        p: &mut impl RecordSource,
-        f: &mut impl FnMut(&rdbkit_rdb::KeyRecord<'_>) -> Result<(), String>,
-    ) -> Result<bool, String> {
-        while let Some(rec) = p.next_record() {
-            match rec.map_err(|e| e.to_string())? {
-                Record::Key(k) => f(&k)?,
-                Record::Eof { .. } => return Ok(true),
-                _ => {}
+    let name = inp.name.clone();
+    let done = inp
+        .with_rdb(DEEP, |p| {
+            while let Some(rec) = p.next_record() {
+                match rec.map_err(|e| format!("{name}: {e}"))? {
+                    Record::Key(k) => f(&k)?,
+                    Record::Eof { .. } => return Ok(true),
+                    _ => {}
+                }
             }
-        }
-        Ok(false)
-    }
-    let s = input::sniff(path).map_err(|e| format!("can't read: {e}"))?;
-    let done = if s.codec.is_none() && s.regular {
-        let map = RdbFile::open(path).map_err(|e| format!("{name}: can't read: {e}"))?;
-        let mut p = map.parser(DEEP);
-        drive(&mut p, &mut f).map_err(|e| format!("{name}: {e}"))?
-    } else {
-        let mut r = s.rest.with_head(s.head);
-        let done = {
-            let mut rd = RdbReader::new(&mut r, DEEP);
-            drive(&mut rd, &mut f).map_err(|e| format!("{name}: {e}"))?
-        };
-        if s.codec.is_some() {
-            input::finish_stream(&name, &mut r).map_err(|e| e.to_string())?;
-        }
-        done
-    };
+            Ok::<bool, String>(false)
+        })
+        .map_err(|e| e.0)??;
     if done {
         Ok(())
     } else {

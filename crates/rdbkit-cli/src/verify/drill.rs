@@ -249,6 +249,7 @@ fn compare_all(d: &mut Drill, file: &Path, url: &str, dbs: &[u64]) -> Result<(),
         allow_remote: false,
         dbs: dbs.to_vec(),
         timeout: Duration::from_secs(60),
+        tls: Default::default(),
     };
     let diff = against::compare(file, url, &opts)?;
     for db in &diff.dbs {

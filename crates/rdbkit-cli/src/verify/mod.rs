@@ -409,7 +409,10 @@ fn verify_guarded(b: &Backup) -> Vec<Outcome> {
     });
     let secs = t.elapsed().as_secs_f64();
     for x in &mut o {
-        if !x.valid() {
+        // A backup inside an archive (`ARCHIVE:MEMBER`) got its server verdict while it was
+        // read, and its path is the archive's: it is not reopened here.
+        let in_archive = x.backup.name != b.name;
+        if !x.valid() && !in_archive {
             mark_unreadable(x);
             if !x.unreadable && can_reopen(&x.backup.path) {
                 x.server_verdict = replay::server_verdict(x);

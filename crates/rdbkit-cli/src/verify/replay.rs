@@ -23,8 +23,14 @@ const OPTS: Options = Options::new()
 /// an error naming the command, the file and the byte offset.
 pub fn load(path: &Path, now_ms: i64) -> Result<Dataset, String> {
     crate::input::open(path)
-        .and_then(|i| i.load(OPTS, now_ms))
         .map_err(|e| e.to_string())
+        .and_then(|i| load_input(i, now_ms))
+}
+
+/// [`load`] of an input already opened (an archive is read once: it was opened to learn its
+/// kind).
+pub fn load_input(inp: crate::input::Input, now_ms: i64) -> Result<Dataset, String> {
+    inp.load(OPTS, now_ms).map_err(|e| e.to_string())
 }
 
 /// Where an AOF's keys are counted from, once it is known sound: its path (a file, a manifest,
@@ -45,16 +51,74 @@ pub fn count_keys(o: &mut Outcome, src: KeySrc<'_>) {
     if !o.valid() || !matches!(o.kind, Some(Kind::Aof) | Some(Kind::AofDir)) {
         return;
     }
-    let now_ms = o
-        .save_time()
-        .map(|(t, _)| t.saturating_mul(1000))
-        .unwrap_or(0);
+    let now_ms = replay_now_ms(o);
     let r = match src {
         KeySrc::Path(p) => load(p, now_ms),
         KeySrc::Bytes(b) => {
             crate::input::load_bytes(&o.backup.name, b, OPTS, now_ms).map_err(|e| e.to_string())
         }
     };
+    set_keys(o, r);
+}
+
+/// When a sound AOF's keys are counted from: its save time (see [`count_keys`]).
+pub fn replay_now_ms(o: &Outcome) -> i64 {
+    o.save_time()
+        .map(|(t, _)| t.saturating_mul(1000))
+        .unwrap_or(0)
+}
+
+/// The AOF replayed part by part as an archive is read (see [`count_keys`]).
+pub struct PartsCount {
+    replay: Option<crate::input::PartsReplay>,
+    error: Option<String>,
+}
+
+impl PartsCount {
+    /// Nothing replayed yet.
+    pub fn new() -> PartsCount {
+        PartsCount {
+            replay: None,
+            error: None,
+        }
+    }
+
+    /// Replays the next part (`name`: `ARCHIVE:MEMBER`); the replay starts at the first part,
+    /// its expiries judged at `o`'s save time; after an error the rest is passed over.
+    pub fn part(&mut self, o: &Outcome, name: &str, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let rp = self
+            .replay
+            .get_or_insert_with(|| crate::input::PartsReplay::new(replay_now_ms(o)));
+        if let Err(e) = rp.part(name, bytes, OPTS) {
+            self.error = Some(e.0);
+            self.replay = None;
+        }
+    }
+
+    /// Stops replaying (the data set is damaged: its keys are not counted).
+    pub fn abandon(&mut self) {
+        self.replay = None;
+        self.error = Some("abandoned".into());
+    }
+
+    /// The keys into `o`, as [`count_keys`] counts them (nothing for a damaged backup).
+    pub fn finish(self, o: &mut Outcome) {
+        if !o.valid() || !matches!(o.kind, Some(Kind::Aof) | Some(Kind::AofDir)) {
+            return;
+        }
+        let r = match (self.error, self.replay) {
+            (Some(e), _) => Err(e),
+            (None, Some(rp)) => Ok(rp.finish()),
+            (None, None) => Ok(Dataset::default()),
+        };
+        set_keys(o, r);
+    }
+}
+
+fn set_keys(o: &mut Outcome, r: Result<Dataset, String>) {
     match r {
         Ok(ds) => {
             o.keys = ds
@@ -118,8 +182,13 @@ pub fn server_verdict(o: &Outcome) -> Option<String> {
             }
         }
     };
+    Some(describe(o, verdict, &|f| file_label(o, f)))
+}
+
+/// A server's verdict on a damaged AOF as one sentence; `label` names a file of it.
+pub fn describe(o: &Outcome, verdict: ServerVerdict, label: &dyn Fn(&str) -> String) -> String {
     let gz = if o.gzip { " (once decompressed)" } else { "" };
-    Some(match verdict {
+    match verdict {
         ServerVerdict::Loads => format!("a server would load it as it is{gz}"),
         ServerVerdict::StartsEmpty { reason } => {
             format!("a server would start with an empty data set{gz} ({reason})")
@@ -136,7 +205,7 @@ pub fn server_verdict(o: &Outcome) -> Option<String> {
             } else {
                 "the last command"
             },
-            file_label(o, &file)
+            label(&file)
         ),
         ServerVerdict::Refuses {
             file,
@@ -144,11 +213,10 @@ pub fn server_verdict(o: &Outcome) -> Option<String> {
             reason,
         } => format!(
             "a server would refuse to load it{gz}{}{}: {reason}",
-            file.map(|f| format!(": {}", file_label(o, &f)))
-                .unwrap_or_default(),
+            file.map(|f| format!(": {}", label(&f))).unwrap_or_default(),
             offset.map(|n| format!(" at byte {n}")).unwrap_or_default()
         ),
-    })
+    }
 }
 
 /// The AOF's bytes (decompressed); `None` when unreadable, or a gzip stream that is itself

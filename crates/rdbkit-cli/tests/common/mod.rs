@@ -1606,3 +1606,75 @@ pub fn many_keys_rdb() -> Vec<u8> {
     }
     rdbkit_testkit::rdb::file(9, &body)
 }
+
+/// Runs `openssl ARGS...` in `dir`; panics with its output on failure.
+pub fn openssl(openssl: &Path, dir: &Path, args: &[&str]) {
+    let o = Command::new(openssl)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A throwaway CA (P-256), a server certificate for IP 127.0.0.1 and a client certificate,
+/// both signed by it; and a second CA that signed neither. Files in `dir`.
+pub fn make_certs(ossl: &Path, dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let mut a = vec!["req", "-x509", "-days", "2", "-subj"];
+        let subj = format!("/CN=rdbkit test {ca}");
+        a.push(&subj);
+        a.extend(ec);
+        let (k, c) = (format!("{ca}.key"), format!("{ca}.crt"));
+        a.extend(["-keyout", &k, "-out", &c]);
+        openssl(ossl, dir, &a);
+    }
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let (k, r, c, e) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.crt"),
+            format!("{who}.ext"),
+        );
+        let subj = format!("/CN=rdbkit test {who}");
+        let mut a = vec!["req", "-new", "-subj", &subj];
+        a.extend(ec);
+        a.extend(["-keyout", &k, "-out", &r]);
+        openssl(ossl, dir, &a);
+        openssl(
+            ossl,
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &r,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-extfile",
+                &e,
+                "-out",
+                &c,
+            ],
+        );
+    }
+}
