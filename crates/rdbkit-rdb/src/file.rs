@@ -73,7 +73,9 @@ const UNMAP_SPLIT_FROM: usize = 64 << 20;
 /// thread at the same time (`MADV_DONTNEED`, which leaves the file's pages in the page cache).
 fn unmap(map: memmap2::Mmap) {
     #[cfg(target_os = "linux")]
-    if map.len() >= UNMAP_SPLIT_FROM && crate::parallel::max_threads() >= 2 {
+    if map.len() >= UNMAP_SPLIT_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+    {
         let half = map.len() / 2;
         // SAFETY: the map is being dropped: no reference into it is left (`bytes` borrows
         // `self`, which `drop` holds mutably), so dropping its pages (`MADV_DONTNEED`: later
