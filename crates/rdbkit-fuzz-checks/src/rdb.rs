@@ -755,6 +755,14 @@ pub fn lzf(data: &[u8]) {
         let mut out = b"pre".to_vec();
         let d = lzf::decompress_into(src, n, &mut out);
         assert_eq!(v, d, "validate and decompress_into disagree");
+        // validate's interleaved lanes (here as small as the input allows) end where one
+        // walk ends.
+        let lane_min = 1 + usize::from(data[0] % 64);
+        assert_eq!(
+            lzf::lane_walk_end(src, lane_min),
+            lzf::lane_walk_end(src, usize::MAX),
+            "the lanes' walk and the single walk disagree"
+        );
         match d {
             Ok(()) => assert_eq!(out.len(), 3 + n),
             Err(_) => assert_eq!(out, b"pre", "a failed decompression changed the output"),

@@ -58,7 +58,40 @@ impl Drop for RdbFile {
         if let Some(slot) = self.slot.take() {
             slot.release();
         }
+        if let Some(map) = self.map.take() {
+            unmap(map);
+        }
     }
+}
+
+/// Maps from which [`unmap`] releases the pages on two threads.
+const UNMAP_SPLIT_FROM: usize = 64 << 20;
+
+/// Unmaps `map`. Tearing down the page-table entries of a big map that was read whole is
+/// ~30 ms for 471 MB (one entry per 4 KiB page), on the thread that unmaps, after all the
+/// work: on a machine with two cores or more, the first half's entries are dropped on another
+/// thread at the same time (`MADV_DONTNEED`, which leaves the file's pages in the page cache).
+fn unmap(map: memmap2::Mmap) {
+    #[cfg(target_os = "linux")]
+    if map.len() >= UNMAP_SPLIT_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+    {
+        let half = map.len() / 2;
+        // SAFETY: the map is being dropped: no reference into it is left (`bytes` borrows
+        // `self`, which `drop` holds mutably), so dropping its pages (`MADV_DONTNEED`: later
+        // reads would see the file's bytes again) cannot change anything a reader sees.
+        let release = |from: usize, len: usize| unsafe {
+            let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len);
+        };
+        std::thread::scope(|s| {
+            // A thread the system refuses: the whole map is unmapped here, as before.
+            if let Ok(h) = std::thread::Builder::new().spawn_scoped(s, || release(0, half)) {
+                release(half, map.len() - half);
+                let _ = h.join();
+            }
+        });
+    }
+    drop(map);
 }
 
 impl RdbFile {

@@ -286,15 +286,148 @@ pub fn validate(src: &[u8], expected_len: usize) -> Result<(), BlobError> {
     }
     // Phase 2: no distance can reach before the start any more.
     let (ip0, produced0) = (ip, produced);
-    while let Some(&[c, b1]) = src.get(ip..ip + 2) {
-        let c = usize::from(c);
-        ip += usize::from(STEP[c]);
-        produced += usize::from(OUT[c]) + usize::from(b1 & LONG[c]);
-    }
+    let (ip, produced) = walk_lanes(src, ip, produced, LANE_MIN);
     if ip > n || produced > expected_len {
         return validate_from(src, expected_len, ip0, produced0);
     }
     validate_from(src, expected_len, ip, produced)
+}
+
+/// Walks per lane in [`walk_lanes`]: independent walks interleaved in one loop.
+const LANES: usize = 4;
+/// Instructions a lane records from its start for the lane before it to meet.
+const SYNC_STEPS: usize = 64;
+/// The longest instruction: a literal run of 32 bytes and its control byte.
+const MAX_STEP: usize = MAX_LIT + 1;
+/// Compressed bytes a lane needs at least (shorter streams take one walk).
+const LANE_MIN: usize = 16 << 10;
+
+/// One instruction of phase 2: its size and output from the control byte (a long
+/// back-reference adds its next byte). The caller guarantees `ip + 1 < src.len()`.
+#[inline(always)]
+fn step(src: &[u8], ip: &mut usize, produced: &mut usize) {
+    debug_assert!(*ip + 1 < src.len());
+    // SAFETY: every caller steps only while `ip < limit` with `limit < src.len()`.
+    let (c, b1) = unsafe { (*src.get_unchecked(*ip), *src.get_unchecked(*ip + 1)) };
+    let c = usize::from(c);
+    *ip += usize::from(STEP[c]);
+    *produced += usize::from(OUT[c]) + usize::from(b1 & LONG[c]);
+}
+
+/// Phase 2's walk from `ip` while an instruction's first two bytes lie before `limit`
+/// (`limit < src.len()`): the end state.
+#[inline]
+fn walk(src: &[u8], mut ip: usize, mut produced: usize, limit: usize) -> (usize, usize) {
+    while ip < limit {
+        step(src, &mut ip, &mut produced);
+    }
+    (ip, produced)
+}
+
+/// Phase 2 of [`validate`]: the end state `(ip, produced)` of the walk from `(ip0, produced0)`
+/// while two bytes are left, exactly as one walk would reach it.
+///
+/// One walk is a chain of dependent loads (the control byte gives where the next one is:
+/// ~8 cycles an instruction, whatever the core's width). So the stream is cut into
+/// [`LANES`] segments walked at the same time in one loop, each from a guessed start (a
+/// segment's first byte, which may lie inside an instruction). A lane records the positions
+/// of its first [`SYNC_STEPS`] instructions; the walk before it, the true one, goes on past
+/// the segment's start until it lands on one of them: from a common position the two walks
+/// are the same walk, so the lane's end state, shifted by what the true walk had produced
+/// there, is the true one. Walks from a wrong start fall into step with the true one within
+/// a few instructions (back-references are 2–3 bytes, literal runs short, the same
+/// self-synchronisation as variable-length machine code); when they do not meet within the
+/// recorded positions, the true walk simply goes on alone from there.
+pub(crate) fn walk_lanes(
+    src: &[u8],
+    ip0: usize,
+    produced0: usize,
+    lane_min: usize,
+) -> (usize, usize) {
+    // A step reads two bytes: it needs ip + 1 < len.
+    let end = src.len().saturating_sub(1);
+    let span = end.saturating_sub(ip0);
+    if span < LANES * lane_min.max(1) {
+        return walk(src, ip0, produced0, end);
+    }
+    let mut ip = [0usize; LANES];
+    let mut limit = [end; LANES];
+    for k in 0..LANES {
+        ip[k] = ip0 + span / LANES * k;
+        if k > 0 {
+            limit[k - 1] = ip[k];
+        }
+    }
+    let mut produced = [0usize; LANES];
+    produced[0] = produced0;
+    // Lanes 1.. record (position, output so far) of their first instructions.
+    let mut rec = [[(0usize, 0usize); SYNC_STEPS]; LANES];
+    let mut nrec = [0usize; LANES];
+    for k in 1..LANES {
+        while nrec[k] < SYNC_STEPS && ip[k] < limit[k] {
+            rec[k][nrec[k]] = (ip[k], produced[k]);
+            nrec[k] += 1;
+            step(src, &mut ip[k], &mut produced[k]);
+        }
+    }
+    // All lanes at once while each is inside its segment: in rounds none can leave it in
+    // (an instruction is at most `MAX_STEP` bytes), so the loop tests one counter.
+    loop {
+        let rounds = (0..LANES)
+            .map(|k| limit[k].saturating_sub(ip[k]) / MAX_STEP)
+            .min()
+            .unwrap_or(0);
+        if rounds == 0 {
+            break;
+        }
+        for _ in 0..rounds {
+            for k in 0..LANES {
+                step(src, &mut ip[k], &mut produced[k]);
+            }
+        }
+    }
+    while (0..LANES).all(|k| ip[k] < limit[k]) {
+        for k in 0..LANES {
+            step(src, &mut ip[k], &mut produced[k]);
+        }
+    }
+    // Stitch: the true walk finishes each segment and meets the next lane.
+    let (mut at, mut out) = walk(src, ip[0], produced[0], limit[0]);
+    for k in 1..LANES {
+        if k > 1 {
+            (at, out) = walk(src, at, out, limit[k - 1]);
+        }
+        let mut j = 0;
+        let met = loop {
+            if j == nrec[k] || at >= end {
+                break None;
+            }
+            let (rip, rout) = rec[k][j];
+            if at == rip {
+                break Some(rout);
+            }
+            if at > rip {
+                j += 1;
+            } else {
+                step(src, &mut at, &mut out);
+            }
+        };
+        let Some(rout) = met else {
+            return walk(src, at, out, end);
+        };
+        // The lane's output from `rip` on is the true walk's from there.
+        out = produced[k].wrapping_sub(rout).wrapping_add(out);
+        at = ip[k];
+    }
+    walk(src, at, out, end)
+}
+
+/// The end state of phase 2's walk over all of `src` (from 0, nothing produced) through
+/// [`walk_lanes`] with lanes of at least `lane_min` bytes (`usize::MAX`: one walk); for the
+/// fuzz checks, which compare the two.
+#[doc(hidden)]
+pub fn lane_walk_end(src: &[u8], lane_min: usize) -> (usize, usize) {
+    walk_lanes(src, 0, 0, lane_min)
 }
 
 /// The checking walk from an instruction boundary `ip` with `produced` bytes so far to the
@@ -731,6 +864,71 @@ mod tests {
                 prop_assert_eq!(&fast, &check_ratio(c, n).and_then(|()| validate_from(c, n, 0, 0)));
                 prop_assert_eq!(&fast, &decompress(c, n).map(|_| ()));
             }
+        }
+    }
+
+    proptest! {
+        /// The interleaved lanes of phase 2 reach the one walk's end state on any bytes
+        /// (valid streams, damaged ones, noise), whatever the lanes' size.
+        #[test]
+        fn lanes_reach_the_walks_end_state(
+            input in prop_oneof![data(), big_data()],
+            noise in proptest::collection::vec(any::<u8>(), 0..3000),
+            lane_min in 1usize..300,
+            from in any::<usize>(),
+        ) {
+            let c = compress(&input).unwrap_or_default();
+            for src in [&c[..], &noise[..]] {
+                let end = src.len().saturating_sub(1);
+                let from = from % (src.len() + 1);
+                prop_assert_eq!(
+                    walk_lanes(src, from, 7, lane_min),
+                    walk(src, from, 7, end)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_that_never_meet_fall_back_to_one_walk() {
+        // Every instruction 2 bytes: a lane started at an odd byte never meets the walk from
+        // an even one; the true walk goes on alone.
+        let src = vec![0x20u8; 10_001];
+        assert_eq!(walk_lanes(&src, 0, 0, 100), walk(&src, 0, 0, 10_000));
+        assert_eq!(walk_lanes(&src, 0, 0, 100), (10_000, 3 * 5_000));
+        // A lane that starts inside a long literal run meets the walk at the run's end.
+        let mut src = Vec::new();
+        while src.len() < 50_000 {
+            src.push(31);
+            src.extend_from_slice(&[0x41; 32]);
+            src.extend_from_slice(&[0x20, 0x00, 0xE0, 0x05, 0x00]);
+        }
+        let end = src.len() - 1;
+        for lane_min in [1, 7, 100, 1000, 12_000] {
+            assert_eq!(walk_lanes(&src, 0, 0, lane_min), walk(&src, 0, 0, end));
+        }
+        // A real stream of big.rdb's kind validates through the lanes.
+        let text: Vec<u8> = (0..60_000u32)
+            .flat_map(|i| {
+                format!("{{\"ts\":{},\"user\":\"u{:07}\"}}\n", i * 37, i % 9973).into_bytes()
+            })
+            .collect();
+        let c = compress(&text).unwrap();
+        assert!(c.len() > LANES * LANE_MIN, "{}", c.len());
+        validate(&c, text.len()).unwrap();
+        assert!(validate(&c, text.len() + 1).is_err());
+        assert!(validate(&c[..c.len() - 1], text.len()).is_err());
+        // Damaged copies: the lanes' verdict is the checking walk's, error and offset.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..300 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut d = c.clone();
+            let i = (state as usize) % d.len();
+            d[i] = (state >> 32) as u8;
+            let n = text.len() + (state >> 40) as usize % 3 - 1;
+            assert_eq!(validate(&d, n), validate_from(&d, n, 0, 0), "byte {i}");
         }
     }
 

@@ -77,3 +77,41 @@ fn truncated_while_mapped_is_an_error_not_a_signal() {
     // kills the process by design).
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A map of 64 MiB or more has its pages released on two threads when it is dropped: read
+/// whole, cut under the map, dropped, mapped again; every step reads the file's bytes.
+#[test]
+fn big_map_dropped_on_two_threads_reads_back() {
+    let dir = std::env::temp_dir().join(format!("rdbkit-mapdrop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.rdb");
+    let data = file(330_000);
+    assert!(data.len() >= 64 << 20, "{}", data.len());
+    std::fs::write(&path, &data).unwrap();
+    for _ in 0..2 {
+        // SAFETY: only this test touches the file.
+        let f = unsafe { RdbFile::open_mmap(&path) }.unwrap();
+        assert_eq!(read_all(&f, false), Ok(330_000));
+        assert_eq!(f.bytes(), &data[..]);
+        drop(f);
+    }
+    // Cut while mapped and touched: the release of pages past the end does not fault.
+    // SAFETY: only this test touches the file, and only to truncate it.
+    let f = unsafe { RdbFile::open_mmap(&path) }.unwrap();
+    assert_eq!(f.bytes().len(), data.len());
+    assert_eq!(read_all(&f, false), Ok(330_000));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(8192)
+        .unwrap();
+    assert!(f.check_unchanged().is_err());
+    drop(f);
+    std::fs::write(&path, &data).unwrap();
+    // SAFETY: as above.
+    let f = unsafe { RdbFile::open_mmap(&path) }.unwrap();
+    assert_eq!(f.bytes(), &data[..]);
+    drop(f);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
