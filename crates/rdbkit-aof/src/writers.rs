@@ -100,8 +100,14 @@ fn scan_proc(proc_root: &Path, files: &[PathBuf], dirs: &[PathBuf]) -> Scan {
             if !watched(&target, files, dirs) {
                 continue;
             }
-            let info = std::fs::read_to_string(pdir.join("fdinfo").join(fd.file_name()))
-                .unwrap_or_default();
+            // The descriptor closed between `readlink` and here (a process exiting, e.g. a
+            // fix refused by the lock): it holds nothing any more, so it is no writer. Any
+            // other failure to read its flags counts as writing (below).
+            let info = match std::fs::read_to_string(pdir.join("fdinfo").join(fd.file_name())) {
+                Ok(info) => info,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => String::new(),
+            };
             let flags = info
                 .lines()
                 .find_map(|l| l.strip_prefix("flags:"))
@@ -157,6 +163,40 @@ mod tests {
         ));
         assert!(!watched(Path::new("/d/dump.rdb"), &files, &dirs));
         assert!(!watched(Path::new("/e/appendonly.aof"), &files, &dirs));
+    }
+
+    /// A fake `/proc` entry: `pid/fd/3` links to `target`; `fdinfo` as given (None: the
+    /// descriptor closed after its link was read).
+    #[cfg(target_os = "linux")]
+    fn fake_proc(root: &Path, pid: u32, target: &Path, fdinfo: Option<&str>) {
+        let pdir = root.join(pid.to_string());
+        std::fs::create_dir_all(pdir.join("fd")).unwrap();
+        std::fs::create_dir_all(pdir.join("fdinfo")).unwrap();
+        std::os::unix::fs::symlink(target, pdir.join("fd").join("3")).unwrap();
+        std::fs::write(pdir.join("comm"), "rdbkit\n").unwrap();
+        if let Some(info) = fdinfo {
+            std::fs::write(pdir.join("fdinfo").join("3"), info).unwrap();
+        }
+    }
+
+    /// A descriptor that closes between `readlink` and `fdinfo` (the other fix of a race
+    /// exiting) is no writer; one whose flags say writing, or cannot be parsed, is. (A fix
+    /// refused by the lock, exiting while the lock holder scanned, made the holder refuse too:
+    /// both refused, `aof_fix_safety::racing_fixes_end_in_a_valid_outcome` under load.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_descriptor_closed_during_the_scan_is_not_a_writer() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let p = data.path().join("appendonly.aof");
+        std::fs::write(&p, b"").unwrap();
+        fake_proc(root.path(), 900_001, &p, None);
+        fake_proc(root.path(), 900_002, &p, Some("pos:\t0\nflags:\t0100000\n"));
+        fake_proc(root.path(), 900_003, &p, Some("pos:\t0\nflags:\t0100001\n"));
+        fake_proc(root.path(), 900_004, &p, Some("pos:\t0\n"));
+        let s = scan_proc(root.path(), std::slice::from_ref(&p), &[]);
+        let pids: Vec<u32> = s.writers.iter().map(|w| w.pid).collect();
+        assert_eq!(pids, vec![900_003, 900_004], "{s:?}");
     }
 
     #[cfg(target_os = "linux")]
