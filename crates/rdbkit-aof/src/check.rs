@@ -470,8 +470,6 @@ struct ServerState {
     valid_before_multi: u64,
     in_multi: bool,
     commands: u64,
-    /// AOFs repeat commands: the last known name settles most lookups.
-    last_known: Vec<u8>,
 }
 
 /// How the server's reading of one record ended.
@@ -494,10 +492,13 @@ pub(crate) fn server_resp<W: Window>(w: &mut W, mut pos: usize) -> Load {
         valid_before_multi: 0,
         in_multi: false,
         commands: 0,
-        last_known: Vec::new(),
     };
+    // AOFs repeat commands: the last known name settles most lookups. (Copied: a stream's
+    // window moves. Only a name looked up is copied. Kept apart from `s`, whose fields then
+    // stay in registers.)
+    let mut last_known = Vec::new();
     loop {
-        match server_record(w.data(), pos, w.base(), w.fin(), &mut s) {
+        match server_record(w.data(), pos, w.base(), w.fin(), &mut s, &mut last_known) {
             Rec::Next(end) => pos = end,
             Rec::Eof => break,
             Rec::Done(load) => return load,
@@ -518,7 +519,14 @@ pub(crate) fn server_resp<W: Window>(w: &mut W, mut pos: usize) -> Load {
 
 /// One record at `pos` of `data` (file offset `base` at `data[0]`; `fin`: nothing follows).
 #[inline(always)]
-fn server_record(data: &[u8], mut pos: usize, base: u64, fin: bool, s: &mut ServerState) -> Rec {
+fn server_record(
+    data: &[u8],
+    mut pos: usize,
+    base: u64,
+    fin: bool,
+    s: &mut ServerState,
+    last_known: &mut Vec<u8>,
+) -> Rec {
     const BUF: usize = 1024;
     let truncated = |s: &ServerState, why: &str| {
         Rec::Done(Load::Truncated {
@@ -599,11 +607,10 @@ fn server_record(data: &[u8], mut pos: usize, base: u64, fin: bool, s: &mut Serv
         pos += 2;
     }
     let name = c_str(data.get(first_arg.0..first_arg.1).unwrap_or(&[]));
-    // (Copied: a stream's window moves. Only a name looked up is copied.)
-    let known = (!s.last_known.is_empty() && name.eq_ignore_ascii_case(&s.last_known))
+    let known = (!last_known.is_empty() && name.eq_ignore_ascii_case(last_known))
         || ((commands::known_to_redis_74(name) || commands::looks_like_module_command(name)) && {
-            s.last_known.clear();
-            s.last_known.extend_from_slice(name);
+            last_known.clear();
+            last_known.extend_from_slice(name);
             true
         });
     if !known {
