@@ -24,7 +24,7 @@ use crate::report::Report;
 /// What [`check_stream`] made of a stream.
 pub enum Streamed {
     /// Both verdicts, as [`crate::report::check_path`] gives them for a file of these bytes.
-    Report(Report),
+    Report(Box<Report>),
     /// Not checked as a stream (an RDB preamble, a manifest): the bytes read so far, to be
     /// put back in front of the rest of the stream by the caller.
     NotStreamed(Vec<u8>),
@@ -63,13 +63,13 @@ pub fn check_stream(r: &mut dyn Read, name: &Path, opts: CheckOptions) -> io::Re
     m.add(&file, v);
     let (strict, server) = m.finish();
     let layout = Layout::Single(file);
-    Ok(Streamed::Report(Report {
+    Ok(Streamed::Report(Box::new(Report {
         path: name.to_path_buf(),
         layout: Ok(layout.clone()),
         strict_layout: strict.is_ok().then_some(layout),
         strict: strict.map_err(|e| e.to_string()),
         server,
-    }))
+    })))
 }
 
 /// Reads up to `n` bytes (fewer only at the end of `r`).
