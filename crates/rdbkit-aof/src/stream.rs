@@ -33,14 +33,18 @@ pub enum Streamed {
 /// The sizes a stream is read in.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sizes {
-    /// Read first, to tell the kind: a stream that ends within it is checked as a slice.
+    /// The first window (at most [`SNIFF`], the bytes read first to tell the kind); when it
+    /// is all of them, a stream that ends within them is checked as a slice.
     pub head: usize,
     /// Then read and handed over in chunks of this size.
     pub chunk: usize,
 }
 
+/// The bytes read first, to tell the kind.
+const SNIFF: usize = 64 << 10;
+
 const SIZES: Sizes = Sizes {
-    head: 64 << 10,
+    head: SNIFF,
     chunk: 1 << 20,
 };
 
@@ -72,6 +76,47 @@ pub fn check_stream(r: &mut dyn Read, name: &Path, opts: CheckOptions) -> io::Re
     })))
 }
 
+/// [`check_stream`] reading `head` bytes first and then chunks of `chunk` bytes (both at
+/// least 1): for the fuzz invariant that the streamed verdicts are the whole file's at every
+/// window size (`rdbkit-fuzz-checks`).
+#[doc(hidden)]
+pub fn check_stream_sized(
+    r: &mut dyn Read,
+    name: &Path,
+    opts: CheckOptions,
+    head: usize,
+    chunk: usize,
+) -> io::Result<Option<String>> {
+    let file = AofFile {
+        name: name.display().to_string(),
+        path: name.to_path_buf(),
+        role: Role::Single,
+    };
+    let sizes = Sizes {
+        head: head.max(1),
+        chunk: chunk.max(1),
+    };
+    Ok(stream_part(r, &file, opts, sizes)?
+        .ok()
+        .map(|v| verdict_json(&file, opts, v)))
+}
+
+/// The verdicts of one part on its own as `report::json` prints them.
+#[doc(hidden)]
+pub fn verdict_json(file: &AofFile, opts: CheckOptions, v: PartVerdict) -> String {
+    let mut m = MultiCheck::new(1, opts);
+    m.add(file, v);
+    let (strict, server) = m.finish();
+    let layout = Layout::Single(file.clone());
+    crate::report::json(&Report {
+        path: file.path.clone(),
+        layout: Ok(layout.clone()),
+        strict_layout: strict.is_ok().then_some(layout),
+        strict: strict.map_err(|e| e.to_string()),
+        server,
+    })
+}
+
 /// Reads up to `n` bytes (fewer only at the end of `r`).
 fn read_up_to(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
@@ -96,13 +141,20 @@ pub(crate) fn stream_part(
     opts: CheckOptions,
     sizes: Sizes,
 ) -> io::Result<Result<PartVerdict, Vec<u8>>> {
-    let head = read_up_to(r, sizes.head)?;
-    if rdbkit_rdb::is_rdb_magic(&head) || looks_like_manifest(&head) {
-        return Ok(Err(head));
+    // The kind is told from the first 64 KiB, as `multipart::resolve` tells a file's.
+    let mut sniffed = read_up_to(r, SNIFF)?;
+    if rdbkit_rdb::is_rdb_magic(&sniffed) || looks_like_manifest(&sniffed) {
+        return Ok(Err(sniffed));
     }
-    if head.len() < sizes.head {
-        return Ok(Ok(check_part(file, &head, true, opts, Want::BOTH)));
+    if sniffed.is_empty() || (sniffed.len() < SNIFF && sizes.head >= SNIFF) {
+        return Ok(Ok(check_part(file, &sniffed, true, opts, Want::BOTH)));
     }
+    // The window starts with `sizes.head` of them (all, but in tests); the rest follows in
+    // chunks, then the rest of the stream.
+    let rest = sniffed.split_off(sizes.head.min(sniffed.len()));
+    let head = sniffed;
+    let mut r = io::Read::chain(io::Cursor::new(rest), r);
+    let r: &mut dyn Read = &mut r;
     let head = Arc::new(head);
     let (to_strict, strict_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
     let (to_server, server_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
