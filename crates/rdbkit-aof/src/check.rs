@@ -141,23 +141,78 @@ pub fn check_single_with(
             }
         }
     }
+    let mut w = Whole(data);
+    resp_strict(&mut w, pos, last_file, opts, line, &mut out);
+    out
+}
+
+/// The bytes a check reads: a whole file in memory ([`Whole`]), or a window of a stream that
+/// the check slides along (`crate::stream`). Positions are indexes into [`data`](Self::data).
+pub(crate) trait Window {
+    /// The bytes held: `data()[0]` is the file's byte [`base`](Self::base).
+    fn data(&self) -> &[u8];
+    /// The file offset of `data()[0]`.
+    fn base(&self) -> u64;
+    /// No bytes follow `data()`.
+    fn fin(&self) -> bool;
+    /// Drops the bytes before `keep` and reads more (to the end of the stream, `fin`, when
+    /// none follow). Returns how many bytes were dropped. `commands`: the strict check's whole
+    /// commands so far (a stream keeps what a damaged-manifest verdict may need while 0).
+    fn more(&mut self, keep: usize, commands: u64) -> usize;
+}
+
+/// A whole file's bytes: nothing follows them.
+pub(crate) struct Whole<'a>(pub(crate) &'a [u8]);
+
+impl Window for Whole<'_> {
+    #[inline(always)]
+    fn data(&self) -> &[u8] {
+        self.0
+    }
+    #[inline(always)]
+    fn base(&self) -> u64 {
+        0
+    }
+    #[inline(always)]
+    fn fin(&self) -> bool {
+        true
+    }
+    fn more(&mut self, _keep: usize, _commands: u64) -> usize {
+        0
+    }
+}
+
+/// The strict check of the RESP part, from `pos` of `w` to its end (the loop of
+/// `checkSingleAof`); fills `out` but its `size`.
+pub(crate) fn resp_strict<W: Window>(
+    w: &mut W,
+    mut pos: usize,
+    last_file: bool,
+    opts: CheckOptions,
+    line: &mut u64,
+    out: &mut SingleCheck,
+) {
     let mut st = LineState {
         line: *line,
         last_epos: 0,
     };
     let mut args = Vec::with_capacity(8);
     let mut multi: i64 = 0;
-    let mut ok = pos;
+    let mut ok = w.base() + pos as u64;
     let mut in_txn = 0u64;
     let mut clean_eof = false;
     loop {
         if multi == 0 {
-            ok = pos;
+            ok = w.base() + pos as u64;
         }
+        // A stream's record may run past the window: parsed again, from its start, once more
+        // bytes are in (what the partial parse changed is undone).
+        let saved = (st, multi);
+        let data = w.data();
         let mut core = Core {
             st: &mut st,
-            base: 0,
-            fin: true,
+            base: w.base(),
+            fin: w.fin(),
         };
         let parsed = core.parse_item(data, pos, &mut args, |first| {
             let name = c_str(first);
@@ -175,6 +230,10 @@ pub fn check_single_with(
             None
         });
         match parsed {
+            Parsed::Incomplete if !w.fin() => {
+                (st, multi) = saved;
+                pos -= w.more(pos, out.commands);
+            }
             Parsed::Eof | Parsed::Incomplete => {
                 clean_eof = true;
                 break;
@@ -182,7 +241,7 @@ pub fn check_single_with(
             Parsed::Annotation { end } => {
                 let text = data.get(pos..end).unwrap_or(&[]);
                 if opts.to_timestamp != 0 && text.starts_with(b"#TS:") {
-                    let offset = pos as u64;
+                    let offset = w.base() + pos as u64;
                     let stop = match annotation_timestamp(text) {
                         None => Some(Stop::InvalidTimestampAnnotation { offset }),
                         Some(ts) if ts <= opts.to_timestamp => None,
@@ -190,7 +249,7 @@ pub fn check_single_with(
                         Some(_) if !last_file => Some(Stop::TimestampNotLast { offset }),
                         Some(_) => Some(Stop::TimestampCut {
                             offset,
-                            open_multi: (multi != 0).then_some(ok as u64),
+                            open_multi: (multi != 0).then_some(ok),
                         }),
                     };
                     if let Some(stop) = stop {
@@ -198,7 +257,7 @@ pub fn check_single_with(
                         out.ok_up_to = offset;
                         out.ok_up_to_line = st.line;
                         *line = st.line;
-                        return out;
+                        return;
                     }
                 }
                 pos = end;
@@ -232,10 +291,9 @@ pub fn check_single_with(
             kind: RespErrorKind::EofInMulti,
         });
     }
-    out.ok_up_to = ok as u64;
+    out.ok_up_to = ok;
     out.ok_up_to_line = st.line;
     *line = st.line;
-    out
 }
 
 /// Whether the tool takes the file for an RDB (`fileIsRDB`; Valkey 9's magic too).
@@ -297,10 +355,21 @@ pub enum Load {
     },
 }
 
-fn fgets_end(data: &[u8], pos: usize, cap: usize) -> Option<usize> {
-    let rest = data.get(pos..).filter(|r| !r.is_empty())?;
+/// A stream's window ends before what is being read does: read more and parse again.
+struct More;
+
+/// `fgets` at `pos` into a `cap` buffer: where the line ends, `None` at the end of the data.
+fn fgets_end(data: &[u8], pos: usize, cap: usize, fin: bool) -> Result<Option<usize>, More> {
+    let rest = data.get(pos..).unwrap_or(&[]);
+    if rest.is_empty() {
+        return if fin { Ok(None) } else { Err(More) };
+    }
     let window = rest.get(..rest.len().min(cap - 1)).unwrap_or(rest);
-    Some(pos + crate::resp::find_newline(window).map_or(window.len(), |i| i + 1))
+    match crate::resp::find_newline(window) {
+        Some(i) => Ok(Some(pos + i + 1)),
+        None if window.len() < cap - 1 && !fin => Err(More),
+        None => Ok(Some(pos + window.len())),
+    }
 }
 
 /// Models `loadSingleAppendOnlyFile` of Redis 7.4, with its command table (top-level names;
@@ -310,45 +379,58 @@ enum Cont {
     /// A `#` annotation line: read on.
     Skip,
     /// The load ends here: the verdict, given `valid_up_to` and the command count.
-    Stop(Box<dyn FnOnce(usize, u64) -> Load>),
+    Stop(Box<dyn FnOnce(u64, u64) -> Load>),
 }
 
 /// The server's reading of a record's first line at `pos` (fgets into a `cap` buffer, then
 /// `atoi`), for lines other than the plain `*<n>\r\n`: `None` at the end of the data.
-fn server_argc(data: &[u8], pos: &mut usize, cap: usize) -> Option<Result<i64, Cont>> {
-    let end = fgets_end(data, *pos, cap)?;
-    let start = *pos;
-    let line = data.get(start..end).unwrap_or(&[]);
+fn server_argc(
+    data: &[u8],
+    pos: &mut usize,
+    cap: usize,
+    base: u64,
+    fin: bool,
+) -> Result<Option<Result<i64, Cont>>, More> {
+    let Some(end) = fgets_end(data, *pos, cap, fin)? else {
+        return Ok(None);
+    };
+    let start = base + *pos as u64;
+    let line = data.get(*pos..end).unwrap_or(&[]);
     *pos = end;
     match line.first() {
-        Some(b'#') => return Some(Err(Cont::Skip)),
+        Some(b'#') => return Ok(Some(Err(Cont::Skip))),
         Some(b'*') => {}
         _ => {
-            return Some(Err(Cont::Stop(Box::new(move |_, _| Load::Failed {
-                offset: start as u64,
+            return Ok(Some(Err(Cont::Stop(Box::new(move |_, _| Load::Failed {
+                offset: start,
                 reason:
                     "Bad file format reading the append only file (record doesn't start with '*')"
                         .into(),
-            }))))
+            })))))
         }
     }
     let cline = c_str(line);
     if cline.len() < 2 {
         if end >= data.len() {
-            return Some(Err(Cont::Stop(Box::new(|valid_up_to, commands| {
+            if !fin {
+                return Err(More);
+            }
+            return Ok(Some(Err(Cont::Stop(Box::new(|valid_up_to, commands| {
                 Load::Truncated {
-                    valid_up_to: valid_up_to as u64,
+                    valid_up_to,
                     commands,
                     reason: "short read in a '*' line".into(),
                 }
-            }))));
+            })))));
         }
-        return Some(Err(Cont::Stop(Box::new(move |_, _| Load::Failed {
-            offset: start as u64,
+        return Ok(Some(Err(Cont::Stop(Box::new(move |_, _| Load::Failed {
+            offset: start,
             reason: "Unrecoverable error reading the append only file".into(),
-        }))));
+        })))));
     }
-    Some(Ok(i64::from(cnum::atoi(cline.get(1..).unwrap_or(&[])))))
+    Ok(Some(Ok(i64::from(cnum::atoi(
+        cline.get(1..).unwrap_or(&[]),
+    )))))
 }
 
 /// What the server (7.x, `aof-load-truncated yes`) does with one file's bytes `data`.
@@ -360,7 +442,6 @@ pub fn server_load(data: &[u8]) -> Load {
 /// (`rdb_len`: the [`RdbPrefix::len`] of [`rdb_prefix::check`]`(data, true)`): the server's
 /// shallower reading of it then passes to the same end, and is not made again.
 pub fn server_load_after(data: &[u8], rdb_len: Option<usize>) -> Load {
-    const BUF: usize = 1024;
     if data.is_empty() {
         return Load::Empty;
     }
@@ -378,114 +459,178 @@ pub fn server_load_after(data: &[u8], rdb_len: Option<usize>) -> Load {
             }
         }
     }
-    // Redis starts `valid_up_to` at 0, not after the RDB part: a torn first command after a
-    // preamble makes the server truncate the whole file.
-    let mut valid_up_to = 0usize;
-    let mut valid_before_multi = 0usize;
-    let mut in_multi = false;
-    let mut commands = 0u64;
-    let mut last_known: &[u8] = &[];
-    let truncated = |valid_up_to: usize, commands: u64, why: &str| Load::Truncated {
-        valid_up_to: valid_up_to as u64,
-        commands,
-        reason: why.to_string(),
+    server_resp(&mut Whole(data), pos)
+}
+
+/// The server's load of the RESP part so far.
+struct ServerState {
+    /// Redis starts `valid_up_to` at 0, not after the RDB part: a torn first command after a
+    /// preamble makes the server truncate the whole file.
+    valid_up_to: u64,
+    valid_before_multi: u64,
+    in_multi: bool,
+    commands: u64,
+}
+
+/// How the server's reading of one record ended.
+enum Rec {
+    /// The end of the data, at a record boundary.
+    Eof,
+    /// Read on at this position.
+    Next(usize),
+    /// The load ends here.
+    Done(Load),
+    /// A stream's window ends inside the record.
+    More,
+}
+
+/// The server's reading of the RESP part of `w` from `pos` (the loop of
+/// `loadSingleAppendOnlyFile`).
+pub(crate) fn server_resp<W: Window>(w: &mut W, mut pos: usize) -> Load {
+    let mut s = ServerState {
+        valid_up_to: 0,
+        valid_before_multi: 0,
+        in_multi: false,
+        commands: 0,
     };
+    // AOFs repeat commands: the last known name settles most lookups. (Copied: a stream's
+    // window moves. Only a name looked up is copied. Kept apart from `s`, whose fields then
+    // stay in registers.)
+    let mut last_known = Vec::new();
     loop {
-        let start = pos;
-        // The plain `*<n>\r\n` line of every writer, else the server's fgets + atoi.
-        // (`atoi` gives an int: a count beyond it takes the general path.)
-        let plain = plain_header(data, pos, b'*').filter(|&(n, _)| n <= i64::from(i32::MAX));
-        let argc = if let Some((n, end)) = plain {
-            pos = end;
-            n
-        } else {
-            match server_argc(data, &mut pos, BUF) {
-                None => break,
-                Some(Ok(n)) => n,
-                Some(Err(Cont::Skip)) => continue,
-                Some(Err(Cont::Stop(l))) => return l(valid_up_to, commands),
+        match server_record(w.data(), pos, w.base(), w.fin(), &mut s, &mut last_known) {
+            Rec::Next(end) => pos = end,
+            Rec::Eof => break,
+            Rec::Done(load) => return load,
+            Rec::More => pos -= w.more(pos, u64::MAX),
+        }
+    }
+    if s.in_multi {
+        return Load::Truncated {
+            valid_up_to: s.valid_before_multi,
+            commands: s.commands,
+            reason: "EOF inside MULTI: incomplete transaction reverted".into(),
+        };
+    }
+    Load::Loaded {
+        commands: s.commands,
+    }
+}
+
+/// One record at `pos` of `data` (file offset `base` at `data[0]`; `fin`: nothing follows).
+#[inline(always)]
+fn server_record(
+    data: &[u8],
+    mut pos: usize,
+    base: u64,
+    fin: bool,
+    s: &mut ServerState,
+    last_known: &mut Vec<u8>,
+) -> Rec {
+    const BUF: usize = 1024;
+    let truncated = |s: &ServerState, why: &str| {
+        Rec::Done(Load::Truncated {
+            valid_up_to: s.valid_up_to,
+            commands: s.commands,
+            reason: why.to_string(),
+        })
+    };
+    let start = pos;
+    // The plain `*<n>\r\n` line of every writer, else the server's fgets + atoi (which read
+    // the plain line alike: a window ending inside it takes the general path, to the same end).
+    // (`atoi` gives an int: a count beyond it takes the general path.)
+    let plain = plain_header(data, pos, b'*').filter(|&(n, _)| n <= i64::from(i32::MAX));
+    let argc = if let Some((n, end)) = plain {
+        pos = end;
+        n
+    } else {
+        match server_argc(data, &mut pos, BUF, base, fin) {
+            Err(More) => return Rec::More,
+            Ok(None) => return Rec::Eof,
+            Ok(Some(Ok(n))) => n,
+            Ok(Some(Err(Cont::Skip))) => return Rec::Next(pos),
+            Ok(Some(Err(Cont::Stop(l)))) => return Rec::Done(l(s.valid_up_to, s.commands)),
+        }
+    };
+    if argc < 1 {
+        return Rec::Done(Load::Failed {
+            offset: base + start as u64,
+            reason: format!("Bad file format: argument count {argc}"),
+        });
+    }
+    let mut first_arg = (0usize, 0usize);
+    for j in 0..argc {
+        let (len, lend) = match plain_header(data, pos, b'$') {
+            Some(h) => h,
+            None => {
+                let lend = match fgets_end(data, pos, BUF, fin) {
+                    Err(More) => return Rec::More,
+                    Ok(None) => return truncated(s, "short read before a '$' line"),
+                    Ok(Some(lend)) => lend,
+                };
+                let l = data.get(pos..lend).unwrap_or(&[]);
+                if l.first() != Some(&b'$') {
+                    return Rec::Done(Load::Failed {
+                        offset: base + pos as u64,
+                        reason: "Bad file format: expected '$'".into(),
+                    });
+                }
+                (cnum::strtol(l.get(1..).unwrap_or(&[])).value, lend)
             }
         };
-        if argc < 1 {
-            return Load::Failed {
-                offset: start as u64,
-                reason: format!("Bad file format: argument count {argc}"),
-            };
+        if len < 0 {
+            return Rec::Done(Load::Failed {
+                offset: base + pos as u64,
+                reason: format!("bulk length {len}: the server would abort allocating it"),
+            });
         }
-        let mut first_arg: &[u8] = &[];
-        for j in 0..argc {
-            let (len, lend) = match plain_header(data, pos, b'$') {
-                Some(h) => h,
-                None => {
-                    let Some(lend) = fgets_end(data, pos, BUF) else {
-                        return truncated(valid_up_to, commands, "short read before a '$' line");
-                    };
-                    let l = data.get(pos..lend).unwrap_or(&[]);
-                    if l.first() != Some(&b'$') {
-                        return Load::Failed {
-                            offset: pos as u64,
-                            reason: "Bad file format: expected '$'".into(),
-                        };
-                    }
-                    (cnum::strtol(l.get(1..).unwrap_or(&[])).value, lend)
-                }
-            };
-            if len < 0 {
-                return Load::Failed {
-                    offset: pos as u64,
-                    reason: format!("bulk length {len}: the server would abort allocating it"),
-                };
+        pos = lend;
+        let avail = data.len().saturating_sub(pos) as u64;
+        if len as u64 > avail {
+            if !fin {
+                return Rec::More;
             }
-            pos = lend;
-            let avail = data.len().saturating_sub(pos) as u64;
-            if len as u64 > avail {
-                return truncated(valid_up_to, commands, "short read in a bulk payload");
+            return truncated(s, "short read in a bulk payload");
+        }
+        let len = len as usize;
+        if j == 0 {
+            first_arg = (pos, pos + len);
+        }
+        pos += len;
+        // The two bytes after a payload are skipped unchecked.
+        if data.len().saturating_sub(pos) < 2 {
+            if !fin {
+                return Rec::More;
             }
-            let len = len as usize;
-            if j == 0 {
-                first_arg = data.get(pos..pos + len).unwrap_or(&[]);
-            }
-            pos += len;
-            // The two bytes after a payload are skipped unchecked.
-            if data.len().saturating_sub(pos) < 2 {
-                return truncated(valid_up_to, commands, "short read after a bulk payload");
-            }
-            pos += 2;
+            return truncated(s, "short read after a bulk payload");
         }
-        let name = c_str(first_arg);
-        // AOFs repeat commands: the last known name settles most lookups.
-        let known = (!last_known.is_empty() && name.eq_ignore_ascii_case(last_known))
-            || commands::known_to_redis_74(name)
-            || commands::looks_like_module_command(name);
-        if known {
-            last_known = name;
-        }
-        if !known {
-            return Load::Failed {
-                offset: start as u64,
-                reason: format!(
-                    "Unknown command '{}' reading the append only file",
-                    String::from_utf8_lossy(name)
-                ),
-            };
-        }
-        if name.eq_ignore_ascii_case(b"multi") {
-            valid_before_multi = valid_up_to;
-            in_multi = true;
-        } else if name.eq_ignore_ascii_case(b"exec") && in_multi {
-            in_multi = false;
-        }
-        commands += 1;
-        valid_up_to = pos;
+        pos += 2;
     }
-    if in_multi {
-        return truncated(
-            valid_before_multi,
-            commands,
-            "EOF inside MULTI: incomplete transaction reverted",
-        );
+    let name = c_str(data.get(first_arg.0..first_arg.1).unwrap_or(&[]));
+    let known = (!last_known.is_empty() && name.eq_ignore_ascii_case(last_known))
+        || ((commands::known_to_redis_74(name) || commands::looks_like_module_command(name)) && {
+            last_known.clear();
+            last_known.extend_from_slice(name);
+            true
+        });
+    if !known {
+        return Rec::Done(Load::Failed {
+            offset: base + start as u64,
+            reason: format!(
+                "Unknown command '{}' reading the append only file",
+                String::from_utf8_lossy(name)
+            ),
+        });
     }
-    Load::Loaded { commands }
+    if name.eq_ignore_ascii_case(b"multi") {
+        s.valid_before_multi = s.valid_up_to;
+        s.in_multi = true;
+    } else if name.eq_ignore_ascii_case(b"exec") && s.in_multi {
+        s.in_multi = false;
+    }
+    s.commands += 1;
+    s.valid_up_to = base + pos as u64;
+    Rec::Next(pos)
 }
 
 /// What the server does on start with a whole data set.

@@ -15,6 +15,7 @@
 //! - [`writers`]: running-server detection (other processes writing the AOF; Linux);
 //! - [`timestamp`]: `#TS:` annotations and `--truncate-to-timestamp`;
 //! - [`dump`]: commands out as JSON lines or RESP;
+//! - [`stream`]: both verdicts on an AOF read from a pipe, in bounded memory;
 //! - [`drop_in`]: a drop-in `redis-check-aof`.
 
 #![deny(missing_docs)]
@@ -35,6 +36,7 @@ pub mod parts;
 pub mod rdb_prefix;
 pub mod report;
 pub mod resp;
+pub mod stream;
 pub mod timestamp;
 pub mod writers;
 

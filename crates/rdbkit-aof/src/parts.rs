@@ -80,9 +80,9 @@ pub struct PartVerdict {
     /// The part is empty (0 bytes).
     pub empty: bool,
     /// The last file, damaged, is really a manifest whose first line is damaged.
-    damaged_manifest: bool,
+    pub(crate) damaged_manifest: bool,
     /// Why the cut a fix would make must not happen (the last file only).
-    refuse_cut: Option<String>,
+    pub(crate) refuse_cut: Option<String>,
 }
 
 /// Checks one part's bytes: `file` is its entry in the layout (its role: an RDB part is validated

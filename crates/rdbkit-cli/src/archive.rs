@@ -897,8 +897,11 @@ impl Paused {
                         "a second member with this name: refused (which one is the backup?)",
                     )),
                     None if in_dir && is_manifest(ctx.rel, ctx.head) => Err(ctx.what(&format!(
-                        "a second manifest beside {}: refused (which one is the backup?)",
-                        manifest.display()
+                        "a second manifest beside {0}: refused, either could be the backup's: \
+                         extract the archive and name the manifest to read (`rdbkit aof check \
+                         DIR/{1}`), or pack the archive again without the other",
+                        manifest.display(),
+                        manifest.file_name().unwrap_or_default().to_string_lossy()
                     ))),
                     None if in_dir => {
                         sp.skipped

@@ -138,6 +138,24 @@ pub fn exit(subcommand: &str, outcome: Result<(), Failure>) -> ExitCode {
     ExitCode::from(f.code_in(subcommand))
 }
 
+/// The exit status of a command line clap could not parse, its message printed by clap (to
+/// standard output for `--help` and `--version`, which are success, exit 0; to standard error
+/// otherwise): a usage error, [`Failure::Usage`]'s status in `subcommand` (clap's own exit
+/// would be 2, which the table gives to damaged inputs).
+pub fn clap_exit(e: &clap::Error, subcommand: &str) -> ExitCode {
+    use clap::error::ErrorKind;
+    let printed = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match printed {
+            Err(w) if w.kind() != io::ErrorKind::BrokenPipe => {
+                ExitCode::from(Failure::Write(w).code())
+            }
+            _ => ExitCode::SUCCESS,
+        },
+        _ => ExitCode::from(Failure::Usage(e.to_string()).code_in(subcommand)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -817,24 +817,6 @@ pub fn stream_to_temp(name: &str, r: &mut dyn Read) -> Result<TempCopy, InputErr
     Ok(t)
 }
 
-/// For commands that work on a file's bytes (`aof check`): `None` for a regular file or a
-/// directory (read it by its path); for `-`, a pipe, a FIFO or `/dev/stdin`, the stream read
-/// once (decompressed if it is compressed) into a private temporary file.
-pub fn stream_of(path: &Path) -> Result<Option<TempCopy>, InputError> {
-    if path.as_os_str() != "-" {
-        match std::fs::metadata(path) {
-            Ok(md) if md.is_file() || md.is_dir() => return Ok(None),
-            // A missing path: the caller's own error.
-            Err(_) => return Ok(None),
-            Ok(_) => {}
-        }
-    }
-    let name = path.display().to_string();
-    let s = sniff(path)?;
-    let mut r = s.rest.with_head(s.head);
-    stream_to_temp(&name, &mut r).map(Some)
-}
-
 /// Reads a stream to its end after its consumer stopped (the RDB decoder stops at the EOF
 /// record): a compressed stream's damaged or missing trailer is an error even when the data
 /// inside is whole (`gzip -t` semantics). Plain streams are left as they are.

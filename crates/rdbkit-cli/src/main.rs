@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod archive;
 mod cmd;
@@ -137,7 +137,18 @@ fn main() -> ExitCode {
         let outcome = cmd::aof::drop_in(&OsString::from("redis-check-aof"), rest);
         return failure::exit("redis-check-aof", outcome);
     }
-    let cli = Cli::parse_from(argv);
+    // clap's own exit (2 on a usage error) would disagree with the table: its errors go
+    // through the one failure path too (`--help`/`--version` print to stdout, exit 0).
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let sub = argv.get(1).and_then(|a| a.to_str()).unwrap_or_default();
+            let known = Cli::command()
+                .get_subcommands()
+                .any(|c| c.get_name() == sub);
+            return failure::clap_exit(&e, if known { sub } else { "" });
+        }
+    };
     if let Some(size) = &cli.spill_limit {
         if let Err(e) = archive::set_spill_limit(size) {
             return failure::exit("", Err(Failure::Trouble(e)));

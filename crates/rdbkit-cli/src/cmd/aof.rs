@@ -67,13 +67,13 @@ pub fn run(c: Command) -> Result<(), Failure> {
                 print!("{text}");
                 return verdict(valid);
             }
-            // `-`, a pipe or a FIFO: read once into a private temporary file (the checker
-            // works on a file's bytes), reported under the name given.
-            let temp = match crate::input::stream_of(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    return Err(Failure::Trouble(esc::text(&e.to_string())));
-                }
+            // `-`, a pipe or a FIFO: checked as it is read, in bounded memory
+            // (`rdbkit_aof::stream`); one that starts with an RDB preamble or is a manifest is
+            // read into a private temporary file (the checker works on a file's bytes),
+            // reported under the name given.
+            let temp = match check_stream(&path, json)? {
+                Some(t) => t,
+                None => return Ok(()),
             };
             let checked = temp.as_ref().map_or(path.as_path(), |t| t.path());
             let r = report::check_path(checked, CheckOptions::default());
@@ -341,6 +341,42 @@ pub fn drop_in(argv0: &OsString, args: Vec<OsString>) -> Result<(), Failure> {
 }
 
 /// A verdict already printed: valid (exit 0) or not (exit 1).
+/// `aof check` of a stream (`-`, a pipe, a FIFO; `Ok(Some(None))` for a file or a
+/// directory): the report printed, or the stream's copy in a temporary file when it is not
+/// checked as it is read (see [`rdbkit_aof::stream`]). `Ok(None)`: reported and valid.
+fn check_stream(
+    path: &std::path::Path,
+    json: bool,
+) -> Result<Option<Option<crate::input::TempCopy>>, Failure> {
+    use rdbkit_aof::stream::Streamed;
+    let is_stream = path.as_os_str() == "-"
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if !is_stream {
+        return Ok(Some(None));
+    }
+    let trouble = |e: &dyn std::fmt::Display| Failure::Trouble(esc::text(&e.to_string()));
+    let name = path.display().to_string();
+    let sniffed = crate::input::sniff(path).map_err(|e| trouble(&e))?;
+    let mut r = sniffed.rest.with_head(sniffed.head);
+    match rdbkit_aof::stream::check_stream(&mut r, path, CheckOptions::default()) {
+        Ok(Streamed::Report(rep)) => {
+            if json {
+                println!("{}", report::json(&rep));
+            } else {
+                print!("{}", report::human(&rep));
+            }
+            verdict(rep.strict_valid()).map(|()| None)
+        }
+        Ok(Streamed::NotStreamed(head)) => {
+            let mut r = io::Read::chain(io::Cursor::new(head), r);
+            crate::input::stream_to_temp(&name, &mut r)
+                .map(|t| Some(Some(t)))
+                .map_err(|e| trouble(&e))
+        }
+        Err(e) => Err(trouble(&format!("{name}: {e}"))),
+    }
+}
+
 fn verdict(valid: bool) -> Result<(), Failure> {
     if valid {
         Ok(())

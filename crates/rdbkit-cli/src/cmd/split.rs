@@ -3,7 +3,7 @@
 //! streaming, written like `convert` writes (temporary file beside the output, fsync, rename;
 //! never over an existing file without `--force`). Also the pieces `merge` shares.
 
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rdbkit_rdb::write::{RdbWriter, Target, WriteError};
@@ -68,8 +68,8 @@ pub struct AtomicRdb {
     /// The final path.
     pub path: PathBuf,
     tmp: tempfile::NamedTempFile,
-    /// The writer (over the temporary file).
-    pub w: RdbWriter<BufWriter<std::fs::File>>,
+    /// The writer (over the temporary file; it stages 1 MiB blocks itself, no `BufWriter`).
+    pub w: RdbWriter<std::fs::File>,
     /// The db last selected.
     pub db: Option<u64>,
     /// Keys written.
@@ -113,7 +113,7 @@ impl AtomicRdb {
             use std::os::unix::fs::PermissionsExt;
             let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
         }
-        let w = RdbWriter::new(BufWriter::with_capacity(1 << 20, file), target)
+        let w = RdbWriter::new(file, target)
             .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
         Ok(AtomicRdb {
             path: path.to_path_buf(),
@@ -173,16 +173,17 @@ impl AtomicRdb {
     /// unless `force`). Returns the bytes written.
     pub fn commit(self) -> Result<u64, Failure> {
         let p = self.path.display().to_string();
-        let bytes = self.w.bytes_written();
-        let bufw = self
+        let file = self
             .w
             .finish()
             .map_err(|e| Failure::Usage(format!("{p}: {e}")))?;
-        let file = bufw
-            .into_inner()
-            .map_err(|e| Failure::Usage(format!("{p}: {}", e.error())))?;
         file.sync_all()
             .map_err(|e| Failure::Usage(format!("{p}: fsync: {e}")))?;
+        // The file's size (what `bytes_written` said before `finish` missed the EOF opcode).
+        let bytes = file
+            .metadata()
+            .map_err(|e| Failure::Usage(format!("{p}: {e}")))?
+            .len();
         drop(file);
         let r = if self.force {
             self.tmp.persist(&self.path).map(|_| ())
@@ -199,7 +200,7 @@ impl AtomicRdb {
                 let _ = d.sync_all();
             }
         }
-        Ok(bytes + 8)
+        Ok(bytes)
     }
 }
 
