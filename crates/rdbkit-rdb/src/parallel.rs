@@ -168,22 +168,57 @@ impl FirstError {
 
 fn validate(batch: Batch<'_>, scratch: &mut Scratch, first: &FirstError, prints: &mut KeyPrints) {
     for &(run, db) in &batch.runs {
-        crate::parser::fast_run_keys(run, |key| prints.push(prints.fingerprint(db, key)));
+        fingerprint_run(run, db, prints);
     }
     for job in batch.jobs {
         // Everything from here on lies after an error already found: it can't come first.
         if job.value.offset() > first.offset.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = job.value.visit(scratch, &mut NoVisitor, true) {
-            let key = match &job.key {
-                KeyName::InData(k) => k,
-                KeyName::Owned(k) => k.as_slice(),
-            };
-            first.offer(e.in_key(Some(job.db), key));
+        if !validate_job(job, scratch, first) {
             return;
         }
     }
+}
+
+fn fingerprint_run(run: &[u8], db: u64, prints: &mut KeyPrints) {
+    crate::parser::fast_run_keys(run, |key| prints.push(prints.fingerprint(db, key)));
+}
+
+/// Validates one value; false (after offering its error) when it is unsound.
+fn validate_job(job: Job<'_>, scratch: &mut Scratch, first: &FirstError) -> bool {
+    if let Err(e) = job.value.visit(scratch, &mut NoVisitor, true) {
+        let key = match &job.key {
+            KeyName::InData(k) => k,
+            KeyName::Owned(k) => k.as_slice(),
+        };
+        first.offer(e.in_key(Some(job.db), key));
+        return false;
+    }
+    true
+}
+
+/// Validates one piece of `batch` here (a run's fingerprints or its last value); false when
+/// nothing was left. Pieces may go in any order: the verdict is the lowest offset offered, and
+/// a value is skipped only when it lies after an error already found.
+fn validate_piece(
+    batch: &mut Batch<'_>,
+    scratch: &mut Scratch,
+    first: &FirstError,
+    prints: &mut KeyPrints,
+) -> bool {
+    if let Some((run, db)) = batch.runs.pop() {
+        fingerprint_run(run, db, prints);
+        return true;
+    }
+    let Some(job) = batch.jobs.pop() else {
+        return false;
+    };
+    batch.bytes = batch.bytes.saturating_sub(job.value.raw().len());
+    if job.value.offset() <= first.offset.load(Ordering::Relaxed) {
+        validate_job(job, scratch, first);
+    }
+    true
 }
 
 /// Validates batches until the channel closes; returns the key fingerprints of the runs it took.
@@ -198,7 +233,11 @@ fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError, mut prints: KeyPr
     }
 }
 
-/// Hands the batch to the pool, or validates it here when the pool is busy (rather than wait).
+/// Hands the batch to the pool; while the pool is busy (its queue full), validates the batch
+/// here piece by piece (a value or a run at a time), offering the rest again after each piece.
+/// (Validating the whole batch here, as before, left the pool idle once it had drained its
+/// queue while this thread was still inside a slow batch: with two threads the pool's thread
+/// was busy ~35 % of the time against ~60 % for this one, perf on mixed.rdb.)
 fn send<'a>(
     tx: &SyncSender<Batch<'a>>,
     batch: &mut Batch<'a>,
@@ -206,9 +245,18 @@ fn send<'a>(
     first: &FirstError,
     prints: &mut KeyPrints,
 ) {
-    let full = std::mem::replace(batch, Batch::new());
-    if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = tx.try_send(full) {
-        validate(b, scratch, first, prints);
+    let mut full = std::mem::replace(batch, Batch::new());
+    loop {
+        match tx.try_send(full) {
+            Ok(()) => return,
+            Err(TrySendError::Disconnected(b)) => return validate(b, scratch, first, prints),
+            Err(TrySendError::Full(b)) => {
+                full = b;
+                if !validate_piece(&mut full, scratch, first, prints) {
+                    return;
+                }
+            }
+        }
     }
 }
 
