@@ -295,6 +295,38 @@ pub fn check_counting(
     check_inner(data, opts, threads, BATCH_VALUES, on_record, Some(on_keys))
 }
 
+/// A check without deep validation (`rdbkit check --shallow`) for a caller that only counts
+/// keys: [`check_counting`]'s lean path for runs of plain small string keys (`on_keys(db, n)`
+/// a run), every other record to `on_record`, on this thread (the CRC on another one). The
+/// verdict is that of [`RdbParser::next`] over the data; `opts.deep` must be off (a deep check
+/// is [`check_counting`]). A mapped file's caller checks it did not change, as for
+/// [`check_counting`]. (Through `next` a key, the shallow check was slower than the deep one
+/// on a file of small strings.)
+pub fn scan_counting(
+    data: &[u8],
+    opts: Options,
+    mut on_record: impl FnMut(&Record<'_>),
+    mut on_keys: impl FnMut(u64, u64),
+) -> (Option<Header>, Result<()>) {
+    debug_assert!(!opts.deep);
+    std::thread::scope(|s| {
+        let mut p = RdbParser::new(data, opts).crc_on_thread(s);
+        let r = loop {
+            let mut n = 0u64;
+            if let Some((_, db, _)) = p.fast_run(RUN_BYTES, |_| n += 1) {
+                on_keys(db, n);
+                continue;
+            }
+            match p.next() {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(e),
+                Some(Ok(rec)) => on_record(&rec),
+            }
+        };
+        (p.header(), r)
+    })
+}
+
 /// [`check`] with batches of `batch_values` values (the fuzz targets use tiny batches so the
 /// pool sees work on small inputs).
 #[doc(hidden)]
