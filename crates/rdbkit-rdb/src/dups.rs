@@ -849,6 +849,70 @@ mod tests {
     }
 
     #[test]
+    fn members_in_base_and_integers_compare_as_redis_strings() {
+        // Members inside the base are kept by offset; others (a reused buffer) are copied.
+        let base = b"alphabetagamma-7007".to_vec();
+        let fill = |deferred: bool| {
+            let mut d = if deferred {
+                Dups::new_deferred(true)
+            } else {
+                Dups::new(true)
+            }
+            .in_base(&base);
+            let mut buf = Vec::new();
+            for i in 0..DEFER_FROM as i64 + 10 {
+                buf.clear();
+                buf.extend_from_slice(format!("x{i}").as_bytes());
+                d.check(Entry::Bytes(&buf), "m", 0).unwrap();
+            }
+            d.check(Entry::Bytes(&base[0..5]), "m", 0).unwrap(); // alpha
+            d.check(Entry::Bytes(&base[5..9]), "m", 0).unwrap(); // beta
+            d.check(Entry::Bytes(&base[14..16]), "m", 0).unwrap(); // "-7"
+            d.check(Entry::Int(7), "m", 0).unwrap();
+            // "07" is not the integer 7's text; "-0" not 0's.
+            d.check(Entry::Bytes(&base[16..18]), "m", 0).unwrap(); // "00"
+            d.check(Entry::Bytes(b"07"), "m", 0).unwrap();
+            d.check(Entry::Bytes(b"-0"), "m", 0).unwrap();
+            d.check(Entry::Int(0), "m", 0).unwrap();
+            d.check(Entry::Int(i64::MIN), "m", 0).unwrap();
+            d
+        };
+        for deferred in [false, true] {
+            fill(deferred).finish().unwrap();
+            // Repeats: the same bytes elsewhere, an integer as text and text as an integer.
+            for (e, text) in [
+                (Entry::Bytes(b"alpha"), Some("alpha")),
+                (Entry::Int(-7), Some("-7")),
+                (Entry::Bytes(b"7"), Some("7")),
+                (Entry::Bytes(b"x17"), Some("x17")),
+                (Entry::Bytes(b"00"), Some("00")),
+                (
+                    Entry::Bytes(b"-9223372036854775808"),
+                    Some("-9223372036854775808"),
+                ),
+                (Entry::Bytes(&base[9..11]), None),
+                (Entry::Bytes(b"+7"), None),
+                (Entry::Int(70), None),
+            ] {
+                let mut d = fill(deferred);
+                let r = d.check(e, "set member", 5).and_then(|()| d.finish());
+                match text {
+                    None => r.unwrap(),
+                    Some(text) => {
+                        let e = r.unwrap_err();
+                        assert_eq!(e.offset, 5);
+                        assert!(
+                            e.to_string()
+                                .contains(&format!("duplicate set member \"{text}\"")),
+                            "{deferred} {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn any_equal_finds_every_repeat() {
         let mut part = Vec::new();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;

@@ -574,6 +574,56 @@ mod tests {
         b
     }
 
+    /// The shallow scan (`check --shallow`): the lean path's runs counted, the other records
+    /// and the verdict those of `next` without deep validation, on sound and damaged files.
+    #[test]
+    fn shallow_scan_counts_and_verdict() {
+        let opts = Options::default().deep(false);
+        let mut files = fixtures();
+        files.push(small_strings(None));
+        let mut damaged = small_strings(None);
+        let mid = damaged.len() / 2;
+        damaged[mid] = 0x7f; // a bad type byte or length inside the lean runs
+        files.push(damaged);
+        let mut truncated = small_strings(None);
+        truncated.truncate(truncated.len() * 2 / 3);
+        files.push(truncated);
+        let mut errors = 0;
+        for f in &files {
+            let mut p = RdbParser::new(f, opts);
+            let (mut want, mut other, mut verdict) = (BTreeMapU::new(), Vec::new(), None);
+            while let Some(r) = p.next() {
+                match r {
+                    Ok(Record::Key(k)) => *want.entry(k.db).or_insert(0) += 1,
+                    Ok(r) => other.push(text(&r)),
+                    Err(e) => {
+                        verdict = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let counts = std::cell::RefCell::new(BTreeMapU::new());
+            let mut got_other = Vec::new();
+            let (_, r) = scan_counting(
+                f,
+                opts,
+                |r| match r {
+                    Record::Key(k) => *counts.borrow_mut().entry(k.db).or_insert(0) += 1,
+                    r => got_other.push(text(r)),
+                },
+                |db, n| *counts.borrow_mut().entry(db).or_insert(0) += n,
+            );
+            assert_eq!(r.err().map(|e| e.to_string()), verdict);
+            assert_eq!(counts.into_inner(), want);
+            assert_eq!(got_other, other);
+            errors += usize::from(verdict.is_some());
+        }
+        // The damaged and the truncated file fail.
+        assert_eq!(errors, 2);
+    }
+
+    type BTreeMapU = std::collections::BTreeMap<u64, u64>;
+
     /// The lean path gives the sequential records and verdict (duplicates included, found by
     /// the deferred key check), and `check_counting` the same key counts per db.
     #[test]
