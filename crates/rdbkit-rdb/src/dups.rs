@@ -11,17 +11,60 @@
 
 use std::cell::Cell;
 
-use crate::entry::{Entry, IntBuf};
+use crate::entry::{parse_canonical_i64, Entry, IntBuf};
 use crate::error::{Error, Result};
 
 /// Members up to this many are checked by a linear scan over their hashes.
 const LINEAR_MAX: usize = 24;
 
+/// How a member is kept (the second word of [`Bufs::mems`], low 2 bits; the length above):
+/// an integer (the first word; its decimal form is the member), bytes of the value's own
+/// input (`Dups::base`, the first word their offset there: no copy), or bytes copied into the
+/// arena (the first word their offset there).
+const KIND_INT: u64 = 0;
+const KIND_BASE: u64 = 1;
+const KIND_ARENA: u64 = 2;
+
+/// A member being checked: integers and the canonical decimal text of one are the same
+/// member (Redis compares the strings: an integer entry `-7` equals the string `"-7"`), so
+/// both are kept as the integer and never formatted; other bytes stay bytes.
+#[derive(Clone, Copy)]
+enum Member<'b> {
+    Int(i64),
+    Bytes(&'b [u8]),
+}
+
+impl<'b> Member<'b> {
+    #[inline]
+    fn of(e: Entry<'b>) -> Self {
+        match e {
+            Entry::Int(i) => Member::Int(i),
+            Entry::Bytes(b) => {
+                // Only text that starts like a number can be one (a byte's test for the rest).
+                if matches!(b.first(), Some(c) if c.is_ascii_digit() || *c == b'-') {
+                    if let Some(i) = parse_canonical_i64(b) {
+                        return Member::Int(i);
+                    }
+                }
+                Member::Bytes(b)
+            }
+        }
+    }
+
+    #[inline]
+    fn hash(self, seed: u64) -> u64 {
+        match self {
+            Member::Int(i) => fold(fold(seed ^ K2, (i as u64) ^ K0), K1),
+            Member::Bytes(b) => hash(b, seed),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Bufs {
     arena: Vec<u8>,
-    /// (start, len) of each member in `arena`.
-    spans: Vec<(usize, usize)>,
+    /// Each member: (integer or offset, kind | length << 2); see [`KIND_INT`].
+    mems: Vec<(u64, u64)>,
     hashes: Vec<u64>,
     /// Open addressing: 0 = empty, otherwise member index + 1. Length is a power of two.
     table: Vec<u32>,
@@ -42,15 +85,21 @@ thread_local! {
 const DEFER_FROM: usize = 4096;
 
 /// The members seen so far in one value; inert unless deep validation is on.
-pub(crate) struct Dups {
+///
+/// Members whose bytes lie inside `base` (the listpack, ziplist or file the value is read
+/// from, set by [`in_base`](Self::in_base)) are remembered by their offset there and compared
+/// in place; only others (LZF-decompressed strings of a plain encoding, whose buffer is reused
+/// member by member) are copied.
+pub(crate) struct Dups<'e> {
     on: bool,
     /// See [`Dups::new_deferred`].
     may_defer: bool,
     what: &'static str,
+    base: &'e [u8],
     b: Bufs,
 }
 
-impl Dups {
+impl<'e> Dups<'e> {
     pub fn new(deep: bool) -> Self {
         let mut b = if deep {
             BUFS.with(Cell::take)
@@ -66,6 +115,7 @@ impl Dups {
             on: deep,
             may_defer: false,
             what: "",
+            base: &[],
             b,
         }
     }
@@ -81,30 +131,35 @@ impl Dups {
         d
     }
 
-    #[inline]
+    /// Members found inside `base` (which outlives this check) are not copied.
+    pub fn in_base(mut self, base: &'e [u8]) -> Self {
+        self.base = base;
+        self
+    }
+
+    #[inline(always)]
     pub fn check(&mut self, e: Entry<'_>, what: &'static str, at: u64) -> Result<()> {
         if !self.on {
             return Ok(());
         }
-        let mut ib = IntBuf::new();
-        let bytes = e.as_bytes(&mut ib);
+        let m = Member::of(e);
         if self.may_defer && self.b.hashes.len() >= DEFER_FROM {
             self.what = what;
-            self.b.push_deferred(bytes, at);
+            self.b.push_deferred(m, self.base, at);
             return Ok(());
         }
-        if self.b.insert(bytes) {
+        if self.b.insert(m, self.base) {
             Ok(())
         } else {
+            let mut ib = IntBuf::new();
+            let bytes = e.as_bytes(&mut ib);
             Err(Error::invalid(
                 at,
                 format!("duplicate {what} {:?}", String::from_utf8_lossy(bytes)),
             ))
         }
     }
-}
 
-impl Dups {
     /// Ends a deferred check: sorts the hashes and confirms equal ones byte for byte.
     pub fn finish(&mut self) -> Result<()> {
         let Some(from) = self.b.deferred_from else {
@@ -116,6 +171,7 @@ impl Dups {
             return Ok(());
         }
         let b = &self.b;
+        let base = self.base;
         // (hash, index) pairs sorted by value: no indirection in the comparisons.
         let mut order: Vec<(u64, usize)> =
             b.hashes.iter().enumerate().map(|(i, &h)| (h, i)).collect();
@@ -127,7 +183,8 @@ impl Dups {
             // index order, so `j` is the later of any pair; one match is enough for it, which
             // keeps a value of a million copies of one member linear, not quadratic.
             for (x, &(_, j)) in run.iter().enumerate() {
-                if run[..x].iter().any(|&(_, i)| b.member(i) == b.member(j)) {
+                let mj = b.member(j, base);
+                if run[..x].iter().any(|&(_, i)| b.same(i, mj, base)) {
                     first = Some(first.map_or(j, |f| f.min(j)));
                 }
             }
@@ -136,13 +193,13 @@ impl Dups {
             None => Ok(()),
             Some(i) => {
                 let at = b.ats.get(i.saturating_sub(from)).copied().unwrap_or(0);
+                let text = match b.member(i, base) {
+                    Member::Int(v) => String::from_utf8_lossy(IntBuf::new().format(v)).into_owned(),
+                    Member::Bytes(m) => String::from_utf8_lossy(m).into_owned(),
+                };
                 Err(Error::invalid(
                     at,
-                    format!(
-                        "duplicate {} {:?}",
-                        self.what,
-                        String::from_utf8_lossy(b.member(i))
-                    ),
+                    format!("duplicate {} {:?}", self.what, text),
                 ))
             }
         }
@@ -191,12 +248,12 @@ fn any_equal(hashes: &[u64], part: &mut Vec<u64>) -> bool {
     false
 }
 
-impl Drop for Dups {
+impl Drop for Dups<'_> {
     fn drop(&mut self) {
         if self.on {
             let mut b = std::mem::take(&mut self.b);
             b.arena.clear();
-            b.spans.clear();
+            b.mems.clear();
             b.hashes.clear();
             b.table.clear();
             b.ats.clear();
@@ -208,7 +265,7 @@ impl Drop for Dups {
             }
             if b.hashes.capacity() > 1 << 16 {
                 b.hashes = Vec::new();
-                b.spans = Vec::new();
+                b.mems = Vec::new();
                 b.table = Vec::new();
                 b.ats = Vec::new();
                 b.part = Vec::new();
@@ -219,20 +276,57 @@ impl Drop for Dups {
 }
 
 impl Bufs {
+    /// Member `i` as it was checked.
     #[inline]
-    fn member(&self, i: usize) -> &[u8] {
-        let (s, n) = self.spans[i];
-        &self.arena[s..s + n]
+    fn member<'b>(&'b self, i: usize, base: &'b [u8]) -> Member<'b> {
+        let (a, t) = self.mems[i];
+        let (s, n) = (a as usize, (t >> 2) as usize);
+        match t & 3 {
+            KIND_INT => Member::Int(a as i64),
+            KIND_BASE => Member::Bytes(&base[s..s + n]),
+            _ => Member::Bytes(&self.arena[s..s + n]),
+        }
     }
 
-    /// Adds `bytes`; false when an equal member was already there.
+    /// Whether member `i` is `m`.
     #[inline]
-    fn insert(&mut self, bytes: &[u8]) -> bool {
-        let h = hash(bytes, self.seed);
+    fn same(&self, i: usize, m: Member<'_>, base: &[u8]) -> bool {
+        match (self.member(i, base), m) {
+            (Member::Int(a), Member::Int(b)) => a == b,
+            (Member::Bytes(a), Member::Bytes(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Remembers `m` (after its hash was pushed by the caller).
+    #[inline]
+    fn keep(&mut self, m: Member<'_>, base: &[u8]) {
+        let v = match m {
+            Member::Int(i) => (i as u64, KIND_INT),
+            Member::Bytes(b) => {
+                let n = b.len() as u64;
+                // Inside `base` (compared by address only): kept as its offset there.
+                let off = (b.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+                if off <= base.len() && b.len() <= base.len() - off {
+                    (off as u64, KIND_BASE | n << 2)
+                } else {
+                    let s = self.arena.len() as u64;
+                    self.arena.extend_from_slice(b);
+                    (s, KIND_ARENA | n << 2)
+                }
+            }
+        };
+        self.mems.push(v);
+    }
+
+    /// Adds `m`; false when an equal member was already there.
+    #[inline]
+    fn insert(&mut self, m: Member<'_>, base: &[u8]) -> bool {
+        let h = m.hash(self.seed);
         let n = self.hashes.len();
         if n < LINEAR_MAX {
             for i in 0..n {
-                if self.hashes[i] == h && self.member(i) == bytes {
+                if self.hashes[i] == h && self.same(i, m, base) {
                     return false;
                 }
             }
@@ -248,7 +342,7 @@ impl Bufs {
                     break;
                 }
                 let i = (t - 1) as usize;
-                if self.hashes[i] == h && self.member(i) == bytes {
+                if self.hashes[i] == h && self.same(i, m, base) {
                     return false;
                 }
                 slot = (slot + 1) & mask;
@@ -257,25 +351,23 @@ impl Bufs {
             match u32::try_from(n + 1) {
                 Ok(v) => self.table[slot] = v,
                 Err(_) => {
-                    if (0..n).any(|i| self.hashes[i] == h && self.member(i) == bytes) {
+                    if (0..n).any(|i| self.hashes[i] == h && self.same(i, m, base)) {
                         return false;
                     }
                 }
             }
         }
-        self.spans.push((self.arena.len(), bytes.len()));
-        self.arena.extend_from_slice(bytes);
+        self.keep(m, base);
         self.hashes.push(h);
         true
     }
 
     /// Deferred mode: only remembers the member (checked by [`Dups::finish`]).
     #[inline]
-    fn push_deferred(&mut self, bytes: &[u8], at: u64) {
+    fn push_deferred(&mut self, m: Member<'_>, base: &[u8], at: u64) {
         self.deferred_from.get_or_insert(self.hashes.len());
-        let h = hash(bytes, self.seed);
-        self.spans.push((self.arena.len(), bytes.len()));
-        self.arena.extend_from_slice(bytes);
+        let h = m.hash(self.seed);
+        self.keep(m, base);
         self.hashes.push(h);
         self.ats.push(at);
     }
@@ -754,6 +846,70 @@ mod tests {
         let mut off = Dups::new(false);
         off.check(Entry::Bytes(b"a"), "m", 0).unwrap();
         off.check(Entry::Bytes(b"a"), "m", 0).unwrap();
+    }
+
+    #[test]
+    fn members_in_base_and_integers_compare_as_redis_strings() {
+        // Members inside the base are kept by offset; others (a reused buffer) are copied.
+        let base = b"alphabetagamma-7007".to_vec();
+        let fill = |deferred: bool| {
+            let mut d = if deferred {
+                Dups::new_deferred(true)
+            } else {
+                Dups::new(true)
+            }
+            .in_base(&base);
+            let mut buf = Vec::new();
+            for i in 0..DEFER_FROM as i64 + 10 {
+                buf.clear();
+                buf.extend_from_slice(format!("x{i}").as_bytes());
+                d.check(Entry::Bytes(&buf), "m", 0).unwrap();
+            }
+            d.check(Entry::Bytes(&base[0..5]), "m", 0).unwrap(); // alpha
+            d.check(Entry::Bytes(&base[5..9]), "m", 0).unwrap(); // beta
+            d.check(Entry::Bytes(&base[14..16]), "m", 0).unwrap(); // "-7"
+            d.check(Entry::Int(7), "m", 0).unwrap();
+            // "07" is not the integer 7's text; "-0" not 0's.
+            d.check(Entry::Bytes(&base[16..18]), "m", 0).unwrap(); // "00"
+            d.check(Entry::Bytes(b"07"), "m", 0).unwrap();
+            d.check(Entry::Bytes(b"-0"), "m", 0).unwrap();
+            d.check(Entry::Int(0), "m", 0).unwrap();
+            d.check(Entry::Int(i64::MIN), "m", 0).unwrap();
+            d
+        };
+        for deferred in [false, true] {
+            fill(deferred).finish().unwrap();
+            // Repeats: the same bytes elsewhere, an integer as text and text as an integer.
+            for (e, text) in [
+                (Entry::Bytes(b"alpha"), Some("alpha")),
+                (Entry::Int(-7), Some("-7")),
+                (Entry::Bytes(b"7"), Some("7")),
+                (Entry::Bytes(b"x17"), Some("x17")),
+                (Entry::Bytes(b"00"), Some("00")),
+                (
+                    Entry::Bytes(b"-9223372036854775808"),
+                    Some("-9223372036854775808"),
+                ),
+                (Entry::Bytes(&base[9..11]), None),
+                (Entry::Bytes(b"+7"), None),
+                (Entry::Int(70), None),
+            ] {
+                let mut d = fill(deferred);
+                let r = d.check(e, "set member", 5).and_then(|()| d.finish());
+                match text {
+                    None => r.unwrap(),
+                    Some(text) => {
+                        let e = r.unwrap_err();
+                        assert_eq!(e.offset, 5);
+                        assert!(
+                            e.to_string()
+                                .contains(&format!("duplicate set member \"{text}\"")),
+                            "{deferred} {e}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(crate) fn walk_fields<V: Visitor + ?Sized>(
         0
     };
     let n = read_count(c, "hash size", 2)?;
-    let mut dups = Dups::new(w.as_ref().is_some_and(|w| w.deep));
+    let mut dups = Dups::new(w.as_ref().is_some_and(|w| w.deep)).in_base(c.data());
     let mut w = w;
     for _ in 0..n {
         let at = c.offset();

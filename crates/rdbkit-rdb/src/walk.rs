@@ -78,7 +78,8 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
         Type::ListLinked | Type::Set => {
             let n = read_count(c, if t == Type::Set { "set size" } else { "list length" }, 1)?;
             let mut dups =
-                Dups::new_deferred(t == Type::Set && w.as_ref().is_some_and(|w| w.deep));
+                Dups::new_deferred(t == Type::Set && w.as_ref().is_some_and(|w| w.deep))
+                    .in_base(c.data());
             match w {
                 None => {
                     for _ in 0..n {
@@ -104,7 +105,7 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
         }
         Type::ZsetText | Type::Zset2 => {
             let n = read_count(c, "zset size", 2)?;
-            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
+            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep)).in_base(c.data());
             let mut w = w;
             for _ in 0..n {
                 let at = c.offset();
@@ -140,7 +141,7 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
         }
         Type::Hash => {
             let n = read_count(c, "hash size", 2)?;
-            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep));
+            let mut dups = Dups::new_deferred(w.as_ref().is_some_and(|w| w.deep)).in_base(c.data());
             match w {
                 None => {
                     for _ in 0..n {
@@ -182,7 +183,7 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
             let zm = Zipmap::new(b.bytes).map_err(&err)?;
             // Redis converts zipmaps on load and so always validates them, deep or not.
             zm.validate().map_err(&err)?;
-            let mut dups = Dups::new(w.deep);
+            let mut dups = Dups::new(w.deep).in_base(b.bytes);
             for pair in zm.iter() {
                 let (f, v) = pair.map_err(&err)?;
                 dups.check(Entry::Bytes(f), "hash field", b.at)?;
@@ -205,8 +206,8 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
                     }
                     Ok(())
                 }
-                Type::ZsetZiplist => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2),
+                Type::ZsetZiplist => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at, b.bytes),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2, b.bytes),
             }
         }
         Type::SetIntset => {
@@ -244,9 +245,9 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
                 let r = {
                     let it = it.by_ref().map(|r| r.map_err(&err));
                     match t {
-                        Type::SetListpack => set_members(it, &mut *w.v, true, b.at),
-                        Type::ZsetListpack => pairs_as_zset(it, None, &mut *w.v, true, b.at),
-                        _ => pairs_as_hash(it, None, &mut *w.v, true, b.at, tuple),
+                        Type::SetListpack => set_members(it, &mut *w.v, true, b.at, b.bytes),
+                        Type::ZsetListpack => pairs_as_zset(it, None, &mut *w.v, true, b.at, b.bytes),
+                        _ => pairs_as_hash(it, None, &mut *w.v, true, b.at, tuple, b.bytes),
                     }
                 };
                 return crate::visit::finish_checked(r, it, &err, t == Type::ZsetListpack, tuple, b.at);
@@ -254,9 +255,9 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
             let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
             let it = lp.iter().map(|r| r.map_err(&err));
             match t {
-                Type::SetListpack => set_members(it, &mut *w.v, w.deep, b.at),
-                Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, tuple),
+                Type::SetListpack => set_members(it, &mut *w.v, w.deep, b.at, b.bytes),
+                Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at, b.bytes),
+                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, tuple, b.bytes),
             }
         }
         Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
@@ -302,8 +303,9 @@ fn set_members<'e, V: Visitor + ?Sized>(
     v: &mut V,
     deep: bool,
     at: u64,
+    base: &'e [u8],
 ) -> Result<()> {
-    let mut dups = Dups::new(deep);
+    let mut dups = Dups::new(deep).in_base(base);
     for e in it {
         let e = e?;
         dups.check(e, "set member", at)?;
@@ -318,11 +320,12 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized>(
     v: &mut V,
     deep: bool,
     at: u64,
+    base: &'e [u8],
 ) -> Result<()> {
     if let Some(n) = count {
         crate::visit::check_tuples(n, true, 2, at)?;
     }
-    let mut dups = Dups::new(deep);
+    let mut dups = Dups::new(deep).in_base(base);
     while let Some(m) = it.next() {
         let m = m?;
         let s = it
@@ -343,11 +346,12 @@ fn pairs_as_hash<'e, V: Visitor + ?Sized>(
     deep: bool,
     at: u64,
     tuple: usize,
+    base: &'e [u8],
 ) -> Result<()> {
     if let Some(n) = count {
         crate::visit::check_tuples(n, false, tuple, at)?;
     }
-    let mut dups = Dups::new(deep);
+    let mut dups = Dups::new(deep).in_base(base);
     while let Some(f) = it.next() {
         let f = f?;
         let val = it
