@@ -11,7 +11,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rdbkit_rdb::write::{strip, Loss, RdbWriter, Target, WriteError, SERVER_NAMES, TARGETS};
+use rdbkit_rdb::write::{
+    strip, Loss, RdbWriter, Target, Transcoded, WriteError, SERVER_NAMES, TARGETS,
+};
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 
 use crate::failure::Failure;
@@ -585,7 +587,22 @@ fn run_job(
     scratch: &mut Scratch,
     frag: &mut RdbWriter<Vec<u8>>,
 ) -> Done {
-    let mut v = match job.value.value().to_owned_value_in(scratch) {
+    // Hashes, sorted sets and lists bound for a ziplist encoding are re-encoded straight
+    // from their stored entries (same bytes, same errors); the rest through an OwnedValue.
+    let value = job.value.value();
+    match frag.key_value(&job.key, job.expire_ms, job.lru, job.lfu, &value, scratch) {
+        Ok(Transcoded::Written(_)) => {
+            return Done::Written {
+                family: value.ty.family(),
+                loss: None,
+                record: frag.take_fragment(),
+            }
+        }
+        Ok(Transcoded::Empty) => return Done::Empty,
+        Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
+        Ok(Transcoded::Declined) => {}
+    }
+    let mut v = match value.to_owned_value_in(scratch) {
         Ok(v) => v,
         Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
     };

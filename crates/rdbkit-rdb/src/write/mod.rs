@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod direct;
 mod encode;
 mod lzf;
 mod target;
@@ -45,8 +46,10 @@ use crate::module::ModuleId;
 use crate::owned::OwnedValue;
 use crate::value::Value;
 use crate::version::{Dialect, Type};
+use crate::visit::Scratch;
 use lzf::encode_string;
 
+pub use direct::Transcoded;
 pub use encode::{encode_value, loss, score_text, strip, types, Loss};
 pub use target::{Target, Thresholds, SERVER_NAMES, TARGETS};
 
@@ -110,6 +113,8 @@ pub struct RdbWriter<W: Write> {
     buf: Vec<u8>,
     /// A re-encoded value's bytes, reused from key to key.
     body: Vec<u8>,
+    /// The direct re-encoders' buffers ([`key_value`](RdbWriter::key_value)).
+    direct: direct::Bufs,
     /// Output not yet given to `out` (nor to the CRC): up to [`STAGE`] bytes.
     staged: Vec<u8>,
     /// False for a [`fragment`](RdbWriter::fragment) writer: its bytes are CRC'd where
@@ -134,6 +139,7 @@ impl<W: Write> RdbWriter<W> {
             bytes: 0,
             buf: Vec::with_capacity(1 << 16),
             body: Vec::new(),
+            direct: direct::Bufs::default(),
             staged: Vec::with_capacity(STAGE),
             digest: true,
         };
@@ -154,6 +160,7 @@ impl<W: Write> RdbWriter<W> {
             bytes: 0,
             buf: Vec::with_capacity(1 << 10),
             body: Vec::new(),
+            direct: direct::Bufs::default(),
             staged: Vec::new(),
             digest: false,
         }
@@ -402,6 +409,41 @@ impl<W: Write> RdbWriter<W> {
 }
 
 impl RdbWriter<Vec<u8>> {
+    /// A key whose stored value is re-encoded straight from its stored entries, without an
+    /// [`OwnedValue`] between, when the target's `SAVE` would write it as a ziplist (a small
+    /// hash or sorted set for a target below RDB 10) or as quicklist nodes of ziplists (a
+    /// list, RDB 7-9): the same bytes as [`key`](Self::key) of its decoded value, and on a
+    /// damaged value the error [`Value::to_owned_value`] gives. Writes nothing unless it
+    /// returns [`Transcoded::Written`]; on [`Transcoded::Declined`] take the `OwnedValue`
+    /// path.
+    pub fn key_value(
+        &mut self,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        value: &Value<'_>,
+        scratch: &mut Scratch,
+    ) -> crate::Result<Transcoded> {
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let r = direct::transcode(
+            value,
+            &self.target,
+            self.compress,
+            scratch,
+            &mut self.direct,
+            &mut body,
+        );
+        if let Ok(Transcoded::Written(ty)) = r {
+            // Writing to memory does not fail.
+            self.key_encoded(key, expire_ms, lru_idle, lfu_freq, Ok(ty), &body)
+                .expect("writing to memory");
+        }
+        self.body = body;
+        r
+    }
+
     /// Takes what a [`fragment`](RdbWriter::fragment) writer has written so far (the writer
     /// goes on empty).
     pub fn take_fragment(&mut self) -> Vec<u8> {
