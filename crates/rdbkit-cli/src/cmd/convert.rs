@@ -456,9 +456,15 @@ fn from_rdb(
                 progress.set(k.end);
                 let meta = pending_meta.take();
                 let family = k.value.ty.family();
-                if !conv
-                    .filter
-                    .accepts(k.db, k.key, family, k.expire_ms, Some(k.end - k.offset))
+                // Without a filter every key passes (`filter_active`): no call a key.
+                if filtering
+                    && !conv.filter.accepts(
+                        k.db,
+                        k.key,
+                        family,
+                        k.expire_ms,
+                        Some(k.end - k.offset),
+                    )
                 {
                     conv.sum.filtered += 1;
                     continue;
