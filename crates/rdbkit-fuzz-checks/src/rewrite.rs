@@ -130,7 +130,11 @@ pub fn rewrite(data: &[u8]) {
             }
             let mut got = got.expect("the key is in the file");
             got.normalize();
-            assert_eq!(got, expected_after(v, t), "target {}", t.name);
+            let want = expected_after(v, t);
+            // A NaN (a module's double) is not equal to itself: compare as printed then.
+            if got != want {
+                assert_eq!(format!("{got:?}"), format!("{want:?}"), "target {}", t.name);
+            }
         }
     }
 }
