@@ -11,10 +11,10 @@
 //! these encodings), the walk stops and [`Transcoded::Declined`] tells the caller to take the
 //! `OwnedValue` path.
 
+use super::encode::types;
 use super::encode::{score_text_in, ScoreBuf};
 use super::lzf::encode_blob;
 use super::target::{Target, Thresholds};
-use super::types;
 use crate::entry::{Entry, IntBuf};
 use crate::length::encode_len;
 use crate::value::Value;

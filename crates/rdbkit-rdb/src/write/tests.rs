@@ -66,6 +66,21 @@ fn bytes_strategy() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Hashes of 1 to `max - 1` fields without TTLs.
+fn hash_strategy(max: usize) -> impl Strategy<Value = OwnedValue> {
+    proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..max).prop_map(|m| {
+        OwnedValue::Hash(
+            m.into_iter()
+                .map(|(field, value)| HashField {
+                    field,
+                    value,
+                    expire_ms: None,
+                })
+                .collect(),
+        )
+    })
+}
+
 fn score_strategy() -> impl Strategy<Value = f64> {
     prop_oneof![
         (-1000i64..1000).prop_map(|i| i as f64),
@@ -91,17 +106,7 @@ fn value_strategy() -> impl Strategy<Value = OwnedValue> {
         )),
         proptest::collection::btree_map(bytes_strategy(), score_strategy(), 1..200)
             .prop_map(|m| OwnedValue::ZSet(m.into_iter().collect())),
-        proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..600).prop_map(|m| {
-            OwnedValue::Hash(
-                m.into_iter()
-                    .map(|(field, value)| HashField {
-                        field,
-                        value,
-                        expire_ms: None,
-                    })
-                    .collect(),
-            )
-        }),
+        hash_strategy(600),
         (small, big).prop_map(|(g, n)| OwnedValue::Stream(Box::new(make_stream(n, g)))),
     ]
 }
@@ -413,17 +418,7 @@ fn collection_strategy() -> impl Strategy<Value = OwnedValue> {
                     .collect(),
             )
         }),
-        proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..200).prop_map(|m| {
-            OwnedValue::Hash(
-                m.into_iter()
-                    .map(|(field, value)| HashField {
-                        field,
-                        value,
-                        expire_ms: None,
-                    })
-                    .collect(),
-            )
-        }),
+        hash_strategy(200),
     ]
 }
 
