@@ -379,29 +379,72 @@ pub fn encode(items: &[&[u8]]) -> Vec<u8> {
 
 /// Like [`encode`], for elements that may already be integers.
 pub fn encode_entries(items: &[Entry]) -> Vec<u8> {
-    let mut out = vec![0u8; HEADER_SIZE];
-    let mut prev = 0usize;
-    let mut tail = HEADER_SIZE;
+    let mut out = Vec::new();
+    let mut b = Builder::start(&mut out);
     for e in items {
+        b.push(&mut out, *e);
+    }
+    b.finish(&mut out);
+    out
+}
+
+/// A ziplist written entry by entry at the end of a buffer (what [`encode_entries`] does,
+/// without a slice of entries first): [`start`](Self::start), [`push`](Self::push) each
+/// entry, [`finish`](Self::finish).
+#[derive(Clone, Copy, Debug)]
+pub struct Builder {
+    start: usize,
+    prev: usize,
+    tail: usize,
+    count: usize,
+}
+
+impl Builder {
+    /// Reserves the header at the end of `out`.
+    pub fn start(out: &mut Vec<u8>) -> Builder {
         let start = out.len();
-        tail = start;
-        push_prevlen(&mut out, prev);
-        match *e {
-            Entry::Int(v) => push_int(&mut out, v),
+        out.resize(start + HEADER_SIZE, 0);
+        Builder {
+            start,
+            prev: 0,
+            tail: HEADER_SIZE,
+            count: 0,
+        }
+    }
+
+    /// Appends one entry as `ziplistPush` (tail) would: `Bytes` of 1-31 bytes that are
+    /// canonical decimal become the smallest integer encoding.
+    #[inline]
+    pub fn push(&mut self, out: &mut Vec<u8>, e: Entry<'_>) {
+        let at = out.len();
+        self.tail = at - self.start;
+        push_prevlen(out, self.prev);
+        match e {
+            Entry::Int(v) => push_int(out, v),
             Entry::Bytes(s) => match parse_canonical_i64(s).filter(|_| s.len() < 32) {
-                Some(v) => push_int(&mut out, v),
-                None => push_str(&mut out, s),
+                Some(v) => push_int(out, v),
+                None => push_str(out, s),
             },
         }
-        prev = out.len() - start;
+        self.prev = out.len() - at;
+        self.count += 1;
     }
-    out.push(END);
-    let total = u32::try_from(out.len()).unwrap_or(u32::MAX);
-    out[..4].copy_from_slice(&total.to_le_bytes());
-    out[4..8].copy_from_slice(&(tail as u32).to_le_bytes());
-    let n = u16::try_from(items.len()).unwrap_or(COUNT_UNKNOWN);
-    out[8..10].copy_from_slice(&n.to_le_bytes());
-    out
+
+    /// Entries pushed so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Writes the end marker and the header.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        out.push(END);
+        let zl = &mut out[self.start..];
+        let total = u32::try_from(zl.len()).unwrap_or(u32::MAX);
+        zl[..4].copy_from_slice(&total.to_le_bytes());
+        zl[4..8].copy_from_slice(&(self.tail as u32).to_le_bytes());
+        let n = u16::try_from(self.count).unwrap_or(COUNT_UNKNOWN);
+        zl[8..10].copy_from_slice(&n.to_le_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rdbkit_rdb::write::{strip, Loss, RdbWriter, Target, WriteError, SERVER_NAMES, TARGETS};
+use rdbkit_rdb::write::{
+    strip, Loss, RdbWriter, Target, Transcoded, WriteError, SERVER_NAMES, TARGETS,
+};
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 
 use crate::failure::Failure;
@@ -535,9 +537,15 @@ fn from_rdb(
                 progress.set(k.end);
                 let meta = pending_meta.take();
                 let family = k.value.ty.family();
-                if !conv
-                    .filter
-                    .accepts(k.db, k.key, family, k.expire_ms, Some(k.end - k.offset))
+                // Without a filter every key passes (`filter_active`): no call a key.
+                if filtering
+                    && !conv.filter.accepts(
+                        k.db,
+                        k.key,
+                        family,
+                        k.expire_ms,
+                        Some(k.end - k.offset),
+                    )
                 {
                     conv.sum.filtered += 1;
                     continue;
@@ -649,24 +657,42 @@ enum Done {
     Empty,
     /// The target cannot hold the key at all (`loss` is to be accepted or refused).
     Dropped { family: &'static str, loss: Loss },
-    /// The key's record (attributes, type, key, value), after accepting `loss` if any.
+    /// The key's record (attributes, type, key, value), after accepting `loss` if any: these
+    /// bytes of the worker's output (one buffer a worker and batch, not a `Vec` a key).
     Written {
         family: &'static str,
         loss: Option<Loss>,
-        record: Vec<u8>,
+        record: std::ops::Range<usize>,
     },
     /// The encoder refused what was left after stripping.
     Refused { family: &'static str, loss: Loss },
 }
 
-/// Decodes and re-encodes one key, as [`from_rdb`] and [`Conv::owned_key`] do inline.
+/// Decodes and re-encodes one key, as [`from_rdb`] and [`Conv::owned_key`] do inline; a
+/// written record is appended to `frag`'s output.
 fn run_job(
     job: &Job,
     target: &Target,
     scratch: &mut Scratch,
     frag: &mut RdbWriter<Vec<u8>>,
 ) -> Done {
-    let mut v = match job.value.value().to_owned_value_in(scratch) {
+    // Hashes, sorted sets and lists bound for a ziplist encoding are re-encoded straight
+    // from their stored entries (same bytes, same errors); the rest through an OwnedValue.
+    let value = job.value.value();
+    let start = frag.fragment_len();
+    match frag.key_value(&job.key, job.expire_ms, job.lru, job.lfu, &value, scratch) {
+        Ok(Transcoded::Written(_)) => {
+            return Done::Written {
+                family: value.ty.family(),
+                loss: None,
+                record: start..frag.fragment_len(),
+            }
+        }
+        Ok(Transcoded::Empty) => return Done::Empty,
+        Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
+        Ok(Transcoded::Declined) => {}
+    }
+    let mut v = match value.to_owned_value_in(scratch) {
         Ok(v) => v,
         Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
     };
@@ -684,7 +710,7 @@ fn run_job(
         Ok(_) => Done::Written {
             family,
             loss,
-            record: frag.take_fragment(),
+            record: start..frag.fragment_len(),
         },
         Err(WriteError::Loss(l)) => Done::Refused { family, loss: l },
         // A Vec never fails.
@@ -709,7 +735,17 @@ struct Batch {
 /// A batch sent to the workers: its segments and the thread that encodes its jobs.
 struct InFlight {
     segs: Vec<Seg>,
-    jobs: std::thread::JoinHandle<(Vec<Job>, Vec<Done>)>,
+    jobs: std::thread::JoinHandle<Encoded>,
+}
+
+/// A batch's jobs once encoded: a verdict a job, and each worker's output (worker `i` took
+/// jobs `i * chunk ..`; a [`Done::Written`] record is a range of its worker's output).
+#[derive(Default)]
+struct Encoded {
+    jobs: Vec<Job>,
+    done: Vec<Done>,
+    outs: Vec<Vec<u8>>,
+    chunk: usize,
 }
 
 /// Re-encoding on worker threads with the output in file order: the main thread reads and
@@ -769,7 +805,7 @@ impl Pipeline {
         self.land(conv, name)?;
         let batch = std::mem::take(&mut self.cur);
         if batch.jobs.is_empty() {
-            return self.write_segs(batch.segs, Vec::new(), Vec::new(), conv, name);
+            return self.write_segs(batch.segs, Encoded::default(), conv, name);
         }
         let target = conv.target;
         let compress = self.compress;
@@ -777,7 +813,7 @@ impl Pipeline {
         let jobs = batch.jobs;
         let handle = std::thread::spawn(move || {
             let chunk = jobs.len().div_ceil(workers);
-            let done: Vec<Done> = std::thread::scope(|s| {
+            let (done, outs) = std::thread::scope(|s| {
                 let parts: Vec<_> = jobs
                     .chunks(chunk)
                     .map(|part| {
@@ -785,18 +821,29 @@ impl Pipeline {
                             let mut scratch = Scratch::new();
                             let mut frag =
                                 RdbWriter::<Vec<u8>>::fragment(target).compress(compress);
-                            part.iter()
+                            let done: Vec<Done> = part
+                                .iter()
                                 .map(|j| run_job(j, &target, &mut scratch, &mut frag))
-                                .collect::<Vec<Done>>()
+                                .collect();
+                            (done, frag.take_fragment())
                         })
                     })
                     .collect();
-                parts
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("a re-encoding worker panicked"))
-                    .collect()
+                let mut done = Vec::with_capacity(jobs.len());
+                let mut outs = Vec::with_capacity(parts.len());
+                for h in parts {
+                    let (d, out) = h.join().expect("a re-encoding worker panicked");
+                    done.extend(d);
+                    outs.push(out);
+                }
+                (done, outs)
             });
-            (jobs, done)
+            Encoded {
+                jobs,
+                done,
+                outs,
+                chunk,
+            }
         });
         self.flight = Some(InFlight {
             segs: batch.segs,
@@ -808,8 +855,8 @@ impl Pipeline {
     /// Waits for the batch in flight and writes it.
     fn land<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
         if let Some(f) = self.flight.take() {
-            let (jobs, done) = f.jobs.join().expect("a re-encoding worker panicked");
-            self.write_segs(f.segs, jobs, done, conv, name)?;
+            let enc = f.jobs.join().expect("a re-encoding worker panicked");
+            self.write_segs(f.segs, enc, conv, name)?;
         }
         Ok(())
     }
@@ -829,11 +876,16 @@ impl Pipeline {
     fn write_segs<W: Write>(
         &mut self,
         segs: Vec<Seg>,
-        jobs: Vec<Job>,
-        done: Vec<Done>,
+        enc: Encoded,
         conv: &mut Conv<'_, W>,
         name: &str,
     ) -> Result<(), Failure> {
+        let Encoded {
+            jobs,
+            done,
+            outs,
+            chunk,
+        } = enc;
         let mut done: Vec<Option<Done>> = done.into_iter().map(Some).collect();
         for seg in segs {
             match seg {
@@ -858,7 +910,8 @@ impl Pipeline {
                             if let Some(l) = loss {
                                 conv.accept(l, &what(family))?;
                             }
-                            self.out.put_fragment(&record).map_err(io_fail("writing"))?;
+                            let record = &outs[i / chunk][record];
+                            self.out.put_fragment(record).map_err(io_fail("writing"))?;
                             conv.sum.wrote(job.db);
                             conv.sum.re_encoded += 1;
                         }

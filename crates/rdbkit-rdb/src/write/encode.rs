@@ -440,24 +440,54 @@ pub fn encode_value(
 /// listpack/ziplist integers, like Redis's `d2string`), others in the shortest form that
 /// reads back to the same double.
 pub fn score_text(s: f64) -> Vec<u8> {
+    score_text_in(s, &mut ScoreBuf::default()).to_vec()
+}
+
+/// Room for a score's text ([`score_text_in`]): a plain form longer than 24 bytes is not
+/// used, and the exponent form is at most 24 bytes.
+#[derive(Default)]
+pub(crate) struct ScoreBuf {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl fmt::Write for ScoreBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > 24 {
+            return Err(fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// [`score_text`] into a buffer: the same bytes, without allocating (the re-encoders write
+/// a score per sorted-set member).
+pub(crate) fn score_text_in(s: f64, buf: &mut ScoreBuf) -> &[u8] {
+    use std::fmt::Write as _;
     if s == f64::INFINITY {
-        return b"inf".to_vec();
+        return b"inf";
     }
     if s == f64::NEG_INFINITY {
-        return b"-inf".to_vec();
+        return b"-inf";
     }
     if s.is_nan() {
-        return b"nan".to_vec();
+        return b"nan";
     }
+    buf.len = 0;
     if s.fract() == 0.0 && s.abs() < 1e17 && !(s == 0.0 && s.is_sign_negative()) {
-        return (s as i64).to_string().into_bytes();
+        // An integer of at most 18 characters: always fits.
+        let _ = write!(buf, "{}", s as i64);
+        return &buf.bytes[..buf.len];
     }
-    let plain = format!("{s}");
-    if plain.len() <= 24 {
-        plain.into_bytes()
-    } else {
-        format!("{s:e}").into_bytes()
+    if write!(buf, "{s}").is_err() {
+        buf.len = 0;
+        // At most 24 bytes ("-1.2345678901234567e-308").
+        write!(buf, "{s:e}").expect("an f64 in exponent form fits 24 bytes");
     }
+    &buf.bytes[..buf.len]
 }
 
 fn encode_list(l: &[Vec<u8>], t: &Target, compress: bool, out: &mut Vec<u8>) -> u8 {

@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod direct;
 mod encode;
 mod lzf;
 mod target;
@@ -45,8 +46,10 @@ use crate::module::ModuleId;
 use crate::owned::OwnedValue;
 use crate::value::Value;
 use crate::version::{Dialect, Type};
+use crate::visit::Scratch;
 use lzf::encode_string;
 
+pub use direct::Transcoded;
 pub use encode::{encode_value, loss, score_text, strip, types, Loss};
 pub use target::{Target, Thresholds, SERVER_NAMES, TARGETS};
 
@@ -110,6 +113,8 @@ pub struct RdbWriter<W: Write> {
     buf: Vec<u8>,
     /// A re-encoded value's bytes, reused from key to key.
     body: Vec<u8>,
+    /// The direct re-encoders' buffers ([`key_value`](RdbWriter::key_value)).
+    direct: direct::Bufs,
     /// Output not yet given to `out` (nor to the CRC): up to [`STAGE`] bytes.
     staged: Vec<u8>,
     /// False for a [`fragment`](RdbWriter::fragment) writer: its bytes are CRC'd where
@@ -134,6 +139,7 @@ impl<W: Write> RdbWriter<W> {
             bytes: 0,
             buf: Vec::with_capacity(1 << 16),
             body: Vec::new(),
+            direct: direct::Bufs::default(),
             staged: Vec::with_capacity(STAGE),
             digest: true,
         };
@@ -154,6 +160,7 @@ impl<W: Write> RdbWriter<W> {
             bytes: 0,
             buf: Vec::with_capacity(1 << 10),
             body: Vec::new(),
+            direct: direct::Bufs::default(),
             staged: Vec::new(),
             digest: false,
         }
@@ -315,20 +322,7 @@ impl<W: Write> RdbWriter<W> {
     }
 
     fn key_attrs(&mut self, expire_ms: Option<i64>, lru_idle: Option<u64>, lfu_freq: Option<u8>) {
-        if let Some(e) = expire_ms {
-            self.buf.push(op::EXPIRETIME_MS);
-            self.buf.extend_from_slice(&e.to_le_bytes());
-        }
-        if self.target.has_lru_lfu() {
-            if let Some(i) = lru_idle {
-                self.buf.push(op::IDLE);
-                encode_len(i, &mut self.buf);
-            }
-            if let Some(f) = lfu_freq {
-                self.buf.push(op::FREQ);
-                self.buf.push(f);
-            }
-        }
+        put_key_attrs(&self.target, &mut self.buf, expire_ms, lru_idle, lfu_freq);
     }
 
     /// A key whose value is re-encoded from its logical content into the encoding the
@@ -381,6 +375,23 @@ impl<W: Write> RdbWriter<W> {
         type_byte: u8,
         raw: &[u8],
     ) -> io::Result<()> {
+        // A short key and a value that fit the staging buffer go straight into it (not
+        // through `buf` and a second copy: a quarter of a pass-through of small keys). A key
+        // of up to 20 bytes is never compressed, so `encode_string` writes the same bytes
+        // either way.
+        if key.len() <= 20
+            && raw.len() < DIRECT
+            && self.staged.len() + 40 + key.len() + raw.len() <= STAGE
+        {
+            let staged = &mut self.staged;
+            let before = staged.len();
+            put_key_attrs(&self.target, staged, expire_ms, lru_idle, lfu_freq);
+            staged.push(type_byte);
+            encode_string(key, false, staged);
+            staged.extend_from_slice(raw);
+            self.bytes += (staged.len() - before) as u64;
+            return Ok(());
+        }
         self.buf.clear();
         self.key_attrs(expire_ms, lru_idle, lfu_freq);
         self.buf.push(type_byte);
@@ -401,7 +412,67 @@ impl<W: Write> RdbWriter<W> {
     }
 }
 
+/// A key's expiry, LRU idle time and LFU frequency opcodes (the last two only for targets
+/// that have them).
+fn put_key_attrs(
+    target: &Target,
+    out: &mut Vec<u8>,
+    expire_ms: Option<i64>,
+    lru_idle: Option<u64>,
+    lfu_freq: Option<u8>,
+) {
+    if let Some(e) = expire_ms {
+        out.push(op::EXPIRETIME_MS);
+        out.extend_from_slice(&e.to_le_bytes());
+    }
+    if target.has_lru_lfu() {
+        if let Some(i) = lru_idle {
+            out.push(op::IDLE);
+            encode_len(i, out);
+        }
+        if let Some(f) = lfu_freq {
+            out.push(op::FREQ);
+            out.push(f);
+        }
+    }
+}
+
 impl RdbWriter<Vec<u8>> {
+    /// A key whose stored value is re-encoded straight from its stored entries, without an
+    /// [`OwnedValue`] between, when the target's `SAVE` would write it as a ziplist (a small
+    /// hash or sorted set for a target below RDB 10) or as quicklist nodes of ziplists (a
+    /// list, RDB 7-9): the same bytes as [`key`](Self::key) of its decoded value, and on a
+    /// damaged value the error [`Value::to_owned_value`] gives. Writes nothing unless it
+    /// returns [`Transcoded::Written`]; on [`Transcoded::Declined`] take the `OwnedValue`
+    /// path.
+    pub fn key_value(
+        &mut self,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        value: &Value<'_>,
+        scratch: &mut Scratch,
+    ) -> crate::Result<Transcoded> {
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let r = direct::transcode(
+            value,
+            &self.target,
+            self.compress,
+            scratch,
+            &mut self.direct,
+            &mut body,
+        );
+        if let Ok(Transcoded::Written(ty)) = r {
+            // Writing to memory does not fail.
+            self.key_encoded(key, expire_ms, lru_idle, lfu_freq, Ok(ty), &body)
+                .expect("writing to memory");
+        }
+        self.body = body;
+        r
+    }
+
     /// Takes what a [`fragment`](RdbWriter::fragment) writer has written so far (the writer
     /// goes on empty).
     pub fn take_fragment(&mut self) -> Vec<u8> {

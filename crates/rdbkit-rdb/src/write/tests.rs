@@ -66,6 +66,21 @@ fn bytes_strategy() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Hashes of 1 to `max - 1` fields without TTLs.
+fn hash_strategy(max: usize) -> impl Strategy<Value = OwnedValue> {
+    proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..max).prop_map(|m| {
+        OwnedValue::Hash(
+            m.into_iter()
+                .map(|(field, value)| HashField {
+                    field,
+                    value,
+                    expire_ms: None,
+                })
+                .collect(),
+        )
+    })
+}
+
 fn score_strategy() -> impl Strategy<Value = f64> {
     prop_oneof![
         (-1000i64..1000).prop_map(|i| i as f64),
@@ -91,17 +106,7 @@ fn value_strategy() -> impl Strategy<Value = OwnedValue> {
         )),
         proptest::collection::btree_map(bytes_strategy(), score_strategy(), 1..200)
             .prop_map(|m| OwnedValue::ZSet(m.into_iter().collect())),
-        proptest::collection::btree_map(bytes_strategy(), bytes_strategy(), 1..600).prop_map(|m| {
-            OwnedValue::Hash(
-                m.into_iter()
-                    .map(|(field, value)| HashField {
-                        field,
-                        value,
-                        expire_ms: None,
-                    })
-                    .collect(),
-            )
-        }),
+        hash_strategy(600),
         (small, big).prop_map(|(g, n)| OwnedValue::Stream(Box::new(make_stream(n, g)))),
     ]
 }
@@ -328,4 +333,194 @@ fn scores_read_back() {
             String::from_utf8_lossy(&txt)
         );
     }
+}
+
+/// What the `OwnedValue` path makes of a stored value (the direct re-encoder's reference):
+/// its decoding error, `Empty`, or the type byte and bytes `encode_value` writes.
+fn owned_path(v: &Value<'_>, t: &Target, compress: bool) -> Result<Transcoded, String> {
+    let o = v.to_owned_value().map_err(|e| e.to_string())?;
+    if o.is_empty() && o.family() != "string" && o.family() != "stream" {
+        return Ok(Transcoded::Empty);
+    }
+    let mut out = Vec::new();
+    match encode_value(&o, t, compress, &mut out) {
+        Ok(ty) => Ok(Transcoded::Written(ty)),
+        Err(_) => Ok(Transcoded::Declined),
+    }
+}
+
+/// The direct re-encoder against the `OwnedValue` path for one stored value and target:
+/// written means the same type byte and bytes; a decoding error is the same error. Returns
+/// whether the direct path wrote the value.
+fn same_as_owned_path(v: &Value<'_>, t: &Target, compress: bool) -> bool {
+    let mut bufs = direct::Bufs::default();
+    let mut got = Vec::new();
+    let direct = direct::transcode(
+        v,
+        t,
+        compress,
+        &mut crate::Scratch::new(),
+        &mut bufs,
+        &mut got,
+    )
+    .map_err(|e| e.to_string());
+    let owned = owned_path(v, t, compress);
+    match (&direct, &owned) {
+        (Ok(Transcoded::Written(a)), Ok(Transcoded::Written(b))) => {
+            assert_eq!(a, b, "type byte, {} from {:?}", t.name, v.ty);
+            let mut want = Vec::new();
+            let o = v.to_owned_value().unwrap();
+            encode_value(&o, t, compress, &mut want).unwrap();
+            assert_eq!(got, want, "bytes, {} from {:?}", t.name, v.ty);
+            true
+        }
+        (Ok(Transcoded::Declined), _) => {
+            assert!(got.is_empty(), "nothing written when declined");
+            false
+        }
+        (a, b) => {
+            assert_eq!(a, b, "{} from {:?}", t.name, v.ty);
+            assert!(got.is_empty() || a.is_ok());
+            false
+        }
+    }
+}
+
+/// Writes `v` for `src` and returns the file (one key).
+fn stored(v: &OwnedValue, src: &Target) -> Vec<u8> {
+    let mut w = RdbWriter::new(Vec::new(), *src).unwrap();
+    w.select_db(0).unwrap();
+    w.key(b"k", None, None, None, v).unwrap();
+    w.finish().unwrap()
+}
+
+/// Runs `f` on the stored value of the one key of `file`.
+fn with_value<R>(file: &[u8], f: impl FnOnce(&Value<'_>) -> R) -> R {
+    let mut p = RdbParser::new(file, Options::default());
+    while let Some(rec) = p.next() {
+        if let Record::Key(k) = rec.unwrap() {
+            return f(&k.value);
+        }
+    }
+    panic!("no key");
+}
+
+fn collection_strategy() -> impl Strategy<Value = OwnedValue> {
+    prop_oneof![
+        proptest::collection::vec(bytes_strategy(), 1..400).prop_map(OwnedValue::List),
+        proptest::collection::btree_map(bytes_strategy(), score_strategy(), 1..160)
+            .prop_map(|m| OwnedValue::ZSet(m.into_iter().collect())),
+        proptest::collection::vec((bytes_strategy(), -3i64..3), 1..160).prop_map(|m| {
+            // Scores with ties (member order decides) and fractions.
+            OwnedValue::ZSet(
+                m.into_iter()
+                    .map(|(k, s)| (k, s as f64 / 4.0 + 1e17 * (s == 2) as i64 as f64))
+                    .collect(),
+            )
+        }),
+        hash_strategy(200),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The direct re-encoder (`RdbWriter::key_value`) writes what `encode_value` writes for
+    /// the decoded value — every stored form (as each target stores it) to every target,
+    /// with and without compression — and a damaged value fails with the decoder's error.
+    #[test]
+    fn direct_transcoder_writes_what_the_owned_path_writes(
+        v in collection_strategy(),
+        compress in any::<bool>(),
+        flip in any::<proptest::sample::Index>(),
+        xor in 1u8..=255,
+    ) {
+        for src in TARGETS {
+            if crate::write::loss(&v, src).is_some() {
+                continue;
+            }
+            let file = stored(&v, src);
+            with_value(&file, |val| {
+                for t in TARGETS {
+                    same_as_owned_path(val, t, compress);
+                }
+                // One damaged byte in the stored value.
+                let mut data = val.data.to_vec();
+                let i = flip.index(data.len());
+                data[i] ^= xor;
+                let bad = Value { data: &data, ..*val };
+                for t in TARGETS {
+                    same_as_owned_path(&bad, t, compress);
+                }
+            });
+        }
+    }
+}
+
+/// The cases the direct path exists for: a Redis 7.0 listpack hash and sorted set and a
+/// quicklist-2 list, to RDB 7-9 (and declined for a sorted set stored out of order).
+#[test]
+fn direct_transcoder_takes_redis_7_values_to_older_targets() {
+    let src = Target::by_name("rdb-10").unwrap();
+    let hash = OwnedValue::Hash(
+        (0..100)
+            .map(|i| HashField {
+                field: format!("field:{i}").into_bytes(),
+                value: if i % 2 == 0 {
+                    i.to_string().into_bytes()
+                } else {
+                    format!("value-{i}-{}", "x".repeat(i % 40)).into_bytes()
+                },
+                expire_ms: None,
+            })
+            .collect(),
+    );
+    let zset = OwnedValue::ZSet(
+        (0..100)
+            .map(|i| {
+                (
+                    format!("m{i}").into_bytes(),
+                    [i as f64, i as f64 / 3.0, -1e17, 1e300][i % 4],
+                )
+            })
+            .collect(),
+    );
+    let list = OwnedValue::List(
+        (0..3000)
+            .map(|i| format!("{}{i}", "e".repeat(i % 90)).into_bytes())
+            .collect(),
+    );
+    for (v, ty) in [
+        (&hash, types::HASH_LISTPACK),
+        (&zset, types::ZSET_LISTPACK),
+        (&list, types::LIST_QUICKLIST_2),
+    ] {
+        let file = stored(v, &src);
+        with_value(&file, |val| {
+            assert_eq!(val.type_byte, ty);
+            for name in ["rdb-7", "rdb-8", "rdb-9"] {
+                let t = Target::by_name(name).unwrap();
+                for compress in [true, false] {
+                    assert!(same_as_owned_path(val, &t, compress), "{name} {ty}");
+                }
+            }
+            for name in ["rdb-10", "rdb-11", "valkey-9.0"] {
+                let t = Target::by_name(name).unwrap();
+                assert!(!same_as_owned_path(val, &t, true), "{name}: not this path");
+            }
+        });
+    }
+    // Stored highest score first (a skiplist's order): left to the OwnedValue path.
+    let big: Vec<(Vec<u8>, f64)> = (0..200)
+        .map(|i| (vec![b'a'; i % 7 + 1], i as f64))
+        .collect();
+    let big_file = stored(&OwnedValue::ZSet(big), &src);
+    with_value(&big_file, |val| {
+        assert_eq!(val.type_byte, types::ZSET_2);
+        assert!(!same_as_owned_path(
+            val,
+            &Target::by_name("rdb-9").unwrap(),
+            true
+        ));
+    });
 }
