@@ -15,8 +15,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_same_keyspace, make_certs, parse_dump, read_keyspace, run_with_timeout, Client, KeyRec,
-    Server, ServerKind, TempDir,
+    assert_same_keyspace, header_version, loaded_by_server, loopback_url as url, make_certs,
+    output_text as text, parse_dump, read_keyspace, run_with_timeout, summary_json as json_of,
+    Client, KeyRec, Server, ServerKind, TempDir,
 };
 use serde_json::Value as J;
 
@@ -35,48 +36,10 @@ fn restore(args: &[&str], env: &[(&str, &str)]) -> Output {
     run_with_timeout(&mut c, None, Duration::from_secs(300))
 }
 
-fn url(port: u16) -> String {
-    format!("redis://127.0.0.1:{port}")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json_of(o: &Output) -> J {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("summary JSON: {e}\n{}", text(o)))
-}
-
 /// The ground truth of a corpus file, as `read_keyspace` records.
 fn truth(rdb: &Path) -> Vec<KeyRec> {
     let jl = std::fs::read(rdb.with_extension("expected.jsonl")).expect("expected.jsonl");
     parse_dump(&jl).unwrap_or_else(|e| panic!("{}: {e}", rdb.display()))
-}
-
-fn header_version(rdb: &Path) -> u32 {
-    let b = std::fs::read(rdb).unwrap();
-    let digits = if b.starts_with(b"VALKEY") {
-        &b[6..9]
-    } else {
-        &b[5..9]
-    };
-    std::str::from_utf8(digits).unwrap().parse().unwrap()
-}
-
-/// The keyspace of `bin` started with `rdb` as its dbfilename.
-fn loaded_by_server(bin: &Path, rdb: &Path) -> Vec<KeyRec> {
-    let dir = TempDir::new("restore-oracle");
-    std::fs::copy(rdb, dir.join("dump.rdb")).unwrap();
-    let s = Server::start(bin, dir.path(), &["--dbfilename", "dump.rdb"]);
-    let mut c = s.client();
-    let ks = read_keyspace(&mut c, false);
-    s.shutdown();
-    ks
 }
 
 fn clean(c: &mut Client, functions: bool) {

@@ -15,10 +15,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{
-    assert_same_keyspace, read_keyspace, run_with_timeout, Client, KeyRec, Server, ServerKind,
+    assert_same_keyspace, header_version, loopback_url as url, output_text as text, read_keyspace,
+    run_with_timeout, server_loading, summary_json as json_of, Client, KeyRec, Server, ServerKind,
     TempDir,
 };
-use serde_json::Value as J;
 
 fn corpus_rdb() -> Option<PathBuf> {
     common::corpus_dir().map(|c| c.join("rdb"))
@@ -30,41 +30,6 @@ fn sync(args: &[&str]) -> Output {
     c.arg("restore").arg("--sync").args(args);
     c.env_remove("RDBKIT_PASSWORD").env_remove("REDISCLI_AUTH");
     run_with_timeout(&mut c, None, Duration::from_secs(300))
-}
-
-fn url(port: u16) -> String {
-    format!("redis://127.0.0.1:{port}")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json_of(o: &Output) -> J {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("summary JSON: {e}\n{}", text(o)))
-}
-
-fn header_version(rdb: &Path) -> u32 {
-    let b = std::fs::read(rdb).unwrap();
-    let digits = if b.starts_with(b"VALKEY") {
-        &b[6..9]
-    } else {
-        &b[5..9]
-    };
-    std::str::from_utf8(digits).unwrap().parse().unwrap()
-}
-
-/// A server started on `rdb` as its dbfilename (the oracle: the server loading the file).
-fn oracle(bin: &Path, rdb: &Path) -> (TempDir, Server) {
-    let dir = TempDir::new("sync-oracle");
-    std::fs::copy(rdb, dir.join("dump.rdb")).unwrap();
-    let s = Server::start(bin, dir.path(), &["--dbfilename", "dump.rdb"]);
-    (dir, s)
 }
 
 /// `role` of INFO replication, and the number of keys of INFO keyspace.
@@ -129,7 +94,7 @@ fn every_corpus_file_restores_by_replication() {
             assert_eq!(role, "master", "{ctx}");
             assert_eq!(j["keys_restored"].as_u64().unwrap(), keys, "{ctx}: {j}");
             let got = read_keyspace(&mut c, false);
-            let (_odir, o_srv) = oracle(&bin, &rdb);
+            let (_odir, o_srv) = server_loading(&bin, &rdb);
             let want = read_keyspace(&mut o_srv.client(), false);
             o_srv.shutdown();
             assert_same_keyspace(&ctx, &want, &got, false);
@@ -163,7 +128,7 @@ fn redis_6_2_restores_by_replication() {
         let (role, keys) = role_and_keys(&mut c);
         assert_eq!(role, "master", "{ctx}");
         assert_eq!(j["keys_restored"].as_u64().unwrap(), keys, "{ctx}: {j}");
-        let (_odir, o_srv) = oracle(&bin, &rdb);
+        let (_odir, o_srv) = server_loading(&bin, &rdb);
         let mut oc = o_srv.client();
         assert_eq!(role_and_keys(&mut oc).1, keys, "{ctx}: key count");
         let mut compared = 0;
@@ -374,7 +339,7 @@ fn match_restores_exactly_the_filtered_keys() {
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     let got = read_keyspace(&mut c, false);
-    let (_odir, o_srv) = oracle(&bin, &rdb);
+    let (_odir, o_srv) = server_loading(&bin, &rdb);
     let all = read_keyspace(&mut o_srv.client(), false);
     o_srv.shutdown();
     let want: Vec<KeyRec> = all

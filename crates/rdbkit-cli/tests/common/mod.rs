@@ -1678,3 +1678,52 @@ pub fn make_certs(ossl: &Path, dir: &Path) {
         );
     }
 }
+
+/// An rdbkit run's exit status, stdout and stderr, for an assertion's message.
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The summary object a `--json` run printed on stdout.
+pub fn summary_json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("summary JSON: {e}\n{}", output_text(o)))
+}
+
+/// The RDB version in a file's header (`REDIS0011`, `VALKEY080`).
+pub fn header_version(rdb: &Path) -> u32 {
+    let b = std::fs::read(rdb).unwrap();
+    let digits = if b.starts_with(b"VALKEY") {
+        &b[6..9]
+    } else {
+        &b[5..9]
+    };
+    std::str::from_utf8(digits).unwrap().parse().unwrap()
+}
+
+/// `redis://127.0.0.1:PORT`.
+pub fn loopback_url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}")
+}
+
+/// `bin` started with a copy of `rdb` as its dbfilename (the oracle: the server loading the
+/// file itself); the directory lives as long as the returned `TempDir`.
+pub fn server_loading(bin: &Path, rdb: &Path) -> (TempDir, Server) {
+    let dir = TempDir::new("oracle");
+    std::fs::copy(rdb, dir.join("dump.rdb")).unwrap();
+    let s = Server::start(bin, dir.path(), &["--dbfilename", "dump.rdb"]);
+    (dir, s)
+}
+
+/// The keyspace of `bin` started with `rdb` as its dbfilename.
+pub fn loaded_by_server(bin: &Path, rdb: &Path) -> Vec<KeyRec> {
+    let (_dir, s) = server_loading(bin, rdb);
+    let ks = read_keyspace(&mut s.client(), false);
+    s.shutdown();
+    ks
+}
