@@ -1,11 +1,11 @@
 //! Both verdicts on one AOF read from a stream (standard input, a pipe, a decompressor) in one
 //! pass, in memory that does not grow with the stream: the bytes are read in 1 MiB chunks
-//! and handed to two threads, redis-check-aof's check ([`check::resp_strict`]) and the
-//! server's reading ([`check::server_resp`]), each over a window of the stream that holds the
+//! and handed to two threads, redis-check-aof's check (`check::resp_strict`) and the
+//! server's reading (`check::server_resp`), each over a window of the stream that holds the
 //! record being parsed (so memory is bounded by the largest command, as the server's own
 //! `sdsnewlen` of each argument is, plus a few chunks). The verdicts are those
-//! [`parts::check_part`] gives for the same bytes held whole, byte for byte (a property test
-//! below, every chunk size down to one byte).
+//! [`check_part`] gives for the same bytes held whole, byte for byte (a property test below,
+//! every chunk size down to one byte).
 //!
 //! Not streamed (the caller reads them as a file): a stream that starts with an RDB preamble
 //! (its deep validation reads the RDB part whole) or that looks like a manifest (it names other

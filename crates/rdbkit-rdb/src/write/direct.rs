@@ -21,7 +21,7 @@ use crate::value::Value;
 use crate::visit::{Scratch, VisitResult, Visitor};
 use crate::ziplist::Builder;
 
-/// What [`transcode`] did with a value.
+/// What the direct re-encoder (`transcode`, behind [`RdbWriter::key_value`](super::RdbWriter::key_value)) did with a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transcoded {
     /// The value's bytes were written; its type byte.
