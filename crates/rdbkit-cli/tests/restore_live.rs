@@ -825,9 +825,7 @@ fn redis_6_2_takes_older_files_and_downgraded_payloads() {
             }
             // The oracle: the same server binary loading the file; every key's DUMP (the
             // value as that server holds it) and whether it has a TTL must be equal.
-            let odir = TempDir::new("restore-62-oracle");
-            std::fs::copy(&rdb, odir.join("dump.rdb")).unwrap();
-            let oracle = Server::start(&bin, odir.path(), &["--dbfilename", "dump.rdb"]);
+            let (_odir, oracle) = common::server_loading(&bin, &rdb);
             let mut oc = oracle.client();
             let mut compared = 0;
             for db in dbs {
@@ -838,33 +836,7 @@ fn redis_6_2_takes_older_files_and_downgraded_payloads() {
                     c.ok(args!["DBSIZE"]).int(),
                     "{ctx} db {db}"
                 );
-                let mut cursor = b"0".to_vec();
-                loop {
-                    let r = oc.ok(args!["SCAN", cursor, "COUNT", 1000]);
-                    cursor = r.array()[0].bytes();
-                    for k in r.array()[1].array() {
-                        let k = k.bytes();
-                        let want = common::canon(&mut oc, &k);
-                        let got = common::canon(&mut c, &k);
-                        assert!(
-                            want == got,
-                            "{ctx} db {db} key {}: {got} != {want}",
-                            common::show(&k)
-                        );
-                        let wt = oc.ok(args!["PTTL", k.clone()]).int();
-                        let gt = c.ok(args!["PTTL", k.clone()]).int();
-                        assert_eq!(
-                            wt < 0,
-                            gt < 0,
-                            "{ctx} db {db} key {}: TTL",
-                            common::show(&k)
-                        );
-                        compared += 1;
-                    }
-                    if cursor == b"0" {
-                        break;
-                    }
-                }
+                compared += common::assert_same_keys_by_value(&ctx, &mut oc, &mut c, db);
                 c.ok(args!["SELECT", 0]);
             }
             assert_eq!(compared, n, "{ctx}");

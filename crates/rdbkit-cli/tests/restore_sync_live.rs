@@ -133,30 +133,7 @@ fn redis_6_2_restores_by_replication() {
         assert_eq!(role_and_keys(&mut oc).1, keys, "{ctx}: key count");
         let mut compared = 0;
         for db in 0..16 {
-            oc.ok(args!["SELECT", db]);
-            c.ok(args!["SELECT", db]);
-            let mut cursor = b"0".to_vec();
-            loop {
-                let r = oc.ok(args!["SCAN", cursor, "COUNT", 1000]);
-                cursor = r.array()[0].bytes();
-                for k in r.array()[1].array() {
-                    let k = k.bytes();
-                    let want = common::canon(&mut oc, &k);
-                    let got = common::canon(&mut c, &k);
-                    assert!(
-                        want == got,
-                        "{ctx} db {db} key {}: {got} != {want}",
-                        common::show(&k)
-                    );
-                    let wt = oc.ok(args!["PTTL", k.clone()]).int();
-                    let gt = c.ok(args!["PTTL", k.clone()]).int();
-                    assert_eq!(wt < 0, gt < 0, "{ctx} db {db} key {}", common::show(&k));
-                    compared += 1;
-                }
-                if cursor == b"0" {
-                    break;
-                }
-            }
+            compared += common::assert_same_keys_by_value(&ctx, &mut oc, &mut c, db);
         }
         c.ok(args!["SELECT", 0]);
         assert_eq!(compared, keys, "{ctx}");

@@ -1727,3 +1727,31 @@ pub fn loaded_by_server(bin: &Path, rdb: &Path) -> Vec<KeyRec> {
     s.shutdown();
     ks
 }
+
+/// Every key of db `db` in `want` (the oracle) compared with the same key in `got`: the value as
+/// the server holds it (`canon`) and whether it has a TTL (for servers before 7.0, which lack
+/// the PEXPIRETIME `read_keyspace` needs). Leaves both clients on db `db`; returns the number of
+/// keys compared.
+pub fn assert_same_keys_by_value(ctx: &str, want: &mut Client, got: &mut Client, db: u64) -> u64 {
+    want.ok(args!["SELECT", db]);
+    got.ok(args!["SELECT", db]);
+    let mut compared = 0;
+    let mut cursor = b"0".to_vec();
+    loop {
+        let r = want.ok(args!["SCAN", cursor, "COUNT", 1000]);
+        cursor = r.array()[0].bytes();
+        for k in r.array()[1].array() {
+            let k = k.bytes();
+            let w = canon(want, &k);
+            let g = canon(got, &k);
+            assert!(w == g, "{ctx} db {db} key {}: {g} != {w}", show(&k));
+            let wt = want.ok(args!["PTTL", k.clone()]).int();
+            let gt = got.ok(args!["PTTL", k.clone()]).int();
+            assert_eq!(wt < 0, gt < 0, "{ctx} db {db} key {}: TTL", show(&k));
+            compared += 1;
+        }
+        if cursor == b"0" {
+            return compared;
+        }
+    }
+}
