@@ -107,7 +107,7 @@ pub use quicklist::{Node as QuicklistNode, Nodes as QuicklistNodes};
 pub use record::{ChecksumStatus, Header, KeyRecord, Options, Record};
 pub use records::{Item, Key, Records};
 pub use source::{
-    RdbReader, RecordSource, ValueBudget, DEFAULT_HOLD_UP_TO, DEFAULT_MAX_VALUE_BYTES,
+    LeanRun, RdbReader, RecordSource, ValueBudget, DEFAULT_HOLD_UP_TO, DEFAULT_MAX_VALUE_BYTES,
 };
 pub use string::RdbString;
 pub use template::{HashTemplates, TemplateFields};

@@ -176,6 +176,11 @@ impl<'a> RdbParser<'a> {
         self.pos as u64
     }
 
+    /// The data parsed (the whole input).
+    pub(crate) fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
     /// The current database (after a SELECTDB).
     pub fn db(&self) -> Option<u64> {
         self.core.db
@@ -372,9 +377,11 @@ impl<'a> RdbParser<'a> {
     ) -> Option<(&'a [u8], u64, u64)> {
         if self.core.done
             || self.failed
-            || self.guard.is_some()
             || (self.core.opts.deep && !self.core.keys_elsewhere)
             || self.core.attrs.first_offset.is_some()
+            // A mapped file that shrank: the general path reports it (as `step`, checked
+            // once a run; a run read from vanished pages is refused at the next step).
+            || Self::file_changed(self.guard, false).is_some()
         {
             return None;
         }

@@ -532,6 +532,24 @@ impl<S: RecordSource + ?Sized> RecordSource for ValueBudget<'_, S> {
     }
 }
 
+/// A run of records read by a source's lean path ([`RecordSource::lean_run`]): string keys
+/// without attributes, each record stored as its type byte (0), the key's one-byte length
+/// (under 64) and its bytes, then the value (a one-byte length under 64 and its bytes, or an
+/// 8/16/32-bit integer).
+#[derive(Clone, Copy, Debug)]
+pub struct LeanRun<'r> {
+    /// The whole input (the run is `input[start..end]`).
+    pub input: &'r [u8],
+    /// File offset of the run's first record.
+    pub start: u64,
+    /// File offset just past its last record.
+    pub end: u64,
+    /// The db of its keys.
+    pub db: u64,
+    /// Its number of keys.
+    pub keys: u64,
+}
+
 /// Either source, for code that takes both (a lending "iterator" of records).
 pub trait RecordSource {
     /// The next record, or `None` after EOF or after an error.
@@ -540,11 +558,57 @@ pub trait RecordSource {
     fn header(&self) -> Option<crate::Header>;
     /// Bytes consumed so far.
     fn position(&self) -> u64;
+    /// [`next_record`](Self::next_record), with the whole input beside the record when the
+    /// source holds it in memory (a mapped file or a slice: a record's `offset..end` indexes
+    /// it), to copy records as they are stored; `None` from a stream.
+    fn next_with_input(&mut self) -> (Option<Result<Record<'_>>>, Option<&[u8]>) {
+        (self.next_record(), None)
+    }
+    /// The lean path of a source over data in memory: reads the run of records from here on
+    /// that [`LeanRun`] describes, up to `limit` bytes (stopping at a record's end), giving
+    /// `on_key` each key with its record's file offsets (start, end). `None` when no such
+    /// record comes next, or the source has none (a stream): read the next record with
+    /// [`next_record`](Self::next_record), which reports whatever stopped the run. The run's
+    /// records are those `next_record` would have given, with the same verdicts (a
+    /// validation without deep checks: [`Options::deep`] off).
+    fn lean_run(
+        &mut self,
+        limit: usize,
+        on_key: &mut dyn FnMut(&[u8], u64, u64),
+    ) -> Option<LeanRun<'_>> {
+        let _ = (limit, on_key);
+        None
+    }
 }
 
 impl RecordSource for RdbParser<'_> {
     fn next_record(&mut self) -> Option<Result<Record<'_>>> {
         self.next()
+    }
+    fn next_with_input(&mut self) -> (Option<Result<Record<'_>>>, Option<&[u8]>) {
+        let input = self.data();
+        (self.next(), Some(input))
+    }
+    fn lean_run(
+        &mut self,
+        limit: usize,
+        on_key: &mut dyn FnMut(&[u8], u64, u64),
+    ) -> Option<LeanRun<'_>> {
+        let start = self.position();
+        let mut keys = 0;
+        let (run, db, _) = self.fast_run(limit, |r| {
+            if let Record::Key(k) = r {
+                keys += 1;
+                on_key(k.key, k.offset, k.end);
+            }
+        })?;
+        Some(LeanRun {
+            input: self.data(),
+            start,
+            end: start + run.len() as u64,
+            db,
+            keys,
+        })
     }
     fn header(&self) -> Option<crate::Header> {
         RdbParser::header(self)

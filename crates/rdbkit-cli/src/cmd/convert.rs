@@ -119,12 +119,17 @@ pub(crate) struct Summary {
 impl Summary {
     /// Counts one key written into `db`.
     fn wrote(&mut self, db: u64) {
-        self.keys_written += 1;
+        self.wrote_many(db, 1);
+    }
+
+    /// Counts `keys` keys written into `db`.
+    fn wrote_many(&mut self, db: u64, keys: u64) {
+        self.keys_written += keys;
         match self.per_db.last_mut() {
-            Some((d, n)) if *d == db => *n += 1,
+            Some((d, n)) if *d == db => *n += keys,
             _ => match self.per_db.iter_mut().find(|(d, _)| *d == db) {
-                Some((_, n)) => *n += 1,
-                None => self.per_db.push((db, 1)),
+                Some((_, n)) => *n += keys,
+                None => self.per_db.push((db, keys)),
             },
         }
     }
@@ -477,7 +482,62 @@ fn from_rdb(
     // is a hint the server does without).
     let mut pending_resize: Option<(u64, u64)> = None;
     let mut pending_meta: Option<(u64, Vec<u8>)> = None;
-    while let Some(rec) = src.next_record() {
+    // Records whose output is their input, byte for byte, are not written one by one: they
+    // make a run of the input, copied in one piece when something else comes.
+    let mut run = Run::default();
+    // The source's lean path (runs of small plain string keys) when each of its keys would
+    // be passed through as stored: no filter, nothing re-encoded.
+    let lean = !filtering && !conv.re_encode && conv.reads(rdbkit_rdb::Type::String, 0);
+    // The records of a lean run whose key the writer would not write as stored (an integer,
+    // a compressed key): written one by one.
+    let mut odd: Vec<(u64, u64)> = Vec::new();
+    loop {
+        if lean && pending_meta.is_none() {
+            odd.clear();
+            let w = &conv.w;
+            let lr = src.lean_run(RUN_BYTES, &mut |key, start, end| {
+                if !w.writes_short_key_as_is(key) {
+                    odd.push((start, end));
+                }
+            });
+            if let Some(lr) = lr {
+                check_interrupt()?;
+                if conv.w.fragment_len() >= FRAGMENT_BYTES {
+                    pipe.bytes(conv.w.take_fragment())?;
+                }
+                if pipe.full() {
+                    pipe.launch(conv, name)?;
+                }
+                progress.set(lr.end);
+                if conv.db_written != Some(lr.db) || pending_resize.is_some() {
+                    run.flush(lr.input, conv, pipe)?;
+                    conv.select(lr.db)?;
+                    if let Some((a, b)) = pending_resize.take() {
+                        conv.w.resize_db(a, b).map_err(io_fail("writing"))?;
+                    }
+                }
+                let mut from = lr.start;
+                for &(start, end) in &odd {
+                    run.add(from, start, lr.input, conv, pipe)?;
+                    run.flush(lr.input, conv, pipe)?;
+                    // As the lean run stores it: type byte, key length and key, value.
+                    let rec = &lr.input[start as usize..end as usize];
+                    let key_end = 2 + usize::from(rec[1]);
+                    conv.w
+                        .key_raw(&rec[2..key_end], None, None, None, rec[0], &rec[key_end..])
+                        .map_err(io_fail("writing"))?;
+                    from = end;
+                }
+                run.add(from, lr.end, lr.input, conv, pipe)?;
+                conv.sum.wrote_many(lr.db, lr.keys);
+                conv.sum.passed_through += lr.keys;
+                continue;
+            }
+        }
+        let (rec, input) = src.next_with_input();
+        let Some(rec) = rec else {
+            break;
+        };
         check_interrupt()?;
         if conv.w.fragment_len() >= FRAGMENT_BYTES {
             pipe.bytes(conv.w.take_fragment())?;
@@ -486,6 +546,10 @@ fn from_rdb(
             pipe.launch(conv, name)?;
         }
         let rec = rec.map_err(damaged)?;
+        if !matches!(rec, Record::Key(_)) {
+            // Whatever it writes comes after the run.
+            run.flush_from(input, conv, pipe)?;
+        }
         match rec {
             Record::Aux { key, value } => conv.w.aux(&key, &value).map_err(io_fail("writing"))?,
             Record::SelectDb { db } => {
@@ -550,6 +614,43 @@ fn from_rdb(
                     conv.sum.filtered += 1;
                     continue;
                 }
+                let v = &k.value;
+                let through = !conv.re_encode && conv.reads(v.ty, v.type_byte);
+                // Copied from the input as part of a run when nothing is written before it
+                // (key metadata, SELECTDB, RESIZEDB) and its record as written is its record
+                // as stored (same attributes, same key encoding).
+                if through
+                    && meta.is_none()
+                    && conv.db_written == Some(k.db)
+                    && (pending_resize.is_none() || filtering)
+                {
+                    if let Some(input) = input {
+                        let (start, vstart, end) =
+                            (k.offset as usize, v.offset() as usize, k.end as usize);
+                        let raw = v.raw();
+                        let stored = input.get(vstart..end).is_some_and(|s| {
+                            std::ptr::eq(s.as_ptr(), raw.as_ptr()) && s.len() == raw.len()
+                        });
+                        if stored
+                            && start <= vstart
+                            && conv.w.key_head_is(
+                                &input[start..vstart],
+                                k.key,
+                                k.expire_ms,
+                                k.lru_idle,
+                                k.lfu_freq,
+                                v.type_byte,
+                            )
+                        {
+                            pending_resize = None;
+                            run.add(k.offset, k.end, input, conv, pipe)?;
+                            conv.sum.wrote(k.db);
+                            conv.sum.passed_through += 1;
+                            continue;
+                        }
+                    }
+                }
+                run.flush_from(input, conv, pipe)?;
                 if let Some((classes, raw)) = meta {
                     match conv.w.key_meta(classes, &raw) {
                         Ok(()) => {}
@@ -568,8 +669,6 @@ fn from_rdb(
                         conv.w.resize_db(a, b).map_err(io_fail("writing"))?;
                     }
                 }
-                let v = &k.value;
-                let through = !conv.re_encode && conv.reads(v.ty, v.type_byte);
                 if through {
                     // A big value with nothing waiting before it goes straight to the file
                     // (no copy into the fragment).
@@ -623,7 +722,92 @@ fn from_rdb(
             }
         }
     }
+    // Every record after a run flushes it (the EOF record too).
+    if !run.is_empty() {
+        return Err(Failure::Damaged(format!(
+            "{name}: the input ended without its EOF record"
+        )));
+    }
     Ok(())
+}
+
+/// The most input a [`Run`] holds before it is copied (a run goes straight from the input to
+/// the file when nothing waits before it; otherwise into the batch, which this bounds).
+const RUN_BYTES: usize = 1 << 20;
+
+/// A run of the input (file offsets `start..end`) whose records are passed through as stored:
+/// the output's next bytes, after everything written so far, copied in one piece (one CRC
+/// update, one write) when something else is written.
+#[derive(Default)]
+struct Run {
+    start: u64,
+    end: u64,
+}
+
+impl Run {
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Appends `input[start..end]`: extends the run when it follows it (up to [`RUN_BYTES`]),
+    /// else copies the run and starts another.
+    fn add(
+        &mut self,
+        start: u64,
+        end: u64,
+        input: &[u8],
+        conv: &mut Conv<'_, Vec<u8>>,
+        pipe: &mut Pipeline,
+    ) -> Result<(), Failure> {
+        if start == end {
+            return Ok(());
+        }
+        if self.end == start && !self.is_empty() && end - self.start <= RUN_BYTES as u64 {
+            self.end = end;
+            return Ok(());
+        }
+        self.flush(input, conv, pipe)?;
+        (self.start, self.end) = (start, end);
+        Ok(())
+    }
+
+    /// [`flush`](Self::flush) with the input a source gave beside its record (a run exists only
+    /// where it gave one).
+    fn flush_from(
+        &mut self,
+        input: Option<&[u8]>,
+        conv: &mut Conv<'_, Vec<u8>>,
+        pipe: &mut Pipeline,
+    ) -> Result<(), Failure> {
+        match input {
+            Some(input) => self.flush(input, conv, pipe),
+            None if self.is_empty() => Ok(()),
+            None => Err(Failure::Usage(
+                "internal: a run of the input without the input".into(),
+            )),
+        }
+    }
+
+    /// Copies the run into the output: straight from the input to the file when it is big and
+    /// nothing waits before it, else after the records written so far.
+    fn flush(
+        &mut self,
+        input: &[u8],
+        conv: &mut Conv<'_, Vec<u8>>,
+        pipe: &mut Pipeline,
+    ) -> Result<(), Failure> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let bytes = &input[self.start as usize..self.end as usize];
+        self.start = self.end;
+        if bytes.len() >= DIRECT_BYTES && pipe.direct() {
+            pipe.bytes(conv.w.take_fragment())?;
+            pipe.out.put_fragment(bytes).map_err(io_fail("writing"))
+        } else {
+            conv.w.put_fragment(bytes).map_err(io_fail("writing"))
+        }
+    }
 }
 
 /// A passed-through value of this size or more goes straight to the file when nothing waits

@@ -321,10 +321,6 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf()
     }
 
-    fn key_attrs(&mut self, expire_ms: Option<i64>, lru_idle: Option<u64>, lfu_freq: Option<u8>) {
-        put_key_attrs(&self.target, &mut self.buf, expire_ms, lru_idle, lfu_freq);
-    }
-
     /// A key whose value is re-encoded from its logical content into the encoding the
     /// target's `SAVE` would choose. Fails with the [`Loss`] when the target cannot hold the
     /// value (nothing is written then). Returns the type byte written.
@@ -355,9 +351,16 @@ impl<W: Write> RdbWriter<W> {
     ) -> Result<u8, WriteError> {
         let ty = ty.map_err(WriteError::Loss)?;
         self.buf.clear();
-        self.key_attrs(expire_ms, lru_idle, lfu_freq);
-        self.buf.push(ty);
-        encode_string(key, self.compress, &mut self.buf);
+        put_key_head(
+            &self.target,
+            self.compress,
+            &mut self.buf,
+            key,
+            expire_ms,
+            lru_idle,
+            lfu_freq,
+            ty,
+        );
         self.flush_buf()?;
         self.put(body)?;
         Ok(ty)
@@ -385,19 +388,77 @@ impl<W: Write> RdbWriter<W> {
         {
             let staged = &mut self.staged;
             let before = staged.len();
-            put_key_attrs(&self.target, staged, expire_ms, lru_idle, lfu_freq);
-            staged.push(type_byte);
-            encode_string(key, false, staged);
+            put_key_head(
+                &self.target,
+                false,
+                staged,
+                key,
+                expire_ms,
+                lru_idle,
+                lfu_freq,
+                type_byte,
+            );
             staged.extend_from_slice(raw);
             self.bytes += (staged.len() - before) as u64;
             return Ok(());
         }
         self.buf.clear();
-        self.key_attrs(expire_ms, lru_idle, lfu_freq);
-        self.buf.push(type_byte);
-        encode_string(key, self.compress, &mut self.buf);
+        put_key_head(
+            &self.target,
+            self.compress,
+            &mut self.buf,
+            key,
+            expire_ms,
+            lru_idle,
+            lfu_freq,
+            type_byte,
+        );
         self.flush_buf()?;
         self.put(raw)
+    }
+
+    /// Whether [`key_raw`](Self::key_raw) of this key writes `stored` before the value, byte
+    /// for byte: the input's bytes from the key record's offset to its value (attributes, type
+    /// byte, key as stored). The record can then be copied from the input as it is (a run of
+    /// such records in one piece, [`put_fragment`](Self::put_fragment)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn key_head_is(
+        &mut self,
+        stored: &[u8],
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        type_byte: u8,
+    ) -> bool {
+        self.buf.clear();
+        put_key_head(
+            &self.target,
+            self.compress,
+            &mut self.buf,
+            key,
+            expire_ms,
+            lru_idle,
+            lfu_freq,
+            type_byte,
+        );
+        self.buf == stored
+    }
+
+    /// Whether [`key_raw`](Self::key_raw) writes this key (without attributes) as its one-byte
+    /// length and its bytes — as the records of a [`LeanRun`](crate::LeanRun) store their keys
+    /// (under 64 bytes): not as an integer (a canonical 32-bit one of up to 11 bytes), not
+    /// LZF-compressed (over 20 bytes, when compressing: never said to be stored as is).
+    #[inline]
+    pub fn writes_short_key_as_is(&self, key: &[u8]) -> bool {
+        if key.len() >= 64 || (key.len() > 20 && self.compress) {
+            return false;
+        }
+        // A canonical integer starts with a digit or '-' (the test first: parsing every key
+        // was 30 instructions a key of a lean run).
+        key.len() > 11
+            || !matches!(key.first(), Some(b'0'..=b'9' | b'-'))
+            || !matches!(crate::entry::parse_canonical_i64(key), Some(v) if i32::try_from(v).is_ok())
     }
 
     /// Writes EOF and the CRC-64 trailer, flushes, and returns the output.
@@ -410,6 +471,25 @@ impl<W: Write> RdbWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// A key record up to its value: attributes, type byte, key (as [`RdbWriter::key_raw`]
+/// writes it; `compress` matters only for keys over 20 bytes).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn put_key_head(
+    target: &Target,
+    compress: bool,
+    out: &mut Vec<u8>,
+    key: &[u8],
+    expire_ms: Option<i64>,
+    lru_idle: Option<u64>,
+    lfu_freq: Option<u8>,
+    type_byte: u8,
+) {
+    put_key_attrs(target, out, expire_ms, lru_idle, lfu_freq);
+    out.push(type_byte);
+    encode_string(key, compress, out);
 }
 
 /// A key's expiry, LRU idle time and LFU frequency opcodes (the last two only for targets
