@@ -723,6 +723,99 @@ mod tests {
         assert!(streamed > 1000 && refused > 300, "{streamed} {refused}");
     }
 
+    /// Lean runs and records in turn give the records `next_record` alone gives (keys, their
+    /// offsets, the verdict), on a file of small strings with other records between and on
+    /// damaged copies of it; a stream has no lean path.
+    #[test]
+    fn lean_runs_give_the_records_of_next() {
+        let mut body = vec![0xfe, 0];
+        for i in 0..400u32 {
+            match i % 9 {
+                0 => body.extend_from_slice(&[0xfc, 1, 2, 3, 4, 5, 6, 7, 0]),
+                4 => body.extend_from_slice(&[0xfe, (i % 3) as u8]),
+                _ => {}
+            }
+            crate::string::encode_raw(format!("key:{i}").as_bytes(), {
+                body.push(0);
+                &mut body
+            });
+            if i % 5 == 0 {
+                body.extend_from_slice(&[0xc1, i as u8, 0]);
+            } else {
+                crate::string::encode_raw(&vec![b'v'; (i % 70) as usize], &mut body);
+            }
+        }
+        let mut f = b"REDIS0010".to_vec();
+        f.extend_from_slice(&body);
+        f.push(0xff);
+        f.extend_from_slice(&crate::crc64::crc64(&f).to_le_bytes());
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut lean_keys = 0;
+        for round in 0..300 {
+            let mut d = f.clone();
+            if round > 0 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = 10 + (state as usize) % (d.len() - 10);
+                if round % 2 == 0 {
+                    d.truncate(at);
+                } else {
+                    d[at] ^= (state >> 32) as u8 | 1;
+                }
+            }
+            let opts = Options::default();
+            let want = run(&mut RdbParser::new(&d, opts));
+            let mut p = RdbParser::new(&d, opts);
+            let mut got = Vec::new();
+            let err = loop {
+                let mut keys = Vec::new();
+                let lr = p.lean_run(64 + round, &mut |k, s, e| keys.push((k.to_vec(), s, e)));
+                if let Some(lr) = lr {
+                    assert_eq!(lr.keys as usize, keys.len());
+                    assert_eq!((keys[0].1, keys.last().unwrap().2), (lr.start, lr.end));
+                    assert!(lr.input.len() >= lr.end as usize);
+                    lean_keys += keys.len();
+                    for (k, s, e) in keys {
+                        // The layout LeanRun documents: type byte 0, key length, key, value.
+                        let rec = &lr.input[s as usize..e as usize];
+                        assert_eq!((rec[0], &rec[2..2 + usize::from(rec[1])]), (0, &k[..]));
+                        got.push(format!("key {} {k:?} {s} {e} String -", lr.db));
+                    }
+                    continue;
+                }
+                let (r, input) = p.next_with_input();
+                assert!(input.is_some_and(|i| i.len() == d.len()));
+                match r {
+                    None => break None,
+                    Some(Ok(Record::Key(k))) => got.push(format!(
+                        "key {} {:?} {} {} {:?} {}",
+                        k.db,
+                        k.key,
+                        k.offset,
+                        k.end,
+                        k.value.ty,
+                        if k.value.ty == crate::Type::String {
+                            "-"
+                        } else {
+                            k.value.encoding()
+                        }
+                    )),
+                    Some(Ok(Record::Eof { checksum, end, .. })) => {
+                        got.push(format!("eof {checksum:?} {end}"))
+                    }
+                    Some(Ok(_)) => got.push("other".into()),
+                    Some(Err(e)) => break Some((e.offset, format!("{:?}", e.kind))),
+                }
+            };
+            assert_eq!(got, want.0, "round {round}");
+            assert_eq!(err, want.1, "round {round}");
+            let mut r = RdbReader::new(&d[..], opts);
+            assert!(r.lean_run(1 << 20, &mut |_, _, _| {}).is_none());
+        }
+        assert!(lean_keys > 10_000, "{lean_keys}");
+    }
+
     #[test]
     fn budget_names_the_key() {
         let mut f = b"REDIS0009\xfe\x00\x00".to_vec();

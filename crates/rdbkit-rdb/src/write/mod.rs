@@ -659,3 +659,63 @@ fn seal_payload(mut out: Vec<u8>, target: &Target) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pass_through_tests {
+    use super::*;
+
+    /// `writes_short_key_as_is` says true only for keys `key_raw` writes as their one-byte
+    /// length and bytes, and `key_head_is` compares with what `key_raw` writes.
+    #[test]
+    fn key_tests_agree_with_key_raw() {
+        let mut keys: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"0".to_vec(),
+            b"-1".to_vec(),
+            b"01".to_vec(),
+            b"-0".to_vec(),
+            b"2147483647".to_vec(),
+            b"2147483648".to_vec(),
+            b"-2147483648".to_vec(),
+            b"-2147483649".to_vec(),
+            b"12345678901".to_vec(),
+            b"key:1".to_vec(),
+            vec![b'a'; 20],
+            vec![b'a'; 21],
+            vec![b'a'; 63],
+            (0..40u8).collect(),
+        ];
+        for i in 0..2000u32 {
+            keys.push(format!("{}", i.wrapping_mul(2_654_435_761) as i32 >> (i % 31)).into_bytes());
+        }
+        let target = Target::by_name("rdb-10").unwrap();
+        for compress in [true, false] {
+            let mut w = RdbWriter::<Vec<u8>>::fragment(target).compress(compress);
+            for k in &keys {
+                let start = w.fragment_len();
+                w.key_raw(k, None, None, None, 0, b"\x01v").unwrap();
+                let rec = w.take_fragment()[start..].to_vec();
+                let head = &rec[..rec.len() - 2];
+                let mut plain = vec![0, k.len() as u8];
+                plain.extend_from_slice(k);
+                if w.writes_short_key_as_is(k) {
+                    assert_eq!(head, &plain[..], "{k:?} compress {compress}");
+                }
+                assert!(w.key_head_is(head, k, None, None, None, 0));
+                assert_eq!(
+                    w.key_head_is(&plain, k, None, None, None, 0),
+                    head == &plain[..]
+                );
+                let mut attrs = vec![op::EXPIRETIME_MS];
+                attrs.extend_from_slice(&7i64.to_le_bytes());
+                attrs.extend_from_slice(head);
+                assert!(w.key_head_is(&attrs, k, Some(7), None, None, 0));
+                assert!(!w.key_head_is(&attrs, k, Some(8), None, None, 0));
+            }
+        }
+        let w = RdbWriter::<Vec<u8>>::fragment(target);
+        assert!(!w.writes_short_key_as_is(b"123") && w.writes_short_key_as_is(b"key:1"));
+        assert!(!w.writes_short_key_as_is(&[b'a'; 21]));
+        assert!(w.compress(false).writes_short_key_as_is(&[b'a'; 21]));
+    }
+}
