@@ -71,7 +71,7 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
             c.update(block);
         }
         stdin.write_all(block).unwrap();
-        written += block.len() as u64;
+        block.len() as u64
     };
     // The RDB preamble: version 9, `aof-preamble 1`, db 0.
     let mut block = Vec::with_capacity(16 << 20);
@@ -80,7 +80,7 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
     rdb_str(&mut block, b"aof-preamble");
     rdb_str(&mut block, b"1");
     block.extend_from_slice(&[0xfe, 0x00]);
-    send(&block, Some(&mut crc));
+    written += send(&block, Some(&mut crc));
     let mut keys = 0u64;
     let mid = vec![b'm'; 8 << 20];
     let huge = vec![b'h'; 24 << 20];
@@ -95,7 +95,7 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
         rdb_str(&mut block, format!("mid:{i}").as_bytes());
         rdb_str(&mut block, &mid);
         keys += 50_001;
-        send(&block, Some(&mut crc));
+        written += send(&block, Some(&mut crc));
     }
     // A string over the 16 MiB a record is held up to: it streams through.
     block.clear();
@@ -104,9 +104,9 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
     rdb_str(&mut block, &huge);
     keys += 1;
     block.push(0xff);
-    send(&block, Some(&mut crc));
+    written += send(&block, Some(&mut crc));
     let rdb_len = written + 8;
-    send(&crc.finish().to_le_bytes(), None);
+    written += send(&crc.finish().to_le_bytes(), None);
     // The RESP tail.
     let big = vec![b'v'; 4 << 20];
     let mut commands = 0u64;
@@ -119,10 +119,11 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
         set(&mut block, format!("big:{i}").as_bytes(), &big);
         commands += 20_001;
         i += 1;
-        send(&block, None);
+        written += send(&block, None);
     }
     // All but the pipe's buffer is in the child now: its peak so far is the check's.
     let hwm = vm_hwm_kib(pid);
+    drop(send);
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -139,6 +140,12 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
     assert!(text.contains(&format!("\"commands\":{commands}")), "{text}");
     assert!(text.contains("\"verdict\":\"loads\""), "{text}");
     assert!(rdb_len > 200 << 20, "an RDB part of {rdb_len} bytes");
+    eprintln!(
+        "aof check - of a {} MiB preamble stream ({keys} keys in its {} MiB RDB part): peak RSS \
+         {hwm} KiB",
+        written >> 20,
+        rdb_len >> 20
+    );
     // The RDB part: a million keys (16-byte fingerprints of the deep check's duplicate test),
     // 8 MiB records held by two readers (deep and the server's shallow one); the RESP tail's
     // windows. Far below the 300 MiB stream.
