@@ -123,7 +123,6 @@ fn aof_check_of_a_preamble_stream_holds_a_record_not_the_stream() {
     }
     // All but the pipe's buffer is in the child now: its peak so far is the check's.
     let hwm = vm_hwm_kib(pid);
-    drop(send);
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
