@@ -67,8 +67,9 @@ pub fn dump_stream<R: io::Read>(
             Err(StreamError::Rdb(m)) => {
                 return Err(Error::Refused {
                     path: path.to_path_buf(),
-                    message: format!("RDB preamble: {m}"),
-                })
+                    // Worded as the dump of a file says it (`Error::Rdb`).
+                    message: format!("RDB part is not sane: {m}"),
+                });
             }
         };
         line.clear();

@@ -553,6 +553,26 @@ pub struct StreamReader<R> {
 
 const STREAM_CHUNK: usize = 64 * 1024;
 
+/// A reader that keeps its first error (the RDB reader words it as damage; the stream's
+/// reader reports it as a read error).
+struct KeepError<R> {
+    inner: R,
+    err: Option<io::Error>,
+}
+
+impl<R: Read> Read for KeepError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.err.get_or_insert(e);
+                Err(copy)
+            }
+            r => r,
+        }
+    }
+}
+
 impl<R: Read> StreamReader<R> {
     /// A reader of `inner`, from its first byte.
     pub fn new(inner: R) -> Self {
@@ -603,20 +623,31 @@ impl<R: Read> StreamReader<R> {
         Ok(())
     }
 
-    /// Skips an RDB preamble (validated) at the start of the stream. The preamble has no length
-    /// prefix, so the stream is read to its end in that case.
+    /// Skips an RDB preamble (validated as the server reads it, not deeply) at the start of
+    /// the stream: read once by `rdb_prefix::check_stream`, holding a record at a time, which
+    /// says where the RESP tail starts.
     fn start(&mut self) -> Result<(), StreamError> {
         self.started = true;
         while self.buf.len() < 6 && !self.eof {
             self.fill()?;
         }
         if has_rdb_magic(&self.buf) {
-            while !self.eof {
-                self.fill()?;
+            let held = std::mem::take(&mut self.buf);
+            let mut src = KeepError {
+                inner: io::Cursor::new(held).chain(&mut self.inner),
+                err: None,
+            };
+            let (summary, unread) = crate::rdb_prefix::check_stream(&mut src, false);
+            // A read error is the stream's, as anywhere else in it.
+            if let Some(e) = src.err {
+                return Err(StreamError::Io(e));
             }
-            let summary = crate::rdb_prefix::check(&self.buf, false)
-                .map_err(|e| StreamError::Rdb(e.to_string()))?;
-            self.consumed = summary.len;
+            let summary = summary.map_err(|e| StreamError::Rdb(e.to_string()))?;
+            self.buf = unread;
+            self.base = summary.len as u64;
+            self.consumed = 0;
+            // The preamble's reader saw the end of the stream or not: `fill` finds out.
+            self.eof = false;
         }
         Ok(())
     }

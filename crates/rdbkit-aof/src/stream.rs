@@ -7,8 +7,12 @@
 //! [`check_part`] gives for the same bytes held whole, byte for byte (a property test below,
 //! every chunk size down to one byte).
 //!
-//! Not streamed (the caller reads them as a file): a stream that starts with an RDB preamble
-//! (its deep validation reads the RDB part whole) or that looks like a manifest (it names other
+//! A stream that starts with an RDB preamble (or a base's RDB part, [`check_part_stream`]) is
+//! streamed too: the RDB part is read once by `rdbkit_rdb`'s stream reader — deeply for
+//! redis-check-aof's verdict, shallowly for the server's, each on its own thread, holding a
+//! record at a time (plus the deep check's duplicate-key fingerprints) — which tells where the
+//! RESP tail starts; the tail is then checked over a window from that offset. Not streamed
+//! (the caller reads it as a file): a stream that looks like a manifest (it names other
 //! files). A stream that fits in its first 64 KiB is checked as a slice.
 
 use std::io::{self, Read};
@@ -25,8 +29,8 @@ use crate::report::Report;
 pub enum Streamed {
     /// Both verdicts, as [`crate::report::check_path`] gives them for a file of these bytes.
     Report(Box<Report>),
-    /// Not checked as a stream (an RDB preamble, a manifest): the bytes read so far, to be
-    /// put back in front of the rest of the stream by the caller.
+    /// Not checked as a stream (a manifest): the bytes read so far, to be put back in front of
+    /// the rest of the stream by the caller.
     NotStreamed(Vec<u8>),
 }
 
@@ -134,7 +138,7 @@ fn read_up_to(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
 }
 
 /// [`check_part`]'s verdicts on the stream `r` as the single (last) file `file`, or the head
-/// read when it is not streamed.
+/// read when it is not streamed (a manifest).
 pub(crate) fn stream_part(
     r: &mut dyn Read,
     file: &AofFile,
@@ -142,80 +146,172 @@ pub(crate) fn stream_part(
     sizes: Sizes,
 ) -> io::Result<Result<PartVerdict, Vec<u8>>> {
     // The kind is told from the first 64 KiB, as `multipart::resolve` tells a file's.
-    let mut sniffed = read_up_to(r, SNIFF)?;
-    if rdbkit_rdb::is_rdb_magic(&sniffed) || looks_like_manifest(&sniffed) {
+    let sniffed = read_up_to(r, SNIFF)?;
+    if looks_like_manifest(&sniffed) && !rdbkit_rdb::is_rdb_magic(&sniffed) {
         return Ok(Err(sniffed));
     }
-    if sniffed.is_empty() || (sniffed.len() < SNIFF && sizes.head >= SNIFF) {
-        return Ok(Ok(check_part(file, &sniffed, true, opts, Want::BOTH)));
+    part_after_head(sniffed, r, file, true, opts, Want::BOTH, sizes).map(Ok)
+}
+
+/// [`check_part`]'s verdicts on one part of a data set read from a stream (an archive's
+/// member): `file` its entry in the layout, `last` whether it is the data set's last file,
+/// `want` the verdicts still needed (see [`crate::parts::MultiCheck::want`]). Memory does not
+/// grow with the part: an RDB part (a base's, or a preamble) is checked by a pass of
+/// `rdbkit_rdb`'s stream reader (deep for redis-check-aof's verdict, shallow for the
+/// server's, each on its own thread), which tells where its RESP tail starts; the tail is then
+/// checked over a window as any RESP stream is. The same verdicts, offsets and messages as
+/// [`check_part`] of the part's bytes held whole. `r` is read to its end; a read error is
+/// returned as is.
+///
+/// `hold_rdb`: a part that starts with an RDB and ends within this many bytes is read into
+/// memory and checked by [`check_part`] instead, whose deep validation runs on every core
+/// (the stream reader's runs on one); 0 streams every part.
+pub fn check_part_stream(
+    r: &mut dyn Read,
+    file: &AofFile,
+    last: bool,
+    opts: CheckOptions,
+    want: Want,
+    hold_rdb: usize,
+) -> io::Result<PartVerdict> {
+    let mut sniffed = read_up_to(r, SNIFF)?;
+    if hold_rdb > sniffed.len() && rdbkit_rdb::is_rdb_magic(&sniffed) {
+        let want_more = (hold_rdb - sniffed.len()) as u64;
+        r.take(want_more).read_to_end(&mut sniffed)?;
+        if (sniffed.len() as u64) < hold_rdb as u64 {
+            return Ok(check_part(file, &sniffed, last, opts, want));
+        }
     }
+    part_after_head(sniffed, r, file, last, opts, want, SIZES)
+}
+
+/// The verdicts of a part whose first bytes, `sniffed` (all of them when fewer than
+/// [`SNIFF`]), were read from `r`.
+fn part_after_head(
+    sniffed: Vec<u8>,
+    r: &mut dyn Read,
+    file: &AofFile,
+    last: bool,
+    opts: CheckOptions,
+    want: Want,
+    sizes: Sizes,
+) -> io::Result<PartVerdict> {
+    if sniffed.is_empty() || (sniffed.len() < SNIFF && sizes.head >= SNIFF) {
+        return Ok(check_part(file, &sniffed, last, opts, want));
+    }
+    // What each verdict reads first: redis-check-aof validates an RDB part (deeply) at the
+    // head of a base or a single file only; the server reads one wherever it is.
+    let strict_rdb = file.role != Role::Incr && check::is_rdb(&sniffed);
+    let server_rdb = rdbkit_rdb::is_rdb_magic(&sniffed);
     // The window starts with `sizes.head` of them (all, but in tests); the rest follows in
     // chunks, then the rest of the stream.
-    let rest = sniffed.split_off(sizes.head.min(sniffed.len()));
-    let head = sniffed;
-    let mut r = io::Read::chain(io::Cursor::new(rest), r);
+    let at = sizes.head.min(sniffed.len());
+    let head = sniffed.get(..at).unwrap_or(&[]).to_vec();
+    let mut rest = io::Cursor::new(sniffed);
+    rest.set_position(at as u64);
+    let mut r = io::Read::chain(rest, r);
     let r: &mut dyn Read = &mut r;
     let head = Arc::new(head);
     let (to_strict, strict_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
     let (to_server, server_rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
+    let (strict_rx, server_rx) = (
+        want.strict.then_some(strict_rx),
+        want.server.then_some(server_rx),
+    );
     let (strict, load, read) = std::thread::scope(|s| {
-        let strict = s.spawn(|| {
-            let mut w = StreamWindow::new(&head, strict_rx, sizes.chunk, true);
-            let mut c = SingleCheck {
-                size: 0,
-                ok_up_to: 0,
-                ok_up_to_line: 0,
-                rdb: None,
-                error: None,
-                stop: Stop::Checked,
-                commands: 0,
-            };
-            let mut line = 0u64;
-            check::resp_strict(&mut w, 0, true, opts, &mut line, &mut c);
-            // The size is the whole stream's; the manifest scan, when still on, reads it all.
-            w.drain(c.commands);
-            c.size = w.received;
-            let entry_line = w.scan.map(ManifestScan::finish);
-            (c, entry_line, w.first)
+        let strict = strict_rx.map(|rx| {
+            s.spawn(|| {
+                let feed = Feed::new(&head, rx, true);
+                let mut c = SingleCheck {
+                    size: 0,
+                    ok_up_to: 0,
+                    ok_up_to_line: 0,
+                    rdb: None,
+                    error: None,
+                    stop: Stop::Checked,
+                    commands: 0,
+                };
+                let mut line = 0u64;
+                let mut w = if strict_rdb {
+                    let (w, prefix) = feed.past_rdb(true, sizes.chunk);
+                    match prefix {
+                        Ok(p) => c.rdb = Some(p),
+                        Err(e) => c.stop = Stop::RdbInvalid(e),
+                    }
+                    w
+                } else {
+                    feed.window(Vec::new(), 0, sizes.chunk)
+                };
+                if c.stop == Stop::Checked {
+                    check::resp_strict(&mut w, 0, last, opts, &mut line, &mut c);
+                }
+                // The size is the whole stream's; the manifest scan, when still on, reads it all.
+                w.drain(c.commands);
+                c.size = w.tally.received;
+                let entry_line = w.tally.scan.map(ManifestScan::finish);
+                (c, entry_line, w.tally.first)
+            })
         });
-        let server = s.spawn(|| {
-            let mut w = StreamWindow::new(&head, server_rx, sizes.chunk, false);
-            check::server_resp(&mut w, 0)
+        let server = server_rx.map(|rx| {
+            s.spawn(|| {
+                let feed = Feed::new(&head, rx, false);
+                if !server_rdb {
+                    return check::server_resp(&mut feed.window(Vec::new(), 0, sizes.chunk), 0);
+                }
+                // The server's own reading of the RDB part: not deep (`server_load_after`).
+                let (mut w, prefix) = feed.past_rdb(false, sizes.chunk);
+                match prefix {
+                    Ok(_) => check::server_resp(&mut w, 0),
+                    Err(e) => check::Load::Failed {
+                        offset: e.offset.unwrap_or(0),
+                        reason: format!("RDB part not loadable: {e}"),
+                    },
+                }
+            })
         });
         let read = pump(r, sizes.chunk, &to_strict, &to_server);
         drop((to_strict, to_server));
-        let strict = strict.join();
-        let load = server.join();
+        let strict = strict.map(|t| t.join());
+        let load = server.map(|t| t.join());
         (strict, load, read)
     });
     read?;
-    let ((c, entry_line, first), load) = match (strict, load) {
-        (Ok(c), Ok(l)) => (c, l),
-        _ => return Err(io::Error::other("a checking thread panicked")),
+    let strict = match strict {
+        Some(Ok(c)) => Some(c),
+        None => None,
+        Some(Err(_)) => return Err(io::Error::other("a checking thread panicked")),
+    };
+    let load = match load {
+        Some(Ok(l)) => Some(l),
+        None => None,
+        Some(Err(_)) => return Err(io::Error::other("a checking thread panicked")),
     };
     let mut damaged_manifest = false;
     let mut refusal = None;
-    if c.diff() > 0 {
-        // `is_damaged_manifest` of the bytes held whole, its line scan made on the way.
-        let lines: &[u8] = if entry_line == Some(true) {
-            b"file a seq 1 type b\n"
-        } else {
-            b""
-        };
-        damaged_manifest = is_damaged_manifest(&file.name, lines, &c);
-        refusal = refuse_cut(&first, c.ok_up_to);
-    }
-    Ok(Ok(PartVerdict {
-        strict: Some(c),
-        load: Some(load),
+    let strict = strict.map(|(c, entry_line, first)| {
+        if last && c.diff() > 0 {
+            // `is_damaged_manifest` of the bytes held whole, its line scan made on the way.
+            let lines: &[u8] = if entry_line == Some(true) {
+                b"file a seq 1 type b\n"
+            } else {
+                b""
+            };
+            damaged_manifest = is_damaged_manifest(&file.name, lines, &c);
+            refusal = refuse_cut(&first, c.ok_up_to);
+        }
+        c
+    });
+    Ok(PartVerdict {
+        strict,
+        load,
         empty: false,
         damaged_manifest,
         refuse_cut: refusal,
-    }))
+    })
 }
 
-/// Reads `r` to its end in chunks, handing each to both threads (a thread that is done no
-/// longer takes them).
+/// Reads `r` to its end in chunks, handing each to both threads (a thread that is done, or
+/// was never started, no longer takes them).
 fn pump(
     r: &mut dyn Read,
     chunk: usize,
@@ -231,9 +327,125 @@ fn pump(
             a_on = a_on && a.send(Arc::clone(&c)).is_ok();
             b_on = b_on && b.send(c).is_ok();
         }
-        if last || !(a_on || b_on) {
+        if last {
             return Ok(());
         }
+        if !(a_on || b_on) {
+            // Neither verdict needs more: the rest is read through (the stream is one pass).
+            io::copy(r, &mut io::sink())?;
+            return Ok(());
+        }
+    }
+}
+
+/// What a checking thread has received of the stream, whatever read it: its size, its first
+/// bytes, the manifest line scan.
+struct Tally {
+    /// Bytes of the stream received so far.
+    received: u64,
+    /// The line scan of a damaged-manifest verdict, while it may still matter.
+    scan: Option<ManifestScan>,
+    /// The stream's first bytes (what `refuse_cut` looks at).
+    first: Vec<u8>,
+}
+
+impl Tally {
+    /// Counts a chunk received (and keeps what the verdict may need of it).
+    fn note(&mut self, c: &Arc<Vec<u8>>) {
+        let room = FIRST - self.first.len();
+        self.first.extend_from_slice(&c[..c.len().min(room)]);
+        self.received += c.len() as u64;
+        if let Some(s) = &mut self.scan {
+            s.add(Arc::clone(c));
+        }
+    }
+}
+
+/// A checking thread's end of the stream before its window: the chunks as an `io::Read`, for
+/// the RDB part's reader.
+struct Feed {
+    rx: mpsc::Receiver<Arc<Vec<u8>>>,
+    tally: Tally,
+    /// The chunk being read, and how far.
+    cur: Arc<Vec<u8>>,
+    pos: usize,
+}
+
+impl Feed {
+    fn new(head: &Arc<Vec<u8>>, rx: mpsc::Receiver<Arc<Vec<u8>>>, scan: bool) -> Feed {
+        let mut tally = Tally {
+            received: 0,
+            scan: scan.then(ManifestScan::default),
+            first: Vec::with_capacity(FIRST),
+        };
+        tally.note(head);
+        Feed {
+            rx,
+            tally,
+            cur: Arc::clone(head),
+            pos: 0,
+        }
+    }
+
+    /// The window over the rest of the stream: `held` (bytes already read from this feed, the
+    /// stream's byte `base` first), then what the feed holds, then the chunks to come.
+    fn window(self, mut held: Vec<u8>, base: u64, chunk: usize) -> StreamWindow {
+        held.extend_from_slice(self.cur.get(self.pos..).unwrap_or(&[]));
+        let mut buf = Vec::with_capacity(held.len().max(chunk) * 2);
+        buf.extend_from_slice(&held);
+        StreamWindow {
+            rx: self.rx,
+            buf,
+            base,
+            fin: false,
+            chunk,
+            tally: self.tally,
+        }
+    }
+
+    /// Reads the RDB part at the head of the stream (`deep` or not) with
+    /// [`rdb_prefix::check_stream`]; the window over what follows it (after an error: over
+    /// nothing, the rest of the stream still to be drained).
+    fn past_rdb(
+        mut self,
+        deep: bool,
+        chunk: usize,
+    ) -> (
+        StreamWindow,
+        Result<crate::rdb_prefix::RdbPrefix, crate::rdb_prefix::RdbPrefixError>,
+    ) {
+        let (prefix, unread) = crate::rdb_prefix::check_stream(&mut self, deep);
+        match prefix {
+            Ok(p) => {
+                let base = p.len as u64;
+                (self.window(unread, base, chunk), Ok(p))
+            }
+            Err(e) => {
+                self.pos = self.cur.len();
+                let base = self.tally.received;
+                (self.window(Vec::new(), base, chunk), Err(e))
+            }
+        }
+    }
+}
+
+impl Read for Feed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.tally.note(&c);
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let rest = self.cur.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -244,62 +456,28 @@ struct StreamWindow {
     base: u64,
     fin: bool,
     chunk: usize,
-    /// Bytes of the stream received so far.
-    received: u64,
-    /// The line scan of a damaged-manifest verdict, while it may still matter.
-    scan: Option<ManifestScan>,
-    /// The stream's first bytes (what `refuse_cut` looks at).
-    first: Vec<u8>,
+    /// What was received.
+    tally: Tally,
 }
 
 /// How many first bytes a window keeps.
 const FIRST: usize = 8;
 
 impl StreamWindow {
-    fn new(
-        head: &Arc<Vec<u8>>,
-        rx: mpsc::Receiver<Arc<Vec<u8>>>,
-        chunk: usize,
-        scan: bool,
-    ) -> StreamWindow {
-        let mut w = StreamWindow {
-            rx,
-            buf: Vec::with_capacity(head.len().max(chunk) * 2),
-            base: 0,
-            fin: false,
-            chunk,
-            received: 0,
-            scan: scan.then(ManifestScan::default),
-            first: Vec::with_capacity(FIRST),
-        };
-        w.take(Arc::clone(head));
-        w
-    }
-
     fn take(&mut self, c: Arc<Vec<u8>>) {
         self.buf.extend_from_slice(&c);
-        self.note(c);
-    }
-
-    /// Counts a chunk received (and keeps what the verdict may need of it).
-    fn note(&mut self, c: Arc<Vec<u8>>) {
-        let room = FIRST - self.first.len();
-        self.first.extend_from_slice(&c[..c.len().min(room)]);
-        self.received += c.len() as u64;
-        if let Some(s) = &mut self.scan {
-            s.add(c);
-        }
+        self.tally.note(&c);
     }
 
     /// Receives the rest of the stream, keeping none of it (the manifest scan still reads it
     /// while `commands` is 0).
     fn drain(&mut self, commands: u64) {
         if commands > 0 {
-            self.scan = None;
+            self.tally.scan = None;
         }
         self.buf = Vec::new();
         while let Ok(c) = self.rx.recv() {
-            self.note(c);
+            self.tally.note(&c);
         }
     }
 }
@@ -317,7 +495,7 @@ impl check::Window for StreamWindow {
     fn more(&mut self, keep: usize, commands: u64) -> usize {
         if commands > 0 {
             // A damaged-manifest verdict needs a file with no whole command.
-            self.scan = None;
+            self.tally.scan = None;
         }
         self.buf.drain(..keep);
         self.base += keep as u64;

@@ -754,6 +754,87 @@ pub fn open_streaming(
 /// load order, by [`Paused::replay_parts`].
 pub type OnPart<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), String>;
 
+/// Called with each part of an `appendonlydir/` (its `ARCHIVE:MEMBER` name and a reader of its
+/// bytes, to be read to the end), in load order, by [`Paused::stream_parts`]. A read error
+/// makes the replay fail naming the member, whatever the callback returns.
+pub type OnPartRead<'a> = &'a mut dyn FnMut(&str, &mut dyn Read) -> Result<(), String>;
+
+/// How the parts are handed over: whole, or as a reader.
+enum Sink<'a> {
+    Bytes(OnPart<'a>),
+    Read(OnPartRead<'a>),
+}
+
+impl Sink<'_> {
+    /// Hands over a member read from the archive (`ctx`, `r`: the walk's).
+    fn member(&mut self, ctx: &MemberCtx<'_>, shown: &str, r: &mut dyn Read) -> Result<(), String> {
+        match self {
+            Sink::Bytes(f) => {
+                let data = ctx.read_all(r)?;
+                f(shown, &data)
+            }
+            Sink::Read(f) => {
+                let mut g = ReadError {
+                    inner: io::Cursor::new(ctx.head).chain(r),
+                    err: None,
+                };
+                let res = f(shown, &mut g);
+                // A read error is the archive's (what `read_all` says of it).
+                if let Some(e) = g.err {
+                    return Err(ctx.what(&format!("can't be read: {e}")));
+                }
+                res
+            }
+        }
+    }
+
+    /// Hands over a part written to the temporary directory (`path`).
+    fn spilled(&mut self, shown: &str, path: &Path) -> Result<u64, String> {
+        match self {
+            Sink::Bytes(f) => {
+                let data = rdbkit_aof::multipart::FileData::open(path)
+                    .map_err(|e| format!("{shown}: {e}"))?;
+                f(shown, data.bytes())?;
+                Ok(data.bytes().len() as u64)
+            }
+            Sink::Read(f) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("{shown}: {}", rdbkit_aof::Error::io(path, e)))?;
+                let mut g = ReadError {
+                    inner: io::BufReader::with_capacity(1 << 20, file),
+                    err: None,
+                };
+                let res = f(shown, &mut g);
+                if let Some(e) = g.err {
+                    return Err(format!("{shown}: {}", rdbkit_aof::Error::io(path, e)));
+                }
+                res?;
+                Ok(std::fs::metadata(path).map_or(0, |m| m.len()))
+            }
+        }
+    }
+}
+
+/// A reader that keeps its first error (a consumer may word it its own way).
+struct ReadError<R> {
+    inner: R,
+    err: Option<io::Error>,
+}
+
+impl<R: Read> Read for ReadError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.err.get_or_insert(e);
+                Err(copy)
+            }
+        }
+    }
+}
+
 /// What [`Paused::replay_parts`] did, for its message.
 #[derive(Debug, Default)]
 pub struct PartsRead {
@@ -807,8 +888,24 @@ impl Paused {
     /// [`Spilled`] returned holds them (and keeps them until it is dropped). A part the archive
     /// lacks ends the parts handed over and is named in [`PartsRead::missing`].
     pub fn replay_parts_with(
-        mut self,
+        self,
         on_part: OnPart<'_>,
+        on_other: Option<StreamRdb<'_>>,
+    ) -> Result<(PartsRead, Spilled), String> {
+        self.replay(Sink::Bytes(on_part), on_other)
+    }
+
+    /// [`replay_parts`](Self::replay_parts) handing each part over as a reader of its bytes
+    /// instead of in memory: a consumer that reads a part as a stream (`check`: see
+    /// `rdbkit_aof::stream::check_part_stream`) holds none of it. A part the archive lacks
+    /// ends the parts handed over and is named in [`PartsRead::missing`].
+    pub fn stream_parts(self, on_part: OnPartRead<'_>) -> Result<PartsRead, String> {
+        Ok(self.replay(Sink::Read(on_part), None)?.0)
+    }
+
+    fn replay(
+        mut self,
+        mut sink: Sink<'_>,
         mut on_other: Option<StreamRdb<'_>>,
     ) -> Result<(PartsRead, Spilled), String> {
         let archive = self.spilled.archive.clone();
@@ -851,21 +948,18 @@ impl Paused {
         let mut next = 0usize;
         let sp = &mut self.spilled;
         // Hands over the parts already written out whose turn has come.
-        let drain = |sp: &Spilled, next: &mut usize, out: &mut PartsRead, on_part: OnPart<'_>| {
+        let drain = |sp: &Spilled, next: &mut usize, out: &mut PartsRead, sink: &mut Sink| {
             while let Some(f) = parts.get(*next) {
                 let Some(m) = sp.members.iter().find(|m| Path::new(&m.name) == f.path) else {
                     break;
                 };
-                let data = rdbkit_aof::multipart::FileData::open(&m.path)
-                    .map_err(|e| format!("{}: {e}", shown(&f.path)))?;
-                on_part(&shown(&f.path), data.bytes())?;
+                out.spilled_bytes += sink.spilled(&shown(&f.path), &m.path)?;
                 out.spilled += 1;
-                out.spilled_bytes += data.bytes().len() as u64;
                 *next += 1;
             }
             Ok::<(), String>(())
         };
-        drain(sp, &mut next, &mut out, on_part)?;
+        drain(sp, &mut next, &mut out, &mut sink)?;
         let mut skipped = Vec::new();
         let (limit, manifest) = (self.limit, self.manifest.clone());
         walk(
@@ -880,12 +974,11 @@ impl Paused {
                         "a second member with this name: refused (which one is the backup?)",
                     )),
                     Some(i) if i == next => {
-                        let data = ctx.read_all(r)?;
                         sp.streamed.push(ctx.rel.display().to_string());
-                        on_part(&shown(ctx.rel), &data)?;
+                        sink.member(ctx, &shown(ctx.rel), r)?;
                         out.streamed += 1;
                         next += 1;
-                        drain(sp, &mut next, &mut out, on_part)?;
+                        drain(sp, &mut next, &mut out, &mut sink)?;
                         Ok(Flow::Next)
                     }
                     // Before its turn (or a part whose turn passed: refused as a second one).

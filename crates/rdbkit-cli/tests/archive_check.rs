@@ -17,8 +17,17 @@ use std::time::Duration;
 use common::*;
 
 fn rdbkit_env(args: &[&str], tmp: &Path) -> Output {
+    rdbkit_hold(args, tmp, None)
+}
+
+/// `rdbkit_env` with `RDBKIT_HOLD_RDB_PART` set: `Some(0)` checks an archive's RDB part as a
+/// stream (`rdbkit_aof::stream::check_part_stream`), not held in memory.
+fn rdbkit_hold(args: &[&str], tmp: &Path, hold: Option<u64>) -> Output {
     let mut c = Command::new(rdbkit_bin());
     c.args(args).env("TMPDIR", tmp);
+    if let Some(h) = hold {
+        c.env("RDBKIT_HOLD_RDB_PART", h.to_string());
+    }
     run_with_timeout(&mut c, None, Duration::from_secs(120))
 }
 
@@ -200,18 +209,23 @@ fn archived_appendonlydir_checks_like_the_directory_in_one_pass() {
                             .expect("tar");
                         assert!(st.success(), "tar {args:?}");
                     }
+                    // The base RDB held whole (the default), then read as a stream: the same.
+                    let streamed = rdbkit_hold(&[cmd, &[s(&a)]].concat(), &spill, Some(0));
                     let o = rdbkit_env(&[cmd, &[s(&a)]].concat(), &spill);
                     let name = format!("{}:appendonlydir", s(&a));
-                    let got = text(&o.stdout)
-                        .replace(&format!("{name}/:"), "@:")
-                        .replace(&name, "@");
                     let what = format!("{cmd:?} {case} {order}.{ext}");
-                    assert_eq!(
-                        (o.status.code(), got),
-                        (on_dir.status.code(), want.clone()),
-                        "{what}: {}",
-                        text(&o.stderr)
-                    );
+                    for (how, o) in [("streamed", &streamed), ("held", &o)] {
+                        let got = text(&o.stdout)
+                            .replace(&format!("{name}/:"), "@:")
+                            .replace(&name, "@");
+                        assert_eq!(
+                            (o.status.code(), got),
+                            (on_dir.status.code(), want.clone()),
+                            "{what} ({how}): {}",
+                            text(&o.stderr)
+                        );
+                    }
+                    assert_eq!(streamed.stderr, o.stderr, "{what}");
                     let err = text(&o.stderr);
                     // Read in one pass: only the parts the archive holds before the manifest or
                     // before a part that loads earlier are unpacked (a missing part ends the

@@ -128,6 +128,13 @@ impl<R: Read> RdbReader<R> {
         self.base + self.start as u64
     }
 
+    /// The bytes read from the source but not consumed yet: after the EOF record, the first
+    /// bytes of what follows the RDB (an AOF's RESP tail after its RDB preamble), which the
+    /// source no longer holds.
+    pub fn unread(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
     /// Reads more input: drops consumed bytes, then grows the buffer geometrically.
     fn fill(&mut self) -> Result<()> {
         if self.start > 0 {
