@@ -5,6 +5,7 @@
 //! whose payload the server cannot take.
 
 mod net;
+mod raw;
 mod replica;
 pub mod tls;
 
@@ -135,6 +136,12 @@ pub struct Args {
     /// resynchronised with the restored data).
     #[arg(long, requires = "sync")]
     pub force: bool,
+    /// --sync: load from the socket — `CONFIG SET repl-diskless-load on-empty-db` for the sync
+    /// (an empty server then loads the RDB as it arrives instead of writing it to its
+    /// dbfilename first); the server's value is put back afterwards, whatever happens. Refused,
+    /// nothing changed, where CONFIG is renamed or not allowed.
+    #[arg(long, requires = "sync")]
+    pub diskless_load: bool,
     /// --sync: at most this many seconds for the server's load after the transfer.
     #[arg(long, default_value_t = 3600, value_name = "SECS", requires = "sync")]
     pub sync_timeout: u64,
