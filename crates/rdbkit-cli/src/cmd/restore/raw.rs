@@ -209,6 +209,11 @@ pub(super) fn send(
         abort(out);
         return Err(f);
     }
+    // A file truncated under the map: that, not what was read (and sent) from it.
+    if let Err(e) = file.check_unchanged() {
+        abort(out);
+        return Err(Failure::Damaged(format!("{name}: {e}")));
+    }
     if let Some(why) = tally.not_as_stored {
         abort(out);
         return Ok(Raw::Convert(why));
