@@ -1239,6 +1239,57 @@ mod tests {
         assert_eq!(n, sa.keys_written);
     }
 
+    /// Connections that are not the server's replica link come first and are refused — one
+    /// announcing another port, one without `REPLCONF listening-port`, one silent — then the
+    /// server's (its port announced) is taken; a non-loopback peer is refused when the server
+    /// is local.
+    #[test]
+    fn only_the_servers_replica_link_is_taken() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let hello = |port: Option<u16>| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let mut m = b"PING\r\n".to_vec();
+            if let Some(p) = port {
+                m.extend_from_slice(format!("REPLCONF listening-port {p}\r\n").as_bytes());
+            }
+            m.extend_from_slice(b"REPLCONF capa eof capa psync2\r\nPSYNC ? -1\r\n");
+            c.write_all(&m).unwrap();
+            c
+        };
+        let mut strays = vec![hello(Some(1)), hello(None)];
+        let _silent = TcpStream::connect(addr).unwrap();
+        let mut good = hello(Some(6379));
+        let expect = Expect {
+            ports: vec![6379],
+            loopback: true,
+        };
+        let mut rejected = 0;
+        let rep = accept_replica(&l, &expect, &mut rejected).unwrap();
+        assert_eq!(rejected, 3);
+        assert!(rep.eof && rep.psync);
+        for s in &mut strays {
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            let got = String::from_utf8_lossy(&got).to_string();
+            assert!(got.contains("-ERR rdbkit: "), "{got}");
+            assert!(!got.contains("FULLRESYNC"), "{got}");
+        }
+        drop(rep);
+        let mut got = Vec::new();
+        good.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"+PONG\r\n+OK\r\n+OK\r\n");
+        // A peer that is not on this machine, the server being local.
+        let c = TcpStream::connect(addr).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let far: IpAddr = "192.0.2.7".parse().unwrap();
+        let e = handshake(s, far, &expect, Instant::now() + HANDSHAKE)
+            .err()
+            .unwrap();
+        assert!(e.contains("loopback"), "{e}");
+        drop(c);
+    }
+
     #[test]
     fn handshake_commands_resp_and_inline() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
