@@ -18,15 +18,13 @@ use crate::cmd::convert::Summary;
 use crate::failure::Failure;
 use crate::filter::FilterArgs;
 
-use super::Args;
-
 /// Bytes written to the socket between two looks at Ctrl-C and the check.
 const CHUNK: usize = 4 << 20;
 
 /// Why the backup goes through the conversion rather than as it is, or `None` (raw). Decided
 /// before `REPLICAOF`, from the arguments and the file's header.
 pub(super) fn converted_because(
-    args: &Args,
+    no_checksum: bool,
     user_filter: &FilterArgs,
     header: Option<(Magic, u32)>,
     compressed: bool,
@@ -46,7 +44,7 @@ pub(super) fn converted_because(
     if crate::cmd::convert::filter_active(user_filter) {
         return Some("a filter is given".into());
     }
-    if args.no_checksum {
+    if no_checksum {
         return Some("--no-checksum (the conversion writes a sound CRC-64)".into());
     }
     if !server_reads(target, magic, version) {

@@ -834,7 +834,7 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
         Backup::Replayed(_) => (None, false),
     };
     out.converted_because = raw::converted_because(
-        args,
+        args.no_checksum,
         &args.filter,
         header,
         compressed,
