@@ -315,8 +315,11 @@ struct Replica {
 pub(super) struct Expect {
     /// The server's `tcp_port`, and its `replica-announce-port` when set.
     pub(super) ports: Vec<u16>,
-    /// The server is on this machine: its connection comes from a loopback address.
+    /// The server is on this machine: its connection comes from a loopback address (or from
+    /// the address rdbkit listens on, `--listen` naming one of this machine's interfaces).
     pub(super) loopback: bool,
+    /// The address rdbkit listens on.
+    pub(super) local: Option<IpAddr>,
 }
 
 impl Expect {
@@ -348,6 +351,7 @@ impl Expect {
         Ok(Expect {
             ports,
             loopback: crate::verify::against::is_local(info_c.addr()),
+            local: None,
         })
     }
 }
@@ -413,7 +417,7 @@ fn handshake(
     expect: &Expect,
     deadline: Instant,
 ) -> Result<Replica, String> {
-    if expect.loopback && !peer.is_loopback() {
+    if expect.loopback && !peer.is_loopback() && Some(peer) != expect.local {
         return Err("not from a loopback address, and the server is on one".into());
     }
     let fail = |e: std::io::Error| format!("the server's connection to rdbkit: {e}");
@@ -827,7 +831,7 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     out.server = format!("{fork} {version}");
     out.target = target.name.to_string();
     preconditions(&mut con, args, cluster)?;
-    let expect = Expect::of(&mut con, &info_c)?;
+    let mut expect = Expect::of(&mut con, &info_c)?;
     let (header, compressed) = match &backup {
         Backup::File { header, .. } => (Some(*header), false),
         Backup::Stream(inp) => (None, inp.codec.is_some()),
@@ -877,6 +881,7 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     let host = local.ip().to_string();
     let port = local.port();
     out.listen = format!("{host}:{port}");
+    expect.local = Some(local.ip());
     // Ctrl-C / SIGTERM from here on: stop, make the server a master again and put its
     // configuration back.
     crate::cmd::convert::stop_on_interrupt();
@@ -1263,6 +1268,7 @@ mod tests {
         let expect = Expect {
             ports: vec![6379],
             loopback: true,
+            local: Some(addr.ip()),
         };
         let mut rejected = 0;
         let rep = accept_replica(&l, &expect, &mut rejected).unwrap();
