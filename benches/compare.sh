@@ -19,8 +19,8 @@
 #                                  (re-encode) vs redis-server loading F + SAVE (today's way)
 #   rdbkit restore F into a fresh local server vs rdbkit dump --format resp F | redis-cli --pipe
 #                                  and vs restarting redis-server with F (server load);
-#                                  rdbkit restore --sync F (by replication; also into a server
-#                                  with repl-diskless-load on-empty-db) vs that restart
+#                                  rdbkit restore --sync F (by replication: the file as it is,
+#                                  and converted; also --diskless-load) vs that restart
 # and prints a table: MB/s, keys/s, peak RSS, and the ratio (other tool's time / rdbkit's).
 #
 # Scales: full (default): small.rdb ~5 M keys, mixed.rdb ~400 MB, big.rdb ~300 values of
@@ -444,21 +444,31 @@ for f in ${FILES:-small mixed big}; do
     us_restart=$MED_A
     # issue 13: the full restore by replication (the server loads the streamed RDB as a
     # replica does), with the default repl-diskless-load disabled (the replica writes the RDB
-    # to its dir, then loads it) and with on-empty-db (loaded from the socket as it arrives).
-    # Ratio: its time over the restart's (target <= 1.5x).
-    run_a() {
-      start_server "$TMP/rs" >/dev/null
-      run_once "$RDBKIT" restore -q --sync "$file" "redis://127.0.0.1:$PORT"
-      stop_server; rm -f "$TMP/rs/dump.rdb"
-    }
-    run_b() {
-      start_server "$TMP/rs" --repl-diskless-load on-empty-db >/dev/null
-      run_once "$RDBKIT" restore -q --sync "$file" "redis://127.0.0.1:$PORT"
-      stop_server; rm -f "$TMP/rs/dump.rdb"
-    }
-    pair
-    row "$f.rdb" "rdbkit restore --sync" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$us_restart") of rst"
-    row "$f.rdb" "restore --sync diskless" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$us_restart") of rst"
+    # to its dir, then loads it) and with --diskless-load (rdbkit sets on-empty-db for the
+    # sync: loaded from the socket as it arrives). The file goes as it is (the raw path: its
+    # own bytes, the deep check beside them); the "converted" rows force the conversion
+    # (--target of the file's own version) to compare. Ratio: time over the restart's
+    # (target <= 1.5x; and <= 1/3 of the pipe's).
+    ver=$(head -c 9 "$file" | tail -c 4 | sed 's/^0*//')
+    for how in raw converted; do
+      conv=""; [ "$how" = converted ] && conv="--target rdb-$ver"
+      run_a() {
+        start_server "$TMP/rs" >/dev/null
+        # shellcheck disable=SC2086
+        run_once "$RDBKIT" restore -q --sync $conv "$file" "redis://127.0.0.1:$PORT"
+        stop_server; rm -f "$TMP/rs/dump.rdb"
+      }
+      run_b() {
+        start_server "$TMP/rs" >/dev/null
+        # shellcheck disable=SC2086
+        run_once "$RDBKIT" restore -q --sync --diskless-load $conv "$file" "redis://127.0.0.1:$PORT"
+        stop_server; rm -f "$TMP/rs/dump.rdb"
+      }
+      pair
+      short=$how; [ "$how" = converted ] && short=conv
+      row "$f.rdb" "restore --sync $how" "$MED_A" "$bytes" "$keys" "$RSS_A" "$(ratio "$MED_A" "$us_restart") of rst"
+      row "$f.rdb" "--sync $short diskless" "$MED_B" "$bytes" "$keys" "$RSS_B" "$(ratio "$MED_B" "$us_restart") of rst"
+    done
     [ "$ONLY" = restore ] && continue
   fi
   if [ "$ONLY" != dump ]; then

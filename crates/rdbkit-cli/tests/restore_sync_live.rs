@@ -15,9 +15,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{
-    assert_same_keyspace, header_version, loopback_url as url, output_text as text, read_keyspace,
-    run_with_timeout, server_loading, summary_json as json_of, Client, KeyRec, Server, ServerKind,
-    TempDir,
+    assert_same_keyspace, header_version, loaded_by_server, loopback_url as url,
+    output_text as text, read_keyspace, run_with_timeout, server_loading, summary_json as json_of,
+    Client, KeyRec, Server, ServerKind, TempDir,
 };
 
 fn corpus_rdb() -> Option<PathBuf> {
@@ -48,6 +48,52 @@ fn role_and_keys(c: &mut Client) -> (String, u64) {
         .map(|r| r.split(',').next().unwrap().parse::<u64>().unwrap())
         .sum();
     (role, keys)
+}
+
+/// SCANs every db: a master deletes the keys whose TTL has passed as SCAN meets them (the
+/// raw path sends them as the file holds them; a replica loads them).
+fn expire_passed(c: &mut Client) {
+    for db in 0..16 {
+        c.ok(args!["SELECT", db]);
+        let mut cursor = b"0".to_vec();
+        loop {
+            let r = c.ok(args!["SCAN", cursor, "COUNT", 1000]);
+            cursor = r.array()[0].bytes();
+            if cursor == b"0" {
+                break;
+            }
+        }
+    }
+    c.ok(args!["SELECT", 0]);
+}
+
+/// The summary of a file the server reads: sent raw, unless the check met a record the server
+/// would not read as stored (then converted, saying which); every key sent counted per db.
+fn assert_raw_unless_not_as_stored(ctx: &str, j: &serde_json::Value) {
+    match j["transfer"].as_str() {
+        Some("raw") => {
+            assert!(j["converted_because"].is_null(), "{ctx}: {j}");
+            let per_db: u64 = j["keys_per_db"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                per_db,
+                j["keys_restored"].as_u64().unwrap() + j["keys_expired_sent"].as_u64().unwrap(),
+                "{ctx}: {j}"
+            );
+        }
+        Some("converted") => {
+            let why = j["converted_because"].as_str().unwrap();
+            assert!(
+                why.contains("not read as stored") || why.contains("release-candidate"),
+                "{ctx}: {j}"
+            );
+        }
+        _ => panic!("{ctx}: {j}"),
+    }
 }
 
 fn corpus_files(corpus: &Path, max_version: u32) -> Vec<PathBuf> {
@@ -90,10 +136,14 @@ fn every_corpus_file_restores_by_replication() {
             let j = json_of(&o);
             assert_eq!(j["mode"], "sync", "{ctx}");
             assert_eq!(j["format"], "eof", "{ctx}: the servers announce capa eof");
+            // A file of a version the server reads goes as it is, but for what it would not
+            // read as stored (found by the check, then converted).
+            assert_raw_unless_not_as_stored(&ctx, &j);
+            // Read first: SCAN deletes the keys already expired that the raw path sent.
+            let got = read_keyspace(&mut c, false);
             let (role, keys) = role_and_keys(&mut c);
             assert_eq!(role, "master", "{ctx}");
             assert_eq!(j["keys_restored"].as_u64().unwrap(), keys, "{ctx}: {j}");
-            let got = read_keyspace(&mut c, false);
             let (_odir, o_srv) = server_loading(&bin, &rdb);
             let want = read_keyspace(&mut o_srv.client(), false);
             o_srv.shutdown();
@@ -125,6 +175,8 @@ fn redis_6_2_restores_by_replication() {
         let o = sync(&["--json", rdb.to_str().unwrap(), &url(server.port)]);
         assert!(o.status.success(), "{ctx}: {}", text(&o));
         let j = json_of(&o);
+        assert_raw_unless_not_as_stored(&ctx, &j);
+        expire_passed(&mut c);
         let (role, keys) = role_and_keys(&mut c);
         assert_eq!(role, "master", "{ctx}");
         assert_eq!(j["keys_restored"].as_u64().unwrap(), keys, "{ctx}: {j}");
@@ -148,6 +200,14 @@ fn redis_6_2_restores_by_replication() {
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     assert_eq!(j["target"], "rdb-9");
+    assert_eq!(j["transfer"], "converted", "{j}");
+    assert!(
+        j["converted_because"]
+            .as_str()
+            .unwrap()
+            .contains("reads rdb-9 files, not REDIS10"),
+        "{j}"
+    );
     // Function libraries 6.2 cannot load are left out, counted (as the pipelined restore).
     assert!(j["dropped"]["functions"].as_u64().unwrap() > 0, "{j}");
     let expected = std::fs::read_to_string(rdb.with_extension("expected.jsonl"))
@@ -239,6 +299,7 @@ fn refusals_leave_the_server_as_it_was() {
     let o = sync(&["--flush", "--json", r, &url(server.port)]);
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
+    expire_passed(&mut c);
     let (role, keys) = role_and_keys(&mut c);
     assert_eq!(role, "master");
     assert_eq!(j["keys_restored"].as_u64().unwrap(), keys);
@@ -415,11 +476,355 @@ fn password_for_the_control_connection() {
     let o = run("s3cret");
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
+    expire_passed(&mut c);
     let (role, keys) = role_and_keys(&mut c);
     assert_eq!(role, "master");
     assert!(keys > 0);
     assert_eq!(j["keys_restored"].as_u64().unwrap(), keys);
     // The password off again, so the helper's SHUTDOWN is obeyed.
     c.ok(args!["CONFIG", "SET", "requirepass", ""]);
+    server.shutdown();
+}
+
+/// `CONFIG GET name`'s value.
+fn config(c: &mut Client, name: &str) -> String {
+    c.ok(args!["CONFIG", "GET", name]).array()[1].text()
+}
+
+/// A copy of `rdb` with one byte changed in the middle of a value such that the deep check
+/// (the library's, as `rdbkit check` runs it) refuses the file; `fix_crc` recomputes the CRC-64
+/// trailer so that only the value is wrong. The first such byte from the middle of the file on.
+fn damaged_copy(rdb: &Path, fix_crc: bool, out: &Path) -> u64 {
+    let orig = std::fs::read(rdb).unwrap();
+    let n = orig.len();
+    let opts = rdbkit_rdb::Options::default().deep(true);
+    for at in n / 2..n - 9 {
+        let mut b = orig.clone();
+        b[at] ^= 0x5a;
+        if fix_crc {
+            let crc = rdbkit_rdb::internals::crc64::crc64(&b[..n - 8]);
+            b[n - 8..].copy_from_slice(&crc.to_le_bytes());
+        } else {
+            // A value's byte: with the CRC left as it was the checksum must not be the only
+            // thing wrong — the value must be one the structure check refuses as well.
+            let mut fixed = b.clone();
+            let crc = rdbkit_rdb::internals::crc64::crc64(&fixed[..n - 8]);
+            fixed[n - 8..].copy_from_slice(&crc.to_le_bytes());
+            if rdbkit_rdb::parallel::check(&fixed, opts, 1, |_| {})
+                .1
+                .is_ok()
+            {
+                continue;
+            }
+        }
+        if rdbkit_rdb::parallel::check(&b, opts, 1, |_| {}).1.is_err() {
+            std::fs::write(out, &b).unwrap();
+            return at as u64;
+        }
+    }
+    panic!(
+        "{}: no byte found whose change the deep check refuses",
+        rdb.display()
+    );
+}
+
+/// The raw path (a 7.0 file into Redis 7.0, no filter) is taken exactly when expected: `--match`,
+/// `--target`, a gzip'd copy and `--no-checksum` convert, saying why; the raw restore equals the
+/// server loading the file itself.
+#[test]
+fn the_raw_path_is_taken_exactly_when_nothing_needs_converting() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.0.15/base.rdb");
+    let r = rdb.to_str().unwrap();
+    let dir = TempDir::new("sync-raw");
+    let server = Server::start(&bin, &dir.join("s"), &[]);
+    let mut c = server.client();
+    let gz = dir.join("base.rdb.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::write_all(&mut enc, &std::fs::read(&rdb).unwrap()).unwrap();
+    enc.finish().unwrap();
+    let cases: [(&[&str], &str, Option<&str>); 5] = [
+        (&[r], "raw", None),
+        (&["--match", "*", r], "converted", Some("a filter is given")),
+        (
+            &["--target", "redis-7.0", r],
+            "converted",
+            Some("--target given"),
+        ),
+        (&["--no-checksum", r], "converted", Some("--no-checksum")),
+        (
+            &[gz.to_str().unwrap()],
+            "converted",
+            Some("a compressed input"),
+        ),
+    ];
+    let want = loaded_by_server(&bin, &rdb);
+    for (extra, transfer, why) in cases {
+        c.ok(args!["FLUSHALL"]);
+        c.ok(args!["FUNCTION", "FLUSH"]);
+        let mut a = vec!["--json"];
+        a.extend_from_slice(extra);
+        let port = url(server.port);
+        a.push(&port);
+        let o = sync(&a);
+        assert!(o.status.success(), "{extra:?}: {}", text(&o));
+        let j = json_of(&o);
+        assert_eq!(j["transfer"], transfer, "{extra:?}: {j}");
+        match why {
+            None => assert!(j["converted_because"].is_null(), "{j}"),
+            Some(w) => assert!(
+                j["converted_because"].as_str().unwrap().contains(w),
+                "{extra:?}: {j}"
+            ),
+        }
+        let got = read_keyspace(&mut c, false);
+        assert_same_keyspace(&format!("{extra:?}"), &want, &got, false);
+        if transfer == "raw" {
+            assert_eq!(
+                j["bytes_sent"].as_u64().unwrap(),
+                std::fs::metadata(&rdb).unwrap().len(),
+                "the file as it is"
+            );
+        }
+    }
+    server.shutdown();
+}
+
+/// A damaged backup on the raw path — a byte changed in the middle of a value, the CRC-64 left
+/// wrong, or recomputed so that only the deep check can tell — is refused (exit 2, the check's
+/// verdict: the byte offset) before the end of the transfer: an empty server stays empty and a
+/// master; a server holding a key, restored with `--flush`, still holds it (the flush is the
+/// full sync's, which never completes), and its dump.rdb is untouched; a sound backup goes
+/// through afterwards.
+#[test]
+fn a_damaged_backup_on_the_raw_path_leaves_the_server_as_it_was() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.0.15/base.rdb");
+    let dir = TempDir::new("sync-raw-damaged");
+    let server = Server::start(&bin, &dir.join("s"), &[]);
+    let mut c = server.client();
+    for fix_crc in [false, true] {
+        let bad = dir.join(format!("bad-{fix_crc}.rdb"));
+        let at = damaged_copy(&rdb, fix_crc, &bad);
+        let ctx = format!("byte {at} changed, CRC fixed: {fix_crc}");
+        // An empty server.
+        let o = sync(&["--json", bad.to_str().unwrap(), &url(server.port)]);
+        assert_eq!(o.status.code(), Some(2), "{ctx}: {}", text(&o));
+        let j = json_of(&o);
+        assert_eq!(j["transfer"], "raw", "{ctx}: {j}");
+        let err = j["error"].as_str().unwrap();
+        assert!(err.contains("at byte"), "{ctx}: {j}");
+        assert!(
+            err.contains("the server is a master again and holds 0 key(s)"),
+            "{ctx}: {j}"
+        );
+        assert_eq!(role_and_keys(&mut c), ("master".to_string(), 0), "{ctx}");
+        // A server holding a key, --flush: it keeps it.
+        c.ok(args!["SET", "mine", "keep"]);
+        c.ok(args!["SAVE"]);
+        let saved = std::fs::read(dir.join("s/dump.rdb")).unwrap();
+        let o = sync(&[
+            "--flush",
+            "--json",
+            bad.to_str().unwrap(),
+            &url(server.port),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{ctx}: {}", text(&o));
+        assert!(
+            json_of(&o)["error"]
+                .as_str()
+                .unwrap()
+                .contains("holds 1 key(s)"),
+            "{ctx}: {}",
+            text(&o)
+        );
+        assert_eq!(role_and_keys(&mut c), ("master".to_string(), 1), "{ctx}");
+        assert_eq!(c.ok(args!["GET", "mine"]).bytes(), b"keep");
+        assert_eq!(
+            std::fs::read(dir.join("s/dump.rdb")).unwrap(),
+            saved,
+            "{ctx}: the server's dump.rdb was not replaced"
+        );
+        c.ok(args!["FLUSHALL"]);
+    }
+    let o = sync(&["--json", rdb.to_str().unwrap(), &url(server.port)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json_of(&o)["transfer"], "raw");
+    assert_eq!(role_and_keys(&mut c).0, "master");
+    server.shutdown();
+}
+
+/// `--diskless-load` sets `repl-diskless-load on-empty-db` for the sync (the server's log shows
+/// it loading from the socket) and puts the server's value back: after a success, after a
+/// damaged backup (exit 2; the empty server stays empty), and it is refused with nothing
+/// changed where CONFIG is renamed away.
+#[test]
+fn diskless_load_puts_the_configuration_back() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.0.15/base.rdb");
+    let dir = TempDir::new("sync-diskless");
+    let server = Server::start(&bin, &dir.join("s"), &[]);
+    let mut c = server.client();
+    for before in ["disabled", "swapdb"] {
+        c.ok(args!["CONFIG", "SET", "repl-diskless-load", before]);
+        c.ok(args!["FLUSHALL"]);
+        c.ok(args!["FUNCTION", "FLUSH"]);
+        let o = sync(&[
+            "--diskless-load",
+            "--json",
+            rdb.to_str().unwrap(),
+            &url(server.port),
+        ]);
+        assert!(o.status.success(), "{before}: {}", text(&o));
+        let j = json_of(&o);
+        assert_eq!(j["diskless_load"]["previous"], before, "{j}");
+        assert_eq!(j["diskless_load"]["put_back"], true, "{j}");
+        assert_eq!(config(&mut c, "repl-diskless-load"), before);
+        assert!(j["keys_restored"].as_u64().unwrap() > 0);
+    }
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("Loading DB in memory"),
+        "the server loaded from the socket: {}",
+        server.log_tail(30)
+    );
+    // A damaged backup: refused, the configuration put back, the server empty and a master.
+    c.ok(args!["CONFIG", "SET", "repl-diskless-load", "disabled"]);
+    c.ok(args!["FLUSHALL"]);
+    c.ok(args!["FUNCTION", "FLUSH"]);
+    let bad = dir.join("bad.rdb");
+    damaged_copy(&rdb, true, &bad);
+    let o = sync(&[
+        "--diskless-load",
+        "--json",
+        bad.to_str().unwrap(),
+        &url(server.port),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["diskless_load"]["put_back"], true, "{j}");
+    assert_eq!(config(&mut c, "repl-diskless-load"), "disabled");
+    assert_eq!(role_and_keys(&mut c), ("master".to_string(), 0));
+    server.shutdown();
+
+    // CONFIG renamed away: refused before anything changed.
+    let server = Server::start(&bin, &dir.join("r"), &["--rename-command", "CONFIG", ""]);
+    let mut c = server.client();
+    let o = sync(&["--diskless-load", rdb.to_str().unwrap(), &url(server.port)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--diskless-load"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(role_and_keys(&mut c), ("master".to_string(), 0));
+    assert!(
+        !std::fs::read_to_string(&server.log)
+            .unwrap()
+            .contains("REPLICAOF"),
+        "the server was never pointed at rdbkit"
+    );
+    server.shutdown();
+}
+
+/// A connection to rdbkit's port that is not the server's replica link — here a client
+/// announcing another listening port — gets an error and is closed, never `+FULLRESYNC`; the
+/// restore goes on with the server's own connection. (Which comes first is the kernel's
+/// business: the unit test of `accept_replica` covers the stray one first.)
+#[test]
+fn a_stray_connection_is_refused_and_the_restore_goes_on() {
+    use std::io::{Read as _, Write as _};
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.0.15/base.rdb");
+    let dir = TempDir::new("sync-stray");
+    let server = Server::start(&bin, &dir.join("s"), &[]);
+    let mut c = server.client();
+    let listen = common::free_port();
+    let stray = std::thread::spawn(move || {
+        // Bounded retries on the real condition: rdbkit listening.
+        for _ in 0..3000 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", listen)) {
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let _ = s.write_all(
+                    b"PING\r\nREPLCONF listening-port 1\r\nREPLCONF capa eof\r\nPSYNC ? -1\r\n",
+                );
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got);
+                return Some(got);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        None
+    });
+    let o = sync(&[
+        "--json",
+        "--listen",
+        &format!("127.0.0.1:{listen}"),
+        rdb.to_str().unwrap(),
+        &url(server.port),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let j = json_of(&o);
+    let got = stray.join().unwrap().expect("the stray client connected");
+    let got = String::from_utf8_lossy(&got);
+    assert!(!got.contains("FULLRESYNC"), "{got}");
+    if j["connections_refused"].as_u64().unwrap() > 0 {
+        assert!(got.contains("-ERR rdbkit: listening-port 1"), "{got}");
+    }
+    expire_passed(&mut c);
+    let (role, keys) = role_and_keys(&mut c);
+    assert_eq!(role, "master");
+    assert_eq!(j["keys_restored"].as_u64().unwrap(), keys);
+    server.shutdown();
+}
+
+/// The input is opened and validated before `REPLICAOF`: a file that is no RDB, an RDB whose
+/// header is damaged and an AOF that does not replay are refused with the server never
+/// pointed at rdbkit.
+#[test]
+fn an_unreadable_input_is_refused_before_replicaof() {
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let dir = TempDir::new("sync-unreadable");
+    let server = Server::start(&bin, &dir.join("s"), &[]);
+    let mut c = server.client();
+    let cases: [(&str, &[u8]); 3] = [
+        ("garbage.rdb", b"this is not a backup at all\n"),
+        ("header.rdb", b"REDIS00x0\xff\0\0\0\0\0\0\0\0"),
+        (
+            "bad.aof",
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nDEL\r\n$9999\r\nk\r\n",
+        ),
+    ];
+    for (name, bytes) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let o = sync(&["--json", p.to_str().unwrap(), &url(server.port)]);
+        assert!(!o.status.success(), "{name}: {}", text(&o));
+        assert!(
+            !std::fs::read_to_string(&server.log)
+                .unwrap()
+                .contains("REPLICAOF"),
+            "{name}: the server was never pointed at rdbkit: {}",
+            text(&o)
+        );
+        assert_eq!(role_and_keys(&mut c), ("master".to_string(), 0));
+    }
     server.shutdown();
 }

@@ -414,10 +414,11 @@ pub(crate) struct Plan<'a> {
 /// trailer, flushed) and returns what was written and the sink; the one conversion pipeline of
 /// `convert` and `restore --sync`.
 pub(crate) fn write_rdb(
-    inp: input::Input,
+    inp: impl Into<Data>,
     sink: Sink,
     plan: Plan<'_>,
 ) -> Result<(Summary, Sink), Failure> {
+    let inp = inp.into();
     let target = plan.target;
     let out = RdbWriter::new(sink, target).map_err(io_fail("writing"))?;
     let mut pipe = Pipeline::new(out, plan.compress);
@@ -433,6 +434,13 @@ pub(crate) fn write_rdb(
         reads_cache: [None; 256],
     };
     let opts = plan.opts;
+    let inp = match inp {
+        Data::Replayed(ds) => {
+            from_replay(ds, &mut conv, &mut pipe)?;
+            return finish_rdb(conv, pipe);
+        }
+        Data::Input(inp) => inp,
+    };
     let mut progress = Progress::new(inp.size, plan.quiet);
     if inp.is_rdb() {
         let name = inp.name.clone();
@@ -452,6 +460,24 @@ pub(crate) fn write_rdb(
         from_replay(ds, &mut conv, &mut pipe)?;
     }
     progress.finish();
+    finish_rdb(conv, pipe)
+}
+
+/// What [`write_rdb`] reads: an input (an RDB streamed, an AOF replayed), or a data set
+/// replayed already (`restore --sync` replays an AOF before it changes the server's role).
+pub(crate) enum Data {
+    Input(input::Input),
+    Replayed(crate::model::Dataset),
+}
+
+impl From<input::Input> for Data {
+    fn from(i: input::Input) -> Data {
+        Data::Input(i)
+    }
+}
+
+/// The end of [`write_rdb`]: the last fragment, the trailer, the summary.
+fn finish_rdb(mut conv: Conv<'_, Vec<u8>>, mut pipe: Pipeline) -> Result<(Summary, Sink), Failure> {
     check_interrupt()?;
     pipe.bytes(conv.w.take_fragment())?;
     let mut sum = std::mem::take(&mut conv.sum);
@@ -460,7 +486,7 @@ pub(crate) fn write_rdb(
     Ok((sum, sink))
 }
 
-fn filter_active(a: &crate::filter::FilterArgs) -> bool {
+pub(crate) fn filter_active(a: &crate::filter::FilterArgs) -> bool {
     !a.db.is_empty()
         || !a.types.is_empty()
         || a.pattern.is_some()

@@ -5,6 +5,7 @@
 //! whose payload the server cannot take.
 
 mod net;
+mod raw;
 mod replica;
 pub mod tls;
 
@@ -52,8 +53,13 @@ and 8.8 arrays that the server cannot take are skipped and counted.
 
 Full restore by replication (--sync): the server becomes a replica of rdbkit for one full \
 sync (REPLICAOF; rdbkit listens on 127.0.0.1, or --listen ADDR:PORT for a remote server) and \
-loads the backup, converted on the fly for it (filters apply), as a replica loads its master's \
-RDB: as fast as a restart. Then REPLICAOF NO ONE, and the key count of every db is checked. \
+loads the backup as a replica loads its master's RDB: as fast as a restart. A plain RDB file the \
+server reads is sent as it is while its deep check runs, and the end of the transfer only once \
+the check passed (a damaged backup: the link is closed first and the server discards it); \
+anything else is converted on the fly for it (filters apply). The summary says which \
+(transfer: raw or converted). Then REPLICAOF NO ONE, and the key count of every db is checked. \
+--diskless-load sets repl-diskless-load on-empty-db for the sync and puts it back afterwards. \
+Only the server may connect (its REPLCONF listening-port; a loopback peer for a local server). \
 A standalone master only: refused for a cluster node or a replica, for a server holding any key \
 or function library (exit 3, nothing changed; --flush to replace its data set) and for one with \
 replicas attached (--force). With repl-diskless-load disabled (the default) the server writes \
@@ -119,7 +125,8 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
     /// Restore the whole (filtered) backup by replication: the server becomes a replica of
-    /// rdbkit for one full sync and loads the converted RDB itself, then `REPLICAOF NO ONE`.
+    /// rdbkit for one full sync and loads the RDB itself (the file as it is when the server
+    /// reads it and nothing is filtered, else converted), then `REPLICAOF NO ONE`.
     /// A standalone master with no data (else --flush) and no replicas (else --force) only.
     #[arg(long, conflicts_with_all = ["cluster", "replace", "skip_existing", "no_functions"])]
     pub sync: bool,
@@ -135,6 +142,12 @@ pub struct Args {
     /// resynchronised with the restored data).
     #[arg(long, requires = "sync")]
     pub force: bool,
+    /// --sync: load from the socket — `CONFIG SET repl-diskless-load on-empty-db` for the sync
+    /// (an empty server then loads the RDB as it arrives instead of writing it to its
+    /// dbfilename first); the server's value is put back afterwards, whatever happens. Refused,
+    /// nothing changed, where CONFIG is renamed or not allowed.
+    #[arg(long, requires = "sync")]
+    pub diskless_load: bool,
     /// --sync: at most this many seconds for the server's load after the transfer.
     #[arg(long, default_value_t = 3600, value_name = "SECS", requires = "sync")]
     pub sync_timeout: u64,

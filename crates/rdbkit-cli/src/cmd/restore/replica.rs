@@ -1,28 +1,35 @@
 //! `rdbkit restore --sync`: a full restore by replication. rdbkit plays a master for one
 //! full synchronisation: it listens on a local port, tells the target `REPLICAOF host port`,
-//! answers the replica handshake (`PING`, `AUTH`, `REPLCONF ...`, `PSYNC`/`SYNC`) with
-//! `+FULLRESYNC <replid> 0` and streams the backup converted on the fly for the target
-//! (`convert`'s pipeline: [`crate::cmd::convert::write_rdb`]), in the EOF-marker format when
-//! the replica announced `capa eof` (else a length-prefixed bulk written to a temporary file
+//! answers the replica handshake (`PING`, `AUTH`, `REPLCONF ...`, `PSYNC`/`SYNC`) of the server
+//! (a connection from elsewhere, or announcing another port, is refused and the wait goes on)
+//! with `+FULLRESYNC <replid> 0` and sends the backup: as it is when the server reads it so
+//! (the raw path, [`raw`]: the file's own bytes, the deep check beside them and the end of the
+//! transfer only once it passed), else converted on the fly for the target (`convert`'s
+//! pipeline: [`crate::cmd::convert::write_rdb`]); in the EOF-marker format when the replica
+//! announced `capa eof`, else a length-prefixed bulk (converted: written to a temporary file
 //! first). The server then loads the RDB itself, as a replica does — the same load as a
 //! restart, without the per-`RESTORE` work of a pipelined restore. rdbkit waits until the
 //! replica reports the link up and the load finished, checks the key count of every db while
 //! the server is still a replica (no key expires there), and sends `REPLICAOF NO ONE`. On any
-//! failure after `REPLICAOF` it sends `REPLICAOF NO ONE` and reports the server's state.
+//! failure after `REPLICAOF` it sends `REPLICAOF NO ONE` and reports the server's state. The
+//! input is opened and validated (an RDB file's header, an AOF replayed) before `REPLICAOF`.
+//! `--diskless-load` sets `repl-diskless-load on-empty-db` for the sync and puts the server's
+//! value back in every outcome.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, ConnectionInfo};
 
-use crate::cmd::convert::{write_rdb, Plan, Summary};
+use crate::cmd::convert::{write_rdb, Data, Plan, Summary};
 use crate::failure::Failure;
 use crate::filter::Filter;
 use crate::input;
 
+use super::raw;
 use super::{connection_info, forced_target, server_version, target_for, url_names_db, Args};
 
 /// How long the server has to connect to rdbkit and send `PSYNC` after `REPLICAOF`.
@@ -36,8 +43,18 @@ struct SyncReport {
     server: String,
     target: String,
     listen: String,
-    /// `eof` (streamed) or `bulk` (length-prefixed from a temporary file).
+    /// `eof` (streamed) or `bulk` (length-prefixed).
     format: &'static str,
+    /// `raw` (the backup's own bytes) or `converted`.
+    transfer: &'static str,
+    /// Why the backup was converted.
+    converted_because: Option<String>,
+    /// Raw path: keys sent whose expiry had passed (the server deletes them).
+    expired_sent: u64,
+    /// Connections to rdbkit's port that were not the server's replica link, refused.
+    rejected: u64,
+    /// `--diskless-load`: the server's `repl-diskless-load` before, and whether it was put back.
+    diskless: Option<(String, bool)>,
     sum: Summary,
     /// Keys per db on the server after the load.
     loaded: Vec<(u64, u64)>,
@@ -293,33 +310,122 @@ struct Replica {
     psync: bool,
 }
 
-/// Waits for the server to connect and answers its handshake up to `PSYNC`/`SYNC`.
-fn accept_replica(listener: &TcpListener) -> Result<Replica, String> {
+/// Who may connect as the replica: the server's own port(s) as its `REPLCONF listening-port`
+/// announces them, and a loopback peer when the server is on a loopback address.
+pub(super) struct Expect {
+    /// The server's `tcp_port`, and its `replica-announce-port` when set.
+    pub(super) ports: Vec<u16>,
+    /// The server is on this machine: its connection comes from a loopback address (or from
+    /// the address rdbkit listens on, `--listen` naming one of this machine's interfaces).
+    pub(super) loopback: bool,
+    /// The address rdbkit listens on.
+    pub(super) local: Option<IpAddr>,
+}
+
+impl Expect {
+    /// From the server's `INFO server` and `CONFIG GET replica-announce-port` (a server where
+    /// CONFIG is refused: its `tcp_port` alone).
+    fn of(con: &mut redis::Connection, info_c: &ConnectionInfo) -> Result<Expect, Failure> {
+        let server = info(con, "server").map_err(Failure::Usage)?;
+        let mut ports = Vec::new();
+        if let Some(p) = field(&server, "tcp_port").and_then(|p| p.parse::<u16>().ok()) {
+            ports.push(p);
+        }
+        let announced: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("replica-announce-port")
+            .query(con)
+            .unwrap_or_default();
+        if let Some(p) = announced.get(1).and_then(|p| p.parse::<u16>().ok()) {
+            if p != 0 {
+                ports.push(p);
+            }
+        }
+        if ports.is_empty() {
+            return Err(Failure::Usage(
+                "--sync: the server's INFO has no tcp_port (how its replica link would be told \
+                 from another connection)"
+                    .into(),
+            ));
+        }
+        Ok(Expect {
+            ports,
+            loopback: crate::verify::against::is_local(info_c.addr()),
+            local: None,
+        })
+    }
+}
+
+/// Waits for the server to connect and answers its handshake up to `PSYNC`/`SYNC`. A
+/// connection that is not the server's replica link (from a non-loopback address when the
+/// server is local, silent, not a replica's handshake, or announcing another listening port)
+/// is answered with an error and closed, and the wait goes on until [`HANDSHAKE`] has passed;
+/// `rejected` counts them.
+fn accept_replica(
+    listener: &TcpListener,
+    expect: &Expect,
+    rejected: &mut u64,
+) -> Result<Replica, Failure> {
     let deadline = Instant::now() + HANDSHAKE;
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("listening: {e}"))?;
-    let stream = loop {
+        .map_err(|e| Failure::Server(format!("listening: {e}")))?;
+    let mut last = String::new();
+    loop {
+        if crate::cmd::convert::interrupted() {
+            return Err(Failure::Interrupted(
+                "interrupted while waiting for the server's connection".into(),
+            ));
+        }
         match listener.accept() {
-            Ok((s, _)) => break s,
+            Ok((s, peer)) => match handshake(s, peer.ip(), expect, deadline) {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    *rejected += 1;
+                    last = format!(" (refused a connection from {peer}: {e})");
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    return Err(format!(
+                    return Err(Failure::Server(format!(
                         "the server did not connect to rdbkit within {} s after REPLICAOF \
-                         (can it reach {}? see its log)",
+                         (can it reach {}? see its log){last}",
                         HANDSHAKE.as_secs(),
                         listener.local_addr().map_or("?".into(), |a| a.to_string())
-                    ));
+                    )));
                 }
                 // Polling the listener (accept has no timeout of its own).
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => return Err(format!("accepting the server's connection: {e}")),
+            Err(e) => {
+                return Err(Failure::Server(format!(
+                    "accepting the server's connection: {e}"
+                )))
+            }
         }
-    };
+    }
+}
+
+/// A replica's handshake commands come at once: a connection silent this long is not one.
+const SILENT: Duration = Duration::from_secs(2);
+
+/// One connection's handshake up to `PSYNC`/`SYNC`, refused (an error, closed) unless it is
+/// the server's replica link.
+fn handshake(
+    stream: TcpStream,
+    peer: IpAddr,
+    expect: &Expect,
+    deadline: Instant,
+) -> Result<Replica, String> {
+    if expect.loopback && !peer.is_loopback() && Some(peer) != expect.local {
+        return Err("not from a loopback address, and the server is on one".into());
+    }
     let fail = |e: std::io::Error| format!("the server's connection to rdbkit: {e}");
     stream.set_nonblocking(false).map_err(fail)?;
-    stream.set_read_timeout(Some(HANDSHAKE)).map_err(fail)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    stream
+        .set_read_timeout(Some(SILENT.min(left).max(Duration::from_millis(100))))
+        .map_err(fail)?;
     stream
         .set_write_timeout(Some(Duration::from_secs(120)))
         .map_err(fail)?;
@@ -327,6 +433,11 @@ fn accept_replica(listener: &TcpListener) -> Result<Replica, String> {
     let mut r = BufReader::new(stream.try_clone().map_err(fail)?);
     let mut w = stream.try_clone().map_err(fail)?;
     let mut eof = false;
+    let mut port: Option<u16> = None;
+    let refuse = |w: &mut TcpStream, why: String| {
+        let _ = w.write_all(format!("-ERR rdbkit: {why}\r\n").as_bytes());
+        why
+    };
     loop {
         let cmd = read_command(&mut r)?;
         let name = cmd
@@ -342,23 +453,56 @@ fn accept_replica(listener: &TcpListener) -> Result<Replica, String> {
                     if k.eq_ignore_ascii_case(b"capa") && v.eq_ignore_ascii_case(b"eof") {
                         eof = true;
                     }
+                    if k.eq_ignore_ascii_case(b"listening-port") {
+                        port = std::str::from_utf8(v).ok().and_then(|p| p.parse().ok());
+                    }
                 }
                 b"+OK\r\n"
             }
             b"PSYNC" | b"SYNC" => {
-                if r.buffer().is_empty() {
-                    return Ok(Replica {
-                        stream,
-                        eof,
-                        psync: name == b"PSYNC",
-                    });
+                if !r.buffer().is_empty() {
+                    return Err(refuse(
+                        &mut w,
+                        "more after PSYNC than a replica sends".into(),
+                    ));
                 }
-                return Err("the replica sent more after PSYNC than a replica does".into());
+                match port {
+                    Some(p) if expect.ports.contains(&p) => {}
+                    Some(p) => {
+                        return Err(refuse(
+                            &mut w,
+                            format!(
+                                "listening-port {p} is not the server's ({})",
+                                show_ports(&expect.ports)
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(refuse(
+                            &mut w,
+                            "no REPLCONF listening-port (the server's replica link sends it)"
+                                .into(),
+                        ))
+                    }
+                }
+                stream.set_read_timeout(Some(HANDSHAKE)).map_err(fail)?;
+                return Ok(Replica {
+                    stream,
+                    eof,
+                    psync: name == b"PSYNC",
+                });
             }
+            // What a replica may also ask (a newer handshake step) is answered with an
+            // error, as a master that does not know it would.
             _ => b"-ERR rdbkit serves a full synchronisation only\r\n",
         };
         w.write_all(reply).map_err(fail)?;
     }
+}
+
+fn show_ports(p: &[u16]) -> String {
+    let v: Vec<String> = p.iter().map(u16::to_string).collect();
+    v.join(" or ")
 }
 
 /// The socket as the conversion's sink, counting the bytes that went through it.
@@ -383,12 +527,9 @@ impl Write for Counted {
 /// Streams the converted backup to the replica: `+FULLRESYNC`, then the RDB in the EOF-marker
 /// format, or (a replica without `capa eof`) written to a temporary file first and sent as a
 /// length-prefixed bulk (the file is removed when done or on failure).
-fn transfer(rep: &mut Replica, inp: input::Input, plan: Plan<'_>) -> Result<Summary, Failure> {
+fn transfer(rep: &mut Replica, inp: Data, plan: Plan<'_>) -> Result<Summary, Failure> {
     let io = |e: std::io::Error| Failure::Server(format!("sending to the server: {e}"));
-    if rep.psync {
-        let head = format!("+FULLRESYNC {} 0\r\n", random_hex40());
-        rep.stream.write_all(head.as_bytes()).map_err(io)?;
-    }
+    fullresync(rep)?;
     if rep.eof {
         let mark = random_hex40();
         rep.stream
@@ -449,6 +590,17 @@ fn transfer(rep: &mut Replica, inp: input::Input, plan: Plan<'_>) -> Result<Summ
     std::io::copy(&mut f, &mut rep.stream).map_err(io)?;
     rep.stream.flush().map_err(io)?;
     Ok(sum)
+}
+
+/// `+FULLRESYNC <replid> 0` to a replica that asked with `PSYNC`.
+fn fullresync(rep: &mut Replica) -> Result<(), Failure> {
+    if rep.psync {
+        let head = format!("+FULLRESYNC {} 0\r\n", random_hex40());
+        rep.stream
+            .write_all(head.as_bytes())
+            .map_err(|e| Failure::Server(format!("sending to the server: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Waits until the server reports the link to rdbkit up and nothing loading, or fails when the
@@ -560,6 +712,98 @@ fn noted(f: Failure, state: &str) -> Failure {
     }
 }
 
+/// The backup, opened and validated before the server's role changes.
+enum Backup {
+    /// A plain RDB file: mapped (its header read), and opened for the conversion too.
+    File {
+        file: rdbkit_rdb::RdbFile,
+        header: (rdbkit_rdb::Magic, u32),
+        inp: input::Input,
+    },
+    /// An RDB from a stream (a pipe, a compressed file, an archive's member): converted as it
+    /// streams; its damage, header included, is found then (the server keeps its data).
+    Stream(input::Input),
+    /// An AOF, replayed.
+    Replayed(crate::model::Dataset),
+}
+
+fn open_backup(args: &Args, opts: rdbkit_rdb::Options, now_ms: i64) -> Result<Backup, Failure> {
+    let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
+    let name = inp.name.clone();
+    if !inp.is_rdb() {
+        // Replayed now, before REPLICAOF: a damaged AOF leaves the server untouched.
+        let ds = inp
+            .load(opts, now_ms)
+            .map_err(|e| Failure::Damaged(format!("{e}; nothing changed on the server")))?;
+        return Ok(Backup::Replayed(ds));
+    }
+    let path = match (&inp.codec, inp.path()) {
+        (None, Some(p)) => p.to_path_buf(),
+        _ => return Ok(Backup::Stream(inp)),
+    };
+    let file =
+        rdbkit_rdb::RdbFile::open(&path).map_err(|e| Failure::Open(format!("{name}: {e}")))?;
+    let header = raw::header_of(&file)
+        .map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing changed on the server")))?;
+    Ok(Backup::File { file, header, inp })
+}
+
+/// `--diskless-load`: `CONFIG SET repl-diskless-load on-empty-db`, returning the value to put
+/// back; refused (nothing changed) where CONFIG is renamed, forbidden or the server has no such
+/// setting (before Redis 6.0).
+fn set_diskless(con: &mut redis::Connection) -> Result<String, Failure> {
+    let refused = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::Usage(format!(
+            "--diskless-load: {what} refused ({e}): the server's configuration cannot be set \
+             for the sync and put back; nothing changed (run without --diskless-load)"
+        ))
+    };
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("repl-diskless-load")
+        .query(con)
+        .map_err(|e| refused("CONFIG GET repl-diskless-load", &e))?;
+    let Some(prev) = v.get(1).cloned() else {
+        return Err(refused(
+            "CONFIG GET repl-diskless-load",
+            &"the server has no such setting (Redis 6.0+, Valkey)",
+        ));
+    };
+    if prev != "on-empty-db" {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("repl-diskless-load")
+            .arg("on-empty-db")
+            .query::<()>(con)
+            .map_err(|e| refused("CONFIG SET repl-diskless-load on-empty-db", &e))?;
+    }
+    Ok(prev)
+}
+
+/// Puts `repl-diskless-load` back (CONFIG SET is served while the server loads).
+fn reset_diskless(con: &mut redis::Connection, prev: &str) -> Result<(), String> {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-load")
+        .arg(prev)
+        .query::<()>(con)
+        .map_err(|e| e.to_string())
+}
+
+/// `--diskless-load`: the server's value put back (`out.diskless`); the failure to say if not.
+fn put_back(con: &mut redis::Connection, out: &mut SyncReport) -> Option<String> {
+    let (prev, done) = out.diskless.as_mut()?;
+    match reset_diskless(con, prev) {
+        Ok(()) => {
+            *done = true;
+            None
+        }
+        Err(e) => Some(format!(
+            "CONFIG SET repl-diskless-load {prev} failed ({e}): put it back by hand"
+        )),
+    }
+}
+
 fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     refuse_flags(args)?;
     let mut fargs = args.filter.clone();
@@ -570,7 +814,11 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     let forced = forced_target(args)?;
     let info_c = connection_info(args)?;
     let listen = listen_addr(args, &info_c)?;
-    let inp = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
+    let opts = rdbkit_rdb::Options::default()
+        .deep(false)
+        .verify_checksum(!args.no_checksum)
+        .best_effort(false);
+    let backup = open_backup(args, opts, filter.now_ms)?;
     let mut con = super::net::open(&info_c).map_err(Failure::Usage)?;
     let (fork, version, cluster) = server_version(&mut con).map_err(Failure::Usage)?;
     let target = forced
@@ -583,6 +831,25 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     out.server = format!("{fork} {version}");
     out.target = target.name.to_string();
     preconditions(&mut con, args, cluster)?;
+    let mut expect = Expect::of(&mut con, &info_c)?;
+    let (header, compressed) = match &backup {
+        Backup::File { header, .. } => (Some(*header), false),
+        Backup::Stream(inp) => (None, inp.codec.is_some()),
+        Backup::Replayed(_) => (None, false),
+    };
+    out.converted_because = raw::converted_because(
+        args.no_checksum,
+        &args.filter,
+        header,
+        compressed,
+        &target,
+        forced.is_some(),
+    );
+    out.transfer = if out.converted_because.is_none() {
+        "raw"
+    } else {
+        "converted"
+    };
     // As the pipelined restore: stream metadata the target has no place for is stripped, and
     // function libraries a server before 7.0 cannot load are left out (both counted).
     let mut allowed = vec![
@@ -602,10 +869,7 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
         compress: true,
         filter: &filter,
         filtering: true,
-        opts: rdbkit_rdb::Options::default()
-            .deep(false)
-            .verify_checksum(!args.no_checksum)
-            .best_effort(false),
+        opts,
         max_value_bytes: args.max_value_bytes,
         quiet: args.quiet || args.json,
     };
@@ -617,20 +881,35 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
     let host = local.ip().to_string();
     let port = local.port();
     out.listen = format!("{host}:{port}");
+    expect.local = Some(local.ip());
+    // Ctrl-C / SIGTERM from here on: stop, make the server a master again and put its
+    // configuration back.
+    crate::cmd::convert::stop_on_interrupt();
+    if args.diskless_load {
+        let prev = set_diskless(&mut con)?;
+        out.diskless = Some((prev, false));
+    }
+    // A server loading from the socket works while the check runs: the check keeps to one core.
+    let diskless = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("repl-diskless-load")
+        .query::<Vec<String>>(&mut con)
+        .ok()
+        .and_then(|v| v.get(1).cloned())
+        .is_some_and(|v| v != "disabled");
     if let Err(e) = replicaof(&mut con, &host, &port.to_string()) {
         // Refused: the server did not change (a failed REPLICAOF leaves it as it was).
+        let state = put_back(&mut con, out).unwrap_or_else(|| "the server is unchanged".into());
         return Err(Failure::Usage(format!(
-            "REPLICAOF {host} {port}: {e}; the server is unchanged"
+            "REPLICAOF {host} {port}: {e}; {state}"
         )));
     }
-    // Ctrl-C / SIGTERM from here on: stop, and make the server a master again.
-    crate::cmd::convert::stop_on_interrupt();
     let t0 = Instant::now();
+    let mut rejected = 0;
     let r = (|| {
-        let mut rep = accept_replica(&listener).map_err(Failure::Server)?;
-        drop(listener);
+        let mut rep = accept_replica(&listener, &expect, &mut rejected)?;
         out.format = if rep.eof { "eof" } else { "bulk" };
-        out.sum = transfer(&mut rep, inp, plan).map_err(|f| match f {
+        let fail = |f: Failure| match f {
             // The conversion's sink is the server's connection: a write that fails is the
             // server's side (exit 4), not a file of ours.
             Failure::Usage(m) if m.starts_with("writing: ") => Failure::Server(format!(
@@ -638,7 +917,53 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
                 &m["writing: ".len()..]
             )),
             f => f,
-        })?;
+        };
+        out.sum = match backup {
+            Backup::File { file, inp, .. } if out.transfer == "raw" => {
+                fullresync(&mut rep)?;
+                let sent = raw::send(
+                    &mut rep.stream,
+                    &file,
+                    &raw::Send {
+                        name: &inp.name,
+                        framing: if rep.eof {
+                            raw::Framing::Eof
+                        } else {
+                            raw::Framing::Bulk
+                        },
+                        mark: &random_hex40(),
+                        target: &target,
+                        now_ms: filter.now_ms,
+                        threads: if diskless {
+                            1
+                        } else {
+                            rdbkit_rdb::parallel::max_threads()
+                        },
+                    },
+                )?;
+                match sent {
+                    raw::Raw::Done { sum, expired } => {
+                        out.expired_sent = expired;
+                        sum
+                    }
+                    raw::Raw::Convert(why) => {
+                        // The link was closed before the end: the replica discarded the
+                        // transfer and connects again; this time the backup goes converted.
+                        out.transfer = "converted";
+                        out.converted_because = Some(why);
+                        drop(rep);
+                        rep = accept_replica(&listener, &expect, &mut rejected)?;
+                        out.format = if rep.eof { "eof" } else { "bulk" };
+                        transfer(&mut rep, Data::Input(inp), plan).map_err(fail)?
+                    }
+                }
+            }
+            Backup::File { inp, .. } | Backup::Stream(inp) => {
+                transfer(&mut rep, Data::Input(inp), plan).map_err(fail)?
+            }
+            Backup::Replayed(ds) => transfer(&mut rep, Data::Replayed(ds), plan).map_err(fail)?,
+        };
+        drop(listener);
         out.transfer_secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let timeout = Duration::from_secs(args.sync_timeout);
@@ -648,23 +973,35 @@ fn sync(args: &Args, out: &mut SyncReport) -> Result<(), Failure> {
         out.loaded = keyspace(&mut con).map_err(Failure::Server)?;
         Ok::<_, Failure>(rep)
     })();
+    out.rejected = rejected;
     match r {
         Err(f) => {
-            let state = recover(&mut con, &out.listen);
+            let mut state = recover(&mut con, &out.listen);
+            if let Some(c) = put_back(&mut con, out) {
+                state = format!("{state}; {c}");
+            }
             out.state = Some(state.clone());
             Err(noted(f, &state))
         }
         Ok(rep) => {
             let d = detach(&mut con);
             drop(rep);
+            let cfg = put_back(&mut con, out);
             if let Err(e) = d {
-                let state = format!(
+                let mut state = format!(
                     "the data is loaded, but REPLICAOF NO ONE failed ({e}): the server is still \
                      a replica of {}, where nothing listens any more: run REPLICAOF NO ONE on it",
                     out.listen
                 );
+                if let Some(c) = cfg {
+                    state = format!("{state}; {c}");
+                }
                 out.state = Some(state.clone());
                 return Err(Failure::Server(state));
+            }
+            if let Some(c) = cfg {
+                out.state = Some(format!("the data is loaded, the server a master; {c}"));
+                return Err(Failure::Server(c));
             }
             let mut written = out.sum.per_db.clone();
             written.sort_unstable();
@@ -711,6 +1048,14 @@ fn print_summary(args: &Args, r: &SyncReport, secs: f64, err: Option<&Failure>) 
             "target": r.target,
             "listen": r.listen,
             "format": r.format,
+            "transfer": r.transfer,
+            "converted_because": r.converted_because,
+            "keys_expired_sent": r.expired_sent,
+            "connections_refused": r.rejected,
+            "diskless_load": r.diskless.as_ref().map(|(prev, back)| serde_json::json!({
+                "previous": prev,
+                "put_back": back,
+            })),
             "ok": err.is_none(),
             "exit_code": err.map_or(0, |e| e.code()),
             "error": err.map(|e| e.to_string()),
@@ -750,6 +1095,46 @@ fn print_summary(args: &Args, r: &SyncReport, secs: f64, err: Option<&Failure>) 
         secs,
         rate
     );
+    match (&r.converted_because, r.transfer) {
+        (_, "raw") => {
+            let _ = writeln!(
+                s,
+                "  sent as it is (raw: the file's own bytes; its deep check passed before the \
+                 end of the transfer){}",
+                if r.expired_sent > 0 {
+                    format!(
+                        "; {} key(s) already expired were sent too (the server deletes them as \
+                         it expires keys)",
+                        r.expired_sent
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        (Some(why), _) => {
+            let _ = writeln!(s, "  converted for the server: {why}");
+        }
+        _ => {}
+    }
+    if let Some((prev, back)) = &r.diskless {
+        let _ = writeln!(
+            s,
+            "  --diskless-load: repl-diskless-load was {prev}; {}",
+            if *back {
+                "put back"
+            } else {
+                "NOT put back (see the error)"
+            }
+        );
+    }
+    if r.rejected > 0 {
+        let _ = writeln!(
+            s,
+            "  {} connection(s) to rdbkit's port that were not the server's were refused",
+            r.rejected
+        );
+    }
     for (k, n) in &r.sum.dropped {
         let _ = writeln!(
             s,
@@ -798,7 +1183,7 @@ mod tests {
             max_value_bytes: 1 << 20,
             quiet: true,
         };
-        let sum = transfer(&mut rep, inp, plan).unwrap();
+        let sum = transfer(&mut rep, inp.into(), plan).unwrap();
         drop(rep);
         (reader.join().unwrap(), sum)
     }
@@ -857,6 +1242,58 @@ mod tests {
             }
         }
         assert_eq!(n, sa.keys_written);
+    }
+
+    /// Connections that are not the server's replica link come first and are refused — one
+    /// announcing another port, one without `REPLCONF listening-port`, one silent — then the
+    /// server's (its port announced) is taken; a non-loopback peer is refused when the server
+    /// is local.
+    #[test]
+    fn only_the_servers_replica_link_is_taken() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let hello = |port: Option<u16>| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let mut m = b"PING\r\n".to_vec();
+            if let Some(p) = port {
+                m.extend_from_slice(format!("REPLCONF listening-port {p}\r\n").as_bytes());
+            }
+            m.extend_from_slice(b"REPLCONF capa eof capa psync2\r\nPSYNC ? -1\r\n");
+            c.write_all(&m).unwrap();
+            c
+        };
+        let mut strays = vec![hello(Some(1)), hello(None)];
+        let _silent = TcpStream::connect(addr).unwrap();
+        let mut good = hello(Some(6379));
+        let expect = Expect {
+            ports: vec![6379],
+            loopback: true,
+            local: Some(addr.ip()),
+        };
+        let mut rejected = 0;
+        let rep = accept_replica(&l, &expect, &mut rejected).unwrap();
+        assert_eq!(rejected, 3);
+        assert!(rep.eof && rep.psync);
+        for s in &mut strays {
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            let got = String::from_utf8_lossy(&got).to_string();
+            assert!(got.contains("-ERR rdbkit: "), "{got}");
+            assert!(!got.contains("FULLRESYNC"), "{got}");
+        }
+        drop(rep);
+        let mut got = Vec::new();
+        good.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"+PONG\r\n+OK\r\n+OK\r\n");
+        // A peer that is not on this machine, the server being local.
+        let c = TcpStream::connect(addr).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let far: IpAddr = "192.0.2.7".parse().unwrap();
+        let e = handshake(s, far, &expect, Instant::now() + HANDSHAKE)
+            .err()
+            .unwrap();
+        assert!(e.contains("loopback"), "{e}");
+        drop(c);
     }
 
     #[test]
