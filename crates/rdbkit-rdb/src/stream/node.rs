@@ -62,7 +62,7 @@ impl<'a> LpWalk<'a> for CheckedIter<'a> {
 
 /// Reads one listpack element that must be an integer (Redis's `lpGetIntegerIfValid`: an
 /// integer encoding, or a string that is canonical decimal).
-#[inline]
+#[inline(always)]
 fn next_int<'a>(it: &mut impl LpWalk<'a>, what: &str) -> Result<(i64, usize), BlobError> {
     let at = it.offset().unwrap_or(0);
     match it.next() {
@@ -79,7 +79,7 @@ fn next_int<'a>(it: &mut impl LpWalk<'a>, what: &str) -> Result<(i64, usize), Bl
 }
 
 /// Like [`next_int`], also requiring `>= 0`.
-#[inline]
+#[inline(always)]
 fn next_count<'a>(it: &mut impl LpWalk<'a>, what: &str) -> Result<(u64, usize), BlobError> {
     let (v, at) = next_int(it, what)?;
     u64::try_from(v)
@@ -88,7 +88,7 @@ fn next_count<'a>(it: &mut impl LpWalk<'a>, what: &str) -> Result<(u64, usize), 
 }
 
 /// Skips `n` elements; fails if the listpack ends first.
-#[inline]
+#[inline(always)]
 fn skip_n<'a>(it: &mut impl LpWalk<'a>, n: u64, what: &str) -> Result<(), BlobError> {
     for i in 0..n {
         let at = it.offset().unwrap_or(0);
@@ -320,7 +320,7 @@ impl<'a> StreamEntries<'a> {
 }
 
 /// Reads one entry (flags to lp-count) from `it`, which stands at its flags element.
-#[inline]
+#[inline(always)]
 fn read_entry<'a>(
     it: &mut impl LpWalk<'a>,
     master: StreamId,
