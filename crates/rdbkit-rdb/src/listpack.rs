@@ -410,7 +410,7 @@ impl<'a> ListpackIter<'a> {
 impl<'a> Iterator for ListpackIter<'a> {
     type Item = Result<Entry<'a>, BlobError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let blob = self.blob;
         let &b = blob.get(self.pos)?;
