@@ -410,7 +410,7 @@ impl<'a> ListpackIter<'a> {
 impl<'a> Iterator for ListpackIter<'a> {
     type Item = Result<Entry<'a>, BlobError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let blob = self.blob;
         let &b = blob.get(self.pos)?;
@@ -458,6 +458,18 @@ impl CheckedIter<'_> {
         self.failed
     }
 
+    /// Byte offset of the next entry (or of the terminator), `None` once the walk has ended.
+    #[inline]
+    pub fn offset(&self) -> Option<usize> {
+        (!self.done).then_some(self.pos)
+    }
+
+    /// True when the next call to `next` would find the terminator (or the walk has ended).
+    #[inline]
+    pub fn at_end(&self) -> bool {
+        self.done || self.lp.blob[self.pos] == EOF
+    }
+
     #[cold]
     fn fail<T>(&mut self, e: BlobError) -> Option<Result<T, BlobError>> {
         self.done = true;
@@ -469,7 +481,7 @@ impl CheckedIter<'_> {
 impl<'a> Iterator for CheckedIter<'a> {
     type Item = Result<Entry<'a>, BlobError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

@@ -198,16 +198,16 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
             let zl = Ziplist::new(b.bytes).map_err(&err)?;
             // Redis converts ziplists to listpacks on load and so always validates them.
             let count = Some(zl.validate().map_err(&err)?);
-            let it = zl.iter().map(|r| r.map_err(&err));
+            let it = zl.iter();
             match t {
                 Type::ListZiplist => {
                     for e in it {
-                        vis(w.v.element(e?), b.at)?;
+                        vis(w.v.element(e.map_err(&err)?), b.at)?;
                     }
                     Ok(())
                 }
-                Type::ZsetZiplist => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at, b.bytes),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, 2, b.bytes),
+                Type::ZsetZiplist => pairs_as_zset(it, &err, count, &mut *w.v, w.deep, b.at, b.bytes),
+                _ => pairs_as_hash(it, &err, count, &mut *w.v, w.deep, b.at, 2, b.bytes),
             }
         }
         Type::SetIntset => {
@@ -243,21 +243,23 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
                 // A check: one validating walk instead of `validate` and then `iter`.
                 let mut it = lp.checked_iter();
                 let r = {
-                    let it = it.by_ref().map(|r| r.map_err(&err));
+                    // Entries stay `Result<Entry, BlobError>` (small) and become an `Error`
+                    // only on failure: no per-entry adapter.
+                    let it = it.by_ref();
                     match t {
-                        Type::SetListpack => set_members(it, &mut *w.v, true, b.at, b.bytes),
-                        Type::ZsetListpack => pairs_as_zset(it, None, &mut *w.v, true, b.at, b.bytes),
-                        _ => pairs_as_hash(it, None, &mut *w.v, true, b.at, tuple, b.bytes),
+                        Type::SetListpack => set_members(it, &err, &mut *w.v, true, b.at, b.bytes),
+                        Type::ZsetListpack => pairs_as_zset(it, &err, None, &mut *w.v, true, b.at, b.bytes),
+                        _ => pairs_as_hash(it, &err, None, &mut *w.v, true, b.at, tuple, b.bytes),
                     }
                 };
                 return crate::visit::finish_checked(r, it, &err, t == Type::ZsetListpack, tuple, b.at);
             }
             let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
-            let it = lp.iter().map(|r| r.map_err(&err));
+            let it = lp.iter();
             match t {
-                Type::SetListpack => set_members(it, &mut *w.v, w.deep, b.at, b.bytes),
-                Type::ZsetListpack => pairs_as_zset(it, count, &mut *w.v, w.deep, b.at, b.bytes),
-                _ => pairs_as_hash(it, count, &mut *w.v, w.deep, b.at, tuple, b.bytes),
+                Type::SetListpack => set_members(it, &err, &mut *w.v, w.deep, b.at, b.bytes),
+                Type::ZsetListpack => pairs_as_zset(it, &err, count, &mut *w.v, w.deep, b.at, b.bytes),
+                _ => pairs_as_hash(it, &err, count, &mut *w.v, w.deep, b.at, tuple, b.bytes),
             }
         }
         Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
@@ -298,8 +300,9 @@ pub(crate) fn walk_module_payload<V: Visitor + ?Sized>(
     }
 }
 
-fn set_members<'e, V: Visitor + ?Sized>(
-    it: impl Iterator<Item = Result<Entry<'e>>>,
+fn set_members<'e, V: Visitor + ?Sized, E>(
+    it: impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
+    err: &impl Fn(E) -> Error,
     v: &mut V,
     deep: bool,
     at: u64,
@@ -307,15 +310,17 @@ fn set_members<'e, V: Visitor + ?Sized>(
 ) -> Result<()> {
     let mut dups = Dups::new(deep).in_base(base);
     for e in it {
-        let e = e?;
+        let e = e.map_err(err)?;
         dups.check(e, "set member", at)?;
         vis(v.element(e), at)?;
     }
     Ok(())
 }
 
-fn pairs_as_zset<'e, V: Visitor + ?Sized>(
-    mut it: impl Iterator<Item = Result<Entry<'e>>>,
+#[allow(clippy::too_many_arguments)]
+fn pairs_as_zset<'e, V: Visitor + ?Sized, E>(
+    mut it: impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
+    err: &impl Fn(E) -> Error,
     count: Option<usize>,
     v: &mut V,
     deep: bool,
@@ -327,10 +332,11 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized>(
     }
     let mut dups = Dups::new(deep).in_base(base);
     while let Some(m) = it.next() {
-        let m = m?;
+        let m = m.map_err(err)?;
         let s = it
             .next()
-            .ok_or_else(|| Error::invalid(at, "zset blob ends with a member without a score"))??;
+            .ok_or_else(|| Error::invalid(at, "zset blob ends with a member without a score"))?
+            .map_err(err)?;
         let score = check_score(entry_score(s, at)?, at)?;
         dups.check(m, "zset member", at)?;
         vis(v.zset_member(m, score), at)?;
@@ -339,8 +345,10 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized>(
 }
 
 /// Field/value pairs (`tuple` = 2) or field/value/ttl triplets (`tuple` = 3, TTL 0 = none).
-fn pairs_as_hash<'e, V: Visitor + ?Sized>(
-    mut it: impl Iterator<Item = Result<Entry<'e>>>,
+#[allow(clippy::too_many_arguments)]
+fn pairs_as_hash<'e, V: Visitor + ?Sized, E>(
+    mut it: impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
+    err: &impl Fn(E) -> Error,
     count: Option<usize>,
     v: &mut V,
     deep: bool,
@@ -353,14 +361,16 @@ fn pairs_as_hash<'e, V: Visitor + ?Sized>(
     }
     let mut dups = Dups::new(deep).in_base(base);
     while let Some(f) = it.next() {
-        let f = f?;
+        let f = f.map_err(err)?;
         let val = it
             .next()
-            .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a value"))??;
+            .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a value"))?
+            .map_err(err)?;
         let ttl = if tuple == 3 {
             let t = it
                 .next()
-                .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a TTL"))??;
+                .ok_or_else(|| Error::invalid(at, "hash blob ends with a field without a TTL"))?
+                .map_err(err)?;
             match t {
                 Entry::Int(0) => None,
                 Entry::Int(ms) if ms > 0 && ms <= hash::EXPIRE_TIME_MAX => Some(ms),

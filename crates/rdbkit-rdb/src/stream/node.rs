@@ -12,7 +12,7 @@
 //! entry's ms is larger than the master's.
 
 use crate::entry::{BlobError, Entry};
-use crate::listpack::{self, Listpack, ListpackIter};
+use crate::listpack::{self, CheckedIter, Listpack, ListpackIter};
 pub use crate::types::StreamId;
 
 const CONTAINER: &str = "stream node";
@@ -40,10 +40,30 @@ pub struct StreamNode<'a> {
     first_entry_pos: usize,
 }
 
+/// A front-to-back listpack walk the entry reader runs on: the plain iterator (entries for a
+/// visitor) or the validating one (a deep check's single walk, see [`StreamNode::check`]).
+trait LpWalk<'a>: Iterator<Item = Result<Entry<'a>, BlobError>> {
+    fn offset(&self) -> Option<usize>;
+}
+
+impl<'a> LpWalk<'a> for ListpackIter<'a> {
+    #[inline]
+    fn offset(&self) -> Option<usize> {
+        ListpackIter::offset(self)
+    }
+}
+
+impl<'a> LpWalk<'a> for CheckedIter<'a> {
+    #[inline]
+    fn offset(&self) -> Option<usize> {
+        CheckedIter::offset(self)
+    }
+}
+
 /// Reads one listpack element that must be an integer (Redis's `lpGetIntegerIfValid`: an
 /// integer encoding, or a string that is canonical decimal).
-#[inline]
-fn next_int(it: &mut ListpackIter<'_>, what: &str) -> Result<(i64, usize), BlobError> {
+#[inline(always)]
+fn next_int<'a>(it: &mut impl LpWalk<'a>, what: &str) -> Result<(i64, usize), BlobError> {
     let at = it.offset().unwrap_or(0);
     match it.next() {
         Some(Ok(e)) => match e.as_i64() {
@@ -59,8 +79,8 @@ fn next_int(it: &mut ListpackIter<'_>, what: &str) -> Result<(i64, usize), BlobE
 }
 
 /// Like [`next_int`], also requiring `>= 0`.
-#[inline]
-fn next_count(it: &mut ListpackIter<'_>, what: &str) -> Result<(u64, usize), BlobError> {
+#[inline(always)]
+fn next_count<'a>(it: &mut impl LpWalk<'a>, what: &str) -> Result<(u64, usize), BlobError> {
     let (v, at) = next_int(it, what)?;
     u64::try_from(v)
         .map(|v| (v, at))
@@ -68,8 +88,8 @@ fn next_count(it: &mut ListpackIter<'_>, what: &str) -> Result<(u64, usize), Blo
 }
 
 /// Skips `n` elements; fails if the listpack ends first.
-#[inline]
-fn skip_n(it: &mut ListpackIter<'_>, n: u64, what: &str) -> Result<(), BlobError> {
+#[inline(always)]
+fn skip_n<'a>(it: &mut impl LpWalk<'a>, n: u64, what: &str) -> Result<(), BlobError> {
     for i in 0..n {
         let at = it.offset().unwrap_or(0);
         match it.next() {
@@ -178,12 +198,52 @@ impl<'a> StreamNode<'a> {
     /// but that every Redis-written node satisfies: the number of entries flagged deleted
     /// equals `deleted`, IDs are strictly ascending and none is below the master ID.
     pub fn validate(&self) -> Result<(), BlobError> {
-        self.lp.validate()?;
+        self.check().map(|_| ())
+    }
+
+    /// [`validate`](Self::validate) in one walk of the listpack (each entry decoded once, its
+    /// backlen checked as it is read), returning the last entry's ID (`None` for a node
+    /// without entries). The verdict is `validate`'s as two walks would give it: an error of
+    /// the entry check (an ID out of order, a bad lp-count, a count mismatch) is reported
+    /// only once the rest of the listpack has walked without a structural error.
+    pub fn check(&self) -> Result<Option<StreamId>, BlobError> {
+        let mut it = self.lp.checked_iter();
+        let r = self.check_entries(&mut it);
+        match r {
+            Err(e) if !it.failed() => {
+                // The structural walk (what `Listpack::validate` checks) decides first.
+                for x in it.by_ref() {
+                    x?;
+                }
+                Err(e)
+            }
+            r => r,
+        }
+    }
+
+    /// The entry check of [`check`](Self::check) over the validating walk `it`, from the
+    /// listpack's first element.
+    fn check_entries(&self, it: &mut CheckedIter<'a>) -> Result<Option<StreamId>, BlobError> {
+        // The master entry (count, deleted, field count, names, 0) was read by `new`.
+        skip_n(it, 4 + self.master_fields as u64, "master entry elements")?;
         let mut live = 0u64;
         let mut dead = 0u64;
         let mut prev: Option<StreamId> = None;
-        for e in self.entries() {
-            let e = e?;
+        loop {
+            if it.at_end() {
+                // Surface a misplaced terminator or a wrong header count, if any.
+                if let Some(Err(e)) = it.next() {
+                    return Err(e);
+                }
+                break;
+            }
+            let e = read_entry(
+                it,
+                self.master,
+                self.master_fields,
+                self.lp,
+                self.master_fields_pos,
+            )?;
             let at = e.start;
             if e.id < self.master {
                 return Err(err(
@@ -231,7 +291,7 @@ impl<'a> StreamNode<'a> {
                 ),
             ));
         }
-        Ok(())
+        Ok(prev)
     }
 }
 
@@ -247,18 +307,38 @@ pub struct StreamEntries<'a> {
 }
 
 impl<'a> StreamEntries<'a> {
+    #[inline]
     fn read(&mut self) -> Result<StreamEntry<'a>, BlobError> {
-        let it = &mut self.it;
+        read_entry(
+            &mut self.it,
+            self.master,
+            self.master_fields,
+            self.lp,
+            self.master_fields_pos,
+        )
+    }
+}
+
+/// Reads one entry (flags to lp-count) from `it`, which stands at its flags element.
+#[inline(always)]
+fn read_entry<'a>(
+    it: &mut impl LpWalk<'a>,
+    master: StreamId,
+    master_fields: usize,
+    lp: Listpack<'a>,
+    master_fields_pos: usize,
+) -> Result<StreamEntry<'a>, BlobError> {
+    {
         let (flags, start) = next_int(it, "entry flags")?;
         let (ms_delta, _) = next_int(it, "entry ms delta")?;
         let (seq_delta, _) = next_int(it, "entry seq delta")?;
         let id = StreamId {
-            ms: self.master.ms.wrapping_add(ms_delta as u64),
-            seq: self.master.seq.wrapping_add(seq_delta as u64),
+            ms: master.ms.wrapping_add(ms_delta as u64),
+            seq: master.seq.wrapping_add(seq_delta as u64),
         };
         let samefields = flags & FLAG_SAMEFIELDS != 0;
         let (num_fields, expected_lp_count) = if samefields {
-            let n = self.master_fields as u64;
+            let n = master_fields as u64;
             skip_n(it, n, "entry values")?;
             (n, n + 3)
         } else {
@@ -284,8 +364,8 @@ impl<'a> StreamEntries<'a> {
             // Walked above, so it fits in usize.
             num_fields: num_fields as usize,
             samefields,
-            lp: self.lp,
-            master_fields_pos: self.master_fields_pos,
+            lp,
+            master_fields_pos,
         })
     }
 }
@@ -795,5 +875,73 @@ mod tests {
                 }
             }
         }
+
+        /// The single-walk check gives the two walks' verdict (listpack first, then the
+        /// entries): the same error at the same offset, on one to three mutated bytes.
+        #[test]
+        fn one_walk_check_is_the_two_walks(steps in proptest::collection::vec((0u64..3, 0u64..1000, any::<bool>(), any::<bool>(), arb_fields()), 1..8),
+                                          muts in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4)) {
+            let master = id(1000, 7);
+            let mut cur = master;
+            let mut entries = Vec::new();
+            for (dms, dseq, deleted, keep, f) in steps {
+                cur = if dms == 0 { id(cur.ms, cur.seq + dseq + 1) } else { id(cur.ms + dms, dseq) };
+                entries.push((cur, deleted && keep, f));
+            }
+            let (key, mut lp) = encode_node(master, &entries);
+            for (i, b) in muts {
+                let i = 6 + i % (lp.len() - 6);
+                lp[i] = b;
+            }
+            if let Ok(l) = Listpack::new(&lp) {
+                if let Ok(node) = StreamNode::new(&key, l) {
+                    let two = two_walks(&node);
+                    let one = node.check();
+                    prop_assert_eq!(format!("{:?}", one), format!("{:?}", two));
+                }
+            }
+        }
+    }
+
+    /// `validate` as it was before the single walk: `Listpack::validate`, then the entries.
+    fn two_walks(node: &StreamNode<'_>) -> Result<Option<StreamId>, BlobError> {
+        node.lp.validate()?;
+        let (mut live, mut dead, mut prev) = (0u64, 0u64, None::<StreamId>);
+        for e in node.entries() {
+            let e = e?;
+            if e.id < node.master {
+                return Err(err(
+                    e.start,
+                    format!(
+                        "entry ID {} is below the node's master ID {}",
+                        e.id, node.master
+                    ),
+                ));
+            }
+            if let Some(p) = prev {
+                if e.id <= p {
+                    return Err(err(
+                        e.start,
+                        format!(
+                            "entry ID {} does not follow the previous entry ID {p}",
+                            e.id
+                        ),
+                    ));
+                }
+            }
+            prev = Some(e.id);
+            if e.deleted {
+                dead += 1
+            } else {
+                live += 1
+            }
+            if live + dead > node.count.saturating_add(node.deleted) {
+                return Err(err(e.start, format!("node holds more than the count + deleted = {} entries announced by the master entry", node.count.saturating_add(node.deleted))));
+            }
+        }
+        if live != node.count || dead != node.deleted {
+            return Err(err(listpack::HEADER_SIZE, format!("master entry says {} live and {} deleted entries, the node holds {live} live and {dead} deleted", node.count, node.deleted)));
+        }
+        Ok(prev)
     }
 }
