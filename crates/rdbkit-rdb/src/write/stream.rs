@@ -202,8 +202,8 @@ pub(crate) enum Outcome {
 /// Writes stream `v` for target `t` into `out` (the value's bytes, after the key): its
 /// nodes as stored, its metadata as [`encode_value`](super::encode_value) writes it after
 /// [`strip`](super::strip). Declines a value that is not a stream of format 1-3 (Redis 8.6's
-/// IDMP and 8.8's NACK zone streams take the `OwnedValue` path), and a target without
-/// streams. A decoding error is the one [`Value::to_owned_value`](crate::Value::to_owned_value)
+/// IDMP and 8.8's NACK zone streams take the `OwnedValue` path), a target without streams, a
+/// node that fails the deep check, and a compressed node when `compress` is off. A decoding error is the one [`Value::to_owned_value`](crate::Value::to_owned_value)
 /// gives; on an error or [`Outcome::Declined`] `out` is left as it was.
 pub(crate) fn transcode(
     v: &Value<'_>,
@@ -247,7 +247,8 @@ pub(crate) fn transcode(
         let key = read_string(&mut c, "stream node key")?;
         let at = c.offset();
         let lp = read_string(&mut c, "stream listpack")?;
-        if !node_is_sound(key, lp, at, &mut bufs.node) {
+        // Without compression (`rdbcompression no`) a compressed node is not copied.
+        if (!compress && lp.is_compressed()) || !node_is_sound(key, lp, at, &mut bufs.node) {
             return Ok(Outcome::Declined);
         }
     }
