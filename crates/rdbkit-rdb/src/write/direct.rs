@@ -36,7 +36,7 @@ pub enum Transcoded {
     /// metadata for an older stream format), as [`strip`](super::strip) then
     /// [`encode_value`](super::encode_value) write it; its type byte and the loss, which the
     /// caller accepts or refuses as on the `OwnedValue` path.
-    Stripped(u8, super::Loss),
+    Stripped(u8, super::encode::Loss),
     /// An empty collection (the servers drop them on load): nothing written.
     Empty,
     /// Not a value this path writes (see the module's notes): nothing written; take the
