@@ -554,7 +554,8 @@ fn encode_list(l: &[Vec<u8>], t: &Target, compress: bool, out: &mut Vec<u8>) -> 
     }
 }
 
-fn write_id_lens(id: StreamId, out: &mut Vec<u8>) {
+/// A stream ID as two lengths (ms, seq), as the stream metadata stores it.
+pub(super) fn write_id_lens(id: StreamId, out: &mut Vec<u8>) {
     encode_len(id.ms, out);
     encode_len(id.seq, out);
 }
@@ -656,6 +657,11 @@ fn encode_stream(s: &OwnedStream, t: &Target, compress: bool, out: &mut Vec<u8>)
             }
         }
     }
+    stream_type(sv)
+}
+
+/// The type byte of stream format `sv` (1-3).
+pub(super) fn stream_type(sv: u8) -> u8 {
     match sv {
         1 => types::STREAM_LISTPACKS,
         2 => types::STREAM_LISTPACKS_2,

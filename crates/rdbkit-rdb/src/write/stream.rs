@@ -22,7 +22,7 @@
 //! not copied: the stream is declined, and the `OwnedValue` path writes it anew from its
 //! entries, as before.
 
-use super::encode::{types, Loss};
+use super::encode::{stream_type, types, write_id_lens, Loss};
 use super::lzf::encode_string;
 use super::target::Target;
 use crate::cursor::Cursor;
@@ -70,11 +70,6 @@ struct Meta<'a> {
 }
 
 impl Meta<'_> {
-    fn id_lens(out: &mut Vec<u8>, id: StreamId) {
-        encode_len(id.ms, out);
-        encode_len(id.seq, out);
-    }
-
     /// Closes the current consumer (its PEL size, then its PEL IDs).
     fn end_consumer(&mut self) {
         if let Some(n) = self.cpel.take() {
@@ -100,15 +95,15 @@ impl Visitor for Meta<'_> {
         // a v1 source (what Redis 7.0's loader derives for a type-15 stream).
         let out = &mut self.b.meta;
         encode_len(m.length, out);
-        Self::id_lens(out, m.last_id);
+        write_id_lens(m.last_id, out);
         if self.tv >= 2 {
             let keep = self.sv >= 2;
             let first = m
                 .first_id
                 .filter(|_| keep)
                 .unwrap_or_else(|| self.first_live.unwrap_or_default());
-            Self::id_lens(out, first);
-            Self::id_lens(out, m.max_deleted_id.filter(|_| keep).unwrap_or_default());
+            write_id_lens(first, out);
+            write_id_lens(m.max_deleted_id.filter(|_| keep).unwrap_or_default(), out);
             encode_len(m.entries_added.filter(|_| keep).unwrap_or(m.length), out);
         }
         Ok(())
@@ -117,7 +112,7 @@ impl Visitor for Meta<'_> {
         self.groups += 1;
         let out = &mut self.b.groups;
         encode_string(g.name, self.compress, out);
-        Self::id_lens(out, g.last_delivered_id);
+        write_id_lens(g.last_delivered_id, out);
         if self.tv >= 2 {
             let read = g.entries_read.filter(|_| self.sv >= 2);
             encode_len(read.unwrap_or(u64::MAX), out);
@@ -258,12 +253,5 @@ pub(crate) fn transcode(
     encode_len(n_groups, out);
     out.extend_from_slice(&bufs.groups);
     let loss = (sv > tv).then_some(Loss::StreamMeta);
-    Ok(Outcome::Written(
-        match tv {
-            1 => types::STREAM_LISTPACKS,
-            2 => types::STREAM_LISTPACKS_2,
-            _ => types::STREAM_LISTPACKS_3,
-        },
-        loss,
-    ))
+    Ok(Outcome::Written(stream_type(tv), loss))
 }
