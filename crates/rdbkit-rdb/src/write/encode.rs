@@ -163,6 +163,13 @@ pub fn strip(v: &mut OwnedValue, t: &Target) -> Option<Loss> {
             let sv = s.meta.version.min(3).min(tv);
             s.meta.version = sv;
             for g in &mut s.groups {
+                // A NACKed entry is a group PEL entry no consumer owns: below v5 every group
+                // PEL entry has a consumer, so it leaves the PEL with the NACK zone.
+                if !g.nacked.is_empty() {
+                    let nacked: std::collections::HashSet<StreamId> =
+                        g.nacked.iter().copied().collect();
+                    g.pel.retain(|p| !nacked.contains(&p.id));
+                }
                 g.nacked.clear();
                 if sv < 2 {
                     g.entries_read = None;
