@@ -3,7 +3,8 @@
 //! target cannot), read back with deep validation and the checksum, and must equal the
 //! source's logical value minus exactly what was stripped. And every key, damaged or not,
 //! re-encoded straight from its stored entries ([`RdbWriter::key_value`]) gives the bytes (or
-//! the decoding error) of the `OwnedValue` path, for every target.
+//! the decoding error) of the `OwnedValue` path, for every target — a stream, whose nodes it
+//! copies as stored, the same type byte, loss and value read back.
 
 use rdbkit_rdb::write::{loss, strip, RdbWriter, Transcoded, TARGETS};
 use rdbkit_rdb::{
@@ -28,6 +29,36 @@ fn direct_matches_owned(key: &[u8], value: &Value<'_>) -> rdbkit_rdb::Result<Own
             (Ok(Transcoded::Empty), Ok(v)) => {
                 assert!(v.is_empty() && bytes.is_empty(), "{}", t.name)
             }
+            // A stream: its nodes copied as stored, so not `key`'s bytes; the same type byte
+            // and loss, and the value `key` writes once read back.
+            (
+                Ok(Transcoded::Written(ty) | Transcoded::Stripped(ty, _)),
+                Ok(v @ OwnedValue::Stream(_)),
+            ) => {
+                let want_loss = match r {
+                    Ok(Transcoded::Stripped(_, l)) => Some(l),
+                    _ => None,
+                };
+                assert_eq!(loss(v, t), want_loss, "{}: loss", t.name);
+                let mut stripped = v.clone();
+                assert!(strip(&mut stripped, t).is_none(), "{}", t.name);
+                let mut w = RdbWriter::<Vec<u8>>::fragment(*t);
+                let want = w
+                    .key(key, Some(7), None, None, &stripped)
+                    .expect("written directly");
+                assert_eq!(*ty, want, "{}: type byte", t.name);
+                let mut f = RdbWriter::new(Vec::new(), *t).expect("Vec never fails");
+                f.select_db(0).expect("Vec");
+                let again = f.key_value(key, None, None, None, value, &mut scratch);
+                assert_eq!(again.ok(), r.as_ref().ok().copied(), "{}", t.name);
+                let file = f.finish().expect("Vec");
+                assert_eq!(
+                    read_back(&file, key, t.name),
+                    expected_after(v, t),
+                    "{}",
+                    t.name
+                );
+            }
             (Ok(Transcoded::Written(ty)), Ok(v)) => {
                 assert!(!v.is_empty() && loss(v, t).is_none(), "{}", t.name);
                 let mut w = RdbWriter::<Vec<u8>>::fragment(*t);
@@ -41,6 +72,33 @@ fn direct_matches_owned(key: &[u8], value: &Value<'_>) -> rdbkit_rdb::Result<Own
         }
     }
     owned
+}
+
+/// The one key's value of `file` (read deeply, checksum verified), normalized.
+fn read_back(file: &[u8], key: &[u8], target: &str) -> OwnedValue {
+    let mut rp = RdbParser::new(
+        file,
+        Options::default()
+            .deep(true)
+            .verify_checksum(true)
+            .best_effort(false),
+    );
+    let mut got = None;
+    while let Some(rec) = rp.next() {
+        match rec.unwrap_or_else(|e| panic!("{target}: re-encoded file unreadable: {e}")) {
+            Record::Key(k) => {
+                assert_eq!(k.key, key);
+                got = Some(k.value.to_owned_value().expect("decoded once"));
+            }
+            Record::Eof { checksum, .. } => {
+                assert!(matches!(checksum, ChecksumStatus::Verified(_)))
+            }
+            _ => {}
+        }
+    }
+    let mut got = got.expect("the key is in the file");
+    got.normalize();
+    got
 }
 
 /// What `t` gives back for `v` once the writer filled in what a newer stream format needs.
@@ -107,29 +165,7 @@ pub fn rewrite(data: &[u8]) {
             wr.key(key, None, None, None, &w)
                 .unwrap_or_else(|e| panic!("{}: stripped value refused: {e}", t.name));
             let file = wr.finish().expect("Vec");
-            let mut rp = RdbParser::new(
-                &file,
-                Options::default()
-                    .deep(true)
-                    .verify_checksum(true)
-                    .best_effort(false),
-            );
-            let mut got = None;
-            while let Some(rec) = rp.next() {
-                match rec.unwrap_or_else(|e| panic!("{}: re-encoded file unreadable: {e}", t.name))
-                {
-                    Record::Key(k) => {
-                        assert_eq!(k.key, key.as_slice());
-                        got = Some(k.value.to_owned_value().expect("decoded once"));
-                    }
-                    Record::Eof { checksum, .. } => {
-                        assert!(matches!(checksum, ChecksumStatus::Verified(_)))
-                    }
-                    _ => {}
-                }
-            }
-            let mut got = got.expect("the key is in the file");
-            got.normalize();
+            let got = read_back(&file, key, t.name);
             let want = expected_after(v, t);
             // A NaN (a module's double) is not equal to itself: compare as printed then.
             if got != want {

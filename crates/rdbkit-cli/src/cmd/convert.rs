@@ -898,6 +898,15 @@ fn run_job(
                 record: start..frag.fragment_len(),
             }
         }
+        // A stream written for an older stream format: its loss, accepted or refused on
+        // the main thread as for the OwnedValue path.
+        Ok(Transcoded::Stripped(_, l)) => {
+            return Done::Written {
+                family: value.ty.family(),
+                loss: Some(l),
+                record: start..frag.fragment_len(),
+            }
+        }
         Ok(Transcoded::Empty) => return Done::Empty,
         Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
         Ok(Transcoded::Declined) => {}

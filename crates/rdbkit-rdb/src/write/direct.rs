@@ -10,10 +10,16 @@
 //! ziplist thresholds, a sorted set not stored in score order, a field TTL, a target without
 //! these encodings), the walk stops and [`Transcoded::Declined`] tells the caller to take the
 //! `OwnedValue` path.
+//!
+//! Streams (formats 1-3) go to the stream re-encoder (`write/stream.rs`): their nodes are
+//! copied as stored and only the metadata is rewritten, so the bytes are not
+//! `encode_value`'s (which re-splits the nodes) but decode to the same value, and a loss of
+//! stream metadata comes back as [`Transcoded::Stripped`].
 
 use super::encode::types;
 use super::encode::{score_text_in, ScoreBuf};
 use super::lzf::encode_blob;
+use super::stream::Outcome;
 use super::target::{Target, Thresholds};
 use crate::entry::{Entry, IntBuf};
 use crate::length::encode_len;
@@ -26,6 +32,11 @@ use crate::ziplist::Builder;
 pub enum Transcoded {
     /// The value's bytes were written; its type byte.
     Written(u8),
+    /// The value's bytes were written without what the target cannot hold (a stream's
+    /// metadata for an older stream format), as [`strip`](super::strip) then
+    /// [`encode_value`](super::encode_value) write it; its type byte and the loss, which the
+    /// caller accepts or refuses as on the `OwnedValue` path.
+    Stripped(u8, super::encode::Loss),
     /// An empty collection (the servers drop them on load): nothing written.
     Empty,
     /// Not a value this path writes (see the module's notes): nothing written; take the
@@ -42,6 +53,8 @@ pub(crate) struct Bufs {
     nodes: Vec<u8>,
     /// The previous sorted-set member (order check).
     prev: Vec<u8>,
+    /// The stream re-encoder's buffers.
+    stream: super::stream::StreamBufs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,6 +205,15 @@ pub(crate) fn transcode(
     bufs: &mut Bufs,
     out: &mut Vec<u8>,
 ) -> crate::Result<Transcoded> {
+    if v.ty.family() == "stream" {
+        return Ok(
+            match super::stream::transcode(v, t, compress, scratch, &mut bufs.stream, out)? {
+                Outcome::Written(ty, None) => Transcoded::Written(ty),
+                Outcome::Written(ty, Some(l)) => Transcoded::Stripped(ty, l),
+                Outcome::Declined => Transcoded::Declined,
+            },
+        );
+    }
     if t.is_valkey() || t.version >= 10 || v.streamed.is_some() {
         return Ok(Transcoded::Declined);
     }

@@ -163,6 +163,13 @@ pub fn strip(v: &mut OwnedValue, t: &Target) -> Option<Loss> {
             let sv = s.meta.version.min(3).min(tv);
             s.meta.version = sv;
             for g in &mut s.groups {
+                // A NACKed entry is a group PEL entry no consumer owns: below v5 every group
+                // PEL entry has a consumer, so it leaves the PEL with the NACK zone.
+                if !g.nacked.is_empty() {
+                    let nacked: std::collections::HashSet<StreamId> =
+                        g.nacked.iter().copied().collect();
+                    g.pel.retain(|p| !nacked.contains(&p.id));
+                }
                 g.nacked.clear();
                 if sv < 2 {
                     g.entries_read = None;
@@ -554,7 +561,8 @@ fn encode_list(l: &[Vec<u8>], t: &Target, compress: bool, out: &mut Vec<u8>) -> 
     }
 }
 
-fn write_id_lens(id: StreamId, out: &mut Vec<u8>) {
+/// A stream ID as two lengths (ms, seq), as the stream metadata stores it.
+pub(super) fn write_id_lens(id: StreamId, out: &mut Vec<u8>) {
     encode_len(id.ms, out);
     encode_len(id.seq, out);
 }
@@ -656,6 +664,11 @@ fn encode_stream(s: &OwnedStream, t: &Target, compress: bool, out: &mut Vec<u8>)
             }
         }
     }
+    stream_type(sv)
+}
+
+/// The type byte of stream format `sv` (1-3).
+pub(super) fn stream_type(sv: u8) -> u8 {
     match sv {
         1 => types::STREAM_LISTPACKS,
         2 => types::STREAM_LISTPACKS_2,

@@ -35,6 +35,7 @@
 mod direct;
 mod encode;
 mod lzf;
+mod stream;
 mod target;
 
 use std::fmt;
@@ -522,9 +523,12 @@ impl RdbWriter<Vec<u8>> {
     /// [`OwnedValue`] between, when the target's `SAVE` would write it as a ziplist (a small
     /// hash or sorted set for a target below RDB 10) or as quicklist nodes of ziplists (a
     /// list, RDB 7-9): the same bytes as [`key`](Self::key) of its decoded value, and on a
-    /// damaged value the error [`Value::to_owned_value`] gives. Writes nothing unless it
-    /// returns [`Transcoded::Written`]; on [`Transcoded::Declined`] take the `OwnedValue`
-    /// path.
+    /// damaged value the error [`Value::to_owned_value`] gives. A stream (formats 1-3, for
+    /// any target with streams) is written with its nodes copied as stored and its metadata
+    /// as `key` writes it after [`strip`]: the same value once decoded, and
+    /// [`Transcoded::Stripped`] names the loss to accept or refuse. Writes nothing unless it
+    /// returns [`Transcoded::Written`] or [`Transcoded::Stripped`]; on
+    /// [`Transcoded::Declined`] take the `OwnedValue` path.
     pub fn key_value(
         &mut self,
         key: &[u8],
@@ -544,7 +548,7 @@ impl RdbWriter<Vec<u8>> {
             &mut self.direct,
             &mut body,
         );
-        if let Ok(Transcoded::Written(ty)) = r {
+        if let Ok(Transcoded::Written(ty) | Transcoded::Stripped(ty, _)) = r {
             // Writing to memory does not fail.
             self.key_encoded(key, expire_ms, lru_idle, lfu_freq, Ok(ty), &body)
                 .expect("writing to memory");
