@@ -21,15 +21,6 @@ use std::process::{Command, Output, Stdio};
 use common::*;
 use rdbkit_rdb::internals::crc64::Crc64;
 
-fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
-}
-
 /// An RDB string (length-prefixed, as `rdbSaveRawString` writes it uncompressed).
 fn rdb_str(out: &mut Vec<u8>, s: &[u8]) {
     let n = s.len();

@@ -12,16 +12,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::rdbkit_bin;
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
-}
+use common::{rdbkit_bin, vm_hwm_kib};
 
 fn set(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     write!(out, "*3\r\n$3\r\nSET\r\n${}\r\n", key.len()).unwrap();

@@ -642,24 +642,29 @@ mod tests {
     use super::*;
 
     /// (records as text without value bytes, error offset) of a run.
+    /// A key record as the tests compare it (a streamed string says "raw" — only big strings
+    /// are, in real use — so a string's encoding is left out).
+    fn key_line(k: &crate::KeyRecord<'_>) -> String {
+        format!(
+            "key {} {:?} {} {} {:?} {}",
+            k.db,
+            k.key,
+            k.offset,
+            k.end,
+            k.value.ty,
+            if k.value.ty == crate::Type::String {
+                "-"
+            } else {
+                k.value.encoding()
+            }
+        )
+    }
+
     fn run(p: &mut dyn RecordSource) -> (Vec<String>, Option<(u64, String)>) {
         let mut out = Vec::new();
         while let Some(r) = p.next_record() {
             match r {
-                Ok(Record::Key(k)) => out.push(format!(
-                    "key {} {:?} {} {} {:?} {}",
-                    k.db,
-                    k.key,
-                    k.offset,
-                    k.end,
-                    k.value.ty,
-                    // A streamed string says "raw" (only big strings are, in real use).
-                    if k.value.ty == crate::Type::String {
-                        "-"
-                    } else {
-                        k.value.encoding()
-                    }
-                )),
+                Ok(Record::Key(k)) => out.push(key_line(&k)),
                 Ok(Record::Eof { checksum, end, .. }) => {
                     out.push(format!("eof {checksum:?} {end}"))
                 }
@@ -795,19 +800,7 @@ mod tests {
                 assert!(input.is_some_and(|i| i.len() == d.len()));
                 match r {
                     None => break None,
-                    Some(Ok(Record::Key(k))) => got.push(format!(
-                        "key {} {:?} {} {} {:?} {}",
-                        k.db,
-                        k.key,
-                        k.offset,
-                        k.end,
-                        k.value.ty,
-                        if k.value.ty == crate::Type::String {
-                            "-"
-                        } else {
-                            k.value.encoding()
-                        }
-                    )),
+                    Some(Ok(Record::Key(k))) => got.push(key_line(&k)),
                     Some(Ok(Record::Eof { checksum, end, .. })) => {
                         got.push(format!("eof {checksum:?} {end}"))
                     }

@@ -1755,3 +1755,13 @@ pub fn assert_same_keys_by_value(ctx: &str, want: &mut Client, got: &mut Client,
         }
     }
 }
+
+/// The peak resident memory (`VmHWM`, KiB) of a running process, from `/proc/PID/status`.
+pub fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
