@@ -351,17 +351,7 @@ impl<W: Write> RdbWriter<W> {
         body: &[u8],
     ) -> Result<u8, WriteError> {
         let ty = ty.map_err(WriteError::Loss)?;
-        self.buf.clear();
-        put_key_head(
-            &self.target,
-            self.compress,
-            &mut self.buf,
-            key,
-            expire_ms,
-            lru_idle,
-            lfu_freq,
-            ty,
-        );
+        self.head_in_buf(key, expire_ms, lru_idle, lfu_freq, ty);
         self.flush_buf()?;
         self.put(body)?;
         Ok(ty)
@@ -403,17 +393,7 @@ impl<W: Write> RdbWriter<W> {
             self.bytes += (staged.len() - before) as u64;
             return Ok(());
         }
-        self.buf.clear();
-        put_key_head(
-            &self.target,
-            self.compress,
-            &mut self.buf,
-            key,
-            expire_ms,
-            lru_idle,
-            lfu_freq,
-            type_byte,
-        );
+        self.head_in_buf(key, expire_ms, lru_idle, lfu_freq, type_byte);
         self.flush_buf()?;
         self.put(raw)
     }
@@ -432,17 +412,7 @@ impl<W: Write> RdbWriter<W> {
         lfu_freq: Option<u8>,
         type_byte: u8,
     ) -> bool {
-        self.buf.clear();
-        put_key_head(
-            &self.target,
-            self.compress,
-            &mut self.buf,
-            key,
-            expire_ms,
-            lru_idle,
-            lfu_freq,
-            type_byte,
-        );
+        self.head_in_buf(key, expire_ms, lru_idle, lfu_freq, type_byte);
         self.buf == stored
     }
 
@@ -471,6 +441,31 @@ impl<W: Write> RdbWriter<W> {
         self.out.write_all(&crc.to_le_bytes())?;
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+impl<W: Write> RdbWriter<W> {
+    /// `buf` cleared and filled with the key's head as this writer writes it (attributes,
+    /// type byte, key).
+    fn head_in_buf(
+        &mut self,
+        key: &[u8],
+        expire_ms: Option<i64>,
+        lru_idle: Option<u64>,
+        lfu_freq: Option<u8>,
+        type_byte: u8,
+    ) {
+        self.buf.clear();
+        put_key_head(
+            &self.target,
+            self.compress,
+            &mut self.buf,
+            key,
+            expire_ms,
+            lru_idle,
+            lfu_freq,
+            type_byte,
+        );
     }
 }
 
