@@ -503,6 +503,41 @@ impl Input {
         }
     }
 
+    /// The first `n` bytes of the input (decompressed), read ahead and kept: a consumer reads
+    /// them again, so a stream that cannot be read twice (a pipe, a compressed file) can be
+    /// looked at before it is used (`restore --sync` validates it before it changes the
+    /// server). `true` when the input ended within them (they are the whole input; for a
+    /// compressed stream, its trailer was read too). An archive paused at a manifest: empty.
+    pub fn read_ahead(&mut self, n: usize) -> io::Result<(Vec<u8>, bool)> {
+        let mut head = Vec::new();
+        let ended = match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
+            Src::Path(p) => {
+                File::open(&p)?.take(n as u64 + 1).read_to_end(&mut head)?;
+                self.src = Src::Path(p);
+                head.len() <= n
+            }
+            Src::Stream(mut r) => {
+                let got = r.by_ref().take(n as u64 + 1).read_to_end(&mut head);
+                self.src = Src::Stream(Box::new(io::Cursor::new(head.clone()).chain(r)));
+                got?;
+                head.len() <= n
+            }
+            Src::Compressed(mut c) => {
+                let got = c.by_ref().take(n as u64 + 1).read_to_end(&mut head);
+                let (_, d) = (*c).into_inner();
+                self.src = Src::Compressed(Box::new(io::Cursor::new(head.clone()).chain(d)));
+                got?;
+                head.len() <= n
+            }
+            a @ Src::Archive(_) => {
+                self.src = a;
+                false
+            }
+        };
+        head.truncate(n);
+        Ok((head, ended))
+    }
+
     /// For consumers that read files (the AOF checker): an archive paused at an
     /// `appendonlydir/`'s manifest (see [`Input::load`], which reads it in one pass without
     /// writing it out) is read to its end, its backup members written to the private temporary

@@ -828,3 +828,100 @@ fn an_unreadable_input_is_refused_before_replicaof() {
     }
     server.shutdown();
 }
+
+/// `rdbkit restore --sync ARGS...` reading `stdin`.
+fn sync_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut c = Command::new(common::rdbkit_bin());
+    c.arg("restore").arg("--sync").args(args);
+    c.env_remove("RDBKIT_PASSWORD").env_remove("REDISCLI_AUTH");
+    run_with_timeout(&mut c, Some(stdin), Duration::from_secs(300))
+}
+
+fn gzipped(b: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, b).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A compressed or piped RDB — which goes the converted path, read once as a stream — is
+/// validated before `REPLICAOF` as a plain file is: a gzip'd file that is no RDB, a gzip'd RDB
+/// whose header is damaged, one cut after its aux fields, a truncated gzip, and the same on
+/// standard input are refused (exit 2, "nothing changed") with the server untouched — a master
+/// holding its one key, `repl-diskless-load` as it was (`--diskless-load` given), never
+/// pointed at rdbkit (no `REPLICAOF` and no `MASTER <-> REPLICA sync` in its log). The sound
+/// gzip'd RDB, from a file and from a pipe, restores to what the server loads from the file.
+#[test]
+fn a_bad_compressed_or_piped_input_is_refused_before_replicaof() {
+    let Some(corpus) = corpus_rdb() else { return };
+    let Some(bin) = ServerKind::Redis70.require() else {
+        return;
+    };
+    let rdb = corpus.join("7.0.15/mini.rdb");
+    let good = std::fs::read(&rdb).unwrap();
+    let gz = gzipped(&good);
+    let dir = TempDir::new("sync-streams");
+    let server = Server::start(&bin, &dir.join("s"), &[]);
+    let mut c = server.client();
+    c.ok(args!["SET", "mine", "keep"]);
+    let diskless = config(&mut c, "repl-diskless-load");
+    let files: [(&str, Vec<u8>); 4] = [
+        ("garbage.rdb.gz", gzipped(b"this is not a backup at all\n")),
+        (
+            "header.rdb.gz",
+            gzipped(b"REDIS00x0\xfa\x09redis-ver\x057.0.0\xff"),
+        ),
+        ("cut.rdb.gz", gzipped(&good[..good.len().min(40)])),
+        ("truncated.rdb.gz", gz[..gz.len() / 2].to_vec()),
+    ];
+    let port = url(server.port);
+    let untouched = |c: &mut Client, ctx: &str, o: &Output| {
+        assert_eq!(o.status.code(), Some(2), "{ctx}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("nothing changed on the server"),
+            "{ctx}: {}",
+            text(&o)
+        );
+        let log = std::fs::read_to_string(&server.log).unwrap();
+        assert!(
+            !log.contains("REPLICAOF") && !log.contains("MASTER <-> REPLICA sync"),
+            "{ctx}: the server was pointed at rdbkit: {}",
+            server.log_tail(20)
+        );
+        assert_eq!(role_and_keys(c), ("master".to_string(), 1), "{ctx}");
+        assert_eq!(c.ok(args!["GET", "mine"]).bytes(), b"keep", "{ctx}");
+        assert_eq!(config(c, "repl-diskless-load"), diskless, "{ctx}");
+    };
+    for (name, bytes) in &files {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let o = sync(&["--flush", "--diskless-load", p.to_str().unwrap(), &port]);
+        untouched(&mut c, name, &o);
+        let o = sync_stdin(&["--flush", "--diskless-load", "-", &port], bytes);
+        untouched(&mut c, &format!("{name} on stdin"), &o);
+    }
+    let o = sync_stdin(
+        &["--flush", "--diskless-load", "-", &port],
+        b"REDIS00x0\xff\0\0\0\0\0\0\0\0",
+    );
+    untouched(&mut c, "a damaged header on stdin", &o);
+
+    // The sound backup, gzip'd, from a file and from a pipe.
+    let want = loaded_by_server(&bin, &rdb);
+    let p = dir.join("mini.rdb.gz");
+    std::fs::write(&p, &gz).unwrap();
+    for piped in [false, true] {
+        c.ok(args!["FLUSHALL"]);
+        c.ok(args!["SET", "mine", "keep"]);
+        let o = if piped {
+            sync_stdin(&["--flush", "--json", "-", &port], &gz)
+        } else {
+            sync(&["--flush", "--json", p.to_str().unwrap(), &port])
+        };
+        assert!(o.status.success(), "piped {piped}: {}", text(&o));
+        assert_eq!(json_of(&o)["transfer"], "converted", "piped {piped}");
+        let got = read_keyspace(&mut c, false);
+        assert_same_keyspace(&format!("gzip'd, piped {piped}"), &want, &got, false);
+        assert_eq!(role_and_keys(&mut c).0, "master");
+    }
+    server.shutdown();
+}

@@ -12,7 +12,8 @@
 //! replica reports the link up and the load finished, checks the key count of every db while
 //! the server is still a replica (no key expires there), and sends `REPLICAOF NO ONE`. On any
 //! failure after `REPLICAOF` it sends `REPLICAOF NO ONE` and reports the server's state. The
-//! input is opened and validated (an RDB file's header, an AOF replayed) before `REPLICAOF`.
+//! input is opened and validated (an RDB file's header, a streamed RDB's first 8 MB — all of
+//! it when shorter —, an AOF replayed) before `REPLICAOF`.
 //! `--diskless-load` sets `repl-diskless-load on-empty-db` for the sync and puts the server's
 //! value back in every outcome.
 
@@ -720,8 +721,9 @@ enum Backup {
         header: (rdbkit_rdb::Magic, u32),
         inp: input::Input,
     },
-    /// An RDB from a stream (a pipe, a compressed file, an archive's member): converted as it
-    /// streams; its damage, header included, is found then (the server keeps its data).
+    /// An RDB from a stream (a pipe, a compressed file, an archive's member): its first
+    /// [`READ_AHEAD`] bytes validated (see [`validate_stream`]), then converted as it streams;
+    /// damage further on is found then (the server keeps its data).
     Stream(input::Input),
     /// An AOF, replayed.
     Replayed(crate::model::Dataset),
@@ -739,13 +741,49 @@ fn open_backup(args: &Args, opts: rdbkit_rdb::Options, now_ms: i64) -> Result<Ba
     }
     let path = match (&inp.codec, inp.path()) {
         (None, Some(p)) => p.to_path_buf(),
-        _ => return Ok(Backup::Stream(inp)),
+        _ => {
+            let mut inp = inp;
+            validate_stream(&mut inp, opts)?;
+            return Ok(Backup::Stream(inp));
+        }
     };
     let file =
         rdbkit_rdb::RdbFile::open(&path).map_err(|e| Failure::Open(format!("{name}: {e}")))?;
     let header = raw::header_of(&file)
         .map_err(|e| Failure::Damaged(format!("{name}: {e}; nothing changed on the server")))?;
     Ok(Backup::File { file, header, inp })
+}
+
+/// How much of a streamed RDB is read ahead (and held) to be validated before `REPLICAOF`.
+const READ_AHEAD: usize = 8 << 20;
+
+/// Validates a streamed RDB (a pipe, a compressed file) before the server's role changes:
+/// its first [`READ_AHEAD`] bytes are read ahead (kept for the conversion, which reads them
+/// again) and decoded — magic, version, aux fields and every record they hold whole. A stream
+/// that ends within them is checked to its end (EOF record, CRC-64, the compressed trailer);
+/// a longer one up to the record the window cuts, the rest found as it streams (the server
+/// keeps its data then).
+fn validate_stream(inp: &mut input::Input, opts: rdbkit_rdb::Options) -> Result<(), Failure> {
+    let name = inp.name.clone();
+    let refuse = |e: &dyn std::fmt::Display| {
+        Failure::Damaged(format!("{name}: {e}; nothing changed on the server"))
+    };
+    let (head, ended) = inp.read_ahead(READ_AHEAD).map_err(|e| refuse(&e))?;
+    let mut p = rdbkit_rdb::RdbParser::new(&head, opts);
+    while let Some(r) = p.next() {
+        match r {
+            Ok(rdbkit_rdb::Record::Eof { .. }) => break,
+            Ok(_) => {}
+            // The window ends inside a record of a longer stream: what follows is read as it
+            // streams.
+            Err(e) if !ended && e.kind.is_out_of_data() => break,
+            Err(e) => return Err(refuse(&e)),
+        }
+    }
+    if ended && p.header().is_none() {
+        return Err(refuse(&"empty input (not an RDB)"));
+    }
+    Ok(())
 }
 
 /// `--diskless-load`: `CONFIG SET repl-diskless-load on-empty-db`, returning the value to put
