@@ -17,6 +17,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use common::*;
 use rdbkit_rdb::internals::crc64::Crc64;
@@ -169,32 +170,35 @@ fn corpus_preamble_files() -> Vec<PathBuf> {
     out
 }
 
-/// Runs rdbkit, writing `stdin` from another thread while the output is read (a dump writes
+/// Runs rdbkit with the shared runner (stdin fed from a thread of its own: a dump writes
 /// before it has read its input).
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(rdbkit_bin())
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let feeder = child.stdin.take().map(|mut pipe| {
-        let input = stdin.unwrap_or_default().to_vec();
-        std::thread::spawn(move || {
-            // The tool may stop reading early: a broken pipe is fine.
-            let _ = pipe.write_all(&input);
-        })
-    });
-    let out = child.wait_with_output().unwrap();
-    if let Some(f) = feeder {
-        f.join().unwrap();
-    }
-    out
+    run_with_timeout(
+        Command::new(rdbkit_bin()).args(args),
+        stdin,
+        Duration::from_secs(300),
+    )
+}
+
+/// The shared runner feeds standard input from a thread of its own: a child that writes
+/// 10 MB before it reads any of its 10 MB of input finishes (fed on the calling thread, both
+/// would block on full pipes forever).
+#[test]
+fn the_runner_feeds_stdin_while_it_reads_the_output() {
+    let input = vec![b'x'; 10_000_000];
+    let o = run_with_timeout(
+        Command::new("sh").args(["-c", "head -c 10000000 /dev/zero; wc -c"]),
+        Some(&input),
+        Duration::from_secs(120),
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(o.stdout.len(), 10_000_000 + "10000000\n".len());
+    assert!(o.stdout[..10_000_000].iter().all(|&b| b == 0));
+    assert_eq!(
+        &o.stdout[10_000_000..],
+        b"10000000\n",
+        "all the input was read"
+    );
 }
 
 /// Status, stdout and stderr, the file's name shown as `-`.

@@ -156,7 +156,10 @@ where
     )
 }
 
-/// Runs a command, feeding `stdin`, killing it after `limit`.
+/// Runs a command, feeding `stdin`, killing it after `limit`. Standard input is written from
+/// a thread of its own (a copy of `stdin`) while stdout and stderr are read on two others, so a
+/// child that writes much before it has read all its input (a dump of a stream) never blocks
+/// on a full pipe; none of the threads is waited for when the child is killed.
 pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(if stdin.is_some() {
@@ -168,12 +171,14 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        // The tool may exit without reading: ignore a broken pipe.
-        let _ = pipe.write_all(input);
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            // The tool may exit without reading: a broken pipe is fine. The pipe is closed
+            // when the thread ends (the end of the child's input).
+            let _ = pipe.write_all(&input);
+        });
     }
-    // Read both pipes on threads so a chatty child cannot block on a full pipe.
     let mut out_pipe = child.stdout.take().expect("stdout is piped");
     let mut err_pipe = child.stderr.take().expect("stderr is piped");
     let out_t = std::thread::spawn(move || {
@@ -196,6 +201,7 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration
             let _ = child.wait();
             panic!("{cmd:?} did not finish within {limit:?}");
         }
+        // Polling the child: std has no wait with a timeout.
         std::thread::sleep(Duration::from_millis(5));
     };
     Output {
