@@ -76,6 +76,15 @@ fn direct_matches_owned(key: &[u8], value: &Value<'_>) -> rdbkit_rdb::Result<Own
 
 /// The one key's value of `file` (read deeply, checksum verified), normalized.
 fn read_back(file: &[u8], key: &[u8], target: &str) -> OwnedValue {
+    let mut got = read_back_all(file, target);
+    assert_eq!(got.len(), 1, "{target}: one key in the file");
+    let (k, v) = got.pop().expect("one key");
+    assert_eq!(k, key, "{target}");
+    v
+}
+
+/// Every key of `file` with its value (read deeply, checksum verified), normalized, in order.
+fn read_back_all(file: &[u8], target: &str) -> Vec<(Vec<u8>, OwnedValue)> {
     let mut rp = RdbParser::new(
         file,
         Options::default()
@@ -83,21 +92,26 @@ fn read_back(file: &[u8], key: &[u8], target: &str) -> OwnedValue {
             .verify_checksum(true)
             .best_effort(false),
     );
-    let mut got = None;
+    let mut got = Vec::new();
+    let mut eof = false;
     while let Some(rec) = rp.next() {
         match rec.unwrap_or_else(|e| panic!("{target}: re-encoded file unreadable: {e}")) {
             Record::Key(k) => {
-                assert_eq!(k.key, key);
-                got = Some(k.value.to_owned_value().expect("decoded once"));
+                let mut v = k.value.to_owned_value().expect("decoded once");
+                v.normalize();
+                got.push((k.key.to_vec(), v));
             }
             Record::Eof { checksum, .. } => {
-                assert!(matches!(checksum, ChecksumStatus::Verified(_)))
+                assert!(matches!(checksum, ChecksumStatus::Verified(_)));
+                eof = true;
             }
             _ => {}
         }
     }
-    let mut got = got.expect("the key is in the file");
-    got.normalize();
+    assert!(
+        eof,
+        "{target}: the re-encoded file ends with its EOF record"
+    );
     got
 }
 
@@ -154,21 +168,37 @@ pub fn rewrite(data: &[u8]) {
             break;
         }
     }
+    // Per target, one file holding every value the target can hold as it is, each key in a
+    // db of its own (the same name may come from two dbs of the input), read back once.
     for t in TARGETS {
-        for (key, v) in &values {
+        let mut wr = RdbWriter::new(Vec::new(), *t).expect("Vec never fails");
+        let mut written = Vec::new();
+        for (db, (key, v)) in values.iter().enumerate() {
             let mut w = v.clone();
             if strip(&mut w, t).is_some() {
                 continue;
             }
-            let mut wr = RdbWriter::new(Vec::new(), *t).expect("Vec never fails");
-            wr.select_db(0).expect("Vec");
+            wr.select_db(db as u64).expect("Vec");
             wr.key(key, None, None, None, &w)
                 .unwrap_or_else(|e| panic!("{}: stripped value refused: {e}", t.name));
-            let file = wr.finish().expect("Vec");
-            let got = read_back(&file, key, t.name);
+            written.push((key, v));
+        }
+        if written.is_empty() {
+            continue;
+        }
+        let file = wr.finish().expect("Vec");
+        let got = read_back_all(&file, t.name);
+        assert_eq!(
+            got.len(),
+            written.len(),
+            "target {}: keys read back",
+            t.name
+        );
+        for ((gk, got), (key, v)) in got.iter().zip(&written) {
+            assert_eq!(gk, *key, "target {}", t.name);
             let want = expected_after(v, t);
             // A NaN (a module's double) is not equal to itself: compare as printed then.
-            if got != want {
+            if *got != want {
                 assert_eq!(format!("{got:?}"), format!("{want:?}"), "target {}", t.name);
             }
         }
