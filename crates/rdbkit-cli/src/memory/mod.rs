@@ -309,7 +309,11 @@ impl Elem {
     }
 }
 
-/// Length of C's `%.17g` rendering of `s`.
+/// Length of C's `%.17g` rendering of `s`: from one `%.16e` rendering (the 17 significant
+/// digits, rounded once, and the exponent X), written into a stack buffer — the fixed form
+/// that `%g` picks for -4 <= X < 17 has the same digits, so its length is counted, not
+/// formatted (the export's keys table computes this for every zset score: two formats and
+/// two allocations a score were a third of its instructions).
 fn g17_len(s: f64) -> usize {
     if s.is_infinite() {
         return if s < 0.0 { 4 } else { 3 };
@@ -317,21 +321,44 @@ fn g17_len(s: f64) -> usize {
     if s.is_nan() {
         return 3;
     }
-    let sci = format!("{s:.16e}");
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
+    let mut buf = [0u8; 40];
+    let n = {
+        let mut w = &mut buf[..];
+        // 1 sign + 18 mantissa characters + "e-324": always fits.
+        let _ = std::io::Write::write_fmt(&mut w, format_args!("{s:.16e}"));
+        40 - w.len()
+    };
+    let sci = &buf[..n];
+    let sign = usize::from(sci[0] == b'-');
+    let e_at = sci.iter().position(|&c| c == b'e').unwrap_or(n);
+    let x: i32 = std::str::from_utf8(&sci[e_at + 1..])
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    // Significant digits once trailing zeros are dropped (at least the first).
+    let digits = sci[sign..e_at]
+        .iter()
+        .filter(|c| c.is_ascii_digit())
+        .count();
+    let zeros = sci[sign..e_at]
+        .iter()
+        .rev()
+        .take_while(|&&c| c == b'0')
+        .count();
+    let k = (digits - zeros).max(1);
     if !(-4..17).contains(&x) {
-        let m = mant.trim_end_matches('0').trim_end_matches('.');
-        let e = format!("{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
-        m.len() + 1 + e.len()
+        // d[.ddd]e±XX (at least two exponent digits).
+        let mant = if k > 1 { k + 1 } else { 1 };
+        let exp = if x.abs() >= 100 { 3 } else { 2 };
+        sign + mant + 2 + exp
+    } else if x >= 0 {
+        // x + 1 integer digits, then the rest of the 17 after a point, trailing zeros dropped.
+        let int = x as usize + 1;
+        let frac = k.saturating_sub(int);
+        sign + int + if frac > 0 { 1 + frac } else { 0 }
     } else {
-        let f = format!("{:.*}", (16 - x).max(0) as usize, s);
-        let f = if f.contains('.') {
-            f.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            f
-        };
-        f.len()
+        // 0.000ddd: a zero, the point, -x-1 zeros, the digits.
+        sign + 2 + (-x - 1) as usize + k
     }
 }
 
@@ -995,6 +1022,85 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The length of `%.17g` as the two formatted forms give it (the reference
+    /// [`g17_len`] must equal).
+    fn g17_len_formatted(s: f64) -> usize {
+        if s.is_infinite() {
+            return if s < 0.0 { 4 } else { 3 };
+        }
+        if s.is_nan() {
+            return 3;
+        }
+        let sci = format!("{s:.16e}");
+        let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let x: i32 = exp.parse().unwrap_or(0);
+        if !(-4..17).contains(&x) {
+            let m = mant.trim_end_matches('0').trim_end_matches('.');
+            let e = format!("{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
+            m.len() + 1 + e.len()
+        } else {
+            let f = format!("{:.*}", (16 - x).max(0) as usize, s);
+            let f = if f.contains('.') {
+                f.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                f
+            };
+            f.len()
+        }
+    }
+
+    /// `g17_len` counts what formatting both forms gives, for edge values (every power of ten
+    /// around the -4 and 17 exponent switches, carries to a new digit, subnormals, the
+    /// extremes, signs) and a million pseudo-random doubles of every magnitude.
+    #[test]
+    fn g17_len_is_the_formatted_length() {
+        let mut vals = vec![
+            0.1,
+            0.5,
+            1.5,
+            -2.25,
+            1e-5,
+            1e-4,
+            9.99999999999999999e-5,
+            0.00012345,
+            1e16,
+            1e17,
+            9.9999999999999999e16,
+            12345678901234567.0,
+            123456789012345678.0,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            1e100,
+            1e-100,
+            1.0 / 3.0,
+            2.0 / 3.0,
+            0.30000000000000004,
+            std::f64::consts::PI * 1e15,
+        ];
+        for e in -320..=308 {
+            let p = 10f64.powi(e);
+            vals.extend([p, -p, p * 0.999_999_999_999_999_9, p * 1.5, p / 3.0]);
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits(x);
+            if v.is_finite() {
+                vals.push(v);
+            }
+            // Scores as applications write them: modest magnitudes, few decimals.
+            vals.push((x % 10_000_000) as f64 / 1000.0);
+        }
+        for v in vals {
+            assert_eq!(g17_len(v), g17_len_formatted(v), "{v:e}");
+        }
+    }
 
     #[test]
     fn allocators() {
