@@ -321,6 +321,9 @@ fn g17_len(s: f64) -> usize {
     if s.is_nan() {
         return 3;
     }
+    if let Some(len) = g17_fixed_len(s) {
+        return len;
+    }
     let mut buf = [0u8; 40];
     let n = {
         let mut w = &mut buf[..];
@@ -360,6 +363,62 @@ fn g17_len(s: f64) -> usize {
         // 0.000ddd: a zero, the point, -x-1 zeros, the digits.
         sign + 2 + (-x - 1) as usize + k
     }
+}
+
+/// [`g17_len`] for a normal double whose `%.17g` takes the fixed form (-4 <= X < 17, the
+/// scores applications store), without formatting: its 17 significant digits are
+/// `round(|s| * 10^(16-X))`, computed exactly in 128-bit integers (`|s| = m * 2^q`, so it is
+/// `m * 5^p` shifted by `p + q` bits, p = 16-X <= 20: under 2^100), rounded half to even as the
+/// formatter rounds. `None` outside that range (the formatter decides).
+fn g17_fixed_len(s: f64) -> Option<usize> {
+    let a = s.abs();
+    if !a.is_normal() || !(1e-4..1e17).contains(&a) {
+        return None;
+    }
+    let bits = a.to_bits();
+    let m = u128::from((bits & ((1u64 << 52) - 1)) | (1u64 << 52));
+    let q = ((bits >> 52) & 0x7ff) as i32 - 1075;
+    const TEN16: u128 = 10_000_000_000_000_000;
+    let mut x = a.log10().floor() as i32;
+    for _ in 0..4 {
+        if !(-4..17).contains(&x) {
+            return None;
+        }
+        let p = 16 - x;
+        let n = m * 5u128.pow(p as u32);
+        let t = p + q;
+        let d = if t >= 0 {
+            n << t
+        } else {
+            let sh = (-t) as u32;
+            if sh >= 127 {
+                return None;
+            }
+            let (d, rem, half) = (n >> sh, n & ((1u128 << sh) - 1), 1u128 << (sh - 1));
+            d + u128::from(rem > half || (rem == half && d & 1 == 1))
+        };
+        if d < TEN16 {
+            x -= 1;
+        } else if d >= 10 * TEN16 {
+            x += 1;
+        } else {
+            let mut k: usize = 17;
+            let mut d = d;
+            while d % 10 == 0 {
+                d /= 10;
+                k -= 1;
+            }
+            let sign = usize::from(s < 0.0);
+            return Some(if x >= 0 {
+                let int = x as usize + 1;
+                let frac = k.saturating_sub(int);
+                sign + int + if frac > 0 { 1 + frac } else { 0 }
+            } else {
+                sign + 2 + (-x - 1) as usize + k
+            });
+        }
+    }
+    None
 }
 
 /// A list being packed into quicklist nodes the way pushes fill them.
@@ -1081,6 +1140,18 @@ mod tests {
             0.30000000000000004,
             std::f64::consts::PI * 1e15,
         ];
+        // Dyadic values: exact expansions long enough for a tie at the 18th digit.
+        for n in 0..80 {
+            let p = 2f64.powi(-n);
+            vals.extend([
+                p,
+                3.0 * p,
+                1.0 + p,
+                1e5 + p,
+                (2f64.powi(53) - 1.0) * p,
+                0.0001 + p,
+            ]);
+        }
         for e in -320..=308 {
             let p = 10f64.powi(e);
             vals.extend([p, -p, p * 0.999_999_999_999_999_9, p * 1.5, p / 3.0]);
@@ -1096,6 +1167,10 @@ mod tests {
             }
             // Scores as applications write them: modest magnitudes, few decimals.
             vals.push((x % 10_000_000) as f64 / 1000.0);
+            // Full mantissas over the whole fixed-form range (1e-4 .. 1e17), both signs.
+            let f = (x >> 11) as f64 / (1u64 << 53) as f64;
+            let v = 1e-4 * 10f64.powf(21.0 * f);
+            vals.push(if x & 1 == 1 { -v } else { v });
         }
         for v in vals {
             assert_eq!(g17_len(v), g17_len_formatted(v), "{v:e}");
