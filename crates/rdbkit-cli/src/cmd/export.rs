@@ -413,7 +413,11 @@ impl Walk<'_> {
             t.i64(10, Some(shape.largest as i64));
             t.i64(11, Some(m.usage(&k, &shape) as i64));
             for d in 1..=self.args.prefix_depth {
-                t.str(11 + d, &escape_key(&prefix_of(k.key, &sep, d)));
+                let p = prefix_of(k.key, &sep, d);
+                match printable_ascii(&p) {
+                    Some(s) => t.str(11 + d, s),
+                    None => t.str(11 + d, &escape_key(&p)),
+                }
             }
             t.end_row().map_err(table_failure)?;
             self.exported += 1;
@@ -428,5 +432,35 @@ impl Walk<'_> {
             }
         }
         Ok(())
+    }
+}
+/// `b` as text when escaping leaves it as it is (printable ASCII, no backslash: most key
+/// prefixes), so the prefix columns skip the escaper's copy and character loop.
+fn printable_ascii(b: &[u8]) -> Option<&str> {
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') {
+        std::str::from_utf8(b).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the shortcut takes a prefix as it is, the escaper gives the same text; it declines
+    /// whatever the escaper changes or that is not ASCII.
+    #[test]
+    fn printable_ascii_is_what_escaping_leaves() {
+        for b in 0u8..=255 {
+            let one = [b'a', b, b'z'];
+            match printable_ascii(&one) {
+                Some(s) => assert_eq!(s, escape_key(&one), "{b:#x}"),
+                None => assert!(b < 0x20 || b >= 0x7f || b == b'\\', "{b:#x}"),
+            }
+        }
+        assert_eq!(printable_ascii(b"user:*:"), Some("user:*:"));
+        assert_eq!(printable_ascii("ключ:".as_bytes()), None);
+        assert_eq!(printable_ascii(b""), Some(""));
     }
 }
