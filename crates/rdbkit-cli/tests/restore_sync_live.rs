@@ -875,11 +875,11 @@ fn a_bad_compressed_or_piped_input_is_refused_before_replicaof() {
     ];
     let port = url(server.port);
     let untouched = |c: &mut Client, ctx: &str, o: &Output| {
-        assert_eq!(o.status.code(), Some(2), "{ctx}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{ctx}: {}", text(o));
         assert!(
             String::from_utf8_lossy(&o.stderr).contains("nothing changed on the server"),
             "{ctx}: {}",
-            text(&o)
+            text(o)
         );
         let log = std::fs::read_to_string(&server.log).unwrap();
         assert!(
