@@ -83,7 +83,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let opts = args.decode.options(true);
     let mut sum = Summary::default();
     // stdin, pipes and compressed input (content-detected) stream; files are mapped.
-    let mut inp = match crate::input::open(&args.file) {
+    // An archive's `dump.rdb` is read in the archive's pass (see `check_member`).
+    let mut inp = match crate::input::open_in_pass(&args.file) {
         Ok(inp) => inp,
         Err(e) => {
             // 1: can't be opened; 2: opened, but its content (an archive, a compressed
@@ -97,6 +98,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     };
     let name = inp.name.clone();
+    if let Some(m) = inp.take_member() {
+        return check_member(&args, opts, m, inp.codec);
+    }
     if !inp.is_rdb() {
         return check_aof(&args, inp);
     }
@@ -161,6 +165,46 @@ pub fn run(args: Args) -> Result<(), Failure> {
     sum.settle();
     if !args.quiet {
         print_summary(&name, header, &sum, total);
+    }
+    Ok(())
+}
+
+/// A standalone RDB member of an archive (a `dump.rdb`), checked as a stream as the archive is
+/// read: the same summary and verdict as on the unpacked file. The rest of the archive is read
+/// after it: damage there is the verdict (as when the archive is unpacked first), and an AOF
+/// after it is what is checked (a server with `appendonly yes` loads it; said on stderr), as
+/// [`crate::input::open`] would have read it — the RDB's own verdict is then dropped.
+fn check_member(
+    args: &Args,
+    opts: rdbkit_rdb::Options,
+    mut m: Box<crate::archive::RdbMember>,
+    codec: Option<crate::input::Codec>,
+) -> Result<(), Failure> {
+    let (name, archive, size) = (m.name(), m.archive().to_string(), m.size());
+    let mut sum = Summary::default();
+    let (r, header) = {
+        let mut p = RdbReader::new(&mut *m, opts);
+        let r = scan(&mut p, &mut sum);
+        (r, p.header())
+    };
+    match m.finish().map_err(Failure::Damaged)? {
+        None => {}
+        Some(opened) => {
+            let inp = crate::input::from_opened(&archive, opened, codec)
+                .map_err(|e| Failure::Damaged(e.0))?;
+            if inp.is_rdb() {
+                return Err(Failure::Damaged(format!(
+                    "{archive}: the archive holds several backups: extract the one to read, or \
+                     use `rdbkit verify`, which checks each"
+                )));
+            }
+            return check_aof(args, inp);
+        }
+    }
+    r.map_err(|e| Failure::Damaged(format!("{name}: {e}")))?;
+    sum.settle();
+    if !args.quiet {
+        print_summary(&name, header, &sum, Some(size));
     }
     Ok(())
 }
