@@ -718,36 +718,37 @@ pub fn open_streaming(
 ) -> Result<Opened, String> {
     let sp = Spilled::new(name);
     let ts = TarStream::new(r);
-    open_from(
-        sp,
-        ts,
-        String::from("(the start)"),
-        limit,
-        stream_rdb,
-        false,
-    )
+    open_from(sp, ts, String::from("(the start)"), limit, stream_rdb, None)
 }
 
 /// [`open`] for a one-data-set command that reads an RDB as a stream: a standalone RDB member
 /// (see [`standalone_rdb`]) met before any other backup member and before any manifest is
 /// handed over as it is read ([`Opened::Rdb`]: nothing written), the rest of the archive read
-/// after it ([`RdbMember::finish`]).
-pub fn open_rdb_in_pass(name: &str, r: Box<dyn Read>, limit: u64) -> Result<Opened, String> {
+/// after it ([`RdbMember::finish`]). `surveyed`: the archive is known to hold that one RDB
+/// ([`holds_one_rdb`]), so an `appendonlydir/`'s base (`aof-base` 1) is one too.
+pub fn open_rdb_in_pass(
+    name: &str,
+    r: Box<dyn Read>,
+    limit: u64,
+    surveyed: bool,
+) -> Result<Opened, String> {
     let sp = Spilled::new(name);
     let ts = TarStream::new(r);
-    open_from(sp, ts, String::from("(the start)"), limit, None, true)
+    let start = String::from("(the start)");
+    open_from(sp, ts, start, limit, None, Some(surveyed))
 }
 
 /// The walk of [`open_streaming`] and [`open_rdb_in_pass`] from where `ts` stands (`sp`: what
 /// was kept so far): up to the first manifest named `*.manifest`, or (`inside`) into the first
-/// standalone RDB member when no backup member was kept before it.
+/// standalone RDB member when no backup member was kept before it (`inside == Some(true)`:
+/// any RDB that is not an AOF's preamble, see [`lone_rdb`]).
 fn open_from(
     mut sp: Spilled,
     mut ts: TarStream,
     mut last: String,
     limit: u64,
     mut stream_rdb: Option<StreamRdb<'_>>,
-    inside: bool,
+    inside: Option<bool>,
 ) -> Result<Opened, String> {
     let name = sp.archive.clone();
     let mut manifest: Option<(PathBuf, Vec<u8>)> = None;
@@ -767,11 +768,12 @@ fn open_from(
             manifest = Some((ctx.rel.to_path_buf(), ctx.read_all(r)?));
             return Ok(Flow::Pause);
         }
-        if inside
-            && !sp.has(ctx.rel)
-            && sp.members.iter().all(|m| m.head.is_empty())
-            && standalone_rdb(ctx, &[])
-        {
+        let rdb = match inside {
+            None => false,
+            Some(true) => lone_rdb(ctx),
+            Some(false) => standalone_rdb(ctx, &[]),
+        };
+        if rdb && !sp.has(ctx.rel) && sp.members.iter().all(|m| m.head.is_empty()) {
             let at = ctx.at;
             member = Some((
                 ctx.rel.to_path_buf(),
@@ -808,6 +810,7 @@ fn open_from(
             left,
             err: None,
             limit,
+            surveyed: inside == Some(true),
         })));
     }
     match manifest {
@@ -823,8 +826,14 @@ fn open_from(
     }
 }
 
-/// Whether the archive `r` holds a single backup, a standalone RDB member (see
-/// [`standalone_rdb`]), and ends cleanly: a survey of its headers (each member's data read
+/// An RDB member that is not an AOF (no `aof-preamble` 1): alone in an archive, a one-data-set
+/// command reads it as an RDB, an `appendonlydir/`'s base (`aof-base` 1) too.
+fn lone_rdb(ctx: &MemberCtx<'_>) -> bool {
+    crate::sniff::kind_of(ctx.head) == Some(crate::sniff::Kind::Rdb)
+}
+
+/// Whether the archive `r` holds a single backup, an RDB member (see [`lone_rdb`]), and ends
+/// cleanly: a survey of its headers (each member's data read
 /// through, nothing written), stopped at the first manifest or second backup. Any damage is
 /// `false`: the caller then opens it as [`open`] does, which reports it.
 pub fn holds_one_rdb(name: &str, r: Box<dyn Read>) -> bool {
@@ -835,7 +844,7 @@ pub fn holds_one_rdb(name: &str, r: Box<dyn Read>) -> bool {
         if ctx.head.is_empty() {
             return Ok(Flow::Next);
         }
-        if !is_manifest(ctx.rel, ctx.head) && standalone_rdb(ctx, &[]) {
+        if !is_manifest(ctx.rel, ctx.head) && lone_rdb(ctx) {
             rdbs += 1;
         } else {
             others += 1;
@@ -847,6 +856,13 @@ pub fn holds_one_rdb(name: &str, r: Box<dyn Read>) -> bool {
         })
     });
     matches!(ended, Ok(true)) && rdbs == 1 && others == 0
+}
+
+/// Says on stderr that an archive's RDB member was read as a stream in the archive's pass.
+pub fn say_streamed(archive: &str, member: &str) {
+    eprintln!(
+        "rdbkit: {archive}: member {member} read in one pass as a stream; nothing unpacked to disk"
+    );
 }
 
 /// A standalone RDB member (a `dump.rdb`) read as a stream in the archive's single pass (see
@@ -867,6 +883,7 @@ pub struct RdbMember {
     /// The first read error (worded with the member), returned again by `finish`.
     err: Option<String>,
     limit: u64,
+    surveyed: bool,
 }
 
 impl RdbMember {
@@ -882,6 +899,17 @@ impl RdbMember {
     /// The archive's name.
     pub fn archive(&self) -> &str {
         self.spilled.as_ref().map_or("", |s| s.archive.as_str())
+    }
+
+    /// Whether the archive was surveyed first and holds this RDB alone (see
+    /// [`open_rdb_in_pass`]).
+    pub fn surveyed(&self) -> bool {
+        self.surveyed
+    }
+
+    /// Says on stderr that the member is read as a stream in the archive's pass.
+    pub fn say_streamed(&self) {
+        say_streamed(self.archive(), &self.member());
     }
 
     /// The member's path in the archive.
@@ -933,7 +961,7 @@ impl RdbMember {
             path: PathBuf::new(),
             head: std::mem::take(&mut self.head),
         });
-        let opened = open_from(sp, ts, last, self.limit, None, false)?;
+        let opened = open_from(sp, ts, last, self.limit, None, None)?;
         Ok(match opened {
             Opened::Spilled(sp) if sp.backups().len() == 1 => None,
             o => Some(o),

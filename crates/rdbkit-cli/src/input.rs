@@ -374,16 +374,16 @@ fn open_with(path: &Path, in_pass: bool) -> Result<Input, InputError> {
     let mut s = sniff(path)?;
     if archive::is_tar(&s.head) {
         let limit = archive::spill_limit().map_err(InputError)?;
-        let mut in_pass = in_pass;
+        let mut surveyed = false;
         if !in_pass && s.regular {
             // A survey of the headers (decompressing, nothing written), then the real pass.
-            in_pass = archive::holds_one_rdb(&name, s.rest.with_head(s.head));
+            surveyed = archive::holds_one_rdb(&name, s.rest.with_head(s.head));
             s = sniff(path)?;
         }
         let codec = s.codec;
         let r = s.rest.with_head(s.head);
-        let opened = if in_pass {
-            archive::open_rdb_in_pass(&name, r, limit)
+        let opened = if in_pass || surveyed {
+            archive::open_rdb_in_pass(&name, r, limit, surveyed)
         } else {
             archive::open(&name, r, limit)
         };
@@ -440,11 +440,9 @@ pub fn from_opened(
             spilled: None,
         }),
         archive::Opened::Rdb(m) => {
-            eprintln!(
-                "rdbkit: {}: member {} read in one pass as a stream; nothing unpacked to disk",
-                m.archive(),
-                m.member()
-            );
+            if m.surveyed() {
+                m.say_streamed();
+            }
             Ok(Input {
                 name: m.name(),
                 kind: Kind::Rdb,

@@ -187,7 +187,9 @@ fn check_member(
         let r = scan(&mut p, &mut sum);
         (r, p.header())
     };
+    let (said, member) = (m.surveyed(), m.member());
     match m.finish().map_err(Failure::Damaged)? {
+        None if !said => crate::archive::say_streamed(&archive, &member),
         None => {}
         Some(opened) => {
             let inp = crate::input::from_opened(&archive, opened, codec)
