@@ -217,8 +217,8 @@ fn check_member(
 fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
     let name = inp.name.clone();
     let kind = inp.kind.name();
-    // A stream (a pipe, stdin, a compressed file) is read once into a private temporary file:
-    // the AOF checker works on a file's bytes.
+    // A stream whose content is not an AOF's (a manifest) is read once into a private
+    // temporary file: the AOF checker works on a file's bytes.
     let mut temp = None;
     // An archive read up to an appendonlydir/'s manifest: its parts are checked as they come,
     // in one pass (see `aof::check_archive`).
@@ -241,9 +241,32 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
     // Otherwise (a damaged manifest): unpacked, the checker reads files.
     inp.unpack().map_err(|e| Failure::Damaged(e.0))?;
     if let Some(mut stream) = inp.take_stream() {
-        let t =
-            crate::input::stream_to_temp(&name, &mut stream).map_err(|e| Failure::Damaged(e.0))?;
-        temp = Some(t);
+        // A stream (a pipe, stdin, a compressed file): checked as it is read, in bounded
+        // memory, both verdicts (`rdbkit_aof::stream`), as `rdbkit aof check -` does.
+        use rdbkit_aof::stream::{check_stream, Streamed};
+        let opts = rdbkit_aof::check::CheckOptions::default();
+        match check_stream(&mut stream, std::path::Path::new(&name), opts) {
+            Ok(Streamed::Report(r)) => {
+                let valid = r.strict_valid();
+                if !args.quiet || !valid {
+                    println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
+                    print!("{}", rdbkit_aof::report::human(&r));
+                }
+                return if valid {
+                    Ok(())
+                } else {
+                    Err(Failure::Reported(2))
+                };
+            }
+            // Not an AOF's content (a manifest): what the checker makes of it as a file.
+            Ok(Streamed::NotStreamed(head)) => {
+                let mut r = std::io::Read::chain(std::io::Cursor::new(head), stream);
+                let t = crate::input::stream_to_temp(&name, &mut r)
+                    .map_err(|e| Failure::Damaged(e.0))?;
+                temp = Some(t);
+            }
+            Err(e) => return Err(Failure::Damaged(format!("{name}: {e}"))),
+        }
     }
     let path = match (&temp, inp.path()) {
         (Some(t), _) => t.path().to_path_buf(),
