@@ -394,3 +394,37 @@ fn check_of_an_aof_stream_prints_what_check_of_the_file_prints() {
     }
     assert!(damaged >= 1, "a damaged copy at least");
 }
+
+/// `verify --drill` of an uncompressed tar of a `dump.rdb`: the member, not the archive, is
+/// what the scratch server loads (the archive was copied as the server's `dump.rdb` before, and
+/// the server refused it: "Wrong signature").
+#[test]
+fn a_drill_of_an_archived_dump_rdb_loads_the_member() {
+    let (Some(server), Some(_)) = (require_tool("redis-server"), require_tool("tar")) else {
+        return;
+    };
+    let t = TempDir::new("archive-rdb-drill");
+    let tmp = t.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::copy(testdata("rdb/sample.rdb"), t.join("dump.rdb")).unwrap();
+    let a = t.join("a.tar");
+    tar_gnu(&["-cf", s(&a), "dump.rdb"], t.path());
+    let o = run(
+        &["verify", "--drill", "--server", s(&server), s(&a)],
+        &tmp,
+        None,
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("DRILL PASS"), "{text}");
+    assert!(
+        text.contains("71 keys, 71 compared, 0 difference(s)"),
+        "{text}"
+    );
+    assert_empty(&tmp, "drill");
+}
