@@ -861,7 +861,7 @@ pub fn holds_one_rdb(name: &str, r: Box<dyn Read>) -> bool {
 /// Says on stderr that an archive's RDB member was read as a stream in the archive's pass.
 pub fn say_streamed(archive: &str, member: &str) {
     eprintln!(
-        "rdbkit: {archive}: member {member} read in one pass as a stream; nothing unpacked to disk"
+        "rdbkit: {archive}: member {member} read in the archive's pass; nothing unpacked to disk"
     );
 }
 

@@ -122,39 +122,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         };
         match RdbFile::open(path) {
             Err(e) => return Err(Failure::Open(format!("{name}: {e}"))),
-            Ok(f) if opts.deep => {
-                // Records are read on this core; values are validated on every core; the CRC
-                // runs on another thread meanwhile.
-                // Capped at the cores available, as `verify -j` is at the backups given: a
-                // huge request (`--threads 100000`) must not try to spawn that many threads.
-                let threads = args
-                    .threads
-                    .threads
-                    .unwrap_or(usize::MAX)
-                    .clamp(1, rdbkit_rdb::parallel::max_threads());
-                // Plain small string keys are counted by runs, not given one by one.
-                let sum = std::cell::RefCell::new(&mut sum);
-                let (h, r) = rdbkit_rdb::parallel::check_counting(
-                    f.bytes(),
-                    opts,
-                    threads,
-                    |rec| tally(rec, &mut sum.borrow_mut()),
-                    |db, n| sum.borrow_mut().count_keys(db, n, 0),
-                );
-                // A file truncated under the map: that, not what was read from it.
-                let r = f.check_unchanged().and(r);
-                (r, h, Some(f.bytes().len() as u64))
-            }
             Ok(f) => {
-                // The CRC runs on a second core while this one decodes; plain small string
-                // keys are counted by runs (the lean path), as in the deep check.
-                let sum = std::cell::RefCell::new(&mut sum);
-                let (h, r) = rdbkit_rdb::parallel::scan_counting(
-                    f.bytes(),
-                    opts,
-                    |rec| tally(rec, &mut sum.borrow_mut()),
-                    |db, n| sum.borrow_mut().count_keys(db, n, 0),
-                );
+                let (h, r) = check_bytes(&args, opts, f.bytes(), &mut sum);
                 // A file truncated under the map: that, not what was read from it.
                 let r = f.check_unchanged().and(r);
                 (r, h, Some(f.bytes().len() as u64))
@@ -169,8 +138,46 @@ pub fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A standalone RDB member of an archive (a `dump.rdb`), checked as a stream as the archive is
-/// read: the same summary and verdict as on the unpacked file. The rest of the archive is read
+/// The check of an RDB's bytes (a mapped file, or an archive's member held in memory): deep,
+/// records read on this core and values validated on every core, the CRC on another thread;
+/// shallow, the CRC on a second core while this one decodes. Plain small string keys are
+/// counted by runs (the lean path).
+fn check_bytes(
+    args: &Args,
+    opts: rdbkit_rdb::Options,
+    bytes: &[u8],
+    sum: &mut Summary,
+) -> (Option<rdbkit_rdb::Header>, Result<(), rdbkit_rdb::Error>) {
+    let sum = std::cell::RefCell::new(sum);
+    if opts.deep {
+        // Capped at the cores available, as `verify -j` is at the backups given: a huge
+        // request (`--threads 100000`) must not try to spawn that many threads.
+        let threads = args
+            .threads
+            .threads
+            .unwrap_or(usize::MAX)
+            .clamp(1, rdbkit_rdb::parallel::max_threads());
+        rdbkit_rdb::parallel::check_counting(
+            bytes,
+            opts,
+            threads,
+            |rec| tally(rec, &mut sum.borrow_mut()),
+            |db, n| sum.borrow_mut().count_keys(db, n, 0),
+        )
+    } else {
+        rdbkit_rdb::parallel::scan_counting(
+            bytes,
+            opts,
+            |rec| tally(rec, &mut sum.borrow_mut()),
+            |db, n| sum.borrow_mut().count_keys(db, n, 0),
+        )
+    }
+}
+
+/// A standalone RDB member of an archive (a `dump.rdb`), checked as the archive is read, held
+/// in memory up to the hold of an archive's RDB part (see [`crate::cmd::aof::hold_rdb_part`]:
+/// its deep check then runs on every core), else as a stream (one core, memory bounded by its
+/// largest record): the same summary and verdict as on the unpacked file. The rest of the archive is read
 /// after it: damage there is the verdict (as when the archive is unpacked first), and an AOF
 /// after it is what is checked (a server with `appendonly yes` loads it; said on stderr), as
 /// [`crate::input::open`] would have read it — the RDB's own verdict is then dropped.
@@ -182,7 +189,23 @@ fn check_member(
 ) -> Result<(), Failure> {
     let (name, archive, size) = (m.name(), m.archive().to_string(), m.size());
     let mut sum = Summary::default();
-    let (r, header) = {
+    let (r, header) = if size <= crate::cmd::aof::hold_rdb_part() as u64 {
+        // Held in memory (no disk), so that its deep check runs on every core as for the
+        // unpacked file: the same code on the same bytes. A member cut short is the archive's
+        // damage, said by `finish` below.
+        let mut data = Vec::new();
+        let held = data
+            .try_reserve(size.min(64 << 20) as usize)
+            .map_err(|_| Failure::Damaged(format!("{name}: out of memory")))
+            .map(|()| std::io::Read::read_to_end(&mut *m, &mut data));
+        match held? {
+            Ok(_) => {
+                let (h, r) = check_bytes(args, opts, &data, &mut sum);
+                (r, h)
+            }
+            Err(_) => (Ok(()), None),
+        }
+    } else {
         let mut p = RdbReader::new(&mut *m, opts);
         let r = scan(&mut p, &mut sum);
         (r, p.header())
