@@ -434,6 +434,9 @@ pub enum Flow {
     Next,
     /// Stop here; the stream is left at the next header (see [`TarStream`]).
     Pause,
+    /// Stop inside this member: the stream is left right after what the handler read of it
+    /// (its head), the rest of its data not read (see [`RdbMember`]).
+    Inside,
 }
 
 /// Walks the members of `ts` from where it stands: refuses hostile members (with their name
@@ -441,7 +444,7 @@ pub enum Flow {
 /// of a backup, and hands every other regular file to `f` with a reader over the rest of its
 /// data (what `f` leaves unread is read through; an archive that ends inside a member is an
 /// error). Returns `true` when the archive ended (its compressed end checked too), `false`
-/// when `f` paused it.
+/// when `f` paused it ([`Flow::Pause`], or [`Flow::Inside`]: the member's data left unread).
 fn walk(
     name: &str,
     ts: &mut TarStream,
@@ -527,6 +530,10 @@ fn walk(
                 n: 0,
             };
             let flow = f(&ctx, &mut c)?;
+            if flow == Flow::Inside {
+                // The caller reads the rest of this member, then walks on.
+                return Ok(false);
+            }
             read += c.n;
             flow
         } else {
@@ -673,6 +680,9 @@ pub enum Opened {
     Spilled(Spilled),
     /// Paused right after a manifest; its parts are still to come (or were written out).
     Paused(Box<Paused>),
+    /// Paused inside a standalone RDB member met before any other backup (see
+    /// [`open_rdb_in_pass`]): its data is read from the [`RdbMember`].
+    Rdb(Box<RdbMember>),
 }
 
 /// The largest manifest held in memory (a server's is a few lines per AOF file).
@@ -704,14 +714,47 @@ pub fn open_streaming(
     name: &str,
     r: Box<dyn Read>,
     limit: u64,
-    mut stream_rdb: Option<StreamRdb<'_>>,
+    stream_rdb: Option<StreamRdb<'_>>,
 ) -> Result<Opened, String> {
-    let mut sp = Spilled::new(name);
-    let mut ts = TarStream::new(r);
-    let mut last = String::from("(the start)");
+    let sp = Spilled::new(name);
+    let ts = TarStream::new(r);
+    open_from(sp, ts, String::from("(the start)"), limit, stream_rdb, None)
+}
+
+/// [`open`] for a one-data-set command that reads an RDB as a stream: a standalone RDB member
+/// (see [`standalone_rdb`]) met before any other backup member and before any manifest is
+/// handed over as it is read ([`Opened::Rdb`]: nothing written), the rest of the archive read
+/// after it ([`RdbMember::finish`]). `surveyed`: the archive is known to hold that one RDB
+/// ([`holds_one_rdb`]), so an `appendonlydir/`'s base (`aof-base` 1) is one too.
+pub fn open_rdb_in_pass(
+    name: &str,
+    r: Box<dyn Read>,
+    limit: u64,
+    surveyed: bool,
+) -> Result<Opened, String> {
+    let sp = Spilled::new(name);
+    let ts = TarStream::new(r);
+    let start = String::from("(the start)");
+    open_from(sp, ts, start, limit, None, Some(surveyed))
+}
+
+/// The walk of [`open_streaming`] and [`open_rdb_in_pass`] from where `ts` stands (`sp`: what
+/// was kept so far): up to the first manifest named `*.manifest`, or (`inside`) into the first
+/// standalone RDB member when no backup member was kept before it (`inside == Some(true)`:
+/// any RDB that is not an AOF's preamble, see [`lone_rdb`]).
+fn open_from(
+    mut sp: Spilled,
+    mut ts: TarStream,
+    mut last: String,
+    limit: u64,
+    mut stream_rdb: Option<StreamRdb<'_>>,
+    inside: Option<bool>,
+) -> Result<Opened, String> {
+    let name = sp.archive.clone();
     let mut manifest: Option<(PathBuf, Vec<u8>)> = None;
+    let mut member: Option<(PathBuf, String, u64, u64, Vec<u8>)> = None;
     let mut skipped = Vec::new();
-    let ended = walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
+    let ended = walk(&name, &mut ts, &mut last, &mut skipped, &mut |ctx, r| {
         // By its name, as the server finds it (a damaged one too: it then refuses it).
         let named = ctx.rel.extension().is_some_and(|x| x == "manifest");
         if named && !sp.has(ctx.rel) {
@@ -725,6 +768,22 @@ pub fn open_streaming(
             manifest = Some((ctx.rel.to_path_buf(), ctx.read_all(r)?));
             return Ok(Flow::Pause);
         }
+        let rdb = match inside {
+            None => false,
+            Some(true) => lone_rdb(ctx),
+            Some(false) => standalone_rdb(ctx, &[]),
+        };
+        if rdb && !sp.has(ctx.rel) && sp.members.iter().all(|m| m.head.is_empty()) {
+            let at = ctx.at;
+            member = Some((
+                ctx.rel.to_path_buf(),
+                ctx.shown.to_string(),
+                at,
+                ctx.size,
+                ctx.head.to_vec(),
+            ));
+            return Ok(Flow::Inside);
+        }
         if let Some(cb) = stream_rdb.as_mut() {
             if !sp.has(ctx.rel) && standalone_rdb(ctx, &[]) {
                 let mut data = io::Cursor::new(ctx.head).chain(r);
@@ -736,7 +795,24 @@ pub fn open_streaming(
         sp.write(ctx, r, limit)?;
         Ok(Flow::Next)
     })?;
-    sp.skipped = skipped;
+    sp.skipped.extend(skipped);
+    if let Some((rel, shown, at, size, head)) = member {
+        let left = size.saturating_sub(head.len() as u64);
+        return Ok(Opened::Rdb(Box::new(RdbMember {
+            ts: Some(ts),
+            spilled: Some(sp),
+            rel,
+            shown,
+            at,
+            size,
+            head,
+            served: 0,
+            left,
+            err: None,
+            limit,
+            surveyed: inside == Some(true),
+        })));
+    }
     match manifest {
         Some((path, bytes)) if !ended => Ok(Opened::Paused(Box::new(Paused {
             ts,
@@ -747,6 +823,196 @@ pub fn open_streaming(
             limit,
         }))),
         _ => Ok(Opened::Spilled(sp)),
+    }
+}
+
+/// An RDB member that is not an AOF (no `aof-preamble` 1): alone in an archive, a one-data-set
+/// command reads it as an RDB, an `appendonlydir/`'s base (`aof-base` 1) too.
+fn lone_rdb(ctx: &MemberCtx<'_>) -> bool {
+    crate::sniff::kind_of(ctx.head) == Some(crate::sniff::Kind::Rdb)
+}
+
+/// Whether the archive `r` holds a single backup, an RDB member (see [`lone_rdb`]), and ends
+/// cleanly: a survey of its headers (each member's data read
+/// through, nothing written), stopped at the first manifest or second backup. Any damage is
+/// `false`: the caller then opens it as [`open`] does, which reports it.
+pub fn holds_one_rdb(name: &str, r: Box<dyn Read>) -> bool {
+    let mut ts = TarStream::new(r);
+    let (mut last, mut skipped) = (String::new(), Vec::new());
+    let (mut rdbs, mut others) = (0usize, 0usize);
+    let ended = walk(name, &mut ts, &mut last, &mut skipped, &mut |ctx, _| {
+        if ctx.head.is_empty() {
+            return Ok(Flow::Next);
+        }
+        if !is_manifest(ctx.rel, ctx.head) && lone_rdb(ctx) {
+            rdbs += 1;
+        } else {
+            others += 1;
+        }
+        Ok(if rdbs > 1 || others > 0 {
+            Flow::Pause
+        } else {
+            Flow::Next
+        })
+    });
+    matches!(ended, Ok(true)) && rdbs == 1 && others == 0
+}
+
+/// Says on stderr that an archive's RDB member was read as a stream in the archive's pass.
+pub fn say_streamed(archive: &str, member: &str) {
+    eprintln!(
+        "rdbkit: {archive}: member {member} read in the archive's pass; nothing unpacked to disk"
+    );
+}
+
+/// A standalone RDB member (a `dump.rdb`) read as a stream in the archive's single pass (see
+/// [`open_rdb_in_pass`]): its bytes, then [`finish`](Self::finish) reads the rest of the
+/// archive. A read error or an archive that ends inside it is named with the member.
+pub struct RdbMember {
+    ts: Option<TarStream>,
+    spilled: Option<Spilled>,
+    rel: PathBuf,
+    shown: String,
+    at: u64,
+    size: u64,
+    head: Vec<u8>,
+    /// Bytes of `head` handed out.
+    served: usize,
+    /// Bytes of the member still unread in `ts`.
+    left: u64,
+    /// The first read error (worded with the member), returned again by `finish`.
+    err: Option<String>,
+    limit: u64,
+    surveyed: bool,
+}
+
+impl RdbMember {
+    /// `ARCHIVE:MEMBER`, as errors name it.
+    pub fn name(&self) -> String {
+        format!(
+            "{}:{}",
+            self.spilled.as_ref().map_or("", |s| s.archive.as_str()),
+            self.rel.display()
+        )
+    }
+
+    /// The archive's name.
+    pub fn archive(&self) -> &str {
+        self.spilled.as_ref().map_or("", |s| s.archive.as_str())
+    }
+
+    /// Whether the archive was surveyed first and holds this RDB alone (see
+    /// [`open_rdb_in_pass`]).
+    pub fn surveyed(&self) -> bool {
+        self.surveyed
+    }
+
+    /// Says on stderr that the member is read as a stream in the archive's pass.
+    pub fn say_streamed(&self) {
+        say_streamed(self.archive(), &self.member());
+    }
+
+    /// The member's path in the archive.
+    pub fn member(&self) -> String {
+        self.rel.display().to_string()
+    }
+
+    /// The member's size (from its header).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn what(&self, why: &str) -> String {
+        format!(
+            "{}: member {} (header at byte {}): {why}",
+            self.archive(),
+            self.shown,
+            self.at
+        )
+    }
+
+    /// Reads what is left of the member, then the rest of the archive (its hostile members
+    /// refused, its end checked, a compressed end too). `Ok(None)`: the member was the
+    /// archive's only backup. `Ok(Some(opened))`: the archive holds other backups after it
+    /// (an `appendonlydir/`, another RDB or AOF), opened as [`open`] opens them, the member
+    /// listed among them (not written anywhere): a one-data-set command then reads what
+    /// [`open`] would have read.
+    pub fn finish(mut self) -> Result<Option<Opened>, String> {
+        if let Some(e) = self.err.take() {
+            return Err(e);
+        }
+        let mut rest = io::sink();
+        io::copy(&mut self, &mut rest).map_err(|_| self.err.clone().unwrap_or_default())?;
+        let (Some(mut ts), Some(mut sp)) = (self.ts.take(), self.spilled.take()) else {
+            return Ok(None);
+        };
+        let last = self.shown.clone();
+        ts.align().map_err(|err| {
+            format!(
+                "{}: tar archive damaged or truncated after member {last}: {err}",
+                sp.archive
+            )
+        })?;
+        // Listed as a backup the archive holds (for the messages and for `backups`), with no
+        // path: it was read, not written.
+        sp.streamed.push(self.rel.display().to_string());
+        sp.members.push(Member {
+            name: self.rel.display().to_string(),
+            path: PathBuf::new(),
+            head: std::mem::take(&mut self.head),
+        });
+        let opened = open_from(sp, ts, last, self.limit, None, None)?;
+        Ok(match opened {
+            Opened::Spilled(sp) if sp.backups().len() == 1 => None,
+            o => Some(o),
+        })
+    }
+}
+
+impl Read for RdbMember {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.err {
+            return Err(io::Error::other(e.clone()));
+        }
+        if let Some(h) = self.head.get(self.served..).filter(|h| !h.is_empty()) {
+            let n = h.len().min(buf.len());
+            buf[..n].copy_from_slice(&h[..n]);
+            self.served += n;
+            return Ok(n);
+        }
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(ts) = self.ts.as_mut() else {
+            return Ok(0);
+        };
+        let want = (buf.len() as u64).min(self.left) as usize;
+        let res = loop {
+            match ts.read(&mut buf[..want]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        match res {
+            Ok(0) => {
+                let got = self.size - self.left;
+                let e = self.what(&format!(
+                    "truncated: the archive ends {got} bytes into its {} bytes",
+                    self.size
+                ));
+                self.err = Some(e.clone());
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))
+            }
+            Ok(n) => {
+                self.left -= n as u64;
+                Ok(n)
+            }
+            Err(err) => {
+                let e = self.what(&format!("can't be read: {err}"));
+                self.err = Some(e.clone());
+                Err(io::Error::new(err.kind(), e))
+            }
+        }
     }
 }
 

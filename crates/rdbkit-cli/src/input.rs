@@ -201,6 +201,9 @@ enum Src {
     /// A tar archive read up to an `appendonlydir/`'s manifest: [`Input::load`] goes on in
     /// the same pass, its parts in manifest order (see [`archive::Paused`]).
     Archive(Box<archive::Paused>),
+    /// A standalone RDB member of a tar archive, read in the archive's single pass (see
+    /// [`archive::RdbMember`]); the rest of the archive is read after it.
+    Member(Box<archive::RdbMember>),
 }
 
 /// An opened input, kind known.
@@ -335,7 +338,27 @@ pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
 }
 
 /// Opens `path` (`-` = stdin) and finds its kind from the content.
+///
+/// A tar archive that is a regular file and holds a single backup, a standalone RDB (a
+/// `dump.rdb`), is surveyed first (its headers read, nothing written: see
+/// [`archive::holds_one_rdb`]) and then read again with that member handed over as a stream
+/// in the pass; other archives, and archives read from a pipe (which can be read only once,
+/// and where an `appendonlydir/` after a `dump.rdb` would be the backup to read), are opened
+/// as [`archive::open`] opens them.
 pub fn open(path: &Path) -> Result<Input, InputError> {
+    open_with(path, false)
+}
+
+/// [`open`] for a consumer that can take the AOF after having read the RDB (`check`: its
+/// verdict is printed at the end): the first standalone RDB member of an archive, met before
+/// any other backup, is handed over as a stream in the archive's single pass whatever follows
+/// it, a pipe too; [`Input::take_member`] gives it, and [`archive::RdbMember::finish`] what
+/// else the archive holds.
+pub fn open_in_pass(path: &Path) -> Result<Input, InputError> {
+    open_with(path, true)
+}
+
+fn open_with(path: &Path, in_pass: bool) -> Result<Input, InputError> {
     let name = crate::escape::path(path);
     if path.as_os_str() != "-" && path.is_dir() {
         return Ok(Input {
@@ -348,22 +371,23 @@ pub fn open(path: &Path) -> Result<Input, InputError> {
             spilled: None,
         });
     }
-    let s = sniff(path)?;
+    let mut s = sniff(path)?;
     if archive::is_tar(&s.head) {
         let limit = archive::spill_limit().map_err(InputError)?;
+        let mut surveyed = false;
+        if !in_pass && s.regular {
+            // A survey of the headers (decompressing, nothing written), then the real pass.
+            surveyed = archive::holds_one_rdb(&name, s.rest.with_head(s.head));
+            s = sniff(path)?;
+        }
         let codec = s.codec;
-        return match archive::open(&name, s.rest.with_head(s.head), limit).map_err(InputError)? {
-            archive::Opened::Spilled(sp) => from_archive(sp, codec),
-            archive::Opened::Paused(p) => Ok(Input {
-                name: format!("{name}:{}", p.dir_member()),
-                kind: Kind::Dir,
-                gzip: codec == Some(Codec::Gzip),
-                codec,
-                size: None,
-                src: Src::Archive(p),
-                spilled: None,
-            }),
+        let r = s.rest.with_head(s.head);
+        let opened = if in_pass || surveyed {
+            archive::open_rdb_in_pass(&name, r, limit, surveyed)
+        } else {
+            archive::open(&name, r, limit)
         };
+        return from_opened(&name, opened.map_err(InputError)?, codec);
     }
     // Unknown content is read as an RDB: the decoder names what is wrong and where.
     let kind = kind_of(&s.head).unwrap_or(Kind::Rdb);
@@ -396,6 +420,40 @@ pub fn open(path: &Path) -> Result<Input, InputError> {
         src,
         spilled: None,
     })
+}
+
+/// The input an opened archive gives (see [`from_archive`]).
+pub fn from_opened(
+    name: &str,
+    opened: archive::Opened,
+    codec: Option<Codec>,
+) -> Result<Input, InputError> {
+    match opened {
+        archive::Opened::Spilled(sp) => from_archive(sp, codec),
+        archive::Opened::Paused(p) => Ok(Input {
+            name: format!("{name}:{}", p.dir_member()),
+            kind: Kind::Dir,
+            gzip: codec == Some(Codec::Gzip),
+            codec,
+            size: None,
+            src: Src::Archive(p),
+            spilled: None,
+        }),
+        archive::Opened::Rdb(m) => {
+            if m.surveyed() {
+                m.say_streamed();
+            }
+            Ok(Input {
+                name: m.name(),
+                kind: Kind::Rdb,
+                gzip: codec == Some(Codec::Gzip),
+                codec,
+                size: Some(m.size()),
+                src: Src::Member(m),
+                spilled: None,
+            })
+        }
+    }
 }
 
 /// Which backup of an archive a one-data-set subcommand reads: the only one; of an RDB and
@@ -492,6 +550,9 @@ impl Input {
         match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
             Src::Stream(r) => Some(r),
             Src::Compressed(c) => Some(c),
+            // Read to its end (as a consumer of a stream does), the rest of the archive is
+            // read: its damage, or another backup after it, is then an error.
+            Src::Member(m) => Some(Box::new(MemberThenEnd(Some(m)))),
             a @ Src::Archive(_) => {
                 self.src = a;
                 None
@@ -560,6 +621,17 @@ impl Input {
         match &self.src {
             Src::Archive(p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// Takes a standalone RDB member of an archive read in the pass (see [`open_in_pass`]).
+    pub fn take_member(&mut self) -> Option<Box<archive::RdbMember>> {
+        match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
+            Src::Member(m) => Some(m),
+            other => {
+                self.src = other;
+                None
+            }
         }
     }
 
@@ -660,6 +732,13 @@ impl Input {
                 Ok(f(&mut parser))
             }
             Src::Stream(r) => Ok(held(r, opts, budget, f)),
+            Src::Member(m) => {
+                let mut r = MemberThenEnd(Some(m));
+                let t = held(&mut r, opts, budget, f);
+                // Its errors name the archive and the member already.
+                io::copy(&mut r, &mut io::sink()).map_err(|e| InputError(e.to_string()))?;
+                Ok(t)
+            }
             Src::Archive(_) => Err(InputError(format!(
                 "{}: this is an AOF ({}), not an RDB file",
                 self.name,
@@ -729,6 +808,17 @@ impl Input {
                 not_rdb_or_aof(self.kind, &name, &buf)?;
                 replay_bytes(&name, &buf, opts, budget, &mut rp)?;
             }
+            (_, Src::Member(m)) => {
+                // In memory, as a file is mapped: the same replay (an RDB, then any RESP after
+                // it) as on the unpacked member.
+                rp.pre_7_0 = true;
+                let mut buf = Vec::new();
+                MemberThenEnd(Some(m))
+                    .read_to_end(&mut buf)
+                    .map_err(|e| InputError(e.to_string()))?;
+                not_rdb_or_aof(self.kind, &name, &buf)?;
+                replay_bytes(&name, &buf, opts, budget, &mut rp)?;
+            }
             (_, Src::Archive(p)) => {
                 let archive = p.spilled.archive.clone();
                 let dir = p.dir_member();
@@ -748,6 +838,34 @@ impl Input {
             }
         }
         Ok(rp.ds)
+    }
+}
+
+/// An archive's RDB member, then (when it is read past its end) the rest of the archive: an
+/// error when the archive is damaged after it or holds another backup (an archive surveyed
+/// as holding one RDB that changed since, see [`open`]).
+struct MemberThenEnd(Option<Box<archive::RdbMember>>);
+
+impl Read for MemberThenEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(m) = self.0.as_mut() else {
+            return Ok(0);
+        };
+        let n = m.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        let Some(m) = self.0.take() else {
+            return Ok(0);
+        };
+        let archive = m.archive().to_string();
+        match m.finish().map_err(io::Error::other)? {
+            None => Ok(0),
+            Some(_) => Err(io::Error::other(format!(
+                "{archive}: the archive changed while it was read (it held one RDB; it now \
+                 holds other backups too)"
+            ))),
+        }
     }
 }
 

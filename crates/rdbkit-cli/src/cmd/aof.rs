@@ -447,6 +447,15 @@ pub fn one_pass(p: &crate::archive::Paused) -> bool {
 /// (0 streams every part).
 const HOLD_RDB_PART: usize = 512 << 20;
 
+/// The hold of an archive's RDB part or member: [`HOLD_RDB_PART`], or
+/// `RDBKIT_HOLD_RDB_PART=BYTES` (0: stream every one).
+pub fn hold_rdb_part() -> usize {
+    std::env::var("RDBKIT_HOLD_RDB_PART")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(HOLD_RDB_PART)
+}
+
 /// Checks the `appendonlydir/` of an archive paused at its manifest in one pass, as the
 /// archive is read: each part (base, then incr files, in manifest order; a part the archive
 /// holds early is unpacked to the private temporary directory and checked when its turn comes)
@@ -474,11 +483,7 @@ pub fn check_archive(
         .map_or_else(|| PathBuf::from(&archive), shown);
     let mut mc = rdbkit_aof::parts::MultiCheck::new(files.len(), opts);
     let mut handed = 0usize;
-    // `RDBKIT_HOLD_RDB_PART=BYTES` sets the hold (0: stream every part).
-    let hold = std::env::var("RDBKIT_HOLD_RDB_PART")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(HOLD_RDB_PART);
+    let hold = hold_rdb_part();
     let read = p.stream_parts(&mut |name, r| {
         let Some(f) = files.get(handed) else {
             return Err(format!("{name}: not a part of the manifest"));

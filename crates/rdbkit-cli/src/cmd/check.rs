@@ -83,7 +83,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let opts = args.decode.options(true);
     let mut sum = Summary::default();
     // stdin, pipes and compressed input (content-detected) stream; files are mapped.
-    let mut inp = match crate::input::open(&args.file) {
+    // An archive's `dump.rdb` is read in the archive's pass (see `check_member`).
+    let mut inp = match crate::input::open_in_pass(&args.file) {
         Ok(inp) => inp,
         Err(e) => {
             // 1: can't be opened; 2: opened, but its content (an archive, a compressed
@@ -97,6 +98,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     };
     let name = inp.name.clone();
+    if let Some(m) = inp.take_member() {
+        return check_member(&args, opts, m, inp.codec);
+    }
     if !inp.is_rdb() {
         return check_aof(&args, inp);
     }
@@ -118,39 +122,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         };
         match RdbFile::open(path) {
             Err(e) => return Err(Failure::Open(format!("{name}: {e}"))),
-            Ok(f) if opts.deep => {
-                // Records are read on this core; values are validated on every core; the CRC
-                // runs on another thread meanwhile.
-                // Capped at the cores available, as `verify -j` is at the backups given: a
-                // huge request (`--threads 100000`) must not try to spawn that many threads.
-                let threads = args
-                    .threads
-                    .threads
-                    .unwrap_or(usize::MAX)
-                    .clamp(1, rdbkit_rdb::parallel::max_threads());
-                // Plain small string keys are counted by runs, not given one by one.
-                let sum = std::cell::RefCell::new(&mut sum);
-                let (h, r) = rdbkit_rdb::parallel::check_counting(
-                    f.bytes(),
-                    opts,
-                    threads,
-                    |rec| tally(rec, &mut sum.borrow_mut()),
-                    |db, n| sum.borrow_mut().count_keys(db, n, 0),
-                );
-                // A file truncated under the map: that, not what was read from it.
-                let r = f.check_unchanged().and(r);
-                (r, h, Some(f.bytes().len() as u64))
-            }
             Ok(f) => {
-                // The CRC runs on a second core while this one decodes; plain small string
-                // keys are counted by runs (the lean path), as in the deep check.
-                let sum = std::cell::RefCell::new(&mut sum);
-                let (h, r) = rdbkit_rdb::parallel::scan_counting(
-                    f.bytes(),
-                    opts,
-                    |rec| tally(rec, &mut sum.borrow_mut()),
-                    |db, n| sum.borrow_mut().count_keys(db, n, 0),
-                );
+                let (h, r) = check_bytes(&args, opts, f.bytes(), &mut sum);
                 // A file truncated under the map: that, not what was read from it.
                 let r = f.check_unchanged().and(r);
                 (r, h, Some(f.bytes().len() as u64))
@@ -165,14 +138,110 @@ pub fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The check of an RDB's bytes (a mapped file, or an archive's member held in memory): deep,
+/// records read on this core and values validated on every core, the CRC on another thread;
+/// shallow, the CRC on a second core while this one decodes. Plain small string keys are
+/// counted by runs (the lean path).
+fn check_bytes(
+    args: &Args,
+    opts: rdbkit_rdb::Options,
+    bytes: &[u8],
+    sum: &mut Summary,
+) -> (Option<rdbkit_rdb::Header>, Result<(), rdbkit_rdb::Error>) {
+    let sum = std::cell::RefCell::new(sum);
+    if opts.deep {
+        // Capped at the cores available, as `verify -j` is at the backups given: a huge
+        // request (`--threads 100000`) must not try to spawn that many threads.
+        let threads = args
+            .threads
+            .threads
+            .unwrap_or(usize::MAX)
+            .clamp(1, rdbkit_rdb::parallel::max_threads());
+        rdbkit_rdb::parallel::check_counting(
+            bytes,
+            opts,
+            threads,
+            |rec| tally(rec, &mut sum.borrow_mut()),
+            |db, n| sum.borrow_mut().count_keys(db, n, 0),
+        )
+    } else {
+        rdbkit_rdb::parallel::scan_counting(
+            bytes,
+            opts,
+            |rec| tally(rec, &mut sum.borrow_mut()),
+            |db, n| sum.borrow_mut().count_keys(db, n, 0),
+        )
+    }
+}
+
+/// A standalone RDB member of an archive (a `dump.rdb`), checked as the archive is read, held
+/// in memory up to the hold of an archive's RDB part (see [`crate::cmd::aof::hold_rdb_part`]:
+/// its deep check then runs on every core), else as a stream (one core, memory bounded by its
+/// largest record): the same summary and verdict as on the unpacked file. The rest of the archive is read
+/// after it: damage there is the verdict (as when the archive is unpacked first), and an AOF
+/// after it is what is checked (a server with `appendonly yes` loads it; said on stderr), as
+/// [`crate::input::open`] would have read it — the RDB's own verdict is then dropped.
+fn check_member(
+    args: &Args,
+    opts: rdbkit_rdb::Options,
+    mut m: Box<crate::archive::RdbMember>,
+    codec: Option<crate::input::Codec>,
+) -> Result<(), Failure> {
+    let (name, archive, size) = (m.name(), m.archive().to_string(), m.size());
+    let mut sum = Summary::default();
+    let (r, header) = if size <= crate::cmd::aof::hold_rdb_part() as u64 {
+        // Held in memory (no disk), so that its deep check runs on every core as for the
+        // unpacked file: the same code on the same bytes. A member cut short is the archive's
+        // damage, said by `finish` below.
+        let mut data = Vec::new();
+        let held = data
+            .try_reserve(size.min(64 << 20) as usize)
+            .map_err(|_| Failure::Damaged(format!("{name}: out of memory")))
+            .map(|()| std::io::Read::read_to_end(&mut *m, &mut data));
+        match held? {
+            Ok(_) => {
+                let (h, r) = check_bytes(args, opts, &data, &mut sum);
+                (r, h)
+            }
+            Err(_) => (Ok(()), None),
+        }
+    } else {
+        let mut p = RdbReader::new(&mut *m, opts);
+        let r = scan(&mut p, &mut sum);
+        (r, p.header())
+    };
+    let (said, member) = (m.surveyed(), m.member());
+    match m.finish().map_err(Failure::Damaged)? {
+        None if !said => crate::archive::say_streamed(&archive, &member),
+        None => {}
+        Some(opened) => {
+            let inp = crate::input::from_opened(&archive, opened, codec)
+                .map_err(|e| Failure::Damaged(e.0))?;
+            if inp.is_rdb() {
+                return Err(Failure::Damaged(format!(
+                    "{archive}: the archive holds several backups: extract the one to read, or \
+                     use `rdbkit verify`, which checks each"
+                )));
+            }
+            return check_aof(args, inp);
+        }
+    }
+    r.map_err(|e| Failure::Damaged(format!("{name}: {e}")))?;
+    sum.settle();
+    if !args.quiet {
+        print_summary(&name, header, &sum, Some(size));
+    }
+    Ok(())
+}
+
 /// An AOF (any layout, or a single file with an RDB preamble) given to `rdbkit check`: the
 /// same verdict as `rdbkit aof check` (which validates an RDB part deeply too), with this
 /// command's exit codes.
 fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
     let name = inp.name.clone();
     let kind = inp.kind.name();
-    // A stream (a pipe, stdin, a compressed file) is read once into a private temporary file:
-    // the AOF checker works on a file's bytes.
+    // A stream whose content is not an AOF's (a manifest) is read once into a private
+    // temporary file: the AOF checker works on a file's bytes.
     let mut temp = None;
     // An archive read up to an appendonlydir/'s manifest: its parts are checked as they come,
     // in one pass (see `aof::check_archive`).
@@ -195,9 +264,32 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
     // Otherwise (a damaged manifest): unpacked, the checker reads files.
     inp.unpack().map_err(|e| Failure::Damaged(e.0))?;
     if let Some(mut stream) = inp.take_stream() {
-        let t =
-            crate::input::stream_to_temp(&name, &mut stream).map_err(|e| Failure::Damaged(e.0))?;
-        temp = Some(t);
+        // A stream (a pipe, stdin, a compressed file): checked as it is read, in bounded
+        // memory, both verdicts (`rdbkit_aof::stream`), as `rdbkit aof check -` does.
+        use rdbkit_aof::stream::{check_stream, Streamed};
+        let opts = rdbkit_aof::check::CheckOptions::default();
+        match check_stream(&mut stream, std::path::Path::new(&name), opts) {
+            Ok(Streamed::Report(r)) => {
+                let valid = r.strict_valid();
+                if !args.quiet || !valid {
+                    println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
+                    print!("{}", rdbkit_aof::report::human(&r));
+                }
+                return if valid {
+                    Ok(())
+                } else {
+                    Err(Failure::Reported(2))
+                };
+            }
+            // Not an AOF's content (a manifest): what the checker makes of it as a file.
+            Ok(Streamed::NotStreamed(head)) => {
+                let mut r = std::io::Read::chain(std::io::Cursor::new(head), stream);
+                let t = crate::input::stream_to_temp(&name, &mut r)
+                    .map_err(|e| Failure::Damaged(e.0))?;
+                temp = Some(t);
+            }
+            Err(e) => return Err(Failure::Damaged(format!("{name}: {e}"))),
+        }
     }
     let path = match (&temp, inp.path()) {
         (Some(t), _) => t.path().to_path_buf(),

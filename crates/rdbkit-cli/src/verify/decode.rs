@@ -207,6 +207,12 @@ fn verify_archive(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         Ok(archive::Opened::Spilled(sp)) => Ok(sp),
         Ok(archive::Opened::Paused(p)) if !crate::cmd::aof::one_pass(&p) => p.unpack(),
         Ok(archive::Opened::Paused(p)) => verify_paused(*p, &b, &mut verdicts),
+        // Not given by `open_streaming`: its RDB members are handed to `on_rdb`.
+        Ok(archive::Opened::Rdb(m)) => Err(format!(
+            "{}: member {}: not read (internal: an RDB member left paused)",
+            b.name,
+            m.member()
+        )),
         Err(e) => Err(e),
     };
     let sp = match read {

@@ -62,10 +62,11 @@ fn server_version(bin: &Path) -> Result<(String, String), String> {
     Ok((fork.to_string(), v.to_string()))
 }
 
-/// The backup's RDB header (magic, version) when it is a plain (not gzip'd) RDB file.
+/// The backup's RDB header (magic, version) when it is a plain (not gzip'd) RDB file: the file
+/// itself, not a member of an archive (copied as it is, the archive would not load).
 fn plain_rdb_header(path: &Path) -> Option<(rdbkit_rdb::Magic, u32)> {
     let inp = crate::input::open(path).ok()?;
-    if !inp.is_rdb() || inp.gzip || inp.name == "-" {
+    if !inp.is_rdb() || inp.codec.is_some() || inp.name == "-" || inp.path() != Some(path) {
         return None;
     }
     let opts = Options::default()
