@@ -226,10 +226,7 @@ impl<'a> StreamNode<'a> {
     /// multi-part AOF's small streams, callgrind): the node and the last entry's ID when both
     /// would succeed, `None` when either would fail (the caller then runs them for the error,
     /// which depends on which fails first).
-    pub(crate) fn new_checked(
-        master_key: &'a [u8],
-        lp: Listpack<'a>,
-    ) -> Option<(Self, Option<StreamId>)> {
+    pub fn new_checked(master_key: &'a [u8], lp: Listpack<'a>) -> Option<(Self, Option<StreamId>)> {
         let key: &[u8; 16] = master_key.try_into().ok()?;
         let mut it = lp.checked_iter();
         if it.at_end() {
