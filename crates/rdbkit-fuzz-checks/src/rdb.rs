@@ -684,6 +684,15 @@ pub fn stream_node(data: &[u8]) {
     }
     let (key, blob) = data.split_at(16);
     let Ok(lp) = Listpack::new(blob) else { return };
+    // The one-walk read and check succeeds exactly when `new` then `check` do, alike.
+    let one = StreamNode::new_checked(key, lp)
+        .map(|(n, last)| (n.master_id(), n.count(), n.deleted(), last));
+    let two = StreamNode::new(key, lp).ok().and_then(|n| {
+        n.check()
+            .ok()
+            .map(|last| (n.master_id(), n.count(), n.deleted(), last))
+    });
+    assert_eq!(one, two);
     let Ok(node) = StreamNode::new(key, lp) else {
         return;
     };

@@ -15,14 +15,151 @@ use crate::error::{Error, Result};
 use crate::length::{read_count, read_len};
 use crate::listpack::Listpack;
 use crate::string::{read_string, RdbString};
-use crate::visit::{blob_err, read_blob, vis, Visitor, Walk};
+use crate::visit::{blob_err, read_blob, vis, BlobRef, Visitor, Walk};
 use node::StreamNode;
 
 pub use crate::types::{GroupMeta, StreamId, StreamMeta};
 
+/// A length in one of its plain forms (6-, 14-, 32- or 64-bit) at `d[*p..]`, read without
+/// the general reader's `Result` (a stream's metadata is ~10 lengths, and a small stream's
+/// record is little more: the general reader was ~45 instructions a length, callgrind).
+/// `None` for an encoded-string marker, a bad prefix byte or a length cut short: the general
+/// reader then reads it again and reports it.
+#[inline(always)]
+fn lean_len_at(d: &[u8], p: &mut usize) -> Option<u64> {
+    let at = *p;
+    let b = *d.get(at)?;
+    let (n, used) = match b >> 6 {
+        0 => (u64::from(b), 1),
+        1 => ((u64::from(b & 0x3f) << 8) | u64::from(*d.get(at + 1)?), 2),
+        _ => match b {
+            0x80 => (
+                u64::from(u32::from_be_bytes(d.get(at + 1..at + 5)?.try_into().ok()?)),
+                5,
+            ),
+            0x81 => (
+                u64::from_be_bytes(d.get(at + 1..at + 9)?.try_into().ok()?),
+                9,
+            ),
+            _ => return None,
+        },
+    };
+    *p = at + used;
+    Some(n)
+}
+
+/// Moves `c` to `to` (a position at or after its own, inside its data, found by a lean read).
+#[inline(always)]
+fn advance_to(c: &mut Cursor<'_>, to: usize) -> Option<()> {
+    c.fixed(to - c.pos(), "").ok().map(|_| ())
+}
+
+/// [`lean_len_at`] at the cursor; nothing consumed on `None`.
+#[inline(always)]
+fn lean_len(c: &mut Cursor<'_>) -> Option<u64> {
+    let mut p = c.pos();
+    let n = lean_len_at(c.data(), &mut p)?;
+    advance_to(c, p)?;
+    Some(n)
+}
+
+/// [`read_len`], its common forms inline (see [`lean_len_at`]); the same value or error.
+#[inline(always)]
+fn read_len_lean(c: &mut Cursor<'_>, what: &'static str) -> Result<u64> {
+    match lean_len(c) {
+        Some(n) => Ok(n),
+        None => read_len(c, what),
+    }
+}
+
+/// [`read_count`], its common forms inline (see [`lean_len_at`]); the same value or error.
+#[inline(always)]
+fn read_count_lean(c: &mut Cursor<'_>, what: &'static str, min_size: u64) -> Result<u64> {
+    let at = c.offset();
+    match lean_len(c) {
+        Some(n) => {
+            c.check_count(n, min_size, what, at)?;
+            Ok(n)
+        }
+        None => read_count(c, what, min_size),
+    }
+}
+
+/// A node's listpack string (plain, or LZF-compressed) as [`read_string`] reads it, without
+/// its `Result` (the general reader of an LZF string was ~220 instructions, callgrind); `None`,
+/// nothing consumed, for any other form or any damage, which the general reader then reports.
+#[inline(always)]
+fn lean_blob<'a>(c: &mut Cursor<'a>) -> Option<RdbString<'a>> {
+    let d = c.data();
+    let mut p = c.pos();
+    let b = *d.get(p)?;
+    let (n, len) = if b == 0xc0 | crate::length::ENC_LZF {
+        p += 1;
+        let clen = lean_len_at(d, &mut p)?;
+        let len = lean_len_at(d, &mut p)?;
+        if len == 0
+            || len
+                > clen
+                    .saturating_mul(crate::string::LZF_MAX_RATIO)
+                    .saturating_add(64)
+            || len > usize::MAX as u64
+        {
+            return None;
+        }
+        (clen, Some(len as usize))
+    } else if b < 0xc0 {
+        (lean_len_at(d, &mut p)?, None)
+    } else {
+        return None;
+    };
+    if n > (d.len() - p) as u64 {
+        return None;
+    }
+    let bytes = &d[p..p + n as usize];
+    advance_to(c, p + n as usize)?;
+    Some(match len {
+        Some(len) => RdbString::Lzf {
+            compressed: bytes,
+            len,
+        },
+        None => RdbString::Raw(bytes),
+    })
+}
+
+/// The stream metadata after the nodes (length, last ID and, from version 2, first ID, max
+/// deleted ID, entries added) in one lean read; `None`, nothing consumed, when any of it is
+/// not a plain length (the field-by-field reads then report it).
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn lean_meta(
+    c: &mut Cursor<'_>,
+    version: u8,
+) -> Option<(u64, StreamId, Option<(StreamId, StreamId, u64)>)> {
+    let d = c.data();
+    let mut p = c.pos();
+    let length = lean_len_at(d, &mut p)?;
+    let id = |p: &mut usize| -> Option<StreamId> {
+        let ms = lean_len_at(d, p)?;
+        let seq = lean_len_at(d, p)?;
+        Some(StreamId { ms, seq })
+    };
+    let last = id(&mut p)?;
+    let v2 = if version >= 2 {
+        let first = id(&mut p)?;
+        let maxdel = id(&mut p)?;
+        let added = lean_len_at(d, &mut p)?;
+        Some((first, maxdel, added))
+    } else {
+        None
+    };
+    advance_to(c, p)?;
+    Some((length, last, v2))
+}
+
+#[inline]
 fn read_id_lens(c: &mut Cursor<'_>, what: &'static str) -> Result<StreamId> {
-    let ms = read_len(c, what)?;
-    let seq = read_len(c, what)?;
+    let ms = read_len_lean(c, what)?;
+    let seq = read_len_lean(c, what)?;
     Ok(StreamId { ms, seq })
 }
 
@@ -41,7 +178,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
     version: u8,
     mut w: Option<&mut Walk<'_, V>>,
 ) -> Result<()> {
-    let n_nodes = read_count(c, "stream listpack count", 2)?;
+    let n_nodes = read_count_lean(c, "stream listpack count", 2)?;
     let deep = w.as_ref().is_some_and(|w| w.deep);
     let mut prev: Option<StreamId> = None;
     for _ in 0..n_nodes {
@@ -60,21 +197,42 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             }
         };
         let Some(w) = w.as_deref_mut() else {
-            read_string(c, "stream listpack")?;
+            if lean_blob(c).is_none() {
+                read_string(c, "stream listpack")?;
+            }
             continue;
         };
-        let Some(b) = read_blob(c, "stream listpack", Some(&mut w.s.a))? else {
-            continue;
+        let at = c.offset();
+        let b = match lean_blob(c) {
+            Some(s) => BlobRef {
+                compressed: s.is_compressed(),
+                bytes: s.bytes_in(&mut w.s.a, at)?,
+                at,
+            },
+            None => match read_blob(c, "stream listpack", Some(&mut w.s.a))? {
+                Some(b) => b,
+                None => continue,
+            },
         };
         let err = blob_err(b.at, b.compressed);
         let lp = Listpack::new(b.bytes).map_err(&err)?;
-        if lp.iter().next().is_none() {
-            return Err(Error::invalid(b.at, "empty listpack inside stream"));
-        }
-        let node = StreamNode::new(key, lp).map_err(&err)?;
+        // A deep walk reads and checks the node in one walk of its listpack; a node that
+        // fails it is read again the usual way (master entry, then the check) for the error.
+        let (node, checked) = match deep.then(|| StreamNode::new_checked(key, lp)).flatten() {
+            Some((node, last)) => (node, Some(last)),
+            None => {
+                if lp.iter().next().is_none() {
+                    return Err(Error::invalid(b.at, "empty listpack inside stream"));
+                }
+                (StreamNode::new(key, lp).map_err(&err)?, None)
+            }
+        };
         vis(w.v.stream_node(node.master_id(), b.bytes.len()), b.at)?;
         if deep {
-            let last = node.check().map_err(&err)?;
+            let last = match checked {
+                Some(last) => last,
+                None => node.check().map_err(&err)?,
+            };
             if let Some(p) = prev {
                 if node.master_id() <= p {
                     return Err(Error::invalid(
@@ -115,15 +273,28 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         }
     }
     let meta_at = c.offset();
-    let length = read_len(c, "stream length")?;
-    let last_id = read_id_lens(c, "stream last ID")?;
-    let (first_id, max_deleted_id, entries_added) = if version >= 2 {
-        let first = read_id_lens(c, "stream first ID")?;
-        let maxdel = read_id_lens(c, "stream max deleted ID")?;
-        let added = read_len(c, "stream entries added")?;
-        (Some(first), Some(maxdel), Some(added))
-    } else {
-        (None, None, None)
+    let (length, last_id, (first_id, max_deleted_id, entries_added)) = match lean_meta(c, version) {
+        Some((length, last, v2)) => (
+            length,
+            last,
+            match v2 {
+                Some((first, maxdel, added)) => (Some(first), Some(maxdel), Some(added)),
+                None => (None, None, None),
+            },
+        ),
+        None => {
+            let length = read_len_lean(c, "stream length")?;
+            let last_id = read_id_lens(c, "stream last ID")?;
+            let v2 = if version >= 2 {
+                let first = read_id_lens(c, "stream first ID")?;
+                let maxdel = read_id_lens(c, "stream max deleted ID")?;
+                let added = read_len_lean(c, "stream entries added")?;
+                (Some(first), Some(maxdel), Some(added))
+            } else {
+                (None, None, None)
+            };
+            (length, last_id, v2)
+        }
     };
     if length > 0 && n_nodes == 0 {
         return Err(Error::invalid(
@@ -142,14 +313,14 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         };
         vis(w.v.stream_meta(&meta), meta_at)?;
     }
-    let n_groups = read_count(c, "stream consumer group count", 3)?;
+    let n_groups = read_count_lean(c, "stream consumer group count", 3)?;
     let mut group_names: HashSet<Vec<u8>> = HashSet::new();
     for _ in 0..n_groups {
         let name_at = c.offset();
         let name = read_string(c, "consumer group name")?;
         let last_delivered_id = read_id_lens(c, "consumer group last ID")?;
         let entries_read = if version >= 2 {
-            Some(read_len(c, "consumer group entries read")?)
+            Some(read_len_lean(c, "consumer group entries read")?)
         } else {
             None
         };
@@ -170,12 +341,12 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
             )?;
             pel = Some(HashSet::new());
         }
-        let pel_n = read_count(c, "consumer group PEL size", 17)?;
+        let pel_n = read_count_lean(c, "consumer group PEL size", 17)?;
         for _ in 0..pel_n {
             let at = c.offset();
             let id = raw_id(c, "PEL stream ID")?;
             let delivery_time = c.i64_le("PEL delivery time")?;
-            let count = read_len(c, "PEL delivery count")?;
+            let count = read_len_lean(c, "PEL delivery count")?;
             if let (Some(w), Some(pel)) = (w.as_deref_mut(), pel.as_mut()) {
                 if !pel.insert(id) {
                     return Err(Error::invalid(
@@ -186,7 +357,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                 vis(w.v.stream_pel(id, delivery_time, count), at)?;
             }
         }
-        let n_consumers = read_count(c, "consumer count", 10)?;
+        let n_consumers = read_count_lean(c, "consumer count", 10)?;
         let mut owned: HashSet<StreamId> = HashSet::new();
         let mut consumer_names: HashSet<Vec<u8>> = HashSet::new();
         for _ in 0..n_consumers {
@@ -205,7 +376,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
                 }
                 vis(w.v.stream_consumer(cname, seen, active), cat)?;
             }
-            let cpel = read_count(c, "consumer PEL size", 16)?;
+            let cpel = read_count_lean(c, "consumer PEL size", 16)?;
             for _ in 0..cpel {
                 let at = c.offset();
                 let id = raw_id(c, "consumer PEL stream ID")?;
@@ -228,7 +399,7 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
         }
         let mut nacked: HashSet<StreamId> = HashSet::new();
         if version >= 5 {
-            let n = read_count(c, "consumer group NACK count", 16)?;
+            let n = read_count_lean(c, "consumer group NACK count", 16)?;
             for _ in 0..n {
                 let at = c.offset();
                 let id = raw_id(c, "NACKed stream ID")?;
@@ -282,19 +453,19 @@ pub(crate) fn walk<V: Visitor + ?Sized>(
 /// Redis 8.6 IDMP trailer: duration, max entries, producers × (pid, iids × (iid, id)),
 /// then iids_added and iids_duplicates.
 fn skip_idmp(c: &mut Cursor<'_>) -> Result<()> {
-    read_len(c, "IDMP duration")?;
-    read_len(c, "IDMP max entries")?;
-    let producers = read_count(c, "IDMP producer count", 2)?;
+    read_len_lean(c, "IDMP duration")?;
+    read_len_lean(c, "IDMP max entries")?;
+    let producers = read_count_lean(c, "IDMP producer count", 2)?;
     for _ in 0..producers {
         read_string(c, "IDMP producer id")?;
-        let n = read_count(c, "IDMP id count", 3)?;
+        let n = read_count_lean(c, "IDMP id count", 3)?;
         for _ in 0..n {
             read_string(c, "IDMP iid")?;
             read_id_lens(c, "IDMP stream ID")?;
         }
     }
-    read_len(c, "IDMP iids added")?;
-    read_len(c, "IDMP iids duplicates")?;
+    read_len_lean(c, "IDMP iids added")?;
+    read_len_lean(c, "IDMP iids duplicates")?;
     Ok(())
 }
 
