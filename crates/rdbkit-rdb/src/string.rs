@@ -118,8 +118,7 @@ impl<'a> RdbString<'a> {
                 Ok(buf)
             }
             RdbString::Lzf { compressed, len } => {
-                buf.clear();
-                lzf::decompress_into(compressed, len, buf)
+                lzf::decompress_reusing(compressed, len, buf)
                     .map_err(|e| Error::new(ErrorKind::Lzf(e), at))?;
                 if buf.len() != len {
                     return Err(Error::new(
