@@ -265,9 +265,10 @@ const FILTER_MAX: usize = 1 << 18;
 
 /// [`any_equal`] by a bit filter: each hash sets the bit its low bits pick in a set of 16 bits
 /// a hash, without branches, and marks it in a second set when it was already set (two hashes
-/// on one bit: equal, or a 1-in-16 chance). No marked bit: no two hashes are equal (the usual
-/// answer, ~8 instructions a hash). Otherwise only the hashes on marked bits (a few percent)
-/// are sorted and compared.
+/// on one bit: equal, or a 1-in-16 chance). No marked bit: no two hashes are equal. Otherwise
+/// (in a big value, some bit is nearly always shared) only the hashes on marked bits, about 1
+/// in 16, are sorted and compared: ~16 instructions a hash in all, against ~60 for the radix
+/// partition and its buckets' sorts (callgrind, 20 000-member values).
 fn any_equal_filtered(hashes: &[u64], part: &mut Vec<u64>) -> bool {
     let bits = (hashes.len() * 16).next_power_of_two().max(64);
     let words = bits / 64;
