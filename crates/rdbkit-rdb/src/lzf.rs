@@ -150,7 +150,10 @@ pub fn decompress_reusing(
     expected_len: usize,
     buf: &mut Vec<u8>,
 ) -> Result<(), BlobError> {
-    check_ratio(src, expected_len)?;
+    if let Err(e) = check_ratio(src, expected_len) {
+        buf.clear();
+        return Err(e);
+    }
     let need = expected_len + SLACK;
     if buf.len() < need {
         buf.reserve_exact(need - buf.len());
@@ -741,6 +744,23 @@ mod tests {
         // run of one byte: distance 1
         let src = [0, b'x', (7 << 5), 3, 0];
         assert_eq!(decompress(&src, 13).unwrap(), vec![b'x'; 13]);
+    }
+
+    #[test]
+    fn reusing_overwrites_garbage_and_clears_on_error() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i % 7) as u8 + b'a').collect();
+        let c = compress(&data).expect("compresses");
+        for garbage in [0usize, 5, 299, 300, 400] {
+            let mut buf = vec![0xA5; garbage];
+            decompress_reusing(&c, data.len(), &mut buf).unwrap();
+            assert_eq!(buf, data);
+            // an error of the walk, and one refused before it: the buffer is emptied
+            assert!(decompress_reusing(&c, data.len() + 1, &mut buf).is_err());
+            assert!(buf.is_empty());
+            buf.resize(garbage, 0xA5);
+            assert!(decompress_reusing(&[], 2570, &mut buf).is_err());
+            assert!(buf.is_empty());
+        }
     }
 
     #[test]
