@@ -754,7 +754,8 @@ fn walk_agrees(data: &[u8]) {
 // ---- LZF and the small encodings -------------------------------------------------------------
 
 /// LZF: bytes 0-1 are the expected length (LE), the rest the compressed stream. `validate`
-/// agrees with `decompress_into`; compression round-trips.
+/// agrees with `decompress_into`, and `decompress_reusing` (into a buffer of garbage) with
+/// both; compression round-trips.
 pub fn lzf(data: &[u8]) {
     use rdbkit_rdb::internals::lzf;
     if data.len() >= 2 {
@@ -775,6 +776,15 @@ pub fn lzf(data: &[u8]) {
         match d {
             Ok(()) => assert_eq!(out.len(), 3 + n),
             Err(_) => assert_eq!(out, b"pre", "a failed decompression changed the output"),
+        }
+        // Into a reused buffer holding garbage (not zeroed first): the same verdict and bytes.
+        let mut reused = vec![0xA5; usize::from(data[1] % 8) * 40];
+        let r = lzf::decompress_reusing(src, n, &mut reused);
+        assert_eq!(r, d, "decompress_reusing and decompress_into disagree");
+        if r.is_ok() {
+            assert_eq!(reused, out[3..], "decompress_reusing produced other bytes");
+        } else {
+            assert!(reused.is_empty(), "a failed decompress_reusing left bytes");
         }
     }
     if let Some(c) = lzf::compress(data) {

@@ -114,8 +114,13 @@ fn check_ratio(src: &[u8], expected_len: usize) -> Result<(), BlobError> {
     Ok(())
 }
 
+/// Bytes past the announced length that [`decompress_slice`] may write (and later overwrite or
+/// drop): room for a fixed 32-byte literal copy or a 16-byte back-reference block.
+const SLACK: usize = 32;
+
 /// Decompresses `src` and appends exactly `expected_len` bytes to `out`, or returns an error
-/// and leaves `out` as it was. Reserves exactly `expected_len` bytes (the caller bounds it).
+/// and leaves `out` as it was. Reserves `expected_len` bytes and a little slack (the caller
+/// bounds it).
 pub fn decompress_into(
     src: &[u8],
     expected_len: usize,
@@ -123,38 +128,111 @@ pub fn decompress_into(
 ) -> Result<(), BlobError> {
     check_ratio(src, expected_len)?;
     let base = out.len();
-    out.reserve_exact(expected_len);
+    let need = base + expected_len + SLACK;
+    out.reserve_exact(need - base);
     // Zero-fill once (memset speed) and then write into a plain slice: cheaper than a capacity
     // check per instruction and keeps every write bounds-checked.
-    out.resize(base + expected_len, 0);
-    let result = decompress_slice(src, &mut out[base..]);
-    if result.is_err() {
-        out.truncate(base);
-    }
+    out.resize(need, 0);
+    let result = decompress_slice(src, &mut out[base..], expected_len);
+    out.truncate(if result.is_ok() {
+        base + expected_len
+    } else {
+        base
+    });
     result
 }
 
-/// Decompresses `src` into exactly `dst.len()` bytes.
+/// [`decompress_into`] into `buf`, replacing its contents: what `buf` already holds is
+/// overwritten, not zeroed first (a buffer reused for many small blobs is filled only when it
+/// grows). On success `buf` holds exactly the `expected_len` bytes; on error it is empty.
+pub fn decompress_reusing(
+    src: &[u8],
+    expected_len: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), BlobError> {
+    if let Err(e) = check_ratio(src, expected_len) {
+        buf.clear();
+        return Err(e);
+    }
+    let need = expected_len + SLACK;
+    if buf.len() < need {
+        buf.reserve_exact(need - buf.len());
+        buf.resize(need, 0);
+    }
+    // Every byte of `buf[..expected_len]` is written by an instruction before the call
+    // succeeds (`op == total` at the end, output produced strictly left to right).
+    let result = decompress_slice(src, &mut buf[..need], expected_len);
+    buf.truncate(if result.is_ok() { expected_len } else { 0 });
+    result
+}
+
+/// Decompresses `src` into exactly `total` bytes at the start of `dst`, which holds at least
+/// [`SLACK`] more.
 ///
-/// Fast paths over-copy: while at least 32 bytes of room remain in both buffers, a literal
-/// run is copied as a fixed 32-byte block and a back-reference in 8-byte blocks, writing a
-/// few bytes past the instruction's end. That is harmless because output is produced strictly
-/// left to right, so those bytes are overwritten before anything reads them, and the final
-/// length check guarantees every byte up to `dst.len()` was written by a real instruction.
-fn decompress_slice(src: &[u8], dst: &mut [u8]) -> Result<(), BlobError> {
-    let total = dst.len();
+/// Fast paths over-copy into the slack: a literal run is copied as a fixed 32-byte block
+/// (when 32 bytes of input follow its control byte) and a back-reference in 16-byte blocks
+/// (one block, loaded before it is stored, when it is at most 16 bytes long and does not
+/// overlap its own output), writing up to 31 bytes past the instruction's end. That is
+/// harmless because output is produced strictly left to right, so those bytes are
+/// overwritten before anything reads them, and the final length check guarantees every byte
+/// up to `total` was written by a real instruction. Anything else (a short tail of input, an
+/// overlapping back-reference, any error) goes through the checking decoder (`next_op`),
+/// which gives every error its offset and message.
+fn decompress_slice(src: &[u8], dst: &mut [u8], total: usize) -> Result<(), BlobError> {
+    debug_assert!(dst.len() >= total + SLACK);
+    let n = src.len();
     let mut ip = 0;
     let mut op = 0;
-    while ip < src.len() {
-        let ctrl = src[ip] as usize;
-        if ctrl < 32 && ip + 33 <= src.len() && op + 32 <= total {
-            // Literal run of ctrl + 1 <= 32 bytes: both buffers have 32 bytes to spare.
-            dst[op..op + 32].copy_from_slice(&src[ip + 1..ip + 33]);
-            op += ctrl + 1;
-            ip += ctrl + 2;
-            continue;
+    while ip < n {
+        let ctrl = usize::from(src[ip]);
+        let room = total - op;
+        if ctrl < 32 {
+            let len = ctrl + 1;
+            if ip + 33 <= n && len <= room {
+                // Both buffers have 32 bytes from here (op <= total, SLACK = 32).
+                dst[op..op + 32].copy_from_slice(&src[ip + 1..ip + 33]);
+                op += len;
+                ip += len + 1;
+                continue;
+            }
+        } else if ip + 3 <= n {
+            let long = ctrl >> 5 == 7;
+            let (len, low, next) = if long {
+                (
+                    9 + usize::from(src[ip + 1]),
+                    usize::from(src[ip + 2]),
+                    ip + 3,
+                )
+            } else {
+                ((ctrl >> 5) + 2, usize::from(src[ip + 1]), ip + 2)
+            };
+            let dist = ((ctrl & 0x1f) << 8) + low + 1;
+            if dist <= op && len <= room {
+                let from = op - dist;
+                if len <= 16 && dist >= len {
+                    // One block: its source bytes that matter lie before `op`; the rest is
+                    // over-copy that later instructions overwrite.
+                    let block: [u8; 16] = dst[from..from + 16].try_into().expect("16 bytes");
+                    dst[op..op + 16].copy_from_slice(&block);
+                    op += len;
+                    ip = next;
+                    continue;
+                }
+                if dist >= 16 {
+                    // Blocks of 16 never read bytes they are about to write (dist >= 16),
+                    // which also makes this correct for overlapping references.
+                    let mut k = 0;
+                    while k < len {
+                        dst.copy_within(from + k..from + k + 16, op + k);
+                        k += 16;
+                    }
+                    op += len;
+                    ip = next;
+                    continue;
+                }
+            }
         }
-        let (inst, next) = next_op(src, ip, op, total - op)?;
+        let (inst, next) = next_op(src, ip, op, room)?;
         match inst {
             Op::Literal { start, len } => {
                 dst[op..op + len].copy_from_slice(&src[start..start + len]);
@@ -162,15 +240,7 @@ fn decompress_slice(src: &[u8], dst: &mut [u8]) -> Result<(), BlobError> {
             }
             Op::BackRef { dist, len } => {
                 let from = op - dist;
-                if dist >= 8 && op + len + 8 <= total {
-                    // Blocks of 8 never read bytes they are about to write (dist >= 8), which
-                    // also makes this correct for overlapping references.
-                    let mut k = 0;
-                    while k < len {
-                        dst.copy_within(from + k..from + k + 8, op + k);
-                        k += 8;
-                    }
-                } else if dist >= len {
+                if dist >= len {
                     dst.copy_within(from..from + len, op);
                 } else if dist == 1 {
                     let b = dst[from];
@@ -192,7 +262,7 @@ fn decompress_slice(src: &[u8], dst: &mut [u8]) -> Result<(), BlobError> {
         ip = next;
     }
     if op != total {
-        return Err(short_output(src.len(), op, total));
+        return Err(short_output(n, op, total));
     }
     Ok(())
 }
@@ -674,6 +744,23 @@ mod tests {
         // run of one byte: distance 1
         let src = [0, b'x', (7 << 5), 3, 0];
         assert_eq!(decompress(&src, 13).unwrap(), vec![b'x'; 13]);
+    }
+
+    #[test]
+    fn reusing_overwrites_garbage_and_clears_on_error() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i % 7) as u8 + b'a').collect();
+        let c = compress(&data).expect("compresses");
+        for garbage in [0usize, 5, 299, 300, 400] {
+            let mut buf = vec![0xA5; garbage];
+            decompress_reusing(&c, data.len(), &mut buf).unwrap();
+            assert_eq!(buf, data);
+            // an error of the walk, and one refused before it: the buffer is emptied
+            assert!(decompress_reusing(&c, data.len() + 1, &mut buf).is_err());
+            assert!(buf.is_empty());
+            buf.resize(garbage, 0xA5);
+            assert!(decompress_reusing(&[], 2570, &mut buf).is_err());
+            assert!(buf.is_empty());
+        }
     }
 
     #[test]

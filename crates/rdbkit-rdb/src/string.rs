@@ -106,7 +106,20 @@ impl<'a> RdbString<'a> {
 
     /// The logical bytes: borrowed when raw, otherwise rendered/decompressed into `buf`.
     /// `at` is the file offset of the string, for errors.
+    #[inline]
     pub fn bytes_in<'c>(&self, buf: &'c mut Vec<u8>, at: u64) -> Result<&'c [u8]>
+    where
+        'a: 'c,
+    {
+        // The raw case (most members) inline; the others through a call.
+        match *self {
+            RdbString::Raw(b) => Ok(b),
+            _ => self.bytes_in_slow(buf, at),
+        }
+    }
+
+    /// [`bytes_in`](Self::bytes_in) of an integer or LZF string.
+    fn bytes_in_slow<'c>(&self, buf: &'c mut Vec<u8>, at: u64) -> Result<&'c [u8]>
     where
         'a: 'c,
     {
@@ -118,8 +131,7 @@ impl<'a> RdbString<'a> {
                 Ok(buf)
             }
             RdbString::Lzf { compressed, len } => {
-                buf.clear();
-                lzf::decompress_into(compressed, len, buf)
+                lzf::decompress_reusing(compressed, len, buf)
                     .map_err(|e| Error::new(ErrorKind::Lzf(e), at))?;
                 if buf.len() != len {
                     return Err(Error::new(
@@ -137,13 +149,15 @@ impl<'a> RdbString<'a> {
     }
 
     /// As an element: integers stay integers (no rendering), LZF is decompressed into `buf`.
+    #[inline]
     pub fn entry_in<'c>(&self, buf: &'c mut Vec<u8>, at: u64) -> Result<Entry<'c>>
     where
         'a: 'c,
     {
         match *self {
             RdbString::Int(i) => Ok(Entry::Int(i)),
-            _ => Ok(Entry::Bytes(self.bytes_in(buf, at)?)),
+            RdbString::Raw(b) => Ok(Entry::Bytes(b)),
+            RdbString::Lzf { .. } => Ok(Entry::Bytes(self.bytes_in_slow(buf, at)?)),
         }
     }
 

@@ -37,7 +37,57 @@ pub(crate) fn entry_score(e: Entry<'_>, at: u64) -> Result<f64> {
 }
 
 /// Parses a score written by `d2string`/`%.17g` (`inf`, `-inf`, `1e+308`, ...).
+#[inline]
 pub(crate) fn parse_score_text(b: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_plain_decimal(b) {
+        return Some(v);
+    }
+    parse_score_slow(b)
+}
+
+/// Powers of ten that `f64` holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common score text, `-?digits(.digits)?` with at most 15 digits in all, as
+/// `str::parse::<f64>` reads it: the digits as an integer below 2^53 and a power of ten that
+/// `f64` holds exactly, so one correctly rounded division gives the correctly rounded value
+/// (Clinger's fast path, the one `core`'s parser takes first). `None`: anything else (the
+/// general parser decides).
+#[inline]
+fn parse_plain_decimal(b: &[u8]) -> Option<f64> {
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut frac: Option<usize> = None;
+    for (i, &c) in digits.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            m = m * 10 + u64::from(d);
+        } else if c == b'.' && frac.is_none() && i > 0 && i + 1 < digits.len() {
+            frac = Some(digits.len() - 1 - i);
+        } else {
+            return None;
+        }
+    }
+    let k = frac.unwrap_or(0);
+    if digits.len() - usize::from(frac.is_some()) > 15 {
+        return None;
+    }
+    // m < 10^15 < 2^53: exact as f64; k <= 15: POW10[k] exact.
+    let v = m as f64 / POW10[k];
+    Some(if neg { -v } else { v })
+}
+
+/// [`parse_score_text`]'s general case.
+fn parse_score_slow(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
     match s {
@@ -408,6 +458,72 @@ mod tests {
             deep: true,
         };
         walk_in(&mut Cursor::new(value, 100), t, Some(&mut w), None)
+    }
+
+    /// The fast path reads every plain decimal exactly as the general parser does.
+    #[test]
+    fn plain_decimal_scores_parse_as_str_parse() {
+        let cases = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "251.125",
+            "0.1",
+            "-0.3",
+            "123456789012345",
+            "12345678901234.5",
+            "1234567890123456",
+            "0.000000000000001",
+            "9007199254740993",
+            "1.",
+            ".5",
+            "-",
+            "",
+            "1.2.3",
+            "1e5",
+            "+1",
+            " 1",
+            "007",
+            "-007.50",
+            "999999999999999",
+            "3.14159265358979",
+        ];
+        for t in cases {
+            let fast = parse_plain_decimal(t.as_bytes());
+            let slow = parse_score_slow(t.as_bytes());
+            if let Some(v) = fast {
+                assert_eq!(Some(v.to_bits()), slow.map(f64::to_bits), "{t:?}");
+            }
+            assert_eq!(
+                parse_score_text(t.as_bytes()).map(f64::to_bits),
+                slow.map(f64::to_bits),
+                "{t:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn score_text_fast_path_agrees(int in 0u64..10_000_000_000_000_000, frac in 0usize..18, neg: bool) {
+            let digits = int.to_string();
+            let mut t = String::new();
+            if neg {
+                t.push('-');
+            }
+            if frac > 0 && frac < digits.len() {
+                t.push_str(&digits[..digits.len() - frac]);
+                t.push('.');
+                t.push_str(&digits[digits.len() - frac..]);
+            } else {
+                t.push_str(&digits);
+            }
+            prop_assert_eq!(
+                parse_score_text(t.as_bytes()).map(f64::to_bits),
+                parse_score_slow(t.as_bytes()).map(f64::to_bits),
+                "{}", t
+            );
+        }
     }
 
     fn verdict(r: Result<()>) -> Option<(u64, String)> {
