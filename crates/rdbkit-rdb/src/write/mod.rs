@@ -412,6 +412,18 @@ impl<W: Write> RdbWriter<W> {
         lfu_freq: Option<u8>,
         type_byte: u8,
     ) -> bool {
+        // The common case without building the head: no attributes and a key written as
+        // its one-byte length and its bytes.
+        if expire_ms.is_none()
+            && lru_idle.is_none()
+            && lfu_freq.is_none()
+            && self.writes_short_key_as_is(key)
+        {
+            return stored.len() == key.len() + 2
+                && stored[0] == type_byte
+                && usize::from(stored[1]) == key.len()
+                && &stored[2..] == key;
+        }
         self.head_in_buf(key, expire_ms, lru_idle, lfu_freq, type_byte);
         self.buf == stored
     }
@@ -774,6 +786,14 @@ mod pass_through_tests {
                     assert_eq!(head, &plain[..], "{k:?} compress {compress}");
                 }
                 assert!(w.key_head_is(head, k, None, None, None, 0));
+                // Another type byte, a byte more or less: not the same head.
+                let mut other = head.to_vec();
+                other[0] = 1;
+                assert!(!w.key_head_is(&other, k, None, None, None, 0));
+                assert!(!w.key_head_is(&head[..head.len() - 1], k, None, None, None, 0));
+                other[0] = 0;
+                other.push(b'x');
+                assert!(!w.key_head_is(&other, k, None, None, None, 0));
                 assert_eq!(
                     w.key_head_is(&plain, k, None, None, None, 0),
                     head == &plain[..]
