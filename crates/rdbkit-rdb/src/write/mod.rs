@@ -601,11 +601,9 @@ impl RdbWriter<Vec<u8>> {
 /// decode and re-encode it; errors keep the file offsets of the original.
 #[derive(Clone, Debug)]
 pub struct Detached {
-    ty: Type,
-    type_byte: u8,
-    dialect: Dialect,
+    /// Where the value's bytes are in `data` (all of it), and what the parser said of it.
+    at: DetachedIn,
     data: Vec<u8>,
-    offset: u64,
 }
 
 /// Whether `v` decodes without its file (not a template-encoded hash, not a string a stream
@@ -678,29 +676,14 @@ impl Detached {
     /// `None` for a value that needs its file to be decoded (a template-encoded hash, a
     /// string a stream passed through without holding it).
     pub fn new(v: &Value<'_>) -> Option<Detached> {
-        if !detachable(v) {
-            return None;
-        }
-        Some(Detached {
-            ty: v.ty,
-            type_byte: v.type_byte,
-            dialect: v.dialect,
-            data: v.data.to_vec(),
-            offset: v.offset,
-        })
+        let mut data = Vec::with_capacity(v.data.len());
+        let at = DetachedIn::new(v, &mut data)?;
+        Some(Detached { at, data })
     }
 
     /// The value, as the file's parser gave it.
     pub fn value(&self) -> Value<'_> {
-        Value {
-            ty: self.ty,
-            type_byte: self.type_byte,
-            dialect: self.dialect,
-            data: &self.data,
-            offset: self.offset,
-            templates: None,
-            streamed: None,
-        }
+        self.at.value(&self.data)
     }
 
     /// Bytes held.

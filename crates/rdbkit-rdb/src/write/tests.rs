@@ -762,3 +762,33 @@ proptest! {
         }
     }
 }
+
+/// A value detached on its own (`Detached`) or into a shared buffer (`DetachedIn`, several
+/// in one) decodes as the value in its file, with the file's offsets.
+#[test]
+fn detached_values_decode_as_in_their_file() {
+    let src = Target::by_name("rdb-10").unwrap();
+    let zset = OwnedValue::ZSet(
+        (0..50)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64 / 8.0))
+            .collect(),
+    );
+    let file = stored(&zset, &src);
+    with_value(&file, |val| {
+        let want = val.to_owned_value().unwrap();
+        let d = Detached::new(val).unwrap();
+        assert_eq!(d.len(), val.data.len());
+        assert_eq!(d.value().offset, val.offset);
+        assert_eq!(d.value().to_owned_value().unwrap(), want);
+        let mut buf = b"before".to_vec();
+        let a = DetachedIn::new(val, &mut buf).unwrap();
+        let b = DetachedIn::new(val, &mut buf).unwrap();
+        assert_eq!(buf.len(), 6 + 2 * val.data.len());
+        for x in [a, b] {
+            assert_eq!(x.len(), val.data.len());
+            assert_eq!(x.value(&buf).data, val.data);
+            assert_eq!(x.value(&buf).offset, val.offset);
+            assert_eq!(x.value(&buf).to_owned_value().unwrap(), want);
+        }
+    });
+}
