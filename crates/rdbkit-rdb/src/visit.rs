@@ -34,6 +34,19 @@ pub trait Visitor {
     fn zset_member(&mut self, member: Entry<'_>, score: f64) -> VisitResult {
         Ok(())
     }
+    /// A sorted-set member of a listpack or ziplist, with `stored`: the entry its `score` was
+    /// read from (an integer, or the score's text). For a visitor that writes scores out
+    /// again (it can copy the stored form instead of formatting `score`). The default calls
+    /// [`zset_member`](Self::zset_member); sorted sets of other encodings (scores stored as
+    /// binary doubles or length-prefixed text) only get `zset_member`.
+    fn zset_member_stored(
+        &mut self,
+        member: Entry<'_>,
+        score: f64,
+        stored: Entry<'_>,
+    ) -> VisitResult {
+        self.zset_member(member, score)
+    }
     /// A hash field; `expire_ms` is the field's absolute TTL when it has one.
     fn hash_field(
         &mut self,

@@ -389,7 +389,7 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized, E>(
             .map_err(err)?;
         let score = check_score(entry_score(s, at)?, at)?;
         dups.check(m, "zset member", at)?;
-        vis(v.zset_member(m, score), at)?;
+        vis(v.zset_member_stored(m, score, s), at)?;
     }
     Ok(())
 }

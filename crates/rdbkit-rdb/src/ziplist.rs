@@ -430,6 +430,19 @@ impl Builder {
         self.count += 1;
     }
 
+    /// Appends `s` as a string entry, for text known not to be a canonical integer (what
+    /// [`push`](Self::push) of `Entry::Bytes(s)` writes then, without testing it).
+    #[inline]
+    pub fn push_text(&mut self, out: &mut Vec<u8>, s: &[u8]) {
+        debug_assert!(parse_canonical_i64(s).is_none());
+        let at = out.len();
+        self.tail = at - self.start;
+        push_prevlen(out, self.prev);
+        push_str(out, s);
+        self.prev = out.len() - at;
+        self.count += 1;
+    }
+
     /// Entries pushed so far.
     pub fn count(&self) -> usize {
         self.count

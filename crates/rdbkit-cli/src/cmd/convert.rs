@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rdbkit_rdb::write::{
-    strip, Loss, RdbWriter, Target, Transcoded, WriteError, SERVER_NAMES, TARGETS,
+    strip, DetachedIn, Loss, RdbWriter, Target, Transcoded, WriteError, SERVER_NAMES, TARGETS,
 };
 use rdbkit_rdb::{Options, OwnedValue, Record, RecordSource, Scratch};
 
@@ -479,7 +479,7 @@ impl From<input::Input> for Data {
 /// The end of [`write_rdb`]: the last fragment, the trailer, the summary.
 fn finish_rdb(mut conv: Conv<'_, Vec<u8>>, mut pipe: Pipeline) -> Result<(Summary, Sink), Failure> {
     check_interrupt()?;
-    pipe.bytes(conv.w.take_fragment())?;
+    pipe.take_from(&mut conv.w)?;
     let mut sum = std::mem::take(&mut conv.sum);
     sum.bytes = pipe.out.bytes_written();
     let sink = pipe.out.finish().map_err(io_fail("writing"))?;
@@ -529,7 +529,7 @@ fn from_rdb(
             if let Some(lr) = lr {
                 check_interrupt()?;
                 if conv.w.fragment_len() >= FRAGMENT_BYTES {
-                    pipe.bytes(conv.w.take_fragment())?;
+                    pipe.take_from(&mut conv.w)?;
                 }
                 if pipe.full() {
                     pipe.launch(conv, name)?;
@@ -566,7 +566,7 @@ fn from_rdb(
         };
         check_interrupt()?;
         if conv.w.fragment_len() >= FRAGMENT_BYTES {
-            pipe.bytes(conv.w.take_fragment())?;
+            pipe.take_from(&mut conv.w)?;
         }
         if pipe.full() {
             pipe.launch(conv, name)?;
@@ -704,19 +704,23 @@ fn from_rdb(
                         .key_raw(k.key, k.expire_ms, k.lru_idle, k.lfu_freq, v.type_byte, raw)
                         .map_err(io_fail("writing"))?;
                     if direct {
-                        pipe.bytes(conv.w.take_fragment())?;
+                        pipe.take_from(&mut conv.w)?;
                         pipe.out.put_fragment(v.raw()).map_err(io_fail("writing"))?;
                     }
                     conv.sum.wrote(k.db);
                     conv.sum.passed_through += 1;
                     continue;
                 }
-                if let Some(d) = rdbkit_rdb::write::Detached::new(v) {
+                if let Some(d) = DetachedIn::new(v, &mut pipe.cur.data) {
                     // Decoded and re-encoded on a worker; written here in file order.
-                    pipe.bytes(conv.w.take_fragment())?;
+                    pipe.take_from(&mut conv.w)?;
+                    let data = &mut pipe.cur.data;
+                    let start = data.len();
+                    data.extend_from_slice(k.key);
+                    let key = start..data.len();
                     pipe.job(Job {
                         db: k.db,
-                        key: k.key.to_vec(),
+                        key,
                         expire_ms: k.expire_ms,
                         lru: k.lru_idle,
                         lfu: k.lfu_freq,
@@ -828,7 +832,7 @@ impl Run {
         let bytes = &input[self.start as usize..self.end as usize];
         self.start = self.end;
         if bytes.len() >= DIRECT_BYTES && pipe.direct() {
-            pipe.bytes(conv.w.take_fragment())?;
+            pipe.take_from(&mut conv.w)?;
             pipe.out.put_fragment(bytes).map_err(io_fail("writing"))
         } else {
             conv.w.put_fragment(bytes).map_err(io_fail("writing"))
@@ -848,14 +852,16 @@ const BATCH_KEYS: usize = 2048;
 /// largest value.
 const BATCH_BYTES: usize = 8 << 20;
 
-/// A key to re-encode on a worker: the stored value's bytes, detached from the input.
+/// A key to re-encode on a worker: the key and the stored value's bytes, detached from the
+/// input into its batch's buffer ([`Batch::data`]: one allocation a batch, not two a key).
 struct Job {
     db: u64,
-    key: Vec<u8>,
+    /// The key's bytes in the batch's buffer.
+    key: std::ops::Range<usize>,
     expire_ms: Option<i64>,
     lru: Option<u64>,
     lfu: Option<u8>,
-    value: rdbkit_rdb::write::Detached,
+    value: DetachedIn,
 }
 
 /// What a worker made of a [`Job`]; the main thread acts on it in file order, as the
@@ -882,15 +888,17 @@ enum Done {
 /// written record is appended to `frag`'s output.
 fn run_job(
     job: &Job,
+    data: &[u8],
     target: &Target,
     scratch: &mut Scratch,
     frag: &mut RdbWriter<Vec<u8>>,
 ) -> Done {
     // Hashes, sorted sets and lists bound for a ziplist encoding are re-encoded straight
     // from their stored entries (same bytes, same errors); the rest through an OwnedValue.
-    let value = job.value.value();
+    let value = job.value.value(data);
+    let key = &data[job.key.clone()];
     let start = frag.fragment_len();
-    match frag.key_value(&job.key, job.expire_ms, job.lru, job.lfu, &value, scratch) {
+    match frag.key_value(key, job.expire_ms, job.lru, job.lfu, &value, scratch) {
         Ok(Transcoded::Written(_)) => {
             return Done::Written {
                 family: value.ty.family(),
@@ -908,12 +916,12 @@ fn run_job(
             }
         }
         Ok(Transcoded::Empty) => return Done::Empty,
-        Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
+        Err(e) => return Done::Damaged(e.in_key(Some(job.db), key)),
         Ok(Transcoded::Declined) => {}
     }
     let mut v = match value.to_owned_value_in(scratch) {
         Ok(v) => v,
-        Err(e) => return Done::Damaged(e.in_key(Some(job.db), &job.key)),
+        Err(e) => return Done::Damaged(e.in_key(Some(job.db), key)),
     };
     let family = v.family();
     if v.is_empty() && family != "string" && family != "stream" {
@@ -925,7 +933,7 @@ fn run_job(
             return Done::Dropped { family, loss: l };
         }
     }
-    match frag.key(&job.key, job.expire_ms, job.lru, job.lfu, &v) {
+    match frag.key(key, job.expire_ms, job.lru, job.lfu, &v) {
         Ok(_) => Done::Written {
             family,
             loss,
@@ -937,9 +945,10 @@ fn run_job(
     }
 }
 
-/// One piece of the output in file order: bytes ready, or the record of the batch's job i.
+/// One piece of the output in file order: bytes ready (in the batch's [`Batch::out`]), or
+/// the record of the batch's job i.
 enum Seg {
-    Bytes(Vec<u8>),
+    Bytes(std::ops::Range<usize>),
     Job(usize),
 }
 
@@ -948,20 +957,31 @@ enum Seg {
 struct Batch {
     segs: Vec<Seg>,
     jobs: Vec<Job>,
+    /// The jobs' keys and values.
+    data: Vec<u8>,
+    /// The records written between the jobs.
+    out: Vec<u8>,
     bytes: usize,
 }
 
-/// A batch sent to the workers: its segments and the thread that encodes its jobs.
+/// A batch sent to the workers: its segments, the records between its jobs and the thread
+/// that encodes its jobs.
 struct InFlight {
     segs: Vec<Seg>,
+    out: Vec<u8>,
     jobs: std::thread::JoinHandle<Encoded>,
 }
+
+/// A batch's buffers are used again for a later batch unless they grew past this (a huge
+/// value's), so memory stays bounded by the batches in use.
+const REUSE_BYTES: usize = 2 * BATCH_BYTES;
 
 /// A batch's jobs once encoded: a verdict a job, and each worker's output (worker `i` took
 /// jobs `i * chunk ..`; a [`Done::Written`] record is a range of its worker's output).
 #[derive(Default)]
 struct Encoded {
     jobs: Vec<Job>,
+    data: Vec<u8>,
     done: Vec<Done>,
     outs: Vec<Vec<u8>>,
     chunk: usize,
@@ -977,6 +997,8 @@ struct Pipeline {
     workers: usize,
     cur: Batch,
     flight: Option<InFlight>,
+    /// Buffers of written batches, for the next ones (`data`, `out`).
+    spare: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Pipeline {
@@ -988,19 +1010,29 @@ impl Pipeline {
             workers,
             cur: Batch::default(),
             flight: None,
+            spare: Vec::new(),
         }
     }
 
-    /// Output bytes that come next in file order.
-    fn bytes(&mut self, b: Vec<u8>) -> Result<(), Failure> {
-        if b.is_empty() {
+    /// What `w` has written so far: output bytes that come next in file order (`w` goes on
+    /// empty, its buffers kept).
+    fn take_from(&mut self, w: &mut RdbWriter<Vec<u8>>) -> Result<(), Failure> {
+        if w.fragment_len() == 0 {
             return Ok(());
         }
         if self.direct() {
-            return self.out.put_fragment(&b).map_err(io_fail("writing"));
+            let out = &mut self.out;
+            return w
+                .drain_fragment(|b| out.put_fragment(b))
+                .map_err(io_fail("writing"));
         }
-        self.cur.bytes += b.len();
-        self.cur.segs.push(Seg::Bytes(b));
+        let cur = &mut self.cur;
+        w.drain_fragment(|b| {
+            let start = cur.out.len();
+            cur.out.extend_from_slice(b);
+            cur.bytes += b.len();
+            cur.segs.push(Seg::Bytes(start..cur.out.len()));
+        });
         Ok(())
     }
 
@@ -1023,15 +1055,23 @@ impl Pipeline {
     fn launch<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
         self.land(conv, name)?;
         let batch = std::mem::take(&mut self.cur);
+        if let Some((data, out)) = self.spare.pop() {
+            (self.cur.data, self.cur.out) = (data, out);
+        }
         if batch.jobs.is_empty() {
-            return self.write_segs(batch.segs, Encoded::default(), conv, name);
+            let enc = Encoded {
+                data: batch.data,
+                ..Encoded::default()
+            };
+            return self.write_segs(batch.segs, batch.out, enc, conv, name);
         }
         let target = conv.target;
         let compress = self.compress;
         let workers = self.workers.min(batch.jobs.len()).max(1);
-        let jobs = batch.jobs;
+        let (jobs, data) = (batch.jobs, batch.data);
         let handle = std::thread::spawn(move || {
             let chunk = jobs.len().div_ceil(workers);
+            let data_ref = &data;
             let (done, outs) = std::thread::scope(|s| {
                 let parts: Vec<_> = jobs
                     .chunks(chunk)
@@ -1042,7 +1082,7 @@ impl Pipeline {
                                 RdbWriter::<Vec<u8>>::fragment(target).compress(compress);
                             let done: Vec<Done> = part
                                 .iter()
-                                .map(|j| run_job(j, &target, &mut scratch, &mut frag))
+                                .map(|j| run_job(j, data_ref, &target, &mut scratch, &mut frag))
                                 .collect();
                             (done, frag.take_fragment())
                         })
@@ -1059,6 +1099,7 @@ impl Pipeline {
             });
             Encoded {
                 jobs,
+                data,
                 done,
                 outs,
                 chunk,
@@ -1066,6 +1107,7 @@ impl Pipeline {
         });
         self.flight = Some(InFlight {
             segs: batch.segs,
+            out: batch.out,
             jobs: handle,
         });
         Ok(())
@@ -1075,7 +1117,7 @@ impl Pipeline {
     fn land<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
         if let Some(f) = self.flight.take() {
             let enc = f.jobs.join().expect("a re-encoding worker panicked");
-            self.write_segs(f.segs, enc, conv, name)?;
+            self.write_segs(f.segs, f.out, enc, conv, name)?;
         }
         Ok(())
     }
@@ -1095,12 +1137,14 @@ impl Pipeline {
     fn write_segs<W: Write>(
         &mut self,
         segs: Vec<Seg>,
+        mut out: Vec<u8>,
         enc: Encoded,
         conv: &mut Conv<'_, W>,
         name: &str,
     ) -> Result<(), Failure> {
         let Encoded {
             jobs,
+            mut data,
             done,
             outs,
             chunk,
@@ -1108,11 +1152,12 @@ impl Pipeline {
         let mut done: Vec<Option<Done>> = done.into_iter().map(Some).collect();
         for seg in segs {
             match seg {
-                Seg::Bytes(b) => self.out.put_fragment(&b).map_err(io_fail("writing"))?,
+                Seg::Bytes(r) => self.out.put_fragment(&out[r]).map_err(io_fail("writing"))?,
                 Seg::Job(i) => {
                     let job = &jobs[i];
+                    let key = &data[job.key.clone()];
                     let what = |family: &str| {
-                        format!("db {} key \"{}\" ({family})", job.db, escape_key(&job.key))
+                        format!("db {} key \"{}\" ({family})", job.db, escape_key(key))
                     };
                     match done[i].take().expect("one verdict per job") {
                         Done::Damaged(e) => return Err(Failure::Damaged(format!("{name}: {e}"))),
@@ -1138,6 +1183,11 @@ impl Pipeline {
                 }
             }
         }
+        if data.capacity() <= REUSE_BYTES && out.capacity() <= REUSE_BYTES && self.spare.len() < 2 {
+            data.clear();
+            out.clear();
+            self.spare.push((data, out));
+        }
         Ok(())
     }
 }
@@ -1159,7 +1209,7 @@ fn from_replay(
         for (key, mk) in keys {
             check_interrupt()?;
             if conv.w.fragment_len() >= FRAGMENT_BYTES {
-                pipe.bytes(conv.w.take_fragment())?;
+                pipe.take_from(&mut conv.w)?;
             }
             if let crate::model::MValue::Unknown { reason, .. } = &mk.value {
                 // Nothing to write, and nothing may be lost silently: refused (exit 3)

@@ -92,6 +92,62 @@ impl Zl<'_> {
         Err(DECLINED.into())
     }
 
+    /// A sorted-set member and its score (`stored`: the entry the score was read from, when
+    /// it came from a listpack or ziplist).
+    fn zset_pair(&mut self, m: Entry<'_>, score: f64, stored: Option<Entry<'_>>) -> VisitResult {
+        if self.shape != Shape::Zset {
+            return self.decline();
+        }
+        self.members += 1;
+        let mut ib = IntBuf::default();
+        let mb = m.as_bytes(&mut ib);
+        if self.members > self.th.zset_entries || mb.len() > self.th.zset_value {
+            return self.decline();
+        }
+        // `encode_value` sorts by (score, member); a value stored in another order is left
+        // to it.
+        if self.members > 1
+            && self
+                .prev_score
+                .total_cmp(&score)
+                .then_with(|| self.prev.as_slice().cmp(mb))
+                .is_gt()
+        {
+            return self.decline();
+        }
+        self.prev.clear();
+        self.prev.extend_from_slice(mb);
+        self.prev_score = score;
+        self.b.push(self.zl, m);
+        match stored {
+            // The stored form when it is the one `score_text` gives the score (formatting
+            // the double was a third of a sorted set's re-encode): an integer that the
+            // double holds exactly (|i| <= 2^53: `score_text` writes its decimal, which the
+            // ziplist stores as this integer) ...
+            Some(Entry::Int(i)) if i.unsigned_abs() <= 1 << 53 => {
+                self.b.push(self.zl, Entry::Int(i));
+            }
+            // ... or text in the shortest plain form.
+            Some(Entry::Bytes(t)) if is_shortest_score_text(t) => {
+                self.b.push_text(self.zl, t);
+            }
+            _ if score.fract() == 0.0
+                && score.abs() < 1e17
+                && !(score == 0.0 && score.is_sign_negative()) =>
+            {
+                // score_text gives the integer's canonical decimal, which the ziplist
+                // stores as this integer.
+                self.b.push(self.zl, Entry::Int(score as i64));
+            }
+            _ => {
+                let mut sb = ScoreBuf::default();
+                self.b
+                    .push(self.zl, Entry::Bytes(score_text_in(score, &mut sb)));
+            }
+        }
+        Ok(())
+    }
+
     /// Finishes the current list node into `nodes` and starts the next one.
     fn end_node(&mut self) {
         self.b.finish(self.zl);
@@ -129,41 +185,10 @@ impl Visitor for Zl<'_> {
         Ok(())
     }
     fn zset_member(&mut self, m: Entry<'_>, score: f64) -> VisitResult {
-        if self.shape != Shape::Zset {
-            return self.decline();
-        }
-        self.members += 1;
-        let mut ib = IntBuf::default();
-        let mb = m.as_bytes(&mut ib);
-        if self.members > self.th.zset_entries || mb.len() > self.th.zset_value {
-            return self.decline();
-        }
-        // `encode_value` sorts by (score, member); a value stored in another order is left
-        // to it.
-        if self.members > 1
-            && self
-                .prev_score
-                .total_cmp(&score)
-                .then_with(|| self.prev.as_slice().cmp(mb))
-                .is_gt()
-        {
-            return self.decline();
-        }
-        self.prev.clear();
-        self.prev.extend_from_slice(mb);
-        self.prev_score = score;
-        self.b.push(self.zl, m);
-        if score.fract() == 0.0 && score.abs() < 1e17 && !(score == 0.0 && score.is_sign_negative())
-        {
-            // score_text gives the integer's canonical decimal, which the ziplist stores as
-            // this integer.
-            self.b.push(self.zl, Entry::Int(score as i64));
-        } else {
-            let mut sb = ScoreBuf::default();
-            self.b
-                .push(self.zl, Entry::Bytes(score_text_in(score, &mut sb)));
-        }
-        Ok(())
+        self.zset_pair(m, score, None)
+    }
+    fn zset_member_stored(&mut self, m: Entry<'_>, score: f64, stored: Entry<'_>) -> VisitResult {
+        self.zset_pair(m, score, Some(stored))
     }
     fn hash_field(&mut self, f: Entry<'_>, v: Entry<'_>, expire_ms: Option<i64>) -> VisitResult {
         if self.shape != Shape::Hash || expire_ms.is_some() {
@@ -189,6 +214,39 @@ impl Visitor for Zl<'_> {
     fn array_begin(&mut self, _: u64, _: Option<u64>) -> VisitResult {
         self.decline()
     }
+}
+
+/// Whether `t` is the text [`score_text_in`] writes for the double it reads as: a plain
+/// decimal with a fraction (`-`? digits `.` digits: no leading zero before other digits, no
+/// trailing zero after the point, no exponent, sign or space), of at most 15 significant
+/// digits and 24 bytes. Two decimals of at most 15 significant digits (`DBL_DIG`) never read
+/// as the same double, so the shortest decimal that reads back as this one (what `{}`
+/// prints, in plain form) has these digits; and the double is not an integer (it reads back
+/// as a decimal with a fraction). Redis's `d2string` writes such a score this way too
+/// (`%.17g` in 6.2/7.0, the shortest form from 7.2), e.g. `0.125`, `523.5`, `-2.25`.
+pub(crate) fn is_shortest_score_text(t: &[u8]) -> bool {
+    if t.len() > 24 {
+        return false;
+    }
+    let d = t.strip_prefix(b"-").unwrap_or(t);
+    let Some(dot) = d.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&d[..dot], &d[dot + 1..]);
+    if int.is_empty()
+        || frac.is_empty()
+        || (int.len() > 1 && int[0] == b'0')
+        || frac.last() == Some(&b'0')
+        || !int.iter().chain(frac).all(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    let significant = if int == b"0" {
+        frac.len() - frac.iter().take_while(|&&c| c == b'0').count()
+    } else {
+        int.len() + frac.len()
+    };
+    significant <= 15
 }
 
 /// Writes `v` for target `t` into `out` (the value's bytes, after the key) the way

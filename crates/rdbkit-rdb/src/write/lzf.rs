@@ -61,16 +61,19 @@ impl Lzf {
         out.reserve(limit);
         let table: &mut [usize; 1 << HLOG] = &mut self.table;
         let n = src.len();
-        // The 3 bytes at p as one number, rolled forward a byte at a time (one load a
-        // position instead of three).
+        // The 3 bytes at p as one number (rolled forward a byte at a time in the loop).
         let at = |p: usize| -> u32 {
             (u32::from(src[p]) << 16) | (u32::from(src[p + 1]) << 8) | u32::from(src[p + 2])
         };
         let slot = |v: u32| -> usize { (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize };
         let mut lit_start = 0;
         let mut ip = 0;
-        let mut v = at(0);
-        while ip + 2 < n {
+        // Positions with 3 bytes to hash: ip < end. `v` holds the 2 bytes at ip; the loop
+        // shifts in the third (one load and one bound test a position).
+        let end = n - 2;
+        let mut v = (u32::from(src[0]) << 8) | u32::from(src[1]);
+        while ip < end {
+            v = ((v << 8) | u32::from(src[ip + 2])) & 0xFF_FFFF;
             let h = slot(v);
             let cand = table[h];
             table[h] = base + ip + 1;
@@ -92,25 +95,21 @@ impl Lzf {
                     out.push((off & 0xff) as u8);
                     // As liblzf's VERY_FAST mode (Redis's build): of the positions inside
                     // the match, only the last two are remembered.
-                    let end = ip + len;
-                    ip = end;
+                    ip += len;
                     lit_start = ip;
                     if out.len() >= limit {
                         return None;
                     }
-                    if ip + 2 < n {
+                    if ip < end {
                         let w = at(ip - 2);
                         table[slot(w)] = base + ip - 1;
-                        v = at(ip);
                         table[slot((w << 8 | u32::from(src[ip + 1])) & 0xFF_FFFF)] = base + ip;
+                        v = (u32::from(src[ip]) << 8) | u32::from(src[ip + 1]);
                     }
                     continue;
                 }
             }
             ip += 1;
-            if ip + 2 < n {
-                v = (v << 8 | u32::from(src[ip + 2])) & 0xFF_FFFF;
-            }
         }
         emit_literals(out, &src[lit_start..]);
         if out.len() >= src.len() {

@@ -415,6 +415,18 @@ impl<W: Write> RdbWriter<W> {
         lfu_freq: Option<u8>,
         type_byte: u8,
     ) -> bool {
+        // The common case without building the head: no attributes and a key written as
+        // its one-byte length and its bytes.
+        if expire_ms.is_none()
+            && lru_idle.is_none()
+            && lfu_freq.is_none()
+            && self.writes_short_key_as_is(key)
+        {
+            return stored.len() == key.len() + 2
+                && stored[0] == type_byte
+                && usize::from(stored[1]) == key.len()
+                && &stored[2..] == key;
+        }
         self.head_in_buf(key, expire_ms, lru_idle, lfu_freq, type_byte);
         self.buf == stored
     }
@@ -567,6 +579,21 @@ impl RdbWriter<Vec<u8>> {
         v
     }
 
+    /// Hands what a [`fragment`](RdbWriter::fragment) writer has written so far to `f` and
+    /// goes on empty, keeping its buffers (no allocation a call, as
+    /// [`take_fragment`](Self::take_fragment) has once its buffer is taken).
+    pub fn drain_fragment<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let r = if self.out.is_empty() {
+            f(&self.staged)
+        } else {
+            self.out.extend_from_slice(&self.staged);
+            f(&self.out)
+        };
+        self.out.clear();
+        self.staged.clear();
+        r
+    }
+
     /// Bytes written since the last [`take_fragment`](Self::take_fragment).
     pub fn fragment_len(&self) -> usize {
         self.out.len() + self.staged.len()
@@ -577,48 +604,89 @@ impl RdbWriter<Vec<u8>> {
 /// decode and re-encode it; errors keep the file offsets of the original.
 #[derive(Clone, Debug)]
 pub struct Detached {
+    /// Where the value's bytes are in `data` (all of it), and what the parser said of it.
+    at: DetachedIn,
+    data: Vec<u8>,
+}
+
+/// Whether `v` decodes without its file (not a template-encoded hash, not a string a stream
+/// passed through without holding it).
+fn detachable(v: &Value<'_>) -> bool {
+    !(v.streamed.is_some()
+        || matches!(
+            v.ty,
+            Type::HashTmplLp | Type::HashTmplLpRef | Type::HashTmplArray | Type::HashTmplArrayRef
+        ))
+}
+
+/// A [`Detached`] value whose bytes were appended to a buffer of the caller's (many values
+/// in one allocation, e.g. a batch's), given back by [`value`](Self::value) of that buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct DetachedIn {
     ty: Type,
     type_byte: u8,
     dialect: Dialect,
-    data: Vec<u8>,
+    start: usize,
+    len: usize,
     offset: u64,
+}
+
+impl DetachedIn {
+    /// Appends the value's bytes to `buf`; `None` (nothing appended) for a value that needs
+    /// its file to be decoded, as [`Detached::new`].
+    pub fn new(v: &Value<'_>, buf: &mut Vec<u8>) -> Option<DetachedIn> {
+        if !detachable(v) {
+            return None;
+        }
+        let start = buf.len();
+        buf.extend_from_slice(v.data);
+        Some(DetachedIn {
+            ty: v.ty,
+            type_byte: v.type_byte,
+            dialect: v.dialect,
+            start,
+            len: v.data.len(),
+            offset: v.offset,
+        })
+    }
+
+    /// The value, as the file's parser gave it, from the buffer [`new`](Self::new) appended
+    /// it to. Panics if `buf` is shorter than that buffer was then.
+    pub fn value<'a>(&self, buf: &'a [u8]) -> Value<'a> {
+        Value {
+            ty: self.ty,
+            type_byte: self.type_byte,
+            dialect: self.dialect,
+            data: &buf[self.start..self.start + self.len],
+            offset: self.offset,
+            templates: None,
+            streamed: None,
+        }
+    }
+
+    /// Bytes of the value.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the value has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Detached {
     /// `None` for a value that needs its file to be decoded (a template-encoded hash, a
     /// string a stream passed through without holding it).
     pub fn new(v: &Value<'_>) -> Option<Detached> {
-        if v.streamed.is_some()
-            || matches!(
-                v.ty,
-                Type::HashTmplLp
-                    | Type::HashTmplLpRef
-                    | Type::HashTmplArray
-                    | Type::HashTmplArrayRef
-            )
-        {
-            return None;
-        }
-        Some(Detached {
-            ty: v.ty,
-            type_byte: v.type_byte,
-            dialect: v.dialect,
-            data: v.data.to_vec(),
-            offset: v.offset,
-        })
+        let mut data = Vec::with_capacity(v.data.len());
+        let at = DetachedIn::new(v, &mut data)?;
+        Some(Detached { at, data })
     }
 
     /// The value, as the file's parser gave it.
     pub fn value(&self) -> Value<'_> {
-        Value {
-            ty: self.ty,
-            type_byte: self.type_byte,
-            dialect: self.dialect,
-            data: &self.data,
-            offset: self.offset,
-            templates: None,
-            streamed: None,
-        }
+        self.at.value(&self.data)
     }
 
     /// Bytes held.
@@ -704,6 +772,14 @@ mod pass_through_tests {
                     assert_eq!(head, &plain[..], "{k:?} compress {compress}");
                 }
                 assert!(w.key_head_is(head, k, None, None, None, 0));
+                // Another type byte, a byte more or less: not the same head.
+                let mut other = head.to_vec();
+                other[0] = 1;
+                assert!(!w.key_head_is(&other, k, None, None, None, 0));
+                assert!(!w.key_head_is(&head[..head.len() - 1], k, None, None, None, 0));
+                other[0] = 0;
+                other.push(b'x');
+                assert!(!w.key_head_is(&other, k, None, None, None, 0));
                 assert_eq!(
                     w.key_head_is(&plain, k, None, None, None, 0),
                     head == &plain[..]

@@ -646,3 +646,149 @@ proptest! {
         }
     }
 }
+
+/// Score texts as a listpack or ziplist may hold them: the shortest form, Redis 6.2/7.0's
+/// `%.17g`-like long forms, fixed decimals with trailing zeros, and forms `strtod` reads but no
+/// server writes (sign, spaces, exponent, leading zeros).
+fn score_text_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let f = any::<f64>().prop_filter("not NaN", |f| !f.is_nan());
+    prop_oneof![
+        f.clone().prop_map(|f| format!("{f}").into_bytes()),
+        (f, 0usize..20).prop_map(|(f, n)| format!("{f:.n$}").into_bytes()),
+        (-2000i64..2000, 0u32..5)
+            .prop_map(|(i, k)| format!("{}", i as f64 / 2f64.powi(k as i32)).into_bytes()),
+        (-2000i64..2000, 0u32..5).prop_map(|(i, k)| format!(
+            "{:.17}",
+            i as f64 / 10f64.powi(k as i32)
+        )
+        .into_bytes()),
+        (
+            any::<bool>(),
+            proptest::collection::vec(b'0'..=b'9', 0..10),
+            proptest::collection::vec(b'0'..=b'9', 0..14),
+        )
+            .prop_map(|(neg, i, f)| {
+                let mut t = if neg { b"-".to_vec() } else { Vec::new() };
+                t.extend_from_slice(&i);
+                t.push(b'.');
+                t.extend_from_slice(&f);
+                t
+            }),
+        proptest::sample::select(vec![
+            "5.0",
+            "+1.5",
+            " 2.5",
+            "1e3",
+            "-0",
+            "0",
+            "0.0",
+            "-0.5",
+            "inf",
+            "-inf",
+            "000.5",
+            "0.10000000000000001",
+            "3.1400000000000001",
+            "9007199254740993",
+            "-9007199254740993",
+            "9007199254740992",
+            "100000000000000000",
+            "1.5e-7",
+            "0.0000001",
+            "123456789012345.5",
+            "12345678901234.5",
+            "0.000000000000000000001",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A text `is_shortest_score_text` accepts is what `score_text` writes for its double.
+    #[test]
+    fn shortest_score_text_is_score_text(t in score_text_strategy()) {
+        if direct::is_shortest_score_text(&t) {
+            let s = crate::walk::parse_score_text(&t).expect("reads as a number");
+            let written = score_text(s);
+            prop_assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&t)
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Sorted sets whose listpack or ziplist holds scores in any text form (or as integers,
+    /// within and beyond 2^53): the direct re-encoder, which copies a stored score when it is
+    /// what `score_text` writes, writes what `encode_value` writes for the decoded value.
+    #[test]
+    fn direct_transcoder_copies_stored_scores_as_score_text_writes_them(
+        texts in proptest::collection::vec(score_text_strategy(), 1..140),
+        shuffle in any::<bool>(),
+        compress in any::<bool>(),
+    ) {
+        let mut pairs: Vec<(f64, Vec<u8>)> = texts
+            .into_iter()
+            .map(|t| (crate::walk::parse_score_text(&t).unwrap_or(f64::NAN), t))
+            .collect();
+        if !shuffle {
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let members: Vec<Vec<u8>> = (0..pairs.len()).map(|i| format!("m{i:04}").into_bytes()).collect();
+        let mut items: Vec<&[u8]> = Vec::new();
+        for (m, (_, t)) in members.iter().zip(&pairs) {
+            items.push(m);
+            items.push(t);
+        }
+        for (src, ty, blob) in [
+            ("rdb-10", types::ZSET_LISTPACK, crate::listpack::encode(&items)),
+            ("rdb-9", types::ZSET_ZIPLIST, crate::ziplist::encode(&items)),
+        ] {
+            let mut raw = Vec::new();
+            crate::string::encode_blob(&blob, false, &mut raw);
+            let mut w = RdbWriter::new(Vec::new(), Target::by_name(src).unwrap()).unwrap();
+            w.select_db(0).unwrap();
+            w.key_raw(b"k", None, None, None, ty, &raw).unwrap();
+            let file = w.finish().unwrap();
+            with_value(&file, |val| {
+                for name in ["rdb-7", "rdb-8", "rdb-9"] {
+                    same_as_owned_path(val, &Target::by_name(name).unwrap(), compress);
+                }
+            });
+        }
+    }
+}
+
+/// A value detached on its own (`Detached`) or into a shared buffer (`DetachedIn`, several
+/// in one) decodes as the value in its file, with the file's offsets.
+#[test]
+fn detached_values_decode_as_in_their_file() {
+    let src = Target::by_name("rdb-10").unwrap();
+    let zset = OwnedValue::ZSet(
+        (0..50)
+            .map(|i| (format!("m{i}").into_bytes(), i as f64 / 8.0))
+            .collect(),
+    );
+    let file = stored(&zset, &src);
+    with_value(&file, |val| {
+        let want = val.to_owned_value().unwrap();
+        let d = Detached::new(val).unwrap();
+        assert_eq!(d.len(), val.data.len());
+        assert_eq!(d.value().offset, val.offset);
+        assert_eq!(d.value().to_owned_value().unwrap(), want);
+        let mut buf = b"before".to_vec();
+        let a = DetachedIn::new(val, &mut buf).unwrap();
+        let b = DetachedIn::new(val, &mut buf).unwrap();
+        assert_eq!(buf.len(), 6 + 2 * val.data.len());
+        for x in [a, b] {
+            assert_eq!(x.len(), val.data.len());
+            assert_eq!(x.value(&buf).data, val.data);
+            assert_eq!(x.value(&buf).offset, val.offset);
+            assert_eq!(x.value(&buf).to_owned_value().unwrap(), want);
+        }
+    });
+}
