@@ -590,6 +590,14 @@ impl Input {
                 got?;
                 head.len() <= n
             }
+            // Read as a stream (as `take_stream` gives it): its first bytes chained back.
+            Src::Member(m) => {
+                let mut r: Box<dyn Read> = Box::new(MemberThenEnd(Some(m)));
+                let got = r.by_ref().take(n as u64 + 1).read_to_end(&mut head);
+                self.src = Src::Stream(Box::new(io::Cursor::new(head.clone()).chain(r)));
+                got?;
+                head.len() <= n
+            }
             a @ Src::Archive(_) => {
                 self.src = a;
                 false
