@@ -742,22 +742,36 @@ fn diskless_load_puts_the_configuration_back() {
 /// A connection to rdbkit's port that is not the server's replica link — here a client
 /// announcing another listening port — gets an error and is closed, never `+FULLRESYNC`; the
 /// restore goes on with the server's own connection. (Which comes first is the kernel's
-/// business: the unit test of `accept_replica` covers the stray one first.)
+/// business: the unit test of `accept_replica` covers the stray one first.) The input is a
+/// 200 k-key RDB the server itself saved (`DEBUG POPULATE`, `SAVE`): rdbkit listens until the
+/// server has loaded it, a window of many milliseconds on any machine (a small file's whole sync
+/// takes ~3 ms, which a retrying client can miss).
 #[test]
 fn a_stray_connection_is_refused_and_the_restore_goes_on() {
     use std::io::{Read as _, Write as _};
-    let Some(corpus) = corpus_rdb() else { return };
     let Some(bin) = ServerKind::Redis70.require() else {
         return;
     };
-    let rdb = corpus.join("7.0.15/base.rdb");
     let dir = TempDir::new("sync-stray");
     let server = Server::start(&bin, &dir.join("s"), &[]);
     let mut c = server.client();
+    c.ok(args!["DEBUG", "POPULATE", "200000", "k", "64"]);
+    c.ok(args!["SAVE"]);
+    let rdb = dir.join("populated.rdb");
+    std::fs::copy(dir.join("s/dump.rdb"), &rdb).unwrap();
+    c.ok(args!["FLUSHALL"]);
     let listen = common::free_port();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let restore_done = done.clone();
     let stray = std::thread::spawn(move || {
-        // Bounded retries on the real condition: rdbkit listening.
-        for _ in 0..3000 {
+        // Retries on the real condition, rdbkit listening, for as long as the restore runs (it
+        // listens from before REPLICAOF until the sync ends: at least until the server's
+        // replication cron connects, so a 2 ms retry cannot miss it however loaded the
+        // machine is); bounded by 120 s.
+        let start = std::time::Instant::now();
+        while !restore_done.load(std::sync::atomic::Ordering::SeqCst)
+            && start.elapsed() < Duration::from_secs(120)
+        {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", listen)) {
                 s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                 let _ = s.write_all(
@@ -778,6 +792,7 @@ fn a_stray_connection_is_refused_and_the_restore_goes_on() {
         rdb.to_str().unwrap(),
         &url(server.port),
     ]);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     let got = stray.join().unwrap().expect("the stray client connected");
