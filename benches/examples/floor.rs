@@ -16,6 +16,7 @@
 //! The sum is compared with `rdbkit check --threads 1`'s CPU time by the reader; see README,
 //! "Where a deep check's instructions go".
 
+use rdbkit_benches::clock::best;
 use std::collections::BTreeMap;
 
 use rdbkit_rdb::internals::listpack::Listpack;
@@ -23,32 +24,6 @@ use rdbkit_rdb::{
     Entry, NoVisitor, Options, RdbParser, RdbString, Record, Scratch, Value, VisitResult, Visitor,
     Ziplist,
 };
-
-/// This thread's CPU time in ns (`CLOCK_THREAD_CPUTIME_ID`: time the thread ran, whatever
-/// the load).
-fn cpu_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec the call writes.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    assert_eq!(r, 0, "clock_gettime");
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// The best (least) CPU time of `reps` runs of `f`, in seconds.
-fn best(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = cpu_ns();
-            f();
-            cpu_ns() - t
-        })
-        .min()
-        .unwrap_or(0) as f64
-        / 1e9
-}
 
 /// Counts elements (list elements, set/zset members, hash fields, stream entries and fields).
 #[derive(Default)]

@@ -249,16 +249,7 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
         if let Some(p) = inp.take_archive() {
             let opts = rdbkit_aof::check::CheckOptions::default();
             let r = crate::cmd::aof::check_archive(p, opts).map_err(Failure::Damaged)?;
-            let valid = r.strict_valid();
-            if !args.quiet || !valid {
-                println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
-                print!("{}", rdbkit_aof::report::human(&r));
-            }
-            return if valid {
-                Ok(())
-            } else {
-                Err(Failure::Reported(2))
-            };
+            return report_aof(args, &name, kind, &r);
         }
     }
     // Otherwise (a damaged manifest): unpacked, the checker reads files.
@@ -269,18 +260,7 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
         use rdbkit_aof::stream::{check_stream, Streamed};
         let opts = rdbkit_aof::check::CheckOptions::default();
         match check_stream(&mut stream, std::path::Path::new(&name), opts) {
-            Ok(Streamed::Report(r)) => {
-                let valid = r.strict_valid();
-                if !args.quiet || !valid {
-                    println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
-                    print!("{}", rdbkit_aof::report::human(&r));
-                }
-                return if valid {
-                    Ok(())
-                } else {
-                    Err(Failure::Reported(2))
-                };
-            }
+            Ok(Streamed::Report(r)) => return report_aof(args, &name, kind, &r),
             // Not an AOF's content (a manifest): what the checker makes of it as a file.
             Ok(Streamed::NotStreamed(head)) => {
                 let mut r = std::io::Read::chain(std::io::Cursor::new(head), stream);
@@ -311,6 +291,26 @@ fn check_aof(args: &Args, mut inp: crate::input::Input) -> Result<(), Failure> {
         (_, true) => Ok(()),
         (Err(_), _) if !args.file.exists() => Err(Failure::Reported(1)),
         _ => Err(Failure::Reported(2)),
+    }
+}
+
+/// An AOF checked in one pass (an archive's parts, or a stream): its report printed as
+/// `rdbkit aof check` prints it (unless `-q` and sound), the status from the strict verdict.
+fn report_aof(
+    args: &Args,
+    name: &str,
+    kind: &str,
+    r: &rdbkit_aof::report::Report,
+) -> Result<(), Failure> {
+    let valid = r.strict_valid();
+    if !args.quiet || !valid {
+        println!("{name}: an AOF ({kind}): checked as `rdbkit aof check` does");
+        print!("{}", rdbkit_aof::report::human(r));
+    }
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure::Reported(2))
     }
 }
 

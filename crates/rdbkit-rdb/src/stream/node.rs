@@ -853,6 +853,31 @@ mod tests {
         assert_eq!(node.entries().next().unwrap().unwrap().id, id(11, 2));
     }
 
+    /// A node of the generated entries (ID steps from the master ID 1000-7), then the
+    /// mutations applied to its listpack past the header.
+    fn mutated_node(
+        steps: Vec<(u64, u64, bool, bool, Fields)>,
+        muts: Vec<(usize, u8)>,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let master = id(1000, 7);
+        let mut cur = master;
+        let mut entries = Vec::new();
+        for (dms, dseq, deleted, keep, f) in steps {
+            cur = if dms == 0 {
+                id(cur.ms, cur.seq + dseq + 1)
+            } else {
+                id(cur.ms + dms, dseq)
+            };
+            entries.push((cur, deleted && keep, f));
+        }
+        let (key, mut lp) = encode_node(master, &entries);
+        for (i, b) in muts {
+            let i = 6 + i % (lp.len() - 6);
+            lp[i] = b;
+        }
+        (key, lp)
+    }
+
     fn arb_fields() -> impl Strategy<Value = Fields> {
         let s = prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..20),
@@ -922,18 +947,7 @@ mod tests {
         #[test]
         fn one_walk_check_is_the_two_walks(steps in proptest::collection::vec((0u64..3, 0u64..1000, any::<bool>(), any::<bool>(), arb_fields()), 1..8),
                                           muts in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4)) {
-            let master = id(1000, 7);
-            let mut cur = master;
-            let mut entries = Vec::new();
-            for (dms, dseq, deleted, keep, f) in steps {
-                cur = if dms == 0 { id(cur.ms, cur.seq + dseq + 1) } else { id(cur.ms + dms, dseq) };
-                entries.push((cur, deleted && keep, f));
-            }
-            let (key, mut lp) = encode_node(master, &entries);
-            for (i, b) in muts {
-                let i = 6 + i % (lp.len() - 6);
-                lp[i] = b;
-            }
+            let (key, lp) = mutated_node(steps, muts);
             if let Ok(l) = Listpack::new(&lp) {
                 if let Ok(node) = StreamNode::new(&key, l) {
                     let two = two_walks(&node);
@@ -951,18 +965,7 @@ mod tests {
         #[test]
         fn new_checked_is_new_then_check(steps in proptest::collection::vec((0u64..3, 0u64..1000, any::<bool>(), any::<bool>(), arb_fields()), 0..6),
                                          muts in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4)) {
-            let master = id(1000, 7);
-            let mut cur = master;
-            let mut entries = Vec::new();
-            for (dms, dseq, deleted, keep, f) in steps {
-                cur = if dms == 0 { id(cur.ms, cur.seq + dseq + 1) } else { id(cur.ms + dms, dseq) };
-                entries.push((cur, deleted && keep, f));
-            }
-            let (key, mut lp) = encode_node(master, &entries);
-            for (i, b) in muts {
-                let i = 6 + i % (lp.len() - 6);
-                lp[i] = b;
-            }
+            let (key, lp) = mutated_node(steps, muts);
             if let Ok(l) = Listpack::new(&lp) {
                 let old = StreamNode::new(&key, l).and_then(|n| n.check().map(|last| (n, last)));
                 let one = StreamNode::new_checked(&key, l);
