@@ -12,7 +12,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{rdbkit_bin, vm_hwm_kib};
+use common::{fed_child_peak, rdbkit_bin};
 
 fn set(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     write!(out, "*3\r\n$3\r\nSET\r\n${}\r\n", key.len()).unwrap();
@@ -32,7 +32,6 @@ fn aof_check_of_a_pipe_holds_a_bounded_window_not_the_stream() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let big = vec![b'v'; 4 << 20];
     let (mut written, mut commands, mut i) = (0u64, 0u64, 0u64);
@@ -55,17 +54,8 @@ fn aof_check_of_a_pipe_holds_a_bounded_window_not_the_stream() {
         stdin.write_all(&block).unwrap();
         written += block.len() as u64;
     }
-    // All but the pipe's buffer is in the child now: its peak so far is the check's.
-    let hwm = vm_hwm_kib(pid);
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let (hwm, out) = fed_child_peak(child, stdin);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let text = v.to_string();
     assert!(text.contains(&format!("\"size\":{written}")), "{text}");

@@ -1762,6 +1762,28 @@ pub fn assert_same_keys_by_value(ctx: &str, want: &mut Client, got: &mut Client,
     }
 }
 
+/// The end of a memory test that fed a child its whole input through a pipe: the child's peak
+/// resident memory so far (all but the pipe's buffer is in it, so that is the check's peak),
+/// then stdin closed and the output collected; the child must exit 0 (its stdout and stderr in
+/// the message otherwise). Returns the peak (KiB) and the output.
+pub fn fed_child_peak(
+    mut child: std::process::Child,
+    stdin: std::process::ChildStdin,
+) -> (u64, std::process::Output) {
+    let hwm = vm_hwm_kib(child.id());
+    drop(stdin);
+    child.stdin = None;
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (hwm, out)
+}
+
 /// The peak resident memory (`VmHWM`, KiB) of a running process, from `/proc/PID/status`.
 pub fn vm_hwm_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
