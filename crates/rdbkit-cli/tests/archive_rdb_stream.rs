@@ -45,15 +45,6 @@ fn run_hold(args: &[&str], tmp: &Path, data: Option<&[u8]>, hold: Option<u64>) -
     run_with_timeout(&mut c, data, Duration::from_secs(120))
 }
 
-fn tar_gnu(args: &[&str], cwd: &Path) {
-    let st = Command::new("tar")
-        .args(args)
-        .current_dir(cwd)
-        .status()
-        .expect("tar");
-    assert!(st.success(), "tar {args:?}");
-}
-
 /// The line a command prints on stderr when it reads the member in the archive's pass.
 const NOTE: &str = "read in the archive's pass; nothing unpacked to disk";
 

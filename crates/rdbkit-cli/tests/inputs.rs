@@ -304,15 +304,6 @@ fn live_data_dir(t: &TempDir) -> Option<PathBuf> {
     Some(dir)
 }
 
-fn tar_gnu(args: &[&str], cwd: &Path) {
-    let st = Command::new("tar")
-        .args(args)
-        .current_dir(cwd)
-        .status()
-        .expect("tar");
-    assert!(st.success(), "tar {args:?}");
-}
-
 /// Python's tarfile, members in the given order (paths relative to `cwd`).
 fn tar_python(out: &Path, cwd: &Path, members: &[&str]) {
     let list = members

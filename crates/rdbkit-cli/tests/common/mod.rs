@@ -1793,3 +1793,13 @@ pub fn vm_hwm_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no VmHWM in {status}"))
 }
+
+/// Runs GNU `tar` with `args` in `cwd` (archives made as an operator makes them); it must succeed.
+pub fn tar_gnu(args: &[&str], cwd: &Path) {
+    let st = Command::new("tar")
+        .args(args)
+        .current_dir(cwd)
+        .status()
+        .expect("tar");
+    assert!(st.success(), "tar {args:?}");
+}
