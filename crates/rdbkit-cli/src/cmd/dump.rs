@@ -126,7 +126,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
     // Any input: a path or `-`, gzip'd or not, the kind found from the content.
     let budget = args.max_value_bytes;
     const FLAG: &str = "--max-value-bytes";
-    let r = match crate::input::open(&args.file) {
+    let opened = crate::input::open(&args.file);
+    // The damage names the input as every command does: the path as `escape::path` spells
+    // it, `ARCHIVE:MEMBER` for a backup read inside an archive.
+    let name = match &opened {
+        Ok(inp) => inp.name.clone(),
+        Err(_) => crate::escape::path(&args.file),
+    };
+    let r = match opened {
         Err(e) => Err(Failure::from(e)),
         Ok(inp) if !inp.is_rdb() => Err(Failure::Open(format!(
             "{}: this is an AOF ({}), not an RDB file (for AOFs: rdbkit aof dump)",
@@ -203,9 +210,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             }
         },
     };
-    // The damage names the file (as `escape::path` spells it); a flush error counts only
-    // when the dump itself succeeded.
-    let name = crate::escape::path(&args.file);
+    // A flush error counts only when the dump itself succeeded.
     flushed(r.map_err(|f| f.in_file(&name)), &mut out)
 }
 

@@ -251,6 +251,9 @@ fn export_one(
     let (inp, ropts) = input::open_for_reading(file, args.no_checksum)
         .map_err(|f| Failure::Open(f.to_string()))?;
     let source = file.display().to_string();
+    // Errors name the input as every command does (`ARCHIVE:MEMBER` inside an archive); the
+    // tables' source column keeps the path given.
+    let label = inp.name.clone();
     let part =
         |t: TableKind| partition(staging, t, name).join(format!("part-0.{}", opts.format.ext()));
     let mut keys = Table::create(
@@ -273,6 +276,7 @@ fn export_one(
         args,
         filter,
         source: &source,
+        label: &label,
         keys: &mut keys,
         values: values.as_mut(),
         exported: 0,
@@ -340,6 +344,8 @@ struct Walk<'a> {
     args: &'a Args,
     filter: &'a Filter,
     source: &'a str,
+    /// How errors name the input (see [`input::Input::name`]).
+    label: &'a str,
     keys: &'a mut Table,
     values: Option<&'a mut Values>,
     exported: u64,
@@ -354,13 +360,14 @@ impl Walk<'_> {
         progress: &mut Progress,
     ) -> Result<(), Failure> {
         let name = self.source;
+        let label = self.label;
         let sep = self.args.prefix_separator.as_bytes().to_vec();
         let mut writer: Option<(bool, String)> = None;
         let mut model: Option<Model> = None;
         let mut scratch = Scratch::new();
         while let Some(rec) = src.next_record() {
             let k = match rec {
-                Err(e) => return Err(Failure::Damaged(format!("{name}: {e}; nothing exported"))),
+                Err(e) => return Err(Failure::Damaged(format!("{label}: {e}; nothing exported"))),
                 Ok(Record::Key(k)) => k,
                 Ok(Record::Aux { key, value }) => {
                     let v = String::from_utf8_lossy(&value).into_owned();
@@ -393,7 +400,7 @@ impl Walk<'_> {
             }
             let in_key = |e: rdbkit_rdb::Error| {
                 Failure::Damaged(format!(
-                    "{name}: {}; nothing exported",
+                    "{label}: {}; nothing exported",
                     e.in_key(Some(k.db), k.key)
                 ))
             };
