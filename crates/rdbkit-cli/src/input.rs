@@ -358,7 +358,19 @@ pub fn open_in_pass(path: &Path) -> Result<Input, InputError> {
     open_with(path, true)
 }
 
+/// Whether `path` can be read a second time: a regular file or a directory (not `-`, a pipe,
+/// a FIFO, `/dev/stdin`, which are read once).
+pub fn rereadable(path: &Path) -> bool {
+    path.as_os_str() != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file() || m.is_dir())
+}
+
 fn open_with(path: &Path, in_pass: bool) -> Result<Input, InputError> {
+    open_surveyed(path, in_pass, None)
+}
+
+/// [`open_with`]; `known`: the survey's answer from an earlier opening of the same archive
+/// (then not surveyed again, and the one-pass note not repeated).
+fn open_surveyed(path: &Path, in_pass: bool, known: Option<bool>) -> Result<Input, InputError> {
     let name = crate::escape::path(path);
     if path.as_os_str() != "-" && path.is_dir() {
         return Ok(Input {
@@ -374,8 +386,8 @@ fn open_with(path: &Path, in_pass: bool) -> Result<Input, InputError> {
     let mut s = sniff(path)?;
     if archive::is_tar(&s.head) {
         let limit = archive::spill_limit().map_err(InputError)?;
-        let mut surveyed = false;
-        if !in_pass && s.regular {
+        let mut surveyed = known.unwrap_or(false);
+        if !in_pass && s.regular && known.is_none() {
             // A survey of the headers (decompressing, nothing written), then the real pass.
             surveyed = archive::holds_one_rdb(&name, s.rest.with_head(s.head));
             s = sniff(path)?;
@@ -387,7 +399,7 @@ fn open_with(path: &Path, in_pass: bool) -> Result<Input, InputError> {
         } else {
             archive::open(&name, r, limit)
         };
-        return from_opened(&name, opened.map_err(InputError)?, codec);
+        return from_opened_noting(&name, opened.map_err(InputError)?, codec, known.is_none());
     }
     // Unknown content is read as an RDB: the decoder names what is wrong and where.
     let kind = kind_of(&s.head).unwrap_or(Kind::Rdb);
@@ -428,6 +440,16 @@ pub fn from_opened(
     opened: archive::Opened,
     codec: Option<Codec>,
 ) -> Result<Input, InputError> {
+    from_opened_noting(name, opened, codec, true)
+}
+
+/// [`from_opened`]; `note`: say on stderr that a surveyed member is read in the pass.
+fn from_opened_noting(
+    name: &str,
+    opened: archive::Opened,
+    codec: Option<Codec>,
+    note: bool,
+) -> Result<Input, InputError> {
     match opened {
         archive::Opened::Spilled(sp) => from_archive(sp, codec),
         archive::Opened::Paused(p) => Ok(Input {
@@ -440,7 +462,7 @@ pub fn from_opened(
             spilled: None,
         }),
         archive::Opened::Rdb(m) => {
-            if m.surveyed() {
+            if m.surveyed() && note {
                 m.say_streamed();
             }
             Ok(Input {
@@ -537,6 +559,27 @@ pub fn rdb_error(name: &str, e: &rdbkit_rdb::Error) -> InputError {
 }
 
 impl Input {
+    /// The same input opened again, at its start, for a second pass (`restore`'s pass over the
+    /// keys before it writes; `path` is what this input was opened from, which must be
+    /// [`rereadable`]): a file or an archive's member unpacked earlier is the same path (not
+    /// unpacked again); an archive's member read in the pass is read again without a second
+    /// survey of the archive; a compressed file is decompressed again.
+    pub fn reopen(&self, path: &Path) -> Result<Input, InputError> {
+        match &self.src {
+            Src::Path(p) => Ok(Input {
+                name: self.name.clone(),
+                kind: self.kind,
+                gzip: self.gzip,
+                codec: self.codec,
+                size: self.size,
+                src: Src::Path(p.clone()),
+                spilled: self.spilled.clone(),
+            }),
+            Src::Member(m) if m.surveyed() => open_surveyed(path, false, Some(true)),
+            _ => open(path),
+        }
+    }
+
     /// For subcommands with their own file path (mmap): the decompressed/stdin stream when the
     /// input is one (a compressed stream's end is checked when it is read to its end, see
     /// [`finish_stream`]), `None` for a path (see [`Input::path`]).

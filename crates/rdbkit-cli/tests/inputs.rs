@@ -45,19 +45,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A named FIFO at `path` fed `data` by a thread (it blocks until a reader opens it; a second
-/// open by the reader would block forever and the command would time out).
-fn fifo(path: &Path, data: Vec<u8>) {
-    let st = Command::new("mkfifo").arg(path).status().expect("mkfifo");
-    assert!(st.success(), "mkfifo {}", path.display());
-    let p = path.to_path_buf();
-    std::thread::spawn(move || {
-        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) {
-            let _ = std::io::Write::write_all(&mut f, &data);
-        }
-    });
-}
-
 /// Runs rdbkit with `data` on its standard input.
 fn rdbkit_stdin(args: &[&str], data: &[u8]) -> Output {
     run_with_timeout(

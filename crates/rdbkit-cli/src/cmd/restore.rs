@@ -785,30 +785,35 @@ fn restore_rdb(
 ) -> Result<(), Failure> {
     let name = inp.name.clone();
     let size = inp.size;
+    // A file can be read twice; standard input, a pipe or a FIFO only once.
+    let twice = input::rereadable(&args.input);
     if !args.replace && !args.skip_existing {
-        // The existing-key check: a first pass over the keys (the input opened again).
-        if args.input.as_os_str() == "-" {
-            return Err(Failure::Usage(
-                "standard input is read once and the default policy checks every key before \
+        // The existing-key check: a first pass over the keys (the input opened again, an
+        // archive not surveyed again nor a member unpacked again: see `Input::reopen`).
+        if !twice {
+            return Err(Failure::Usage(format!(
+                "{name}: a stream is read once and the default policy checks every key before \
                  writing: pass --replace or --skip-existing, or give a file"
-                    .into(),
-            ));
+            )));
         }
-        let again = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
+        let again = inp
+            .reopen(&args.input)
+            .map_err(|e| Failure::Usage(e.to_string()))?;
         again
             .with_rdb(opts, |src| check_existing_rdb(src, run, &name))
             .map_err(|e| Failure::Usage(e.to_string()))??;
-    } else if !run.target.has_field_ttl() && !args.drop_field_ttls && args.input.as_os_str() != "-"
-    {
+    } else if !run.target.has_field_ttl() && !args.drop_field_ttls && twice {
         // No existing-key pass to look for field TTLs on the way: a pass of its own, when the
         // file's version can hold them.
-        let again = input::open(&args.input).map_err(|e| Failure::Usage(e.to_string()))?;
+        let again = inp
+            .reopen(&args.input)
+            .map_err(|e| Failure::Usage(e.to_string()))?;
         again
             .with_rdb(opts, |src| check_field_ttls_rdb(src, run, &name))
             .map_err(|e| Failure::Usage(e.to_string()))??;
     }
-    // A file was checked for field TTLs above; standard input cannot be.
-    let checked = args.input.as_os_str() != "-";
+    // A file was checked for field TTLs above; a stream cannot be.
+    let checked = twice;
     let mut progress = Progress::new(size, args.quiet || args.json);
     let r = inp
         .with_rdb_values(opts, args.max_value_bytes, |src| {

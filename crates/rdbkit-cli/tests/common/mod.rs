@@ -1803,3 +1803,16 @@ pub fn tar_gnu(args: &[&str], cwd: &Path) {
         .expect("tar");
     assert!(st.success(), "tar {args:?}");
 }
+
+/// A named FIFO at `path` fed `data` by a thread (it blocks until a reader opens it; a second
+/// open by the reader would block forever and the command would time out).
+pub fn fifo(path: &Path, data: Vec<u8>) {
+    let st = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(st.success(), "mkfifo {}", path.display());
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) {
+            let _ = std::io::Write::write_all(&mut f, &data);
+        }
+    });
+}
