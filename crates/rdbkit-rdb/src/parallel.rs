@@ -27,10 +27,13 @@ const BATCH_VALUES: usize = 1024;
 const BATCH_BYTES: usize = 64 << 10;
 /// Batches queued per validating thread. While the queue is full the reading thread validates
 /// pieces of its own batch, one value at a time: the queue must hold more work than the
-/// slowest value takes (a hashtable value of 20 000 members ~0.6 ms), or the pool drains it
-/// and idles while the reading thread is inside that value (was 2 batches of up to 512
-/// values, ~0.3 ms of work on mixed.rdb).
-const QUEUE_BATCHES: usize = 16;
+/// slowest value takes (a hashtable value of 20 000 members ~0.6 ms, a big stream several
+/// ms), or the pool drains it and idles while the reading thread is inside that value (or is
+/// preempted). 64 batches (~4 MiB of values, ~7 ms of work on mixed.rdb; at most ~7 MiB of
+/// references): the pool's thread slept ~1 200 times in a `check` of the full mixed.rdb with
+/// 16 (~200 ms asleep, loaded machine, `sched_switch` trace), 170–200 times with 32, 0–3 times
+/// with 64. (Was 2 batches of up to 512 values, then 16.)
+const QUEUE_BATCHES: usize = 64;
 
 /// The key a value belongs to, for the error message.
 #[derive(Clone)]
