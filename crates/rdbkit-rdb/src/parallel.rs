@@ -199,7 +199,7 @@ fn validate(
 }
 
 /// Emptied batches on their way back to the reading thread, which fills them again instead of
-/// allocating a batch (~115 KiB at 1 024 values) per send and freeing it on the pool's thread:
+/// allocating a batch's job vector (room for 512 values, grown to 1 024) per send and freeing it on the pool's thread:
 /// the allocator gave such blocks back to the system and faulted them in again (full mixed.rdb,
 /// two threads: ~2 500 of the ~19 000 minor faults).
 struct Spare<'a> {
