@@ -8,7 +8,7 @@
 //! bounded: a few batches of value references are in flight, never the file's keys.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::Mutex;
 
 use crate::dups::KeyPrints;
@@ -27,10 +27,13 @@ const BATCH_VALUES: usize = 1024;
 const BATCH_BYTES: usize = 64 << 10;
 /// Batches queued per validating thread. While the queue is full the reading thread validates
 /// pieces of its own batch, one value at a time: the queue must hold more work than the
-/// slowest value takes (a hashtable value of 20 000 members ~0.6 ms), or the pool drains it
-/// and idles while the reading thread is inside that value (was 2 batches of up to 512
-/// values, ~0.3 ms of work on mixed.rdb).
-const QUEUE_BATCHES: usize = 16;
+/// slowest value takes (a hashtable value of 20 000 members ~0.6 ms, a big stream several
+/// ms), or the pool drains it and idles while the reading thread is inside that value (or is
+/// preempted). 64 batches (~4 MiB of values, ~7 ms of work on mixed.rdb; at most ~7 MiB of
+/// references): the pool's thread slept ~1 200 times in a `check` of the full mixed.rdb with
+/// 16 (~200 ms asleep, loaded machine, `sched_switch` trace), 170–200 times with 32, 0–3 times
+/// with 64. (Was 2 batches of up to 512 values, then 16.)
+const QUEUE_BATCHES: usize = 64;
 
 /// The key a value belongs to, for the error message.
 #[derive(Clone)]
@@ -173,11 +176,18 @@ impl FirstError {
     }
 }
 
-fn validate(batch: Batch<'_>, scratch: &mut Scratch, first: &FirstError, prints: &mut KeyPrints) {
-    for &(run, db) in &batch.runs {
+/// Validates `batch`, leaving it empty (its buffers kept, for [`Spare`] to hand back).
+fn validate(
+    batch: &mut Batch<'_>,
+    scratch: &mut Scratch,
+    first: &FirstError,
+    prints: &mut KeyPrints,
+) {
+    for (run, db) in batch.runs.drain(..) {
         fingerprint_run(run, db, prints);
     }
-    for job in batch.jobs {
+    batch.bytes = 0;
+    for job in batch.jobs.drain(..) {
         // Everything from here on lies after an error already found: it can't come first.
         if job.value.offset() > first.offset.load(Ordering::Relaxed) {
             return;
@@ -185,6 +195,27 @@ fn validate(batch: Batch<'_>, scratch: &mut Scratch, first: &FirstError, prints:
         if !validate_job(job, scratch, first) {
             return;
         }
+    }
+}
+
+/// Emptied batches on their way back to the reading thread, which fills them again instead of
+/// allocating a batch's job vector (room for 512 values, grown to 1 024) per send and freeing it on the pool's thread:
+/// the allocator gave such blocks back to the system and faulted them in again (full mixed.rdb,
+/// two threads: ~2 500 of the ~19 000 minor faults).
+struct Spare<'a> {
+    back: Sender<Batch<'a>>,
+    from: Receiver<Batch<'a>>,
+}
+
+impl<'a> Spare<'a> {
+    fn new() -> Self {
+        let (back, from) = channel();
+        Spare { back, from }
+    }
+
+    /// An empty batch: one given back, else a new one.
+    fn take(&self) -> Batch<'a> {
+        self.from.try_recv().unwrap_or_else(|_| Batch::new())
     }
 }
 
@@ -228,13 +259,23 @@ fn validate_piece(
     true
 }
 
-/// Validates batches until the channel closes; returns the key fingerprints of the runs it took.
-fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError, mut prints: KeyPrints) -> KeyPrints {
+/// Validates batches until the channel closes, giving each one back emptied to `back`;
+/// returns the key fingerprints of the runs it took.
+fn worker<'a>(
+    rx: &Mutex<Receiver<Batch<'a>>>,
+    back: Sender<Batch<'a>>,
+    first: &FirstError,
+    mut prints: KeyPrints,
+) -> KeyPrints {
     let mut scratch = Scratch::new();
     loop {
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         match next {
-            Ok(b) => validate(b, &mut scratch, first, &mut prints),
+            Ok(mut b) => {
+                validate(&mut b, &mut scratch, first, &mut prints);
+                // The reading thread may have stopped taking them: then the batch is dropped.
+                let _ = back.send(b);
+            }
             Err(_) => return prints,
         }
     }
@@ -247,19 +288,24 @@ fn worker(rx: &Mutex<Receiver<Batch<'_>>>, first: &FirstError, mut prints: KeyPr
 /// was busy ~35 % of the time against ~60 % for this one, perf on mixed.rdb.)
 fn send<'a>(
     tx: &SyncSender<Batch<'a>>,
+    spare: &Spare<'a>,
     batch: &mut Batch<'a>,
     scratch: &mut Scratch,
     first: &FirstError,
     prints: &mut KeyPrints,
 ) {
-    let mut full = std::mem::replace(batch, Batch::new());
+    let mut full = std::mem::replace(batch, spare.take());
     loop {
         match tx.try_send(full) {
             Ok(()) => return,
-            Err(TrySendError::Disconnected(b)) => return validate(b, scratch, first, prints),
+            Err(TrySendError::Disconnected(mut b)) => {
+                return validate(&mut b, scratch, first, prints)
+            }
             Err(TrySendError::Full(b)) => {
                 full = b;
                 if !validate_piece(&mut full, scratch, first, prints) {
+                    // Validated here to its end: its buffers serve again.
+                    let _ = spare.back.send(full);
                     return;
                 }
             }
@@ -383,12 +429,15 @@ fn check_inner<'a>(
         };
         let mut keys = KeyCheck::new(data.len());
         let mut pool = Vec::with_capacity(workers);
+        let spare = Spare::new();
         for _ in 0..workers {
-            let (rx, first) = (&rx, &first);
+            let (rx, first, back) = (&rx, &first, spare.back.clone());
             let prints = keys.prints.sibling();
             // A thread the system refuses (limits, memory) is one fewer helper, not a panic:
             // the calling thread validates whatever the pool does not take.
-            match std::thread::Builder::new().spawn_scoped(s, move || worker(rx, first, prints)) {
+            match std::thread::Builder::new()
+                .spawn_scoped(s, move || worker(rx, back, first, prints))
+            {
                 Ok(h) => pool.push(h),
                 Err(_) => break,
             }
@@ -416,7 +465,14 @@ fn check_inner<'a>(
                 batch.runs.push((run, db));
                 if batch.runs.len() + batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES
                 {
-                    send(&tx, &mut batch, &mut scratch, &first, &mut keys.prints);
+                    send(
+                        &tx,
+                        &spare,
+                        &mut batch,
+                        &mut scratch,
+                        &first,
+                        &mut keys.prints,
+                    );
                 }
                 continue;
             }
@@ -469,14 +525,22 @@ fn check_inner<'a>(
             batch.bytes += value.raw().len();
             batch.jobs.push(Job { value, db, key });
             if batch.runs.len() + batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES {
-                send(&tx, &mut batch, &mut scratch, &first, &mut keys.prints);
+                send(
+                    &tx,
+                    &spare,
+                    &mut batch,
+                    &mut scratch,
+                    &first,
+                    &mut keys.prints,
+                );
             }
         }
-        validate(batch, &mut scratch, &first, &mut keys.prints);
+        validate(&mut batch, &mut scratch, &first, &mut keys.prints);
         drop(tx);
         // Help drain what is still queued.
         let mine = worker(
             &rx,
+            spare.back.clone(),
             &first,
             std::mem::replace(&mut keys.prints, KeyPrints::new()),
         );
