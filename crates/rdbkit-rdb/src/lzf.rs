@@ -166,105 +166,152 @@ pub fn decompress_reusing(
     result
 }
 
+/// Input bytes [`fast_op`] reads at an instruction: its control byte and 32 more.
+const FAST_IN: usize = 33;
+
 /// Decompresses `src` into exactly `total` bytes at the start of `dst`, which holds at least
 /// [`SLACK`] more.
 ///
-/// Fast paths over-copy into the slack: a literal run is copied as a fixed 32-byte block
-/// (when 32 bytes of input follow its control byte) and a back-reference in 16-byte blocks
-/// (one block, loaded before it is stored, when it is at most 16 bytes long and does not
-/// overlap its own output), writing up to 31 bytes past the instruction's end. That is
-/// harmless because output is produced strictly left to right, so those bytes are
-/// overwritten before anything reads them, and the final length check guarantees every byte
-/// up to `total` was written by a real instruction. Anything else (a short tail of input, an
-/// overlapping back-reference, any error) goes through the checking decoder (`next_op`),
-/// which gives every error its offset and message.
+/// Most instructions go through [`fast_op`], which over-copies into the slack (fixed 32- and
+/// 16-byte blocks). It reads [`FAST_IN`] input bytes at an instruction, so the last ones of
+/// `src` are decoded from a zero-padded copy, the real end of the input still bounding every
+/// instruction: a small compressed listpack's last ~33 input bytes (a quarter of a typical
+/// one) no longer fall to the checking decoder and its variable-length copies. What
+/// `fast_op` does not take (an overlapping back-reference of distance under 16, any error)
+/// goes through [`one_op`], the checking decoder (`next_op`), which gives every error its
+/// offset and message.
 fn decompress_slice(src: &[u8], dst: &mut [u8], total: usize) -> Result<(), BlobError> {
-    debug_assert!(dst.len() >= total + SLACK);
+    assert!(dst.len() >= total + SLACK, "no slack past the output");
     let n = src.len();
     let mut ip = 0;
     let mut op = 0;
+    while ip + FAST_IN <= n {
+        match fast_op(src, ip, n, dst, op, total) {
+            Some((i, o)) => (ip, op) = (i, o),
+            None => (ip, op) = one_op(src, ip, dst, op, total)?,
+        }
+    }
     while ip < n {
-        let ctrl = usize::from(src[ip]);
-        let room = total - op;
-        if ctrl < 32 {
-            let len = ctrl + 1;
-            if ip + 33 <= n && len <= room {
-                // Both buffers have 32 bytes from here (op <= total, SLACK = 32).
-                dst[op..op + 32].copy_from_slice(&src[ip + 1..ip + 33]);
-                op += len;
-                ip += len + 1;
-                continue;
-            }
-        } else if ip + 3 <= n {
-            let long = ctrl >> 5 == 7;
-            let (len, low, next) = if long {
-                (
-                    9 + usize::from(src[ip + 1]),
-                    usize::from(src[ip + 2]),
-                    ip + 3,
-                )
-            } else {
-                ((ctrl >> 5) + 2, usize::from(src[ip + 1]), ip + 2)
-            };
-            let dist = ((ctrl & 0x1f) << 8) + low + 1;
-            if dist <= op && len <= room {
-                let from = op - dist;
-                if len <= 16 && dist >= len {
-                    // One block: its source bytes that matter lie before `op`; the rest is
-                    // over-copy that later instructions overwrite.
-                    let block: [u8; 16] = dst[from..from + 16].try_into().expect("16 bytes");
-                    dst[op..op + 16].copy_from_slice(&block);
-                    op += len;
-                    ip = next;
-                    continue;
-                }
-                if dist >= 16 {
-                    // Blocks of 16 never read bytes they are about to write (dist >= 16),
-                    // which also makes this correct for overlapping references.
-                    let mut k = 0;
-                    while k < len {
-                        dst.copy_within(from + k..from + k + 16, op + k);
-                        k += 16;
-                    }
-                    op += len;
-                    ip = next;
-                    continue;
-                }
+        // Fewer than FAST_IN bytes left: decode them from a padded copy (indices relative to
+        // `ip`, the real end `n - ip`), the first one `fast_op` refuses through `one_op`.
+        let left = n - ip;
+        let mut pad = [0u8; 2 * FAST_IN];
+        pad[..left].copy_from_slice(&src[ip..]);
+        let mut j = 0;
+        while j < left {
+            match fast_op(&pad, j, left, dst, op, total) {
+                Some((i, o)) => (j, op) = (i, o),
+                None => break,
             }
         }
-        let (inst, next) = next_op(src, ip, op, room)?;
-        match inst {
-            Op::Literal { start, len } => {
-                dst[op..op + len].copy_from_slice(&src[start..start + len]);
-                op += len;
-            }
-            Op::BackRef { dist, len } => {
-                let from = op - dist;
-                if dist >= len {
-                    dst.copy_within(from..from + len, op);
-                } else if dist == 1 {
-                    let b = dst[from];
-                    dst[op..op + len].fill(b);
-                } else {
-                    // Overlapping: the output repeats the last `dist` bytes. Copy in chunks
-                    // that double each time; each chunk's source lies wholly before its
-                    // destination, and `done` stays a multiple of `dist`.
-                    let mut done = 0;
-                    while done < len {
-                        let chunk = (len - done).min(dist + done);
-                        dst.copy_within(from..from + chunk, op + done);
-                        done += chunk;
-                    }
-                }
-                op += len;
-            }
+        ip += j;
+        if ip < n {
+            (ip, op) = one_op(src, ip, dst, op, total)?;
         }
-        ip = next;
     }
     if op != total {
         return Err(short_output(n, op, total));
     }
     Ok(())
+}
+
+/// Decodes the instruction at `s[ip]` into `dst[op..]` when `next_op` would accept it
+/// (inside the input's first `n` bytes, inside `total`, a distance inside the output) and a
+/// block copy is correct: a literal run as one 32-byte block, a back-reference of up to 16
+/// bytes that does not overlap its output as one 16-byte block (loaded, then stored), a
+/// longer one in 16-byte blocks when its distance is 16 or more. Returns the next positions,
+/// or `None` to leave the instruction to [`one_op`]. `s` has [`FAST_IN`] bytes from `ip`
+/// (past `n` only in the padded tail). Bytes past the instruction's length land in the slack
+/// and are overwritten by later instructions (output is produced strictly left to right).
+#[inline(always)]
+fn fast_op(
+    s: &[u8],
+    ip: usize,
+    n: usize,
+    dst: &mut [u8],
+    op: usize,
+    total: usize,
+) -> Option<(usize, usize)> {
+    let w: &[u8; FAST_IN] = s.get(ip..ip + FAST_IN)?.try_into().ok()?;
+    let c = usize::from(w[0]);
+    if c < 32 {
+        let len = c + 1;
+        let next = ip + len + 1;
+        if next > n || len > total - op {
+            return None;
+        }
+        // Both buffers have 32 bytes from here (op <= total, SLACK = 32).
+        dst[op..op + 32].copy_from_slice(&w[1..]);
+        return Some((next, op + len));
+    }
+    let (len, low, next) = if c >> 5 == 7 {
+        (9 + usize::from(w[1]), usize::from(w[2]), ip + 3)
+    } else {
+        ((c >> 5) + 2, usize::from(w[1]), ip + 2)
+    };
+    let dist = ((c & 0x1f) << 8) + low + 1;
+    if next > n || dist > op || len > total - op {
+        return None;
+    }
+    let from = op - dist;
+    if len <= 16 && dist >= len {
+        // One block: its source bytes that matter lie before `op`.
+        let block: [u8; 16] = dst[from..from + 16].try_into().expect("16 bytes");
+        dst[op..op + 16].copy_from_slice(&block);
+        return Some((next, op + len));
+    }
+    if dist >= 16 {
+        // Blocks of 16 never read bytes they are about to write (dist >= 16), which also
+        // makes this correct for overlapping references.
+        let mut k = 0;
+        while k < len {
+            dst.copy_within(from + k..from + k + 16, op + k);
+            k += 16;
+        }
+        return Some((next, op + len));
+    }
+    None
+}
+
+/// Decodes one instruction at `src[ip]` into `dst[op..]` by the checking decoder
+/// (`next_op`): an overlapping back-reference of distance under 16, or any error, with its
+/// offset and message. Returns the next positions.
+#[inline(never)]
+fn one_op(
+    src: &[u8],
+    ip: usize,
+    dst: &mut [u8],
+    op: usize,
+    total: usize,
+) -> Result<(usize, usize), BlobError> {
+    let room = total - op;
+    let (inst, next) = next_op(src, ip, op, room)?;
+    match inst {
+        Op::Literal { start, len } => {
+            dst[op..op + len].copy_from_slice(&src[start..start + len]);
+            Ok((next, op + len))
+        }
+        Op::BackRef { dist, len } => {
+            let from = op - dist;
+            if dist >= len {
+                dst.copy_within(from..from + len, op);
+            } else if dist == 1 {
+                let b = dst[from];
+                dst[op..op + len].fill(b);
+            } else {
+                // Overlapping: the output repeats the last `dist` bytes. Copy in chunks
+                // that double each time; each chunk's source lies wholly before its
+                // destination, and `done` stays a multiple of `dist`.
+                let mut done = 0;
+                while done < len {
+                    let chunk = (len - done).min(dist + done);
+                    dst.copy_within(from..from + chunk, op + done);
+                    done += chunk;
+                }
+            }
+            Ok((next, op + len))
+        }
+    }
 }
 
 /// Per control byte: the bytes its instruction occupies (a literal run's data included) and
