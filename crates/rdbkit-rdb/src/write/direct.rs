@@ -48,9 +48,9 @@ pub enum Transcoded {
 #[derive(Default, Debug)]
 pub(crate) struct Bufs {
     /// The ziplist being built.
-    zl: Vec<u8>,
+    pub(super) zl: Vec<u8>,
     /// A list's finished quicklist nodes (blobs), before their count is known.
-    nodes: Vec<u8>,
+    pub(super) nodes: Vec<u8>,
     /// The previous sorted-set member (order check).
     prev: Vec<u8>,
     /// The stream re-encoder's buffers.
@@ -119,32 +119,7 @@ impl Zl<'_> {
         self.prev.extend_from_slice(mb);
         self.prev_score = score;
         self.b.push(self.zl, m);
-        match stored {
-            // The stored form when it is the one `score_text` gives the score (formatting
-            // the double was a third of a sorted set's re-encode): an integer that the
-            // double holds exactly (|i| <= 2^53: `score_text` writes its decimal, which the
-            // ziplist stores as this integer) ...
-            Some(Entry::Int(i)) if i.unsigned_abs() <= 1 << 53 => {
-                self.b.push(self.zl, Entry::Int(i));
-            }
-            // ... or text in the shortest plain form.
-            Some(Entry::Bytes(t)) if is_shortest_score_text(t) => {
-                self.b.push_text(self.zl, t);
-            }
-            _ if score.fract() == 0.0
-                && score.abs() < 1e17
-                && !(score == 0.0 && score.is_sign_negative()) =>
-            {
-                // score_text gives the integer's canonical decimal, which the ziplist
-                // stores as this integer.
-                self.b.push(self.zl, Entry::Int(score as i64));
-            }
-            _ => {
-                let mut sb = ScoreBuf::default();
-                self.b
-                    .push(self.zl, Entry::Bytes(score_text_in(score, &mut sb)));
-            }
-        }
+        push_score(&mut self.b, self.zl, score, stored);
         Ok(())
     }
 
@@ -216,6 +191,34 @@ impl Visitor for Zl<'_> {
     }
 }
 
+/// Pushes a sorted-set score into the ziplist as [`encode_value`](super::encode_value)
+/// stores [`score_text_in`]'s text for it (`stored`: the entry the score was read from, when
+/// it came from a listpack or ziplist).
+#[inline]
+pub(super) fn push_score(b: &mut Builder, zl: &mut Vec<u8>, score: f64, stored: Option<Entry<'_>>) {
+    match stored {
+        // The stored form when it is the one `score_text` gives the score (formatting the
+        // double was a third of a sorted set's re-encode): an integer that the double holds
+        // exactly (|i| <= 2^53: `score_text` writes its decimal, which the ziplist stores as
+        // this integer) ...
+        Some(Entry::Int(i)) if i.unsigned_abs() <= 1 << 53 => b.push(zl, Entry::Int(i)),
+        // ... or text in the shortest plain form.
+        Some(Entry::Bytes(t)) if is_shortest_score_text(t) => b.push_text(zl, t),
+        _ if score.fract() == 0.0
+            && score.abs() < 1e17
+            && !(score == 0.0 && score.is_sign_negative()) =>
+        {
+            // score_text gives the integer's canonical decimal, which the ziplist stores as
+            // this integer.
+            b.push(zl, Entry::Int(score as i64));
+        }
+        _ => {
+            let mut sb = ScoreBuf::default();
+            b.push(zl, Entry::Bytes(score_text_in(score, &mut sb)));
+        }
+    }
+}
+
 /// Whether `t` is the text [`score_text_in`] writes for the double it reads as: a plain
 /// decimal with a fraction (`-`? digits `.` digits: no leading zero before other digits, no
 /// trailing zero after the point, no exponent, sign or space), of at most 15 significant
@@ -281,6 +284,11 @@ pub(crate) fn transcode(
         "list" if t.version >= 7 => Shape::List,
         _ => return Ok(Transcoded::Declined),
     };
+    if let Some(r) =
+        super::transcode::listpack_value(v, &t.thresholds, compress, scratch, bufs, out)
+    {
+        return Ok(r);
+    }
     bufs.zl.clear();
     bufs.nodes.clear();
     let b = Builder::start(&mut bufs.zl);
