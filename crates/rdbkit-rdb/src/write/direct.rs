@@ -266,6 +266,21 @@ pub(crate) fn transcode(
     bufs: &mut Bufs,
     out: &mut Vec<u8>,
 ) -> crate::Result<Transcoded> {
+    transcode_with(v, t, compress, scratch, bufs, out, true)
+}
+
+/// [`transcode`], with (`fast`) or without the listpack → ziplist fast path
+/// (`write/transcode.rs`) tried first; without it, every value takes the visitor walk (the
+/// reference the fast path is tested against).
+pub(super) fn transcode_with(
+    v: &Value<'_>,
+    t: &Target,
+    compress: bool,
+    scratch: &mut Scratch,
+    bufs: &mut Bufs,
+    out: &mut Vec<u8>,
+    fast: bool,
+) -> crate::Result<Transcoded> {
     if v.ty.family() == "stream" {
         return Ok(
             match super::stream::transcode(v, t, compress, scratch, &mut bufs.stream, out)? {
@@ -284,10 +299,12 @@ pub(crate) fn transcode(
         "list" if t.version >= 7 => Shape::List,
         _ => return Ok(Transcoded::Declined),
     };
-    if let Some(r) =
-        super::transcode::listpack_value(v, &t.thresholds, compress, scratch, bufs, out)
-    {
-        return Ok(r);
+    if fast {
+        if let Some(r) =
+            super::transcode::listpack_value(v, &t.thresholds, compress, scratch, bufs, out)
+        {
+            return Ok(r);
+        }
     }
     bufs.zl.clear();
     bufs.nodes.clear();
