@@ -365,14 +365,22 @@ mod tests {
         /// the fast path answers exactly what the visitor walk answers.
         #[test]
         fn fast_path_gives_the_visitor_paths_answer(
-            nodes in proptest::collection::vec(proptest::collection::vec(item(), 0..150), 1..4),
+            nodes in proptest::collection::vec(proptest::collection::vec(item(), 0..300), 1..4),
             sorted in any::<bool>(),
             unknown in any::<bool>(),
             compress in any::<bool>(),
+            short in any::<bool>(),
             damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
         ) {
             for ty in [Type::HashListpack, Type::ZsetListpack, Type::ListQuicklist2] {
                 let mut nodes = nodes.clone();
+                if short {
+                    // no entry over the value limits: values up to the entry limits
+                    for it in nodes.iter_mut().flatten() {
+                        let (Item::Text(t) | Item::RawString(t)) = it;
+                        t.truncate(20);
+                    }
+                }
                 if ty != Type::ListQuicklist2 {
                     nodes.truncate(1);
                 }
@@ -436,6 +444,37 @@ mod tests {
                 &value_bytes(Type::ListQuicklist2, &[lp.clone(), lp], compress),
                 compress
             ));
+        }
+    }
+
+    /// At and over the target's limits (entries, value bytes) and across quicklist node
+    /// splits: the visitor path's answer, and the fast path answers under the limits.
+    #[test]
+    fn limits_and_node_splits() {
+        let t = |s: String| Item::Text(s.into_bytes());
+        for pairs in [1usize, 127, 128, 129, 511, 512, 513, 4000] {
+            for len in [1usize, 63, 64, 65] {
+                let items: Vec<Item> = (0..pairs)
+                    .flat_map(|i| {
+                        let mut m = format!("{i:0>len$}");
+                        m.truncate(len.max(format!("{i}").len()));
+                        [t(m), t(format!("{}", i % 7))]
+                    })
+                    .collect();
+                let lp = listpack(&items, pairs * 2 > 65_534);
+                for ty in [Type::HashListpack, Type::ZsetListpack, Type::ListQuicklist2] {
+                    let answered = same_as_visitor_path(
+                        ty,
+                        &value_bytes(ty, std::slice::from_ref(&lp), false),
+                        false,
+                    );
+                    // hash-max-ziplist-entries 512, -value 64
+                    let under = pairs <= 512 && len <= 64;
+                    if ty == Type::ListQuicklist2 || (under && ty == Type::HashListpack) {
+                        assert!(answered, "{ty:?} {pairs} {len}");
+                    }
+                }
+            }
         }
     }
 }
