@@ -15,8 +15,8 @@
 //! visitor path from the start of the value, so every error, offset and decline is the one
 //! that path gives.
 
-use super::direct::{push_score, Bufs, Transcoded};
 use super::encode::types;
+use super::encode::{score_text_in, ScoreBuf};
 use super::lzf::encode_blob;
 use super::target::Thresholds;
 use crate::entry::{Entry, IntBuf};
@@ -52,15 +52,18 @@ fn dec_len(i: i64) -> usize {
     len
 }
 
-/// The transcoded value (see the module's notes), or `None`: take the visitor path.
+/// The transcoded value (see the module's notes) written to `out`: `Some(Some(type byte))`,
+/// or `Some(None)` for an empty collection (nothing written); `None`: take the visitor path
+/// (`out` untouched). `zl` and `nodes` are buffers reused from value to value.
 pub(super) fn listpack_value(
     v: &Value<'_>,
     th: &Thresholds,
     compress: bool,
     scratch: &mut Scratch,
-    bufs: &mut Bufs,
+    zl: &mut Vec<u8>,
+    nodes: &mut Vec<u8>,
     out: &mut Vec<u8>,
-) -> Option<Transcoded> {
+) -> Option<Option<u8>> {
     match v.ty {
         Type::HashListpack | Type::ZsetListpack => {
             let blob = match v.blob()? {
@@ -68,21 +71,21 @@ pub(super) fn listpack_value(
                 s => s.bytes_in(&mut scratch.a, v.offset()).ok()?,
             };
             let lp = Listpack::new(blob).ok()?;
-            bufs.zl.clear();
-            let mut b = Builder::start(&mut bufs.zl);
+            zl.clear();
+            let mut b = Builder::start(zl);
             let (members, ty) = if v.ty == Type::HashListpack {
-                (hash(lp, th, &mut b, &mut bufs.zl)?, types::HASH_ZIPLIST)
+                (hash(lp, th, &mut b, zl)?, types::HASH_ZIPLIST)
             } else {
-                (zset(lp, th, &mut b, &mut bufs.zl)?, types::ZSET_ZIPLIST)
+                (zset(lp, th, &mut b, zl)?, types::ZSET_ZIPLIST)
             };
             if members == 0 {
-                return Some(Transcoded::Empty);
+                return Some(None);
             }
-            b.finish(&mut bufs.zl);
-            encode_blob(&bufs.zl, compress, out);
-            Some(Transcoded::Written(ty))
+            b.finish(zl);
+            encode_blob(zl, compress, out);
+            Some(Some(ty))
         }
-        Type::ListQuicklist2 => list(v, th, compress, scratch, bufs, out),
+        Type::ListQuicklist2 => list(v, th, compress, scratch, zl, nodes, out),
         _ => None,
     }
 }
@@ -148,13 +151,13 @@ fn list(
     th: &Thresholds,
     compress: bool,
     scratch: &mut Scratch,
-    bufs: &mut Bufs,
+    zl: &mut Vec<u8>,
+    done: &mut Vec<u8>,
     out: &mut Vec<u8>,
-) -> Option<Transcoded> {
+) -> Option<Option<u8>> {
     let nodes = v.quicklist_nodes()?.ok()?;
-    bufs.zl.clear();
-    bufs.nodes.clear();
-    let (zl, done) = (&mut bufs.zl, &mut bufs.nodes);
+    zl.clear();
+    done.clear();
     let mut b = Builder::start(zl);
     let mut node_count: u64 = 0;
     let (mut members, mut node_first, mut node_bytes) = (0usize, 0usize, 0usize);
@@ -191,23 +194,80 @@ fn list(
         }
     }
     if members == 0 {
-        return Some(Transcoded::Empty);
+        return Some(None);
     }
     b.finish(zl);
     encode_blob(zl, compress, done);
     node_count += 1;
     encode_len(node_count, out);
     out.extend_from_slice(done);
-    Some(Transcoded::Written(types::LIST_QUICKLIST))
+    Some(Some(types::LIST_QUICKLIST))
+}
+
+/// Pushes a sorted-set score into the ziplist as [`encode_value`](super::encode_value)
+/// stores [`score_text_in`]'s text for it (`stored`: the entry the score was read from, when
+/// it came from a listpack or ziplist).
+#[inline]
+pub(super) fn push_score(b: &mut Builder, zl: &mut Vec<u8>, score: f64, stored: Option<Entry<'_>>) {
+    match stored {
+        // The stored form when it is the one `score_text` gives the score (formatting the
+        // double was a third of a sorted set's re-encode): an integer that the double holds
+        // exactly (|i| <= 2^53: `score_text` writes its decimal, which the ziplist stores as
+        // this integer) ...
+        Some(Entry::Int(i)) if i.unsigned_abs() <= 1 << 53 => b.push(zl, Entry::Int(i)),
+        // ... or text in the shortest plain form.
+        Some(Entry::Bytes(t)) if is_shortest_score_text(t) => b.push_text(zl, t),
+        _ if score.fract() == 0.0
+            && score.abs() < 1e17
+            && !(score == 0.0 && score.is_sign_negative()) =>
+        {
+            // score_text gives the integer's canonical decimal, which the ziplist stores as
+            // this integer.
+            b.push(zl, Entry::Int(score as i64));
+        }
+        _ => {
+            let mut sb = ScoreBuf::default();
+            b.push(zl, Entry::Bytes(score_text_in(score, &mut sb)));
+        }
+    }
+}
+
+/// Whether `t` is the text [`score_text_in`] writes for the double it reads as: a plain
+/// decimal with a fraction (`-`? digits `.` digits: no leading zero before other digits, no
+/// trailing zero after the point, no exponent, sign or space), of at most 15 significant
+/// digits and 24 bytes. Two decimals of at most 15 significant digits (`DBL_DIG`) never read
+/// as the same double, so the shortest decimal that reads back as this one (what `{}`
+/// prints, in plain form) has these digits; and the double is not an integer (it reads back
+/// as a decimal with a fraction). Redis's `d2string` writes such a score this way too
+/// (`%.17g` in 6.2/7.0, the shortest form from 7.2), e.g. `0.125`, `523.5`, `-2.25`.
+pub(crate) fn is_shortest_score_text(t: &[u8]) -> bool {
+    if t.len() > 24 {
+        return false;
+    }
+    let d = t.strip_prefix(b"-").unwrap_or(t);
+    let Some(dot) = d.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&d[..dot], &d[dot + 1..]);
+    if int.is_empty()
+        || frac.is_empty()
+        || (int.len() > 1 && int[0] == b'0')
+        || frac.last() == Some(&b'0')
+        || !int.iter().chain(frac).all(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    let significant = if int == b"0" {
+        frac.len() - frac.iter().take_while(|&&c| c == b'0').count()
+    } else {
+        int.len() + frac.len()
+    };
+    significant <= 15
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::direct::transcode_with;
-    use super::super::target::TARGETS;
     use super::*;
-    use crate::version::Dialect;
-    use proptest::prelude::*;
 
     #[test]
     fn decimal_lengths() {
@@ -227,254 +287,6 @@ mod tests {
             -999_999_999,
         ] {
             assert_eq!(dec_len(i), Entry::Int(i).logical_len(), "{i}");
-        }
-    }
-
-    /// One listpack element as a test stores it.
-    #[derive(Clone, Debug)]
-    enum Item {
-        /// As Redis stores the text (canonical decimal as an integer).
-        Text(Vec<u8>),
-        /// A string entry even when the text is canonical decimal (not what Redis writes).
-        RawString(Vec<u8>),
-    }
-
-    /// A listpack of `items` (`unknown`: the header count 65535).
-    fn listpack(items: &[Item], unknown: bool) -> Vec<u8> {
-        let mut lp = vec![0; 6];
-        for it in items {
-            match it {
-                Item::Text(t) => crate::listpack::push_entry(&mut lp, Entry::Bytes(t)),
-                Item::RawString(t) => {
-                    let t = &t[..t.len().min(63)];
-                    lp.push(0x80 | t.len() as u8);
-                    lp.extend_from_slice(t);
-                    lp.push(t.len() as u8 + 1);
-                }
-            }
-        }
-        lp.push(0xFF);
-        let n = lp.len() as u32;
-        lp[..4].copy_from_slice(&n.to_le_bytes());
-        let count = if unknown {
-            u16::MAX
-        } else {
-            items.len() as u16
-        };
-        lp[4..6].copy_from_slice(&count.to_le_bytes());
-        lp
-    }
-
-    /// The value bytes of a listpack hash/zset (one blob) or a quicklist v2 of these nodes.
-    fn value_bytes(ty: Type, nodes: &[Vec<u8>], compress: bool) -> Vec<u8> {
-        let mut v = Vec::new();
-        if ty == Type::ListQuicklist2 {
-            encode_len(nodes.len() as u64, &mut v);
-            for n in nodes {
-                encode_len(CONTAINER_PACKED, &mut v);
-                crate::string::encode_blob(n, compress, &mut v);
-            }
-        } else {
-            crate::string::encode_blob(&nodes[0], compress, &mut v);
-        }
-        v
-    }
-
-    /// The fast path against the visitor walk alone, for every target: the same result (type
-    /// byte, bytes, error message and offset), and when the fast path answers, what the
-    /// visitor path gives. Returns whether the fast path answered for some target.
-    fn same_as_visitor_path(ty: Type, data: &[u8], compress: bool) -> bool {
-        let v = Value {
-            ty,
-            type_byte: match ty {
-                Type::HashListpack => 16,
-                Type::ZsetListpack => 17,
-                _ => 18,
-            },
-            dialect: Dialect::new(crate::version::Magic::Redis, 11).unwrap(),
-            data,
-            offset: 100,
-            templates: None,
-            streamed: None,
-        };
-        let mut answered = false;
-        for t in TARGETS {
-            let run = |fast: bool| {
-                let (mut s, mut b, mut out) = (Scratch::new(), Bufs::default(), Vec::new());
-                let r = transcode_with(&v, t, compress, &mut s, &mut b, &mut out, fast)
-                    .map_err(|e| (e.offset, e.to_string()));
-                (r, out)
-            };
-            let (slow, fast) = (run(false), run(true));
-            assert_eq!(fast, slow, "{} from {ty:?}", t.name);
-            let (mut s, mut b, mut out) = (Scratch::new(), Bufs::default(), Vec::new());
-            if t.version < 10 && !t.is_valkey() && (ty != Type::ListQuicklist2 || t.version >= 7) {
-                if let Some(r) =
-                    listpack_value(&v, &t.thresholds, compress, &mut s, &mut b, &mut out)
-                {
-                    assert_eq!((Ok(r), out), slow, "{} from {ty:?}", t.name);
-                    answered = true;
-                }
-            }
-        }
-        answered
-    }
-
-    fn item() -> impl Strategy<Value = Item> {
-        let text = prop_oneof![
-            Just(b"a".to_vec()),
-            Just(b"field".to_vec()),
-            Just(b"0".to_vec()),
-            Just(b"12".to_vec()),
-            Just(b"13".to_vec()),
-            Just(b"-5".to_vec()),
-            Just(b"127".to_vec()),
-            Just(b"300".to_vec()),
-            Just(b"-70000".to_vec()),
-            Just(b"8388608".to_vec()),
-            Just(b"3000000000".to_vec()),
-            Just(b"9223372036854775807".to_vec()),
-            Just(b"-9223372036854775808".to_vec()),
-            Just(b"9007199254740993".to_vec()),
-            Just(b"007".to_vec()),
-            Just(b"-0".to_vec()),
-            Just(b"1.5".to_vec()),
-            Just(b"-2.25".to_vec()),
-            Just(b"0.1".to_vec()),
-            Just(b"1e5".to_vec()),
-            Just(b"inf".to_vec()),
-            Just(b"-inf".to_vec()),
-            Just(b"nan".to_vec()),
-            Just(vec![b'x'; 64]),
-            Just(vec![b'y'; 300]),
-            Just(vec![b'z'; 17_000]),
-            proptest::collection::vec(any::<u8>(), 0..80),
-        ];
-        prop_oneof![
-            8 => text.clone().prop_map(Item::Text),
-            1 => text.prop_map(Item::RawString),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-
-        /// Hashes, sorted sets and quicklist v2 lists stored as listpacks (Redis's forms, and
-        /// forms Redis does not write: canonical decimal as a string entry, the unknown
-        /// count, out-of-order and NaN scores, odd counts), whole or with damaged bytes:
-        /// the fast path answers exactly what the visitor walk answers.
-        #[test]
-        fn fast_path_gives_the_visitor_paths_answer(
-            nodes in proptest::collection::vec(proptest::collection::vec(item(), 0..300), 1..4),
-            sorted in any::<bool>(),
-            unknown in any::<bool>(),
-            compress in any::<bool>(),
-            short in any::<bool>(),
-            damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
-        ) {
-            for ty in [Type::HashListpack, Type::ZsetListpack, Type::ListQuicklist2] {
-                let mut nodes = nodes.clone();
-                if short {
-                    // no entry over the value limits: values up to the entry limits
-                    for it in nodes.iter_mut().flatten() {
-                        let (Item::Text(t) | Item::RawString(t)) = it;
-                        t.truncate(20);
-                    }
-                }
-                if ty != Type::ListQuicklist2 {
-                    nodes.truncate(1);
-                }
-                if sorted && ty == Type::ZsetListpack {
-                    // member/score pairs in score order, so most sets get past the order check
-                    let mut pairs: Vec<(Item, f64, Item)> = nodes[0]
-                        .chunks_exact(2)
-                        .map(|p| {
-                            let score = match &p[1] {
-                                Item::Text(t) | Item::RawString(t) => crate::walk::parse_score_text(t),
-                            };
-                            (p[0].clone(), score.unwrap_or(0.0), p[1].clone())
-                        })
-                        .collect();
-                    pairs.sort_by(|a, b| a.1.total_cmp(&b.1));
-                    nodes[0] = pairs.into_iter().flat_map(|(m, _, s)| [m, s]).collect();
-                }
-                let lps: Vec<Vec<u8>> = nodes.iter().map(|n| listpack(n, unknown)).collect();
-                let mut data = value_bytes(ty, &lps, compress);
-                same_as_visitor_path(ty, &data, compress);
-                for (i, b) in &damage {
-                    let i = i.index(data.len());
-                    data[i] = *b;
-                }
-                same_as_visitor_path(ty, &data, compress);
-            }
-        }
-    }
-
-    /// The values the fast path exists for take it (the proptest above would also pass if
-    /// it never answered).
-    #[test]
-    fn redis_forms_take_the_fast_path() {
-        let t = |s: &str| Item::Text(s.as_bytes().to_vec());
-        let hash = [t("f1"), t("v"), t("f2"), t("17"), t("n"), t("-300")];
-        let zset = [
-            t("a"),
-            t("1"),
-            t("b"),
-            t("1.5"),
-            t("c"),
-            t("1e5"),
-            t("d"),
-            t("inf"),
-        ];
-        for compress in [false, true] {
-            let lp = listpack(&hash, false);
-            assert!(same_as_visitor_path(
-                Type::HashListpack,
-                &value_bytes(Type::HashListpack, std::slice::from_ref(&lp), compress),
-                compress
-            ));
-            let z = listpack(&zset, false);
-            assert!(same_as_visitor_path(
-                Type::ZsetListpack,
-                &value_bytes(Type::ZsetListpack, &[z], compress),
-                compress
-            ));
-            assert!(same_as_visitor_path(
-                Type::ListQuicklist2,
-                &value_bytes(Type::ListQuicklist2, &[lp.clone(), lp], compress),
-                compress
-            ));
-        }
-    }
-
-    /// At and over the target's limits (entries, value bytes) and across quicklist node
-    /// splits: the visitor path's answer, and the fast path answers under the limits.
-    #[test]
-    fn limits_and_node_splits() {
-        let t = |s: String| Item::Text(s.into_bytes());
-        for pairs in [1usize, 127, 128, 129, 511, 512, 513, 4000] {
-            for len in [1usize, 63, 64, 65] {
-                let items: Vec<Item> = (0..pairs)
-                    .flat_map(|i| {
-                        let mut m = format!("{i:0>len$}");
-                        m.truncate(len.max(format!("{i}").len()));
-                        [t(m), t(format!("{}", i % 7))]
-                    })
-                    .collect();
-                let lp = listpack(&items, pairs * 2 > 65_534);
-                for ty in [Type::HashListpack, Type::ZsetListpack, Type::ListQuicklist2] {
-                    let answered = same_as_visitor_path(
-                        ty,
-                        &value_bytes(ty, std::slice::from_ref(&lp), false),
-                        false,
-                    );
-                    // hash-max-ziplist-entries 512, -value 64
-                    let under = pairs <= 512 && len <= 64;
-                    if ty == Type::ListQuicklist2 || (under && ty == Type::HashListpack) {
-                        assert!(answered, "{ty:?} {pairs} {len}");
-                    }
-                }
-            }
         }
     }
 }
