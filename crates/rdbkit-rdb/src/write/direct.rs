@@ -17,10 +17,10 @@
 //! stream metadata comes back as [`Transcoded::Stripped`].
 
 use super::encode::types;
-use super::encode::{score_text_in, ScoreBuf};
 use super::lzf::encode_blob;
 use super::stream::Outcome;
 use super::target::{Target, Thresholds};
+use super::transcode::push_score;
 use crate::entry::{Entry, IntBuf};
 use crate::length::encode_len;
 use crate::value::Value;
@@ -48,9 +48,9 @@ pub enum Transcoded {
 #[derive(Default, Debug)]
 pub(crate) struct Bufs {
     /// The ziplist being built.
-    zl: Vec<u8>,
+    pub(super) zl: Vec<u8>,
     /// A list's finished quicklist nodes (blobs), before their count is known.
-    nodes: Vec<u8>,
+    pub(super) nodes: Vec<u8>,
     /// The previous sorted-set member (order check).
     prev: Vec<u8>,
     /// The stream re-encoder's buffers.
@@ -119,32 +119,7 @@ impl Zl<'_> {
         self.prev.extend_from_slice(mb);
         self.prev_score = score;
         self.b.push(self.zl, m);
-        match stored {
-            // The stored form when it is the one `score_text` gives the score (formatting
-            // the double was a third of a sorted set's re-encode): an integer that the
-            // double holds exactly (|i| <= 2^53: `score_text` writes its decimal, which the
-            // ziplist stores as this integer) ...
-            Some(Entry::Int(i)) if i.unsigned_abs() <= 1 << 53 => {
-                self.b.push(self.zl, Entry::Int(i));
-            }
-            // ... or text in the shortest plain form.
-            Some(Entry::Bytes(t)) if is_shortest_score_text(t) => {
-                self.b.push_text(self.zl, t);
-            }
-            _ if score.fract() == 0.0
-                && score.abs() < 1e17
-                && !(score == 0.0 && score.is_sign_negative()) =>
-            {
-                // score_text gives the integer's canonical decimal, which the ziplist
-                // stores as this integer.
-                self.b.push(self.zl, Entry::Int(score as i64));
-            }
-            _ => {
-                let mut sb = ScoreBuf::default();
-                self.b
-                    .push(self.zl, Entry::Bytes(score_text_in(score, &mut sb)));
-            }
-        }
+        push_score(&mut self.b, self.zl, score, stored);
         Ok(())
     }
 
@@ -216,39 +191,6 @@ impl Visitor for Zl<'_> {
     }
 }
 
-/// Whether `t` is the text [`score_text_in`] writes for the double it reads as: a plain
-/// decimal with a fraction (`-`? digits `.` digits: no leading zero before other digits, no
-/// trailing zero after the point, no exponent, sign or space), of at most 15 significant
-/// digits and 24 bytes. Two decimals of at most 15 significant digits (`DBL_DIG`) never read
-/// as the same double, so the shortest decimal that reads back as this one (what `{}`
-/// prints, in plain form) has these digits; and the double is not an integer (it reads back
-/// as a decimal with a fraction). Redis's `d2string` writes such a score this way too
-/// (`%.17g` in 6.2/7.0, the shortest form from 7.2), e.g. `0.125`, `523.5`, `-2.25`.
-pub(crate) fn is_shortest_score_text(t: &[u8]) -> bool {
-    if t.len() > 24 {
-        return false;
-    }
-    let d = t.strip_prefix(b"-").unwrap_or(t);
-    let Some(dot) = d.iter().position(|&c| c == b'.') else {
-        return false;
-    };
-    let (int, frac) = (&d[..dot], &d[dot + 1..]);
-    if int.is_empty()
-        || frac.is_empty()
-        || (int.len() > 1 && int[0] == b'0')
-        || frac.last() == Some(&b'0')
-        || !int.iter().chain(frac).all(u8::is_ascii_digit)
-    {
-        return false;
-    }
-    let significant = if int == b"0" {
-        frac.len() - frac.iter().take_while(|&&c| c == b'0').count()
-    } else {
-        int.len() + frac.len()
-    };
-    significant <= 15
-}
-
 /// Writes `v` for target `t` into `out` (the value's bytes, after the key) the way
 /// [`encode_value`](super::encode_value) writes its decoded content, for the cases this
 /// path takes: a hash or sorted set small enough for the target's ziplist (targets below
@@ -262,6 +204,21 @@ pub(crate) fn transcode(
     scratch: &mut Scratch,
     bufs: &mut Bufs,
     out: &mut Vec<u8>,
+) -> crate::Result<Transcoded> {
+    transcode_with(v, t, compress, scratch, bufs, out, true)
+}
+
+/// [`transcode`], with (`fast`) or without the listpack → ziplist fast path
+/// (`write/transcode.rs`) tried first; without it, every value takes the visitor walk (the
+/// reference the fast path is tested against).
+pub(super) fn transcode_with(
+    v: &Value<'_>,
+    t: &Target,
+    compress: bool,
+    scratch: &mut Scratch,
+    bufs: &mut Bufs,
+    out: &mut Vec<u8>,
+    fast: bool,
 ) -> crate::Result<Transcoded> {
     if v.ty.family() == "stream" {
         return Ok(
@@ -281,6 +238,15 @@ pub(crate) fn transcode(
         "list" if t.version >= 7 => Shape::List,
         _ => return Ok(Transcoded::Declined),
     };
+    if fast {
+        let (zl, nodes) = (&mut bufs.zl, &mut bufs.nodes);
+        match super::transcode::listpack_value(v, &t.thresholds, compress, scratch, zl, nodes, out)
+        {
+            Some(Some(ty)) => return Ok(Transcoded::Written(ty)),
+            Some(None) => return Ok(Transcoded::Empty),
+            None => {}
+        }
+    }
     bufs.zl.clear();
     bufs.nodes.clear();
     let b = Builder::start(&mut bufs.zl);

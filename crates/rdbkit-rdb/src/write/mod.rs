@@ -37,6 +37,7 @@ mod encode;
 mod lzf;
 mod stream;
 mod target;
+mod transcode;
 
 use std::fmt;
 use std::io::{self, Write};

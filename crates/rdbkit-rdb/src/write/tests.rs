@@ -708,7 +708,7 @@ proptest! {
     /// A text `is_shortest_score_text` accepts is what `score_text` writes for its double.
     #[test]
     fn shortest_score_text_is_score_text(t in score_text_strategy()) {
-        if direct::is_shortest_score_text(&t) {
+        if transcode::is_shortest_score_text(&t) {
             let s = crate::walk::parse_score_text(&t).expect("reads as a number");
             let written = score_text(s);
             prop_assert_eq!(
@@ -791,4 +791,270 @@ fn detached_values_decode_as_in_their_file() {
             assert_eq!(x.value(&buf).to_owned_value().unwrap(), want);
         }
     });
+}
+
+// The listpack → ziplist fast path (`write/transcode.rs`) against the visitor walk alone.
+
+use crate::entry::Entry;
+use crate::listpack::push_entry as lp_push_entry;
+use crate::quicklist::CONTAINER_PACKED;
+use crate::version::{Dialect, Type};
+use crate::visit::Scratch;
+use direct::transcode_with;
+use transcode::listpack_value;
+
+/// One listpack element as a test stores it.
+#[derive(Clone, Debug)]
+enum Item {
+    /// As Redis stores the text (canonical decimal as an integer).
+    Text(Vec<u8>),
+    /// A string entry even when the text is canonical decimal (not what Redis writes).
+    RawString(Vec<u8>),
+}
+
+/// A listpack of `items` (`unknown`: the header count 65535).
+fn listpack(items: &[Item], unknown: bool) -> Vec<u8> {
+    let mut lp = vec![0; 6];
+    for it in items {
+        match it {
+            Item::Text(t) => lp_push_entry(&mut lp, Entry::Bytes(t)),
+            Item::RawString(t) => {
+                let t = &t[..t.len().min(63)];
+                lp.push(0x80 | t.len() as u8);
+                lp.extend_from_slice(t);
+                lp.push(t.len() as u8 + 1);
+            }
+        }
+    }
+    lp.push(0xFF);
+    let n = lp.len() as u32;
+    lp[..4].copy_from_slice(&n.to_le_bytes());
+    let count = if unknown {
+        u16::MAX
+    } else {
+        items.len() as u16
+    };
+    lp[4..6].copy_from_slice(&count.to_le_bytes());
+    lp
+}
+
+/// The value bytes of a listpack hash/zset (one blob) or a quicklist v2 of these nodes.
+fn value_bytes(ty: Type, nodes: &[Vec<u8>], compress: bool) -> Vec<u8> {
+    let mut v = Vec::new();
+    if ty == Type::ListQuicklist2 {
+        encode_len(nodes.len() as u64, &mut v);
+        for n in nodes {
+            encode_len(CONTAINER_PACKED, &mut v);
+            crate::string::encode_blob(n, compress, &mut v);
+        }
+    } else {
+        crate::string::encode_blob(&nodes[0], compress, &mut v);
+    }
+    v
+}
+
+/// The fast path against the visitor walk alone, for every target: the same result (type
+/// byte, bytes, error message and offset), and when the fast path answers, what the
+/// visitor path gives. Returns whether the fast path answered for some target.
+fn same_as_visitor_path(ty: Type, data: &[u8], compress: bool) -> bool {
+    let v = Value {
+        ty,
+        type_byte: match ty {
+            Type::HashListpack => 16,
+            Type::ZsetListpack => 17,
+            _ => 18,
+        },
+        dialect: Dialect::new(crate::version::Magic::Redis, 11).unwrap(),
+        data,
+        offset: 100,
+        templates: None,
+        streamed: None,
+    };
+    let mut answered = false;
+    for t in TARGETS {
+        let run = |fast: bool| {
+            let (mut s, mut b, mut out) = (Scratch::new(), direct::Bufs::default(), Vec::new());
+            let r = transcode_with(&v, t, compress, &mut s, &mut b, &mut out, fast)
+                .map_err(|e| (e.offset, e.to_string()));
+            (r, out)
+        };
+        let (slow, fast) = (run(false), run(true));
+        assert_eq!(fast, slow, "{} from {ty:?}", t.name);
+        let (mut s, mut zl, mut nodes, mut out) =
+            (Scratch::new(), Vec::new(), Vec::new(), Vec::new());
+        if t.version < 10 && !t.is_valkey() && (ty != Type::ListQuicklist2 || t.version >= 7) {
+            if let Some(r) = listpack_value(
+                &v,
+                &t.thresholds,
+                compress,
+                &mut s,
+                &mut zl,
+                &mut nodes,
+                &mut out,
+            ) {
+                let r = r.map_or(Transcoded::Empty, Transcoded::Written);
+                assert_eq!((Ok(r), out), slow, "{} from {ty:?}", t.name);
+                answered = true;
+            }
+        }
+    }
+    answered
+}
+
+fn item() -> impl Strategy<Value = Item> {
+    let text = prop_oneof![
+        Just(b"a".to_vec()),
+        Just(b"field".to_vec()),
+        Just(b"0".to_vec()),
+        Just(b"12".to_vec()),
+        Just(b"13".to_vec()),
+        Just(b"-5".to_vec()),
+        Just(b"127".to_vec()),
+        Just(b"300".to_vec()),
+        Just(b"-70000".to_vec()),
+        Just(b"8388608".to_vec()),
+        Just(b"3000000000".to_vec()),
+        Just(b"9223372036854775807".to_vec()),
+        Just(b"-9223372036854775808".to_vec()),
+        Just(b"9007199254740993".to_vec()),
+        Just(b"007".to_vec()),
+        Just(b"-0".to_vec()),
+        Just(b"1.5".to_vec()),
+        Just(b"-2.25".to_vec()),
+        Just(b"0.1".to_vec()),
+        Just(b"1e5".to_vec()),
+        Just(b"inf".to_vec()),
+        Just(b"-inf".to_vec()),
+        Just(b"nan".to_vec()),
+        Just(vec![b'x'; 64]),
+        Just(vec![b'y'; 300]),
+        Just(vec![b'z'; 17_000]),
+        proptest::collection::vec(any::<u8>(), 0..80),
+    ];
+    prop_oneof![
+        8 => text.clone().prop_map(Item::Text),
+        1 => text.prop_map(Item::RawString),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Hashes, sorted sets and quicklist v2 lists stored as listpacks (Redis's forms, and
+    /// forms Redis does not write: canonical decimal as a string entry, the unknown
+    /// count, out-of-order and NaN scores, odd counts), whole or with damaged bytes:
+    /// the fast path answers exactly what the visitor walk answers.
+    #[test]
+    fn fast_path_gives_the_visitor_paths_answer(
+        nodes in proptest::collection::vec(proptest::collection::vec(item(), 0..300), 1..4),
+        sorted in any::<bool>(),
+        unknown in any::<bool>(),
+        compress in any::<bool>(),
+        short in any::<bool>(),
+        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        for ty in [Type::HashListpack, Type::ZsetListpack, Type::ListQuicklist2] {
+            let mut nodes = nodes.clone();
+            if short {
+                // no entry over the value limits: values up to the entry limits
+                for it in nodes.iter_mut().flatten() {
+                    let (Item::Text(t) | Item::RawString(t)) = it;
+                    t.truncate(20);
+                }
+            }
+            if ty != Type::ListQuicklist2 {
+                nodes.truncate(1);
+            }
+            if sorted && ty == Type::ZsetListpack {
+                // member/score pairs in score order, so most sets get past the order check
+                let mut pairs: Vec<(Item, f64, Item)> = nodes[0]
+                    .chunks_exact(2)
+                    .map(|p| {
+                        let score = match &p[1] {
+                            Item::Text(t) | Item::RawString(t) => crate::walk::parse_score_text(t),
+                        };
+                        (p[0].clone(), score.unwrap_or(0.0), p[1].clone())
+                    })
+                    .collect();
+                pairs.sort_by(|a, b| a.1.total_cmp(&b.1));
+                nodes[0] = pairs.into_iter().flat_map(|(m, _, s)| [m, s]).collect();
+            }
+            let lps: Vec<Vec<u8>> = nodes.iter().map(|n| listpack(n, unknown)).collect();
+            let mut data = value_bytes(ty, &lps, compress);
+            same_as_visitor_path(ty, &data, compress);
+            for (i, b) in &damage {
+                let i = i.index(data.len());
+                data[i] = *b;
+            }
+            same_as_visitor_path(ty, &data, compress);
+        }
+    }
+}
+
+/// The values the fast path exists for take it (the proptest above would also pass if
+/// it never answered).
+#[test]
+fn redis_forms_take_the_fast_path() {
+    let t = |s: &str| Item::Text(s.as_bytes().to_vec());
+    let hash = [t("f1"), t("v"), t("f2"), t("17"), t("n"), t("-300")];
+    let zset = [
+        t("a"),
+        t("1"),
+        t("b"),
+        t("1.5"),
+        t("c"),
+        t("1e5"),
+        t("d"),
+        t("inf"),
+    ];
+    for compress in [false, true] {
+        let lp = listpack(&hash, false);
+        assert!(same_as_visitor_path(
+            Type::HashListpack,
+            &value_bytes(Type::HashListpack, std::slice::from_ref(&lp), compress),
+            compress
+        ));
+        let z = listpack(&zset, false);
+        assert!(same_as_visitor_path(
+            Type::ZsetListpack,
+            &value_bytes(Type::ZsetListpack, &[z], compress),
+            compress
+        ));
+        assert!(same_as_visitor_path(
+            Type::ListQuicklist2,
+            &value_bytes(Type::ListQuicklist2, &[lp.clone(), lp], compress),
+            compress
+        ));
+    }
+}
+
+/// At and over the target's limits (entries, value bytes) and across quicklist node
+/// splits: the visitor path's answer, and the fast path answers under the limits.
+#[test]
+fn limits_and_node_splits() {
+    let t = |s: String| Item::Text(s.into_bytes());
+    for pairs in [1usize, 127, 128, 129, 511, 512, 513, 4000] {
+        for len in [1usize, 63, 64, 65] {
+            let items: Vec<Item> = (0..pairs)
+                .flat_map(|i| {
+                    let mut m = format!("{i:0>len$}");
+                    m.truncate(len.max(format!("{i}").len()));
+                    [t(m), t(format!("{}", i % 7))]
+                })
+                .collect();
+            let lp = listpack(&items, pairs * 2 > 65_534);
+            for ty in [Type::HashListpack, Type::ZsetListpack, Type::ListQuicklist2] {
+                let answered = same_as_visitor_path(
+                    ty,
+                    &value_bytes(ty, std::slice::from_ref(&lp), false),
+                    false,
+                );
+                // hash-max-ziplist-entries 512, -value 64
+                let under = pairs <= 512 && len <= 64;
+                if ty == Type::ListQuicklist2 || (under && ty == Type::HashListpack) {
+                    assert!(answered, "{ty:?} {pairs} {len}");
+                }
+            }
+        }
+    }
 }
