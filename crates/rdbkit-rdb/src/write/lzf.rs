@@ -2,35 +2,69 @@
 //! build: of the positions inside a match only the last two are hashed), with its hash table
 //! and output buffer kept between calls. Any valid LZF decompresses the same in every server;
 //! the output is not byte-for-byte [`crate::lzf::compress`]'s (which hashes every position
-//! inside a match): on the bench's mixed file the re-encoded output is 0.003 % larger.
+//! inside a match, in a bigger table) and, like Redis's `rdbSaveLzfStringObject`, is kept only
+//! when it saves at least 4 bytes.
 //!
-//! `lzf::compress` allocates and zeroes a 16 Ki-entry table (128 KiB) for every string it is
-//! given; a re-encode tries to compress every string over 20 bytes, so on a mixed file
-//! (hash-table values of many short members) that `memset` was 70 % of the instructions.
-//! Here the table is zeroed once per thread: an entry stores `base + position + 1`, and
-//! `base` moves past every compressed input, so an entry left by an earlier input reads as
-//! empty (`<= base`) without being cleared.
+//! Two compressors exist because they serve different callers: `lzf::compress` is the
+//! library's public one-shot function (no `write` feature needed: `string::encode_blob`, the
+//! fuzz invariants, the benches), allocating its table per call; this one keeps one table per
+//! thread (zeroed once: an entry stores `base + position + 1`, and `base` moves past every
+//! compressed input, so an entry left by an earlier input reads as empty, `<= base`) and is
+//! tuned for the writer's many short ziplists (a re-encode compresses every string over 20
+//! bytes: on a mixed file, mostly 64-255 bytes).
+//!
+//! The hot loop ([`scan`]) is kept out of line with raw-pointer loads: inlined, the caller's
+//! live values spilled inside it (18 instructions a position instead of 12). Hashes are of the
+//! 3 bytes at a position read as one 4-byte load; the output is written through a pointer into
+//! a buffer reserved with slack past its limit (a literal run is copied 32 bytes at a time).
 
 use std::cell::RefCell;
 
 use crate::length::encode_len;
 
-/// Table size, as `lzf::compress`: the hash of a 3-byte prefix has `HLOG` bits.
-const HLOG: u32 = 14;
+/// Table size: the hash of a 3-byte sequence has `HLOG` bits (8 Ki entries of 4 bytes: 32 KiB).
+const HLOG: u32 = 13;
 /// Longest literal run one control byte can announce.
 const MAX_LIT: usize = 32;
 /// Longest back-reference: 2 + 7 + 255.
 const MAX_REF: usize = 264;
 /// Farthest back-reference: 13 bits of distance - 1.
 const MAX_OFF: usize = 1 << 13;
+/// Bytes reserved past the output's limit: a literal run is copied 32 bytes at a time.
+const SLACK: usize = MAX_LIT + 8;
+/// Inputs from this size are stored uncompressed (positions are tagged in 32 bits); strings
+/// this long need `proto-max-bulk-len` raised past its 512 MiB default.
+const MAX_INPUT: usize = 1 << 31;
 
 /// A reusable compressor (one per thread, [`with`]).
 pub(crate) struct Lzf {
     /// `base + position + 1` of the last 3-byte sequence with each hash; `<= base`: none
     /// for the input being compressed.
-    table: Box<[usize; 1 << HLOG]>,
-    base: usize,
+    table: Box<[u32; 1 << HLOG]>,
+    base: u32,
     out: Vec<u8>,
+}
+
+/// The table slot of the 3 bytes in the low bytes of `x` (a little-endian 4-byte load).
+#[inline(always)]
+fn slot(x: u32) -> usize {
+    ((x << 8).wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize
+}
+
+/// The 4 bytes at `p`, little-endian; the caller guarantees `p + 4 <= src.len()`.
+#[inline(always)]
+fn load32(src: &[u8], p: usize) -> u32 {
+    debug_assert!(p + 4 <= src.len());
+    // SAFETY: p + 4 <= src.len() (every caller tests it or derives it from a tested bound).
+    unsafe { (src.as_ptr().add(p) as *const u32).read_unaligned().to_le() }
+}
+
+/// The 8 bytes at `p`, little-endian; the caller guarantees `p + 8 <= src.len()`.
+#[inline(always)]
+fn load64(src: &[u8], p: usize) -> u64 {
+    debug_assert!(p + 8 <= src.len());
+    // SAFETY: p + 8 <= src.len() (the match extension's bound: p <= ip + max - 8 <= n - 8).
+    unsafe { (src.as_ptr().add(p) as *const u64).read_unaligned().to_le() }
 }
 
 impl Lzf {
@@ -42,110 +76,169 @@ impl Lzf {
         }
     }
 
-    /// Compresses `src`; `None` when the result would not be shorter than the input.
+    /// Compresses `src`; `None` when the result would not save at least 4 bytes (Redis's
+    /// `rdbSaveLzfStringObject`: it then stores the string raw).
     pub(crate) fn compress(&mut self, src: &[u8]) -> Option<&[u8]> {
-        if src.len() < 4 {
+        let n = src.len();
+        if n <= 4 || n >= MAX_INPUT {
             return None;
         }
-        // Positions of this input are stored as base + p + 1 (p < len); reset long before
-        // the sum could overflow (never on 64-bit in practice).
-        if self.base > usize::MAX / 2 - src.len() {
+        // Positions of this input are stored as base + p + 1 (p < n) in 32 bits: start over
+        // (zero the table) before the sum could overflow, once every ~4 GiB compressed.
+        if self.base as usize + n + 1 > u32::MAX as usize {
             self.table.iter_mut().for_each(|e| *e = 0);
             self.base = 0;
         }
         let base = self.base;
-        self.base += src.len() + 1;
-        let limit = src.len() - 1; // output must stay strictly shorter than the input
-        let out = &mut self.out;
-        out.clear();
-        out.reserve(limit);
-        let table: &mut [usize; 1 << HLOG] = &mut self.table;
-        let n = src.len();
-        // The 3 bytes at p as one number (rolled forward a byte at a time in the loop).
-        let at = |p: usize| -> u32 {
-            (u32::from(src[p]) << 16) | (u32::from(src[p + 1]) << 8) | u32::from(src[p + 2])
-        };
-        let slot = |v: u32| -> usize { (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize };
-        let mut lit_start = 0;
-        let mut ip = 0;
-        // Positions with 3 bytes to hash: ip < end. `v` holds the 2 bytes at ip; the loop
-        // shifts in the third (one load and one bound test a position).
-        let end = n - 2;
-        let mut v = (u32::from(src[0]) << 8) | u32::from(src[1]);
-        while ip < end {
-            v = ((v << 8) | u32::from(src[ip + 2])) & 0xFF_FFFF;
-            let h = slot(v);
-            let cand = table[h];
-            table[h] = base + ip + 1;
-            if cand > base {
-                let r = cand - base - 1;
-                let dist = ip - r;
-                if dist <= MAX_OFF && src[r..r + 3] == src[ip..ip + 3] {
-                    let max = (n - ip).min(MAX_REF);
-                    let len = 3 + common_prefix(&src[r + 3..r + max], &src[ip + 3..ip + max]);
-                    emit_literals(out, &src[lit_start..ip]);
-                    let off = dist - 1;
-                    let l2 = len - 2;
-                    if l2 < 7 {
-                        out.push(((l2 << 5) | (off >> 8)) as u8);
-                    } else {
-                        out.push(((7 << 5) | (off >> 8)) as u8);
-                        out.push((l2 - 7) as u8);
-                    }
-                    out.push((off & 0xff) as u8);
-                    // As liblzf's VERY_FAST mode (Redis's build): of the positions inside
-                    // the match, only the last two are remembered.
-                    ip += len;
-                    lit_start = ip;
-                    if out.len() >= limit {
-                        return None;
-                    }
-                    if ip < end {
-                        let w = at(ip - 2);
-                        table[slot(w)] = base + ip - 1;
-                        table[slot((w << 8 | u32::from(src[ip + 1])) & 0xFF_FFFF)] = base + ip;
-                        v = (u32::from(src[ip]) << 8) | u32::from(src[ip + 1]);
-                    }
-                    continue;
+        self.base += n as u32 + 1;
+        let tag0 = base + 1;
+        let limit = n - 4;
+        let table: &mut [u32; 1 << HLOG] = &mut self.table;
+        self.out.clear();
+        self.out.reserve(limit + SLACK);
+        let dst = self.out.as_mut_ptr();
+        let mut op = 0usize;
+        let mut lit_start = 0usize;
+        let mut ip = 0usize;
+        while ip + 4 <= n {
+            let (at, dist) = scan(src, ip, table, tag0, base);
+            if dist == 0 {
+                break;
+            }
+            ip = at;
+            let r = ip - dist;
+            // Extend the match 8 bytes at a time, then by bytes.
+            let max = (n - ip).min(MAX_REF);
+            let mut len = 3;
+            while len + 8 <= max {
+                let d = load64(src, r + len) ^ load64(src, ip + len);
+                if d != 0 {
+                    len += (d.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                len += 8;
+            }
+            if len + 8 > max {
+                while len < max && src[r + len] == src[ip + len] {
+                    len += 1;
                 }
             }
-            ip += 1;
+            // The pending literals (a control byte every 32) and the 2- or 3-byte reference.
+            let lit = ip - lit_start;
+            if op + lit + (lit >> 5) + 4 > limit {
+                return None;
+            }
+            op = emit_literals(dst, op, src, lit_start, lit);
+            let off = dist - 1;
+            let l2 = len - 2;
+            // SAFETY: op + 3 <= limit (tested above), within the capacity reserved.
+            unsafe {
+                if l2 < 7 {
+                    *dst.add(op) = ((l2 << 5) | (off >> 8)) as u8;
+                    *dst.add(op + 1) = off as u8;
+                    op += 2;
+                } else {
+                    *dst.add(op) = ((7 << 5) | (off >> 8)) as u8;
+                    *dst.add(op + 1) = (l2 - 7) as u8;
+                    *dst.add(op + 2) = off as u8;
+                    op += 3;
+                }
+            }
+            ip += len;
+            lit_start = ip;
+            // As liblzf's VERY_FAST mode (Redis's build): of the positions inside the
+            // match, only the last two are remembered.
+            if ip + 4 <= n {
+                table[slot(load32(src, ip - 2))] = tag0.wrapping_add(ip as u32 - 2);
+                table[slot(load32(src, ip - 1))] = tag0.wrapping_add(ip as u32 - 1);
+            }
         }
-        emit_literals(out, &src[lit_start..]);
-        if out.len() >= src.len() {
+        let lit = n - lit_start;
+        if op + lit + (lit >> 5) + 1 > limit {
             return None;
         }
+        op = emit_literals(dst, op, src, lit_start, lit);
+        // SAFETY: the first `op` bytes were written (op <= limit <= capacity).
+        unsafe { self.out.set_len(op) };
         Some(&self.out)
     }
 }
 
-/// How many leading bytes `a` and `b` (of equal length) have in common, 8 at a time.
-#[inline]
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let d = x ^ y;
-        if d != 0 {
-            return i + (d.trailing_zeros() / 8) as usize;
+/// From `ip` (`ip + 4 <= src.len()`), the first position whose 3 bytes were seen before
+/// within reach: (position, distance back); distance 0: none up to the last position with 4
+/// bytes. Every position scanned is entered in `table` (as `tag0 + position`). Kept out of
+/// line: inlined, the caller's live values spilled in this loop.
+#[inline(never)]
+fn scan(
+    src: &[u8],
+    ip: usize,
+    table: &mut [u32; 1 << HLOG],
+    tag0: u32,
+    base: u32,
+) -> (usize, usize) {
+    let n = src.len();
+    debug_assert!(ip + 4 <= n);
+    let s0 = src.as_ptr();
+    // SAFETY: the caller passes ip + 4 <= n; `p` moves from `ip` to `last` (n - 4), so each 4-byte load at `p` is inside
+    // `src`; a candidate's tag is above `base`, so it is a position of this input before `p`
+    // (entries are made only for positions already passed) and `p - dist` is inside `src`;
+    // `slot` is below 1 << HLOG (a 32-bit value shifted right by 32 - HLOG).
+    unsafe {
+        let last = s0.add(n - 4);
+        let mut p = s0.add(ip);
+        let mut tag = tag0.wrapping_add(ip as u32);
+        loop {
+            let x = (p as *const u32).read_unaligned().to_le();
+            let h = slot(x);
+            let cand = *table.get_unchecked(h);
+            *table.get_unchecked_mut(h) = tag;
+            if cand > base {
+                let dist = tag.wrapping_sub(cand) as usize;
+                if dist <= MAX_OFF
+                    && ((p.sub(dist) as *const u32).read_unaligned().to_le() ^ x) << 8 == 0
+                {
+                    return (p.offset_from(s0) as usize, dist);
+                }
+            }
+            if p == last {
+                return (n - 3, 0);
+            }
+            p = p.add(1);
+            tag = tag.wrapping_add(1);
         }
-        i += 8;
     }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
 }
 
-fn emit_literals(out: &mut Vec<u8>, mut lit: &[u8]) {
-    while !lit.is_empty() {
-        let n = lit.len().min(MAX_LIT);
-        out.push((n - 1) as u8);
-        out.extend_from_slice(&lit[..n]);
-        lit = &lit[n..];
+/// Writes `src[start..start + len]` as literal runs at `dst + op`; returns the new `op`.
+/// The caller has checked that `op + len + len / 32 + 1` is within the limit, so the 32-byte
+/// copies stay within the slack reserved past it.
+#[inline(always)]
+fn emit_literals(
+    dst: *mut u8,
+    mut op: usize,
+    src: &[u8],
+    mut start: usize,
+    mut len: usize,
+) -> usize {
+    debug_assert!(start + len <= src.len());
+    while len > 0 {
+        let k = len.min(MAX_LIT);
+        // SAFETY: op + 1 + k <= limit (the caller's test), so op + 1 + MAX_LIT is within
+        // limit + SLACK, the capacity reserved; start + k <= src.len() (callers pass a range
+        // of src), and 32 bytes are read only when src has them.
+        unsafe {
+            *dst.add(op) = (k - 1) as u8;
+            if start + MAX_LIT <= src.len() {
+                std::ptr::copy_nonoverlapping(src.as_ptr().add(start), dst.add(op + 1), MAX_LIT);
+            } else {
+                std::ptr::copy_nonoverlapping(src.as_ptr().add(start), dst.add(op + 1), k);
+            }
+        }
+        op += k + 1;
+        start += k;
+        len -= k;
     }
+    op
 }
 
 thread_local! {
@@ -241,7 +334,7 @@ mod tests {
             assert_eq!(decompressed(&c.unwrap(), i.len()), *i);
         }
         // Forced reset: the table restarts empty and the output stays the same.
-        z.base = usize::MAX / 2 - 10;
+        z.base = u32::MAX - 10;
         for i in &inputs {
             assert_eq!(z.compress(i).map(<[u8]>::to_vec), fresh(i));
         }
@@ -256,7 +349,7 @@ mod tests {
                 let c = with(|z| z.compress(input).map(<[u8]>::to_vec));
                 prop_assert_eq!(&c, &Lzf::new().compress(input).map(<[u8]>::to_vec));
                 if let Some(c) = &c {
-                    prop_assert!(c.len() < input.len());
+                    prop_assert!(c.len() + 4 <= input.len());
                     prop_assert_eq!(&decompressed(c, input.len()), input);
                 }
                 let mut a = Vec::new();

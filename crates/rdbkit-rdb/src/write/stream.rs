@@ -14,13 +14,15 @@
 //! [`strip`](super::strip): the same fields, defaults and loss
 //! ([`Loss::StreamMeta`] when the source's format is newer than the target's).
 //!
-//! The value is first walked by the decoder ([`Value::visit`], shallow, as
-//! [`Value::to_owned_value`](crate::Value::to_owned_value)): a damaged stream fails with the
-//! same error at the same offset, and nothing is written. Then every node gets the deep
-//! check (`StreamNode::validate`: every listpack entry and backlen, the master entry, the
-//! counts, ascending IDs); a node the shallow walk accepts but the deep check does not is
-//! not copied: the stream is declined, and the `OwnedValue` path writes it anew from its
-//! entries, as before.
+//! The value is first walked deep by the decoder ([`Value::visit`] with `deep`: every node
+//! checked in one walk of its listpack — every entry and backlen, the master entry, the
+//! counts, ascending IDs within and across nodes — and the groups' PELs; the entries are not
+//! handed over unless a v1 source's first ID is needed). When the deep walk refuses, the
+//! shallow walk of [`Value::to_owned_value`](crate::Value::to_owned_value) decides: a
+//! damaged stream fails with its error at its offset, and nothing is written; a stream it
+//! accepts is declined (copying its nodes would copy the damage), and the `OwnedValue` path
+//! writes it anew from its entries, as before. (Until session 8 the shallow walk decoded
+//! every entry, then each node was decompressed again for its deep check.)
 
 use super::encode::{stream_type, types, write_id_lens, Loss};
 use super::lzf::encode_string;
@@ -28,9 +30,7 @@ use super::target::Target;
 use crate::cursor::Cursor;
 use crate::entry::Entry;
 use crate::length::{encode_len, read_count};
-use crate::listpack::Listpack;
-use crate::stream::node::StreamNode;
-use crate::string::{read_string, RdbString};
+use crate::string::read_string;
 use crate::types::{GroupMeta, StreamId, StreamMeta};
 use crate::value::Value;
 use crate::visit::{Scratch, VisitResult, Visitor};
@@ -48,8 +48,6 @@ pub(crate) struct StreamBufs {
     consumers: Vec<u8>,
     /// The current consumer's PEL IDs.
     cpel: Vec<u8>,
-    /// A node's listpack, decompressed for its deep check.
-    node: Vec<u8>,
 }
 
 /// Collects the metadata of a stream being walked, written for the target's stream format.
@@ -67,6 +65,9 @@ struct Meta<'a> {
     consumers: u64,
     /// The current consumer's PEL size (`None`: no consumer open).
     cpel: Option<u64>,
+    /// Whether the walk must hand over the entries (only the first live entry's ID is used:
+    /// a v1 source's first ID for a v2+ target).
+    content: bool,
 }
 
 impl Meta<'_> {
@@ -81,6 +82,9 @@ impl Meta<'_> {
 }
 
 impl Visitor for Meta<'_> {
+    fn wants_content(&self) -> bool {
+        self.content
+    }
     fn stream_entry(&mut self, id: StreamId) -> VisitResult {
         if self.first_live.is_none() {
             self.first_live = Some(id);
@@ -162,28 +166,23 @@ impl Visitor for Meta<'_> {
     }
 }
 
-/// Whether a stream node passes the deep check (Redis's `streamValidateListpackIntegrity`
-/// in deep mode and more, [`StreamNode::validate`]). The shallow walk that decoded the
-/// value does not check every backlen: a node it accepts may still be damaged, and the
-/// `OwnedValue` path writes such a node anew from its entries, where copying it would copy
-/// the damage. Such a stream is declined (left to that path).
-fn node_is_sound(key: RdbString<'_>, lp: RdbString<'_>, at: u64, buf: &mut Vec<u8>) -> bool {
-    let RdbString::Raw(key) = key else {
-        return false;
-    };
-    if matches!(lp, RdbString::Int(_)) {
-        return false;
+/// A [`Meta`] collector for a new walk (its buffers cleared).
+fn meta(sv: u8, tv: u8, compress: bool, b: &mut StreamBufs, content: bool) -> Meta<'_> {
+    b.meta.clear();
+    b.groups.clear();
+    b.cpel.clear();
+    Meta {
+        sv,
+        tv,
+        compress,
+        b,
+        first_live: None,
+        groups: 0,
+        pel: 0,
+        consumers: 0,
+        cpel: None,
+        content,
     }
-    let Ok(bytes) = lp.bytes_in(buf, at) else {
-        return false;
-    };
-    let Ok(lp) = Listpack::new(bytes) else {
-        return false;
-    };
-    if lp.iter().next().is_none() {
-        return false;
-    }
-    StreamNode::new(key, lp).is_ok_and(|n| n.validate().is_ok())
 }
 
 /// What [`transcode`] did.
@@ -218,32 +217,27 @@ pub(crate) fn transcode(
     if tv == 0 || v.streamed.is_some() {
         return Ok(Outcome::Declined);
     }
-    bufs.meta.clear();
-    bufs.groups.clear();
-    bufs.cpel.clear();
-    let mut m = Meta {
-        sv,
-        tv,
-        compress,
-        b: bufs,
-        first_live: None,
-        groups: 0,
-        pel: 0,
-        consumers: 0,
-        cpel: None,
-    };
-    v.visit(scratch, &mut m, false)?;
+    // The deep walk: every node checked in one walk of its listpack (its entries skipped
+    // unless a v1 source's first ID is needed), the nodes in order, the groups' PELs. When it
+    // refuses, the shallow walk (what `to_owned_value` does) decides: its error, or a stream
+    // it accepts but whose damage copying would copy — declined, rebuilt by the `OwnedValue`
+    // path from its entries.
+    let mut m = meta(sv, tv, compress, bufs, sv == 1 && tv >= 2);
+    if v.visit(scratch, &mut m, true).is_err() {
+        let mut m = meta(sv, tv, compress, bufs, true);
+        v.visit(scratch, &mut m, false)?;
+        return Ok(Outcome::Declined);
+    }
     let n_groups = m.groups;
     // The nodes: the node count, then every (key, listpack string) as stored, one span.
     let mut c = Cursor::new(v.data, v.offset);
     let n = read_count(&mut c, "stream listpack count", 2)?;
     let start = c.pos();
     for _ in 0..n {
-        let key = read_string(&mut c, "stream node key")?;
-        let at = c.offset();
+        read_string(&mut c, "stream node key")?;
         let lp = read_string(&mut c, "stream listpack")?;
         // Without compression (`rdbcompression no`) a compressed node is not copied.
-        if (!compress && lp.is_compressed()) || !node_is_sound(key, lp, at, &mut bufs.node) {
+        if !compress && lp.is_compressed() {
             return Ok(Outcome::Declined);
         }
     }
