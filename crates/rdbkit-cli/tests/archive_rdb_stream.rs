@@ -19,16 +19,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn testdata(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(p)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Runs rdbkit with `TMPDIR` set to `tmp` (and `data` on its standard input).
 fn run(args: &[&str], tmp: &Path, data: Option<&[u8]>) -> Output {
     run_hold(args, tmp, data, None)

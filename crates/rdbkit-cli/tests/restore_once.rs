@@ -10,26 +10,13 @@
 #[macro_use]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Output;
 
 use common::*;
 
-fn testdata(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(p)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn run(args: &[&str], tmp: &Path) -> Output {
-    let mut c = Command::new(rdbkit_bin());
-    c.args(args).env("TMPDIR", tmp);
-    run_with_timeout(&mut c, None, Duration::from_secs(60))
+    run_in_tmp(args, tmp, 60)
 }
 
 fn dbsize(c: &mut Client) -> i64 {

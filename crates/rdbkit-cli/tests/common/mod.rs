@@ -1816,3 +1816,26 @@ pub fn fifo(path: &Path, data: Vec<u8>) {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paths and runs shared by the archive and restore tests
+
+/// A file or directory of the repository's `testdata/`.
+pub fn testdata(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(p)
+}
+
+/// A path as `&str` for an argument list (the tests' temp paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Runs rdbkit with `args` and `TMPDIR` set to `tmp` (so a test sees what it writes there),
+/// failing the test after `secs` seconds.
+pub fn run_in_tmp(args: &[&str], tmp: &Path, secs: u64) -> Output {
+    let mut c = Command::new(rdbkit_bin());
+    c.args(args).env("TMPDIR", tmp);
+    run_with_timeout(&mut c, None, Duration::from_secs(secs))
+}
