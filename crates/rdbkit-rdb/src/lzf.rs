@@ -270,6 +270,17 @@ fn fast_op(
         }
         return Some((next, op + len));
     }
+    if dist == 1 {
+        // A run of one byte (a stream node's padding, a repeated character): 16-byte blocks
+        // of it, the last one into the slack (len <= total - op, SLACK = 32).
+        let block = [dst[from]; 16];
+        let mut k = 0;
+        while k < len {
+            dst[op + k..op + k + 16].copy_from_slice(&block);
+            k += 16;
+        }
+        return Some((next, op + len));
+    }
     None
 }
 
