@@ -281,6 +281,15 @@ fn fast_op(
         }
         return Some((next, op + len));
     }
+    if len <= 16 {
+        // A short overlapping reference (distance 2 to 15, e.g. a stream node's repeated
+        // digits): byte by byte, as the reference decoder copies, each byte from one already
+        // written.
+        for k in 0..len {
+            dst[op + k] = dst[from + k];
+        }
+        return Some((next, op + len));
+    }
     None
 }
 
