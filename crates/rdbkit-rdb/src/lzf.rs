@@ -177,9 +177,9 @@ const FAST_IN: usize = 33;
 /// `src` are decoded from a zero-padded copy, the real end of the input still bounding every
 /// instruction: a small compressed listpack's last ~33 input bytes (a quarter of a typical
 /// one) no longer fall to the checking decoder and its variable-length copies. What
-/// `fast_op` does not take (an overlapping back-reference of distance under 16, any error)
-/// goes through [`one_op`], the checking decoder (`next_op`), which gives every error its
-/// offset and message.
+/// `fast_op` does not take (an overlapping back-reference of distance 2 to 15 longer than 16
+/// bytes, any error) goes through [`one_op`], the checking decoder (`next_op`), which gives
+/// every error its offset and message.
 fn decompress_slice(src: &[u8], dst: &mut [u8], total: usize) -> Result<(), BlobError> {
     assert!(dst.len() >= total + SLACK, "no slack past the output");
     let n = src.len();
@@ -219,7 +219,9 @@ fn decompress_slice(src: &[u8], dst: &mut [u8], total: usize) -> Result<(), Blob
 /// (inside the input's first `n` bytes, inside `total`, a distance inside the output) and a
 /// block copy is correct: a literal run as one 32-byte block, a back-reference of up to 16
 /// bytes that does not overlap its output as one 16-byte block (loaded, then stored), a
-/// longer one in 16-byte blocks when its distance is 16 or more. Returns the next positions,
+/// longer one in 16-byte blocks when its distance is 16 or more, a run of one byte
+/// (distance 1) in 16-byte blocks of it, a short overlapping one (distance 2 to 15, up to 16
+/// bytes) byte by byte. Returns the next positions,
 /// or `None` to leave the instruction to [`one_op`]. `s` has [`FAST_IN`] bytes from `ip`
 /// (past `n` only in the padded tail). Bytes past the instruction's length land in the slack
 /// and are overwritten by later instructions (output is produced strictly left to right).
