@@ -893,6 +893,50 @@ fn hash(b: &[u8], seed: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// [`SmallDups`] gives [`Dups`]' verdict member by member — the same member refused, with
+    /// the same error — below, at and past its spill into a [`Dups`], for integers, their
+    /// decimal text and other bytes.
+    #[test]
+    fn small_dups_gives_the_verdict_of_dups() {
+        let texts: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| match i % 4 {
+                0 => format!("m{}", i % 61).into_bytes(),
+                1 => format!("{}", i % 53).into_bytes(),
+                2 => format!("-0{}", i % 7).into_bytes(),
+                _ => format!("field:{}", i % 89).into_bytes(),
+            })
+            .collect();
+        let mut seed = 0x1234_5678_u64;
+        for round in 0..400 {
+            let n = round % 70;
+            let members: Vec<Entry<'_>> = (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = (seed >> 33) as usize;
+                    if r % 5 == 0 {
+                        Entry::Int((r % 53) as i64)
+                    } else {
+                        Entry::Bytes(&texts[r % texts.len()])
+                    }
+                })
+                .collect();
+            let mut small = SmallDups::new(true, &[]);
+            let mut dups = Dups::new(true);
+            for (i, &e) in members.iter().enumerate() {
+                let a = small
+                    .check(e, "member", i as u64)
+                    .map_err(|e| e.to_string());
+                let b = dups.check(e, "member", i as u64).map_err(|e| e.to_string());
+                assert_eq!(a, b, "round {round}, member {i}");
+                if a.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     #[test]
     fn finds_duplicates_small_and_large() {
         for n in [
