@@ -915,7 +915,7 @@ mod tests {
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
                     let r = (seed >> 33) as usize;
-                    if r % 5 == 0 {
+                    if r.is_multiple_of(5) {
                         Entry::Int((r % 53) as i64)
                     } else {
                         Entry::Bytes(&texts[r % texts.len()])
