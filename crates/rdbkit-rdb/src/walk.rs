@@ -5,6 +5,7 @@
 //! is in its module.
 
 use crate::cursor::Cursor;
+use crate::dups::SmallDups;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::intset::Intset;
@@ -358,7 +359,7 @@ fn set_members<'e, V: Visitor + ?Sized, E>(
     at: u64,
     base: &'e [u8],
 ) -> Result<()> {
-    let mut dups = Dups::new(deep).in_base(base);
+    let mut dups = SmallDups::new(deep, base);
     for e in it {
         let e = e.map_err(err)?;
         dups.check(e, "set member", at)?;
@@ -380,7 +381,7 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized, E>(
     if let Some(n) = count {
         crate::visit::check_tuples(n, true, 2, at)?;
     }
-    let mut dups = Dups::new(deep).in_base(base);
+    let mut dups = SmallDups::new(deep, base);
     while let Some(m) = it.next() {
         let m = m.map_err(err)?;
         let s = it
@@ -409,7 +410,7 @@ fn pairs_as_hash<'e, V: Visitor + ?Sized, E>(
     if let Some(n) = count {
         crate::visit::check_tuples(n, false, tuple, at)?;
     }
-    let mut dups = Dups::new(deep).in_base(base);
+    let mut dups = SmallDups::new(deep, base);
     while let Some(f) = it.next() {
         let f = f.map_err(err)?;
         let val = it
