@@ -1135,6 +1135,10 @@ fn writer(
             continue;
         }
         let work = wait_done(&sh, l.work);
+        if sh.failed.load(Ordering::SeqCst) {
+            // Dropped early: the workers may have skipped this batch's jobs.
+            continue;
+        }
         let r = {
             let mut out = lock(&sh.out);
             let out = out
