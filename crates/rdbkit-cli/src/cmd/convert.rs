@@ -1124,11 +1124,7 @@ struct Verdicts {
 /// The writer: writes each batch in file order once its jobs are done (the output's CRC
 /// and `write` calls are here, off the reading thread), applying each job's verdict. After
 /// a failure it writes nothing more and only drains what the reader still sends.
-fn writer(
-    sh: Arc<Shared>,
-    rx: mpsc::Receiver<Landing>,
-    mut v: Verdicts,
-) -> (Summary, Result<(), Failure>) {
+fn writer(sh: Arc<Shared>, rx: mpsc::Receiver<Landing>, mut v: Verdicts) -> WriterEnd {
     let mut res = Ok(());
     for l in rx {
         if res.is_err() {
@@ -1158,6 +1154,9 @@ fn writer(
     }
     (v.sum, res)
 }
+
+/// What the writer ends with: its share of the summary, and the first failure it met.
+type WriterEnd = (Summary, Result<(), Failure>);
 
 /// Waits until every worker is done with `work` (the writer then holds its only reference).
 fn wait_done(sh: &Shared, mut work: Arc<Work>) -> Work {
@@ -1269,7 +1268,7 @@ struct Pipeline {
     cur: Batch,
     /// To the writer; `None` until the first batch with jobs, and after [`Self::stop`].
     tx: Option<mpsc::SyncSender<Landing>>,
-    writer: Option<std::thread::JoinHandle<(Summary, Result<(), Failure>)>>,
+    writer: Option<std::thread::JoinHandle<WriterEnd>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     /// Batches sent to the writer.
     sent: u64,
@@ -1431,7 +1430,7 @@ impl Pipeline {
     /// Closes the writer's channel, waits for it (it writes what was sent, unless it failed)
     /// and ends the workers. Its summary and verdict; a panic on a thread is propagated when
     /// `propagate`.
-    fn stop(&mut self, propagate: bool) -> Option<(Summary, Result<(), Failure>)> {
+    fn stop(&mut self, propagate: bool) -> Option<WriterEnd> {
         drop(self.tx.take());
         let r = match self.writer.take().map(|h| h.join()) {
             None => None,
