@@ -192,8 +192,18 @@ fn the_first_failure_in_file_order_is_reported_across_batches() {
     // marker; key 6500 a type byte no loader knows (refused by the parser, later in the file).
     let (hash_at, hash_len) = value_at(&clean, 5000);
     let (str_at, _) = value_at(&clean, 6501);
+    // Key 2500 (a hash of the first batch) damaged too: the first batch's verdict is met while
+    // the second batch (holding key 5000) is still being read, and must win over it.
+    let (early_at, early_len) = value_at(&clean, 2500);
     let cases: Vec<(&str, Vec<(usize, u8)>)> = vec![
         ("value", vec![(hash_at + hash_len - 1, 0x00)]),
+        (
+            "value-then-value",
+            vec![
+                (early_at + early_len - 1, 0x00),
+                (hash_at + hash_len - 1, 0x00),
+            ],
+        ),
         (
             "value-then-record",
             vec![(hash_at + hash_len - 1, 0x00), (str_at - 11, 0x7f)],

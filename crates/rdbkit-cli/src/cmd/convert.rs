@@ -6,10 +6,11 @@
 //! names it. OUT is written to a temporary file beside it, fsynced and renamed; an existing OUT
 //! is replaced only with `--force`; IN is never modified.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use rdbkit_rdb::write::{
     strip, DetachedIn, Loss, RdbWriter, Target, Transcoded, WriteError, SERVER_NAMES, TARGETS,
@@ -122,6 +123,20 @@ impl Summary {
         self.wrote_many(db, 1);
     }
 
+    /// Adds the counts of `o` (the writer's share: re-encoded keys and their verdicts).
+    fn merge(&mut self, o: Summary) {
+        self.passed_through += o.passed_through;
+        self.re_encoded += o.re_encoded;
+        self.filtered += o.filtered;
+        self.functions += o.functions;
+        for (k, n) in o.dropped {
+            *self.dropped.entry(k).or_default() += n;
+        }
+        for (db, n) in o.per_db {
+            self.wrote_many(db, n);
+        }
+    }
+
     /// Counts `keys` keys written into `db`.
     fn wrote_many(&mut self, db: u64, keys: u64) {
         self.keys_written += keys;
@@ -160,6 +175,27 @@ fn check_interrupt() -> Result<(), Failure> {
     }
 }
 
+/// Accepts `loss` (counted in `sum`) when `allowed` names it, or refuses naming `what`.
+fn accept_loss(
+    allowed: &[Loss],
+    target: &Target,
+    sum: &mut Summary,
+    loss: Loss,
+    what: &str,
+) -> Result<(), Failure> {
+    if allowed.contains(&loss) {
+        *sum.dropped.entry(loss.name()).or_default() += 1;
+        Ok(())
+    } else {
+        Err(Failure::Refused(format!(
+            "{what}: target {} cannot hold it: {}; nothing written (--drop {} to convert without it)",
+            target.name,
+            loss.describe(),
+            loss.name()
+        )))
+    }
+}
+
 fn io_fail(what: &str) -> impl Fn(io::Error) -> Failure + '_ {
     move |e| Failure::Usage(format!("{what}: {e}"))
 }
@@ -195,17 +231,7 @@ impl<W: Write> Conv<'_, W> {
 
     /// Accepts `loss` (counted) or refuses naming `what`.
     fn accept(&mut self, loss: Loss, what: &str) -> Result<(), Failure> {
-        if self.allowed.contains(&loss) {
-            *self.sum.dropped.entry(loss.name()).or_default() += 1;
-            Ok(())
-        } else {
-            Err(Failure::Refused(format!(
-                "{what}: target {} cannot hold it: {}; nothing written (--drop {} to convert without it)",
-                self.target.name,
-                loss.describe(),
-                loss.name()
-            )))
-        }
+        accept_loss(&self.allowed, &self.target, &mut self.sum, loss, what)
     }
 
     fn select(&mut self, db: u64) -> Result<(), Failure> {
@@ -481,8 +507,9 @@ fn finish_rdb(mut conv: Conv<'_, Vec<u8>>, mut pipe: Pipeline) -> Result<(Summar
     check_interrupt()?;
     pipe.take_from(&mut conv.w)?;
     let mut sum = std::mem::take(&mut conv.sum);
-    sum.bytes = pipe.out.bytes_written();
-    let sink = pipe.out.finish().map_err(io_fail("writing"))?;
+    let out = pipe.into_out();
+    sum.bytes = out.bytes_written();
+    let sink = out.finish().map_err(io_fail("writing"))?;
     Ok((sum, sink))
 }
 
@@ -705,7 +732,7 @@ fn from_rdb(
                         .map_err(io_fail("writing"))?;
                     if direct {
                         pipe.take_from(&mut conv.w)?;
-                        pipe.out.put_fragment(v.raw()).map_err(io_fail("writing"))?;
+                        pipe.put_direct(v.raw())?;
                     }
                     conv.sum.wrote(k.db);
                     conv.sum.passed_through += 1;
@@ -833,7 +860,7 @@ impl Run {
         self.start = self.end;
         if bytes.len() >= DIRECT_BYTES && pipe.direct() {
             pipe.take_from(&mut conv.w)?;
-            pipe.out.put_fragment(bytes).map_err(io_fail("writing"))
+            pipe.put_direct(bytes)
         } else {
             conv.w.put_fragment(bytes).map_err(io_fail("writing"))
         }
@@ -964,54 +991,319 @@ struct Batch {
     bytes: usize,
 }
 
-/// A batch sent to the workers: its segments, the records between its jobs and the thread
-/// that encodes its jobs.
-struct InFlight {
-    segs: Vec<Seg>,
-    out: Vec<u8>,
-    jobs: std::thread::JoinHandle<Encoded>,
-}
-
 /// A batch's buffers are used again for a later batch unless they grew past this (a huge
 /// value's), so memory stays bounded by the batches in use.
 const REUSE_BYTES: usize = 2 * BATCH_BYTES;
 
-/// A batch's jobs once encoded: a verdict a job, and each worker's output (worker `i` took
-/// jobs `i * chunk ..`; a [`Done::Written`] record is a range of its worker's output).
-#[derive(Default)]
-struct Encoded {
+/// Jobs a worker takes at a time from a batch (the next chunk of the oldest batch with any
+/// left): the pool balances itself whatever each key costs.
+const CHUNK_JOBS: usize = 16;
+
+/// Batches sent and not yet written, besides the one the writer holds: the reader waits for
+/// the writer beyond this. With the one being filled, at most `FLIGHT + 2` batches are held,
+/// each up to [`BATCH_BYTES`] plus its last value, and their re-encoded records.
+const FLIGHT: usize = 3;
+
+/// A chunk's verdicts (one a job) and its records (a [`Done::Written`] is a range of them).
+type ChunkOut = (Vec<Done>, Vec<u8>);
+
+/// A batch's jobs, shared by the workers (a chunk at a time) and the writer (once all chunks
+/// are done: the writer then holds the only reference).
+struct Work {
     jobs: Vec<Job>,
     data: Vec<u8>,
-    done: Vec<Done>,
-    outs: Vec<Vec<u8>>,
-    chunk: usize,
+    chunks: usize,
+    /// The next chunk to take; changed only under [`Shared::queue`]'s lock.
+    next: AtomicUsize,
+    results: Mutex<Vec<Option<ChunkOut>>>,
 }
 
-/// Re-encoding on worker threads with the output in file order: the main thread reads and
-/// passes records through into batches; each batch's keys to re-encode are encoded by
-/// `workers` threads while the next batch is read; a batch is written (and its verdicts
-/// applied) once its jobs are done.
+/// What the reader sends the writer, in file order: a batch's segments, the records between
+/// its jobs, and its jobs.
+struct Landing {
+    segs: Vec<Seg>,
+    out: Vec<u8>,
+    work: Arc<Work>,
+}
+
+/// The state the reader, the workers and the writer share.
+struct Shared {
+    /// The output: written by the writer, batch by batch, and by the reader when nothing
+    /// waits before what it writes ([`Pipeline::direct`]).
+    out: Mutex<Option<RdbWriter<Sink>>>,
+    /// Batches with chunks not yet taken, oldest first.
+    queue: Mutex<VecDeque<Arc<Work>>>,
+    /// A batch was queued, or the pool stops.
+    work_cv: Condvar,
+    /// Signalled whenever a worker is done with a chunk (the writer waits on it).
+    done_lock: Mutex<()>,
+    done_cv: Condvar,
+    /// Batches written so far.
+    written: AtomicU64,
+    /// The writer met a failure (or the pipeline is dropped): the rest is not written and
+    /// the workers skip their jobs.
+    failed: AtomicBool,
+    /// The workers end once the queue is empty.
+    shutdown: AtomicBool,
+    /// A worker panicked: the writer must not wait for it.
+    panicked: AtomicBool,
+    /// Chunk buffers written, for the workers' next chunks.
+    spare_chunks: Mutex<Vec<Vec<u8>>>,
+    /// Batch buffers written (`data`, `out`), for the reader's next batches.
+    spare_batches: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock means a thread panicked: that panic is propagated where it is joined.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks the pool as broken when a worker unwinds, so that the writer stops waiting for it.
+struct PanicGuard<'a>(&'a Shared);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.panicked.store(true, Ordering::SeqCst);
+            let _g = lock(&self.0.done_lock);
+            self.0.done_cv.notify_all();
+        }
+    }
+}
+
+/// A worker: takes the next chunk of the oldest batch, decodes and re-encodes its keys into
+/// one buffer, and hands the chunk's verdicts and records to the batch. Its decoder scratch,
+/// fragment writer and compressor table (thread-local) live as long as the conversion.
+fn worker(sh: Arc<Shared>, target: Target, compress: bool) {
+    let _guard = PanicGuard(&sh);
+    let mut scratch = Scratch::new();
+    let mut frag = RdbWriter::<Vec<u8>>::fragment(target).compress(compress);
+    loop {
+        let (work, c) = {
+            let mut q = lock(&sh.queue);
+            loop {
+                if let Some(w) = q.front() {
+                    let c = w.next.fetch_add(1, Ordering::Relaxed);
+                    let w = Arc::clone(w);
+                    if c + 1 >= w.chunks {
+                        q.pop_front();
+                    }
+                    break (w, c);
+                }
+                if sh.shutdown.load(Ordering::SeqCst) {
+                    return;
+                }
+                q = sh.work_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let jobs = &work.jobs[c * CHUNK_JOBS..work.jobs.len().min((c + 1) * CHUNK_JOBS)];
+        let mut done = Vec::with_capacity(jobs.len());
+        if !sh.failed.load(Ordering::Relaxed) {
+            for j in jobs {
+                done.push(run_job(j, &work.data, &target, &mut scratch, &mut frag));
+            }
+        }
+        let spare = lock(&sh.spare_chunks).pop().unwrap_or_default();
+        let out = frag.take_fragment_with(spare);
+        lock(&work.results)[c] = Some((done, out));
+        drop(work);
+        let _g = lock(&sh.done_lock);
+        sh.done_cv.notify_all();
+    }
+}
+
+/// The writer's share of the summary and of the verdicts: what the sequential conversion
+/// did at each re-encoded key, in file order.
+struct Verdicts {
+    target: Target,
+    allowed: Vec<Loss>,
+    sum: Summary,
+    name: String,
+}
+
+/// The writer: writes each batch in file order once its jobs are done (the output's CRC
+/// and `write` calls are here, off the reading thread), applying each job's verdict. After
+/// a failure it writes nothing more and only drains what the reader still sends.
+fn writer(sh: Arc<Shared>, rx: mpsc::Receiver<Landing>, mut v: Verdicts) -> WriterEnd {
+    let mut res = Ok(());
+    for l in rx {
+        if res.is_err() {
+            continue;
+        }
+        let work = wait_done(&sh, l.work);
+        if sh.failed.load(Ordering::SeqCst) {
+            // Dropped early: the workers may have skipped this batch's jobs.
+            continue;
+        }
+        let r = {
+            let mut out = lock(&sh.out);
+            let out = out
+                .as_mut()
+                .expect("the output is the writer's while batches are sent");
+            write_segs(&sh, out, l.segs, l.out, work, &mut v)
+        };
+        match r {
+            Ok(()) => {
+                sh.written.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => {
+                sh.failed.store(true, Ordering::SeqCst);
+                res = Err(e);
+            }
+        }
+    }
+    (v.sum, res)
+}
+
+/// What the writer ends with: its share of the summary, and the first failure it met.
+type WriterEnd = (Summary, Result<(), Failure>);
+
+/// Waits until every worker is done with `work` (the writer then holds its only reference).
+fn wait_done(sh: &Shared, mut work: Arc<Work>) -> Work {
+    let mut g = lock(&sh.done_lock);
+    loop {
+        match Arc::try_unwrap(work) {
+            Ok(w) => return w,
+            Err(w) => work = w,
+        }
+        if sh.panicked.load(Ordering::SeqCst) {
+            panic!("a re-encoding worker panicked");
+        }
+        g = sh.done_cv.wait(g).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// Writes a batch's segments in order, applying each job's verdict as the sequential
+/// conversion would have at that key.
+fn write_segs(
+    sh: &Shared,
+    w: &mut RdbWriter<Sink>,
+    segs: Vec<Seg>,
+    mut out: Vec<u8>,
+    work: Work,
+    v: &mut Verdicts,
+) -> Result<(), Failure> {
+    let Work {
+        jobs,
+        mut data,
+        results,
+        ..
+    } = work;
+    let mut chunks = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut at = 0;
+    let mut done = Vec::new().into_iter();
+    let mut record_buf = 0;
+    for seg in segs {
+        match seg {
+            Seg::Bytes(r) => w.put_fragment(&out[r]).map_err(io_fail("writing"))?,
+            Seg::Job(i) => {
+                // Jobs come in order: chunk i / CHUNK_JOBS, its (i % CHUNK_JOBS)th verdict.
+                debug_assert_eq!(i, at);
+                if i % CHUNK_JOBS == 0 {
+                    let (d, _) = chunks[i / CHUNK_JOBS]
+                        .as_mut()
+                        .expect("a re-encoding worker panicked");
+                    done = std::mem::take(d).into_iter();
+                    record_buf = i / CHUNK_JOBS;
+                }
+                at += 1;
+                let job = &jobs[i];
+                let key = &data[job.key.clone()];
+                let what =
+                    |family: &str| format!("db {} key \"{}\" ({family})", job.db, escape_key(key));
+                match done.next().expect("one verdict per job") {
+                    Done::Damaged(e) => return Err(Failure::Damaged(format!("{}: {e}", v.name))),
+                    Done::Empty => *v.sum.dropped.entry("empty").or_default() += 1,
+                    Done::Dropped { family, loss } => {
+                        accept_loss(&v.allowed, &v.target, &mut v.sum, loss, &what(family))?
+                    }
+                    Done::Refused { family, loss } => {
+                        return Err(Failure::Refused(format!("{}: {loss}", what(family))))
+                    }
+                    Done::Written {
+                        family,
+                        loss,
+                        record,
+                    } => {
+                        if let Some(l) = loss {
+                            accept_loss(&v.allowed, &v.target, &mut v.sum, l, &what(family))?;
+                        }
+                        let (_, recs) = chunks[record_buf].as_ref().expect("chunk");
+                        w.put_fragment(&recs[record]).map_err(io_fail("writing"))?;
+                        v.sum.wrote(job.db);
+                        v.sum.re_encoded += 1;
+                    }
+                }
+            }
+        }
+    }
+    {
+        let mut spare = lock(&sh.spare_chunks);
+        for (_, b) in chunks.into_iter().flatten() {
+            if b.capacity() <= FRAGMENT_BYTES && spare.len() < 64 {
+                spare.push(b);
+            }
+        }
+    }
+    if data.capacity() <= REUSE_BYTES && out.capacity() <= REUSE_BYTES {
+        let mut spare = lock(&sh.spare_batches);
+        if spare.len() < FLIGHT + 2 {
+            data.clear();
+            out.clear();
+            spare.push((data, out));
+        }
+    }
+    Ok(())
+}
+
+/// Re-encoding on a pool of worker threads with the output in file order. The reading thread
+/// reads and passes records through into batches and sends each batch (at most [`FLIGHT`]
+/// waiting); the workers, spawned once for the conversion, take the batches' jobs a chunk at a
+/// time, oldest batch first; the writer thread writes each batch once its jobs are done,
+/// applying their verdicts. Before the first key to re-encode nothing is spawned and the
+/// reading thread writes the output itself, as it does whenever nothing waits to be written.
 struct Pipeline {
-    out: RdbWriter<Sink>,
+    sh: Arc<Shared>,
     compress: bool,
-    workers: usize,
     cur: Batch,
-    flight: Option<InFlight>,
-    /// Buffers of written batches, for the next ones (`data`, `out`).
-    spare: Vec<(Vec<u8>, Vec<u8>)>,
+    /// To the writer; `None` until the first batch with jobs, and after [`Self::stop`].
+    tx: Option<mpsc::SyncSender<Landing>>,
+    writer: Option<std::thread::JoinHandle<WriterEnd>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Batches sent to the writer.
+    sent: u64,
 }
 
 impl Pipeline {
     fn new(out: RdbWriter<Sink>, compress: bool) -> Self {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pipeline {
-            out,
+            sh: Arc::new(Shared {
+                out: Mutex::new(Some(out)),
+                queue: Mutex::new(VecDeque::new()),
+                work_cv: Condvar::new(),
+                done_lock: Mutex::new(()),
+                done_cv: Condvar::new(),
+                written: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
+                shutdown: AtomicBool::new(false),
+                panicked: AtomicBool::new(false),
+                spare_chunks: Mutex::new(Vec::new()),
+                spare_batches: Mutex::new(Vec::new()),
+            }),
             compress,
-            workers,
             cur: Batch::default(),
-            flight: None,
-            spare: Vec::new(),
+            tx: None,
+            writer: None,
+            workers: Vec::new(),
+            sent: 0,
         }
+    }
+
+    /// Writes `bytes` to the output now (only when [`direct`](Self::direct)).
+    fn put_direct(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let mut out = lock(&self.sh.out);
+        let out = out.as_mut().expect("the output");
+        out.put_fragment(bytes).map_err(io_fail("writing"))
     }
 
     /// What `w` has written so far: output bytes that come next in file order (`w` goes on
@@ -1021,7 +1313,8 @@ impl Pipeline {
             return Ok(());
         }
         if self.direct() {
-            let out = &mut self.out;
+            let mut out = lock(&self.sh.out);
+            let out = out.as_mut().expect("the output");
             return w
                 .drain_fragment(|b| out.put_fragment(b))
                 .map_err(io_fail("writing"));
@@ -1036,9 +1329,10 @@ impl Pipeline {
         Ok(())
     }
 
-    /// True when output goes to the file at once (nothing is waiting for a worker).
+    /// True when output goes to the file at once (nothing is waiting to be written before
+    /// it: the current batch is empty and every batch sent is written).
     fn direct(&self) -> bool {
-        self.cur.jobs.is_empty() && self.flight.is_none()
+        self.cur.segs.is_empty() && self.sh.written.load(Ordering::SeqCst) == self.sent
     }
 
     fn job(&mut self, job: Job) {
@@ -1051,144 +1345,133 @@ impl Pipeline {
         self.cur.jobs.len() >= BATCH_KEYS || self.cur.bytes >= BATCH_BYTES
     }
 
-    /// Writes the batch in flight (waiting for its workers), then sends the current one.
+    /// Spawns the writer and the workers (once).
+    fn start<W: Write>(&mut self, conv: &Conv<'_, W>, name: &str) {
+        if self.tx.is_some() {
+            return;
+        }
+        let (tx, rx) = mpsc::sync_channel(FLIGHT);
+        let v = Verdicts {
+            target: conv.target,
+            allowed: conv.allowed.clone(),
+            sum: Summary::default(),
+            name: name.to_string(),
+        };
+        let sh = Arc::clone(&self.sh);
+        self.writer = Some(std::thread::spawn(move || writer(sh, rx, v)));
+        self.tx = Some(tx);
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for _ in 0..n {
+            let sh = Arc::clone(&self.sh);
+            let (target, compress) = (conv.target, self.compress);
+            self.workers
+                .push(std::thread::spawn(move || worker(sh, target, compress)));
+        }
+    }
+
+    /// Sends the current batch: its jobs to the workers, the batch to the writer (waiting
+    /// while [`FLIGHT`] batches wait for it).
     fn launch<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
-        self.land(conv, name)?;
+        if self.cur.segs.is_empty() {
+            return Ok(());
+        }
+        if self.sh.failed.load(Ordering::SeqCst) {
+            // The writer has the failure to report (it comes first in file order).
+            return Err(Failure::Usage("internal: the writer stopped".into()));
+        }
+        self.start(conv, name);
         let batch = std::mem::take(&mut self.cur);
-        if let Some((data, out)) = self.spare.pop() {
+        if let Some((data, out)) = lock(&self.sh.spare_batches).pop() {
             (self.cur.data, self.cur.out) = (data, out);
         }
-        if batch.jobs.is_empty() {
-            let enc = Encoded {
-                data: batch.data,
-                ..Encoded::default()
-            };
-            return self.write_segs(batch.segs, batch.out, enc, conv, name);
+        let chunks = batch.jobs.len().div_ceil(CHUNK_JOBS);
+        let work = Arc::new(Work {
+            jobs: batch.jobs,
+            data: batch.data,
+            chunks,
+            next: AtomicUsize::new(0),
+            results: Mutex::new((0..chunks).map(|_| None).collect()),
+        });
+        if chunks > 0 {
+            lock(&self.sh.queue).push_back(Arc::clone(&work));
+            self.sh.work_cv.notify_all();
         }
-        let target = conv.target;
-        let compress = self.compress;
-        let workers = self.workers.min(batch.jobs.len()).max(1);
-        let (jobs, data) = (batch.jobs, batch.data);
-        let handle = std::thread::spawn(move || {
-            let chunk = jobs.len().div_ceil(workers);
-            let data_ref = &data;
-            let (done, outs) = std::thread::scope(|s| {
-                let parts: Vec<_> = jobs
-                    .chunks(chunk)
-                    .map(|part| {
-                        s.spawn(move || {
-                            let mut scratch = Scratch::new();
-                            let mut frag =
-                                RdbWriter::<Vec<u8>>::fragment(target).compress(compress);
-                            let done: Vec<Done> = part
-                                .iter()
-                                .map(|j| run_job(j, data_ref, &target, &mut scratch, &mut frag))
-                                .collect();
-                            (done, frag.take_fragment())
-                        })
-                    })
-                    .collect();
-                let mut done = Vec::with_capacity(jobs.len());
-                let mut outs = Vec::with_capacity(parts.len());
-                for h in parts {
-                    let (d, out) = h.join().expect("a re-encoding worker panicked");
-                    done.extend(d);
-                    outs.push(out);
-                }
-                (done, outs)
-            });
-            Encoded {
-                jobs,
-                data,
-                done,
-                outs,
-                chunk,
-            }
-        });
-        self.flight = Some(InFlight {
-            segs: batch.segs,
-            out: batch.out,
-            jobs: handle,
-        });
-        Ok(())
-    }
-
-    /// Waits for the batch in flight and writes it.
-    fn land<W: Write>(&mut self, conv: &mut Conv<'_, W>, name: &str) -> Result<(), Failure> {
-        if let Some(f) = self.flight.take() {
-            let enc = f.jobs.join().expect("a re-encoding worker panicked");
-            self.write_segs(f.segs, f.out, enc, conv, name)?;
+        self.sent += 1;
+        let tx = self.tx.as_ref().expect("started");
+        if tx
+            .send(Landing {
+                segs: batch.segs,
+                out: batch.out,
+                work,
+            })
+            .is_err()
+        {
+            // The writer is gone (it panicked): joined in `stop`.
+            return Err(Failure::Usage("internal: the writer stopped".into()));
         }
         Ok(())
     }
 
-    /// Writes every batch (the one in flight, then the current one).
+    /// Writes every batch (the ones sent, then the current one) and stops the threads: the
+    /// first failure in file order among the batches, else `Ok`.
     fn finish_batches<W: Write>(
         &mut self,
         conv: &mut Conv<'_, W>,
         name: &str,
     ) -> Result<(), Failure> {
-        self.launch(conv, name)?;
-        self.land(conv, name)
+        let r = self.launch(conv, name);
+        if let Some((sum, res)) = self.stop(true) {
+            conv.sum.merge(sum);
+            res?;
+        }
+        r
     }
 
-    /// Writes a batch's segments in order, applying each job's verdict as the sequential
-    /// conversion would have at that key.
-    fn write_segs<W: Write>(
-        &mut self,
-        segs: Vec<Seg>,
-        mut out: Vec<u8>,
-        enc: Encoded,
-        conv: &mut Conv<'_, W>,
-        name: &str,
-    ) -> Result<(), Failure> {
-        let Encoded {
-            jobs,
-            mut data,
-            done,
-            outs,
-            chunk,
-        } = enc;
-        let mut done: Vec<Option<Done>> = done.into_iter().map(Some).collect();
-        for seg in segs {
-            match seg {
-                Seg::Bytes(r) => self.out.put_fragment(&out[r]).map_err(io_fail("writing"))?,
-                Seg::Job(i) => {
-                    let job = &jobs[i];
-                    let key = &data[job.key.clone()];
-                    let what = |family: &str| {
-                        format!("db {} key \"{}\" ({family})", job.db, escape_key(key))
-                    };
-                    match done[i].take().expect("one verdict per job") {
-                        Done::Damaged(e) => return Err(Failure::Damaged(format!("{name}: {e}"))),
-                        Done::Empty => *conv.sum.dropped.entry("empty").or_default() += 1,
-                        Done::Dropped { family, loss } => conv.accept(loss, &what(family))?,
-                        Done::Refused { family, loss } => {
-                            return Err(Failure::Refused(format!("{}: {loss}", what(family))))
-                        }
-                        Done::Written {
-                            family,
-                            loss,
-                            record,
-                        } => {
-                            if let Some(l) = loss {
-                                conv.accept(l, &what(family))?;
-                            }
-                            let record = &outs[i / chunk][record];
-                            self.out.put_fragment(record).map_err(io_fail("writing"))?;
-                            conv.sum.wrote(job.db);
-                            conv.sum.re_encoded += 1;
-                        }
-                    }
+    /// Closes the writer's channel, waits for it (it writes what was sent, unless it failed)
+    /// and ends the workers. Its summary and verdict; a panic on a thread is propagated when
+    /// `propagate`.
+    fn stop(&mut self, propagate: bool) -> Option<WriterEnd> {
+        drop(self.tx.take());
+        let r = match self.writer.take().map(|h| h.join()) {
+            None => None,
+            Some(Ok(r)) => Some(r),
+            Some(Err(p)) => {
+                self.end_workers();
+                if propagate {
+                    std::panic::resume_unwind(p);
                 }
+                return None;
             }
+        };
+        self.end_workers();
+        r
+    }
+
+    fn end_workers(&mut self) {
+        self.sh.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _q = lock(&self.sh.queue);
+            self.sh.work_cv.notify_all();
         }
-        if data.capacity() <= REUSE_BYTES && out.capacity() <= REUSE_BYTES && self.spare.len() < 2 {
-            data.clear();
-            out.clear();
-            self.spare.push((data, out));
+        for h in self.workers.drain(..) {
+            let _ = h.join();
         }
-        Ok(())
+    }
+
+    /// The output, once every batch is written.
+    fn into_out(mut self) -> RdbWriter<Sink> {
+        self.stop(true);
+        lock(&self.sh.out).take().expect("the output")
+    }
+}
+
+impl Drop for Pipeline {
+    /// On an early return: nothing more is written, the threads end.
+    fn drop(&mut self) {
+        if self.tx.is_some() || !self.workers.is_empty() {
+            self.sh.failed.store(true, Ordering::SeqCst);
+            self.stop(false);
+        }
     }
 }
 

@@ -580,6 +580,15 @@ impl RdbWriter<Vec<u8>> {
         v
     }
 
+    /// [`take_fragment`](Self::take_fragment), the writer going on with `spare` (emptied) as
+    /// its buffer: a buffer used before keeps its capacity (no regrowth from empty).
+    pub fn take_fragment_with(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
+        spare.clear();
+        let v = self.take_fragment();
+        self.staged = spare;
+        v
+    }
+
     /// Hands what a [`fragment`](RdbWriter::fragment) writer has written so far to `f` and
     /// goes on empty, keeping its buffers (no allocation a call, as
     /// [`take_fragment`](Self::take_fragment) has once its buffer is taken).
