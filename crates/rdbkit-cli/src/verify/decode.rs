@@ -12,6 +12,7 @@ use rdbkit_aof::multipart::{self, FileData, Role};
 use rdbkit_rdb::{ChecksumStatus, Options, RdbFile, RdbParser, RdbReader, Record, RecordSource};
 
 use super::replay::{self, KeySrc};
+use super::tee;
 use super::{Backup, Damage, Kind, Outcome};
 use crate::archive::{self, Found};
 use crate::input::{self, Codec, Rest, Sniffed};
@@ -20,6 +21,13 @@ use crate::input::{self, Codec, Rest, Sniffed};
 const DEEP: Options = Options::new()
     .deep(true)
     .verify_checksum(true)
+    .best_effort(false);
+
+/// The pass over an AOF's RDB part for its aux fields and counts (already validated deeply by
+/// the AOF check).
+const SHALLOW: Options = Options::new()
+    .deep(false)
+    .verify_checksum(false)
     .best_effort(false);
 
 /// Counts the bytes read through it.
@@ -372,7 +380,7 @@ fn verify_paused(
     b: &Backup,
     verdicts: &mut Vec<Verdicts>,
 ) -> Result<archive::Spilled, String> {
-    use rdbkit_aof::parts::{check_part, MultiCheck};
+    use rdbkit_aof::parts::MultiCheck;
     let archive_name = p.spilled.archive.clone();
     let dir_member = p.dir_member();
     let m = rdbkit_aof::manifest::parse(p.manifest_bytes())
@@ -388,22 +396,34 @@ fn verify_paused(
     let mut handed = 0usize;
     let mut after: Vec<Verdicts> = Vec::new();
     let read = {
-        let mut on_part = |name: &str, bytes: &[u8]| {
+        let hold = crate::cmd::aof::hold_rdb_part();
+        // Each part is read once, as it comes out of the archive: checked as a stream (the
+        // verdicts of `check_part` on its bytes) while its RDB part's aux fields and counts
+        // are read and the whole part replayed, on another thread; neither holds the part
+        // (beyond the check's hold of an RDB part, see `cmd::aof::hold_rdb_part`).
+        let mut on_part = |name: &str, r: &mut dyn Read| {
             let Some(f) = files.get(handed) else {
                 return Err(format!("{name}: not a part of the manifest"));
             };
             handed += 1;
-            x.size += bytes.len() as u64;
-            if f.role == Role::Base && check::is_rdb(bytes) {
-                rdb_part_stats(&mut x, bytes);
-            }
             let w = mc.want();
-            mc.add(f, check_part(f, bytes, handed == files.len(), opts, w));
-            // The keys are counted for a sound data set only: stop replaying once the
-            // check has failed.
-            if mc.want().strict {
-                keys.part(&x, name, bytes);
-            } else {
+            let last = handed == files.len();
+            let base = f.role == Role::Base;
+            let now_ms = replay::replay_now_ms(&x);
+            let (xs, ks) = (&mut x, &mut keys);
+            let (read, v, ()) = tee::tee(
+                r,
+                |ra| rdbkit_aof::stream::check_part_stream(ra, f, last, opts, w, hold),
+                |rb| stats_and_replay(xs, ks, base, name, rb, now_ms),
+            );
+            // The archive's reader failed: it words the error (see `archive::OnPart`).
+            let n = read.map_err(|e| format!("{name}: {e}"))?;
+            let v = v.map_err(|e| format!("{name}: {e}"))?;
+            x.size += n;
+            mc.add(f, v);
+            // The keys are counted for a sound data set only: once the check has failed the
+            // replay (made beside the check) is dropped.
+            if !mc.want().strict {
                 keys.abandon();
             }
             Ok(())
@@ -461,6 +481,56 @@ fn verify_paused(
     });
     verdicts.append(&mut after);
     Ok(sp)
+}
+
+/// One part of an archive's `appendonlydir/`, read from `r` to its end: the aux fields and
+/// counts of a base's RDB part (as [`rdb_part_stats`] reads them) and the replay of the part,
+/// in the same read (the replay's RDB pass shows its records to the stats); a replay that
+/// stopped earlier leaves the stats to a pass of their own.
+fn stats_and_replay(
+    x: &mut Outcome,
+    keys: &mut replay::PartsCount,
+    base: bool,
+    name: &str,
+    r: &mut dyn Read,
+    now_ms: i64,
+) {
+    let head = input::read_head(r, 16).unwrap_or_default();
+    let stats = base && check::is_rdb(&head);
+    let mut r = io::Cursor::new(head).chain(r);
+    if keys.alive() {
+        if stats {
+            let mut saved = x.checksum.take();
+            let mut end = 0;
+            let mut hook = |seen: input::RdbSeen<'_, '_>| match seen {
+                input::RdbSeen::Record(rec) => {
+                    scan_record(rec, x, &mut end);
+                    None
+                }
+                input::RdbSeen::End(h) => {
+                    if let Some(h) = h {
+                        x.magic = Some(h.magic.to_string());
+                        x.version = Some(h.version);
+                    }
+                    if saved.is_some() {
+                        x.checksum = saved.take();
+                    }
+                    Some(replay::replay_now_ms(x))
+                }
+            };
+            keys.part(now_ms, name, &mut r, Some(&mut hook));
+        } else {
+            keys.part(now_ms, name, &mut r, None);
+        }
+    } else if stats {
+        let checksum = x.checksum.take();
+        let mut p = RdbReader::new(&mut r, SHALLOW);
+        let _ = scan(&mut p, x);
+        if checksum.is_some() {
+            x.checksum = checksum;
+        }
+    }
+    let _ = io::copy(&mut r, &mut io::sink());
 }
 
 fn verify_plain_rdb(o: &mut Outcome) {
@@ -584,7 +654,15 @@ fn scan(p: &mut impl RecordSource, o: &mut Outcome) -> Result<u64, rdbkit_rdb::E
 fn scan_records(p: &mut impl RecordSource, o: &mut Outcome) -> Result<u64, rdbkit_rdb::Error> {
     let mut end = 0;
     while let Some(rec) = p.next_record() {
-        match rec? {
+        scan_record(&rec?, o, &mut end);
+    }
+    Ok(end)
+}
+
+/// One record into the outcome (`end`: where the RDB ends, at its EOF record).
+fn scan_record(rec: &Record<'_>, o: &mut Outcome, end: &mut u64) {
+    {
+        match rec {
             Record::Aux { key, value } => match &key[..] {
                 // Valkey writes both; its own name wins.
                 b"redis-ver" if !o.writer.as_deref().is_some_and(|w| w.starts_with("valkey")) => {
@@ -609,13 +687,12 @@ fn scan_records(p: &mut impl RecordSource, o: &mut Outcome) -> Result<u64, rdbki
             Record::Eof {
                 checksum, end: e, ..
             } => {
-                o.checksum = Some(checksum_text(checksum));
-                end = e;
+                o.checksum = Some(checksum_text(*checksum));
+                *end = *e;
             }
             _ => {}
         }
     }
-    Ok(end)
 }
 
 fn checksum_text(c: ChecksumStatus) -> String {
@@ -630,13 +707,7 @@ fn checksum_text(c: ChecksumStatus) -> String {
 /// Aux fields and key counts of an AOF's RDB part (already validated deeply by the AOF check,
 /// so this pass only skips through it).
 fn rdb_part_stats(o: &mut Outcome, bytes: &[u8]) {
-    let mut p = RdbParser::new(
-        bytes,
-        Options::default()
-            .deep(false)
-            .verify_checksum(false)
-            .best_effort(false),
-    );
+    let mut p = RdbParser::new(bytes, SHALLOW);
     let checksum = o.checksum.take();
     let _ = scan(&mut p, o);
     if checksum.is_some() {

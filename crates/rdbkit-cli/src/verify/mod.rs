@@ -9,6 +9,7 @@ pub mod drill;
 pub mod policy;
 pub mod prometheus;
 pub mod replay;
+mod tee;
 pub mod report;
 
 use crate::progress::CountProgress;
