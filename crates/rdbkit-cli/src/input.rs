@@ -1217,7 +1217,10 @@ fn replay_stream(
             }
             None => load_rdb_seen(&mut reader, &mut rp.ds, &mut on_rdb),
         };
-        if let Some(now) = on_rdb.as_mut().and_then(|f| f(RdbSeen::End(reader.header()))) {
+        if let Some(now) = on_rdb
+            .as_mut()
+            .and_then(|f| f(RdbSeen::End(reader.header())))
+        {
             rp.now_ms = now;
         }
         start = loaded.map_err(|e| rdb_error(name, &e))? as u64;

@@ -9,8 +9,8 @@ pub mod drill;
 pub mod policy;
 pub mod prometheus;
 pub mod replay;
-mod tee;
 pub mod report;
+mod tee;
 
 use crate::progress::CountProgress;
 use std::collections::BTreeMap;
