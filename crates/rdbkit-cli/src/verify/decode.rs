@@ -666,13 +666,13 @@ fn scan_record(rec: &Record<'_>, o: &mut Outcome, end: &mut u64) {
             Record::Aux { key, value } => match &key[..] {
                 // Valkey writes both; its own name wins.
                 b"redis-ver" if !o.writer.as_deref().is_some_and(|w| w.starts_with("valkey")) => {
-                    o.writer = Some(format!("redis {}", String::from_utf8_lossy(&value)))
+                    o.writer = Some(format!("redis {}", String::from_utf8_lossy(value)))
                 }
                 b"valkey-ver" => {
-                    o.writer = Some(format!("valkey {}", String::from_utf8_lossy(&value)))
+                    o.writer = Some(format!("valkey {}", String::from_utf8_lossy(value)))
                 }
                 b"ctime" => {
-                    o.ctime = std::str::from_utf8(&value)
+                    o.ctime = std::str::from_utf8(value)
                         .ok()
                         .and_then(|s| s.trim().parse::<i64>().ok())
                 }
