@@ -154,18 +154,7 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         (Some(input::Kind::Rdb), false) => verify_stream_rdb(&mut o, s),
         (Some(input::Kind::Aof), false) => {
             o.kind = Some(Kind::Aof);
-            let mut data = Vec::new();
-            let r = s.rest.with_head(s.head).read_to_end(&mut data);
-            o.data_bytes = data.len() as u64;
-            if o.size == 0 && s.codec.is_none() {
-                o.size = o.data_bytes;
-            }
-            if let Err(e) = r {
-                o.damage = damage(Some(data.len() as u64), e.to_string());
-                return vec![o];
-            }
-            check_aof_bytes(&mut o, &data);
-            replay::count_keys(&mut o, KeySrc::Bytes(&data));
+            verify_stream_aof(&mut o, s);
         }
         (Some(input::Kind::Manifest | input::Kind::Dir), false) => {
             o.damage = damage(
@@ -184,6 +173,77 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         }
     }
     vec![o]
+}
+
+/// A single AOF read as a stream (compressed, or from a pipe), in one pass: checked as a
+/// stream (`check_part_stream`: the verdict of [`check_aof_bytes`] on its bytes held whole)
+/// while its RDB part's aux fields and counts are read and the whole AOF replayed (the keys of
+/// a sound one), on another thread; neither holds it (beyond the check's hold of an RDB
+/// preamble, see `cmd::aof::hold_rdb_part`).
+fn verify_stream_aof(o: &mut Outcome, s: Sniffed) {
+    use rdbkit_aof::multipart::AofFile;
+    let plain = s.codec.is_none();
+    let preamble = check::is_rdb(&s.head);
+    let mut r = s.rest.with_head(s.head);
+    let file = AofFile {
+        name: o.backup.name.clone(),
+        path: o.backup.path.clone(),
+        role: Role::Single,
+    };
+    let opts = CheckOptions::default();
+    let hold = crate::cmd::aof::hold_rdb_part();
+    let name = o.backup.name.clone();
+    let now_ms = replay::replay_now_ms(o);
+    // The stats are read beside the check: kept only when the check read the RDB part whole.
+    let mut st = o.clone();
+    let mut keys = replay::PartsCount::new();
+    let (stp, ks) = (&mut st, &mut keys);
+    let (n, read, v, ()) = tee::tee(
+        &mut *r,
+        |ra| {
+            let want = rdbkit_aof::parts::Want::STRICT;
+            rdbkit_aof::stream::check_part_stream(ra, &file, true, opts, want, hold)
+        },
+        |rb| stats_and_replay(stp, ks, true, &name, rb, now_ms),
+    );
+    o.data_bytes = n;
+    if o.size == 0 && plain {
+        o.size = n;
+    }
+    let c = match (read, v) {
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            o.damage = damage(Some(n), e.to_string());
+            return;
+        }
+        (Ok(()), Ok(v)) => match v.strict {
+            Some(c) => c,
+            None => {
+                o.damage = damage(Some(n), "internal: no strict verdict");
+                return;
+            }
+        },
+    };
+    if let Some(r) = &c.rdb {
+        o.checksum = Some(checksum_text(r.checksum));
+    }
+    if preamble && !matches!(c.stop, Stop::RdbInvalid(_)) {
+        // What `rdb_part_stats` sets.
+        o.writer = st.writer;
+        o.ctime = st.ctime;
+        o.keys = st.keys;
+        o.expires = st.expires;
+        o.magic = st.magic;
+        o.version = st.version;
+        if o.checksum.is_none() {
+            o.checksum = st.checksum;
+        }
+    }
+    o.commands = Some(c.commands);
+    if !c.is_valid() {
+        let (offset, reason) = aof_problem(&c, &o.backup.name);
+        o.damage = damage(offset, reason);
+    }
+    keys.finish(o);
 }
 
 /// A tar archive, read once: one verdict per backup it holds (an RDB and an AOF are two
@@ -411,13 +471,13 @@ fn verify_paused(
             let base = f.role == Role::Base;
             let now_ms = replay::replay_now_ms(&x);
             let (xs, ks) = (&mut x, &mut keys);
-            let (read, v, ()) = tee::tee(
+            let (n, read, v, ()) = tee::tee(
                 r,
                 |ra| rdbkit_aof::stream::check_part_stream(ra, f, last, opts, w, hold),
                 |rb| stats_and_replay(xs, ks, base, name, rb, now_ms),
             );
             // The archive's reader failed: it words the error (see `archive::OnPart`).
-            let n = read.map_err(|e| format!("{name}: {e}"))?;
+            read.map_err(|e| format!("{name}: {e}"))?;
             let v = v.map_err(|e| format!("{name}: {e}"))?;
             x.size += n;
             mc.add(f, v);

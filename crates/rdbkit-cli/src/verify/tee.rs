@@ -40,13 +40,13 @@ impl Read for Chunks {
 
 /// Reads `r` to its end, handing every byte to `a` and to `b` (each on its own thread, each
 /// reading its own copy as a stream); a consumer that returns early no longer gets chunks.
-/// Returns the bytes read (or the read error, the consumers then having seen the stream end
-/// there) and what each consumer returned.
+/// Returns the bytes read, the read error if any (the consumers then saw the stream end
+/// there), and what each consumer returned.
 pub fn tee<A: Send, B: Send>(
     r: &mut dyn Read,
     a: impl FnOnce(&mut dyn Read) -> A + Send,
     b: impl FnOnce(&mut dyn Read) -> B + Send,
-) -> (io::Result<u64>, A, B) {
+) -> (u64, io::Result<()>, A, B) {
     let (ta, ra) = mpsc::sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
     let (tb, rb) = mpsc::sync_channel::<Arc<Vec<u8>>>(IN_FLIGHT);
     let chunks = |rx| Chunks {
@@ -64,7 +64,7 @@ pub fn tee<A: Send, B: Send>(
             let mut cb = cb;
             b(&mut cb)
         });
-        let read = pump(r, &ta, &tb);
+        let (n, read) = pump(r, &ta, &tb);
         drop((ta, tb));
         let a = match ha.join() {
             Ok(a) => a,
@@ -74,7 +74,7 @@ pub fn tee<A: Send, B: Send>(
             Ok(b) => b,
             Err(p) => std::panic::resume_unwind(p),
         };
-        (read, a, b)
+        (n, read, a, b)
     })
 }
 
@@ -82,7 +82,7 @@ fn pump(
     r: &mut dyn Read,
     a: &mpsc::SyncSender<Arc<Vec<u8>>>,
     b: &mpsc::SyncSender<Arc<Vec<u8>>>,
-) -> io::Result<u64> {
+) -> (u64, io::Result<()>) {
     let (mut a_on, mut b_on) = (true, true);
     let mut total = 0u64;
     loop {
@@ -95,9 +95,11 @@ fn pump(
             a_on = a_on && a.send(Arc::clone(&c)).is_ok();
             b_on = b_on && b.send(c).is_ok();
         }
-        got?;
+        if let Err(e) = got {
+            return (total, Err(e));
+        }
         if end {
-            return Ok(total);
+            return (total, Ok(()));
         }
     }
 }
