@@ -589,6 +589,16 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
+    /// A reader of RESP only (no RDB preamble looked for) from `inner`, whose first byte is at
+    /// offset `base` of the file (the RESP after an RDB part the caller read itself): the
+    /// offsets it reports are the file's, as [`SliceReader::new`]`(data, base)` reports them.
+    pub fn resp_at(inner: R, base: u64) -> Self {
+        let mut r = StreamReader::new(inner);
+        r.started = true;
+        r.base = base;
+        r
+    }
+
     fn fill(&mut self) -> io::Result<()> {
         if self.consumed > 0 {
             self.buf.drain(..self.consumed);

@@ -1016,9 +1016,12 @@ impl Read for RdbMember {
     }
 }
 
-/// Called with each part of an `appendonlydir/` (its `ARCHIVE:MEMBER` name and bytes), in
-/// load order, by [`Paused::replay_parts`].
-pub type OnPart<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), String>;
+/// Called with each part of an `appendonlydir/` (its `ARCHIVE:MEMBER` name and a reader of
+/// its bytes), in load order, by [`Paused::replay_parts`]. The reader fails as reading the
+/// whole member first fails ([`MemberCtx::read_all`]'s errors: the archive ending inside it,
+/// a read error); whatever the callback leaves unread is read through after it, and such an
+/// error then wins over what the callback returns (damage it met before the archive's).
+pub type OnPart<'a> = &'a mut dyn FnMut(&str, &mut dyn Read) -> Result<(), String>;
 
 /// Called with each part of an `appendonlydir/` (its `ARCHIVE:MEMBER` name and a reader of its
 /// bytes, to be read to the end), in load order, by [`Paused::stream_parts`]. A read error
@@ -1036,8 +1039,20 @@ impl Sink<'_> {
     fn member(&mut self, ctx: &MemberCtx<'_>, shown: &str, r: &mut dyn Read) -> Result<(), String> {
         match self {
             Sink::Bytes(f) => {
-                let data = ctx.read_all(r)?;
-                f(shown, &data)
+                let mut g = WholeMember {
+                    ctx,
+                    inner: io::Cursor::new(ctx.head).chain(r),
+                    got: 0,
+                    err: None,
+                };
+                let res = f(shown, &mut g);
+                if g.err.is_none() {
+                    let _ = io::copy(&mut g, &mut io::sink());
+                }
+                match g.err {
+                    Some(e) => Err(e),
+                    None => res,
+                }
             }
             Sink::Read(f) => {
                 let mut g = ReadError {
@@ -1060,7 +1075,7 @@ impl Sink<'_> {
             Sink::Bytes(f) => {
                 let data = rdbkit_aof::multipart::FileData::open(path)
                     .map_err(|e| format!("{shown}: {e}"))?;
-                f(shown, data.bytes())?;
+                f(shown, &mut data.bytes())?;
                 Ok(data.bytes().len() as u64)
             }
             Sink::Read(f) => {
@@ -1076,6 +1091,43 @@ impl Sink<'_> {
                 }
                 res?;
                 Ok(std::fs::metadata(path).map_or(0, |m| m.len()))
+            }
+        }
+    }
+}
+
+/// A member's bytes as [`MemberCtx::read_all`] reads them (`head`, then the rest), failing
+/// with its errors: a read error, or the archive ending inside the member.
+struct WholeMember<'c, R> {
+    ctx: &'c MemberCtx<'c>,
+    inner: R,
+    got: u64,
+    err: Option<String>,
+}
+
+impl<R: Read> Read for WholeMember<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.err {
+            return Err(io::Error::other(e.clone()));
+        }
+        match self.inner.read(buf) {
+            Ok(0) if !buf.is_empty() && self.got < self.ctx.size => {
+                let e = self.ctx.what(&format!(
+                    "truncated: the archive ends {} bytes into its {} bytes",
+                    self.got, self.ctx.size
+                ));
+                self.err = Some(e.clone());
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))
+            }
+            Ok(n) => {
+                self.got += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(err) => {
+                let e = self.ctx.what(&format!("can't be read: {err}"));
+                self.err = Some(e.clone());
+                Err(io::Error::new(err.kind(), e))
             }
         }
     }

@@ -851,41 +851,39 @@ impl Input {
                 not_rdb_or_aof(self.kind, &name, data.bytes())?;
                 replay_bytes(&name, data.bytes(), opts, budget, &mut rp)?;
             }
+            // Streams are replayed as they are read (see [`replay_read`]): the same replay, and
+            // the same errors, as of the bytes held whole.
             (_, Src::Stream(mut r)) => {
                 rp.pre_7_0 = true;
-                let mut buf = Vec::new();
-                r.read_to_end(&mut buf)
-                    .map_err(|e| InputError(format!("{name}: {e}")))?;
-                not_rdb_or_aof(self.kind, &name, &buf)?;
-                replay_bytes(&name, &buf, opts, budget, &mut rp)?;
+                let io_err = |e: &io::Error| format!("{name}: {e}");
+                let kind = Some(self.kind);
+                replay_read(&name, &mut r, kind, opts, budget, &mut rp, &io_err)?;
             }
             (_, Src::Member(m)) => {
-                // In memory, as a file is mapped: the same replay (an RDB, then any RESP after
-                // it) as on the unpacked member.
+                // The same replay (an RDB, then any RESP after it) as on the unpacked member;
+                // read to its end, the rest of the archive is read too.
                 rp.pre_7_0 = true;
-                let mut buf = Vec::new();
-                MemberThenEnd(Some(m))
-                    .read_to_end(&mut buf)
-                    .map_err(|e| InputError(e.to_string()))?;
-                not_rdb_or_aof(self.kind, &name, &buf)?;
-                replay_bytes(&name, &buf, opts, budget, &mut rp)?;
+                let io_err = |e: &io::Error| e.to_string();
+                let mut r = MemberThenEnd(Some(m));
+                let kind = Some(self.kind);
+                replay_read(&name, &mut r, kind, opts, budget, &mut rp, &io_err)?;
             }
             (_, Src::Archive(p)) => {
                 let archive = p.spilled.archive.clone();
                 let dir = p.dir_member();
+                // The archive's reader words its own errors (see `archive::OnPart`).
+                let io_err = |e: &io::Error| e.to_string();
                 let read = p
-                    .replay_parts(&mut |part, bytes| {
-                        replay_bytes(part, bytes, opts, budget, &mut rp).map_err(|e| e.0)
+                    .replay_parts(&mut |part, r| {
+                        replay_read(part, r, None, opts, budget, &mut rp, &io_err).map_err(|e| e.0)
                     })
                     .map_err(InputError)?;
                 report_streamed(&archive, &dir, &read)?;
             }
             (_, Src::Compressed(mut r)) => {
-                let mut buf = Vec::new();
-                r.read_to_end(&mut buf)
-                    .map_err(|e| InputError(format!("{name}: {e}")))?;
-                not_rdb_or_aof(self.kind, &name, &buf)?;
-                replay_bytes(&name, &buf, opts, budget, &mut rp)?;
+                let io_err = |e: &io::Error| format!("{name}: {e}");
+                let kind = Some(self.kind);
+                replay_read(&name, &mut *r, kind, opts, budget, &mut rp, &io_err)?;
             }
         }
         Ok(rp.ds)
@@ -1055,9 +1053,18 @@ impl PartsReplay {
         PartsReplay(rp)
     }
 
-    /// Replays the next part (`name` names it in errors).
-    pub fn part(&mut self, name: &str, bytes: &[u8], opts: Options) -> Result<(), InputError> {
-        replay_bytes(name, bytes, opts, None, &mut self.0)
+    /// Replays the next part (`name` names it in errors), read from `r` to its end (a read
+    /// error is `name: ERROR`). `on_rdb` sees each record of its RDB part, if any, as it is
+    /// loaded (see [`replay_read_with`]).
+    pub fn part(
+        &mut self,
+        name: &str,
+        r: &mut dyn Read,
+        opts: Options,
+        on_rdb: Option<OnRdbRecord<'_>>,
+    ) -> Result<(), InputError> {
+        let io_err = |e: &io::Error| format!("{name}: {e}");
+        replay_read_with(name, r, None, opts, None, &mut self.0, &io_err, on_rdb)
     }
 
     /// The data set.
@@ -1091,6 +1098,162 @@ fn aof_server_is_redis_7_0() -> bool {
         let v = v.strip_prefix("redis-").unwrap_or(&v);
         v == "7.0" || v.starts_with("7.0.")
     })
+}
+
+/// What a replay's RDB part shows to an [`OnRdbRecord`].
+pub enum RdbSeen<'a, 'r> {
+    /// A record, as it is loaded.
+    Record(&'a Record<'r>),
+    /// The RDB part is read (to its end, or to its first error): its header, if read. The
+    /// callback may answer when the RESP after it counts relative expiries from.
+    End(Option<rdbkit_rdb::Header>),
+}
+
+/// Sees the records of a replay's RDB part (see [`PartsReplay::part`]).
+pub type OnRdbRecord<'a> = &'a mut dyn FnMut(RdbSeen<'_, '_>) -> Option<i64>;
+
+/// A reader that keeps its first error: a consumer that stops at it, or at damage in the bytes
+/// before it, leaves the error to be reported as the stream's.
+struct KeepFirst<'r> {
+    inner: &'r mut dyn Read,
+    err: Option<io::Error>,
+}
+
+impl Read for KeepFirst<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.err {
+            return Err(io::Error::new(e.kind(), e.to_string()));
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.err = Some(e);
+                Err(copy)
+            }
+            r => r,
+        }
+    }
+}
+
+/// [`replay_bytes`] of what `r` holds, read as a stream in one pass: the RDB part (a file, a
+/// preamble, a base) by [`RdbReader`], holding a record at a time, then the RESP after it by
+/// the AOF crate's stream reader, holding a command at a time, at the same offsets. The raw
+/// bytes are never held whole: memory is the data set built plus those buffers.
+///
+/// The errors are those of the bytes read whole first: a read error anywhere in the stream
+/// (`io_err` words it) wins over damage the replay met before it, so after damage the rest is
+/// read through. `kind`: the sniffed kind, for [`not_rdb_or_aof`] (`None`: not checked).
+fn replay_read(
+    name: &str,
+    r: &mut dyn Read,
+    kind: Option<Kind>,
+    opts: Options,
+    budget: Option<u64>,
+    rp: &mut Replayer,
+    io_err: &dyn Fn(&io::Error) -> String,
+) -> Result<(), InputError> {
+    replay_read_with(name, r, kind, opts, budget, rp, io_err, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn replay_read_with(
+    name: &str,
+    r: &mut dyn Read,
+    kind: Option<Kind>,
+    opts: Options,
+    budget: Option<u64>,
+    rp: &mut Replayer,
+    io_err: &dyn Fn(&io::Error) -> String,
+    on_rdb: Option<OnRdbRecord<'_>>,
+) -> Result<(), InputError> {
+    let mut src = KeepFirst {
+        inner: r,
+        err: None,
+    };
+    let res = replay_stream(name, &mut src, kind, opts, budget, rp, on_rdb);
+    if res.is_err() && src.err.is_none() {
+        let _ = io::copy(&mut src, &mut io::sink());
+    }
+    match src.err {
+        Some(e) => Err(InputError(io_err(&e))),
+        None => res,
+    }
+}
+
+/// The same vector, emptied, for borrows of another lifetime (its allocation reused).
+fn recycle<'b>(mut v: Vec<&[u8]>) -> Vec<&'b [u8]> {
+    v.clear();
+    v.into_iter().map(|_| -> &'b [u8] { &[] }).collect()
+}
+
+fn replay_stream(
+    name: &str,
+    src: &mut KeepFirst<'_>,
+    kind: Option<Kind>,
+    opts: Options,
+    budget: Option<u64>,
+    rp: &mut Replayer,
+    mut on_rdb: Option<OnRdbRecord<'_>>,
+) -> Result<(), InputError> {
+    // Read errors are reported by the caller (kept by `src`): any message will do here.
+    let io_fail = |e: io::Error| InputError(format!("{name}: {e}"));
+    let head = read_head(src, 16).map_err(io_fail)?;
+    if let Some(kind) = kind {
+        not_rdb_or_aof(kind, name, &head)?;
+    }
+    let mut r = io::Cursor::new(head).chain(src);
+    let mut start = 0u64;
+    let mut unread = Vec::new();
+    if rdbkit_rdb::is_rdb_magic(r.get_ref().0.get_ref()) {
+        // Every value is held whole (the data set holds it anyway); with a budget, a string
+        // value past it streams through to be refused by its size, as the slice path refuses
+        // it, rather than buffered first.
+        let hold = budget.map_or(u64::MAX, |b| b.saturating_add(1 << 20));
+        let mut reader = RdbReader::new(&mut r, opts).hold_values_up_to(hold);
+        let loaded = match budget {
+            Some(b) => {
+                let mut src = rdbkit_rdb::ValueBudget::new(&mut reader, b, "--max-value-bytes");
+                load_rdb_seen(&mut src, &mut rp.ds, &mut on_rdb)
+            }
+            None => load_rdb_seen(&mut reader, &mut rp.ds, &mut on_rdb),
+        };
+        if let Some(now) = on_rdb
+            .as_mut()
+            .and_then(|f| f(RdbSeen::End(reader.header())))
+        {
+            rp.now_ms = now;
+        }
+        start = loaded.map_err(|e| rdb_error(name, &e))? as u64;
+        let pos = reader.position();
+        let left = reader.unread();
+        // The RESP starts where the RDB ends (its EOF record's end is where the reader is).
+        let skip = usize::try_from(start.saturating_sub(pos)).unwrap_or(usize::MAX);
+        unread.extend_from_slice(left.get(skip.min(left.len())..).unwrap_or_default());
+        start = start.max(pos);
+    }
+    let mut rd = rdbkit_aof::resp::StreamReader::resp_at(io::Cursor::new(unread).chain(r), start);
+    let mut spare: Vec<&[u8]> = Vec::new();
+    loop {
+        match rd.next_item() {
+            Ok(Some(rdbkit_aof::resp::Item::Command(c))) => {
+                let mut args = recycle(std::mem::take(&mut spare));
+                args.extend(c.args());
+                rp.apply_at(name, c.start, &args)
+                    .map_err(|e| InputError(format!("{name}: at byte offset {}: {e}", c.start)))?;
+                spare = recycle(args);
+            }
+            Ok(Some(rdbkit_aof::resp::Item::Annotation(a))) => {
+                if let Some(ts) = a.timestamp {
+                    rp.now_ms = ts.saturating_mul(1000);
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(rdbkit_aof::resp::StreamError::Resp(e)) => {
+                return Err(InputError(format!("{name}: {e}")))
+            }
+            Err(e) => return Err(InputError(format!("{name}: {e}"))),
+        }
+    }
 }
 
 fn replay_bytes(
@@ -1135,19 +1298,78 @@ fn replay_bytes(
 
 /// Decodes every key of an RDB into `ds`; returns the offset just past the file (its trailer).
 pub fn load_rdb(src: &mut dyn RecordSource, ds: &mut Dataset) -> Result<usize, rdbkit_rdb::Error> {
+    load_rdb_seen(src, ds, &mut None)
+}
+
+/// [`load_rdb`], `on_rdb` seeing each record first.
+fn load_rdb_seen(
+    src: &mut dyn RecordSource,
+    ds: &mut Dataset,
+    on_rdb: &mut Option<OnRdbRecord<'_>>,
+) -> Result<usize, rdbkit_rdb::Error> {
     let mut scratch = Scratch::new();
+    // With a callback, the records after one the data model can't hold are still shown to it
+    // (the first error is returned at the end).
+    let mut failed: Option<rdbkit_rdb::Error> = None;
     while let Some(rec) = src.next_record() {
-        match rec? {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => return Err(failed.unwrap_or(e)),
+        };
+        if let Some(f) = on_rdb.as_mut() {
+            f(RdbSeen::Record(&rec));
+        }
+        if failed.is_some() {
+            if matches!(rec, Record::Eof { .. }) {
+                break;
+            }
+            continue;
+        }
+        let loaded = load_record(rec, ds, &mut scratch);
+        match loaded {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) => {}
+            Err(e) if on_rdb.is_some() => failed = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(src.position() as usize),
+    }
+}
+
+/// One record into `ds`; `Some(end)` at the EOF record.
+fn load_record(
+    rec: Record<'_>,
+    ds: &mut Dataset,
+    scratch: &mut Scratch,
+) -> Result<Option<usize>, rdbkit_rdb::Error> {
+    {
+        match rec {
+            // A value streamed past the reader's hold (a key longer than the slack above
+            // `--max-value-bytes`): its content was not kept.
+            Record::Key(k) if k.value.streamed_len().is_some() => {
+                return Err(rdbkit_rdb::Error::new(
+                    rdbkit_rdb::ErrorKind::Unsupported(
+                        "this record needs more bytes in memory than --max-value-bytes and its \
+                         key allow (raise it to read the value)"
+                            .into(),
+                    ),
+                    k.offset,
+                )
+                .in_key(Some(k.db), k.key));
+            }
             Record::Key(k) => {
-                let v = model::from_record(&k, &mut scratch)?;
+                let v = model::from_record(&k, scratch)?;
                 ds.dbs.entry(k.db).or_default().insert(k.key.to_vec(), v);
             }
             Record::Function { code } => ds.functions.push(code.into_owned()),
-            Record::Eof { end, .. } => return Ok(end as usize),
+            Record::Eof { end, .. } => return Ok(Some(end as usize)),
             _ => {}
         }
     }
-    Ok(src.position() as usize)
+    Ok(None)
 }
 
 pub use crate::progress::Progress;

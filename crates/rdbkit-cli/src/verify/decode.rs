@@ -12,6 +12,7 @@ use rdbkit_aof::multipart::{self, FileData, Role};
 use rdbkit_rdb::{ChecksumStatus, Options, RdbFile, RdbParser, RdbReader, Record, RecordSource};
 
 use super::replay::{self, KeySrc};
+use super::tee;
 use super::{Backup, Damage, Kind, Outcome};
 use crate::archive::{self, Found};
 use crate::input::{self, Codec, Rest, Sniffed};
@@ -20,6 +21,13 @@ use crate::input::{self, Codec, Rest, Sniffed};
 const DEEP: Options = Options::new()
     .deep(true)
     .verify_checksum(true)
+    .best_effort(false);
+
+/// The pass over an AOF's RDB part for its aux fields and counts (already validated deeply by
+/// the AOF check).
+const SHALLOW: Options = Options::new()
+    .deep(false)
+    .verify_checksum(false)
     .best_effort(false);
 
 /// Counts the bytes read through it.
@@ -146,18 +154,7 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         (Some(input::Kind::Rdb), false) => verify_stream_rdb(&mut o, s),
         (Some(input::Kind::Aof), false) => {
             o.kind = Some(Kind::Aof);
-            let mut data = Vec::new();
-            let r = s.rest.with_head(s.head).read_to_end(&mut data);
-            o.data_bytes = data.len() as u64;
-            if o.size == 0 && s.codec.is_none() {
-                o.size = o.data_bytes;
-            }
-            if let Err(e) = r {
-                o.damage = damage(Some(data.len() as u64), e.to_string());
-                return vec![o];
-            }
-            check_aof_bytes(&mut o, &data);
-            replay::count_keys(&mut o, KeySrc::Bytes(&data));
+            verify_stream_aof(&mut o, s);
         }
         (Some(input::Kind::Manifest | input::Kind::Dir), false) => {
             o.damage = damage(
@@ -176,6 +173,77 @@ fn verify_content(mut o: Outcome, s: Sniffed) -> Vec<Outcome> {
         }
     }
     vec![o]
+}
+
+/// A single AOF read as a stream (compressed, or from a pipe), in one pass: checked as a
+/// stream (`check_part_stream`: the verdict of [`check_aof_bytes`] on its bytes held whole)
+/// while its RDB part's aux fields and counts are read and the whole AOF replayed (the keys of
+/// a sound one), on another thread; neither holds it (beyond the check's hold of an RDB
+/// preamble, see `cmd::aof::hold_rdb_part`).
+fn verify_stream_aof(o: &mut Outcome, s: Sniffed) {
+    use rdbkit_aof::multipart::AofFile;
+    let plain = s.codec.is_none();
+    let preamble = check::is_rdb(&s.head);
+    let mut r = s.rest.with_head(s.head);
+    let file = AofFile {
+        name: o.backup.name.clone(),
+        path: o.backup.path.clone(),
+        role: Role::Single,
+    };
+    let opts = CheckOptions::default();
+    let hold = crate::cmd::aof::hold_rdb_part();
+    let name = o.backup.name.clone();
+    let now_ms = replay::replay_now_ms(o);
+    // The stats are read beside the check: kept only when the check read the RDB part whole.
+    let mut st = o.clone();
+    let mut keys = replay::PartsCount::new();
+    let (stp, ks) = (&mut st, &mut keys);
+    let (n, read, v, ()) = tee::tee(
+        &mut *r,
+        |ra| {
+            let want = rdbkit_aof::parts::Want::STRICT;
+            rdbkit_aof::stream::check_part_stream(ra, &file, true, opts, want, hold)
+        },
+        |rb| stats_and_replay(stp, ks, true, &name, rb, now_ms),
+    );
+    o.data_bytes = n;
+    if o.size == 0 && plain {
+        o.size = n;
+    }
+    let c = match (read, v) {
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            o.damage = damage(Some(n), e.to_string());
+            return;
+        }
+        (Ok(()), Ok(v)) => match v.strict {
+            Some(c) => c,
+            None => {
+                o.damage = damage(Some(n), "internal: no strict verdict");
+                return;
+            }
+        },
+    };
+    if let Some(r) = &c.rdb {
+        o.checksum = Some(checksum_text(r.checksum));
+    }
+    if preamble && !matches!(c.stop, Stop::RdbInvalid(_)) {
+        // What `rdb_part_stats` sets.
+        o.writer = st.writer;
+        o.ctime = st.ctime;
+        o.keys = st.keys;
+        o.expires = st.expires;
+        o.magic = st.magic;
+        o.version = st.version;
+        if o.checksum.is_none() {
+            o.checksum = st.checksum;
+        }
+    }
+    o.commands = Some(c.commands);
+    if !c.is_valid() {
+        let (offset, reason) = aof_problem(&c, &o.backup.name);
+        o.damage = damage(offset, reason);
+    }
+    keys.finish(o);
 }
 
 /// A tar archive, read once: one verdict per backup it holds (an RDB and an AOF are two
@@ -372,7 +440,7 @@ fn verify_paused(
     b: &Backup,
     verdicts: &mut Vec<Verdicts>,
 ) -> Result<archive::Spilled, String> {
-    use rdbkit_aof::parts::{check_part, MultiCheck};
+    use rdbkit_aof::parts::MultiCheck;
     let archive_name = p.spilled.archive.clone();
     let dir_member = p.dir_member();
     let m = rdbkit_aof::manifest::parse(p.manifest_bytes())
@@ -388,22 +456,34 @@ fn verify_paused(
     let mut handed = 0usize;
     let mut after: Vec<Verdicts> = Vec::new();
     let read = {
-        let mut on_part = |name: &str, bytes: &[u8]| {
+        let hold = crate::cmd::aof::hold_rdb_part();
+        // Each part is read once, as it comes out of the archive: checked as a stream (the
+        // verdicts of `check_part` on its bytes) while its RDB part's aux fields and counts
+        // are read and the whole part replayed, on another thread; neither holds the part
+        // (beyond the check's hold of an RDB part, see `cmd::aof::hold_rdb_part`).
+        let mut on_part = |name: &str, r: &mut dyn Read| {
             let Some(f) = files.get(handed) else {
                 return Err(format!("{name}: not a part of the manifest"));
             };
             handed += 1;
-            x.size += bytes.len() as u64;
-            if f.role == Role::Base && check::is_rdb(bytes) {
-                rdb_part_stats(&mut x, bytes);
-            }
             let w = mc.want();
-            mc.add(f, check_part(f, bytes, handed == files.len(), opts, w));
-            // The keys are counted for a sound data set only: stop replaying once the
-            // check has failed.
-            if mc.want().strict {
-                keys.part(&x, name, bytes);
-            } else {
+            let last = handed == files.len();
+            let base = f.role == Role::Base;
+            let now_ms = replay::replay_now_ms(&x);
+            let (xs, ks) = (&mut x, &mut keys);
+            let (n, read, v, ()) = tee::tee(
+                r,
+                |ra| rdbkit_aof::stream::check_part_stream(ra, f, last, opts, w, hold),
+                |rb| stats_and_replay(xs, ks, base, name, rb, now_ms),
+            );
+            // The archive's reader failed: it words the error (see `archive::OnPart`).
+            read.map_err(|e| format!("{name}: {e}"))?;
+            let v = v.map_err(|e| format!("{name}: {e}"))?;
+            x.size += n;
+            mc.add(f, v);
+            // The keys are counted for a sound data set only: once the check has failed the
+            // replay (made beside the check) is dropped.
+            if !mc.want().strict {
                 keys.abandon();
             }
             Ok(())
@@ -461,6 +541,56 @@ fn verify_paused(
     });
     verdicts.append(&mut after);
     Ok(sp)
+}
+
+/// One part of an archive's `appendonlydir/`, read from `r` to its end: the aux fields and
+/// counts of a base's RDB part (as [`rdb_part_stats`] reads them) and the replay of the part,
+/// in the same read (the replay's RDB pass shows its records to the stats); a replay that
+/// stopped earlier leaves the stats to a pass of their own.
+fn stats_and_replay(
+    x: &mut Outcome,
+    keys: &mut replay::PartsCount,
+    base: bool,
+    name: &str,
+    r: &mut dyn Read,
+    now_ms: i64,
+) {
+    let head = input::read_head(r, 16).unwrap_or_default();
+    let stats = base && check::is_rdb(&head);
+    let mut r = io::Cursor::new(head).chain(r);
+    if keys.alive() {
+        if stats {
+            let mut saved = x.checksum.take();
+            let mut end = 0;
+            let mut hook = |seen: input::RdbSeen<'_, '_>| match seen {
+                input::RdbSeen::Record(rec) => {
+                    scan_record(rec, x, &mut end);
+                    None
+                }
+                input::RdbSeen::End(h) => {
+                    if let Some(h) = h {
+                        x.magic = Some(h.magic.to_string());
+                        x.version = Some(h.version);
+                    }
+                    if saved.is_some() {
+                        x.checksum = saved.take();
+                    }
+                    Some(replay::replay_now_ms(x))
+                }
+            };
+            keys.part(now_ms, name, &mut r, Some(&mut hook));
+        } else {
+            keys.part(now_ms, name, &mut r, None);
+        }
+    } else if stats {
+        let checksum = x.checksum.take();
+        let mut p = RdbReader::new(&mut r, SHALLOW);
+        let _ = scan(&mut p, x);
+        if checksum.is_some() {
+            x.checksum = checksum;
+        }
+    }
+    let _ = io::copy(&mut r, &mut io::sink());
 }
 
 fn verify_plain_rdb(o: &mut Outcome) {
@@ -584,17 +714,25 @@ fn scan(p: &mut impl RecordSource, o: &mut Outcome) -> Result<u64, rdbkit_rdb::E
 fn scan_records(p: &mut impl RecordSource, o: &mut Outcome) -> Result<u64, rdbkit_rdb::Error> {
     let mut end = 0;
     while let Some(rec) = p.next_record() {
-        match rec? {
+        scan_record(&rec?, o, &mut end);
+    }
+    Ok(end)
+}
+
+/// One record into the outcome (`end`: where the RDB ends, at its EOF record).
+fn scan_record(rec: &Record<'_>, o: &mut Outcome, end: &mut u64) {
+    {
+        match rec {
             Record::Aux { key, value } => match &key[..] {
                 // Valkey writes both; its own name wins.
                 b"redis-ver" if !o.writer.as_deref().is_some_and(|w| w.starts_with("valkey")) => {
-                    o.writer = Some(format!("redis {}", String::from_utf8_lossy(&value)))
+                    o.writer = Some(format!("redis {}", String::from_utf8_lossy(value)))
                 }
                 b"valkey-ver" => {
-                    o.writer = Some(format!("valkey {}", String::from_utf8_lossy(&value)))
+                    o.writer = Some(format!("valkey {}", String::from_utf8_lossy(value)))
                 }
                 b"ctime" => {
-                    o.ctime = std::str::from_utf8(&value)
+                    o.ctime = std::str::from_utf8(value)
                         .ok()
                         .and_then(|s| s.trim().parse::<i64>().ok())
                 }
@@ -609,13 +747,12 @@ fn scan_records(p: &mut impl RecordSource, o: &mut Outcome) -> Result<u64, rdbki
             Record::Eof {
                 checksum, end: e, ..
             } => {
-                o.checksum = Some(checksum_text(checksum));
-                end = e;
+                o.checksum = Some(checksum_text(*checksum));
+                *end = *e;
             }
             _ => {}
         }
     }
-    Ok(end)
 }
 
 fn checksum_text(c: ChecksumStatus) -> String {
@@ -630,13 +767,7 @@ fn checksum_text(c: ChecksumStatus) -> String {
 /// Aux fields and key counts of an AOF's RDB part (already validated deeply by the AOF check,
 /// so this pass only skips through it).
 fn rdb_part_stats(o: &mut Outcome, bytes: &[u8]) {
-    let mut p = RdbParser::new(
-        bytes,
-        Options::default()
-            .deep(false)
-            .verify_checksum(false)
-            .best_effort(false),
-    );
+    let mut p = RdbParser::new(bytes, SHALLOW);
     let checksum = o.checksum.take();
     let _ = scan(&mut p, o);
     if checksum.is_some() {

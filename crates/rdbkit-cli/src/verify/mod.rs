@@ -10,6 +10,7 @@ pub mod policy;
 pub mod prometheus;
 pub mod replay;
 pub mod report;
+mod tee;
 
 use crate::progress::CountProgress;
 use std::collections::BTreeMap;

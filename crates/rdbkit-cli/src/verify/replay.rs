@@ -83,16 +83,38 @@ impl PartsCount {
         }
     }
 
-    /// Replays the next part (`name`: `ARCHIVE:MEMBER`); the replay starts at the first part,
-    /// its expiries judged at `o`'s save time; after an error the rest is passed over.
-    pub fn part(&mut self, o: &Outcome, name: &str, bytes: &[u8]) {
+    /// Whether the replay goes on (no part failed it, nor was it abandoned).
+    pub fn alive(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Replays the next part (`name`: `ARCHIVE:MEMBER`), read from `r` as a stream; the replay
+    /// starts at the first part, its expiries judged at the backup's save time (`now_ms`, or
+    /// what `on_rdb` answers once the part's RDB part is read: see
+    /// [`crate::input::OnRdbRecord`]); after an error the rest is passed over.
+    pub fn part(
+        &mut self,
+        now_ms: i64,
+        name: &str,
+        r: &mut dyn Read,
+        on_rdb: Option<crate::input::OnRdbRecord<'_>>,
+    ) {
         if self.error.is_some() {
             return;
         }
+        let fresh = self.replay.is_none();
         let rp = self
             .replay
-            .get_or_insert_with(|| crate::input::PartsReplay::new(replay_now_ms(o)));
-        if let Err(e) = rp.part(name, bytes, OPTS) {
+            .get_or_insert_with(|| crate::input::PartsReplay::new(now_ms));
+        // The save time `on_rdb` answers anchors a replay that starts with this part only.
+        let res = match on_rdb {
+            Some(f) => {
+                let mut g = |seen: crate::input::RdbSeen<'_, '_>| f(seen).filter(|_| fresh);
+                rp.part(name, r, OPTS, Some(&mut g))
+            }
+            None => rp.part(name, r, OPTS, None),
+        };
+        if let Err(e) = res {
             self.error = Some(e.0);
             self.replay = None;
         }
