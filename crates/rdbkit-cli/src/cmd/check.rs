@@ -107,9 +107,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let compressed = inp.codec.is_some();
     // A compressed stream is decompressed on a thread of its own, with the very reads this
     // thread would make (see `crate::readahead`): the same results, errors included.
-    let ahead = match inp
-        .take_compressed()
-        .filter(|_| crate::readahead::enabled())
+    let ahead = match crate::readahead::enabled()
+        .then(|| inp.take_compressed())
+        .flatten()
     {
         Some(src) => Some(
             crate::readahead::ReadAhead::spawn(src)
