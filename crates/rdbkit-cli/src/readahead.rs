@@ -206,7 +206,7 @@ impl ReadAhead {
     }
 
     /// Serves `buf` from bytes read ahead for other requests (see the module's header).
-    fn from_carry(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    fn serve_carry(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
         let (bytes, at, err) = self.carry.as_mut()?;
         if *at < bytes.len() {
             let n = (bytes.len() - *at).min(buf.len());
@@ -224,7 +224,7 @@ impl ReadAhead {
 
 impl Read for ReadAhead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(r) = self.from_carry(buf) {
+        if let Some(r) = self.serve_carry(buf) {
             self.shared.fresh.set(true);
             return r.inspect(|&n| {
                 self.shared
@@ -387,7 +387,7 @@ mod tests {
             self.asked.borrow_mut().push(buf.len());
             self.calls += 1;
             let mut n = buf.len().min(self.data.len() - self.at);
-            if self.calls % 3 == 0 {
+            if self.calls.is_multiple_of(3) {
                 n = n.min(777);
             }
             buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
