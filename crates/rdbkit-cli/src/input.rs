@@ -22,11 +22,12 @@
 //! records through `&mut dyn RecordSource`: mmap for files, `io::Read` for streams) or
 //! [`Input::load`] (the whole data set in memory, for AOFs replayed into [`crate::model`]).
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rdbkit_rdb::{Options, RdbFile, RdbParser, RdbReader, Record, RecordSource, Scratch};
 
@@ -79,7 +80,7 @@ impl Codec {
 
     /// A decoder over `r` that reads every concatenated stream/frame/member, and fails when
     /// the compressed data ends early or is damaged (`gzip -t` semantics).
-    fn decoder(self, r: Box<dyn Read>) -> io::Result<Box<dyn Read>> {
+    fn decoder(self, r: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
         let r = io::BufReader::with_capacity(1 << 17, r);
         Ok(match self {
             Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
@@ -90,16 +91,17 @@ impl Codec {
     }
 }
 
-/// Counts the bytes read through it into a shared cell.
+/// Counts the bytes read through it into a shared counter (atomic: a decompressed stream may
+/// be read on the read-ahead thread, see [`crate::readahead`]).
 struct Counted<R> {
     inner: R,
-    n: Rc<Cell<u64>>,
+    n: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let k = self.inner.read(buf)?;
-        self.n.set(self.n.get() + k as u64);
+        self.n.fetch_add(k as u64, Ordering::Relaxed);
         Ok(k)
     }
 }
@@ -107,10 +109,10 @@ impl<R: Read> Read for Counted<R> {
 /// A decompressed stream: its errors say which compression failed, how far into the
 /// compressed and the decompressed bytes, and whether the compressed data ended early.
 pub struct Decompressed {
-    inner: Box<dyn Read>,
+    inner: Box<dyn Read + Send>,
     /// The compression.
     pub codec: Codec,
-    compressed_in: Rc<Cell<u64>>,
+    compressed_in: Arc<AtomicU64>,
     out: u64,
     /// An error met while sniffing the head, returned by the next read.
     pending: Option<io::Error>,
@@ -118,9 +120,9 @@ pub struct Decompressed {
 
 impl Decompressed {
     /// Wraps `r` (compressed data) in its decoder.
-    pub fn new(codec: Codec, r: Box<dyn Read>) -> io::Result<Decompressed> {
-        let n = Rc::new(Cell::new(0));
-        let counted: Box<dyn Read> = Box::new(Counted {
+    pub fn new(codec: Codec, r: Box<dyn Read + Send>) -> io::Result<Decompressed> {
+        let n = Arc::new(AtomicU64::new(0));
+        let counted: Box<dyn Read + Send> = Box::new(Counted {
             inner: r,
             n: n.clone(),
         });
@@ -135,7 +137,7 @@ impl Decompressed {
 
     /// Compressed bytes read so far.
     pub fn compressed_in(&self) -> u64 {
-        self.compressed_in.get()
+        self.compressed_in.load(Ordering::Relaxed)
     }
 
     /// Decompressed bytes returned so far.
@@ -182,7 +184,7 @@ impl Read for Decompressed {
                     format!(
                         "{} {what}: {e} (after {} compressed bytes, {} bytes decompressed)",
                         self.codec.name(),
-                        self.compressed_in.get(),
+                        self.compressed_in.load(Ordering::Relaxed),
                         self.out
                     ),
                 ))
@@ -299,17 +301,18 @@ impl Rest {
 pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
     let name = crate::escape::path(path);
     let ioerr = |e: io::Error| InputError(format!("{name}: {e}"));
-    let (mut r, size, regular): (Box<dyn Read>, Option<u64>, bool) = if path.as_os_str() == "-" {
-        (Box::new(io::stdin()), None, false)
-    } else {
-        let f = File::open(path).map_err(ioerr)?;
-        let md = f.metadata().map_err(ioerr)?;
-        if md.is_dir() {
-            return Err(InputError(format!("{name}: a directory")));
-        }
-        let regular = md.is_file();
-        (Box::new(f), regular.then_some(md.len()), regular)
-    };
+    let (mut r, size, regular): (Box<dyn Read + Send>, Option<u64>, bool) =
+        if path.as_os_str() == "-" {
+            (Box::new(io::stdin()), None, false)
+        } else {
+            let f = File::open(path).map_err(ioerr)?;
+            let md = f.metadata().map_err(ioerr)?;
+            if md.is_dir() {
+                return Err(InputError(format!("{name}: a directory")));
+            }
+            let regular = md.is_file();
+            (Box::new(f), regular.then_some(md.len()), regular)
+        };
     let head = read_head(&mut r, SNIFF).map_err(ioerr)?;
     let Some(codec) = Codec::of(&head) else {
         return Ok(Sniffed {
@@ -320,7 +323,7 @@ pub fn sniff(path: &Path) -> Result<Sniffed, InputError> {
             rest: Rest::Plain(r),
         });
     };
-    let raw: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(r));
+    let raw: Box<dyn Read + Send> = Box::new(io::Cursor::new(head).chain(r));
     let mut d = Decompressed::new(codec, raw).map_err(ioerr)?;
     // Damage met this early is reported by the consumer, where it reads (the first read
     // after the head returns it).
@@ -602,6 +605,20 @@ impl Input {
             }
             p @ Src::Path(_) => {
                 self.src = p;
+                None
+            }
+        }
+    }
+
+    /// A compressed stream (a compressed file, or one read from a pipe) as a reader that can
+    /// move to another thread (see [`crate::readahead`]): what [`Input::take_stream`] gives
+    /// for it, the same reads giving the same results. `None` (the input left as it was) for
+    /// any other input.
+    pub fn take_compressed(&mut self) -> Option<Box<dyn Read + Send>> {
+        match std::mem::replace(&mut self.src, Src::Path(PathBuf::new())) {
+            Src::Compressed(c) => Some(c),
+            other => {
+                self.src = other;
                 None
             }
         }

@@ -19,6 +19,7 @@ mod jsonl;
 mod memory;
 mod model;
 mod progress;
+mod readahead;
 mod resp_out;
 mod restore_out;
 mod sniff;

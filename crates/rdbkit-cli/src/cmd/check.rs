@@ -105,8 +105,34 @@ pub fn run(args: Args) -> Result<(), Failure> {
         return check_aof(&args, inp);
     }
     let compressed = inp.codec.is_some();
-    let stream = inp.take_stream();
-    let (r, header, total) = if let Some(mut stream) = stream {
+    // A compressed stream is decompressed on a thread of its own, with the very reads this
+    // thread would make (see `crate::readahead`): the same results, errors included.
+    let ahead = match crate::readahead::enabled()
+        .then(|| inp.take_compressed())
+        .flatten()
+    {
+        Some(src) => Some(
+            crate::readahead::ReadAhead::spawn(src)
+                .map_err(|e| Failure::Open(format!("{name}: can't start a thread: {e}")))?,
+        ),
+        None => None,
+    };
+    let stream = if ahead.is_some() {
+        None
+    } else {
+        inp.take_stream()
+    };
+    let (r, header, total) = if let Some((mut ra, marker)) = ahead {
+        let mut p = RdbReader::new(&mut ra, opts);
+        let r = scan_marked(&mut p, &mut sum, &marker);
+        let header = p.header();
+        drop(p);
+        if r.is_ok() {
+            // The RDB is whole; the compressed stream must end cleanly too (gzip -t).
+            crate::input::finish_stream(&name, &mut ra).map_err(|e| Failure::Damaged(e.0))?;
+        }
+        (r, header, None)
+    } else if let Some(mut stream) = stream {
         let mut p = RdbReader::new(&mut stream, opts);
         let r = scan(&mut p, &mut sum);
         let header = p.header();
@@ -317,6 +343,26 @@ fn report_aof(
 fn scan(p: &mut impl RecordSource, sum: &mut Summary) -> Result<(), rdbkit_rdb::Error> {
     while let Some(rec) = p.next_record() {
         tally(&rec?, sum);
+    }
+    Ok(())
+}
+
+/// [`scan`] of a stream read ahead: after each record (but the EOF record), the reader learns
+/// where the checker stands (see [`crate::readahead::Marker::at`]).
+fn scan_marked<R: io::Read>(
+    p: &mut RdbReader<R>,
+    sum: &mut Summary,
+    marker: &crate::readahead::Marker,
+) -> Result<(), rdbkit_rdb::Error> {
+    while let Some(rec) = p.next() {
+        let eof = {
+            let rec = rec?;
+            tally(&rec, sum);
+            matches!(rec, Record::Eof { .. })
+        };
+        if !eof {
+            marker.at(p.position());
+        }
     }
     Ok(())
 }
