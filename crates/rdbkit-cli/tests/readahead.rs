@@ -26,10 +26,6 @@ fn run(args: &[&str], mode: &str) -> Output {
     run_with_timeout(&mut c, None, Duration::from_secs(120))
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn compress(tool: &Path, args: &[&str], data: &[u8]) -> Vec<u8> {
     let o = run_with_timeout(
         Command::new(tool).args(args),
@@ -196,5 +192,31 @@ fn a_fifo_of_a_gz_is_read_once_and_checked() {
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).replace(s(&p), "F"),
         String::from_utf8_lossy(&plain.stdout).replace(s(&f), "F")
+    );
+}
+
+/// A FIFO whose content `check` refuses (a gzip'd manifest: its parts are beside it, not in a
+/// stream) exits 2 with the reason at once. `check` asks whether the path opens, to tell
+/// "cannot be opened" (1) from "damaged or refused" (2); a plain `open` of the FIFO, whose
+/// writer is gone, waited for a new writer forever.
+#[test]
+fn a_refused_fifo_exits_at_once() {
+    let Some(gzip) = require_tool("gzip") else {
+        return;
+    };
+    let t = TempDir::new("readahead-fifo-refused");
+    let z = compress(
+        &gzip,
+        &["-c"],
+        b"file appendonly.aof.1.base.rdb seq 1 type b\n",
+    );
+    let p = t.join("manifest.gz");
+    fifo(&p, z);
+    let o = run(&["check", s(&p)], "1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a manifest names files beside it: give its path, not a stream"),
+        "{err}"
     );
 }

@@ -77,6 +77,19 @@ impl Summary {
     }
 }
 
+/// Whether `path` can be opened for reading, asked without waiting: a FIFO whose writer already
+/// went away (its content was read by the failed open) would block a plain `open` until a new
+/// writer came — forever. `O_NONBLOCK` opens a FIFO at once and changes nothing else here: the
+/// file is closed unread, and a missing file or a refused permission still fails.
+fn opens_now(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .is_ok()
+}
+
 /// Runs `rdbkit check`: the summary (unless `--quiet`) when the file is sound, else the
 /// failure (exit 2 for a damaged file, 1 for one that cannot be opened).
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -89,7 +102,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         Err(e) => {
             // 1: can't be opened; 2: opened, but its content (an archive, a compressed
             // stream) is damaged or refused.
-            let opens = args.file.as_os_str() == "-" || std::fs::File::open(&args.file).is_ok();
+            let opens = args.file.as_os_str() == "-" || opens_now(&args.file);
             return Err(if opens {
                 Failure::Damaged(e.0)
             } else {
