@@ -874,7 +874,7 @@ impl Input {
                 rp.pre_7_0 = true;
                 let io_err = |e: &io::Error| format!("{name}: {e}");
                 let kind = Some(self.kind);
-                replay_read(&name, &mut r, kind, opts, budget, &mut rp, &io_err)?;
+                replay_read(&name, &mut r, kind, opts, budget, &mut rp, &io_err, None)?;
             }
             (_, Src::Member(m)) => {
                 // The same replay (an RDB, then any RESP after it) as on the unpacked member;
@@ -883,7 +883,7 @@ impl Input {
                 let io_err = |e: &io::Error| e.to_string();
                 let mut r = MemberThenEnd(Some(m));
                 let kind = Some(self.kind);
-                replay_read(&name, &mut r, kind, opts, budget, &mut rp, &io_err)?;
+                replay_read(&name, &mut r, kind, opts, budget, &mut rp, &io_err, None)?;
             }
             (_, Src::Archive(p)) => {
                 let archive = p.spilled.archive.clone();
@@ -892,7 +892,8 @@ impl Input {
                 let io_err = |e: &io::Error| e.to_string();
                 let read = p
                     .replay_parts(&mut |part, r| {
-                        replay_read(part, r, None, opts, budget, &mut rp, &io_err).map_err(|e| e.0)
+                        replay_read(part, r, None, opts, budget, &mut rp, &io_err, None)
+                            .map_err(|e| e.0)
                     })
                     .map_err(InputError)?;
                 report_streamed(&archive, &dir, &read)?;
@@ -900,7 +901,7 @@ impl Input {
             (_, Src::Compressed(mut r)) => {
                 let io_err = |e: &io::Error| format!("{name}: {e}");
                 let kind = Some(self.kind);
-                replay_read(&name, &mut *r, kind, opts, budget, &mut rp, &io_err)?;
+                replay_read(&name, &mut *r, kind, opts, budget, &mut rp, &io_err, None)?;
             }
         }
         Ok(rp.ds)
@@ -1072,7 +1073,7 @@ impl PartsReplay {
 
     /// Replays the next part (`name` names it in errors), read from `r` to its end (a read
     /// error is `name: ERROR`). `on_rdb` sees each record of its RDB part, if any, as it is
-    /// loaded (see [`replay_read_with`]).
+    /// loaded (see [`replay_read`]).
     pub fn part(
         &mut self,
         name: &str,
@@ -1081,7 +1082,7 @@ impl PartsReplay {
         on_rdb: Option<OnRdbRecord<'_>>,
     ) -> Result<(), InputError> {
         let io_err = |e: &io::Error| format!("{name}: {e}");
-        replay_read_with(name, r, None, opts, None, &mut self.0, &io_err, on_rdb)
+        replay_read(name, r, None, opts, None, &mut self.0, &io_err, on_rdb)
     }
 
     /// The data set.
@@ -1159,21 +1160,10 @@ impl Read for KeepFirst<'_> {
 ///
 /// The errors are those of the bytes read whole first: a read error anywhere in the stream
 /// (`io_err` words it) wins over damage the replay met before it, so after damage the rest is
-/// read through. `kind`: the sniffed kind, for [`not_rdb_or_aof`] (`None`: not checked).
-fn replay_read(
-    name: &str,
-    r: &mut dyn Read,
-    kind: Option<Kind>,
-    opts: Options,
-    budget: Option<u64>,
-    rp: &mut Replayer,
-    io_err: &dyn Fn(&io::Error) -> String,
-) -> Result<(), InputError> {
-    replay_read_with(name, r, kind, opts, budget, rp, io_err, None)
-}
-
+/// read through. `kind`: the sniffed kind, for [`not_rdb_or_aof`] (`None`: not checked);
+/// `on_rdb`: shown each RDB record as it is loaded (`verify` counts aux fields and keys).
 #[allow(clippy::too_many_arguments)]
-fn replay_read_with(
+fn replay_read(
     name: &str,
     r: &mut dyn Read,
     kind: Option<Kind>,
