@@ -1078,6 +1078,10 @@ struct Work {
     chunks: usize,
     /// The next chunk to take; changed only under [`Shared::queue`]'s lock.
     next: AtomicUsize,
+    /// Chunks done (their results stored): the worker that finishes the last one wakes the
+    /// writer (one wake-up a batch, not one a chunk: a `Condvar` notification is a system
+    /// call whether anyone waits or not).
+    finished: AtomicUsize,
     results: Mutex<Vec<Option<ChunkOut>>>,
 }
 
@@ -1169,9 +1173,12 @@ fn worker(sh: Arc<Shared>, target: Target, compress: bool) {
         let spare = lock(&sh.spare_chunks).pop().unwrap_or_default();
         let out = frag.take_fragment_with(spare);
         lock(&work.results)[c] = Some((done, out));
+        let last = work.finished.fetch_add(1, Ordering::AcqRel) + 1 == work.chunks;
         drop(work);
-        let _g = lock(&sh.done_lock);
-        sh.done_cv.notify_all();
+        if last {
+            let _g = lock(&sh.done_lock);
+            sh.done_cv.notify_all();
+        }
     }
 }
 
@@ -1193,7 +1200,7 @@ fn writer(sh: Arc<Shared>, rx: mpsc::Receiver<Landing>, mut v: Verdicts) -> Writ
         if res.is_err() {
             continue;
         }
-        let work = wait_done(&sh, l.work);
+        wait_done(&sh, &l.work);
         if sh.failed.load(Ordering::SeqCst) {
             // Dropped early: the workers may have skipped this batch's jobs.
             continue;
@@ -1203,7 +1210,7 @@ fn writer(sh: Arc<Shared>, rx: mpsc::Receiver<Landing>, mut v: Verdicts) -> Writ
             let out = out
                 .as_mut()
                 .expect("the output is the writer's while batches are sent");
-            write_segs(&sh, out, l.segs, l.out, work, &mut v)
+            write_segs(&sh, out, l.segs, l.out, l.work, &mut v)
         };
         match r {
             Ok(()) => {
@@ -1221,13 +1228,16 @@ fn writer(sh: Arc<Shared>, rx: mpsc::Receiver<Landing>, mut v: Verdicts) -> Writ
 /// What the writer ends with: its share of the summary, and the first failure it met.
 type WriterEnd = (Summary, Result<(), Failure>);
 
-/// Waits until every worker is done with `work` (the writer then holds its only reference).
-fn wait_done(sh: &Shared, mut work: Arc<Work>) -> Work {
+/// Waits until every chunk of `work` is done (a worker may still hold its reference for a
+/// moment: the writer reads the batch through its own).
+fn wait_done(sh: &Shared, work: &Work) {
+    if work.finished.load(Ordering::Acquire) == work.chunks {
+        return;
+    }
     let mut g = lock(&sh.done_lock);
     loop {
-        match Arc::try_unwrap(work) {
-            Ok(w) => return w,
-            Err(w) => work = w,
+        if work.finished.load(Ordering::Acquire) == work.chunks {
+            return;
         }
         if sh.panicked.load(Ordering::SeqCst) {
             panic!("a re-encoding worker panicked");
@@ -1243,16 +1253,11 @@ fn write_segs(
     w: &mut RdbWriter<Sink>,
     segs: Vec<Seg>,
     mut out: Vec<u8>,
-    work: Work,
+    work: Arc<Work>,
     v: &mut Verdicts,
 ) -> Result<(), Failure> {
-    let Work {
-        jobs,
-        mut data,
-        results,
-        ..
-    } = work;
-    let mut chunks = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut chunks = std::mem::take(&mut *lock(&work.results));
+    let (jobs, data) = (&work.jobs, &work.data);
     let mut at = 0;
     let mut done = Vec::new().into_iter();
     let mut record_buf = 0;
@@ -1308,6 +1313,10 @@ fn write_segs(
             }
         }
     }
+    // Used again when no worker still holds the batch (the last one drops it at once).
+    let Ok(Work { mut data, .. }) = Arc::try_unwrap(work) else {
+        return Ok(());
+    };
     if data.capacity() <= REUSE_BYTES && out.capacity() <= REUSE_BYTES {
         let mut spare = lock(&sh.spare_batches);
         if spare.len() < FLIGHT + 2 {
@@ -1453,6 +1462,7 @@ impl Pipeline {
             data: batch.data,
             chunks,
             next: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
             results: Mutex::new((0..chunks).map(|_| None).collect()),
         });
         if chunks > 0 {
