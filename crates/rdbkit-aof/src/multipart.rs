@@ -144,7 +144,6 @@ impl Drop for FileData {
         #[cfg(target_os = "linux")]
         if let Some(map) = &self.map {
             if map.len() >= UNMAP_SPLIT_FROM
-                && std::env::var_os("H1_NOSPLIT").is_none()
                 && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
             {
                 let half = map.len() / 2;

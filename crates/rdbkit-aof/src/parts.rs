@@ -115,11 +115,7 @@ pub fn check_part(
     // The two verdicts read the same bytes independently: on a big part, the server's on a
     // second thread (a single-file AOF is one part; serially its check took the sum of both:
     // big.aof 1.0 s against 0.45 s on two threads).
-    let (strict, load) = if want.strict
-        && want.server
-        && bytes.len() >= PARALLEL_VERDICTS
-        && std::env::var_os("H1_SERIAL").is_none()
-    {
+    let (strict, load) = if want.strict && want.server && bytes.len() >= PARALLEL_VERDICTS {
         std::thread::scope(|s| {
             let load = s.spawn(load_of);
             let strict = strict_of();
@@ -424,11 +420,7 @@ pub fn check_layout_parallel(
         let d = d?;
         let f = files.get(i)?;
         let v = check_part(f, d.bytes(), i + 1 == n, opts, want);
-        if std::env::var_os("H1_LATE_UNMAP").is_none() {
-            drop(d);
-        } else {
-            std::mem::forget(d);
-        }
+        drop(d);
         Some(v)
     };
     let mut datas = datas.into_iter();
@@ -436,9 +428,6 @@ pub fn check_layout_parallel(
     let rest: Vec<Option<FileData>> = datas.collect();
     let (first, rest) = std::thread::scope(|s| {
         let rest = s.spawn(|| {
-            if std::env::var_os("H1_NICE").is_some() {
-                lower_priority();
-            }
             rest.into_iter()
                 .enumerate()
                 .map(|(i, d)| verdict(i + 1, d))
@@ -463,15 +452,6 @@ pub fn check_layout_parallel(
         }
     }
     m.finish()
-}
-
-/// Lowers the calling thread's scheduling priority to the lowest (Linux: the nice value is
-/// the thread's own).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = rustix::process::setpriority_process(None, 19);
-    }
 }
 
 // ---- whole layouts (moved here from `check`: they join the parts) ----------------------------
