@@ -463,8 +463,9 @@ fn validate_short(src: &[u8], expected_len: usize) -> Result<(), BlobError> {
     let mut produced = 0usize;
     // Negative (sign bit set) while every back-reference stayed inside the output.
     let mut ok = -1i64;
-    while ip + 2 < n {
-        // SAFETY: `ip + 2 < n`.
+    let limit = n.saturating_sub(2);
+    while ip < limit {
+        // SAFETY: `ip < limit = n - 2`.
         let (c, b1, b2) = unsafe {
             (
                 *src.get_unchecked(ip),
