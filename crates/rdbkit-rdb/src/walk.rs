@@ -359,6 +359,8 @@ fn set_members<'e, V: Visitor + ?Sized, E>(
     base: &'e [u8],
 ) -> Result<()> {
     let mut dups = SmallDups::new(deep, base);
+    // Not `for e in it`: that calls `<&mut I as Iterator>::next`, kept out of line.
+    #[allow(clippy::while_let_on_iterator)]
     while let Some(e) = it.next() {
         let e = e.map_err(err)?;
         dups.check(e, "set member", at)?;
