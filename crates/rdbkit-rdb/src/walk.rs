@@ -249,7 +249,7 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
             let zl = Ziplist::new(b.bytes).map_err(&err)?;
             // Redis converts ziplists to listpacks on load and so always validates them.
             let count = Some(zl.validate().map_err(&err)?);
-            let it = zl.iter();
+            let mut it = zl.iter();
             match t {
                 Type::ListZiplist => {
                     for e in it {
@@ -257,8 +257,8 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
                     }
                     Ok(())
                 }
-                Type::ZsetZiplist => pairs_as_zset(it, &err, count, &mut *w.v, w.deep, b.at, b.bytes),
-                _ => pairs_as_hash(it, &err, count, &mut *w.v, w.deep, b.at, 2, b.bytes),
+                Type::ZsetZiplist => pairs_as_zset(&mut it, &err, count, &mut *w.v, w.deep, b.at, b.bytes),
+                _ => pairs_as_hash(&mut it, &err, count, &mut *w.v, w.deep, b.at, 2, b.bytes),
             }
         }
         Type::SetIntset => {
@@ -293,24 +293,23 @@ pub(crate) fn walk_in<V: Visitor + ?Sized>(
             if w.deep && !w.v.wants_content() {
                 // A check: one validating walk instead of `validate` and then `iter`.
                 let mut it = lp.checked_iter();
-                let r = {
-                    // Entries stay `Result<Entry, BlobError>` (small) and become an `Error`
-                    // only on failure: no per-entry adapter.
-                    let it = it.by_ref();
-                    match t {
-                        Type::SetListpack => set_members(it, &err, &mut *w.v, true, b.at, b.bytes),
-                        Type::ZsetListpack => pairs_as_zset(it, &err, None, &mut *w.v, true, b.at, b.bytes),
-                        _ => pairs_as_hash(it, &err, None, &mut *w.v, true, b.at, tuple, b.bytes),
-                    }
+                // Entries stay `Result<Entry, BlobError>` (small) and become an `Error` only on
+                // failure: no per-entry adapter. The walks take `&mut CheckedIter` and call its
+                // `next` (inlined) directly, not through `<&mut I as Iterator>::next`, which
+                // stayed a call per entry.
+                let r = match t {
+                    Type::SetListpack => set_members(&mut it, &err, &mut *w.v, true, b.at, b.bytes),
+                    Type::ZsetListpack => pairs_as_zset(&mut it, &err, None, &mut *w.v, true, b.at, b.bytes),
+                    _ => pairs_as_hash(&mut it, &err, None, &mut *w.v, true, b.at, tuple, b.bytes),
                 };
                 return crate::visit::finish_checked(r, it, &err, t == Type::ZsetListpack, tuple, b.at);
             }
             let count = if w.deep { Some(lp.validate().map_err(&err)?) } else { None };
-            let it = lp.iter();
+            let mut it = lp.iter();
             match t {
-                Type::SetListpack => set_members(it, &err, &mut *w.v, w.deep, b.at, b.bytes),
-                Type::ZsetListpack => pairs_as_zset(it, &err, count, &mut *w.v, w.deep, b.at, b.bytes),
-                _ => pairs_as_hash(it, &err, count, &mut *w.v, w.deep, b.at, tuple, b.bytes),
+                Type::SetListpack => set_members(&mut it, &err, &mut *w.v, w.deep, b.at, b.bytes),
+                Type::ZsetListpack => pairs_as_zset(&mut it, &err, count, &mut *w.v, w.deep, b.at, b.bytes),
+                _ => pairs_as_hash(&mut it, &err, count, &mut *w.v, w.deep, b.at, tuple, b.bytes),
             }
         }
         Type::ListQuicklist | Type::ListQuicklist2 => quicklist::walk(c, t == Type::ListQuicklist2, w),
@@ -352,7 +351,7 @@ pub(crate) fn walk_module_payload<V: Visitor + ?Sized>(
 }
 
 fn set_members<'e, V: Visitor + ?Sized, E>(
-    it: impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
+    it: &mut impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
     err: &impl Fn(E) -> Error,
     v: &mut V,
     deep: bool,
@@ -360,7 +359,9 @@ fn set_members<'e, V: Visitor + ?Sized, E>(
     base: &'e [u8],
 ) -> Result<()> {
     let mut dups = SmallDups::new(deep, base);
-    for e in it {
+    // Not `for e in it`: that calls `<&mut I as Iterator>::next`, kept out of line.
+    #[allow(clippy::while_let_on_iterator)]
+    while let Some(e) = it.next() {
         let e = e.map_err(err)?;
         dups.check(e, "set member", at)?;
         vis(v.element(e), at)?;
@@ -370,7 +371,7 @@ fn set_members<'e, V: Visitor + ?Sized, E>(
 
 #[allow(clippy::too_many_arguments)]
 fn pairs_as_zset<'e, V: Visitor + ?Sized, E>(
-    mut it: impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
+    it: &mut impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
     err: &impl Fn(E) -> Error,
     count: Option<usize>,
     v: &mut V,
@@ -398,7 +399,7 @@ fn pairs_as_zset<'e, V: Visitor + ?Sized, E>(
 /// Field/value pairs (`tuple` = 2) or field/value/ttl triplets (`tuple` = 3, TTL 0 = none).
 #[allow(clippy::too_many_arguments)]
 fn pairs_as_hash<'e, V: Visitor + ?Sized, E>(
-    mut it: impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
+    it: &mut impl Iterator<Item = std::result::Result<Entry<'e>, E>>,
     err: &impl Fn(E) -> Error,
     count: Option<usize>,
     v: &mut V,
