@@ -341,6 +341,7 @@ impl Core<'_> {
     }
 
     /// `readString`: a `$len` line, then `len` bytes and `\r\n`. Returns the payload range.
+    #[inline(always)]
     fn read_string(&mut self, data: &[u8], pos: usize) -> Result<(usize, usize), Stop> {
         let (len, p) = self.read_long(data, pos, b'$')?;
         if !(0..=i64::MAX - 2).contains(&len) {
@@ -372,6 +373,7 @@ impl Core<'_> {
         Ok((p, p + len))
     }
 
+    #[inline(always)]
     pub(crate) fn parse_item<F>(
         &mut self,
         data: &[u8],
