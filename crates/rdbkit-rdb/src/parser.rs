@@ -144,10 +144,10 @@ impl<'a> RdbParser<'a> {
         let end = data.len() - 8;
         scope.spawn(move || {
             // The receiver may be gone (the caller stopped early): nothing to do then.
-            crate::parallel::trace::mark(9, "crc");
+            crate::trace::mark(9, "crc");
             let crc = crate::crc64::crc64(&data[..end]);
-            crate::parallel::trace::mark(9, "crcd");
-            crate::parallel::trace::cpu(9);
+            crate::trace::mark(9, "crcd");
+            crate::trace::cpu(9);
             let _ = tx.send((end, crc));
         });
         self.crc_ahead = Some(rx);
