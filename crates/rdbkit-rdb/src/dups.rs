@@ -710,6 +710,7 @@ impl KeyPrints {
     }
 
     /// An empty store with the same seed (for another thread: their fingerprints compare).
+    #[cfg(test)]
     pub fn sibling(&self) -> Self {
         KeyPrints {
             parts: Box::new(std::array::from_fn(|_| Vec::new())),

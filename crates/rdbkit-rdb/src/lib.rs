@@ -80,6 +80,8 @@ mod source;
 mod stream;
 mod string;
 mod template;
+#[doc(hidden)]
+pub mod trace;
 mod types;
 mod unit;
 mod value;

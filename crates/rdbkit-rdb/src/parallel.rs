@@ -15,6 +15,7 @@ use crate::dups::KeyPrints;
 use crate::error::{Error, Result};
 use crate::parser::{RdbParser, Step};
 use crate::record::{Header, Options, Record};
+use crate::trace;
 use crate::value::Value;
 use crate::visit::{NoVisitor, Scratch};
 
@@ -52,9 +53,6 @@ struct Job<'a> {
 
 struct Batch<'a> {
     jobs: Vec<Job<'a>>,
-    /// Runs of small string keys read by the lean path ([`RdbParser::fast_run`]): their bytes
-    /// and db, for the thread that takes the batch to fingerprint the keys.
-    runs: Vec<(&'a [u8], u64)>,
     bytes: usize,
 }
 
@@ -154,7 +152,6 @@ impl Batch<'_> {
     fn new() -> Self {
         Batch {
             jobs: Vec::with_capacity(512),
-            runs: Vec::new(),
             bytes: 0,
         }
     }
@@ -177,15 +174,7 @@ impl FirstError {
 }
 
 /// Validates `batch`, leaving it empty (its buffers kept, for [`Spare`] to hand back).
-fn validate(
-    batch: &mut Batch<'_>,
-    scratch: &mut Scratch,
-    first: &FirstError,
-    prints: &mut KeyPrints,
-) {
-    for (run, db) in batch.runs.drain(..) {
-        fingerprint_run(run, db, prints);
-    }
+fn validate(batch: &mut Batch<'_>, scratch: &mut Scratch, first: &FirstError) {
     batch.bytes = 0;
     for job in batch.jobs.drain(..) {
         // Everything from here on lies after an error already found: it can't come first.
@@ -219,10 +208,6 @@ impl<'a> Spare<'a> {
     }
 }
 
-fn fingerprint_run(run: &[u8], db: u64, prints: &mut KeyPrints) {
-    crate::parser::fast_run_keys(run, |key| prints.push(prints.fingerprint(db, key)));
-}
-
 /// Validates one value; false (after offering its error) when it is unsound.
 fn validate_job(job: Job<'_>, scratch: &mut Scratch, first: &FirstError) -> bool {
     if let Err(e) = job.value.visit(scratch, &mut NoVisitor, true) {
@@ -236,19 +221,10 @@ fn validate_job(job: Job<'_>, scratch: &mut Scratch, first: &FirstError) -> bool
     true
 }
 
-/// Validates one piece of `batch` here (a run's fingerprints or its last value); false when
-/// nothing was left. Pieces may go in any order: the verdict is the lowest offset offered, and
-/// a value is skipped only when it lies after an error already found.
-fn validate_piece(
-    batch: &mut Batch<'_>,
-    scratch: &mut Scratch,
-    first: &FirstError,
-    prints: &mut KeyPrints,
-) -> bool {
-    if let Some((run, db)) = batch.runs.pop() {
-        fingerprint_run(run, db, prints);
-        return true;
-    }
+/// Validates one piece of `batch` here (its last value); false when nothing was left. Pieces
+/// may go in any order: the verdict is the lowest offset offered, and a value is skipped only
+/// when it lies after an error already found.
+fn validate_piece(batch: &mut Batch<'_>, scratch: &mut Scratch, first: &FirstError) -> bool {
     let Some(job) = batch.jobs.pop() else {
         return false;
     };
@@ -259,24 +235,28 @@ fn validate_piece(
     true
 }
 
-/// Validates batches until the channel closes, giving each one back emptied to `back`;
-/// returns the key fingerprints of the runs it took.
+/// Validates batches until the channel closes, giving each one back emptied to `back`.
 fn worker<'a>(
+    who: u8,
     rx: &Mutex<Receiver<Batch<'a>>>,
     back: Sender<Batch<'a>>,
     first: &FirstError,
-    mut prints: KeyPrints,
-) -> KeyPrints {
+) {
     let mut scratch = Scratch::new();
     loop {
+        trace::mark(who, "wait");
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        trace::mark(who, "got");
         match next {
             Ok(mut b) => {
-                validate(&mut b, &mut scratch, first, &mut prints);
+                validate(&mut b, &mut scratch, first);
                 // The reading thread may have stopped taking them: then the batch is dropped.
                 let _ = back.send(b);
             }
-            Err(_) => return prints,
+            Err(_) => {
+                trace::cpu(who);
+                return;
+            }
         }
     }
 }
@@ -292,18 +272,18 @@ fn send<'a>(
     batch: &mut Batch<'a>,
     scratch: &mut Scratch,
     first: &FirstError,
-    prints: &mut KeyPrints,
 ) {
     let mut full = std::mem::replace(batch, spare.take());
     loop {
         match tx.try_send(full) {
             Ok(()) => return,
-            Err(TrySendError::Disconnected(mut b)) => {
-                return validate(&mut b, scratch, first, prints)
-            }
+            Err(TrySendError::Disconnected(mut b)) => return validate(&mut b, scratch, first),
             Err(TrySendError::Full(b)) => {
                 full = b;
-                if !validate_piece(&mut full, scratch, first, prints) {
+                trace::mark(0, "piece");
+                let more = validate_piece(&mut full, scratch, first);
+                trace::mark(0, "pieced");
+                if !more {
                     // Validated here to its end: its buffers serve again.
                     let _ = spare.back.send(full);
                     return;
@@ -409,6 +389,7 @@ fn check_inner<'a>(
     mut on_keys: Option<impl FnMut(u64, u64)>,
 ) -> (Option<Header>, Result<()>) {
     let opts = opts.deep(true);
+    trace::mark(0, "begin");
     let first = FirstError {
         offset: AtomicU64::new(u64::MAX),
         error: Mutex::new(None),
@@ -432,12 +413,9 @@ fn check_inner<'a>(
         let spare = Spare::new();
         for _ in 0..workers {
             let (rx, first, back) = (&rx, &first, spare.back.clone());
-            let prints = keys.prints.sibling();
             // A thread the system refuses (limits, memory) is one fewer helper, not a panic:
             // the calling thread validates whatever the pool does not take.
-            match std::thread::Builder::new()
-                .spawn_scoped(s, move || worker(rx, back, first, prints))
-            {
+            match std::thread::Builder::new().spawn_scoped(s, move || worker(1, rx, back, first)) {
                 Ok(h) => pool.push(h),
                 Err(_) => break,
             }
@@ -446,34 +424,34 @@ fn check_inner<'a>(
         let mut batch = Batch::new();
         let range = data.as_ptr_range();
         loop {
-            // The pool fingerprints the run's keys (a second walk of its bytes, cheaper than
-            // fingerprints here: this thread is the one that bounds the check).
+            // The run's keys are fingerprinted here as the lean path reads them. (They were
+            // handed to the pool as runs and walked a second time there: on two cores that
+            // walk read the run's bytes back from the other core's caches, ~2x its one-core
+            // cost, and the pool is the busier side; see the README, session 11.)
+            let prints = &mut keys.prints;
             let run = match &mut on_keys {
-                None => p.fast_run(RUN_BYTES, &mut on_record),
+                None => p.fast_run(RUN_BYTES, |r| {
+                    if let Record::Key(k) = r {
+                        prints.push(prints.fingerprint(k.db, k.key));
+                    }
+                    on_record(r)
+                }),
                 Some(count) => {
                     let mut n = 0u64;
-                    let r = p.fast_run(RUN_BYTES, |_| n += 1);
+                    let r = p.fast_run(RUN_BYTES, |r| {
+                        if let Record::Key(k) = r {
+                            prints.push(prints.fingerprint(k.db, k.key));
+                        }
+                        n += 1
+                    });
                     if let Some((_, db, _)) = r {
                         count(db, n);
                     }
                     r
                 }
             };
-            if let Some((run, db, last)) = run {
+            if let Some((_, _, last)) = run {
                 keys.last = Some(last);
-                batch.bytes += run.len();
-                batch.runs.push((run, db));
-                if batch.runs.len() + batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES
-                {
-                    send(
-                        &tx,
-                        &spare,
-                        &mut batch,
-                        &mut scratch,
-                        &first,
-                        &mut keys.prints,
-                    );
-                }
                 continue;
             }
             let unit = match p.step() {
@@ -524,37 +502,26 @@ fn check_inner<'a>(
             };
             batch.bytes += value.raw().len();
             batch.jobs.push(Job { value, db, key });
-            if batch.runs.len() + batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES {
-                send(
-                    &tx,
-                    &spare,
-                    &mut batch,
-                    &mut scratch,
-                    &first,
-                    &mut keys.prints,
-                );
+            if batch.jobs.len() >= batch_values || batch.bytes >= BATCH_BYTES {
+                send(&tx, &spare, &mut batch, &mut scratch, &first);
             }
         }
-        validate(&mut batch, &mut scratch, &first, &mut keys.prints);
+        trace::mark(0, "read");
+        validate(&mut batch, &mut scratch, &first);
         drop(tx);
+        trace::mark(0, "drain");
         // Help drain what is still queued.
-        let mine = worker(
-            &rx,
-            spare.back.clone(),
-            &first,
-            std::mem::replace(&mut keys.prints, KeyPrints::new()),
-        );
-        keys.prints = mine;
+        worker(0, &rx, spare.back.clone(), &first);
         // A worker that panicked: the panic goes on (as the scope's end would pass it on).
-        let mut others = Vec::with_capacity(pool.len());
         for h in pool {
-            match h.join() {
-                Ok(kp) => others.push(kp),
-                Err(panic) => std::panic::resume_unwind(panic),
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
             }
         }
+        trace::mark(0, "joined");
         // Every core searches the key fingerprints (the value pool has ended).
-        keys.finish(&others, workers + 1, &ctx);
+        keys.finish(&[], workers + 1, &ctx);
+        trace::mark(0, "keys");
         p.header()
     });
     let err = first.error.into_inner().unwrap_or_else(|p| p.into_inner());

@@ -144,7 +144,11 @@ impl<'a> RdbParser<'a> {
         let end = data.len() - 8;
         scope.spawn(move || {
             // The receiver may be gone (the caller stopped early): nothing to do then.
-            let _ = tx.send((end, crate::crc64::crc64(&data[..end])));
+            crate::trace::mark(9, "crc");
+            let crc = crate::crc64::crc64(&data[..end]);
+            crate::trace::mark(9, "crcd");
+            crate::trace::cpu(9);
+            let _ = tx.send((end, crc));
         });
         self.crc_ahead = Some(rx);
         self
@@ -453,28 +457,6 @@ impl<'a> RdbParser<'a> {
         self.core.unit_at = l as u64;
         self.pos = at;
         Some((data.get(start..at)?, db, l as u64))
-    }
-}
-
-/// The keys of a run that [`RdbParser::fast_run`] read (its bytes as returned), given to `f`
-/// in order: the same walk without building records, for the thread that fingerprints them.
-#[inline]
-pub(crate) fn fast_run_keys(run: &[u8], mut f: impl FnMut(&[u8])) {
-    let mut at = 0;
-    while at < run.len() {
-        let Some((key, kend)) = short_raw(run, at + 1) else {
-            return;
-        };
-        let Some(&vb) = run.get(kend) else { return };
-        at = kend
-            + match vb {
-                0..=0x3f => 1 + usize::from(vb),
-                0xc0 => 2,
-                0xc1 => 3,
-                0xc2 => 5,
-                _ => return,
-            };
-        f(key);
     }
 }
 

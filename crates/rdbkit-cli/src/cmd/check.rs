@@ -163,9 +163,15 @@ pub fn run(args: Args) -> Result<(), Failure> {
             Err(e) => return Err(Failure::Open(format!("{name}: {e}"))),
             Ok(f) => {
                 let (h, r) = check_bytes(&args, opts, f.bytes(), &mut sum);
+                rdbkit_rdb::trace::mark(0, "checked");
                 // A file truncated under the map: that, not what was read from it.
                 let r = f.check_unchanged().and(r);
-                (r, h, Some(f.bytes().len() as u64))
+                let len = f.bytes().len() as u64;
+                drop(f);
+                rdbkit_rdb::trace::mark(0, "unmapped");
+                rdbkit_rdb::trace::cpu(0);
+                rdbkit_rdb::trace::dump();
+                (r, h, Some(len))
             }
         }
     };
