@@ -132,38 +132,13 @@ impl FileData {
     }
 }
 
-/// Maps from which [`FileData`]'s drop releases the pages on two threads.
-const UNMAP_SPLIT_FROM: usize = 64 << 20;
-
 impl Drop for FileData {
-    /// Tearing down the page-table entries of a big map read whole is ~15 ms for 377 MB (one
-    /// entry per 4 KiB page), on the thread that drops it: on two cores or more, the first
-    /// half's entries are dropped on another thread at the same time (`MADV_DONTNEED`, which
-    /// leaves the file's pages in the page cache), as `rdbkit_rdb::RdbFile` does.
+    /// Tearing down the page-table entries of a big map read whole is ~15 ms for 377 MB, on the
+    /// thread that drops it: the decoder's `unmap` (the one `RdbFile` uses) releases a big
+    /// map's halves on two threads.
     fn drop(&mut self) {
-        #[cfg(target_os = "linux")]
-        if let Some(map) = &self.map {
-            if map.len() >= UNMAP_SPLIT_FROM
-                && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
-            {
-                let half = map.len() / 2;
-                // SAFETY: the map is being dropped: no reference into it is left (`bytes`
-                // borrows `self`, which `drop` holds mutably), so dropping its pages
-                // (`MADV_DONTNEED`: later reads would see the file's bytes again) cannot
-                // change anything a reader sees.
-                let release = |from: usize, len: usize| unsafe {
-                    let _ =
-                        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len);
-                };
-                std::thread::scope(|s| {
-                    // A thread the system refuses: the whole map is unmapped below, as before.
-                    if let Ok(h) = std::thread::Builder::new().spawn_scoped(s, || release(0, half))
-                    {
-                        release(half, map.len() - half);
-                        let _ = h.join();
-                    }
-                });
-            }
+        if let Some(map) = self.map.take() {
+            rdbkit_rdb::internals::unmap(map);
         }
     }
 }

@@ -71,7 +71,7 @@ const UNMAP_SPLIT_FROM: usize = 64 << 20;
 /// ~30 ms for 471 MB (one entry per 4 KiB page), on the thread that unmaps, after all the
 /// work: on a machine with two cores or more, the first half's entries are dropped on another
 /// thread at the same time (`MADV_DONTNEED`, which leaves the file's pages in the page cache).
-fn unmap(map: memmap2::Mmap) {
+pub fn unmap(map: memmap2::Mmap) {
     #[cfg(target_os = "linux")]
     if map.len() >= UNMAP_SPLIT_FROM
         && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)

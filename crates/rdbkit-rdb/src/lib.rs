@@ -128,6 +128,8 @@ pub use zipmap::{Zipmap, ZipmapIter};
 pub mod internals {
     pub use crate::cursor::Cursor;
     pub use crate::error::write_key_repr;
+    /// Unmaps a map, a big one's pages released on two threads (also `rdbkit-aof`'s part maps).
+    pub use crate::file::unmap;
     pub mod crc64 {
         pub use crate::crc64::*;
     }
